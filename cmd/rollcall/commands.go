@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/examples"
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/auth"
+	"github.com/rollcall-dev/rollcall/internal/config"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
+	"github.com/rollcall-dev/rollcall/internal/seed"
+	"github.com/rollcall-dev/rollcall/internal/server"
+	"github.com/rollcall-dev/rollcall/internal/store"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	lvl := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(server.LogHandler{Handler: h})
+}
+
+// openStore opens the configured database and migrates it when configured to.
+func openStore(ctx context.Context, cfg config.Config, forceMigrate bool) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Migrate || forceMigrate {
+		if err := st.Migrate(ctx); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	return st, nil
+}
+
+func bootstrapIdentity(cfg config.Config) *domain.Identity {
+	switch {
+	case cfg.BootstrapIssuer != "":
+		return &domain.Identity{Issuer: cfg.BootstrapIssuer, Subject: cfg.BootstrapSubject}
+	case cfg.Dev:
+		return &domain.Identity{Issuer: cfg.DevIssuerURL(), Subject: config.DevBootstrapSubject}
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments; configure it with ROLLCALL_* variables")
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Ready(ctx); err != nil {
+		return fmt.Errorf("database not ready (run `rollcall migrate up` or set ROLLCALL_MIGRATE=1): %w", err)
+	}
+
+	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg)})
+	var issuers []auth.Issuer
+	if cfg.BootstrapIssuer != "" {
+		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})
+	}
+	vopts := auth.VerifierOptions{AllowInsecureIssuers: cfg.AllowInsecureIssuers, Log: log}
+	var dev *oidcissuer.Issuer
+	if cfg.Dev {
+		key, err := oidcissuer.LoadOrCreateKeyFile(cfg.DevKeyFile)
+		if err != nil {
+			return fmt.Errorf("dev key: %w", err)
+		}
+		dev = oidcissuer.New(cfg.DevIssuerURL(), key)
+		issuers = append(issuers, auth.Issuer{URL: dev.URL(), Audiences: []string{config.DevAudience}})
+		vopts.AllowInsecureIssuers = true
+		vopts.HTTPClient = server.InProcessClient(dev.URL(), dev.Handler())
+		if err := loadDemo(ctx, svc); err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+		log.Warn("DEV MODE: a local OIDC issuer is running and its tokens are accepted. Never run dev mode with real data.",
+			"issuer", dev.URL())
+	}
+	verifier := auth.NewVerifier(auth.StaticIssuers(issuers...), vopts)
+	handler := server.New(server.Deps{Config: cfg, Service: svc, Verifier: verifier, Ready: st, Log: log, DevIssuer: dev})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("ROLLCALL_LISTEN: %w", err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	log.Info("listening", "addr", ln.Addr().String(), "database", string(st.Dialect()))
+	if cfg.Dev {
+		fmt.Fprintf(stdout, "\nRollcall dev mode on %s (GraphiQL: %s/graphiql)\nGet a token:\n  go run ./cmd/rollcall dev-token --role BOOTSTRAP\n  go run ./cmd/rollcall dev-token --role ORGANISATION_ADMIN --programme 'Connect to Learn' --organisation 'Medway Council'\nthen send it as: Authorization: Bearer <token>\n\n",
+			cfg.PublicURL, cfg.PublicURL)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func loadDemo(ctx context.Context, svc *lifecycle.Service) error {
+	ctx = lifecycle.WithSystem(ctx, "demo-seed")
+	for _, name := range examples.Demo {
+		f, err := examples.Files.Open(name)
+		if err != nil {
+			return err
+		}
+		file, err := seed.Parse(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if _, err := seed.Apply(ctx, svc, file); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: rollcall migrate up|down|status")
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch args[0] {
+	case "up":
+		if err := migrations.Up(ctx, st.SQL(), st.Dialect()); err != nil {
+			return err
+		}
+	case "down":
+		if err := migrations.Down(ctx, st.SQL(), st.Dialect()); err != nil {
+			return err
+		}
+	case "status":
+	default:
+		return fmt.Errorf("usage: rollcall migrate up|down|status")
+	}
+	states, err := migrations.Status(ctx, st.SQL(), st.Dialect())
+	if err != nil {
+		return err
+	}
+	for _, s := range states {
+		mark := "pending"
+		if s.Applied {
+			mark = "applied"
+		}
+		fmt.Fprintf(stdout, "%05d %-8s %s\n", s.Version, mark, s.Source)
+	}
+	return nil
+}
+
+func seedCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: rollcall seed FILE...")
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := lifecycle.New(st, lifecycle.Options{})
+	ctx = lifecycle.WithSystem(ctx, "seed")
+	for _, path := range args {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		file, err := seed.Parse(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rep, err := seed.Apply(ctx, svc, file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(stdout, "%s: programme %s, created %v\n", path, rep.ProgrammeID, rep.Created)
+	}
+	return nil
+}
+
+// devToken prints a token from the dev issuer and records the grant it needs.
+// It is refused outside dev mode: these tokens prove nothing about anyone.
+func devToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev-token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "admin@example.org", "email claim of the token")
+	subject := fs.String("subject", "", "subject (default: derived from --email; dev-admin for BOOTSTRAP)")
+	role := fs.String("role", "BOOTSTRAP", "BOOTSTRAP, PROGRAMME_ADMIN, ORGANISATION_ADMIN, AUDITOR, LMS or NONE")
+	programme := fs.String("programme", "", "programme name or ID (for programme-scoped roles)")
+	organisation := fs.String("organisation", "", "organisation name or ID (ORGANISATION_ADMIN)")
+	body := fs.String("body", "", "governing body name (PROGRAMME_ADMIN approving for it, CTL-1)")
+	ttl := fs.Duration("ttl", 8*time.Hour, "token lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	if !cfg.Dev {
+		return errors.New("dev-token is refused: dev mode is off (set ROLLCALL_DEV=1, embedded database only)")
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	key, err := oidcissuer.LoadOrCreateKeyFile(cfg.DevKeyFile)
+	if err != nil {
+		return err
+	}
+	iss := oidcissuer.New(cfg.DevIssuerURL(), key)
+	sub := *subject
+	r := strings.ToUpper(*role)
+	if sub == "" {
+		sub = "dev:" + strings.ToLower(*email)
+		if r == "BOOTSTRAP" {
+			sub = config.DevBootstrapSubject
+		}
+	}
+	if r != "BOOTSTRAP" && r != "NONE" {
+		svc := lifecycle.New(st, lifecycle.Options{})
+		sctx := lifecycle.WithSystem(ctx, "dev-token")
+		in := lifecycle.GrantRoleInput{Issuer: iss.URL(), Subject: sub, Role: domain.Role(r)}
+		p, err := findProgramme(sctx, svc, *programme)
+		if err != nil {
+			return err
+		}
+		in.ProgrammeID = p.ID
+		if *organisation != "" {
+			orgs, err := svc.OrganisationsByProgrammes(sctx, []string{p.ID})
+			if err != nil {
+				return err
+			}
+			for _, o := range orgs[p.ID] {
+				if o.ID == *organisation || strings.EqualFold(o.Name, *organisation) {
+					in.OrganisationID = &o.ID
+				}
+			}
+			if in.OrganisationID == nil {
+				return fmt.Errorf("--organisation: no organisation %q in %s", *organisation, p.Name)
+			}
+		}
+		if *body != "" {
+			bodies, err := svc.GoverningBodies(sctx, p.ID)
+			if err != nil {
+				return err
+			}
+			for _, b := range bodies {
+				if strings.EqualFold(b.Name, *body) {
+					in.GoverningBodyID = &b.ID
+				}
+			}
+			if in.GoverningBodyID == nil {
+				return fmt.Errorf("--body: no governing body %q in %s", *body, p.Name)
+			}
+		}
+		if _, err := svc.GrantRole(sctx, in); err != nil && apperr.CodeOf(err) != apperr.Conflict {
+			return fmt.Errorf("grant: %w", err)
+		}
+	}
+	verified := true
+	tok, err := iss.Mint(oidcissuer.Claims{Subject: sub, Audience: []string{config.DevAudience}, Email: *email,
+		EmailVerified: &verified, Expiry: time.Now().Add(*ttl)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "WARNING: dev-mode token; it is accepted only by a server running with ROLLCALL_DEV=1.")
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+func findProgramme(ctx context.Context, svc *lifecycle.Service, ref string) (domain.Programme, error) {
+	ps, err := svc.Programmes(ctx)
+	if err != nil {
+		return domain.Programme{}, err
+	}
+	if ref == "" {
+		if len(ps) == 1 {
+			return ps[0], nil
+		}
+		return domain.Programme{}, fmt.Errorf("--programme is required (there are %d programmes)", len(ps))
+	}
+	for _, p := range ps {
+		if p.ID == ref || strings.EqualFold(p.Name, ref) {
+			return p, nil
+		}
+	}
+	return domain.Programme{}, fmt.Errorf("--programme: no programme %q", ref)
+}

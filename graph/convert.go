@@ -1,0 +1,147 @@
+package graph
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/graph/model"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+)
+
+// Mappers from domain values to GraphQL models. They hold no logic beyond
+// renaming.
+
+func mapAll[D any, M any](in []D, f func(D) *M) []*M {
+	out := make([]*M, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+func programmeOut(p domain.Programme) *model.Programme {
+	s := p.Settings
+	rs := &model.RuleSettings{
+		MinimumAge:             s.MinimumAge,
+		ErasureNeedsApproval:   s.ErasureNeedsApproval,
+		WithdrawalErasureDelay: model.Duration(s.WithdrawalErasureDelay),
+		LeaverGracePeriod:      model.Duration(s.LeaverGracePeriod),
+		AutomatedRemovalGrace:  model.Duration(s.AutomatedRemovalGrace),
+		ContractEndsAt:         s.ContractEndsAt,
+		ContractEndWarning:     model.Duration(s.ContractEndWarning),
+		RosterRemovalThreshold: s.RosterRemovalThreshold,
+	}
+	if s.InactivityLimit != nil {
+		d := model.Duration(*s.InactivityLimit)
+		rs.InactivityLimit = &d
+	}
+	return &model.Programme{ID: p.ID, Name: p.Name, Preset: model.RulePreset(p.Preset), Settings: rs,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+}
+
+func settingsIn(in *model.RuleSettingsInput) (lifecycle.RuleSettingsPatch, string) {
+	if in == nil {
+		return lifecycle.RuleSettingsPatch{}, ""
+	}
+	d := func(v *model.Duration) *time.Duration {
+		if v == nil {
+			return nil
+		}
+		t := time.Duration(*v)
+		return &t
+	}
+	p := lifecycle.RuleSettingsPatch{
+		MinimumAge:             in.MinimumAge,
+		ErasureNeedsApproval:   in.ErasureNeedsApproval,
+		WithdrawalErasureDelay: d(in.WithdrawalErasureDelay),
+		LeaverGracePeriod:      d(in.LeaverGracePeriod),
+		AutomatedRemovalGrace:  d(in.AutomatedRemovalGrace),
+		InactivityLimit:        d(in.InactivityLimit),
+		ClearInactivityLimit:   in.ClearInactivityLimit != nil && *in.ClearInactivityLimit,
+		ContractEndsAt:         in.ContractEndsAt,
+		ClearContractEnd:       in.ClearContractEnd != nil && *in.ClearContractEnd,
+		ContractEndWarning:     d(in.ContractEndWarning),
+		RosterRemovalThreshold: in.RosterRemovalThreshold,
+	}
+	return p, deref(in.Reason)
+}
+
+func bodyOut(b domain.GoverningBody) *model.GoverningBody {
+	return &model.GoverningBody{ID: b.ID, Name: b.Name, Role: model.GoverningBodyRole(b.Role), OrganisationID: b.OrganisationID}
+}
+
+func ruleOut(r domain.Rule) *model.Rule {
+	params := map[string]any{}
+	for k, v := range r.Parameters {
+		params[k] = v
+	}
+	return &model.Rule{ID: r.ID, Source: r.Source, Notice: r.Notice, Text: r.Text, Parameters: params}
+}
+
+func organisationOut(o domain.Organisation) *model.Organisation {
+	return &model.Organisation{ID: o.ID, ProgrammeID: o.ProgrammeID, Name: o.Name, Kind: model.OrganisationKind(o.Kind),
+		Status: model.OrganisationStatus(o.Status), CreatedAt: o.CreatedAt, AdmittedAt: o.AdmittedAt, RemovedAt: o.RemovedAt}
+}
+
+func domainOut(d domain.DomainRule) *model.EmailDomain {
+	return &model.EmailDomain{ID: d.ID, OrganisationID: d.OrganisationID, Domain: d.Domain,
+		IncludeSubdomains: d.IncludeSubdomains, CreatedAt: d.CreatedAt}
+}
+
+func groupOut(g domain.AccessGroup) *model.AccessGroup {
+	return &model.AccessGroup{ID: g.ID, OrganisationID: g.OrganisationID, Name: g.Name, IsDefault: g.IsDefault, CreatedAt: g.CreatedAt}
+}
+
+func courseOut(c domain.Course) *model.Course {
+	return &model.Course{ID: c.ID, ProgrammeID: c.ProgrammeID, LmsCourseID: c.LMSCourseID, Title: c.Title, CreatedAt: c.CreatedAt}
+}
+
+func proposalOut(v lifecycle.ProposalView) *model.MembershipProposal {
+	p := v.MembershipProposal
+	out := &model.MembershipProposal{ID: p.ID, ProgrammeID: p.ProgrammeID, Action: model.ProposalAction(p.Action),
+		Status: model.ProposalStatus(p.Status), OrganisationID: p.OrganisationID, Name: p.Name,
+		Kind: model.OrganisationKind(p.Kind), Reason: p.Reason, ProposedBy: p.ProposedBy,
+		CreatedAt: p.CreatedAt, DecidedAt: p.DecidedAt}
+	out.Domains = make([]*model.ProposedDomain, len(p.Domains))
+	for i, d := range p.Domains {
+		out.Domains[i] = &model.ProposedDomain{Domain: d.Domain, IncludeSubdomains: d.IncludeSubdomains}
+	}
+	out.Approvals = make([]*model.MembershipApproval, len(v.Approvals))
+	for i, a := range v.Approvals {
+		out.Approvals[i] = &model.MembershipApproval{GoverningBodyID: a.GoverningBodyID, ActorID: a.ActorID, Note: a.Note, ApprovedAt: a.ApprovedAt}
+	}
+	return out
+}
+
+func policyOut(p domain.Policy) *model.Policy {
+	return &model.Policy{ID: p.ID, ProgrammeID: p.ProgrammeID, Name: p.Name, Type: model.PolicyType(p.Type),
+		Audience: model.PolicyAudience(p.Audience), Compulsory: p.Compulsory, CreatedAt: p.CreatedAt}
+}
+
+func versionOut(v domain.PolicyVersion) *model.PolicyVersion {
+	return &model.PolicyVersion{ID: v.ID, PolicyID: v.PolicyID, Label: v.Label, Summary: v.Summary, Content: v.Content,
+		Status: model.PolicyVersionStatus(v.Status), PublishedAt: v.PublishedAt, ActivatedAt: v.ActivatedAt}
+}
+
+func grantOut(g domain.RoleGrant) *model.RoleGrant {
+	return &model.RoleGrant{ID: g.ID, Role: model.Role(g.Role), Issuer: g.Issuer, Subject: g.Subject,
+		ProgrammeID: g.ProgrammeID, OrganisationID: g.OrganisationID, GoverningBodyID: g.GoverningBodyID, CreatedAt: g.CreatedAt}
+}
+
+func auditOut(e domain.AuditEntry) *model.AuditEntry {
+	d := e.Details
+	if d == nil {
+		d = map[string]any{}
+	}
+	return &model.AuditEntry{ID: strconv.FormatInt(e.ID, 10), ActorID: e.ActorID, Action: e.Action,
+		TargetType: e.TargetType, TargetID: e.TargetID, Reason: e.Reason, Details: d, OccurredAt: e.OccurredAt}
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

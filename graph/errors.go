@@ -1,0 +1,70 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+)
+
+// presentError turns every error into one a client can act on:
+// extensions.code always, field/rule/reason where known, and nothing internal.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if ae, ok := apperr.As(err); ok {
+			if ae.Code == apperr.Internal {
+				return internal(ctx, log, gqlErr, err)
+			}
+			gqlErr.Message = ae.Message
+			ext := map[string]any{"code": string(ae.Code)}
+			if ae.Field != "" {
+				ext["field"] = ae.Field
+			}
+			if ae.Rule != "" {
+				ext["rule"] = ae.Rule
+			}
+			if ae.Reason != "" {
+				ext["reason"] = ae.Reason
+			}
+			gqlErr.Extensions = ext
+			return gqlErr
+		}
+		var ge *gqlerror.Error
+		if errors.As(err, &ge) && ge.Extensions != nil {
+			// Parse, validation and complexity failures come from gqlgen with
+			// its own code; clients get BAD_USER_INPUT and the original as reason.
+			if c, ok := ge.Extensions["code"].(string); ok {
+				gqlErr.Extensions = map[string]any{"code": string(apperr.BadUserInput), "reason": c}
+				return gqlErr
+			}
+		}
+		// gqlgen's own protocol errors (an undecodable body, a batch, a bad
+		// variable) wrap no cause: they are the client's to fix.
+		if errors.As(err, &ge) && (ge.Rule != "" || ge.Err == nil) {
+			gqlErr.Extensions = map[string]any{"code": string(apperr.BadUserInput), "reason": "GRAPHQL_VALIDATION_FAILED"}
+			return gqlErr
+		}
+		return internal(ctx, log, gqlErr, err)
+	}
+}
+
+func internal(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error, err error) *gqlerror.Error {
+	log.ErrorContext(ctx, "internal error", "err", err.Error(), "path", gqlErr.Path.String())
+	gqlErr.Message = "internal error"
+	gqlErr.Extensions = map[string]any{"code": string(apperr.Internal)}
+	return gqlErr
+}
+
+// recoverPanic logs a resolver panic and answers INTERNAL_SERVER_ERROR.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p))
+		return &apperr.Error{Code: apperr.Internal, Message: "internal error", Err: fmt.Errorf("panic: %v", p)}
+	}
+}

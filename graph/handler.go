@@ -1,0 +1,61 @@
+package graph
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/rollcall-dev/rollcall/graph/loaders"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+)
+
+// Limits bound what one request may cost.
+type Limits struct {
+	// Complexity: each field costs 1, list fields multiply by nothing more; the
+	// default keeps the set-up query over a 20-partner programme well inside.
+	Complexity int
+	// Tokens bounds the parser's work on hostile documents.
+	Tokens int
+}
+
+var DefaultLimits = Limits{Complexity: 2000, Tokens: 5000}
+
+// HandlerOptions configure the /graphql endpoint.
+type HandlerOptions struct {
+	Dev    bool // introspection on
+	Limits Limits
+	Log    *slog.Logger
+}
+
+// NewHandler is the /graphql endpoint: POST JSON only (no GET, no multipart,
+// no batching), complexity and token limits, no field suggestions,
+// introspection only in dev mode, typed errors, fresh loaders per request.
+func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
+	if o.Limits == (Limits{}) {
+		o.Limits = DefaultLimits
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Svc: svc}}))
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(o.Limits.Tokens)
+	srv.SetDisableSuggestion(true)
+	srv.Use(extension.FixedComplexityLimit(o.Limits.Complexity))
+	if o.Dev {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetErrorPresenter(presentError(o.Log))
+	srv.SetRecoverFunc(recoverPanic(o.Log))
+	return loaders.Middleware(svc, srv)
+}
+
+// Playground is GraphiQL, mounted only in dev mode.
+func Playground() http.Handler { return playground.Handler("Rollcall", "/graphql") }

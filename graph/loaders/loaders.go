@@ -1,0 +1,76 @@
+// Package loaders batches the relation reads of one GraphQL request so a
+// nested query runs a fixed number of SQL statements whatever its width.
+package loaders
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+)
+
+type ctxKey struct{}
+
+// Loaders are created per request: their caches must not outlive it, because
+// what an actor may see is decided per request.
+type Loaders struct {
+	GoverningBodies *dataloadgen.Loader[string, []domain.GoverningBody]
+	Organisations   *dataloadgen.Loader[string, []domain.Organisation]
+	Domains         *dataloadgen.Loader[string, []domain.DomainRule]
+	AccessGroups    *dataloadgen.Loader[string, []domain.AccessGroup]
+	GroupCourses    *dataloadgen.Loader[string, []domain.Course]
+	ProgrammeCourse *dataloadgen.Loader[string, []domain.Course]
+	Policies        *dataloadgen.Loader[string, []domain.Policy]
+	PolicyVersions  *dataloadgen.Loader[string, []domain.PolicyVersion]
+}
+
+// wait is how long a loader gathers keys before one fetch; gqlgen resolves
+// sibling fields concurrently, so a short window collects a whole level.
+const wait = 2 * time.Millisecond
+
+func grouped[T any](fetch func(ctx context.Context, ids []string) (map[string][]T, error)) *dataloadgen.Loader[string, []T] {
+	return dataloadgen.NewLoader(func(ctx context.Context, keys []string) ([][]T, []error) {
+		m, err := fetch(ctx, keys)
+		out := make([][]T, len(keys))
+		errs := make([]error, len(keys))
+		for i, k := range keys {
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			out[i] = m[k]
+		}
+		return out, errs
+	}, dataloadgen.WithWait(wait), dataloadgen.WithBatchCapacity(1000))
+}
+
+func New(svc *lifecycle.Service) *Loaders {
+	return &Loaders{
+		GoverningBodies: grouped(svc.GoverningBodiesByProgrammes),
+		Organisations:   grouped(svc.OrganisationsByProgrammes),
+		Domains:         grouped(svc.DomainsByOrganisations),
+		AccessGroups:    grouped(svc.AccessGroupsByOrganisations),
+		GroupCourses:    grouped(svc.CoursesByAccessGroups),
+		ProgrammeCourse: grouped(svc.CoursesByProgrammes),
+		Policies:        grouped(svc.PoliciesByProgrammes),
+		PolicyVersions:  grouped(svc.PolicyVersionsByPolicies),
+	}
+}
+
+// Middleware attaches fresh loaders to every request.
+func Middleware(svc *lifecycle.Service, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), ctxKey{}, New(svc))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// For returns the request's loaders.
+func For(ctx context.Context) *Loaders {
+	l, _ := ctx.Value(ctxKey{}).(*Loaders)
+	return l
+}

@@ -1,0 +1,157 @@
+// Package config reads Rollcall's settings from the environment. There are no
+// globals: FromEnv takes getenv so tests and main pass their own.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting the service reads.
+type Config struct {
+	DatabaseURL          string        // ROLLCALL_DATABASE_URL
+	Listen               string        // ROLLCALL_LISTEN
+	PublicURL            string        // ROLLCALL_PUBLIC_URL
+	Dev                  bool          // ROLLCALL_DEV
+	Migrate              bool          // ROLLCALL_MIGRATE
+	BootstrapIssuer      string        // ROLLCALL_BOOTSTRAP_ADMIN (issuer part)
+	BootstrapSubject     string        // ROLLCALL_BOOTSTRAP_ADMIN (subject part)
+	BootstrapAudience    string        // ROLLCALL_BOOTSTRAP_AUDIENCE
+	AllowInsecureIssuers bool          // ROLLCALL_ALLOW_INSECURE_ISSUERS
+	LogLevel             string        // ROLLCALL_LOG_LEVEL
+	LogFormat            string        // ROLLCALL_LOG_FORMAT
+	CORSOrigins          []string      // ROLLCALL_CORS_ORIGINS
+	MaxBodyBytes         int64         // ROLLCALL_MAX_BODY_BYTES
+	ShutdownTimeout      time.Duration // ROLLCALL_SHUTDOWN_TIMEOUT
+	DevKeyFile           string        // ROLLCALL_DEV_KEY_FILE
+}
+
+// DefaultDatabaseURL is the embedded database, used when nothing is set.
+const DefaultDatabaseURL = "sqlite:./rollcall.db"
+
+// FromEnv reads and validates the configuration. An error names the variable.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:     or(getenv("ROLLCALL_DATABASE_URL"), DefaultDatabaseURL),
+		Listen:          or(getenv("ROLLCALL_LISTEN"), "127.0.0.1:8080"),
+		LogLevel:        or(getenv("ROLLCALL_LOG_LEVEL"), "info"),
+		LogFormat:       or(getenv("ROLLCALL_LOG_FORMAT"), "text"),
+		MaxBodyBytes:    1 << 20,
+		ShutdownTimeout: 20 * time.Second,
+	}
+	var err error
+	embedded := strings.HasPrefix(c.DatabaseURL, "sqlite:")
+	if !embedded && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return c, fmt.Errorf("ROLLCALL_DATABASE_URL: want postgres://… or sqlite:PATH")
+	}
+	if embedded && strings.TrimPrefix(c.DatabaseURL, "sqlite:") == "" {
+		return c, fmt.Errorf("ROLLCALL_DATABASE_URL: sqlite: needs a path")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return c, fmt.Errorf("ROLLCALL_LISTEN: want host:port: %v", err)
+	}
+	if c.Dev, err = boolVar(getenv, "ROLLCALL_DEV", false); err != nil {
+		return c, err
+	}
+	if c.Dev && !embedded {
+		return c, fmt.Errorf("ROLLCALL_DEV: dev mode runs only on the embedded database; unset it when ROLLCALL_DATABASE_URL is PostgreSQL")
+	}
+	if c.Migrate, err = boolVar(getenv, "ROLLCALL_MIGRATE", embedded); err != nil {
+		return c, err
+	}
+	if c.AllowInsecureIssuers, err = boolVar(getenv, "ROLLCALL_ALLOW_INSECURE_ISSUERS", false); err != nil {
+		return c, err
+	}
+	host, port, _ := net.SplitHostPort(c.Listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	c.PublicURL = strings.TrimRight(or(getenv("ROLLCALL_PUBLIC_URL"), "http://"+net.JoinHostPort(host, port)), "/")
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("ROLLCALL_PUBLIC_URL: want an absolute http(s) URL")
+	}
+	if b := getenv("ROLLCALL_BOOTSTRAP_ADMIN"); b != "" {
+		iss, sub, ok := strings.Cut(b, "|")
+		if !ok || iss == "" || sub == "" {
+			return c, fmt.Errorf("ROLLCALL_BOOTSTRAP_ADMIN: want issuer|subject")
+		}
+		if u, err := url.Parse(iss); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return c, fmt.Errorf("ROLLCALL_BOOTSTRAP_ADMIN: the issuer must be an http(s) URL")
+		}
+		c.BootstrapIssuer, c.BootstrapSubject = iss, sub
+		c.BootstrapAudience = getenv("ROLLCALL_BOOTSTRAP_AUDIENCE")
+		if c.BootstrapAudience == "" {
+			return c, fmt.Errorf("ROLLCALL_BOOTSTRAP_AUDIENCE: required with ROLLCALL_BOOTSTRAP_ADMIN (the audience accepted from that issuer)")
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("ROLLCALL_LOG_LEVEL: want debug, info, warn or error")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return c, fmt.Errorf("ROLLCALL_LOG_FORMAT: want text or json")
+	}
+	if o := getenv("ROLLCALL_CORS_ORIGINS"); o != "" {
+		for _, s := range strings.Split(o, ",") {
+			s = strings.TrimSpace(s)
+			if u, err := url.Parse(s); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+				return c, fmt.Errorf("ROLLCALL_CORS_ORIGINS: %q is not an origin like https://lms.example.org", s)
+			}
+			c.CORSOrigins = append(c.CORSOrigins, s)
+		}
+	}
+	if v := getenv("ROLLCALL_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 || n > 64<<20 {
+			return c, fmt.Errorf("ROLLCALL_MAX_BODY_BYTES: want a number of bytes between 1024 and 67108864")
+		}
+		c.MaxBodyBytes = n
+	}
+	if v := getenv("ROLLCALL_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return c, fmt.Errorf("ROLLCALL_SHUTDOWN_TIMEOUT: want a Go duration like 20s")
+		}
+		c.ShutdownTimeout = d
+	}
+	c.DevKeyFile = getenv("ROLLCALL_DEV_KEY_FILE")
+	if c.DevKeyFile == "" && embedded {
+		c.DevKeyFile = strings.TrimPrefix(c.DatabaseURL, "sqlite:") + ".dev-key.pem"
+	}
+	return c, nil
+}
+
+// DevIssuerURL is where dev mode serves its local OIDC issuer.
+func (c Config) DevIssuerURL() string { return c.PublicURL + "/dev/oidc" }
+
+// DevAudience is the audience of dev tokens.
+const DevAudience = "rollcall-dev"
+
+// DevBootstrapSubject is the dev issuer's subject that acts as bootstrap admin.
+const DevBootstrapSubject = "dev-admin"
+
+func or(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: want true/false or 1/0, got %q", name, v)
+	}
+	return b, nil
+}

@@ -1,0 +1,68 @@
+package lifecycle
+
+import (
+	"context"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+// Store is what the use cases need from persistence. store.Store implements
+// it; a transaction travels in the context InTx passes to fn.
+type Store interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+
+	CreateProgramme(ctx context.Context, p domain.Programme, bodies []domain.GoverningBody) error
+	GetProgramme(ctx context.Context, id string) (domain.Programme, error)
+	ProgrammeByName(ctx context.Context, name string) (domain.Programme, error)
+	ListProgrammes(ctx context.Context, ids []string) ([]domain.Programme, error)
+	UpdateProgrammeSettings(ctx context.Context, id string, s domain.RuleSettings, at time.Time) error
+	GoverningBodies(ctx context.Context, programmeID string) ([]domain.GoverningBody, error)
+	GoverningBodiesByProgrammes(ctx context.Context, ids []string) ([]domain.GoverningBody, error)
+	SetGoverningBodyOrganisation(ctx context.Context, bodyID, orgID string) error
+
+	CreateOrganisation(ctx context.Context, o domain.Organisation) error
+	GetOrganisation(ctx context.Context, id string) (domain.Organisation, error)
+	OrganisationByName(ctx context.Context, programmeID, name string) (domain.Organisation, error)
+	OrganisationsByProgrammes(ctx context.Context, programmeIDs []string, only []string) ([]domain.Organisation, error)
+	SetOrganisationStatus(ctx context.Context, id string, st domain.OrganisationStatus, at time.Time) error
+
+	CreateProposal(ctx context.Context, p domain.MembershipProposal) error
+	GetProposal(ctx context.Context, id string, forUpdate bool) (domain.MembershipProposal, error)
+	ListProposals(ctx context.Context, programmeID string, status *domain.ProposalStatus) ([]domain.MembershipProposal, error)
+	UpdateProposal(ctx context.Context, p domain.MembershipProposal) error
+	AddApproval(ctx context.Context, a domain.MembershipApproval) error
+	ApprovalsByProposals(ctx context.Context, ids []string) ([]domain.MembershipApproval, error)
+
+	CreateEmailDomain(ctx context.Context, d domain.DomainRule) error
+	GetEmailDomain(ctx context.Context, id string) (domain.DomainRule, error)
+	DeleteEmailDomain(ctx context.Context, id string) error
+	DomainsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.DomainRule, error)
+	DomainsRelatedTo(ctx context.Context, d string) ([]domain.DomainRule, error)
+	DomainsCovering(ctx context.Context, host string) ([]domain.DomainRule, error)
+
+	CreateAccessGroup(ctx context.Context, g domain.AccessGroup) error
+	GetAccessGroup(ctx context.Context, id string) (domain.AccessGroup, error)
+	AccessGroupsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.AccessGroup, error)
+	SetAccessGroupCourses(ctx context.Context, groupID string, courseIDs []string) error
+	CoursesByAccessGroups(ctx context.Context, groupIDs []string) (map[string][]domain.Course, error)
+	CreateCourse(ctx context.Context, c domain.Course) error
+	CoursesByIDs(ctx context.Context, ids []string) ([]domain.Course, error)
+	CoursesByProgrammes(ctx context.Context, ids []string) ([]domain.Course, error)
+
+	CreatePolicy(ctx context.Context, p domain.Policy) error
+	GetPolicy(ctx context.Context, id string) (domain.Policy, error)
+	PoliciesByProgrammes(ctx context.Context, ids []string) ([]domain.Policy, error)
+	CreatePolicyVersion(ctx context.Context, v domain.PolicyVersion) error
+	ActivatePolicyVersion(ctx context.Context, policyID, versionID string, at time.Time) error
+	PolicyVersionsByPolicies(ctx context.Context, ids []string) ([]domain.PolicyVersion, error)
+
+	CreateGrant(ctx context.Context, g domain.RoleGrant) error
+	GetGrant(ctx context.Context, id string) (domain.RoleGrant, error)
+	DeleteGrant(ctx context.Context, id string) error
+	GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error)
+	GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error)
+
+	AppendAudit(ctx context.Context, e domain.AuditEntry) error
+	AuditEntries(ctx context.Context, programmeID string, targetID *string, afterID int64, limit int) ([]domain.AuditEntry, error)
+}

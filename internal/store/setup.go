@@ -1,0 +1,476 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+// ---- programmes ----
+
+func (s *Store) CreateProgramme(ctx context.Context, p domain.Programme, bodies []domain.GoverningBody) error {
+	db := s.db(ctx)
+	r := toProgrammeRow(p)
+	if err := db.Create(&r).Error; err != nil {
+		return translate(err)
+	}
+	for _, b := range bodies {
+		row := governingBodyRow{ID: b.ID, ProgrammeID: p.ID, Name: b.Name, Role: string(b.Role),
+			OrganisationID: b.OrganisationID, CreatedAt: b.CreatedAt.UTC()}
+		if err := db.Create(&row).Error; err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) GetProgramme(ctx context.Context, id string) (domain.Programme, error) {
+	var r programmeRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.Programme{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) ProgrammeByName(ctx context.Context, name string) (domain.Programme, error) {
+	var r programmeRow
+	if err := s.db(ctx).Where("name = ?", name).Take(&r).Error; err != nil {
+		return domain.Programme{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+// ListProgrammes returns the programmes with the given IDs, or all when ids is nil.
+func (s *Store) ListProgrammes(ctx context.Context, ids []string) ([]domain.Programme, error) {
+	q := s.db(ctx).Order("name")
+	if ids != nil {
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		q = q.Where("id IN ?", ids)
+	}
+	var rows []programmeRow
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, programmeRow.domain), nil
+}
+
+func (s *Store) UpdateProgrammeSettings(ctx context.Context, id string, set domain.RuleSettings, at time.Time) error {
+	var r programmeRow
+	setSettings(&r, set)
+	res := s.db(ctx).Model(&programmeRow{}).Where("id = ?", id).Updates(map[string]any{
+		"minimum_age": r.MinimumAge, "erasure_needs_approval": r.ErasureNeedsApproval,
+		"withdrawal_delay_s": r.WithdrawalDelayS, "leaver_grace_s": r.LeaverGraceS,
+		"automated_grace_s": r.AutomatedGraceS, "inactivity_limit_s": r.InactivityLimitS,
+		"contract_ends_at": r.ContractEndsAt, "contract_warning_s": r.ContractWarningS,
+		"roster_threshold": r.RosterThreshold, "updated_at": at.UTC(),
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return translate(gorm.ErrRecordNotFound)
+	}
+	return nil
+}
+
+func (s *Store) GoverningBodies(ctx context.Context, programmeID string) ([]domain.GoverningBody, error) {
+	var rows []governingBodyRow
+	if err := s.db(ctx).Where("programme_id = ?", programmeID).Order("created_at, name").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, governingBodyRow.domain), nil
+}
+
+func (s *Store) GoverningBodiesByProgrammes(ctx context.Context, ids []string) ([]domain.GoverningBody, error) {
+	var rows []governingBodyRow
+	if err := s.db(ctx).Where("programme_id IN ?", ids).Order("created_at, name").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, governingBodyRow.domain), nil
+}
+
+func (s *Store) SetGoverningBodyOrganisation(ctx context.Context, bodyID, orgID string) error {
+	return translate(s.db(ctx).Model(&governingBodyRow{}).Where("id = ?", bodyID).Update("organisation_id", orgID).Error)
+}
+
+// ---- organisations ----
+
+func (s *Store) CreateOrganisation(ctx context.Context, o domain.Organisation) error {
+	r := organisationRow{ID: o.ID, ProgrammeID: o.ProgrammeID, Name: o.Name, Kind: string(o.Kind),
+		Status: string(o.Status), CreatedAt: o.CreatedAt.UTC(), AdmittedAt: utcp(o.AdmittedAt), RemovedAt: utcp(o.RemovedAt)}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) GetOrganisation(ctx context.Context, id string) (domain.Organisation, error) {
+	var r organisationRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.Organisation{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) OrganisationByName(ctx context.Context, programmeID, name string) (domain.Organisation, error) {
+	var r organisationRow
+	if err := s.db(ctx).Where("programme_id = ? AND name = ?", programmeID, name).Take(&r).Error; err != nil {
+		return domain.Organisation{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+// OrganisationsByProgrammes returns organisations of the programmes, optionally
+// restricted to the given organisation IDs (an organisation admin's scope).
+func (s *Store) OrganisationsByProgrammes(ctx context.Context, programmeIDs []string, only []string) ([]domain.Organisation, error) {
+	q := s.db(ctx).Where("programme_id IN ?", programmeIDs)
+	if only != nil {
+		if len(only) == 0 {
+			return nil, nil
+		}
+		q = q.Where("id IN ?", only)
+	}
+	var rows []organisationRow
+	if err := q.Order("name").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, organisationRow.domain), nil
+}
+
+func (s *Store) SetOrganisationStatus(ctx context.Context, id string, st domain.OrganisationStatus, at time.Time) error {
+	col := "admitted_at"
+	if st == domain.OrgRemoved {
+		col = "removed_at"
+	}
+	return translate(s.db(ctx).Model(&organisationRow{}).Where("id = ?", id).
+		Updates(map[string]any{"status": string(st), col: at.UTC()}).Error)
+}
+
+// ---- membership proposals ----
+
+func (s *Store) CreateProposal(ctx context.Context, p domain.MembershipProposal) error {
+	r := toProposalRow(p)
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+// GetProposal reads a proposal; forUpdate locks the row until the transaction
+// ends so two approvals of one proposal serialise (PostgreSQL; SQLite has one writer).
+func (s *Store) GetProposal(ctx context.Context, id string, forUpdate bool) (domain.MembershipProposal, error) {
+	q := s.db(ctx)
+	if forUpdate && s.dialect == migrations.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var r proposalRow
+	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.MembershipProposal{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) ListProposals(ctx context.Context, programmeID string, status *domain.ProposalStatus) ([]domain.MembershipProposal, error) {
+	q := s.db(ctx).Where("programme_id = ?", programmeID)
+	if status != nil {
+		q = q.Where("status = ?", string(*status))
+	}
+	var rows []proposalRow
+	if err := q.Order("created_at, id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, proposalRow.domain), nil
+}
+
+func (s *Store) UpdateProposal(ctx context.Context, p domain.MembershipProposal) error {
+	r := toProposalRow(p)
+	return translate(s.db(ctx).Model(&proposalRow{}).Where("id = ?", p.ID).Updates(map[string]any{
+		"status": r.Status, "organisation_id": r.OrganisationID, "reason": r.Reason, "decided_at": r.DecidedAt,
+	}).Error)
+}
+
+func (s *Store) AddApproval(ctx context.Context, a domain.MembershipApproval) error {
+	r := approvalRow{ProposalID: a.ProposalID, GoverningBodyID: a.GoverningBodyID, ActorID: a.ActorID,
+		Note: a.Note, ApprovedAt: a.ApprovedAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) ApprovalsByProposals(ctx context.Context, ids []string) ([]domain.MembershipApproval, error) {
+	var rows []approvalRow
+	if err := s.db(ctx).Where("proposal_id IN ?", ids).Order("approved_at").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, approvalRow.domain), nil
+}
+
+// ---- email domains ----
+
+func (s *Store) CreateEmailDomain(ctx context.Context, d domain.DomainRule) error {
+	r := emailDomainRow{ID: d.ID, OrganisationID: d.OrganisationID, Domain: d.Domain,
+		IncludeSubdomains: d.IncludeSubdomains, AccessGroupID: d.AccessGroupID, CreatedAt: d.CreatedAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) GetEmailDomain(ctx context.Context, id string) (domain.DomainRule, error) {
+	var r emailDomainRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.DomainRule{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) DeleteEmailDomain(ctx context.Context, id string) error {
+	return translate(s.db(ctx).Where("id = ?", id).Delete(&emailDomainRow{}).Error)
+}
+
+func (s *Store) DomainsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.DomainRule, error) {
+	var rows []emailDomainRow
+	if err := s.db(ctx).Where("organisation_id IN ?", orgIDs).Order("domain").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, emailDomainRow.domain), nil
+}
+
+// DomainsRelatedTo returns every rule that is d itself, a parent of d, or under
+// d: the candidates for an overlap or a match. Parents are found by exact
+// lookup of d's suffixes so the query stays on the unique index.
+func (s *Store) DomainsRelatedTo(ctx context.Context, d string) ([]domain.DomainRule, error) {
+	var rows []emailDomainRow
+	if err := s.db(ctx).Where("domain IN ? OR domain LIKE ?", suffixes(d), "%."+d).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, emailDomainRow.domain), nil
+}
+
+// DomainsCovering returns the rules that are host or one of its parents.
+func (s *Store) DomainsCovering(ctx context.Context, host string) ([]domain.DomainRule, error) {
+	var rows []emailDomainRow
+	if err := s.db(ctx).Where("domain IN ?", suffixes(host)).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, emailDomainRow.domain), nil
+}
+
+func suffixes(d string) []string {
+	out := []string{d}
+	for {
+		i := strings.IndexByte(d, '.')
+		if i < 0 {
+			return out
+		}
+		d = d[i+1:]
+		out = append(out, d)
+	}
+}
+
+// ---- access groups and courses ----
+
+func (s *Store) CreateAccessGroup(ctx context.Context, g domain.AccessGroup) error {
+	r := accessGroupRow{ID: g.ID, OrganisationID: g.OrganisationID, Name: g.Name, IsDefault: g.IsDefault, CreatedAt: g.CreatedAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) GetAccessGroup(ctx context.Context, id string) (domain.AccessGroup, error) {
+	var r accessGroupRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.AccessGroup{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) AccessGroupsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.AccessGroup, error) {
+	var rows []accessGroupRow
+	if err := s.db(ctx).Where("organisation_id IN ?", orgIDs).Order("is_default DESC, name").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, accessGroupRow.domain), nil
+}
+
+// SetAccessGroupCourses replaces the group's course list.
+func (s *Store) SetAccessGroupCourses(ctx context.Context, groupID string, courseIDs []string) error {
+	db := s.db(ctx)
+	if err := db.Where("access_group_id = ?", groupID).Delete(&accessGroupCourseRow{}).Error; err != nil {
+		return translate(err)
+	}
+	if len(courseIDs) == 0 {
+		return nil
+	}
+	rows := make([]accessGroupCourseRow, len(courseIDs))
+	for i, c := range courseIDs {
+		rows[i] = accessGroupCourseRow{AccessGroupID: groupID, CourseID: c}
+	}
+	return translate(db.Create(&rows).Error)
+}
+
+// CoursesByAccessGroups returns, per group ID, its courses ordered by LMS ID.
+func (s *Store) CoursesByAccessGroups(ctx context.Context, groupIDs []string) (map[string][]domain.Course, error) {
+	type joined struct {
+		AccessGroupID string
+		ID            string
+		ProgrammeID   string
+		LMSCourseID   string `gorm:"column:lms_course_id"`
+		Title         string
+		CreatedAt     time.Time
+	}
+	var rows []joined
+	err := s.db(ctx).Table("access_group_courses agc").
+		Select("agc.access_group_id, c.id, c.programme_id, c.lms_course_id, c.title, c.created_at").
+		Joins("JOIN courses c ON c.id = agc.course_id").
+		Where("agc.access_group_id IN ?", groupIDs).Order("c.lms_course_id").Scan(&rows).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make(map[string][]domain.Course, len(groupIDs))
+	for _, r := range rows {
+		c := courseRow{ID: r.ID, ProgrammeID: r.ProgrammeID, LMSCourseID: r.LMSCourseID, Title: r.Title, CreatedAt: r.CreatedAt}
+		out[r.AccessGroupID] = append(out[r.AccessGroupID], c.domain())
+	}
+	return out, nil
+}
+
+func (s *Store) CreateCourse(ctx context.Context, c domain.Course) error {
+	r := courseRow{ID: c.ID, ProgrammeID: c.ProgrammeID, LMSCourseID: c.LMSCourseID, Title: c.Title, CreatedAt: c.CreatedAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) CoursesByIDs(ctx context.Context, ids []string) ([]domain.Course, error) {
+	var rows []courseRow
+	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, courseRow.domain), nil
+}
+
+func (s *Store) CoursesByProgrammes(ctx context.Context, ids []string) ([]domain.Course, error) {
+	var rows []courseRow
+	if err := s.db(ctx).Where("programme_id IN ?", ids).Order("lms_course_id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, courseRow.domain), nil
+}
+
+// ---- policies ----
+
+func (s *Store) CreatePolicy(ctx context.Context, p domain.Policy) error {
+	r := policyRow{ID: p.ID, ProgrammeID: p.ProgrammeID, Name: p.Name, Type: string(p.Type),
+		Audience: string(p.Audience), Compulsory: p.Compulsory, CreatedAt: p.CreatedAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) GetPolicy(ctx context.Context, id string) (domain.Policy, error) {
+	var r policyRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.Policy{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) PoliciesByProgrammes(ctx context.Context, ids []string) ([]domain.Policy, error) {
+	var rows []policyRow
+	if err := s.db(ctx).Where("programme_id IN ?", ids).Order("created_at, name").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, policyRow.domain), nil
+}
+
+func (s *Store) CreatePolicyVersion(ctx context.Context, v domain.PolicyVersion) error {
+	r := policyVersionRow{ID: v.ID, PolicyID: v.PolicyID, Label: v.Label, Summary: v.Summary, Content: v.Content,
+		Status: string(v.Status), PublishedAt: v.PublishedAt.UTC(), ActivatedAt: utcp(v.ActivatedAt)}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+// ActivatePolicyVersion archives the policy's active version and activates v.
+func (s *Store) ActivatePolicyVersion(ctx context.Context, policyID, versionID string, at time.Time) error {
+	db := s.db(ctx)
+	if err := db.Model(&policyVersionRow{}).Where("policy_id = ? AND status = ?", policyID, string(domain.VersionActive)).
+		Update("status", string(domain.VersionArchived)).Error; err != nil {
+		return translate(err)
+	}
+	return translate(db.Model(&policyVersionRow{}).Where("id = ?", versionID).
+		Updates(map[string]any{"status": string(domain.VersionActive), "activated_at": at.UTC()}).Error)
+}
+
+func (s *Store) PolicyVersionsByPolicies(ctx context.Context, ids []string) ([]domain.PolicyVersion, error) {
+	var rows []policyVersionRow
+	if err := s.db(ctx).Where("policy_id IN ?", ids).Order("published_at, label").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, policyVersionRow.domain), nil
+}
+
+// ---- role grants ----
+
+func (s *Store) CreateGrant(ctx context.Context, g domain.RoleGrant) error {
+	r := grantRow{ID: g.ID, Issuer: g.Issuer, Subject: g.Subject, Role: string(g.Role), ProgrammeID: g.ProgrammeID,
+		OrganisationID: g.OrganisationID, GoverningBodyID: g.GoverningBodyID, CreatedAt: g.CreatedAt.UTC(), CreatedBy: g.CreatedBy}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) GetGrant(ctx context.Context, id string) (domain.RoleGrant, error) {
+	var r grantRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.RoleGrant{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) DeleteGrant(ctx context.Context, id string) error {
+	return translate(s.db(ctx).Where("id = ?", id).Delete(&grantRow{}).Error)
+}
+
+func (s *Store) GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error) {
+	var rows []grantRow
+	if err := s.db(ctx).Where("issuer = ? AND subject = ?", issuer, subject).Order("created_at").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, grantRow.domain), nil
+}
+
+func (s *Store) GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error) {
+	var rows []grantRow
+	if err := s.db(ctx).Where("programme_id = ?", programmeID).Order("created_at").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, grantRow.domain), nil
+}
+
+// ---- audit ----
+
+// AppendAudit writes one audit entry; call it inside the change's transaction.
+func (s *Store) AppendAudit(ctx context.Context, e domain.AuditEntry) error {
+	details := "{}"
+	if len(e.Details) > 0 {
+		b, err := json.Marshal(e.Details)
+		if err != nil {
+			return err
+		}
+		details = string(b)
+	}
+	r := auditRow{ProgrammeID: e.ProgrammeID, ActorID: e.ActorID, Action: e.Action, TargetType: e.TargetType,
+		TargetID: e.TargetID, Reason: e.Reason, Details: details, OccurredAt: e.OccurredAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+// AuditEntries lists a programme's entries after the given ID, oldest first.
+func (s *Store) AuditEntries(ctx context.Context, programmeID string, targetID *string, afterID int64, limit int) ([]domain.AuditEntry, error) {
+	q := s.db(ctx).Where("programme_id = ? AND id > ?", programmeID, afterID)
+	if targetID != nil {
+		q = q.Where("target_id = ?", *targetID)
+	}
+	var rows []auditRow
+	if err := q.Order("id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, auditRow.domain), nil
+}
+
+func mapRows[R any, D any](rows []R, f func(R) D) []D {
+	out := make([]D, len(rows))
+	for i, r := range rows {
+		out[i] = f(r)
+	}
+	return out
+}

@@ -1,0 +1,209 @@
+// Package store is the only package that talks to the database. It opens
+// PostgreSQL or the embedded SQLite, runs transactions (carried in the
+// context, so lifecycle code never sees gorm), maps rows to domain values and
+// translates storage errors into apperr codes in one place.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+// Store is a handle on one database.
+type Store struct {
+	gdb     *gorm.DB
+	sqlDB   *sql.DB
+	dialect migrations.Dialect
+	stmts   *atomic.Int64
+}
+
+// Options tune Open; the zero value is fine.
+type Options struct {
+	// CountStatements, when set, is incremented for every SQL statement run
+	// (tests use it to prove a query runs a fixed number of statements).
+	CountStatements *atomic.Int64
+	MaxOpenConns    int
+}
+
+// Open connects to dsn: "postgres://…" (or "postgresql://…") or "sqlite:PATH".
+func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
+	var (
+		dial    gorm.Dialector
+		dialect migrations.Dialect
+	)
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		dialect = migrations.Postgres
+		dial = postgres.New(postgres.Config{DSN: dsn})
+	case strings.HasPrefix(dsn, "sqlite:"):
+		dialect = migrations.SQLite
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			return nil, fmt.Errorf("sqlite: empty path")
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("sqlite: %w", err)
+			}
+		}
+		// WAL lets readers run beside the writer; the busy timeout waits out
+		// another process's write lock instead of failing; foreign keys are off
+		// by default in SQLite.
+		q := url.Values{}
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Set("_txlock", "immediate")
+		dial = sqlite.Open("file:" + path + "?" + q.Encode())
+	default:
+		return nil, fmt.Errorf("unsupported database URL: want postgres://… or sqlite:PATH")
+	}
+	cfg := &gorm.Config{
+		Logger:                                   logger.Discard,
+		SkipDefaultTransaction:                   true,
+		DisableForeignKeyConstraintWhenMigrating: true,
+		NowFunc:                                  func() time.Time { return time.Now().UTC() },
+	}
+	gdb, err := gorm.Open(dial, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	if dialect == migrations.SQLite {
+		// One connection: SQLite has one writer anyway, and a single
+		// connection keeps transactions from contending for the file lock.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		n := opt.MaxOpenConns
+		if n == 0 {
+			n = 20
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements}
+	if s.stmts != nil {
+		counter := func(*gorm.DB) { s.stmts.Add(1) }
+		cb := gdb.Callback()
+		_ = cb.Create().After("gorm:create").Register("rollcall:count", counter)
+		_ = cb.Query().After("gorm:query").Register("rollcall:count", counter)
+		_ = cb.Update().After("gorm:update").Register("rollcall:count", counter)
+		_ = cb.Delete().After("gorm:delete").Register("rollcall:count", counter)
+		_ = cb.Row().After("gorm:row").Register("rollcall:count", counter)
+		_ = cb.Raw().After("gorm:raw").Register("rollcall:count", counter)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Store) Close() error { return s.sqlDB.Close() }
+
+// Dialect is "postgres" or "sqlite".
+func (s *Store) Dialect() migrations.Dialect { return s.dialect }
+
+// SQL exposes the underlying pool for migrations and health checks.
+func (s *Store) SQL() *sql.DB { return s.sqlDB }
+
+// Migrate applies pending migrations.
+func (s *Store) Migrate(ctx context.Context) error { return migrations.Up(ctx, s.sqlDB, s.dialect) }
+
+// Ready reports whether the database answers and the schema is current.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return err
+	}
+	return migrations.Current(ctx, s.sqlDB, s.dialect)
+}
+
+type txKey struct{}
+
+// db returns the transaction carried by ctx, or the pool.
+func (s *Store) db(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return s.gdb.WithContext(ctx)
+}
+
+// InTx runs fn in one transaction; everything fn writes through the store with
+// the context it is given commits or rolls back together (invariant 5).
+// Nested calls join the outer transaction.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+	return translate(err)
+}
+
+// translate maps storage errors to apperr codes; everything else passes through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := apperr.As(err); ok {
+		return err
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, sql.ErrNoRows) {
+		return &apperr.Error{Code: apperr.NotFound, Message: "not found", Err: err}
+	}
+	if isUniqueViolation(err) {
+		return &apperr.Error{Code: apperr.Conflict, Message: "already exists", Err: err}
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23503": // foreign_key_violation
+			return &apperr.Error{Code: apperr.NotFound, Message: "a referenced object does not exist", Err: err}
+		case "22P02": // invalid_text_representation: a malformed ID is a missing object
+			return &apperr.Error{Code: apperr.NotFound, Message: "not found", Err: err}
+		}
+	}
+	if strings.Contains(err.Error(), "FOREIGN KEY constraint failed") {
+		return &apperr.Error{Code: apperr.NotFound, Message: "a referenced object does not exist", Err: err}
+	}
+	return err
+}
+
+func isUniqueViolation(err error) bool {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// IsConflict reports whether err is a unique violation (after translation).
+func IsConflict(err error) bool { return apperr.CodeOf(err) == apperr.Conflict }
