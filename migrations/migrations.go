@@ -4,8 +4,10 @@ package migrations
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 
@@ -103,4 +105,19 @@ func Current(ctx context.Context, db *sql.DB, d Dialect) error {
 		return fmt.Errorf("migrations pending")
 	}
 	return nil
+}
+
+// Fingerprint identifies the schema a dialect's migrations build (tests name
+// template databases after it).
+func Fingerprint(d Dialect) string {
+	h := sha256.New()
+	_ = fs.WalkDir(files, string(d), func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			b, _ := files.ReadFile(p)
+			h.Write([]byte(p))
+			h.Write(b)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -1,7 +1,7 @@
 package model
 
 import (
-		"io"
+	"io"
 	"strconv"
 	"time"
 
