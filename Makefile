@@ -1,0 +1,41 @@
+# Rollcall. `make run` starts the service on the embedded database with demo
+# data; `make test` runs the whole suite on SQLite and PostgreSQL.
+GO ?= go
+PKGS := ./...
+
+.PHONY: run build test test-short vet fmt generate check-generate bench fuzz tidy docker
+
+run:
+	ROLLCALL_DEV=1 $(GO) run ./cmd/rollcall serve
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rollcall ./cmd/rollcall
+
+test:
+	@./scripts/ensure-postgres.sh
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+generate:
+	$(GO) run github.com/99designs/gqlgen generate
+
+# Fails when the committed gqlgen output differs from what the schema generates.
+check-generate: generate
+	@git diff --exit-code -- graph/ || (echo "graph/ is not current: run make generate and commit" >&2; exit 1)
+
+# Benchmarks run against PostgreSQL and print their figures.
+bench:
+	@./scripts/ensure-postgres.sh
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./bench/
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
+	$(GO) test -run '^$$' -fuzz FuzzParseEmail -fuzztime 30s ./internal/domain
+
+docker:
+	docker build -t rollcall .
