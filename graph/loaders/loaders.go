@@ -30,7 +30,7 @@ type Loaders struct {
 
 // wait is how long a loader gathers keys before one fetch; gqlgen resolves
 // sibling fields concurrently, so a short window collects a whole level.
-const wait = 2 * time.Millisecond
+const wait = 5 * time.Millisecond
 
 func grouped[T any](fetch func(ctx context.Context, ids []string) (map[string][]T, error)) *dataloadgen.Loader[string, []T] {
 	return dataloadgen.NewLoader(func(ctx context.Context, keys []string) ([][]T, []error) {
