@@ -3,6 +3,7 @@ package graph
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -31,6 +32,8 @@ type HandlerOptions struct {
 	Dev    bool // introspection on
 	Limits Limits
 	Log    *slog.Logger
+	// LoaderWait is the dataloaders' batching window (default loaders.DefaultWait).
+	LoaderWait time.Duration
 }
 
 // NewHandler is the /graphql endpoint: POST JSON only (no GET, no multipart,
@@ -54,7 +57,7 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	}
 	srv.SetErrorPresenter(presentError(o.Log))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
-	return loaders.Middleware(svc, srv)
+	return loaders.Middleware(svc, o.LoaderWait, srv)
 }
 
 // Playground is GraphiQL, mounted only in dev mode.

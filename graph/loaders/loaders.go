@@ -28,11 +28,12 @@ type Loaders struct {
 	PolicyVersions  *dataloadgen.Loader[string, []domain.PolicyVersion]
 }
 
-// wait is how long a loader gathers keys before one fetch; gqlgen resolves
-// sibling fields concurrently, so a short window collects a whole level.
-const wait = 5 * time.Millisecond
+// DefaultWait is how long a loader gathers keys before one fetch; gqlgen
+// resolves sibling fields concurrently, so a short window collects a whole
+// level of the query.
+const DefaultWait = 5 * time.Millisecond
 
-func grouped[T any](fetch func(ctx context.Context, ids []string) (map[string][]T, error)) *dataloadgen.Loader[string, []T] {
+func grouped[T any](wait time.Duration, fetch func(ctx context.Context, ids []string) (map[string][]T, error)) *dataloadgen.Loader[string, []T] {
 	return dataloadgen.NewLoader(func(ctx context.Context, keys []string) ([][]T, []error) {
 		m, err := fetch(ctx, keys)
 		out := make([][]T, len(keys))
@@ -48,23 +49,26 @@ func grouped[T any](fetch func(ctx context.Context, ids []string) (map[string][]
 	}, dataloadgen.WithWait(wait), dataloadgen.WithBatchCapacity(1000))
 }
 
-func New(svc *lifecycle.Service) *Loaders {
+func New(svc *lifecycle.Service, wait time.Duration) *Loaders {
+	if wait <= 0 {
+		wait = DefaultWait
+	}
 	return &Loaders{
-		GoverningBodies: grouped(svc.GoverningBodiesByProgrammes),
-		Organisations:   grouped(svc.OrganisationsByProgrammes),
-		Domains:         grouped(svc.DomainsByOrganisations),
-		AccessGroups:    grouped(svc.AccessGroupsByOrganisations),
-		GroupCourses:    grouped(svc.CoursesByAccessGroups),
-		ProgrammeCourse: grouped(svc.CoursesByProgrammes),
-		Policies:        grouped(svc.PoliciesByProgrammes),
-		PolicyVersions:  grouped(svc.PolicyVersionsByPolicies),
+		GoverningBodies: grouped(wait, svc.GoverningBodiesByProgrammes),
+		Organisations:   grouped(wait, svc.OrganisationsByProgrammes),
+		Domains:         grouped(wait, svc.DomainsByOrganisations),
+		AccessGroups:    grouped(wait, svc.AccessGroupsByOrganisations),
+		GroupCourses:    grouped(wait, svc.CoursesByAccessGroups),
+		ProgrammeCourse: grouped(wait, svc.CoursesByProgrammes),
+		Policies:        grouped(wait, svc.PoliciesByProgrammes),
+		PolicyVersions:  grouped(wait, svc.PolicyVersionsByPolicies),
 	}
 }
 
 // Middleware attaches fresh loaders to every request.
-func Middleware(svc *lifecycle.Service, next http.Handler) http.Handler {
+func Middleware(svc *lifecycle.Service, wait time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), ctxKey{}, New(svc))
+		ctx := context.WithValue(r.Context(), ctxKey{}, New(svc, wait))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

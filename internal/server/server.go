@@ -35,12 +35,14 @@ type Deps struct {
 	Log       *slog.Logger
 	DevIssuer *oidcissuer.Issuer // dev mode only
 	Limits    graph.Limits
+	// LoaderWait overrides the dataloaders' batching window (tests).
+	LoaderWait time.Duration
 }
 
 // New returns the service's root handler.
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
-	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log})
+	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log, LoaderWait: d.LoaderWait})
 	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, lifecycle.WithIdentity, gql)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -56,6 +56,9 @@ type API struct {
 type APIOptions struct {
 	Limits graph.Limits
 	Dev    bool
+	// LoaderWait widens the dataloader window so statement counts do not
+	// depend on how busy the machine is.
+	LoaderWait time.Duration
 }
 
 // NewAPI starts the service on a fresh database of dialect d.
@@ -90,7 +93,7 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	ver := auth.NewVerifier(auth.StaticIssuers(auth.Issuer{URL: iss.URL(), Audiences: []string{Audience}}),
 		auth.VerifierOptions{AllowInsecureIssuers: true, Clock: clock.Now, Log: log})
 	cfg := config.Config{MaxBodyBytes: 1 << 20, Dev: opt.Dev}
-	h := server.New(server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits})
+	h := server.New(server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits, LoaderWait: opt.LoaderWait})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &API{t: t, Store: st, Service: svc, Issuer: iss, Clock: clock, Server: srv, Statements: counter}

@@ -1,0 +1,79 @@
+// Package bench holds the benchmarks `make bench` runs against PostgreSQL.
+// Each benchmark performs a fixed workload per iteration and reports its own
+// figures (req/s, p99) with b.ReportMetric; run them with -benchtime 1x.
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LoadResult summarises a closed-loop load run.
+type LoadResult struct {
+	Requests int
+	Errors   int64
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+}
+
+func (r LoadResult) RPS() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+func (r LoadResult) String() string {
+	return fmt.Sprintf("%d requests, %d errors, %.0f req/s, p50 %.2f ms, p99 %.2f ms", r.Requests, r.Errors, r.RPS(),
+		ms(r.P50), ms(r.P99))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Load sends total POSTs of body to url from clients concurrent workers, each
+// waiting for its answer before the next (closed loop), and checks every
+// answer is 200 without GraphQL errors.
+func Load(url, token string, body []byte, clients, total int) LoadResult {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	lat := make([]time.Duration, total)
+	var next atomic.Int64
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				t0 := time.Now()
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				res, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					lat[i] = time.Since(t0)
+					continue
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				lat[i] = time.Since(t0)
+				var r struct{ Errors []any }
+				if res.StatusCode != 200 || json.Unmarshal(b, &r) != nil || len(r.Errors) > 0 {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	return LoadResult{Requests: total, Errors: errs.Load(), Elapsed: elapsed,
+		P50: lat[total/2], P99: lat[total*99/100]}
+}
