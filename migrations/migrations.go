@@ -12,6 +12,7 @@ import (
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 )
 
 //go:embed postgres/*.sql sqlite/*.sql
@@ -30,11 +31,16 @@ func provider(db *sql.DB, d Dialect) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	gd := goose.DialectPostgres
 	if d == SQLite {
-		gd = goose.DialectSQLite3
+		return goose.NewProvider(goose.DialectSQLite3, db, sub)
 	}
-	return goose.NewProvider(gd, db, sub)
+	// Several replicas may start at once with ROLLCALL_MIGRATE on: a session
+	// advisory lock makes one migrate while the others wait.
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
 }
 
 // Up applies every pending migration.
