@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -35,11 +36,19 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = ext
 			return gqlErr
 		}
+		// Introspection is off outside dev mode; gqlgen reports it as a plain
+		// resolver error, which is the client's to fix, not ours.
+		if err.Error() == "introspection disabled" || errors.Unwrap(err) != nil && errors.Unwrap(err).Error() == "introspection disabled" {
+			gqlErr.Message = "introspection is disabled"
+			gqlErr.Extensions = map[string]any{"code": string(apperr.BadUserInput), "reason": "INTROSPECTION_DISABLED"}
+			return gqlErr
+		}
 		var ge *gqlerror.Error
 		if errors.As(err, &ge) && ge.Extensions != nil {
 			// Parse, validation and complexity failures come from gqlgen with
 			// its own code; clients get BAD_USER_INPUT and the original as reason.
 			if c, ok := ge.Extensions["code"].(string); ok {
+				gqlErr.Message = noSuggestion(gqlErr.Message)
 				gqlErr.Extensions = map[string]any{"code": string(apperr.BadUserInput), "reason": c}
 				return gqlErr
 			}
@@ -47,6 +56,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		// gqlgen's own protocol errors (an undecodable body, a batch, a bad
 		// variable) wrap no cause: they are the client's to fix.
 		if errors.As(err, &ge) && (ge.Rule != "" || ge.Err == nil) {
+			gqlErr.Message = noSuggestion(gqlErr.Message)
 			gqlErr.Extensions = map[string]any{"code": string(apperr.BadUserInput), "reason": "GRAPHQL_VALIDATION_FAILED"}
 			return gqlErr
 		}
@@ -68,3 +78,9 @@ func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 		return &apperr.Error{Code: apperr.Internal, Message: "internal error", Err: fmt.Errorf("panic: %v", p)}
 	}
 }
+
+// didYouMean matches the suggestions some validation rules add even with
+// suggestions disabled; they would let a client enumerate the schema.
+var didYouMean = regexp.MustCompile(`\s*Did you mean [^?]*\?`)
+
+func noSuggestion(msg string) string { return didYouMean.ReplaceAllString(msg, "") }

@@ -154,15 +154,15 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (domain.Identity, err
 	if tok.Subject == "" {
 		return domain.Identity{}, errUnauth
 	}
-	// Some providers send email_verified as a string.
+	// Some providers send email_verified as a string. A trusted issuer that
+	// sends no claim vouches for the email; an explicit false always wins.
 	switch ev := c.EmailVerified.(type) {
 	case bool:
 		id.EmailVerified = ev
 	case string:
 		id.EmailVerified = ev == "true"
-	}
-	if reg.TrustEmail && c.Email != "" {
-		id.EmailVerified = true
+	case nil:
+		id.EmailVerified = reg.TrustEmail && c.Email != ""
 	}
 	return id, nil
 }

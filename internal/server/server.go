@@ -4,10 +4,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -82,6 +85,23 @@ func onlyPOSTJSON(next http.Handler) http.Handler {
 			writeJSON(w, http.StatusUnsupportedMediaType, gqlErr("Content-Type must be application/json", "BAD_USER_INPUT"))
 			return
 		}
+		// Read the (size-limited) body here so an oversized chunked body is a
+		// 413 and a batch is refused before gqlgen sees either.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeJSON(w, http.StatusRequestEntityTooLarge, gqlErr("request body too large", "BAD_USER_INPUT"))
+				return
+			}
+			writeJSON(w, http.StatusBadRequest, gqlErr("could not read the request body", "BAD_USER_INPUT"))
+			return
+		}
+		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+			writeJSON(w, http.StatusBadRequest, gqlErr("the body must be one JSON object {\"query\": …}; batches are not accepted", "BAD_USER_INPUT"))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
