@@ -668,3 +668,30 @@ func TestHygiene_CTL3_BadDomainsChangeNothing(t *testing.T) {
 		})
 	}
 }
+
+// Root query fields resolve concurrently: the caller's grants must be loaded
+// once per request and shared safely, not once per field (and not raced on).
+// Run with -race to see the race as well as the extra statements.
+func TestHygiene_ConcurrentRootFieldsLoadTheActorOnce(t *testing.T) {
+	for _, d := range testkit.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			api := testkit.NewAPI(t, d)
+			tok := api.BootstrapToken()
+			count := func(q string) int64 {
+				t.Helper()
+				before := api.Statements.Load()
+				r := hygPost(t, api, tok, q, nil)
+				if len(r.GQL.Errors) != 0 {
+					t.Fatalf("%s", r.Body)
+				}
+				return api.Statements.Load() - before
+			}
+			one := count(`{ viewer { actorId roles { id } } }`)
+			for range 5 {
+				if many := count(hygAliases(24, "viewer { actorId roles { id } }")); many != one {
+					t.Fatalf("24 root viewer fields ran %d statements, one ran %d: the actor is loaded per field", many, one)
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +26,10 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 	bootstrap *domain.Identity
+	secretKey []byte
+	// allowInsecureIssuers mirrors ROLLCALL_ALLOW_INSECURE_ISSUERS for provider registration.
+	allowInsecureIssuers bool
+	onProviderChange     func(issuer string)
 }
 
 // Options configure a Service; zero values take defaults.
@@ -34,10 +39,18 @@ type Options struct {
 	// BootstrapAdmin may create programmes and administers every programme
 	// (ROLLCALL_BOOTSTRAP_ADMIN); nil: nobody can create programmes over the API.
 	BootstrapAdmin *domain.Identity
+	// SecretKey (32 bytes) seals identity providers' client secrets.
+	SecretKey []byte
+	// AllowInsecureIssuers accepts http:// provider issuers on loopback.
+	AllowInsecureIssuers bool
+	// OnProviderChange is told when a provider registration changes, so a
+	// verifier can drop what it cached.
+	OnProviderChange func(issuer string)
 }
 
 func New(st Store, o Options) *Service {
-	s := &Service{st: st, now: o.Clock, log: o.Log, bootstrap: o.BootstrapAdmin}
+	s := &Service{st: st, now: o.Clock, log: o.Log, bootstrap: o.BootstrapAdmin, secretKey: o.SecretKey,
+		allowInsecureIssuers: o.AllowInsecureIssuers, onProviderChange: o.OnProviderChange}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -74,6 +87,7 @@ const (
 )
 
 type actorCell struct {
+	mu    sync.Mutex // gqlgen resolves root fields concurrently
 	actor *domain.Actor
 	err   error
 	done  bool
@@ -97,6 +111,8 @@ func (s *Service) Actor(ctx context.Context) (*domain.Actor, error) {
 	if cell == nil {
 		return nil, apperr.Unauthenticatedf("authentication required")
 	}
+	cell.mu.Lock()
+	defer cell.mu.Unlock()
 	if cell.done {
 		return cell.actor, cell.err
 	}
