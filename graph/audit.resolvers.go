@@ -17,7 +17,7 @@ func (r *queryResolver) AuditLog(ctx context.Context, programmeID string, target
 		return nil, err
 	}
 	n := deref(first)
-	es, err := r.Svc.AuditLog(ctx, programmeID, targetID, afterID, n+1)
+	es, err := r.Svc.AuditLog(ctx, programmeID, targetID, afterID, n)
 	if err != nil {
 		return nil, err
 	}

@@ -49,6 +49,10 @@ type Actor struct {
 	Grants    []RoleGrant
 	System    bool
 	Bootstrap bool // the configured bootstrap admin: may create programmes
+	// Learner is the learner record linked to this identity, if any.
+	Learner *Learner
+	// SignInErr says why a provider identity could not be signed in as a learner.
+	SignInErr error
 }
 
 // SystemActor is used by the CLI, the seeder and scheduled jobs.

@@ -119,7 +119,7 @@ func (s *Service) RevokeRole(ctx context.Context, grantID string) error {
 	allowed := isProgrammeAdmin(a, g.ProgrammeID) ||
 		(g.Role == domain.RoleOrganisationAdmin && g.OrganisationID != nil && a.OrganisationAdmin(*g.OrganisationID))
 	if !allowed {
-		if canReadProgramme(a, g.ProgrammeID) && a.HasRoleIn(g.ProgrammeID, domain.RoleProgrammeAdmin) {
+		if a.HasRoleIn(g.ProgrammeID, domain.RoleAuditor) { // sees every grant through the audit log
 			return apperr.Forbiddenf("your role cannot revoke this grant")
 		}
 		return notFound("grant")
@@ -165,5 +165,5 @@ func (s *Service) AuditLog(ctx context.Context, programmeID string, targetID *st
 	if first <= 0 || first > 500 {
 		return nil, apperr.Invalid("first", "first must be between 1 and 500")
 	}
-	return s.st.AuditEntries(ctx, p.ID, targetID, afterID, first)
+	return s.st.AuditEntries(ctx, p.ID, targetID, afterID, first+1) // one extra: is there a next page?
 }

@@ -125,6 +125,21 @@ func (s *Service) Actor(ctx context.Context) (*domain.Actor, error) {
 	if s.bootstrap != nil && s.bootstrap.Issuer == id.Issuer && s.bootstrap.Subject == id.Subject {
 		a.Bootstrap = true
 	}
+	if len(grants) == 0 && !a.Bootstrap {
+		// An identity with no admin role is a learner: the first request
+		// provisions them, later ones refresh them (bearer and session alike).
+		l, err := s.SignIn(ctx, id)
+		switch {
+		case err == nil:
+			a.Learner = &l
+		case apperr.CodeOf(err) == apperr.Forbidden:
+			a.SignInErr = err
+		default:
+			return nil, err
+		}
+	} else if l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); err == nil {
+		a.Learner = &l
+	}
 	cell.actor, cell.done = a, true
 	return a, nil
 }

@@ -63,6 +63,38 @@ type Store interface {
 	GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error)
 	GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error)
 
+	OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error)
+	AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error)
+	CreateLearner(ctx context.Context, l domain.Learner) error
+	GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error)
+	LearnerByEmail(ctx context.Context, email string) (domain.Learner, error)
+	LearnerByIdentity(ctx context.Context, issuer, subject string) (domain.Learner, error)
+	UpdateLearner(ctx context.Context, l domain.Learner) error
+	TouchSignIn(ctx context.Context, learnerID string, at time.Time) error
+	LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learner, error)
+	ListLearners(ctx context.Context, f domain.LearnerFilter) ([]domain.Learner, error)
+	CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error
+	IdentitiesByLearner(ctx context.Context, learnerID string) ([]domain.LearnerIdentity, error)
+	AppendEvents(ctx context.Context, es []domain.Event) error
+	SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) error
+	AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error)
+	RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error)
+	ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error)
+	InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error)
+	AppendAudits(ctx context.Context, es []domain.AuditEntry) error
+
+	CreateProvider(ctx context.Context, p domain.IdentityProvider) error
+	GetProvider(ctx context.Context, id string) (domain.IdentityProvider, error)
+	ProviderByIssuer(ctx context.Context, issuer string) (domain.IdentityProvider, error)
+	ProvidersFor(ctx context.Context, programmeID, organisationID string) ([]domain.IdentityProvider, error)
+	ProvidersByProgramme(ctx context.Context, programmeID string) ([]domain.IdentityProvider, error)
+	CreateSession(ctx context.Context, se domain.Session) error
+	GetSession(ctx context.Context, id string) (domain.Session, error)
+	RevokeSession(ctx context.Context, id string, at time.Time) error
+	RevokeLearnerSessions(ctx context.Context, learnerID string, at time.Time) (int64, error)
+	CreateLoginState(ctx context.Context, ls domain.LoginState) error
+	TakeLoginState(ctx context.Context, id string) (domain.LoginState, error)
+
 	AppendAudit(ctx context.Context, e domain.AuditEntry) error
 	AuditEntries(ctx context.Context, programmeID string, targetID *string, afterID int64, limit int) ([]domain.AuditEntry, error)
 }

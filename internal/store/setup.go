@@ -474,3 +474,19 @@ func mapRows[R any, D any](rows []R, f func(R) D) []D {
 	}
 	return out
 }
+
+func (s *Store) OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error) {
+	var rows []organisationRow
+	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, organisationRow.domain), nil
+}
+
+func (s *Store) AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error) {
+	var rows []accessGroupRow
+	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, accessGroupRow.domain), nil
+}

@@ -166,6 +166,8 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 }
 
 // translate maps storage errors to apperr codes; everything else passes through.
+var errNotFound = gorm.ErrRecordNotFound
+
 func translate(err error) error {
 	if err == nil {
 		return nil

@@ -1,0 +1,213 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// LearnerStatus is the learner's place in the lifecycle.
+type LearnerStatus string
+
+const (
+	StatusPendingAcceptance LearnerStatus = "PENDING_ACCEPTANCE"
+	StatusActive            LearnerStatus = "ACTIVE"
+	StatusRemovalScheduled  LearnerStatus = "REMOVAL_SCHEDULED"
+	StatusWithdrawn         LearnerStatus = "WITHDRAWN"
+	StatusErased            LearnerStatus = "ERASED"
+)
+
+func (s LearnerStatus) Valid() bool {
+	switch s {
+	case StatusPendingAcceptance, StatusActive, StatusRemovalScheduled, StatusWithdrawn, StatusErased:
+		return true
+	}
+	return false
+}
+
+// RemovalReason says why a learner's data is going.
+type RemovalReason string
+
+const (
+	RemovalConsentWithdrawn RemovalReason = "CONSENT_WITHDRAWN"
+	RemovalLeaver           RemovalReason = "LEAVER"
+	RemovalRoster           RemovalReason = "ROSTER_RECONCILIATION"
+	RemovalInactivity       RemovalReason = "INACTIVITY"
+	RemovalContractEnded    RemovalReason = "CONTRACT_ENDED"
+	RemovalOrganisationLeft RemovalReason = "ORGANISATION_REMOVED"
+	RemovalErasureRequested RemovalReason = "ERASURE_REQUESTED"
+)
+
+// Learner holds a name and a work email and nothing more (CTL-3).
+type Learner struct {
+	ID             string
+	ProgrammeID    string
+	OrganisationID string
+	AccessGroupID  *string
+	Email          *string // nil once erased
+	GivenName      *string
+	FamilyName     *string
+	Status         LearnerStatus
+	RemovalReason  *RemovalReason
+	RemovalDueAt   *time.Time
+	ErasedAt       *time.Time
+	LastSignInAt   *time.Time
+	LastActivityAt *time.Time
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// AccessAllowed: only an active learner may use the LMS (CTL-5, ONC-1).
+func (l Learner) AccessAllowed() bool { return l.Status == StatusActive }
+
+// LastActive is the start of the inactivity clock (CTL-7): the latest of
+// sign-in, LMS activity and creation.
+func (l Learner) LastActive() time.Time {
+	t := l.CreatedAt
+	if l.LastSignInAt != nil && l.LastSignInAt.After(t) {
+		t = *l.LastSignInAt
+	}
+	if l.LastActivityAt != nil && l.LastActivityAt.After(t) {
+		t = *l.LastActivityAt
+	}
+	return t
+}
+
+// LearnerIdentity links an OIDC identity (issuer + subject) to a learner.
+type LearnerIdentity struct {
+	ID        string
+	LearnerID string
+	Issuer    string
+	Subject   string
+	CreatedAt time.Time
+}
+
+// EventType is a change-feed event type (API.md).
+type EventType string
+
+const (
+	EventProvisioned      EventType = "LEARNER_PROVISIONED"
+	EventActivated        EventType = "LEARNER_ACTIVATED"
+	EventUpdated          EventType = "LEARNER_UPDATED"
+	EventAccessGranted    EventType = "ACCESS_GRANTED"
+	EventAccessRevoked    EventType = "ACCESS_REVOKED"
+	EventGroupChanged     EventType = "GROUP_CHANGED"
+	EventCoursesChanged   EventType = "COURSES_CHANGED"
+	EventRemovalScheduled EventType = "REMOVAL_SCHEDULED"
+	EventRemovalCancelled EventType = "REMOVAL_CANCELLED"
+	EventErased           EventType = "LEARNER_ERASED"
+)
+
+// Event is one feed row: opaque IDs only (invariant 3).
+type Event struct {
+	ID             int64
+	ProgrammeID    string
+	LearnerID      string
+	Type           EventType
+	LearnerVersion int64
+	OccurredAt     time.Time
+}
+
+// Decision on a policy version.
+type Decision string
+
+const (
+	DecisionAccepted Decision = "ACCEPTED"
+	DecisionDeclined Decision = "DECLINED"
+)
+
+// PolicyAcceptance records who decided, on which version, when, and whether
+// an admin gave it on the learner's behalf (CTL-5).
+type PolicyAcceptance struct {
+	ID              string
+	LearnerID       string
+	PolicyVersionID string
+	Decision        Decision
+	AgeConfirmed    bool
+	GivenBy         string // SELF or ADMIN
+	ActorID         string
+	Note            string
+	DecidedAt       time.Time
+}
+
+// Retention is GEN-1's statement: until when and why a learner's data is kept.
+type Retention struct {
+	KeptUntil *time.Time // nil: while the learner stays registered (ONC-6)
+	Reason    string     // plain words
+	Rule      string     // the rule ID that decides it
+}
+
+// RetentionFor computes the earliest retention trigger that applies.
+func RetentionFor(l Learner, s RuleSettings) Retention {
+	if l.Status == StatusErased {
+		return Retention{KeptUntil: l.ErasedAt, Reason: "Your personal data has been erased; only an anonymous record remains.", Rule: "GEN-2"}
+	}
+	if l.RemovalDueAt != nil && (l.Status == StatusRemovalScheduled || l.Status == StatusWithdrawn) {
+		return Retention{KeptUntil: l.RemovalDueAt, Reason: fmt.Sprintf("Your removal is scheduled (%s); your data will be erased on %s.",
+			removalWords(l.RemovalReason), l.RemovalDueAt.Format("2 January 2006")), Rule: removalRule(l.RemovalReason)}
+	}
+	var best *Retention
+	if s.InactivityLimit != nil {
+		until := l.LastActive().Add(*s.InactivityLimit)
+		best = &Retention{KeptUntil: &until, Rule: "CTL-7",
+			Reason: fmt.Sprintf("Your data is kept while you use e-learning. If you neither sign in nor use a course for %s, your account will be scheduled for removal on %s.",
+				humanDuration(*s.InactivityLimit), until.Format("2 January 2006"))}
+	}
+	if s.ContractEndsAt != nil && (best == nil || s.ContractEndsAt.Before(*best.KeptUntil)) {
+		end := *s.ContractEndsAt
+		best = &Retention{KeptUntil: &end, Rule: "CTL-6",
+			Reason: fmt.Sprintf("Your data is kept for the duration of the programme's contract with its supplier, which ends on %s; it will be erased then.",
+				end.Format("2 January 2006"))}
+	}
+	if best == nil {
+		return Retention{Reason: "Your data is kept for as long as you remain a registered user. You can withdraw consent or ask for erasure at any time.", Rule: "ONC-6"}
+	}
+	best.Reason += " You can withdraw consent or ask for erasure at any time."
+	return *best
+}
+
+func removalWords(r *RemovalReason) string {
+	if r == nil {
+		return "removal"
+	}
+	return map[RemovalReason]string{
+		RemovalConsentWithdrawn: "you withdrew consent", RemovalLeaver: "you have left your organisation",
+		RemovalRoster: "you are no longer on your organisation's staff list", RemovalInactivity: "inactivity",
+		RemovalContractEnded: "the programme's contract ended", RemovalOrganisationLeft: "your organisation left the programme",
+		RemovalErasureRequested: "you asked for erasure",
+	}[*r]
+}
+
+func removalRule(r *RemovalReason) string {
+	if r == nil {
+		return "GEN-4"
+	}
+	return map[RemovalReason]string{
+		RemovalConsentWithdrawn: "CTL-8", RemovalLeaver: "CTL-9", RemovalRoster: "CTL-9", RemovalInactivity: "CTL-7",
+		RemovalContractEnded: "CTL-6", RemovalOrganisationLeft: "CTL-9", RemovalErasureRequested: "CTL-11",
+	}[*r]
+}
+
+func humanDuration(d time.Duration) string {
+	days := int(d / day)
+	switch {
+	case days%365 == 0 && days >= 365:
+		if days == 365 {
+			return "a year"
+		}
+		return fmt.Sprintf("%d years", days/365)
+	case days == 1:
+		return "a day"
+	}
+	return fmt.Sprintf("%d days", days)
+}
+
+// LearnerFilter narrows a learner listing; OrganisationIDs nil means all.
+type LearnerFilter struct {
+	ProgrammeID     string
+	OrganisationIDs []string
+	Statuses        []LearnerStatus
+	Search          string
+	AfterID         string
+	Limit           int
+}

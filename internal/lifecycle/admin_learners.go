@@ -1,0 +1,427 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+type LearnerInput struct {
+	Email         string
+	GivenName     string
+	FamilyName    string
+	AccessGroupID *string
+}
+
+type LearnerUpdate struct {
+	Email         *string
+	GivenName     *string
+	FamilyName    *string
+	AccessGroupID *string
+	Reason        string
+}
+
+func cleanName(field, v string) (*string, error) {
+	v, err := cleanText(field, v, 1, 100)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsAny(v, "\n\t") {
+		return nil, apperr.Invalid(field, "%s must be one line", field)
+	}
+	return &v, nil
+}
+
+// groupOf checks an access group belongs to the organisation.
+func (s *Service) groupOf(ctx context.Context, orgID string, groupID *string, fallback string) (*string, error) {
+	if groupID == nil {
+		if fallback == "" {
+			return nil, nil
+		}
+		return &fallback, nil
+	}
+	if !validID(*groupID) {
+		return nil, apperr.Invalid("accessGroupId", "unknown access group")
+	}
+	g, err := s.st.GetAccessGroup(ctx, *groupID)
+	if err != nil || g.OrganisationID != orgID {
+		return nil, apperr.Invalid("accessGroupId", "the access group is not one of the organisation's")
+	}
+	return &g.ID, nil
+}
+
+// CreateLearner lets an organisation admin add one of their staff (ONC-4).
+// The email's domain must be the organisation's own (CTL-3).
+func (s *Service) CreateLearner(ctx context.Context, organisationID string, in LearnerInput) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	o, err := s.manageOrganisation(ctx, a, organisationID, false)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	el, err := s.resolveEmail(ctx, in.Email, "email")
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	if el.org.ID != o.ID {
+		return domain.Learner{}, apperr.Invalid("email", "this email's domain belongs to another organisation").
+			WithReason("DOMAIN_NOT_OWNED").WithRule("CTL-3")
+	}
+	given, err := cleanName("givenName", in.GivenName)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	family, err := cleanName("familyName", in.FamilyName)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	group, err := s.groupOf(ctx, o.ID, in.AccessGroupID, el.group)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	now := s.clock()
+	email := el.email.String()
+	l := domain.Learner{ID: newID(), ProgrammeID: o.ProgrammeID, OrganisationID: o.ID, AccessGroupID: group, Email: &email,
+		GivenName: given, FamilyName: family, Status: domain.StatusPendingAcceptance, Version: 1, CreatedAt: now, UpdatedAt: now}
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if err := s.st.CreateLearner(ctx, l); err != nil {
+			if apperr.CodeOf(err) == apperr.Conflict {
+				return apperr.Conflictf("a learner with this email already exists").WithField("email")
+			}
+			return err
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.create", "learner", l.ID, "",
+			map[string]any{"organisationId": o.ID}); err != nil {
+			return err
+		}
+		return s.emit(ctx, l, domain.EventProvisioned)
+	})
+	return l, err
+}
+
+// UpdateLearner corrects a learner (ONC-4). A new email is re-evaluated: its
+// domain decides the organisation and group; another organisation's domain
+// is a move, audited as one.
+func (s *Service) UpdateLearner(ctx context.Context, learnerID string, in LearnerUpdate) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	reason, err := cleanText("reason", in.Reason, 0, 1000)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	var out domain.Learner
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		l, err := s.readLearner(ctx, a, learnerID, true)
+		if err != nil {
+			return err
+		}
+		if !canManageLearner(a, l) {
+			return apperr.Forbiddenf("your role cannot change this learner")
+		}
+		if l.Status == domain.StatusErased {
+			return apperr.Conflictf("the learner has been erased")
+		}
+		changed := false
+		events := []domain.EventType{}
+		details := map[string]any{}
+		if in.GivenName != nil {
+			if l.GivenName, err = cleanName("givenName", *in.GivenName); err != nil {
+				return err
+			}
+			changed = true
+		}
+		if in.FamilyName != nil {
+			if l.FamilyName, err = cleanName("familyName", *in.FamilyName); err != nil {
+				return err
+			}
+			changed = true
+		}
+		groupBefore := l.AccessGroupID
+		if in.Email != nil {
+			el, err := s.resolveEmail(ctx, *in.Email, "email")
+			if err != nil {
+				return err
+			}
+			if el.org.ProgrammeID != l.ProgrammeID {
+				return apperr.Invalid("email", "this email's domain belongs to another programme").WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
+			}
+			email := el.email.String()
+			if l.Email == nil || *l.Email != email {
+				changed = true
+				l.Email = &email
+			}
+			if el.org.ID != l.OrganisationID {
+				details["movedFrom"], details["movedTo"] = l.OrganisationID, el.org.ID
+				l.OrganisationID = el.org.ID
+				if el.group != "" {
+					l.AccessGroupID = ptr(el.group)
+				} else {
+					l.AccessGroupID = nil
+				}
+				changed = true
+			}
+		}
+		if in.AccessGroupID != nil {
+			g, err := s.groupOf(ctx, l.OrganisationID, in.AccessGroupID, "")
+			if err != nil {
+				return err
+			}
+			l.AccessGroupID = g
+			changed = true
+		}
+		if !changed {
+			out = l
+			return nil
+		}
+		if (groupBefore == nil) != (l.AccessGroupID == nil) || (groupBefore != nil && *groupBefore != *l.AccessGroupID) {
+			events = append(events, domain.EventGroupChanged)
+			details["accessGroupId"] = deref(l.AccessGroupID)
+		}
+		events = append([]domain.EventType{domain.EventUpdated}, events...)
+		l.Version++
+		l.UpdatedAt = s.clock()
+		if err := s.st.UpdateLearner(ctx, l); err != nil {
+			if apperr.CodeOf(err) == apperr.Conflict {
+				return apperr.Conflictf("a learner with this email already exists").WithField("email")
+			}
+			return err
+		}
+		action := "learner.update"
+		if details["movedTo"] != nil {
+			action = "learner.move"
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, action, "learner", l.ID, reason, details); err != nil {
+			return err
+		}
+		for _, t := range events {
+			if err := s.emit(ctx, l, t); err != nil {
+				return err
+			}
+		}
+		out = l
+		return nil
+	})
+	return out, err
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// ImportRow is one line of a bulk import.
+type ImportRow struct {
+	Email         string
+	GivenName     string
+	FamilyName    string
+	AccessGroupID *string
+}
+
+// ImportLine reports one row's outcome (rows count from 1).
+type ImportLine struct {
+	Row       int
+	Code      string // CREATED, WOULD_CREATE, or an error code (BAD_USER_INPUT, CONFLICT)
+	Reason    string
+	Field     string
+	Message   string
+	LearnerID string
+}
+
+type ImportReport struct {
+	DryRun  bool
+	Atomic  bool
+	Total   int
+	Created int
+	Failed  int
+	Lines   []ImportLine // every failed row, and every created row
+}
+
+// MaxImportRows bounds one import call.
+const MaxImportRows = 200_000
+
+// ImportLearners checks every row (syntax, the organisation's own domain,
+// duplicates in the file and against existing learners) and reports line by
+// line. dryRun writes nothing; atomic writes all or nothing; otherwise the
+// good rows are written and the bad reported (invariant 4). Writes are
+// set-based: multi-row INSERTs, then events and audit entries in batches, in
+// one transaction.
+func (s *Service) ImportLearners(ctx context.Context, organisationID string, rows []ImportRow, dryRun, atomic bool) (ImportReport, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return ImportReport{}, err
+	}
+	o, err := s.manageOrganisation(ctx, a, organisationID, false)
+	if err != nil {
+		return ImportReport{}, err
+	}
+	if len(rows) == 0 {
+		return ImportReport{}, apperr.Invalid("rows", "no rows to import")
+	}
+	if len(rows) > MaxImportRows {
+		return ImportReport{}, apperr.Invalid("rows", "at most %d rows per import", MaxImportRows)
+	}
+	rep := ImportReport{DryRun: dryRun, Atomic: atomic, Total: len(rows)}
+	// The organisation's domain rules and groups, once: rows are matched in memory.
+	rules, err := s.st.DomainsByOrganisations(ctx, []string{o.ID})
+	if err != nil {
+		return rep, err
+	}
+	groups, err := s.st.AccessGroupsByOrganisations(ctx, []string{o.ID})
+	if err != nil {
+		return rep, err
+	}
+	groupIDs := map[string]bool{}
+	defaultGroup := ""
+	for _, g := range groups {
+		groupIDs[g.ID] = true
+		if g.IsDefault {
+			defaultGroup = g.ID
+		}
+	}
+	fail := func(i int, e *apperr.Error) {
+		rep.Failed++
+		rep.Lines = append(rep.Lines, ImportLine{Row: i + 1, Code: string(e.Code), Reason: e.Reason, Field: e.Field, Message: e.Message})
+	}
+	now := s.clock()
+	seen := make(map[string]int, len(rows))
+	cands := make([]domain.Learner, 0, len(rows))
+	candRow := make([]int, 0, len(rows))
+	for i, r := range rows {
+		em, err := domain.ParseEmail(r.Email)
+		if err != nil {
+			e, _ := normaliseEmailErr(err)
+			fail(i, e)
+			continue
+		}
+		var rule *domain.DomainRule
+		for j, d := range rules {
+			if domain.DomainCovers(d.Domain, d.IncludeSubdomains, em.Domain) && (rule == nil || len(d.Domain) > len(rule.Domain)) {
+				rule = &rules[j]
+			}
+		}
+		if rule == nil {
+			fail(i, apperr.Invalid("email", "the email's domain is not one of this organisation's").WithReason("DOMAIN_NOT_OWNED").WithRule("CTL-3"))
+			continue
+		}
+		given, err := cleanName("givenName", r.GivenName)
+		if err != nil {
+			e, _ := apperr.As(err)
+			fail(i, e)
+			continue
+		}
+		family, err := cleanName("familyName", r.FamilyName)
+		if err != nil {
+			e, _ := apperr.As(err)
+			fail(i, e)
+			continue
+		}
+		group := defaultGroup
+		if rule.AccessGroupID != nil {
+			group = *rule.AccessGroupID
+		}
+		if r.AccessGroupID != nil {
+			if !groupIDs[*r.AccessGroupID] {
+				fail(i, apperr.Invalid("accessGroupId", "the access group is not one of the organisation's"))
+				continue
+			}
+			group = *r.AccessGroupID
+		}
+		email := em.String()
+		if first, dup := seen[email]; dup {
+			fail(i, apperr.Conflictf("the same email is on row %d", first).WithField("email").WithReason("DUPLICATE_IN_FILE"))
+			continue
+		}
+		seen[email] = i + 1
+		l := domain.Learner{ID: newID(), ProgrammeID: o.ProgrammeID, OrganisationID: o.ID, Email: &email,
+			GivenName: given, FamilyName: family, Status: domain.StatusPendingAcceptance, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if group != "" {
+			l.AccessGroupID = ptr(group)
+		}
+		cands = append(cands, l)
+		candRow = append(candRow, i)
+	}
+	emails := make([]string, len(cands))
+	for i, c := range cands {
+		emails[i] = *c.Email
+	}
+	existing, err := s.st.ExistingEmails(ctx, emails)
+	if err != nil {
+		return rep, err
+	}
+	good := cands[:0:0]
+	goodRow := []int{}
+	for i, c := range cands {
+		if existing[*c.Email] {
+			fail(candRow[i], apperr.Conflictf("a learner with this email already exists").WithField("email").WithReason("DUPLICATE_EXISTING"))
+			continue
+		}
+		good = append(good, c)
+		goodRow = append(goodRow, candRow[i])
+	}
+	if dryRun || (atomic && rep.Failed > 0) {
+		if dryRun {
+			for i, c := range good {
+				rep.Lines = append(rep.Lines, ImportLine{Row: goodRow[i] + 1, Code: "WOULD_CREATE", LearnerID: c.ID})
+			}
+		}
+		sortLines(rep.Lines)
+		return rep, nil
+	}
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		written, err := s.st.InsertLearners(ctx, good)
+		if err != nil {
+			return err
+		}
+		if atomic && len(written) != len(good) {
+			return apperr.Conflictf("another import or sign-in created some of these learners meanwhile; nothing was written")
+		}
+		events := make([]domain.Event, 0, len(written))
+		audits := make([]domain.AuditEntry, 0, len(written))
+		for i, c := range good {
+			if !written[c.ID] {
+				fail(goodRow[i], apperr.Conflictf("a learner with this email already exists").WithField("email").WithReason("DUPLICATE_EXISTING"))
+				continue
+			}
+			rep.Created++
+			rep.Lines = append(rep.Lines, ImportLine{Row: goodRow[i] + 1, Code: "CREATED", LearnerID: c.ID})
+			events = append(events, domain.Event{ProgrammeID: c.ProgrammeID, LearnerID: c.ID, Type: domain.EventProvisioned, LearnerVersion: 1, OccurredAt: now})
+			audits = append(audits, domain.AuditEntry{ProgrammeID: &c.ProgrammeID, ActorID: a.ID, Action: "learner.import",
+				TargetType: "learner", TargetID: c.ID, OccurredAt: now})
+		}
+		if err := s.st.AppendEvents(ctx, events); err != nil {
+			return err
+		}
+		return s.st.AppendAudits(ctx, audits)
+	})
+	if err != nil {
+		return ImportReport{DryRun: dryRun, Atomic: atomic, Total: len(rows)}, err
+	}
+	sortLines(rep.Lines)
+	return rep, nil
+}
+
+func sortLines(ls []ImportLine) {
+	// Rows arrive mostly in order; insertion-sort-like stability is not needed.
+	slicesSortFunc(ls)
+}
+
+func normaliseEmailErr(err error) (*apperr.Error, bool) {
+	ae, ok := apperr.As(err)
+	if ok {
+		return ae, true
+	}
+	return apperr.Invalid("email", "%s", err.Error()).WithReason(emailReason(err)).WithRule("CTL-3"), true
+}
+
+func emailReason(err error) string {
+	return strings.ToUpper(fmt.Sprint(reasonOf(err)))
+}

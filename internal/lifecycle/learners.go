@@ -1,0 +1,190 @@
+package lifecycle
+
+import (
+	"context"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+// canReadLearner: the learner, admins of the learner's organisation,
+// programme admins and the programme's LMS (CTL-10). Everyone else gets
+// NOT_FOUND, as for a missing learner.
+func canReadLearner(a *domain.Actor, l domain.Learner) bool {
+	if a.Learner != nil && a.Learner.ID == l.ID {
+		return true
+	}
+	return a.System || a.Bootstrap || a.ProgrammeAdmin(l.ProgrammeID) || a.OrganisationAdmin(l.OrganisationID) ||
+		a.HasRoleIn(l.ProgrammeID, domain.RoleLMS)
+}
+
+func canManageLearner(a *domain.Actor, l domain.Learner) bool {
+	return a.System || a.Bootstrap || a.ProgrammeAdmin(l.ProgrammeID) || a.OrganisationAdmin(l.OrganisationID)
+}
+
+func (s *Service) readLearner(ctx context.Context, a *domain.Actor, id string, forUpdate bool) (domain.Learner, error) {
+	if !validID(id) {
+		return domain.Learner{}, notFound("learner")
+	}
+	l, err := s.st.GetLearner(ctx, id, forUpdate)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return l, notFound("learner")
+		}
+		return l, err
+	}
+	if !canReadLearner(a, l) {
+		return domain.Learner{}, notFound("learner")
+	}
+	return l, nil
+}
+
+// Learner returns a learner the actor may see.
+func (s *Service) Learner(ctx context.Context, id string) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	return s.readLearner(ctx, a, id, false)
+}
+
+// LearnersByIDs is the batch read behind the feed's learner field.
+func (s *Service) LearnersByIDs(ctx context.Context, ids []string) (map[string]domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := s.st.LearnersByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]domain.Learner{}
+	for _, l := range ls {
+		if canReadLearner(a, l) {
+			out[l.ID] = l
+		}
+	}
+	return out, nil
+}
+
+type LearnerQuery struct {
+	ProgrammeID    string
+	OrganisationID *string
+	Statuses       []domain.LearnerStatus
+	Search         string
+	First          int
+	After          string
+}
+
+// Learners pages a programme's learners. Programme admins and the LMS see all;
+// an organisation admin sees their own organisation's, and asking for another
+// organisation is NOT_FOUND, not an empty page (CTL-10).
+func (s *Service) Learners(ctx context.Context, q LearnerQuery) ([]domain.Learner, bool, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := s.Programme(ctx, q.ProgrammeID)
+	if err != nil {
+		return nil, false, err
+	}
+	if q.First <= 0 || q.First > 500 {
+		return nil, false, apperr.Invalid("first", "first must be between 1 and 500")
+	}
+	if q.After != "" && !validID(q.After) {
+		return nil, false, apperr.Invalid("after", "malformed cursor")
+	}
+	if len(q.Search) > 100 {
+		return nil, false, apperr.Invalid("search", "search is at most 100 characters")
+	}
+	f := domain.LearnerFilter{ProgrammeID: p.ID, Statuses: q.Statuses, Search: q.Search, AfterID: q.After, Limit: q.First + 1}
+	full := a.Bootstrap || a.System || a.ProgrammeAdmin(p.ID) || a.HasRoleIn(p.ID, domain.RoleLMS)
+	switch {
+	case q.OrganisationID != nil:
+		o, err := s.readOrganisation(ctx, a, *q.OrganisationID)
+		if err != nil || o.ProgrammeID != p.ID {
+			return nil, false, notFound("organisation").WithField("organisationId")
+		}
+		if !full && !a.OrganisationAdmin(o.ID) {
+			return nil, false, notFound("organisation").WithField("organisationId")
+		}
+		f.OrganisationIDs = []string{o.ID}
+	case !full:
+		var own []string
+		for _, g := range a.Grants {
+			if g.Role == domain.RoleOrganisationAdmin && g.ProgrammeID == p.ID && g.OrganisationID != nil {
+				own = append(own, *g.OrganisationID)
+			}
+		}
+		if len(own) == 0 {
+			return nil, false, apperr.Forbiddenf("your role cannot list learners")
+		}
+		f.OrganisationIDs = own
+	}
+	ls, err := s.st.ListLearners(ctx, f)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(ls) > q.First
+	if more {
+		ls = ls[:q.First]
+	}
+	return ls, more, nil
+}
+
+// AcceptancesByLearners backs Learner.acceptances.
+func (s *Service) AcceptancesByLearners(ctx context.Context, ids []string) (map[string][]domain.PolicyAcceptance, error) {
+	as, err := s.st.AcceptancesByLearners(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]domain.PolicyAcceptance{}
+	for _, a := range as {
+		out[a.LearnerID] = append(out[a.LearnerID], a)
+	}
+	return out, nil
+}
+
+// OrganisationsByIDs backs Learner.organisation (the learner was authorised).
+func (s *Service) OrganisationsByIDs(ctx context.Context, ids []string) (map[string]domain.Organisation, error) {
+	os, err := s.st.OrganisationsByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]domain.Organisation, len(os))
+	for _, o := range os {
+		out[o.ID] = o
+	}
+	return out, nil
+}
+
+// AccessGroupsByIDs backs Learner.accessGroup.
+func (s *Service) AccessGroupsByIDs(ctx context.Context, ids []string) (map[string]domain.AccessGroup, error) {
+	gs, err := s.st.AccessGroupsByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]domain.AccessGroup, len(gs))
+	for _, g := range gs {
+		out[g.ID] = g
+	}
+	return out, nil
+}
+
+// Retention is GEN-1: until when and why the learner's data is kept.
+func (s *Service) Retention(ctx context.Context, learnerID string) (domain.Retention, error) {
+	l, err := s.Learner(ctx, learnerID)
+	if err != nil {
+		return domain.Retention{}, err
+	}
+	return s.RetentionOf(ctx, l)
+}
+
+// RetentionOf computes the statement for an already authorised learner.
+func (s *Service) RetentionOf(ctx context.Context, l domain.Learner) (domain.Retention, error) {
+	p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
+	if err != nil {
+		return domain.Retention{}, err
+	}
+	return domain.RetentionFor(l, p.Settings), nil
+}

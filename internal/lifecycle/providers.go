@@ -1,0 +1,175 @@
+package lifecycle
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+type IdentityProviderInput struct {
+	Issuer          string
+	ClientID        string
+	ClientSecret    *string // sealed with the secret key; never returned
+	ClientSecretEnv *string // or the name of a ROLLCALL_IDP_SECRET_* variable
+	Audience        string  // accepted in bearer tokens; default: the client ID
+	Scopes          []string
+	EmailTrust      domain.EmailTrust
+}
+
+// RegisterIdentityProvider registers an organisation's OIDC provider, or the
+// programme's own when organisationID is empty and programmeID is given. Its
+// tokens may then provision learners of that organisation's domains only
+// (invariant 1).
+func (s *Service) RegisterIdentityProvider(ctx context.Context, programmeID, organisationID string, in IdentityProviderInput) (domain.IdentityProvider, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.IdentityProvider{}, err
+	}
+	p := domain.IdentityProvider{ID: newID(), Scopes: "openid email profile", EmailTrust: in.EmailTrust}
+	if organisationID != "" {
+		o, err := s.manageOrganisation(ctx, a, organisationID, false)
+		if err != nil {
+			return p, err
+		}
+		p.ProgrammeID, p.OrganisationID = o.ProgrammeID, &o.ID
+	} else {
+		prog, err := s.Programme(ctx, programmeID)
+		if err != nil {
+			return p, err
+		}
+		if !isProgrammeAdmin(a, prog.ID) {
+			return p, apperr.Forbiddenf("only a programme admin can register the programme's own provider")
+		}
+		p.ProgrammeID = prog.ID
+	}
+	if p.Issuer, err = s.checkIssuer(in.Issuer); err != nil {
+		return p, err
+	}
+	if p.ClientID, err = cleanText("clientId", in.ClientID, 1, 255); err != nil {
+		return p, err
+	}
+	p.Audience = strings.TrimSpace(in.Audience)
+	if p.Audience == "" {
+		p.Audience = p.ClientID
+	}
+	if p.Audience, err = cleanText("audience", p.Audience, 1, 255); err != nil {
+		return p, err
+	}
+	if p.EmailTrust == "" {
+		p.EmailTrust = domain.EmailVerifiedClaim
+	}
+	if p.EmailTrust != domain.EmailVerifiedClaim && p.EmailTrust != domain.EmailTrusted {
+		return p, apperr.Invalid("emailTrust", "emailTrust must be VERIFIED_CLAIM or TRUSTED")
+	}
+	if len(in.Scopes) > 0 {
+		seen := map[string]bool{"openid": true}
+		scopes := []string{"openid"}
+		for _, sc := range in.Scopes {
+			sc = strings.TrimSpace(sc)
+			if sc == "" || len(sc) > 64 || strings.ContainsAny(sc, " \t\n\"\\") {
+				return p, apperr.Invalid("scopes", "scopes are single words")
+			}
+			if !seen[sc] {
+				seen[sc] = true
+				scopes = append(scopes, sc)
+			}
+		}
+		p.Scopes = strings.Join(scopes, " ")
+	}
+	switch {
+	case in.ClientSecret != nil && in.ClientSecretEnv != nil:
+		return p, apperr.Invalid("clientSecret", "give clientSecret or clientSecretEnv, not both")
+	case in.ClientSecret != nil:
+		if len(s.secretKey) != 32 {
+			return p, apperr.Invalid("clientSecret", "this installation has no ROLLCALL_SECRET_KEY to store secrets with; use clientSecretEnv")
+		}
+		sealed, err := s.sealSecret(*in.ClientSecret)
+		if err != nil {
+			return p, apperr.Wrap(err, "seal secret")
+		}
+		p.ClientSecretEnc = &sealed
+	case in.ClientSecretEnv != nil:
+		if !secretEnvName.MatchString(*in.ClientSecretEnv) {
+			return p, apperr.Invalid("clientSecretEnv", "the variable name must match ROLLCALL_IDP_SECRET_[A-Z0-9_]+")
+		}
+		p.ClientSecretEnv = in.ClientSecretEnv
+	}
+	p.CreatedAt, p.UpdatedAt = s.clock(), s.clock()
+	target := p.ProgrammeID
+	if p.OrganisationID != nil {
+		target = *p.OrganisationID
+	}
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if err := s.st.CreateProvider(ctx, p); err != nil {
+			if apperr.CodeOf(err) == apperr.Conflict {
+				return apperr.Conflictf("this issuer, or a provider for this organisation, is already registered").WithField("issuer")
+			}
+			return err
+		}
+		return s.audit(ctx, a, &p.ProgrammeID, "identity_provider.register", "identity_provider", p.ID, "",
+			map[string]any{"issuer": p.Issuer, "for": target, "emailTrust": string(p.EmailTrust)})
+	})
+	if err == nil && s.onProviderChange != nil {
+		s.onProviderChange(p.Issuer)
+	}
+	return p, err
+}
+
+func (s *Service) checkIssuer(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || len(raw) > 500 {
+		return "", apperr.Invalid("issuer", "the issuer must be an absolute URL without query, fragment or credentials")
+	}
+	switch u.Scheme {
+	case "https":
+		return raw, nil
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if s.allowInsecureIssuers && (host == "localhost" || (ip != nil && ip.IsLoopback())) {
+			return raw, nil
+		}
+	}
+	return "", apperr.Invalid("issuer", "the issuer must use https")
+}
+
+// IssuerRegistration tells the token verifier whether an issuer is a
+// registered provider and which audience it accepts.
+func (s *Service) IssuerRegistration(ctx context.Context, issuer string) (audience string, trustEmail, ok bool, err error) {
+	p, err := s.st.ProviderByIssuer(ctx, issuer)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return "", false, false, nil
+	}
+	if err != nil {
+		return "", false, false, err
+	}
+	return p.Audience, p.EmailTrust == domain.EmailTrusted, true, nil
+}
+
+// IdentityProviders lists a programme's providers (no secrets).
+func (s *Service) IdentityProviders(ctx context.Context, programmeID string) ([]domain.IdentityProvider, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Programme(ctx, programmeID)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.st.ProvidersByProgramme(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []domain.IdentityProvider
+	for _, ip := range all {
+		if isProgrammeAdmin(a, p.ID) || (ip.OrganisationID != nil && a.OrganisationAdmin(*ip.OrganisationID)) {
+			out = append(out, ip)
+		}
+	}
+	return out, nil
+}

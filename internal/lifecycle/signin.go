@@ -1,0 +1,302 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+// touchEvery bounds how often a returning sign-in writes lastSignInAt: the
+// inactivity clock (CTL-7) counts days, and a write per request would make
+// every bearer request a write.
+const touchEvery = 15 * time.Minute
+
+// eligibility is where an email belongs: the organisation owning its domain
+// and the access group its domain rule selects (CTL-3, CTL-4).
+type eligibility struct {
+	org   domain.Organisation
+	group string
+	email domain.Email
+}
+
+// resolveEmail parses an email and finds the admitted organisation whose
+// domain rule covers it (the most specific rule wins).
+func (s *Service) resolveEmail(ctx context.Context, raw, field string) (eligibility, error) {
+	em, err := domain.ParseEmail(raw)
+	if err != nil {
+		reason := "EMAIL_INVALID"
+		var ee *domain.EmailError
+		if errors.As(err, &ee) {
+			reason = strings.ToUpper(string(ee.Reason))
+			if ee.DomainErr != nil {
+				reason = strings.ToUpper(string(ee.DomainErr.Reason))
+			}
+		}
+		return eligibility{}, apperr.Invalid(field, "%s", err.Error()).WithReason(reason).WithRule("CTL-3")
+	}
+	rules, err := s.st.DomainsCovering(ctx, em.Domain)
+	if err != nil {
+		return eligibility{}, err
+	}
+	var best *domain.DomainRule
+	for i, r := range rules {
+		if domain.DomainCovers(r.Domain, r.IncludeSubdomains, em.Domain) && (best == nil || len(r.Domain) > len(best.Domain)) {
+			best = &rules[i]
+		}
+	}
+	notEligible := apperr.Invalid(field, "this email's domain does not belong to an organisation of the programme").
+		WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
+	if best == nil {
+		return eligibility{}, notEligible
+	}
+	o, err := s.st.GetOrganisation(ctx, best.OrganisationID)
+	if err != nil {
+		return eligibility{}, err
+	}
+	if o.Status != domain.OrgAdmitted {
+		return eligibility{}, notEligible
+	}
+	el := eligibility{org: o, email: em}
+	if best.AccessGroupID != nil {
+		el.group = *best.AccessGroupID
+	} else {
+		gs, err := s.st.AccessGroupsByOrganisations(ctx, []string{o.ID})
+		if err != nil {
+			return eligibility{}, err
+		}
+		for _, g := range gs {
+			if g.IsDefault {
+				el.group = g.ID
+			}
+		}
+	}
+	return el, nil
+}
+
+// authoritative reports whether provider p may vouch for org's learners:
+// it is the organisation's own provider or the programme's (invariant 1).
+func authoritative(p domain.IdentityProvider, org domain.Organisation) bool {
+	if p.OrganisationID != nil {
+		return *p.OrganisationID == org.ID
+	}
+	return p.ProgrammeID == org.ProgrammeID
+}
+
+var errNoSignIn = apperr.Forbiddenf("this sign-in cannot be accepted for a learner account")
+
+// SignIn provisions or refreshes the learner of a verified identity. Identity
+// is issuer + subject: a known subject is updated (and moved if its email now
+// belongs to another organisation), never duplicated; an unknown subject is
+// linked to an existing learner by verified email from the authoritative
+// issuer only, or creates one.
+func (s *Service) SignIn(ctx context.Context, id domain.Identity) (domain.Learner, error) {
+	prov, err := s.st.ProviderByIssuer(ctx, id.Issuer)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return domain.Learner{}, errNoSignIn.WithReason("ISSUER_NOT_A_PROVIDER")
+		}
+		return domain.Learner{}, err
+	}
+	now := s.clock()
+	l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject)
+	if err == nil {
+		return s.refreshSignIn(ctx, prov, l, id, now)
+	}
+	if apperr.CodeOf(err) != apperr.NotFound {
+		return domain.Learner{}, err
+	}
+	if !id.EmailVerified {
+		return domain.Learner{}, errNoSignIn.WithReason("EMAIL_NOT_VERIFIED")
+	}
+	el, err := s.resolveEmail(ctx, id.Email, "email")
+	if err != nil {
+		return domain.Learner{}, errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
+	}
+	if !authoritative(prov, el.org) {
+		// A token from Medway's provider carrying a kent.gov.uk address.
+		s.log.WarnContext(ctx, "sign-in refused", "why", "issuer not authoritative for the email's organisation",
+			"provider", prov.ID, "organisation", el.org.ID)
+		return domain.Learner{}, errNoSignIn.WithReason("ISSUER_NOT_AUTHORITATIVE")
+	}
+	// Two first sign-ins of one person race on the unique email and
+	// identity; the loser retries and finds the winner's learner.
+	for attempt := 0; ; attempt++ {
+		l, err = s.provision(ctx, prov, el, id, now)
+		if apperr.CodeOf(err) != apperr.Conflict || attempt == 2 {
+			return l, err
+		}
+		if existing, e2 := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); e2 == nil {
+			return existing, nil
+		}
+	}
+}
+
+func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, el eligibility, id domain.Identity, now time.Time) (domain.Learner, error) {
+	var out domain.Learner
+	err := s.st.InTx(ctx, func(ctx context.Context) error {
+		actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
+		existing, err := s.st.LearnerByEmail(ctx, el.email.String())
+		switch apperr.CodeOf(err) {
+		case "":
+			// An admin created this learner: link the identity on first
+			// sign-in by verified email from the right issuer, once.
+			ids, err := s.st.IdentitiesByLearner(ctx, existing.ID)
+			if err != nil {
+				return err
+			}
+			for _, li := range ids {
+				if li.Issuer == id.Issuer {
+					return errNoSignIn.WithReason("EMAIL_LINKED_TO_ANOTHER_ACCOUNT")
+				}
+			}
+			if err := s.st.CreateIdentity(ctx, domain.LearnerIdentity{ID: newID(), LearnerID: existing.ID,
+				Issuer: id.Issuer, Subject: id.Subject, CreatedAt: now}); err != nil {
+				return err
+			}
+			existing.LastSignInAt = &now
+			applyNames(&existing, id)
+			existing.Version++
+			existing.UpdatedAt = now
+			if err := s.st.UpdateLearner(ctx, existing); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, actor, &existing.ProgrammeID, "learner.identity.link", "learner", existing.ID, "",
+				map[string]any{"providerId": prov.ID}); err != nil {
+				return err
+			}
+			out = existing
+			return s.emit(ctx, existing, domain.EventUpdated)
+		case apperr.NotFound:
+		default:
+			return err
+		}
+		email := el.email.String()
+		l := domain.Learner{ID: newID(), ProgrammeID: el.org.ProgrammeID, OrganisationID: el.org.ID, Email: &email,
+			Status: domain.StatusPendingAcceptance, LastSignInAt: &now, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if el.group != "" {
+			l.AccessGroupID = ptr(el.group)
+		}
+		applyNames(&l, id)
+		if err := s.st.CreateLearner(ctx, l); err != nil {
+			return err
+		}
+		if err := s.st.CreateIdentity(ctx, domain.LearnerIdentity{ID: newID(), LearnerID: l.ID, Issuer: id.Issuer,
+			Subject: id.Subject, CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, actor, &l.ProgrammeID, "learner.provision", "learner", l.ID, "",
+			map[string]any{"organisationId": l.OrganisationID, "providerId": prov.ID}); err != nil {
+			return err
+		}
+		out = l
+		return s.emit(ctx, l, domain.EventProvisioned)
+	})
+	return out, err
+}
+
+// refreshSignIn updates a returning learner: names and email from the
+// token, and lastSignInAt at most every touchEvery.
+func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvider, l domain.Learner, id domain.Identity, now time.Time) (domain.Learner, error) {
+	if l.Status == domain.StatusErased {
+		return l, errNoSignIn.WithReason("ERASED")
+	}
+	emailChanged := id.Email != "" && l.Email != nil && !strings.EqualFold(strings.TrimSpace(id.Email), *l.Email)
+	namesChanged := (id.GivenName != "" && (l.GivenName == nil || *l.GivenName != id.GivenName)) ||
+		(id.FamilyName != "" && (l.FamilyName == nil || *l.FamilyName != id.FamilyName))
+	if !emailChanged && !namesChanged {
+		if l.LastSignInAt == nil || now.Sub(*l.LastSignInAt) >= touchEvery {
+			if err := s.st.TouchSignIn(ctx, l.ID, now); err != nil {
+				return l, err
+			}
+			l.LastSignInAt = &now
+		}
+		return l, nil
+	}
+	var el eligibility
+	if emailChanged {
+		if !id.EmailVerified {
+			return l, errNoSignIn.WithReason("EMAIL_NOT_VERIFIED")
+		}
+		var err error
+		if el, err = s.resolveEmail(ctx, id.Email, "email"); err != nil {
+			return l, errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
+		}
+		if !authoritative(prov, el.org) {
+			return l, errNoSignIn.WithReason("ISSUER_NOT_AUTHORITATIVE")
+		}
+		if el.org.ProgrammeID != l.ProgrammeID {
+			return l, errNoSignIn.WithReason("OTHER_PROGRAMME")
+		}
+	}
+	var out domain.Learner
+	err := s.st.InTx(ctx, func(ctx context.Context) error {
+		cur, err := s.st.GetLearner(ctx, l.ID, true)
+		if err != nil {
+			return err
+		}
+		actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
+		applyNames(&cur, id)
+		events := []domain.EventType{domain.EventUpdated}
+		details := map[string]any{}
+		if emailChanged {
+			email := el.email.String()
+			if other, err := s.st.LearnerByEmail(ctx, email); err == nil && other.ID != cur.ID {
+				// Never take over another learner's account.
+				return errNoSignIn.WithReason("EMAIL_BELONGS_TO_ANOTHER_LEARNER")
+			}
+			cur.Email = &email
+			if el.org.ID != cur.OrganisationID {
+				details["movedFrom"], details["movedTo"] = cur.OrganisationID, el.org.ID
+				cur.OrganisationID = el.org.ID
+			}
+			if el.group != "" && (cur.AccessGroupID == nil || *cur.AccessGroupID != el.group) {
+				cur.AccessGroupID = ptr(el.group)
+				events = append(events, domain.EventGroupChanged)
+			}
+		}
+		cur.LastSignInAt = &now
+		cur.Version++
+		cur.UpdatedAt = now
+		if err := s.st.UpdateLearner(ctx, cur); err != nil {
+			if apperr.CodeOf(err) == apperr.Conflict {
+				return errNoSignIn.WithReason("EMAIL_BELONGS_TO_ANOTHER_LEARNER")
+			}
+			return err
+		}
+		action := "learner.signin.update"
+		if details["movedTo"] != nil {
+			action = "learner.move"
+		}
+		if err := s.audit(ctx, actor, &cur.ProgrammeID, action, "learner", cur.ID, "", details); err != nil {
+			return err
+		}
+		out = cur
+		for _, t := range events {
+			if err := s.emit(ctx, cur, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func applyNames(l *domain.Learner, id domain.Identity) {
+	if g := strings.TrimSpace(id.GivenName); g != "" && len(g) <= 100 {
+		l.GivenName = &g
+	}
+	if f := strings.TrimSpace(id.FamilyName); f != "" && len(f) <= 100 {
+		l.FamilyName = &f
+	}
+}
+
+// emit writes a feed event for l's current version (invariant 5: call it in
+// the change's transaction).
+func (s *Service) emit(ctx context.Context, l domain.Learner, t domain.EventType) error {
+	return s.st.AppendEvents(ctx, []domain.Event{{ProgrammeID: l.ProgrammeID, LearnerID: l.ID, Type: t,
+		LearnerVersion: l.Version, OccurredAt: s.clock()}})
+}

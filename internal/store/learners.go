@@ -1,0 +1,367 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+type learnerRow struct {
+	ID             string `gorm:"primaryKey"`
+	ProgrammeID    string
+	OrganisationID string
+	AccessGroupID  *string
+	Email          *string
+	GivenName      *string
+	FamilyName     *string
+	Status         string
+	RemovalReason  *string
+	RemovalDueAt   *time.Time
+	ErasedAt       *time.Time
+	LastSignInAt   *time.Time
+	LastActivityAt *time.Time
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+func (learnerRow) TableName() string { return "learners" }
+
+func toLearnerRow(l domain.Learner) learnerRow {
+	r := learnerRow{ID: l.ID, ProgrammeID: l.ProgrammeID, OrganisationID: l.OrganisationID, AccessGroupID: l.AccessGroupID,
+		Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName, Status: string(l.Status),
+		RemovalDueAt: utcp(l.RemovalDueAt), ErasedAt: utcp(l.ErasedAt), LastSignInAt: utcp(l.LastSignInAt),
+		LastActivityAt: utcp(l.LastActivityAt), Version: l.Version, CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC()}
+	if l.RemovalReason != nil {
+		s := string(*l.RemovalReason)
+		r.RemovalReason = &s
+	}
+	return r
+}
+
+func (r learnerRow) domain() domain.Learner {
+	l := domain.Learner{ID: r.ID, ProgrammeID: r.ProgrammeID, OrganisationID: r.OrganisationID, AccessGroupID: r.AccessGroupID,
+		Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName, Status: domain.LearnerStatus(r.Status),
+		RemovalDueAt: utcp(r.RemovalDueAt), ErasedAt: utcp(r.ErasedAt), LastSignInAt: utcp(r.LastSignInAt),
+		LastActivityAt: utcp(r.LastActivityAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+	if r.RemovalReason != nil {
+		rr := domain.RemovalReason(*r.RemovalReason)
+		l.RemovalReason = &rr
+	}
+	return l
+}
+
+type identityRow struct {
+	ID        string `gorm:"primaryKey"`
+	LearnerID string
+	Issuer    string
+	Subject   string
+	CreatedAt time.Time
+}
+
+func (identityRow) TableName() string { return "learner_identities" }
+
+type eventRow struct {
+	ID             int64 `gorm:"primaryKey;autoIncrement"`
+	ProgrammeID    string
+	LearnerID      string
+	Type           string
+	LearnerVersion int64
+	OccurredAt     time.Time
+}
+
+func (eventRow) TableName() string { return "lifecycle_events" }
+
+type acceptanceRow struct {
+	ID              string `gorm:"primaryKey"`
+	LearnerID       string
+	PolicyVersionID string
+	Decision        string
+	AgeConfirmed    bool
+	GivenBy         string
+	ActorID         string
+	Note            string
+	DecidedAt       time.Time
+}
+
+func (acceptanceRow) TableName() string { return "policy_acceptances" }
+
+func (r acceptanceRow) domain() domain.PolicyAcceptance {
+	return domain.PolicyAcceptance{ID: r.ID, LearnerID: r.LearnerID, PolicyVersionID: r.PolicyVersionID,
+		Decision: domain.Decision(r.Decision), AgeConfirmed: r.AgeConfirmed, GivenBy: r.GivenBy, ActorID: r.ActorID,
+		Note: r.Note, DecidedAt: r.DecidedAt.UTC()}
+}
+
+// ---- learners ----
+
+func (s *Store) CreateLearner(ctx context.Context, l domain.Learner) error {
+	r := toLearnerRow(l)
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+// GetLearner reads a learner; forUpdate locks the row for the transaction so
+// concurrent changes to one learner serialise and versions stay monotonic.
+func (s *Store) GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error) {
+	q := s.db(ctx)
+	if forUpdate && s.dialect == migrations.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var r learnerRow
+	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.Learner{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) LearnerByEmail(ctx context.Context, email string) (domain.Learner, error) {
+	var r learnerRow
+	if err := s.db(ctx).Where("email = ?", email).Take(&r).Error; err != nil {
+		return domain.Learner{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+// LearnerByIdentity finds the learner linked to issuer + subject.
+func (s *Store) LearnerByIdentity(ctx context.Context, issuer, subject string) (domain.Learner, error) {
+	var r learnerRow
+	err := s.db(ctx).Table("learners l").Select("l.*").
+		Joins("JOIN learner_identities i ON i.learner_id = l.id").
+		Where("i.issuer = ? AND i.subject = ?", issuer, subject).Take(&r).Error
+	if err != nil {
+		return domain.Learner{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+// UpdateLearner writes every mutable column of l.
+func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
+	r := toLearnerRow(l)
+	res := s.db(ctx).Model(&learnerRow{}).Where("id = ?", l.ID).Updates(map[string]any{
+		"organisation_id": r.OrganisationID, "access_group_id": r.AccessGroupID, "email": r.Email,
+		"given_name": r.GivenName, "family_name": r.FamilyName, "status": r.Status, "removal_reason": r.RemovalReason,
+		"removal_due_at": r.RemovalDueAt, "erased_at": r.ErasedAt, "last_sign_in_at": r.LastSignInAt,
+		"last_activity_at": r.LastActivityAt, "version": r.Version, "updated_at": r.UpdatedAt,
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return translate(gorm.ErrRecordNotFound)
+	}
+	return nil
+}
+
+// TouchSignIn records a returning sign-in without a version change: it is
+// not a state change the LMS needs to hear about.
+func (s *Store) TouchSignIn(ctx context.Context, learnerID string, at time.Time) error {
+	return translate(s.db(ctx).Model(&learnerRow{}).Where("id = ?", learnerID).
+		Update("last_sign_in_at", at.UTC()).Error)
+}
+
+func (s *Store) LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learner, error) {
+	var rows []learnerRow
+	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, learnerRow.domain), nil
+}
+
+// ListLearners pages learners in ID order (UUIDv7: creation order), keyset-paginated.
+func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]domain.Learner, error) {
+	q := s.db(ctx).Where("programme_id = ?", f.ProgrammeID)
+	if f.OrganisationIDs != nil {
+		q = q.Where("organisation_id IN ?", f.OrganisationIDs)
+	}
+	if len(f.Statuses) > 0 {
+		st := make([]string, len(f.Statuses))
+		for i, x := range f.Statuses {
+			st[i] = string(x)
+		}
+		q = q.Where("status IN ?", st)
+	}
+	if f.Search != "" {
+		like := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
+		q = q.Where("(email LIKE ? ESCAPE '\\' OR lower(given_name) LIKE ? ESCAPE '\\' OR lower(family_name) LIKE ? ESCAPE '\\')", like, like, like)
+	}
+	if f.AfterID != "" {
+		q = q.Where("id > ?", f.AfterID)
+	}
+	var rows []learnerRow
+	if err := q.Order("id").Limit(f.Limit).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, learnerRow.domain), nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// ---- identities ----
+
+func (s *Store) CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error {
+	r := identityRow{ID: li.ID, LearnerID: li.LearnerID, Issuer: li.Issuer, Subject: li.Subject, CreatedAt: li.CreatedAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) IdentitiesByLearner(ctx context.Context, learnerID string) ([]domain.LearnerIdentity, error) {
+	var rows []identityRow
+	if err := s.db(ctx).Where("learner_id = ?", learnerID).Order("created_at").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.LearnerIdentity, len(rows))
+	for i, r := range rows {
+		out[i] = domain.LearnerIdentity{ID: r.ID, LearnerID: r.LearnerID, Issuer: r.Issuer, Subject: r.Subject, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// ---- feed ----
+
+// AppendEvents writes feed rows in the caller's transaction (invariant 5).
+func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
+	if len(es) == 0 {
+		return nil
+	}
+	rows := make([]eventRow, len(es))
+	for i, e := range es {
+		rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
+			LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
+	}
+	return translate(s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error)
+}
+
+// EventsByLearner lists a learner's feed events (tests, exports).
+func (s *Store) EventsByLearner(ctx context.Context, learnerID string) ([]domain.Event, error) {
+	var rows []eventRow
+	if err := s.db(ctx).Where("learner_id = ?", learnerID).Order("id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.Event, len(rows))
+	for i, r := range rows {
+		out[i] = domain.Event{ID: r.ID, ProgrammeID: r.ProgrammeID, LearnerID: r.LearnerID, Type: domain.EventType(r.Type),
+			LearnerVersion: r.LearnerVersion, OccurredAt: r.OccurredAt.UTC()}
+	}
+	return out, nil
+}
+
+// ---- acceptances ----
+
+// SaveAcceptance records a decision; a second decision on the same version
+// replaces the first (an optional policy declined, then accepted).
+func (s *Store) SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) error {
+	r := acceptanceRow{ID: a.ID, LearnerID: a.LearnerID, PolicyVersionID: a.PolicyVersionID, Decision: string(a.Decision),
+		AgeConfirmed: a.AgeConfirmed, GivenBy: a.GivenBy, ActorID: a.ActorID, Note: a.Note, DecidedAt: a.DecidedAt.UTC()}
+	return translate(s.db(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "learner_id"}, {Name: "policy_version_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"decision", "age_confirmed", "given_by", "actor_id", "note", "decided_at"}),
+	}).Create(&r).Error)
+}
+
+func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error) {
+	var rows []acceptanceRow
+	if err := s.db(ctx).Where("learner_id IN ?", ids).Order("decided_at, id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, acceptanceRow.domain), nil
+}
+
+// RevokeStaleAcceptance moves every ACTIVE learner of a programme back to
+// PENDING_ACCEPTANCE when a compulsory policy gets a new current version
+// (ONC-1), bumping versions and writing ACCESS_REVOKED feed rows: set-based,
+// one statement per dialect path, not a loop. It returns how many moved.
+func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error) {
+	db := s.db(ctx)
+	if s.dialect == migrations.Postgres {
+		res := db.Exec(`WITH moved AS (
+			UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
+			WHERE programme_id = ? AND status = 'ACTIVE'
+			RETURNING id, version, programme_id)
+		INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
+		SELECT programme_id, id, 'ACCESS_REVOKED', version, ? FROM moved`, at.UTC(), programmeID, at.UTC())
+		return res.RowsAffected, translate(res.Error)
+	}
+	type moved struct {
+		ID      string
+		Version int64
+	}
+	var rows []moved
+	if err := db.Raw(`UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
+		WHERE programme_id = ? AND status = 'ACTIVE' RETURNING id, version`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
+		return 0, translate(err)
+	}
+	es := make([]domain.Event, len(rows))
+	for i, r := range rows {
+		es[i] = domain.Event{ProgrammeID: programmeID, LearnerID: r.ID, Type: domain.EventAccessRevoked, LearnerVersion: r.Version, OccurredAt: at}
+	}
+	return int64(len(rows)), s.AppendEvents(ctx, es)
+}
+
+// ExistingEmails returns which of the emails already belong to a learner.
+func (s *Store) ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for start := 0; start < len(emails); start += 5000 {
+		end := min(start+5000, len(emails))
+		var found []string
+		if err := s.db(ctx).Model(&learnerRow{}).Where("email IN ?", emails[start:end]).Pluck("email", &found).Error; err != nil {
+			return nil, translate(err)
+		}
+		for _, e := range found {
+			out[e] = true
+		}
+	}
+	return out, nil
+}
+
+// InsertLearners writes new learners in batches of multi-row INSERTs,
+// skipping emails that exist by now (a concurrent import or sign-in won the
+// race); it returns the IDs it wrote, so the caller can report the others.
+func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error) {
+	written := make(map[string]bool, len(ls))
+	const batch = 1000
+	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at"
+	var sb strings.Builder
+	for start := 0; start < len(ls); start += batch {
+		end := min(start+batch, len(ls))
+		sb.Reset()
+		sb.WriteString("INSERT INTO learners (" + cols + ") VALUES ")
+		args := make([]any, 0, (end-start)*11)
+		for i, l := range ls[start:end] {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, l.ID, l.ProgrammeID, l.OrganisationID, l.AccessGroupID, l.Email, l.GivenName, l.FamilyName,
+				string(l.Status), l.Version, l.CreatedAt.UTC(), l.UpdatedAt.UTC())
+		}
+		sb.WriteString(" ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING RETURNING id")
+		var ids []string
+		if err := s.db(ctx).Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
+			return nil, translate(err)
+		}
+		for _, id := range ids {
+			written[id] = true
+		}
+	}
+	return written, nil
+}
+
+// AppendAudits writes many audit entries at once (bulk operations keep one
+// entry per learner changed, in the same transaction).
+func (s *Store) AppendAudits(ctx context.Context, es []domain.AuditEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	rows := make([]auditRow, len(es))
+	for i, e := range es {
+		rows[i] = auditRow{ProgrammeID: e.ProgrammeID, ActorID: e.ActorID, Action: e.Action, TargetType: e.TargetType,
+			TargetID: e.TargetID, Reason: e.Reason, Details: "{}", OccurredAt: e.OccurredAt.UTC()}
+	}
+	return translate(s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error)
+}
