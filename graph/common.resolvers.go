@@ -35,15 +35,17 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &model.Viewer{Subject: a.Identity.Subject, Issuer: a.Identity.Issuer, ActorID: a.ID,
-		BootstrapAdmin: a.Bootstrap, Roles: mapAll(a.Grants, grantOut)}, nil
+	return viewerOut(a), nil
 }
 
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+func (r *Resolver) Viewer() ViewerResolver { return &viewerResolver{r} }
+
 type (
 	mutationResolver struct{ *Resolver }
 	queryResolver    struct{ *Resolver }
+	viewerResolver   struct{ *Resolver }
 )

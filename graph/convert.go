@@ -1,8 +1,12 @@
 package graph
 
 import (
+	"strings"
+
 	"strconv"
 	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
 
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
@@ -144,4 +148,59 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+func learnerOut(l domain.Learner) *model.Learner {
+	m := &model.Learner{ID: l.ID, Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName,
+		Status: model.LearnerStatus(l.Status), AccessAllowed: l.AccessAllowed(), RemovalDueAt: l.RemovalDueAt,
+		ErasedAt: l.ErasedAt, CreatedAt: l.CreatedAt, LastSignInAt: l.LastSignInAt, LastActivityAt: l.LastActivityAt,
+		Version: int(l.Version), Domain: l}
+	if l.RemovalReason != nil {
+		r := model.RemovalReason(*l.RemovalReason)
+		m.RemovalReason = &r
+	}
+	return m
+}
+
+func acceptanceOut(a domain.PolicyAcceptance) *model.PolicyAcceptance {
+	return &model.PolicyAcceptance{Decision: model.Decision(a.Decision), GivenBy: model.GivenBy(a.GivenBy),
+		AgeConfirmed: a.AgeConfirmed, Note: a.Note, DecidedAt: a.DecidedAt, PolicyVersionID: a.PolicyVersionID}
+}
+
+func retentionOut(r domain.Retention) *model.RetentionStatement {
+	return &model.RetentionStatement{KeptUntil: r.KeptUntil, Reason: r.Reason, Rule: r.Rule}
+}
+
+func providerOut(p domain.IdentityProvider) *model.IdentityProvider {
+	return &model.IdentityProvider{ID: p.ID, ProgrammeID: p.ProgrammeID, OrganisationID: p.OrganisationID, Issuer: p.Issuer,
+		ClientID: p.ClientID, Audience: p.Audience, Scopes: strings.Fields(p.Scopes), EmailTrust: model.EmailTrust(p.EmailTrust),
+		HasClientSecret: p.ClientSecretEnc != nil || p.ClientSecretEnv != nil, CreatedAt: p.CreatedAt}
+}
+
+func viewerOut(a *domain.Actor) *model.Viewer {
+	v := &model.Viewer{Subject: a.Identity.Subject, Issuer: a.Identity.Issuer, ActorID: a.ID,
+		BootstrapAdmin: a.Bootstrap, Roles: mapAll(a.Grants, grantOut), Actor: a}
+	if a.Learner != nil {
+		v.AccessAllowed = a.Learner.AccessAllowed()
+	}
+	if a.SignInErr != nil {
+		msg := a.SignInErr.Error()
+		if ae, ok := apperr.As(a.SignInErr); ok {
+			msg = ae.Message
+			if ae.Reason != "" {
+				msg += " (" + ae.Reason + ")"
+			}
+		}
+		v.SignInError = &msg
+	}
+	return v
+}
+
+func providerIn(in model.IdentityProviderInput) lifecycle.IdentityProviderInput {
+	out := lifecycle.IdentityProviderInput{Issuer: in.Issuer, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
+		ClientSecretEnv: in.ClientSecretEnv, Audience: deref(in.Audience), Scopes: in.Scopes}
+	if in.EmailTrust != nil {
+		out.EmailTrust = domain.EmailTrust(*in.EmailTrust)
+	}
+	return out
 }

@@ -28,3 +28,15 @@ func decodeCursor(c *string) (int64, error) {
 	}
 	return n, nil
 }
+
+func encodeIDCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("l:" + id))
+}
+
+func decodeIDCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), "l:") || len(b) != 38 {
+		return "", apperr.Invalid("after", "malformed cursor")
+	}
+	return string(b[2:]), nil
+}

@@ -5,10 +5,44 @@ package graph
 //go:generate go run github.com/99designs/gqlgen generate
 
 import (
+	"context"
+
+	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
 // Resolver is the one dependency-injection point of the GraphQL layer.
 type Resolver struct {
 	Svc *lifecycle.Service
+}
+
+// freshViewer re-reads the caller after a change to their own learner.
+func (r *Resolver) freshViewer(ctx context.Context) (*model.Viewer, error) {
+	a, err := r.Svc.Actor(lifecycle.Refresh(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return viewerOut(a), nil
+}
+
+func importOut(rep lifecycle.ImportReport) *model.ImportReport {
+	out := &model.ImportReport{DryRun: rep.DryRun, Atomic: rep.Atomic, Total: rep.Total, Created: rep.Created, Failed: rep.Failed,
+		Lines: make([]*model.ImportLine, len(rep.Lines))}
+	for i, l := range rep.Lines {
+		line := &model.ImportLine{Row: l.Row, Code: l.Code}
+		if l.Reason != "" {
+			line.Reason = &l.Reason
+		}
+		if l.Field != "" {
+			line.Field = &l.Field
+		}
+		if l.Message != "" {
+			line.Message = &l.Message
+		}
+		if l.LearnerID != "" {
+			line.LearnerID = &l.LearnerID
+		}
+		out.Lines[i] = line
+	}
+	return out
 }

@@ -79,7 +79,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("database not ready (run `rollcall migrate up` or set ROLLCALL_MIGRATE=1): %w", err)
 	}
 
-	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg)})
+	var (
+		verifier *auth.Verifier
+		forget   func(string)
+	)
+	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
+		AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev,
+		OnProviderChange: func(iss string) { forget(iss); verifier.Forget(iss) }})
 	var issuers []auth.Issuer
 	if cfg.BootstrapIssuer != "" {
 		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})
@@ -101,7 +107,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("DEV MODE: a local OIDC issuer is running and its tokens are accepted. Never run dev mode with real data.",
 			"issuer", dev.URL())
 	}
-	verifier := auth.NewVerifier(auth.StaticIssuers(issuers...), vopts)
+	providers, f := auth.CachedSource(server.ProviderSource(svc), 30*time.Second, time.Now)
+	forget = f
+	verifier = auth.NewVerifier(auth.Chain(auth.StaticIssuers(issuers...), providers), vopts)
 	handler := server.New(server.Deps{Config: cfg, Service: svc, Verifier: verifier, Ready: st, Log: log, DevIssuer: dev})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

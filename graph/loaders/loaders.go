@@ -26,6 +26,11 @@ type Loaders struct {
 	ProgrammeCourse *dataloadgen.Loader[string, []domain.Course]
 	Policies        *dataloadgen.Loader[string, []domain.Policy]
 	PolicyVersions  *dataloadgen.Loader[string, []domain.PolicyVersion]
+	Acceptances     *dataloadgen.Loader[string, []domain.PolicyAcceptance]
+	Organisation    *dataloadgen.Loader[string, domain.Organisation]
+	AccessGroup     *dataloadgen.Loader[string, domain.AccessGroup]
+	PolicyVersion   *dataloadgen.Loader[string, domain.PolicyVersion]
+	Learner         *dataloadgen.Loader[string, domain.Learner]
 }
 
 // DefaultWait is how long a loader gathers keys before one fetch; gqlgen
@@ -49,6 +54,11 @@ func grouped[T any](wait time.Duration, fetch func(ctx context.Context, ids []st
 	}, dataloadgen.WithWait(wait), dataloadgen.WithBatchCapacity(1000))
 }
 
+// single loads one value per key; a missing key is dataloadgen.ErrNotFound.
+func single[T any](wait time.Duration, fetch func(ctx context.Context, ids []string) (map[string]T, error)) *dataloadgen.Loader[string, T] {
+	return dataloadgen.NewMappedLoader(fetch, dataloadgen.WithWait(wait), dataloadgen.WithBatchCapacity(1000))
+}
+
 func New(svc *lifecycle.Service, wait time.Duration) *Loaders {
 	if wait <= 0 {
 		wait = DefaultWait
@@ -62,6 +72,11 @@ func New(svc *lifecycle.Service, wait time.Duration) *Loaders {
 		ProgrammeCourse: grouped(wait, svc.CoursesByProgrammes),
 		Policies:        grouped(wait, svc.PoliciesByProgrammes),
 		PolicyVersions:  grouped(wait, svc.PolicyVersionsByPolicies),
+		Acceptances:     grouped(wait, svc.AcceptancesByLearners),
+		Organisation:    single(wait, svc.OrganisationsByIDs),
+		AccessGroup:     single(wait, svc.AccessGroupsByIDs),
+		PolicyVersion:   single(wait, svc.PolicyVersionsByIDs),
+		Learner:         single(wait, svc.LearnersByIDs),
 	}
 }
 

@@ -10,6 +10,12 @@ import (
 	"time"
 )
 
+type AcceptPoliciesInput struct {
+	PolicyVersionIds []string `json:"policyVersionIds"`
+	// ONC-2: required to accept the privacy policy when the programme has a minimum age.
+	ConfirmMinimumAge *bool `json:"confirmMinimumAge,omitempty"`
+}
+
 type AccessGroup struct {
 	ID             string `json:"id"`
 	OrganisationID string `json:"organisationId"`
@@ -108,6 +114,82 @@ type GrantRoleInput struct {
 	GoverningBodyID *string `json:"governingBodyId,omitempty"`
 }
 
+type IdentityProvider struct {
+	ID          string `json:"id"`
+	ProgrammeID string `json:"programmeId"`
+	// Null: the programme's own provider, which may vouch for every partner's domains.
+	OrganisationID *string    `json:"organisationId,omitempty"`
+	Issuer         string     `json:"issuer"`
+	ClientID       string     `json:"clientId"`
+	Audience       string     `json:"audience"`
+	Scopes         []string   `json:"scopes"`
+	EmailTrust     EmailTrust `json:"emailTrust"`
+	// Whether a client secret is configured (it is never returned).
+	HasClientSecret bool      `json:"hasClientSecret"`
+	CreatedAt       time.Time `json:"createdAt"`
+}
+
+type IdentityProviderInput struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"clientId"`
+	// Stored sealed with ROLLCALL_SECRET_KEY; never returned.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+	// Or the name of a ROLLCALL_IDP_SECRET_* environment variable holding it.
+	ClientSecretEnv *string `json:"clientSecretEnv,omitempty"`
+	// Audience accepted in bearer tokens; defaults to clientId.
+	Audience   *string     `json:"audience,omitempty"`
+	Scopes     []string    `json:"scopes,omitempty"`
+	EmailTrust *EmailTrust `json:"emailTrust,omitempty"`
+}
+
+type ImportLine struct {
+	// 1-based row number in the input.
+	Row int `json:"row"`
+	// CREATED, WOULD_CREATE (dry run), or an error code: BAD_USER_INPUT, CONFLICT.
+	Code      string  `json:"code"`
+	Reason    *string `json:"reason,omitempty"`
+	Field     *string `json:"field,omitempty"`
+	Message   *string `json:"message,omitempty"`
+	LearnerID *string `json:"learnerId,omitempty"`
+}
+
+type ImportReport struct {
+	DryRun  bool `json:"dryRun"`
+	Atomic  bool `json:"atomic"`
+	Total   int  `json:"total"`
+	Created int  `json:"created"`
+	Failed  int  `json:"failed"`
+	// Failed rows and created (or, in a dry run, would-be created) rows, in row order.
+	Lines []*ImportLine `json:"lines"`
+}
+
+type LearnerConnection struct {
+	Edges    []*LearnerEdge `json:"edges"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+}
+
+type LearnerEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Learner `json:"node"`
+}
+
+type LearnerInput struct {
+	Email      string `json:"email"`
+	GivenName  string `json:"givenName"`
+	FamilyName string `json:"familyName"`
+	// Defaults to the group the email's domain selects (CTL-4).
+	AccessGroupID *string `json:"accessGroupId,omitempty"`
+}
+
+type LearnerUpdateInput struct {
+	// A domain of another organisation moves the learner there (audited).
+	Email         *string `json:"email,omitempty"`
+	GivenName     *string `json:"givenName,omitempty"`
+	FamilyName    *string `json:"familyName,omitempty"`
+	AccessGroupID *string `json:"accessGroupId,omitempty"`
+	Reason        *string `json:"reason,omitempty"`
+}
+
 type MembershipApproval struct {
 	GoverningBodyID string    `json:"governingBodyId"`
 	ActorID         string    `json:"actorId"`
@@ -194,6 +276,12 @@ type PolicyVersionInput struct {
 	Activate *bool `json:"activate,omitempty"`
 }
 
+// ONC-9: a learner may change their own name, and nothing else.
+type ProfileInput struct {
+	GivenName  *string `json:"givenName,omitempty"`
+	FamilyName *string `json:"familyName,omitempty"`
+}
+
 type Programme struct {
 	ID              string           `json:"id"`
 	Name            string           `json:"name"`
@@ -227,6 +315,15 @@ type ProposedDomain struct {
 }
 
 type Query struct {
+}
+
+// GEN-1: the earliest retention trigger that applies, in plain words.
+type RetentionStatement struct {
+	// Null: kept while the learner stays registered (ONC-6).
+	KeptUntil *time.Time `json:"keptUntil,omitempty"`
+	Reason    string     `json:"reason"`
+	// The rule ID that decides it.
+	Rule string `json:"rule"`
 }
 
 type RoleGrant struct {
@@ -289,16 +386,171 @@ type RuleSettingsInput struct {
 	Reason *string `json:"reason,omitempty"`
 }
 
-// Who is calling, and what they may do.
-type Viewer struct {
-	// The token subject (issuer-scoped).
-	Subject string `json:"subject"`
-	Issuer  string `json:"issuer"`
-	// The opaque ID recorded in audit entries for this caller.
-	ActorID string `json:"actorId"`
-	// The installation's bootstrap admin may create programmes.
-	BootstrapAdmin bool         `json:"bootstrapAdmin"`
-	Roles          []*RoleGrant `json:"roles"`
+type Decision string
+
+const (
+	DecisionAccepted Decision = "ACCEPTED"
+	DecisionDeclined Decision = "DECLINED"
+)
+
+var AllDecision = []Decision{
+	DecisionAccepted,
+	DecisionDeclined,
+}
+
+func (e Decision) IsValid() bool {
+	switch e {
+	case DecisionAccepted, DecisionDeclined:
+		return true
+	}
+	return false
+}
+
+func (e Decision) String() string {
+	return string(e)
+}
+
+func (e *Decision) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Decision(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Decision", str)
+	}
+	return nil
+}
+
+func (e Decision) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Decision) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Decision) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type EmailTrust string
+
+const (
+	// The token must carry email_verified: true (the default).
+	EmailTrustVerifiedClaim EmailTrust = "VERIFIED_CLAIM"
+	// The issuer vouches for every email it issues (e.g. Microsoft Entra work accounts, which send no email_verified).
+	EmailTrustTrusted EmailTrust = "TRUSTED"
+)
+
+var AllEmailTrust = []EmailTrust{
+	EmailTrustVerifiedClaim,
+	EmailTrustTrusted,
+}
+
+func (e EmailTrust) IsValid() bool {
+	switch e {
+	case EmailTrustVerifiedClaim, EmailTrustTrusted:
+		return true
+	}
+	return false
+}
+
+func (e EmailTrust) String() string {
+	return string(e)
+}
+
+func (e *EmailTrust) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EmailTrust(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EmailTrust", str)
+	}
+	return nil
+}
+
+func (e EmailTrust) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EmailTrust) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EmailTrust) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type GivenBy string
+
+const (
+	GivenBySelf  GivenBy = "SELF"
+	GivenByAdmin GivenBy = "ADMIN"
+)
+
+var AllGivenBy = []GivenBy{
+	GivenBySelf,
+	GivenByAdmin,
+}
+
+func (e GivenBy) IsValid() bool {
+	switch e {
+	case GivenBySelf, GivenByAdmin:
+		return true
+	}
+	return false
+}
+
+func (e GivenBy) String() string {
+	return string(e)
+}
+
+func (e *GivenBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = GivenBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid GivenBy", str)
+	}
+	return nil
+}
+
+func (e GivenBy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *GivenBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e GivenBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type GoverningBodyRole string
@@ -353,6 +605,71 @@ func (e *GoverningBodyRole) UnmarshalJSON(b []byte) error {
 }
 
 func (e GoverningBodyRole) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type LearnerStatus string
+
+const (
+	// Provisioned; must accept the current compulsory policy versions (and confirm age).
+	LearnerStatusPendingAcceptance LearnerStatus = "PENDING_ACCEPTANCE"
+	LearnerStatusActive            LearnerStatus = "ACTIVE"
+	// A rule decided removal; erased at removalDueAt unless reinstated.
+	LearnerStatusRemovalScheduled LearnerStatus = "REMOVAL_SCHEDULED"
+	// Consent withdrawn; access ended; erasure pending.
+	LearnerStatusWithdrawn LearnerStatus = "WITHDRAWN"
+	// Tombstone only: no name, no email.
+	LearnerStatusErased LearnerStatus = "ERASED"
+)
+
+var AllLearnerStatus = []LearnerStatus{
+	LearnerStatusPendingAcceptance,
+	LearnerStatusActive,
+	LearnerStatusRemovalScheduled,
+	LearnerStatusWithdrawn,
+	LearnerStatusErased,
+}
+
+func (e LearnerStatus) IsValid() bool {
+	switch e {
+	case LearnerStatusPendingAcceptance, LearnerStatusActive, LearnerStatusRemovalScheduled, LearnerStatusWithdrawn, LearnerStatusErased:
+		return true
+	}
+	return false
+}
+
+func (e LearnerStatus) String() string {
+	return string(e)
+}
+
+func (e *LearnerStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LearnerStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LearnerStatus", str)
+	}
+	return nil
+}
+
+func (e LearnerStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LearnerStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LearnerStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -758,6 +1075,71 @@ func (e *ProposalStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProposalStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RemovalReason string
+
+const (
+	RemovalReasonConsentWithdrawn     RemovalReason = "CONSENT_WITHDRAWN"
+	RemovalReasonLeaver               RemovalReason = "LEAVER"
+	RemovalReasonRosterReconciliation RemovalReason = "ROSTER_RECONCILIATION"
+	RemovalReasonInactivity           RemovalReason = "INACTIVITY"
+	RemovalReasonContractEnded        RemovalReason = "CONTRACT_ENDED"
+	RemovalReasonOrganisationRemoved  RemovalReason = "ORGANISATION_REMOVED"
+	RemovalReasonErasureRequested     RemovalReason = "ERASURE_REQUESTED"
+)
+
+var AllRemovalReason = []RemovalReason{
+	RemovalReasonConsentWithdrawn,
+	RemovalReasonLeaver,
+	RemovalReasonRosterReconciliation,
+	RemovalReasonInactivity,
+	RemovalReasonContractEnded,
+	RemovalReasonOrganisationRemoved,
+	RemovalReasonErasureRequested,
+}
+
+func (e RemovalReason) IsValid() bool {
+	switch e {
+	case RemovalReasonConsentWithdrawn, RemovalReasonLeaver, RemovalReasonRosterReconciliation, RemovalReasonInactivity, RemovalReasonContractEnded, RemovalReasonOrganisationRemoved, RemovalReasonErasureRequested:
+		return true
+	}
+	return false
+}
+
+func (e RemovalReason) String() string {
+	return string(e)
+}
+
+func (e *RemovalReason) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RemovalReason(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RemovalReason", str)
+	}
+	return nil
+}
+
+func (e RemovalReason) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RemovalReason) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RemovalReason) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -14,10 +14,23 @@ import (
 // to attach (lifecycle.WithIdentity) so use cases can authorise. A request
 // without a token goes on anonymous; one with a bad token is refused here with
 // UNAUTHENTICATED, before any GraphQL work.
-func Middleware(v *Verifier, attach func(context.Context, domain.Identity) context.Context, next http.Handler) http.Handler {
+func Middleware(v *Verifier, attach func(context.Context, domain.Identity) context.Context, sessions SessionLookup, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
+			// A browser session: the cookie is HttpOnly and SameSite=Lax, and
+			// /graphql only takes POST JSON, so no cross-site form can use it.
+			if c, err := r.Cookie(SessionCookie); err == nil && sessions != nil {
+				id, ok, err := sessions(r.Context(), c.Value)
+				if err != nil {
+					writeGraphQLError(w, http.StatusInternalServerError, apperr.New(apperr.Internal, "internal error"))
+					return
+				}
+				if ok {
+					next.ServeHTTP(w, r.WithContext(attach(r.Context(), id)))
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -39,6 +52,12 @@ func Middleware(v *Verifier, attach func(context.Context, domain.Identity) conte
 		next.ServeHTTP(w, r.WithContext(attach(r.Context(), id)))
 	})
 }
+
+// SessionCookie holds the browser session token.
+const SessionCookie = "rollcall_session"
+
+// SessionLookup resolves a session cookie to an identity.
+type SessionLookup func(ctx context.Context, token string) (domain.Identity, bool, error)
 
 // writeGraphQLError answers in the GraphQL response shape so clients parse
 // one format whatever refused them.

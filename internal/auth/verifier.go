@@ -76,6 +76,7 @@ type Verifier struct {
 }
 
 type providerEntry struct {
+	provider *oidc.Provider
 	verifier *oidc.IDTokenVerifier
 	failedAt time.Time
 	err      error
@@ -139,6 +140,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (domain.Identity, err
 		v.log.InfoContext(ctx, "token refused", "why", "audience")
 		return domain.Identity{}, errUnauth
 	}
+	return identityOf(tok, reg)
+}
+
+// identityOf reads the identity claims of a verified token.
+func identityOf(tok *oidc.IDToken, reg Issuer) (domain.Identity, error) {
 	var c struct {
 		Email         string `json:"email"`
 		EmailVerified any    `json:"email_verified"`
@@ -219,7 +225,7 @@ func (v *Verifier) verifierFor(ctx context.Context, issuer string) (*oidc.IDToke
 		SupportedSigningAlgs: asymmetricAlgs,
 		Now:                  v.now,
 	})
-	v.providers[issuer] = &providerEntry{verifier: ver}
+	v.providers[issuer] = &providerEntry{verifier: ver, provider: p}
 	return ver, nil
 }
 
@@ -277,4 +283,42 @@ func unverifiedIssuer(raw string) (string, error) {
 		return "", errors.New("no issuer")
 	}
 	return c.Iss, nil
+}
+
+// CachedSource remembers src's answers for ttl (misses too, so a flood of
+// tokens from an unknown issuer does not become a flood of queries); forget
+// drops one issuer at once when its registration changes on this replica.
+func CachedSource(src IssuerSource, ttl time.Duration, now func() time.Time) (IssuerSource, func(issuer string)) {
+	type entry struct {
+		iss Issuer
+		ok  bool
+		at  time.Time
+	}
+	var mu sync.Mutex
+	cache := map[string]entry{}
+	get := func(ctx context.Context, u string) (Issuer, bool, error) {
+		mu.Lock()
+		e, hit := cache[u]
+		mu.Unlock()
+		if hit && now().Sub(e.at) < ttl {
+			return e.iss, e.ok, nil
+		}
+		iss, ok, err := src(ctx, u)
+		if err != nil {
+			return iss, ok, err
+		}
+		mu.Lock()
+		if len(cache) > 10000 { // unknown issuers are attacker-chosen: bound the map
+			cache = map[string]entry{}
+		}
+		cache[u] = entry{iss: iss, ok: ok, at: now()}
+		mu.Unlock()
+		return iss, ok, nil
+	}
+	forget := func(u string) {
+		mu.Lock()
+		delete(cache, u)
+		mu.Unlock()
+	}
+	return get, forget
 }

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -28,6 +29,7 @@ type Config struct {
 	MaxBodyBytes         int64         // ROLLCALL_MAX_BODY_BYTES
 	ShutdownTimeout      time.Duration // ROLLCALL_SHUTDOWN_TIMEOUT
 	DevKeyFile           string        // ROLLCALL_DEV_KEY_FILE
+	SecretKey            []byte        // ROLLCALL_SECRET_KEY (32 bytes, base64)
 }
 
 // DefaultDatabaseURL is the embedded database, used when nothing is set.
@@ -120,6 +122,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("ROLLCALL_SHUTDOWN_TIMEOUT: want a Go duration like 20s")
 		}
 		c.ShutdownTimeout = d
+	}
+	if v := getenv("ROLLCALL_SECRET_KEY"); v != "" {
+		k, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(k) != 32 {
+			return c, fmt.Errorf("ROLLCALL_SECRET_KEY: want 32 random bytes, base64-encoded (openssl rand -base64 32)")
+		}
+		c.SecretKey = k
 	}
 	c.DevKeyFile = getenv("ROLLCALL_DEV_KEY_FILE")
 	if c.DevKeyFile == "" && embedded {

@@ -104,7 +104,7 @@ func (s *Service) PublishPolicyVersion(ctx context.Context, policyID string, in 
 			return err
 		}
 		if in.Activate {
-			if err := s.activateVersion(ctx, pol, &v); err != nil {
+			if err := s.activateVersion(ctx, a, pol, &v); err != nil {
 				return err
 			}
 		}
@@ -114,14 +114,27 @@ func (s *Service) PublishPolicyVersion(ctx context.Context, policyID string, in 
 	return v, err
 }
 
-// activateVersion is the seam for later work: acceptances of the previous
-// version become stale when a compulsory policy moves on (ONC-1).
-func (s *Service) activateVersion(ctx context.Context, pol domain.Policy, v *domain.PolicyVersion) error {
+// activateVersion makes v current. For a compulsory policy, earlier
+// acceptances become stale: every active learner of the programme goes back
+// to PENDING_ACCEPTANCE with an ACCESS_REVOKED event, in one set-based
+// statement (ONC-1).
+func (s *Service) activateVersion(ctx context.Context, a *domain.Actor, pol domain.Policy, v *domain.PolicyVersion) error {
 	now := s.clock()
 	if err := s.st.ActivatePolicyVersion(ctx, pol.ID, v.ID, now); err != nil {
 		return err
 	}
 	v.Status, v.ActivatedAt = domain.VersionActive, &now
+	if !pol.Compulsory {
+		return nil
+	}
+	n, err := s.st.RevokeStaleAcceptance(ctx, pol.ProgrammeID, now)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return s.audit(ctx, a, &pol.ProgrammeID, "policy.acceptances.stale", "policy_version", v.ID, "",
+			map[string]any{"learnersMovedToPendingAcceptance": n, "rule": "ONC-1"})
+	}
 	return nil
 }
 

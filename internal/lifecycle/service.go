@@ -194,3 +194,13 @@ func cleanText(field, v string, min, max int) (string, error) {
 	}
 	return v, nil
 }
+
+// Refresh returns a context whose actor is loaded again on next use (after a
+// change to the caller's own learner record).
+func Refresh(ctx context.Context) context.Context {
+	id, ok := ctx.Value(identityKey).(domain.Identity)
+	if !ok {
+		return ctx
+	}
+	return WithIdentity(ctx, id)
+}

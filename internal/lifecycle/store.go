@@ -65,6 +65,7 @@ type Store interface {
 
 	OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error)
 	AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error)
+	PolicyVersionsByIDs(ctx context.Context, ids []string) ([]domain.PolicyVersion, error)
 	CreateLearner(ctx context.Context, l domain.Learner) error
 	GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error)
 	LearnerByEmail(ctx context.Context, email string) (domain.Learner, error)

@@ -22,3 +22,15 @@ func reasonOf(err error) string {
 	}
 	return "email_invalid"
 }
+
+func slicesSortVersions(vs []domain.PolicyVersion) {
+	slices.SortFunc(vs, func(a, b domain.PolicyVersion) int {
+		if a.PolicyID != b.PolicyID {
+			if a.PolicyID < b.PolicyID {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+}

@@ -46,7 +46,11 @@ type Deps struct {
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log, LoaderWait: d.LoaderWait})
-	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, lifecycle.WithIdentity, gql)))
+	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, lifecycle.WithIdentity, d.Service.SessionIdentity, gql)))
+	lg := login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
+	mux.HandleFunc("GET /auth/login", lg.start)
+	mux.HandleFunc("GET /auth/callback", lg.callback)
+	mux.HandleFunc("POST /auth/logout", lg.logout)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -490,3 +490,11 @@ func (s *Store) AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.A
 	}
 	return mapRows(rows, accessGroupRow.domain), nil
 }
+
+func (s *Store) PolicyVersionsByIDs(ctx context.Context, ids []string) ([]domain.PolicyVersion, error) {
+	var rows []policyVersionRow
+	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, policyVersionRow.domain), nil
+}

@@ -59,7 +59,12 @@ type APIOptions struct {
 	// LoaderWait widens the dataloader window so statement counts do not
 	// depend on how busy the machine is.
 	LoaderWait time.Duration
+	// MaxBodyBytes overrides the 1 MiB request limit (bulk imports).
+	MaxBodyBytes int64
 }
+
+// TestSecretKey seals identity-provider secrets in tests.
+var TestSecretKey = []byte("0123456789abcdef0123456789abcdef")
 
 // NewAPI starts the service on a fresh database of dialect d.
 func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
@@ -88,13 +93,28 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	var (
+		ver    *auth.Verifier
+		forget func(string)
+	)
 	svc := lifecycle.New(st, lifecycle.Options{Clock: clock.Now, Log: log,
-		BootstrapAdmin: &domain.Identity{Issuer: iss.URL(), Subject: BootstrapSubject}})
-	ver := auth.NewVerifier(auth.StaticIssuers(auth.Issuer{URL: iss.URL(), Audiences: []string{Audience}}),
+		BootstrapAdmin: &domain.Identity{Issuer: iss.URL(), Subject: BootstrapSubject}, SecretKey: TestSecretKey,
+		AllowInsecureIssuers: true, OnProviderChange: func(i string) { forget(i); ver.Forget(i) }})
+	providers, f := auth.CachedSource(server.ProviderSource(svc), 30*time.Second, clock.Now)
+	forget = f
+	ver = auth.NewVerifier(auth.Chain(auth.StaticIssuers(auth.Issuer{URL: iss.URL(), Audiences: []string{Audience}}), providers),
 		auth.VerifierOptions{AllowInsecureIssuers: true, Clock: clock.Now, Log: log})
-	cfg := config.Config{MaxBodyBytes: 1 << 20, Dev: opt.Dev}
-	h := server.New(server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits, LoaderWait: opt.LoaderWait})
-	srv := httptest.NewServer(h)
+	maxBody := opt.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = 1 << 20
+	}
+	// The public URL (for login redirects) is the test server's own address,
+	// known once its listener exists.
+	var h http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	cfg := config.Config{MaxBodyBytes: maxBody, Dev: opt.Dev, PublicURL: "http://" + srv.Listener.Addr().String()}
+	h = server.New(server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits, LoaderWait: opt.LoaderWait})
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &API{t: t, Store: st, Service: svc, Issuer: iss, Clock: clock, Server: srv, Statements: counter}
 }

@@ -1,0 +1,302 @@
+package lifecycle
+
+import (
+	"context"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+// currentVersions returns the programme's policies with their current
+// (ACTIVE) version, keyed by version ID.
+func (s *Service) currentVersions(ctx context.Context, programmeID string) (map[string]domain.PolicyVersion, map[string]domain.Policy, error) {
+	pols, err := s.st.PoliciesByProgrammes(ctx, []string{programmeID})
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := map[string]domain.Policy{}
+	ids := make([]string, 0, len(pols))
+	for _, p := range pols {
+		byID[p.ID] = p
+		ids = append(ids, p.ID)
+	}
+	if len(ids) == 0 {
+		return map[string]domain.PolicyVersion{}, byID, nil
+	}
+	vs, err := s.st.PolicyVersionsByPolicies(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur := map[string]domain.PolicyVersion{}
+	for _, v := range vs {
+		if v.Status == domain.VersionActive {
+			cur[v.ID] = v
+		}
+	}
+	return cur, byID, nil
+}
+
+// PendingPolicies lists the current compulsory versions the learner has not
+// accepted yet (CTL-5, ONC-1).
+func (s *Service) PendingPolicies(ctx context.Context, l domain.Learner) ([]domain.PolicyVersion, error) {
+	cur, pols, err := s.currentVersions(ctx, l.ProgrammeID)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := s.st.AcceptancesByLearners(ctx, []string{l.ID})
+	if err != nil {
+		return nil, err
+	}
+	return pendingOf(cur, pols, acc), nil
+}
+
+func pendingOf(cur map[string]domain.PolicyVersion, pols map[string]domain.Policy, acc []domain.PolicyAcceptance) []domain.PolicyVersion {
+	accepted := map[string]bool{}
+	for _, a := range acc {
+		if a.Decision == domain.DecisionAccepted {
+			accepted[a.PolicyVersionID] = true
+		}
+	}
+	var out []domain.PolicyVersion
+	for _, v := range cur {
+		if pols[v.PolicyID].Compulsory && !accepted[v.ID] {
+			out = append(out, v)
+		}
+	}
+	slicesSortVersions(out)
+	return out
+}
+
+type AcceptInput struct {
+	PolicyVersionIDs  []string
+	ConfirmMinimumAge bool
+	Decline           bool   // record a decline (optional policies only)
+	OnBehalfOf        string // learner ID, when an admin gives it
+	Note              string // required on behalf
+}
+
+// AcceptPolicies records the learner's decisions on current policy versions.
+// Accepting every current compulsory version activates the learner. Under a
+// minimum age the privacy policy needs confirmMinimumAge (ONC-2); the refusal
+// is audited without keeping any age data.
+func (s *Service) AcceptPolicies(ctx context.Context, in AcceptInput) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	givenBy := "SELF"
+	var learnerID string
+	if in.OnBehalfOf != "" {
+		givenBy = "ADMIN"
+		learnerID = in.OnBehalfOf
+		if in.Note, err = cleanText("note", in.Note, 1, 1000); err != nil {
+			return domain.Learner{}, err
+		}
+	} else {
+		if a.Learner == nil {
+			if a.SignInErr != nil {
+				return domain.Learner{}, a.SignInErr
+			}
+			return domain.Learner{}, apperr.Forbiddenf("only a signed-in learner can accept policies")
+		}
+		learnerID = a.Learner.ID
+	}
+	if len(in.PolicyVersionIDs) == 0 || len(in.PolicyVersionIDs) > 50 {
+		return domain.Learner{}, apperr.Invalid("policyVersionIds", "give between 1 and 50 policy versions")
+	}
+	var out domain.Learner
+	var refusedAge bool
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		l, err := s.readLearner(ctx, a, learnerID, true)
+		if err != nil {
+			return err
+		}
+		if givenBy == "ADMIN" && !canManageLearner(a, l) {
+			return apperr.Forbiddenf("your role cannot accept policies for this learner")
+		}
+		if l.Status != domain.StatusPendingAcceptance && l.Status != domain.StatusActive {
+			return apperr.Conflictf("the learner's status is %s", l.Status)
+		}
+		p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
+		if err != nil {
+			return err
+		}
+		cur, pols, err := s.currentVersions(ctx, l.ProgrammeID)
+		if err != nil {
+			return err
+		}
+		needsAge := false
+		for _, id := range in.PolicyVersionIDs {
+			v, ok := cur[id]
+			if !ok {
+				return apperr.Invalid("policyVersionIds", "only the current version of a policy of the learner's programme can be accepted").
+					WithReason("NOT_CURRENT_VERSION").WithRule("ONC-1")
+			}
+			pol := pols[v.PolicyID]
+			if in.Decline && pol.Compulsory {
+				return apperr.Invalid("policyVersionIds", "a compulsory policy cannot be declined; withdraw consent instead").WithRule("CTL-5")
+			}
+			if pol.Type == domain.PolicyPrivacy && p.Settings.MinimumAge > 0 && !in.Decline {
+				needsAge = true
+			}
+		}
+		if needsAge && !in.ConfirmMinimumAge {
+			refusedAge = true
+			return apperr.Invalid("confirmMinimumAge", "accepting the privacy policy requires confirming you are at least %d", p.Settings.MinimumAge).WithRule("ONC-2")
+		}
+		now := s.clock()
+		decision := domain.DecisionAccepted
+		if in.Decline {
+			decision = domain.DecisionDeclined
+		}
+		for _, id := range in.PolicyVersionIDs {
+			if err := s.st.SaveAcceptance(ctx, domain.PolicyAcceptance{ID: newID(), LearnerID: l.ID, PolicyVersionID: id,
+				Decision: decision, AgeConfirmed: cur[id].ID != "" && pols[cur[id].PolicyID].Type == domain.PolicyPrivacy && in.ConfirmMinimumAge,
+				GivenBy: givenBy, ActorID: a.ID, Note: in.Note, DecidedAt: now}); err != nil {
+				return err
+			}
+		}
+		action := "policy.accept"
+		if in.Decline {
+			action = "policy.decline"
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, action, "learner", l.ID, in.Note,
+			map[string]any{"policyVersionIds": in.PolicyVersionIDs, "givenBy": givenBy}); err != nil {
+			return err
+		}
+		acc, err := s.st.AcceptancesByLearners(ctx, []string{l.ID})
+		if err != nil {
+			return err
+		}
+		if l.Status == domain.StatusPendingAcceptance && len(pendingOf(cur, pols, acc)) == 0 {
+			first := true
+			evs, _ := s.learnerEverActive(ctx, l.ID)
+			first = !evs
+			l.Status = domain.StatusActive
+			l.Version++
+			l.UpdatedAt = now
+			if err := s.st.UpdateLearner(ctx, l); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, a, &l.ProgrammeID, "learner.activate", "learner", l.ID, "", nil); err != nil {
+				return err
+			}
+			t := domain.EventActivated
+			if !first {
+				t = domain.EventAccessGranted
+			}
+			if err := s.emit(ctx, l, t); err != nil {
+				return err
+			}
+		}
+		out = l
+		return nil
+	})
+	if refusedAge {
+		// ONC-2: the refusal is recorded, with nothing about the person's age.
+		_ = s.st.InTx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			return s.audit(ctx, a, &out.ProgrammeID, "policy.accept.refused", "learner", learnerID, "minimum age not confirmed",
+				map[string]any{"rule": "ONC-2"})
+		})
+	}
+	return out, err
+}
+
+// learnerEverActive tells a first activation from access regained after a
+// stale acceptance.
+func (s *Service) learnerEverActive(ctx context.Context, learnerID string) (bool, error) {
+	acc, err := s.st.AcceptancesByLearners(ctx, []string{learnerID})
+	if err != nil {
+		return false, err
+	}
+	vs := map[string]bool{}
+	for _, a := range acc {
+		if a.Decision == domain.DecisionAccepted {
+			vs[a.PolicyVersionID] = true
+		}
+	}
+	// Accepted versions that are no longer current mean the learner was
+	// active under an earlier version.
+	ids := make([]string, 0, len(vs))
+	for id := range vs {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return false, nil
+	}
+	l, err := s.st.GetLearner(ctx, learnerID, false)
+	if err != nil {
+		return false, err
+	}
+	cur, _, err := s.currentVersions(ctx, l.ProgrammeID)
+	if err != nil {
+		return false, err
+	}
+	for id := range vs {
+		if _, ok := cur[id]; !ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// UpdateMyProfile lets a learner correct their own name, and nothing else (ONC-9).
+func (s *Service) UpdateMyProfile(ctx context.Context, givenName, familyName *string) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	if a.Learner == nil {
+		if a.SignInErr != nil {
+			return domain.Learner{}, a.SignInErr
+		}
+		return domain.Learner{}, apperr.Forbiddenf("only a signed-in learner has a profile")
+	}
+	if givenName == nil && familyName == nil {
+		return domain.Learner{}, apperr.Invalid("input", "give a givenName or a familyName")
+	}
+	var out domain.Learner
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		l, err := s.st.GetLearner(ctx, a.Learner.ID, true)
+		if err != nil {
+			return err
+		}
+		if l.Status == domain.StatusErased || l.Status == domain.StatusWithdrawn {
+			return apperr.Conflictf("the learner's status is %s", l.Status)
+		}
+		if givenName != nil {
+			if l.GivenName, err = cleanName("givenName", *givenName); err != nil {
+				return err
+			}
+		}
+		if familyName != nil {
+			if l.FamilyName, err = cleanName("familyName", *familyName); err != nil {
+				return err
+			}
+		}
+		l.Version++
+		l.UpdatedAt = s.clock()
+		if err := s.st.UpdateLearner(ctx, l); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.profile.update", "learner", l.ID, "", nil); err != nil {
+			return err
+		}
+		out = l
+		return s.emit(ctx, l, domain.EventUpdated)
+	})
+	return out, err
+}
+
+// PolicyVersionsByIDs backs PolicyAcceptance.policyVersion.
+func (s *Service) PolicyVersionsByIDs(ctx context.Context, ids []string) (map[string]domain.PolicyVersion, error) {
+	vs, err := s.st.PolicyVersionsByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]domain.PolicyVersion, len(vs))
+	for _, v := range vs {
+		out[v.ID] = v
+	}
+	return out, nil
+}

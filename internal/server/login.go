@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/auth"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+)
+
+const loginCookie = "rollcall_login"
+
+// ProviderSource makes the database's identity providers an issuer source
+// for the verifier.
+func ProviderSource(svc *lifecycle.Service) auth.IssuerSource {
+	return func(ctx context.Context, issuer string) (auth.Issuer, bool, error) {
+		aud, trust, ok, err := svc.IssuerRegistration(ctx, issuer)
+		if err != nil || !ok {
+			return auth.Issuer{}, ok, err
+		}
+		return auth.Issuer{URL: issuer, Audiences: []string{aud}, TrustEmail: trust}, true, nil
+	}
+}
+
+type login struct {
+	d      Deps
+	secure bool
+}
+
+func (l login) cookie(name, value string, maxAge int, path string) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
+		Secure: l.secure, SameSite: http.SameSiteLaxMode}
+}
+
+// start: GET /auth/login?email=… or ?organisation=ID. Home-realm discovery
+// by email domain, then a redirect to that organisation's provider.
+func (l login) start(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ls, err := l.d.Service.BeginLogin(r.Context(), strings.TrimSpace(q.Get("email")), q.Get("organisation"), q.Get("return_to"))
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	scopes := strings.Fields(ls.Provider.Scopes)
+	to, err := l.d.Verifier.AuthCodeURL(r.Context(), auth.Client{Issuer: ls.Provider.Issuer, ClientID: ls.Provider.ClientID,
+		Scopes: scopes, RedirectURL: l.d.Config.PublicURL + "/auth/callback"}, ls.State, ls.Nonce, ls.Verifier)
+	if err != nil {
+		l.d.Log.WarnContext(r.Context(), "login: provider unavailable", "provider", ls.Provider.ID)
+		writeJSON(w, http.StatusBadGateway, gqlErr("the organisation's sign-in service is unavailable", "INTERNAL_SERVER_ERROR"))
+		return
+	}
+	http.SetCookie(w, l.cookie(loginCookie, ls.BrowserSecret, int((10*time.Minute)/time.Second), "/auth"))
+	http.Redirect(w, r, to, http.StatusFound)
+}
+
+// callback: GET /auth/callback?code=…&state=…
+func (l login) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	secret := ""
+	if c, err := r.Cookie(loginCookie); err == nil {
+		secret = c.Value
+	}
+	http.SetCookie(w, l.cookie(loginCookie, "", -1, "/auth"))
+	fin, err := l.d.Service.FinishLogin(r.Context(), q.Get("state"), secret)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	if q.Get("error") != "" || q.Get("code") == "" {
+		l.fail(w, r, apperr.Unauthenticatedf("the identity provider did not sign you in"))
+		return
+	}
+	id, err := l.d.Verifier.Exchange(r.Context(), auth.Client{Issuer: fin.Provider.Issuer, ClientID: fin.Provider.ClientID,
+		ClientSecret: fin.ClientSecret, RedirectURL: l.d.Config.PublicURL + "/auth/callback",
+		TrustEmail: fin.Provider.EmailTrust == "TRUSTED"}, q.Get("code"), fin.Verifier, fin.Nonce)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	tok, _, err := l.d.Service.StartSession(r.Context(), id)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, l.cookie(auth.SessionCookie, tok, int(lifecycle.SessionTTL/time.Second), "/"))
+	http.Redirect(w, r, fin.ReturnTo, http.StatusFound)
+}
+
+// logout: POST /auth/logout revokes the session server-side.
+func (l login) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(auth.SessionCookie); err == nil {
+		if err := l.d.Service.EndSession(r.Context(), c.Value); err != nil {
+			l.fail(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, l.cookie(auth.SessionCookie, "", -1, "/"))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (l login) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := map[apperr.Code]int{apperr.Unauthenticated: 401, apperr.Forbidden: 403, apperr.NotFound: 404,
+		apperr.BadUserInput: 400, apperr.Conflict: 409}[apperr.CodeOf(err)]
+	if status == 0 {
+		l.d.Log.ErrorContext(r.Context(), "login failed", "err", err.Error())
+		writeJSON(w, http.StatusInternalServerError, gqlErr("internal error", "INTERNAL_SERVER_ERROR"))
+		return
+	}
+	ae, _ := apperr.As(err)
+	body := map[string]any{"message": ae.Message, "extensions": map[string]any{"code": string(ae.Code)}}
+	if ae.Reason != "" {
+		body["extensions"].(map[string]any)["reason"] = ae.Reason
+	}
+	if errors.Is(err, lifecycle.ErrNoSignIn) {
+		body = map[string]any{"message": lifecycle.ErrNoSignIn.Message, "extensions": map[string]any{"code": "NOT_FOUND"}}
+	}
+	writeJSON(w, status, map[string]any{"errors": []any{body}, "data": nil})
+}
