@@ -85,7 +85,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	)
 	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
 		AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev,
-		OnProviderChange: func(iss string) { forget(iss); verifier.Forget(iss) }})
+		OnProviderChange:     func(iss string) { forget(iss); verifier.Forget(iss) }})
 	var issuers []auth.Issuer
 	if cfg.BootstrapIssuer != "" {
 		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})
