@@ -36,7 +36,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // waiting for its answer before the next (closed loop), and checks every
 // answer is 200 without GraphQL errors.
 func Load(url, token string, body []byte, clients, total int) LoadResult {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	client := sharedClient
 	lat := make([]time.Duration, total)
 	var next atomic.Int64
 	var errs atomic.Int64
@@ -72,8 +72,15 @@ func Load(url, token string, body []byte, clients, total int) LoadResult {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lat)
-	return LoadResult{Requests: total, Errors: errs.Load(), Elapsed: elapsed,
-		P50: lat[total/2], P99: lat[total*99/100]}
+	return summarise(lat, errs.Load(), time.Since(start))
 }
+
+var sharedClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func summarise(lat []time.Duration, errs int64, elapsed time.Duration) LoadResult {
+	slices.Sort(lat)
+	total := len(lat)
+	return LoadResult{Requests: total, Errors: errs, Elapsed: elapsed, P50: lat[total/2], P99: lat[total*99/100]}
+}
+
+func httptestMux() *http.ServeMux { return http.NewServeMux() }

@@ -17,8 +17,11 @@ package graph_test
 // and the object it would have created or changed is as it was.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,6 +34,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
 	"github.com/rollcall-dev/rollcall/migrations"
 )
@@ -44,10 +48,11 @@ const (
 	azAuditor        = "auditor"        // AUDITOR of Connect to Learn
 	azLMS            = "lms"            // LMS of Connect to Learn
 	azOrgAdminMedway = "orgAdminMedway" // ORGANISATION_ADMIN of Medway Council (Connect to Learn)
-	azNoGrants       = "noGrants"       // a valid token of an identity holding no grant
+	azNoGrants       = "noGrants"       // a valid token of an identity holding no grant (its issuer is no learner provider)
+	azLearnerMedway  = "learnerMedway"  // a learner of Medway Council, signed in through Medway's own identity provider
 )
 
-var authzActors = []string{azAnonymous, azBootstrap, azCTLAdmin, azOnclickAdmin, azAuditor, azLMS, azOrgAdminMedway, azNoGrants}
+var authzActors = []string{azAnonymous, azBootstrap, azCTLAdmin, azOnclickAdmin, azAuditor, azLMS, azOrgAdminMedway, azNoGrants, azLearnerMedway}
 
 const azOK = "OK"
 
@@ -56,7 +61,10 @@ const azOK = "OK"
 // Operations target Connect to Learn (CTL) unless named otherwise:
 //   - @ownOrg targets Medway Council (the organisation admin's own organisation),
 //     @otherOrg targets Kent County Council; for every other caller both are just
-//     a CTL partner.
+//     a CTL partner. For learner operations, @ownOrg is a learner of Medway other
+//     than the signed-in learner, @otherOrg a learner of Kent County Council (both
+//     created with createLearner), and @self the learnerMedway caller's own record
+//     (also a Medway learner).
 //   - @otherProgramme targets the Onclick programme.
 //   - grantRole@auditorRole / @programmeAdminRole grant a programme-level role;
 //     grantRole@ownOrgAdmin / @otherOrgAdmin grant ORGANISATION_ADMIN of Medway / KCC.
@@ -67,8 +75,8 @@ const azOK = "OK"
 // Why some cells are what they are:
 //   - An organisation admin and the LMS see the programme (programme, rules,
 //     courses, policies), so programme-level operations they may not perform are
-//     FORBIDDEN; the Onclick admin and the identity without grants do not see
-//     it at all: NOT_FOUND.
+//     FORBIDDEN; the Onclick admin and the identities without grants (noGrants,
+//     learnerMedway) do not see it at all: NOT_FOUND.
 //   - Organisations are visible to programme staff (admins, auditors) and to the
 //     organisation's own admins, not to the LMS (CTL-10): NOT_FOUND for the LMS,
 //     FORBIDDEN for the auditor when changing one.
@@ -85,42 +93,90 @@ const azOK = "OK"
 //   - CTL-1: approvals count per governing body. The bootstrap admin administers
 //     every programme but acts for no governing body, so it may reject a
 //     proposal but not approve one (FORBIDDEN).
+//   - CTL-10: a learner is visible to the learner themself, admins of their
+//     organisation, programme admins and the programme's LMS; to everyone else
+//     (the auditor included: no personal data) it is NOT_FOUND, exactly as a
+//     missing learner. The LMS sees learners but may not change them:
+//     FORBIDDEN; so may the learner their own record through the admin
+//     mutations (updateLearner, acceptPoliciesOnBehalf).
+//   - learners lists a programme's learners: programme admins and the LMS see
+//     all, an organisation admin their own organisation's (another organisation:
+//     NOT_FOUND); the auditor sees the programme but may not list its learners
+//     (FORBIDDEN), and asking for one organisation's learners is NOT_FOUND for it,
+//     as for an organisation admin asking for another organisation's.
+//   - The self-service mutations (acceptPolicies, declinePolicies,
+//     updateMyProfile) are a signed-in learner's only: FORBIDDEN for every
+//     other identity (for noGrants, with the reason its sign-in as a learner
+//     failed).
+//   - identityProviders is filtered, not refused, for callers who see the
+//     programme: programme admins see every provider, an organisation admin
+//     their own organisation's, the auditor and the LMS none (provider
+//     configuration is not personal data).
+//   - registerIdentityProvider follows the organisation's visibility (admins of
+//     that organisation and programme admins may); the programme's own provider
+//     is a programme admin's only.
 const authzMatrix = `
-operation                      anonymous        bootstrap  ctlAdmin   onclickAdmin  auditor    lms        orgAdminMedway  noGrants
-viewer                         UNAUTHENTICATED  OK         OK         OK            OK         OK         OK              OK
-programmes                     UNAUTHENTICATED  OK         OK         OK            OK         OK         OK              OK
-programme                      UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         OK         OK              NOT_FOUND
-programme@otherProgramme       UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND
-rules                          UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         OK         OK              NOT_FOUND
-roleGrants                     UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-organisation@ownOrg            UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         NOT_FOUND  OK              NOT_FOUND
-organisation@otherOrg          UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         NOT_FOUND  NOT_FOUND       NOT_FOUND
-membershipProposals            UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         FORBIDDEN  FORBIDDEN       NOT_FOUND
-auditLog                       UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         FORBIDDEN  FORBIDDEN       NOT_FOUND
-createProgramme                UNAUTHENTICATED  OK         FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN
-updateProgrammeRules           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-proposeMembership              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-approveMembership              UNAUTHENTICATED  FORBIDDEN  OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-rejectMembership               UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-addEmailDomain@ownOrg          UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  FORBIDDEN       NOT_FOUND
-addEmailDomain@otherOrg        UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-removeEmailDomain@ownOrg       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  FORBIDDEN       NOT_FOUND
-removeEmailDomain@otherOrg     UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-createCourse                   UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-createAccessGroup@ownOrg       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND
-createAccessGroup@otherOrg     UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-setAccessGroupCourses@ownOrg   UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND
-setAccessGroupCourses@otherOrg UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-createPolicy                   UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-publishPolicyVersion           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-grantRole@auditorRole          UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-grantRole@programmeAdminRole   UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND
-grantRole@ownOrgAdmin          UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND
-grantRole@otherOrgAdmin        UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-revokeRole@auditorGrant        UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-revokeRole@ownOrgAdminGrant    UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND
-revokeRole@otherOrgAdminGrant  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND
-revokeRole@otherProgrammeGrant UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND
+operation                          anonymous        bootstrap  ctlAdmin   onclickAdmin  auditor    lms        orgAdminMedway  noGrants   learnerMedway
+viewer                             UNAUTHENTICATED  OK         OK         OK            OK         OK         OK              OK         OK
+programmes                         UNAUTHENTICATED  OK         OK         OK            OK         OK         OK              OK         OK
+programme                          UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         OK         OK              NOT_FOUND  NOT_FOUND
+programme@otherProgramme           UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+rules                              UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         OK         OK              NOT_FOUND  NOT_FOUND
+roleGrants                         UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+organisation@ownOrg                UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+organisation@otherOrg              UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+membershipProposals                UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+auditLog                           UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+createProgramme                    UNAUTHENTICATED  OK         FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  FORBIDDEN
+updateProgrammeRules               UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+proposeMembership                  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+approveMembership                  UNAUTHENTICATED  FORBIDDEN  OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+rejectMembership                   UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+addEmailDomain@ownOrg              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  FORBIDDEN       NOT_FOUND  NOT_FOUND
+addEmailDomain@otherOrg            UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+removeEmailDomain@ownOrg           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  FORBIDDEN       NOT_FOUND  NOT_FOUND
+removeEmailDomain@otherOrg         UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+createCourse                       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+createAccessGroup@ownOrg           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+createAccessGroup@otherOrg         UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+setAccessGroupCourses@ownOrg       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+setAccessGroupCourses@otherOrg     UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+createPolicy                       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+publishPolicyVersion               UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+grantRole@auditorRole              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+grantRole@programmeAdminRole       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+grantRole@ownOrgAdmin              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+grantRole@otherOrgAdmin            UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+revokeRole@auditorGrant            UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+revokeRole@ownOrgAdminGrant        UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+revokeRole@otherOrgAdminGrant      UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+revokeRole@otherProgrammeGrant     UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+learner@self                       UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         OK              NOT_FOUND  OK
+learner@ownOrg                     UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         OK              NOT_FOUND  NOT_FOUND
+learner@otherOrg                   UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         NOT_FOUND       NOT_FOUND  NOT_FOUND
+learners                           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  OK         OK              NOT_FOUND  NOT_FOUND
+learners@ownOrg                    UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         OK              NOT_FOUND  NOT_FOUND
+learners@otherOrg                  UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         NOT_FOUND       NOT_FOUND  NOT_FOUND
+retention@self                     UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         OK              NOT_FOUND  OK
+retention@ownOrg                   UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         OK              NOT_FOUND  NOT_FOUND
+retention@otherOrg                 UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  OK         NOT_FOUND       NOT_FOUND  NOT_FOUND
+identityProviders                  UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         OK         OK              NOT_FOUND  NOT_FOUND
+registerIdentityProvider@ownOrg    UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+registerIdentityProvider@otherOrg  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+registerProgrammeIdentityProvider  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+createLearner@ownOrg               UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+createLearner@otherOrg             UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+importLearners@ownOrg              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+importLearners@otherOrg            UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+updateLearner@self                 UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  FORBIDDEN
+updateLearner@ownOrg               UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  NOT_FOUND
+updateLearner@otherOrg             UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  NOT_FOUND       NOT_FOUND  NOT_FOUND
+acceptPoliciesOnBehalf@self        UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  FORBIDDEN
+acceptPoliciesOnBehalf@ownOrg      UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  NOT_FOUND
+acceptPoliciesOnBehalf@otherOrg    UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  NOT_FOUND       NOT_FOUND  NOT_FOUND
+acceptPolicies                     UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
+declinePolicies                    UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
+updateMyProfile                    UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
 `
 
 type authzRow struct {
@@ -245,25 +301,47 @@ func authzSchemaOperations(t *testing.T) []string {
 
 type authzEnv struct {
 	api         *testkit.API
+	dialect     migrations.Dialect
 	ctl, onc    testkit.Programme
 	medway, kcc domain.Organisation
 	tokens      map[string]string
 	subjects    map[string]string
+	issuers     map[string]string // the issuer of each actor's identity (default: the test issuer)
 	actorIDs    map[string]string
 	held        map[string][]string // grant IDs each actor holds
 	visible     map[string][]string // programme IDs each actor may list (bootstrap: at least these)
 	seq         int
 	auditEnd    map[string]string // last audit cursor seen per programme
+
+	// Learners (CTL-10). self is learnerMedway's own record, provisioned by its
+	// first request through Medway's provider; medwayLearner and kccLearner
+	// were created by the bootstrap admin.
+	self, medwayLearner, kccLearner string
+	// Identity providers registered at set-up: Medway's (a real issuer, the one
+	// learnerMedway signs in with), Kent County Council's and the programme's own.
+	medwayProvider, kccProvider, ctlProvider string
 }
+
+// The learner's identity at Medway's provider (CTL-3: a verified work email).
+const (
+	azLearnerSubject  = "amy"
+	azLearnerEmail    = "amy@medway.gov.uk"
+	azMedwayClientID  = "medway-rollcall"
+	azLearnerDomain   = "medway.gov.uk"
+	azOtherOrgDomain  = "kent.gov.uk"
+	azFakeIssuerStart = "http://127.0.0.1:9/authz-idp-" // registered, never signs anything
+)
 
 func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
 	api := testkit.NewAPI(t, d)
 	e := &authzEnv{
 		api:      api,
+		dialect:  d,
 		ctl:      testkit.SeedExample(t, api.Service, "connect-to-learn.yaml"),
 		onc:      testkit.SeedExample(t, api.Service, "onclick.yaml"),
 		tokens:   map[string]string{azAnonymous: ""},
 		subjects: map[string]string{azBootstrap: testkit.BootstrapSubject},
+		issuers:  map[string]string{},
 		actorIDs: map[string]string{},
 		held:     map[string][]string{},
 		auditEnd: map[string]string{},
@@ -284,17 +362,62 @@ func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
 	grant(azLMS, "ctl-lms", domain.RoleLMS, e.ctl.ID, nil, nil)
 	grant(azOrgAdminMedway, "medway-admin", domain.RoleOrganisationAdmin, e.ctl.ID, &e.medway.ID, nil)
 	e.subjects[azNoGrants] = "no-grants"
+	for who := range e.subjects {
+		e.issuers[who] = api.Issuer.URL()
+	}
+
+	// Medway's own identity provider: a real OIDC issuer, registered over the
+	// API. Its first token for amy@medway.gov.uk provisions the learner.
+	e.tokens[azBootstrap] = api.BootstrapToken()
+	key, err := oidcissuer.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	idp := httptest.NewServer(mux)
+	t.Cleanup(idp.Close)
+	medwayIdP := oidcissuer.New(idp.URL, key)
+	medwayIdP.Now = api.Clock.Now
+	mux.Handle("/", medwayIdP.Handler())
+	e.medwayProvider = e.registerProvider(t, e.medway.ID, medwayIdP.URL(), azMedwayClientID)
+	e.kccProvider = e.registerProvider(t, e.kcc.ID, e.uniq(azFakeIssuerStart), "kcc-rollcall")
+	e.ctlProvider = e.registerProvider(t, "", e.uniq(azFakeIssuerStart), "ctl-rollcall")
+	verified := true
+	tok, err := medwayIdP.Mint(oidcissuer.Claims{Subject: azLearnerSubject, Audience: []string{azMedwayClientID},
+		Email: azLearnerEmail, EmailVerified: &verified})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.subjects[azLearnerMedway] = azLearnerSubject
+	e.issuers[azLearnerMedway] = medwayIdP.URL()
+	e.tokens[azLearnerMedway] = tok
 
 	e.visible = map[string][]string{
 		azBootstrap: {e.ctl.ID, e.onc.ID}, azCTLAdmin: {e.ctl.ID}, azOnclickAdmin: {e.onc.ID},
-		azAuditor: {e.ctl.ID}, azLMS: {e.ctl.ID}, azOrgAdminMedway: {e.ctl.ID}, azNoGrants: {},
+		azAuditor: {e.ctl.ID}, azLMS: {e.ctl.ID}, azOrgAdminMedway: {e.ctl.ID}, azNoGrants: {}, azLearnerMedway: {},
 	}
 	for who, sub := range e.subjects {
-		e.tokens[who] = api.Token(sub)
-		var v struct{ Viewer struct{ ActorID string } }
-		api.Do(e.tokens[who], `{ viewer { actorId } }`, nil).Decode(t, &v)
+		if _, ok := e.tokens[who]; !ok {
+			e.tokens[who] = api.Token(sub)
+		}
+		var v struct {
+			Viewer struct {
+				ActorID     string
+				Learner     *struct{ ID string }
+				SignInError *string
+			}
+		}
+		api.Do(e.tokens[who], `{ viewer { actorId learner { id } signInError } }`, nil).Decode(t, &v)
 		e.actorIDs[who] = v.Viewer.ActorID
+		if who == azLearnerMedway {
+			if v.Viewer.Learner == nil {
+				t.Fatalf("the learner's first request did not provision them: signInError %q", authzStr(v.Viewer.SignInError))
+			}
+			e.self = v.Viewer.Learner.ID
+		}
 	}
+	e.medwayLearner = e.newLearner(t, e.medway.ID)
+	e.kccLearner = e.newLearner(t, e.kcc.ID)
 	return e
 }
 
@@ -629,6 +752,183 @@ func (e *authzEnv) course(t *testing.T, lmsID string) string {
 	return authzMust(t, e.ctl.Courses, lmsID).ID
 }
 
+// registerProvider registers an identity provider as the bootstrap admin:
+// the organisation's own, or (orgID "") the programme's.
+func (e *authzEnv) registerProvider(t *testing.T, orgID, issuer, clientID string) string {
+	t.Helper()
+	in := map[string]any{"issuer": issuer, "clientId": clientID}
+	if orgID == "" {
+		var out struct{ RegisterProgrammeIdentityProvider struct{ ID string } }
+		e.boot(t, `mutation($p: ID!, $in: IdentityProviderInput!) { registerProgrammeIdentityProvider(programmeId: $p, input: $in) { id } }`,
+			map[string]any{"p": e.ctl.ID, "in": in}, &out)
+		return out.RegisterProgrammeIdentityProvider.ID
+	}
+	var out struct{ RegisterIdentityProvider struct{ ID string } }
+	e.boot(t, `mutation($o: ID!, $in: IdentityProviderInput!) { registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
+		map[string]any{"o": orgID, "in": in}, &out)
+	return out.RegisterIdentityProvider.ID
+}
+
+type authzProvider struct {
+	ID, ProgrammeID, Issuer, ClientID, Audience, EmailTrust string
+	OrganisationID                                          *string
+	HasClientSecret                                         bool
+}
+
+const authzProviderFields = `id programmeId organisationId issuer clientId audience emailTrust hasClientSecret`
+
+func (e *authzEnv) providers(t *testing.T) []authzProvider {
+	t.Helper()
+	var out struct{ IdentityProviders []authzProvider }
+	e.boot(t, `query($p: ID!) { identityProviders(programmeId: $p) { `+authzProviderFields+` } }`, map[string]any{"p": e.ctl.ID}, &out)
+	return out.IdentityProviders
+}
+
+// freeProvider makes room for a case registering an organisation's provider
+// (one per organisation): it takes the organisation's provider out of the
+// database for the case and puts it back afterwards, with any provider the
+// case registered removed. Fixture plumbing only, below the API: nothing is
+// audited, and the verifier's cache is left alone (no token of a removed
+// issuer is presented while it is out).
+func (e *authzEnv) freeProvider(t *testing.T, orgID string) {
+	t.Helper()
+	ctx := context.Background()
+	ps, err := e.api.Store.ProvidersByProgramme(ctx, e.ctl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved []domain.IdentityProvider
+	for _, p := range ps {
+		if p.OrganisationID != nil && *p.OrganisationID == orgID {
+			saved = append(saved, p)
+		}
+	}
+	q := `DELETE FROM identity_providers WHERE organisation_id = ?`
+	if e.dialect == migrations.Postgres {
+		q = `DELETE FROM identity_providers WHERE organisation_id = $1`
+	}
+	del := func(t *testing.T) {
+		if _, err := e.api.Store.SQL().ExecContext(ctx, q, orgID); err != nil {
+			t.Fatalf("free the provider of %s: %v", orgID, err)
+		}
+	}
+	del(t)
+	t.Cleanup(func() {
+		del(t)
+		for _, p := range saved {
+			if err := e.api.Store.CreateProvider(ctx, p); err != nil {
+				t.Fatalf("restore provider %s: %v", p.Issuer, err)
+			}
+		}
+	})
+}
+
+type authzLearner struct {
+	ID                    string
+	Email                 *string
+	GivenName, FamilyName *string
+	Status                string
+	Organisation          struct{ ID string }
+	Acceptances           []authzAcceptance
+}
+
+type authzAcceptance struct {
+	PolicyVersion           struct{ ID string }
+	Decision, GivenBy, Note string
+}
+
+const authzLearnerFields = `id email givenName familyName status organisation { id } acceptances { policyVersion { id } decision givenBy note }`
+
+// learner reads a learner as the bootstrap admin.
+func (e *authzEnv) learner(t *testing.T, id string) authzLearner {
+	t.Helper()
+	var out struct{ Learner *authzLearner }
+	e.boot(t, `query($id: ID!) { learner(id: $id) { `+authzLearnerFields+` } }`, map[string]any{"id": id}, &out)
+	if out.Learner == nil {
+		t.Fatalf("learner %s vanished", id)
+	}
+	return *out.Learner
+}
+
+// learnersByEmail finds learners of Connect to Learn whose email contains s.
+func (e *authzEnv) learnersByEmail(t *testing.T, s string) []authzLearner {
+	t.Helper()
+	var out struct {
+		Learners struct{ Edges []struct{ Node authzLearner } }
+	}
+	e.boot(t, `query($p: ID!, $s: String) { learners(programmeId: $p, search: $s, first: 500) { edges { node { `+authzLearnerFields+` } } } }`,
+		map[string]any{"p": e.ctl.ID, "s": s}, &out)
+	return authzMap(out.Learners.Edges, func(ed struct{ Node authzLearner }) authzLearner { return ed.Node })
+}
+
+func (l authzLearner) decision(versionID string) (authzAcceptance, bool) {
+	for _, a := range l.Acceptances {
+		if a.PolicyVersion.ID == versionID {
+			return a, true
+		}
+	}
+	return authzAcceptance{}, false
+}
+
+// newLearner creates a learner of the organisation as the bootstrap admin.
+func (e *authzEnv) newLearner(t *testing.T, orgID string) string {
+	t.Helper()
+	dom := azLearnerDomain
+	if orgID == e.kcc.ID {
+		dom = azOtherOrgDomain
+	}
+	var out struct{ CreateLearner struct{ ID string } }
+	e.boot(t, `mutation($o: ID!, $in: LearnerInput!) { createLearner(organisationId: $o, input: $in) { id } }`,
+		map[string]any{"o": orgID, "in": map[string]any{"email": e.uniq("authz.fixture.") + "@" + dom,
+			"givenName": "Fixture", "familyName": "Learner"}}, &out)
+	return out.CreateLearner.ID
+}
+
+// newOptionalVersion publishes the current version of a fresh optional
+// policy: accepting or declining it leaves the learner's status (and so the
+// other cases) as it was.
+func (e *authzEnv) newOptionalVersion(t *testing.T) string {
+	t.Helper()
+	pid := e.newPolicy(t)
+	var out struct{ PublishPolicyVersion struct{ ID string } }
+	e.boot(t, `mutation($id: ID!, $in: PolicyVersionInput!) { publishPolicyVersion(policyId: $id, input: $in) { id } }`,
+		map[string]any{"id": pid, "in": map[string]any{"label": "v1", "summary": "matrix", "content": "Optional policy text.", "activate": true}}, &out)
+	return out.PublishPolicyVersion.ID
+}
+
+// learnerTarget resolves a learner operation's target to a learner ID: for
+// mutations (fresh) a new learner of the organisation, for reads the one of
+// the set-up; @self is always learnerMedway's own record.
+func (e *authzEnv) learnerTarget(t *testing.T, target string, fresh bool) (id, orgID string) {
+	t.Helper()
+	switch {
+	case target == "self":
+		return e.self, e.medway.ID
+	case fresh:
+		o := e.org(target)
+		return e.newLearner(t, o.ID), o.ID
+	case target == "ownOrg":
+		return e.medwayLearner, e.medway.ID
+	default:
+		return e.kccLearner, e.kcc.ID
+	}
+}
+
+func authzMap[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
+func authzStr(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
+}
+
 // org resolves an @ownOrg / @otherOrg target.
 func (e *authzEnv) org(target string) domain.Organisation {
 	if target == "ownOrg" {
@@ -673,28 +973,80 @@ func authzOperations() map[string]authzOp {
 		ops["removeEmailDomain@"+target] = azOpRemoveEmailDomain(target)
 		ops["createAccessGroup@"+target] = azOpCreateAccessGroup(target)
 		ops["setAccessGroupCourses@"+target] = azOpSetAccessGroupCourses(target)
+		ops["learners@"+target] = azOpLearners(target)
+		ops["registerIdentityProvider@"+target] = azOpRegisterIdentityProvider(target)
+		ops["createLearner@"+target] = azOpCreateLearner(target)
+		ops["importLearners@"+target] = azOpImportLearners(target)
 	}
+	for _, target := range []string{"self", "ownOrg", "otherOrg"} {
+		ops["learner@"+target] = azOpLearner(target)
+		ops["retention@"+target] = azOpRetention(target)
+		ops["updateLearner@"+target] = azOpUpdateLearner(target)
+		ops["acceptPoliciesOnBehalf@"+target] = azOpAcceptPoliciesOnBehalf(target)
+	}
+	ops["learners"] = azOpLearners("")
+	ops["identityProviders"] = azOpIdentityProviders
+	ops["registerProgrammeIdentityProvider"] = azOpRegisterIdentityProvider("")
+	ops["acceptPolicies"] = azOpAcceptPolicies(false)
+	ops["declinePolicies"] = azOpAcceptPolicies(true)
+	ops["updateMyProfile"] = azOpUpdateMyProfile
 	return ops
 }
 
 func azOpViewer(t *testing.T, e *authzEnv, who string) authzCall {
 	return authzCall{
-		query: `{ viewer { subject issuer actorId bootstrapAdmin roles { id role subject programmeId organisationId governingBodyId } } }`,
+		query: `{ viewer { subject issuer actorId bootstrapAdmin roles { id role subject programmeId organisationId governingBodyId }
+			learner { id status organisation { id } } accessAllowed pendingPolicies { id } signInError } }`,
 		ok: func(t *testing.T, data json.RawMessage) {
 			var out struct {
 				Viewer struct {
 					Subject, Issuer, ActorID string
 					BootstrapAdmin           bool
 					Roles                    []authzGrant
+					Learner                  *struct {
+						ID, Status   string
+						Organisation struct{ ID string }
+					}
+					AccessAllowed   bool
+					PendingPolicies []struct{ ID string }
+					SignInError     *string
 				}
 			}
 			authzDecode(t, data, &out)
 			v := out.Viewer
-			if v.Subject != e.subjects[who] || v.Issuer != e.api.Issuer.URL() || v.ActorID != e.actorIDs[who] {
-				t.Errorf("viewer is %s@%s (%s), want %s@%s", v.Subject, v.Issuer, v.ActorID, e.subjects[who], e.api.Issuer.URL())
+			if v.Subject != e.subjects[who] || v.Issuer != e.issuers[who] || v.ActorID != e.actorIDs[who] {
+				t.Errorf("viewer is %s@%s (%s), want %s@%s", v.Subject, v.Issuer, v.ActorID, e.subjects[who], e.issuers[who])
 			}
 			if v.BootstrapAdmin != (who == azBootstrap) {
 				t.Errorf("bootstrapAdmin = %v", v.BootstrapAdmin)
+			}
+			pending := authzMap(v.PendingPolicies, func(p struct{ ID string }) string { return p.ID })
+			switch who {
+			case azLearnerMedway:
+				// Signed in through Medway's provider: the learner record is theirs,
+				// still to accept the programme's compulsory policies (CTL-5).
+				if v.Learner == nil || v.Learner.ID != e.self || v.Learner.Organisation.ID != e.medway.ID || v.SignInError != nil {
+					t.Errorf("viewer.learner = %+v (signInError %q), want %s of Medway Council", v.Learner, authzStr(v.SignInError), e.self)
+				} else if v.AccessAllowed != (v.Learner.Status == "ACTIVE") {
+					t.Errorf("accessAllowed = %v with status %s", v.AccessAllowed, v.Learner.Status)
+				}
+				slices.Sort(pending)
+				if want := e.compulsoryVersions(t); !slices.Equal(pending, want) {
+					t.Errorf("pendingPolicies = %v, want the current compulsory versions %v", pending, want)
+				}
+			case azNoGrants:
+				// No grant, and its issuer is no learner provider: not signed in as a learner, and told why.
+				if v.Learner != nil || v.AccessAllowed || len(pending) != 0 || v.SignInError == nil ||
+					!strings.Contains(*v.SignInError, "ISSUER_NOT_A_PROVIDER") {
+					t.Errorf("identity without grants: learner %+v, accessAllowed %v, pending %v, signInError %q",
+						v.Learner, v.AccessAllowed, pending, authzStr(v.SignInError))
+				}
+			default:
+				// Admins are not learners, and were never tried as one.
+				if v.Learner != nil || v.AccessAllowed || len(pending) != 0 || v.SignInError != nil {
+					t.Errorf("admin viewer: learner %+v, accessAllowed %v, pending %v, signInError %q",
+						v.Learner, v.AccessAllowed, pending, authzStr(v.SignInError))
+				}
 			}
 			got := authzIDs(v.Roles, func(g authzGrant) string { return g.ID })
 			if who == azBootstrap {
@@ -714,6 +1066,31 @@ func azOpViewer(t *testing.T, e *authzEnv, who string) authzCall {
 			}
 		},
 	}
+}
+
+// compulsoryVersions lists the current versions of Connect to Learn's compulsory policies, sorted.
+func (e *authzEnv) compulsoryVersions(t *testing.T) []string {
+	t.Helper()
+	var out struct {
+		Programme struct {
+			Policies []struct {
+				Compulsory     bool
+				CurrentVersion *struct{ ID string }
+			}
+		}
+	}
+	e.boot(t, `query($id: ID!) { programme(id: $id) { policies { compulsory currentVersion { id } } } }`, map[string]any{"id": e.ctl.ID}, &out)
+	var ids []string
+	for _, p := range out.Programme.Policies {
+		if p.Compulsory && p.CurrentVersion != nil {
+			ids = append(ids, p.CurrentVersion.ID)
+		}
+	}
+	if len(ids) == 0 {
+		t.Fatalf("Connect to Learn has no compulsory policy")
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func azOpProgrammes(t *testing.T, e *authzEnv, who string) authzCall {
@@ -1512,5 +1889,469 @@ func azOpRevokeRole(role domain.Role, target string) authzOp {
 				}
 			},
 		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Learners, identity providers and self-service (CTL-10, CTL-12).
+
+func azOpLearner(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, orgID := e.learnerTarget(t, target, false)
+		vars := map[string]any{"id": id}
+		return authzCall{
+			query:   `query($id: ID!) { learner(id: $id) { id email status organisation { id } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					Learner *struct {
+						ID           string
+						Email        *string
+						Status       string
+						Organisation struct{ ID string }
+					}
+				}
+				authzDecode(t, data, &out)
+				got := out.Learner
+				if got == nil || got.ID != id || got.Organisation.ID != orgID || got.Status != "PENDING_ACCEPTANCE" {
+					t.Fatalf("learner = %+v, want %s of organisation %s", got, id, orgID)
+				}
+				want := e.learner(t, id).Email
+				if got.Email == nil || want == nil || *got.Email != *want || (target == "self" && *got.Email != azLearnerEmail) {
+					t.Errorf("learner email %q, want %q", authzStr(got.Email), authzStr(want))
+				}
+			},
+		}
+	}
+}
+
+func azOpRetention(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, _ := e.learnerTarget(t, target, false)
+		vars := map[string]any{"id": id}
+		type statement struct {
+			KeptUntil    *string
+			Reason, Rule string
+		}
+		return authzCall{
+			query:   `query($id: ID!) { retention(learnerId: $id) { keptUntil reason rule } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct{ Retention statement }
+				authzDecode(t, data, &out)
+				var want struct{ Learner struct{ Retention statement } }
+				e.boot(t, `query($id: ID!) { learner(id: $id) { retention { keptUntil reason rule } } }`, vars, &want)
+				if got := out.Retention; got.Rule == "" || got.Reason == "" || !reflect.DeepEqual(got, want.Learner.Retention) {
+					t.Errorf("retention = %+v, want %+v (GEN-1)", got, want.Learner.Retention)
+				}
+			},
+		}
+	}
+}
+
+// azOpLearners lists Connect to Learn's learners, of one organisation when
+// target is given.
+func azOpLearners(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		vars := map[string]any{"p": e.ctl.ID, "first": 500}
+		missing := authzWith(vars, "p", uuid.NewString())
+		scope := ""
+		if target != "" {
+			scope = e.org(target).ID
+			vars["o"] = scope
+			missing = authzWith(vars, "o", uuid.NewString())
+		} else if who == azOrgAdminMedway {
+			scope = e.medway.ID // an organisation admin lists their own organisation's learners
+		}
+		var want []string
+		switch scope {
+		case "":
+			want = []string{e.self, e.medwayLearner, e.kccLearner}
+		case e.medway.ID:
+			want = []string{e.self, e.medwayLearner}
+		default:
+			want = []string{e.kccLearner}
+		}
+		return authzCall{
+			query: `query($p: ID!, $o: ID, $first: Int) { learners(programmeId: $p, organisationId: $o, first: $first) {
+				edges { node { id organisation { id } } } pageInfo { hasNextPage } } }`,
+			vars:    vars,
+			missing: missing,
+			ok: func(t *testing.T, data json.RawMessage) {
+				type node struct {
+					ID           string
+					Organisation struct{ ID string }
+				}
+				var out struct {
+					Learners struct {
+						Edges    []struct{ Node node }
+						PageInfo struct{ HasNextPage bool }
+					}
+				}
+				authzDecode(t, data, &out)
+				if out.Learners.PageInfo.HasNextPage {
+					t.Fatalf("more than one page of learners: raise first")
+				}
+				nodes := authzMap(out.Learners.Edges, func(ed struct{ Node node }) node { return ed.Node })
+				ids := authzMap(nodes, func(n node) string { return n.ID })
+				for _, id := range want {
+					if !slices.Contains(ids, id) {
+						t.Errorf("learners lack %s", id)
+					}
+				}
+				for _, n := range nodes {
+					if scope != "" && n.Organisation.ID != scope {
+						t.Errorf("learners of %s list %s of organisation %s (CTL-10)", scope, n.ID, n.Organisation.ID)
+					}
+				}
+			},
+		}
+	}
+}
+
+func azOpIdentityProviders(t *testing.T, e *authzEnv, who string) authzCall {
+	vars := map[string]any{"p": e.ctl.ID}
+	return authzCall{
+		query:   `query($p: ID!) { identityProviders(programmeId: $p) { ` + authzProviderFields + ` } }`,
+		vars:    vars,
+		missing: authzWith(vars, "p", uuid.NewString()),
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct{ IdentityProviders []authzProvider }
+			authzDecode(t, data, &out)
+			ids := authzMap(out.IdentityProviders, func(p authzProvider) string { return p.ID })
+			for _, p := range out.IdentityProviders {
+				if p.ProgrammeID != e.ctl.ID || p.HasClientSecret {
+					t.Errorf("identityProviders of Connect to Learn list %+v", p)
+				}
+			}
+			switch who {
+			case azBootstrap, azCTLAdmin: // programme admins see every provider of the programme
+				for _, id := range []string{e.medwayProvider, e.kccProvider, e.ctlProvider} {
+					if !slices.Contains(ids, id) {
+						t.Errorf("identityProviders %v lack %s", ids, id)
+					}
+				}
+			case azOrgAdminMedway: // their own organisation's only
+				if !slices.Contains(ids, e.medwayProvider) {
+					t.Errorf("identityProviders %v lack Medway's %s", ids, e.medwayProvider)
+				}
+				for _, p := range out.IdentityProviders {
+					if p.OrganisationID == nil || *p.OrganisationID != e.medway.ID {
+						t.Errorf("an admin of Medway Council sees the provider %+v", p)
+					}
+				}
+			default: // auditor, LMS: none
+				if len(ids) != 0 {
+					t.Errorf("%s sees identity providers %+v", who, out.IdentityProviders)
+				}
+			}
+		},
+	}
+}
+
+// azOpRegisterIdentityProvider registers the provider of the target
+// organisation or (target "") the programme's own provider.
+func azOpRegisterIdentityProvider(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		var orgID string
+		if target != "" {
+			orgID = e.org(target).ID
+			// One provider per organisation. Medway's stays for the learner,
+			// who signs in with it (and may not register one anyway).
+			if !(orgID == e.medway.ID && who == azLearnerMedway) {
+				e.freeProvider(t, orgID)
+			}
+		}
+		issuer, clientID := e.uniq(azFakeIssuerStart), e.uniq("authz-client-")
+		in := map[string]any{"issuer": issuer, "clientId": clientID, "scopes": []string{"email", "profile"}}
+		query := `mutation($o: ID!, $in: IdentityProviderInput!) { registerIdentityProvider(organisationId: $o, input: $in) { ` + authzProviderFields + ` } }`
+		vars := map[string]any{"o": orgID, "in": in}
+		missing := authzWith(vars, "o", uuid.NewString())
+		forTarget := orgID
+		if target == "" {
+			query = `mutation($p: ID!, $in: IdentityProviderInput!) { registerProgrammeIdentityProvider(programmeId: $p, input: $in) { ` + authzProviderFields + ` } }`
+			vars = map[string]any{"p": e.ctl.ID, "in": in}
+			missing = authzWith(vars, "p", uuid.NewString())
+			forTarget = e.ctl.ID
+		}
+		registered := func(t *testing.T) (authzProvider, bool) {
+			for _, p := range e.providers(t) {
+				if p.Issuer == issuer {
+					return p, true
+				}
+			}
+			return authzProvider{}, false
+		}
+		return authzCall{
+			query:   query,
+			vars:    vars,
+			missing: missing,
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out map[string]authzProvider
+				authzDecode(t, data, &out)
+				var p authzProvider
+				for _, v := range out {
+					p = v
+				}
+				if p.ProgrammeID != e.ctl.ID || p.Issuer != issuer || p.ClientID != clientID || p.Audience != clientID ||
+					p.EmailTrust != "VERIFIED_CLAIM" || p.HasClientSecret || (orgID == "") != (p.OrganisationID == nil) ||
+					(orgID != "" && *p.OrganisationID != orgID) {
+					t.Fatalf("registered provider = %+v, want %s for %s", p, issuer, forTarget)
+				}
+				if got, ok := registered(t); !ok || got.ID != p.ID {
+					t.Errorf("follow-up read: identityProviders have %+v (%v), want %s", got, ok, p.ID)
+				}
+				e.expectAudit(t, e.ctl.ID, p.ID, "identity_provider.register", who, func(en authzAuditEntry) bool {
+					return en.Details["for"] == forTarget && en.Details["issuer"] == issuer
+				})
+			},
+			unchanged: func(t *testing.T) {
+				if p, ok := registered(t); ok {
+					t.Errorf("refused registration registered %+v", p)
+				}
+			},
+		}
+	}
+}
+
+func (e *authzEnv) emailDomain(orgID string) string {
+	if orgID == e.kcc.ID {
+		return azOtherOrgDomain
+	}
+	return azLearnerDomain
+}
+
+func azOpCreateLearner(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		o := e.org(target)
+		email := e.uniq("authz.create.") + "@" + e.emailDomain(o.ID)
+		vars := map[string]any{"o": o.ID, "in": map[string]any{"email": email, "givenName": "Matrix", "familyName": "Created"}}
+		return authzCall{
+			query:   `mutation($o: ID!, $in: LearnerInput!) { createLearner(organisationId: $o, input: $in) { id email givenName status organisation { id } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "o", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					CreateLearner struct {
+						ID, Status       string
+						Email, GivenName *string
+						Organisation     struct{ ID string }
+					}
+				}
+				authzDecode(t, data, &out)
+				l := out.CreateLearner
+				if authzStr(l.Email) != email || authzStr(l.GivenName) != "Matrix" || l.Organisation.ID != o.ID || l.Status != "PENDING_ACCEPTANCE" {
+					t.Fatalf("createLearner = %+v", l)
+				}
+				if got := e.learner(t, l.ID); authzStr(got.Email) != email || got.Organisation.ID != o.ID {
+					t.Errorf("follow-up read: %+v", got)
+				}
+				e.expectAudit(t, e.ctl.ID, l.ID, "learner.create", who, func(en authzAuditEntry) bool { return en.Details["organisationId"] == o.ID })
+			},
+			unchanged: func(t *testing.T) {
+				if ls := e.learnersByEmail(t, email); len(ls) != 0 {
+					t.Errorf("refused createLearner created %+v", ls)
+				}
+			},
+		}
+	}
+}
+
+func azOpImportLearners(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		o := e.org(target)
+		emails := []string{e.uniq("authz.import.") + "@" + e.emailDomain(o.ID), e.uniq("authz.import.") + "@" + e.emailDomain(o.ID)}
+		rows := authzMap(emails, func(em string) any {
+			return map[string]any{"email": em, "givenName": "Matrix", "familyName": "Imported"}
+		})
+		vars := map[string]any{"o": o.ID, "rows": rows}
+		return authzCall{
+			query: `mutation($o: ID!, $rows: [LearnerInput!]!) { importLearners(organisationId: $o, rows: $rows, dryRun: false) {
+				dryRun atomic total created failed lines { row code learnerId } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "o", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					ImportLearners struct {
+						DryRun, Atomic         bool
+						Total, Created, Failed int
+						Lines                  []struct {
+							Row       int
+							Code      string
+							LearnerID *string
+						}
+					}
+				}
+				authzDecode(t, data, &out)
+				rep := out.ImportLearners
+				if rep.DryRun || !rep.Atomic || rep.Total != 2 || rep.Created != 2 || rep.Failed != 0 || len(rep.Lines) != 2 {
+					t.Fatalf("importLearners = %+v", rep)
+				}
+				for i, line := range rep.Lines {
+					if line.Row != i+1 || line.Code != "CREATED" || line.LearnerID == nil {
+						t.Fatalf("import line %+v", line)
+					}
+					if got := e.learner(t, *line.LearnerID); authzStr(got.Email) != emails[i] || got.Organisation.ID != o.ID {
+						t.Errorf("follow-up read of row %d: %+v", line.Row, got)
+					}
+					e.expectAudit(t, e.ctl.ID, *line.LearnerID, "learner.import", who, nil)
+				}
+			},
+			unchanged: func(t *testing.T) {
+				for _, em := range emails {
+					if ls := e.learnersByEmail(t, em); len(ls) != 0 {
+						t.Errorf("refused importLearners created %+v", ls)
+					}
+				}
+			},
+		}
+	}
+}
+
+func azOpUpdateLearner(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, orgID := e.learnerTarget(t, target, true)
+		before := e.learner(t, id)
+		name, reason := e.uniq("Corrected"), e.uniq("authorisation matrix correction ")
+		vars := map[string]any{"id": id, "in": map[string]any{"givenName": name, "reason": reason}}
+		return authzCall{
+			query:   `mutation($id: ID!, $in: LearnerUpdateInput!) { updateLearner(learnerId: $id, input: $in) { id givenName organisation { id } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					UpdateLearner struct {
+						ID           string
+						GivenName    *string
+						Organisation struct{ ID string }
+					}
+				}
+				authzDecode(t, data, &out)
+				if l := out.UpdateLearner; l.ID != id || authzStr(l.GivenName) != name || l.Organisation.ID != orgID {
+					t.Fatalf("updateLearner = %+v, want givenName %q", l, name)
+				}
+				if got := e.learner(t, id); authzStr(got.GivenName) != name {
+					t.Errorf("follow-up read: givenName %q, want %q", authzStr(got.GivenName), name)
+				}
+				e.expectAudit(t, e.ctl.ID, id, "learner.update", who, func(en authzAuditEntry) bool { return en.Reason == reason })
+			},
+			unchanged: func(t *testing.T) {
+				if got := e.learner(t, id); authzStr(got.GivenName) != authzStr(before.GivenName) {
+					t.Errorf("refused updateLearner changed givenName %q → %q", authzStr(before.GivenName), authzStr(got.GivenName))
+				}
+			},
+		}
+	}
+}
+
+func azOpAcceptPoliciesOnBehalf(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, _ := e.learnerTarget(t, target, true)
+		v := e.newOptionalVersion(t)
+		note := e.uniq("accepted on a paper form, ref ")
+		vars := map[string]any{"id": id, "in": map[string]any{"policyVersionIds": []string{v}}, "note": note}
+		return authzCall{
+			query: `mutation($id: ID!, $in: AcceptPoliciesInput!, $note: String!) { acceptPoliciesOnBehalf(learnerId: $id, input: $in, note: $note) {
+				id acceptances { policyVersion { id } decision givenBy note } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct{ AcceptPoliciesOnBehalf authzLearner }
+				authzDecode(t, data, &out)
+				want := authzAcceptance{Decision: "ACCEPTED", GivenBy: "ADMIN", Note: note}
+				want.PolicyVersion.ID = v
+				if got, _ := out.AcceptPoliciesOnBehalf.decision(v); out.AcceptPoliciesOnBehalf.ID != id || got != want {
+					t.Fatalf("acceptPoliciesOnBehalf = %+v, want %+v (CTL-5)", out.AcceptPoliciesOnBehalf, want)
+				}
+				if got, _ := e.learner(t, id).decision(v); got != want {
+					t.Errorf("follow-up read: %+v, want %+v", got, want)
+				}
+				e.expectAudit(t, e.ctl.ID, id, "policy.accept", who, func(en authzAuditEntry) bool {
+					return en.Details["givenBy"] == "ADMIN" && en.Reason == note
+				})
+			},
+			unchanged: func(t *testing.T) {
+				if got, ok := e.learner(t, id).decision(v); ok {
+					t.Errorf("refused acceptPoliciesOnBehalf recorded %+v", got)
+				}
+			},
+		}
+	}
+}
+
+// azOpAcceptPolicies is the learner's own decision on a fresh optional
+// policy version: acceptPolicies, or declinePolicies when decline.
+func azOpAcceptPolicies(decline bool) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		v := e.newOptionalVersion(t)
+		query := `mutation($in: AcceptPoliciesInput!) { acceptPolicies(input: $in) { learner { ` + authzLearnerFields + ` } } }`
+		vars := map[string]any{"in": map[string]any{"policyVersionIds": []string{v}}}
+		want := authzAcceptance{Decision: "ACCEPTED", GivenBy: "SELF"}
+		action := "policy.accept"
+		if decline {
+			query = `mutation($ids: [ID!]!) { declinePolicies(policyVersionIds: $ids) { learner { ` + authzLearnerFields + ` } } }`
+			vars = map[string]any{"ids": []string{v}}
+			want.Decision, action = "DECLINED", "policy.decline"
+		}
+		want.PolicyVersion.ID = v
+		return authzCall{
+			query: query,
+			vars:  vars,
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out map[string]struct{ Learner *authzLearner }
+				authzDecode(t, data, &out)
+				var l *authzLearner
+				for _, viewer := range out {
+					l = viewer.Learner
+				}
+				if l == nil || l.ID != e.self {
+					t.Fatalf("%s: viewer.learner = %+v, want %s", action, l, e.self)
+				}
+				if got, _ := l.decision(v); got != want {
+					t.Fatalf("%s recorded %+v, want %+v", action, got, want)
+				}
+				if got, _ := e.learner(t, e.self).decision(v); got != want {
+					t.Errorf("follow-up read: %+v, want %+v", got, want)
+				}
+				e.expectAudit(t, e.ctl.ID, e.self, action, who, func(en authzAuditEntry) bool { return en.Details["givenBy"] == "SELF" })
+			},
+			unchanged: func(t *testing.T) {
+				if got, ok := e.learner(t, e.self).decision(v); ok {
+					t.Errorf("refused %s recorded %+v", action, got)
+				}
+			},
+		}
+	}
+}
+
+func azOpUpdateMyProfile(t *testing.T, e *authzEnv, who string) authzCall {
+	before := e.learner(t, e.self)
+	name := e.uniq("Matrixson")
+	return authzCall{
+		query: `mutation($in: ProfileInput!) { updateMyProfile(input: $in) { id email familyName } }`,
+		vars:  map[string]any{"in": map[string]any{"familyName": name}},
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct {
+				UpdateMyProfile struct {
+					ID                string
+					Email, FamilyName *string
+				}
+			}
+			authzDecode(t, data, &out)
+			if l := out.UpdateMyProfile; l.ID != e.self || authzStr(l.FamilyName) != name || authzStr(l.Email) != azLearnerEmail {
+				t.Fatalf("updateMyProfile = %+v, want familyName %q (ONC-9: the name only)", l, name)
+			}
+			if got := e.learner(t, e.self); authzStr(got.FamilyName) != name {
+				t.Errorf("follow-up read: familyName %q, want %q", authzStr(got.FamilyName), name)
+			}
+			e.expectAudit(t, e.ctl.ID, e.self, "learner.profile.update", who, nil)
+		},
+		unchanged: func(t *testing.T) {
+			if got := e.learner(t, e.self); authzStr(got.FamilyName) != authzStr(before.FamilyName) {
+				t.Errorf("refused updateMyProfile changed familyName %q → %q", authzStr(before.FamilyName), authzStr(got.FamilyName))
+			}
+		},
 	}
 }

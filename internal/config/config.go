@@ -42,7 +42,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Listen:          or(getenv("ROLLCALL_LISTEN"), "127.0.0.1:8080"),
 		LogLevel:        or(getenv("ROLLCALL_LOG_LEVEL"), "info"),
 		LogFormat:       or(getenv("ROLLCALL_LOG_FORMAT"), "text"),
-		MaxBodyBytes:    1 << 20,
+		MaxBodyBytes:    16 << 20, // a 100,000-row importLearners is about 9 MB
 		ShutdownTimeout: 20 * time.Second,
 	}
 	var err error

@@ -1,0 +1,211 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+// kccProvider registers a real in-process issuer as Kent County Council's
+// identity provider and returns it.
+func kccProvider(b *testing.B, api *testkit.API, p testkit.Programme) *oidcissuer.Issuer {
+	key, err := oidcissuer.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := httptestMux()
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	iss := oidcissuer.New(srv.URL, key)
+	iss.Now = api.Clock.Now
+	mux.Handle("/", iss.Handler())
+	ctx := lifecycle.WithSystem(context.Background(), "bench")
+	if _, err := api.Service.RegisterIdentityProvider(ctx, "", p.Orgs["Kent County Council"].ID,
+		lifecycle.IdentityProviderInput{Issuer: iss.URL(), ClientID: "rollcall-kcc"}); err != nil {
+		b.Fatal(err)
+	}
+	return iss
+}
+
+// BenchmarkSignIn: issue 3's first sign-in (verify + provision + audit + feed
+// row in one transaction) and returning sign-in, with bearer tokens over
+// HTTP (`{ viewer { learner { id status } } }`) at 16 concurrent clients.
+func BenchmarkSignIn(b *testing.B) {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	iss := kccProvider(b, api, p)
+	const n = 3000
+	verified := true
+	toks := make([]string, n)
+	for i := range toks {
+		t, err := iss.Mint(oidcissuer.Claims{Subject: fmt.Sprintf("sub-%d", i), Audience: []string{"rollcall-kcc"},
+			Email: fmt.Sprintf("person.%d@kent.gov.uk", i), EmailVerified: &verified, GivenName: "Ann", FamilyName: fmt.Sprintf("Person%d", i),
+			IssuedAt: api.Clock.Now(), Expiry: api.Clock.Now().Add(10 * time.Hour)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = t
+	}
+	body, _ := json.Marshal(map[string]any{"query": `{ viewer { learner { id status } signInError } }`})
+	url := api.Server.URL + "/graphql"
+	b.ResetTimer()
+	first := LoadTokens(url, toks, body, 16)
+	returning := LoadTokens(url, toks, body, 16)
+	b.StopTimer()
+	var count int
+	_ = api.Store.SQL().QueryRow(`SELECT count(*) FROM learners`).Scan(&count)
+	if first.Errors > 0 || returning.Errors > 0 || count != n {
+		b.Fatalf("errors: first %d, returning %d; learners %d (want %d)", first.Errors, returning.Errors, count, n)
+	}
+	b.ReportMetric(first.RPS(), "first-signin/s")
+	b.ReportMetric(returning.RPS(), "returning-signin/s")
+	b.Logf("first sign-in (provision): %s", first)
+	b.Logf("returning sign-in:         %s", returning)
+}
+
+// BenchmarkImportLearners: importLearners of 100,000 rows through GraphQL,
+// end to end on PostgreSQL, with the process's peak RSS.
+func BenchmarkImportLearners(b *testing.B) {
+	api := testkit.NewAPI(b, migrations.Postgres, testkit.APIOptions{MaxBodyBytes: 64 << 20})
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	const n = 100_000
+	var sb strings.Builder
+	sb.WriteString(`{"query":"mutation($o: ID!, $rows: [LearnerInput!]!) { importLearners(organisationId: $o, rows: $rows, dryRun: false, atomic: true) { total created failed } }","variables":{"o":"`)
+	sb.WriteString(p.Orgs["Kent County Council"].ID)
+	sb.WriteString(`","rows":[`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"email":"staff.%d@kent.gov.uk","givenName":"Given%d","familyName":"Family%d"}`, i, i, i)
+	}
+	sb.WriteString(`]}}`)
+	body := []byte(sb.String())
+	sb.Reset()
+	runtime.GC()
+	b.ResetTimer()
+	start := time.Now()
+	res := LoadTokens(api.Server.URL+"/graphql", []string{api.BootstrapToken()}, body, 1)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var count int
+	_ = api.Store.SQL().QueryRow(`SELECT count(*) FROM learners`).Scan(&count)
+	if res.Errors > 0 || count != n {
+		b.Fatalf("import failed: %d errors, %d learners", res.Errors, count)
+	}
+	b.ReportMetric(elapsed.Seconds(), "s/100k-rows")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MB")
+	b.Logf("importLearners 100,000 rows: %.2f s end to end, request body %.1f MB, peak RSS of the test process (client and server) %d MB",
+		elapsed.Seconds(), float64(len(body))/(1<<20), peakRSS()>>20)
+}
+
+// BenchmarkLearnersPage: learners(programmeId, first: 50) with organisation,
+// access group and acceptances over 100,000 learners, 16 clients.
+func BenchmarkLearnersPage(b *testing.B) {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	seedLearners(b, api, p, 100_000)
+	q := `query($p: ID!, $after: String) { learners(programmeId: $p, first: 50, after: $after) { edges { node { id email givenName familyName status
+		organisation { name } accessGroup { name } acceptances { decision decidedAt policyVersion { label } } } } pageInfo { endCursor } } }`
+	body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"p": p.ID}})
+	tok := api.BootstrapToken()
+	url := api.Server.URL + "/graphql"
+	Load(url, tok, body, 16, 200)
+	api.Statements.Store(0)
+	one := Load(url, tok, body, 1, 1)
+	stmts := api.Statements.Load()
+	b.ResetTimer()
+	res := Load(url, tok, body, 16, 5000)
+	b.StopTimer()
+	if res.Errors > 0 || one.Errors > 0 {
+		b.Fatalf("%d errors", res.Errors)
+	}
+	b.ReportMetric(res.RPS(), "req/s")
+	b.ReportMetric(ms(res.P99), "p99-ms")
+	b.ReportMetric(float64(stmts), "SQL/request")
+	b.Logf("learners(first: 50) over 100,000 learners, 16 clients: %s; %d SQL statements per request", res, stmts)
+}
+
+// seedLearners imports n learners into KCC (set-based import) and gives each
+// an acceptance of the site policy with one SQL statement.
+func seedLearners(b *testing.B, api *testkit.API, p testkit.Programme, n int) {
+	ctx := lifecycle.WithSystem(context.Background(), "bench")
+	rows := make([]lifecycle.ImportRow, n)
+	for i := range rows {
+		rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("staff.%d@kent.gov.uk", i), GivenName: "Given", FamilyName: fmt.Sprintf("F%d", i)}
+	}
+	rep, err := api.Service.ImportLearners(ctx, p.Orgs["Kent County Council"].ID, rows, false, true)
+	if err != nil || rep.Created != n {
+		b.Fatalf("seed: %v %+v", err, rep.Failed)
+	}
+	if _, err := api.Store.SQL().Exec(`INSERT INTO policy_acceptances (id, learner_id, policy_version_id, decision, age_confirmed, given_by, actor_id, note, decided_at)
+		SELECT gen_random_uuid(), l.id, v.id, 'ACCEPTED', false, 'SELF', 'bench', '', now()
+		FROM learners l CROSS JOIN (SELECT pv.id FROM policy_versions pv JOIN policies po ON po.id = pv.policy_id
+			WHERE po.programme_id = $1 AND pv.status = 'ACTIVE') v`, p.ID); err != nil {
+		b.Fatal(err)
+	}
+	// Bulk-loaded tables need fresh statistics before the planner uses their
+	// indexes (autovacuum would get there a little later in production).
+	if _, err := api.Store.SQL().Exec(`ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// LoadTokens sends one request per token from clients workers.
+func LoadTokens(url string, toks []string, body []byte, clients int) LoadResult {
+	if len(toks) == 1 {
+		return Load(url, toks[0], body, clients, 1)
+	}
+	var next atomic.Int64
+	results := make([]LoadResult, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	lat := make([]time.Duration, len(toks))
+	var errs atomic.Int64
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(toks) {
+					return
+				}
+				r := Load(url, toks[i], body, 1, 1)
+				lat[i] = r.P50
+				errs.Add(r.Errors)
+			}
+		}()
+	}
+	wg.Wait()
+	_ = results
+	return summarise(lat, errs.Load(), time.Since(start))
+}
+
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
