@@ -164,6 +164,9 @@ func (r *queryResolver) Learners(ctx context.Context, programmeID string, organi
 	if err != nil {
 		return nil, err
 	}
+	if err := r.prefetchLearners(ctx, ls); err != nil {
+		return nil, err
+	}
 	conn := &model.LearnerConnection{Edges: make([]*model.LearnerEdge, len(ls)), PageInfo: &model.PageInfo{HasNextPage: more}}
 	for i, l := range ls {
 		c := encodeIDCursor(l.ID)

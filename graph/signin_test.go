@@ -511,8 +511,8 @@ func TestSignIn_INV1_MedwayProviderCannotReachKentAddress(t *testing.T) {
 		if n := e.count(t, `SELECT count(*) FROM learner_identities WHERE learner_id = ?`, kent.Learner.ID); n != 1 {
 			t.Errorf("Kent learner has %d identities after Medway's attempt, want 1", n)
 		}
-		if got := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-real-eve", email: "eve@kent.gov.uk", verified: siTrue})).Learner; siDeref(got.GivenName) != "Real" {
-			t.Errorf("Medway's attempt changed the Kent learner's name to %v", siDeref(got.GivenName))
+		if got := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-real-eve", email: "eve@kent.gov.uk", verified: siTrue})).Learner; siDeref(got.GivenName) != "Eve" || siDeref(got.FamilyName) != "Real" {
+			t.Errorf("Medway's attempt changed the Kent learner's name to %v %v", siDeref(got.GivenName), siDeref(got.FamilyName))
 		}
 	})
 }

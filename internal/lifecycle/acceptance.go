@@ -106,11 +106,13 @@ func (s *Service) AcceptPolicies(ctx context.Context, in AcceptInput) (domain.Le
 	}
 	var out domain.Learner
 	var refusedAge bool
+	var programmeID string
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
 		l, err := s.readLearner(ctx, a, learnerID, true)
 		if err != nil {
 			return err
 		}
+		programmeID = l.ProgrammeID
 		if givenBy == "ADMIN" && !canManageLearner(a, l) {
 			return apperr.Forbiddenf("your role cannot accept policies for this learner")
 		}
@@ -194,10 +196,12 @@ func (s *Service) AcceptPolicies(ctx context.Context, in AcceptInput) (domain.Le
 	})
 	if refusedAge {
 		// ONC-2: the refusal is recorded, with nothing about the person's age.
-		_ = s.st.InTx(context.WithoutCancel(ctx), func(ctx context.Context) error {
-			return s.audit(ctx, a, &out.ProgrammeID, "policy.accept.refused", "learner", learnerID, "minimum age not confirmed",
+		if aerr := s.st.InTx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			return s.audit(ctx, a, &programmeID, "policy.accept.refused", "learner", learnerID, "minimum age not confirmed",
 				map[string]any{"rule": "ONC-2"})
-		})
+		}); aerr != nil {
+			s.log.ErrorContext(ctx, "could not audit an ONC-2 refusal", "learner", learnerID, "err", aerr.Error())
+		}
 	}
 	return out, err
 }

@@ -101,7 +101,18 @@ func (s *Service) Learners(ctx context.Context, q LearnerQuery) ([]domain.Learne
 	full := a.Bootstrap || a.System || a.ProgrammeAdmin(p.ID) || a.HasRoleIn(p.ID, domain.RoleLMS)
 	switch {
 	case q.OrganisationID != nil:
-		o, err := s.readOrganisation(ctx, a, *q.OrganisationID)
+		var o domain.Organisation
+		if full {
+			// Programme admins and the LMS list every learner of the
+			// programme; the filter only narrows that.
+			if !validID(*q.OrganisationID) {
+				err = notFound("organisation")
+			} else {
+				o, err = s.st.GetOrganisation(ctx, *q.OrganisationID)
+			}
+		} else {
+			o, err = s.readOrganisation(ctx, a, *q.OrganisationID)
+		}
 		if err != nil || o.ProgrammeID != p.ID {
 			return nil, false, notFound("organisation").WithField("organisationId")
 		}
