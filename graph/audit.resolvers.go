@@ -11,12 +11,15 @@ import (
 	"github.com/rollcall-dev/rollcall/graph/model"
 )
 
-func (r *queryResolver) AuditLog(ctx context.Context, programmeID string, targetID *string, first *int, after *string) (*model.AuditEntryConnection, error) {
+func (r *queryResolver) AuditLog(ctx context.Context, programmeID string, learnerID *string, targetID *string, first *int, after *string) (*model.AuditEntryConnection, error) {
 	afterID, err := decodeCursor(after)
 	if err != nil {
 		return nil, err
 	}
 	n := deref(first)
+	if learnerID != nil {
+		targetID = learnerID
+	}
 	es, err := r.Svc.AuditLog(ctx, programmeID, targetID, afterID, n)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"strconv"
@@ -203,4 +205,58 @@ func providerIn(in model.IdentityProviderInput) lifecycle.IdentityProviderInput 
 		out.EmailTrust = domain.EmailTrust(*in.EmailTrust)
 	}
 	return out
+}
+
+func exportOut(doc map[string]any) *model.PersonalDataExport {
+	profile, _ := doc["profile"].(map[string]any)
+	id, _ := profile["id"].(string)
+	at, _ := time.Parse(time.RFC3339, fmt.Sprint(doc["exportedAt"]))
+	return &model.PersonalDataExport{LearnerID: id, ExportedAt: at, Document: doc}
+}
+
+func removalOut(r domain.Removal) *model.ScheduledRemoval {
+	return &model.ScheduledRemoval{LearnerID: r.LearnerID, OrganisationID: r.OrganisationID, Reason: model.RemovalReason(r.Reason),
+		Action: r.Action, DueAt: r.DueAt}
+}
+
+func requestOut(r domain.DataRequest) *model.DataRequest {
+	return &model.DataRequest{ID: r.ID, ProgrammeID: r.ProgrammeID, OrganisationID: r.OrganisationID, LearnerID: r.LearnerID,
+		Kind: r.Kind, Origin: model.RemovalReason(r.Origin), Status: model.DataRequestStatus(r.Status), Reason: r.Reason,
+		RequestedBy: r.RequestedBy, RequestedAt: r.RequestedAt, DecidedBy: r.DecidedBy, DecidedAt: r.DecidedAt,
+		DecisionNote: r.DecisionNote, CompletedAt: r.CompletedAt}
+}
+
+func rosterOut(r lifecycle.RosterReport) *model.RosterReconciliation {
+	due, _ := time.Parse(time.RFC3339, r.RemovalDueAt)
+	out := &model.RosterReconciliation{DryRun: r.DryRun, RosterSize: r.RosterSize, ActiveLearners: r.ActiveLearners,
+		ToRemove: r.ToRemove, Share: r.Share, Threshold: r.Threshold, Applied: r.Applied, RemovalDueAt: due,
+		LearnerIds: r.Learners, BadLines: make([]*model.RosterLine, len(r.BadLines))}
+	if out.LearnerIds == nil {
+		out.LearnerIds = []string{}
+	}
+	for i, b := range r.BadLines {
+		line := &model.RosterLine{Line: b.Line, Code: b.Code, Message: b.Message}
+		if b.Reason != "" {
+			line.Reason = &b.Reason
+		}
+		out.BadLines[i] = line
+	}
+	return out
+}
+
+func reportOut(rep map[string]any) *model.OrganisationReport {
+	entries := func(k string) []*model.CountEntry {
+		m, _ := rep[k].(map[string]int64)
+		out := make([]*model.CountEntry, 0, len(m))
+		for key, n := range m {
+			out = append(out, &model.CountEntry{Key: key, Count: int(n)})
+		}
+		slices.SortFunc(out, func(a, b *model.CountEntry) int { return strings.Compare(a.Key, b.Key) })
+		return out
+	}
+	gen, _ := rep["generatedAt"].(time.Time)
+	id, _ := rep["organisationId"].(string)
+	ever, _ := rep["learnersEver"].(int64)
+	return &model.OrganisationReport{OrganisationID: id, GeneratedAt: gen, LearnersEver: int(ever), ByStatus: entries("byStatus"),
+		ByAccessGroup: entries("byAccessGroup"), PolicyDecisions: entries("policyDecisions"), Activity: entries("activity")}
 }

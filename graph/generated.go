@@ -75,12 +75,44 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CountEntry struct {
+		Count func(childComplexity int) int
+		Key   func(childComplexity int) int
+	}
+
 	Course struct {
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
 		LmsCourseID func(childComplexity int) int
 		ProgrammeID func(childComplexity int) int
 		Title       func(childComplexity int) int
+	}
+
+	DataRequest struct {
+		CompletedAt    func(childComplexity int) int
+		DecidedAt      func(childComplexity int) int
+		DecidedBy      func(childComplexity int) int
+		DecisionNote   func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Kind           func(childComplexity int) int
+		LearnerID      func(childComplexity int) int
+		OrganisationID func(childComplexity int) int
+		Origin         func(childComplexity int) int
+		ProgrammeID    func(childComplexity int) int
+		Reason         func(childComplexity int) int
+		RequestedAt    func(childComplexity int) int
+		RequestedBy    func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	DataRequestConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	DataRequestEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	EmailDomain struct {
@@ -187,6 +219,7 @@ type ComplexityRoot struct {
 		AcceptPolicies                    func(childComplexity int, input model.AcceptPoliciesInput) int
 		AcceptPoliciesOnBehalf            func(childComplexity int, learnerID string, input model.AcceptPoliciesInput, note string) int
 		AddEmailDomain                    func(childComplexity int, organisationID string, domain string, includeSubdomains *bool) int
+		ApproveDataRequest                func(childComplexity int, requestID string, note *string) int
 		ApproveMembership                 func(childComplexity int, proposalID string, note *string) int
 		CreateAccessGroup                 func(childComplexity int, organisationID string, input model.AccessGroupInput) int
 		CreateCourse                      func(childComplexity int, programmeID string, input model.CourseInput) int
@@ -196,17 +229,25 @@ type ComplexityRoot struct {
 		DeclinePolicies                   func(childComplexity int, policyVersionIds []string) int
 		GrantRole                         func(childComplexity int, input model.GrantRoleInput) int
 		ImportLearners                    func(childComplexity int, organisationID string, rows []*model.LearnerInput, dryRun bool, atomic *bool) int
+		MarkLeaver                        func(childComplexity int, learnerID string, reason string) int
 		ProposeMembership                 func(childComplexity int, input model.ProposeMembershipInput) int
 		PublishPolicyVersion              func(childComplexity int, policyID string, input model.PolicyVersionInput) int
+		ReconcileRoster                   func(childComplexity int, organisationID string, emails []string, dryRun bool, allowRemovingMoreThan *float64) int
 		RegisterIdentityProvider          func(childComplexity int, organisationID string, input model.IdentityProviderInput) int
 		RegisterProgrammeIdentityProvider func(childComplexity int, programmeID string, input model.IdentityProviderInput) int
+		ReinstateLearner                  func(childComplexity int, learnerID string, reason string) int
+		RejectDataRequest                 func(childComplexity int, requestID string, reason string) int
 		RejectMembership                  func(childComplexity int, proposalID string, reason string) int
 		RemoveEmailDomain                 func(childComplexity int, domainID string) int
+		RequestErasure                    func(childComplexity int, reason *string) int
 		RevokeRole                        func(childComplexity int, grantID string) int
+		RunRetentionSweep                 func(childComplexity int, programmeID string) int
 		SetAccessGroupCourses             func(childComplexity int, accessGroupID string, courseIds []string) int
 		UpdateLearner                     func(childComplexity int, learnerID string, input model.LearnerUpdateInput) int
 		UpdateMyProfile                   func(childComplexity int, input model.ProfileInput) int
 		UpdateProgrammeRules              func(childComplexity int, programmeID string, input model.RuleSettingsInput) int
+		WithdrawConsent                   func(childComplexity int, reason *string) int
+		WithdrawConsentOnBehalf           func(childComplexity int, learnerID string, reason string) int
 	}
 
 	Organisation struct {
@@ -222,9 +263,25 @@ type ComplexityRoot struct {
 		Status       func(childComplexity int) int
 	}
 
+	OrganisationReport struct {
+		Activity        func(childComplexity int) int
+		ByAccessGroup   func(childComplexity int) int
+		ByStatus        func(childComplexity int) int
+		GeneratedAt     func(childComplexity int) int
+		LearnersEver    func(childComplexity int) int
+		OrganisationID  func(childComplexity int) int
+		PolicyDecisions func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
+	}
+
+	PersonalDataExport struct {
+		Document   func(childComplexity int) int
+		ExportedAt func(childComplexity int) int
+		LearnerID  func(childComplexity int) int
 	}
 
 	Policy struct {
@@ -279,15 +336,20 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AuditLog            func(childComplexity int, programmeID string, targetID *string, first *int, after *string) int
+		AuditLog            func(childComplexity int, programmeID string, learnerID *string, targetID *string, first *int, after *string) int
+		DataRequests        func(childComplexity int, programmeID string, organisationID *string, status []model.DataRequestStatus, first *int, after *string) int
 		IdentityProviders   func(childComplexity int, programmeID string) int
 		Learner             func(childComplexity int, id string) int
 		Learners            func(childComplexity int, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) int
 		MembershipProposals func(childComplexity int, programmeID string, status *model.ProposalStatus) int
+		MyData              func(childComplexity int) int
 		Organisation        func(childComplexity int, id string) int
+		OrganisationReport  func(childComplexity int, organisationID string) int
+		PersonalDataExport  func(childComplexity int, learnerID string) int
 		Programme           func(childComplexity int, id string) int
 		Programmes          func(childComplexity int) int
 		Retention           func(childComplexity int, learnerID string) int
+		RetentionPreview    func(childComplexity int, programmeID string, asOf time.Time) int
 		RoleGrants          func(childComplexity int, programmeID string) int
 		Rules               func(childComplexity int, programmeID string) int
 		Viewer              func(childComplexity int) int
@@ -310,6 +372,26 @@ type ComplexityRoot struct {
 		Subject         func(childComplexity int) int
 	}
 
+	RosterLine struct {
+		Code    func(childComplexity int) int
+		Line    func(childComplexity int) int
+		Message func(childComplexity int) int
+		Reason  func(childComplexity int) int
+	}
+
+	RosterReconciliation struct {
+		ActiveLearners func(childComplexity int) int
+		Applied        func(childComplexity int) int
+		BadLines       func(childComplexity int) int
+		DryRun         func(childComplexity int) int
+		LearnerIds     func(childComplexity int) int
+		RemovalDueAt   func(childComplexity int) int
+		RosterSize     func(childComplexity int) int
+		Share          func(childComplexity int) int
+		Threshold      func(childComplexity int) int
+		ToRemove       func(childComplexity int) int
+	}
+
 	Rule struct {
 		ID         func(childComplexity int) int
 		Notice     func(childComplexity int) int
@@ -328,6 +410,23 @@ type ComplexityRoot struct {
 		MinimumAge             func(childComplexity int) int
 		RosterRemovalThreshold func(childComplexity int) int
 		WithdrawalErasureDelay func(childComplexity int) int
+	}
+
+	ScheduledRemoval struct {
+		Action         func(childComplexity int) int
+		DueAt          func(childComplexity int) int
+		LearnerID      func(childComplexity int) int
+		OrganisationID func(childComplexity int) int
+		Reason         func(childComplexity int) int
+	}
+
+	SweepReport struct {
+		ContractEnded     func(childComplexity int) int
+		Erased            func(childComplexity int) int
+		ProgrammeID       func(childComplexity int) int
+		RequestsOpened    func(childComplexity int) int
+		ScheduledInactive func(childComplexity int) int
+		Skipped           func(childComplexity int) int
 	}
 
 	Viewer struct {
@@ -369,6 +468,15 @@ type MutationResolver interface {
 	DeclinePolicies(ctx context.Context, policyVersionIds []string) (*model.Viewer, error)
 	AcceptPoliciesOnBehalf(ctx context.Context, learnerID string, input model.AcceptPoliciesInput, note string) (*model.Learner, error)
 	UpdateMyProfile(ctx context.Context, input model.ProfileInput) (*model.Learner, error)
+	WithdrawConsent(ctx context.Context, reason *string) (*model.Viewer, error)
+	WithdrawConsentOnBehalf(ctx context.Context, learnerID string, reason string) (*model.Learner, error)
+	RequestErasure(ctx context.Context, reason *string) (*model.DataRequest, error)
+	ApproveDataRequest(ctx context.Context, requestID string, note *string) (*model.DataRequest, error)
+	RejectDataRequest(ctx context.Context, requestID string, reason string) (*model.DataRequest, error)
+	MarkLeaver(ctx context.Context, learnerID string, reason string) (*model.Learner, error)
+	ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun bool, allowRemovingMoreThan *float64) (*model.RosterReconciliation, error)
+	ReinstateLearner(ctx context.Context, learnerID string, reason string) (*model.Learner, error)
+	RunRetentionSweep(ctx context.Context, programmeID string) (*model.SweepReport, error)
 	ProposeMembership(ctx context.Context, input model.ProposeMembershipInput) (*model.MembershipProposal, error)
 	ApproveMembership(ctx context.Context, proposalID string, note *string) (*model.MembershipProposal, error)
 	RejectMembership(ctx context.Context, proposalID string, reason string) (*model.MembershipProposal, error)
@@ -402,11 +510,16 @@ type ProgrammeResolver interface {
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
-	AuditLog(ctx context.Context, programmeID string, targetID *string, first *int, after *string) (*model.AuditEntryConnection, error)
+	AuditLog(ctx context.Context, programmeID string, learnerID *string, targetID *string, first *int, after *string) (*model.AuditEntryConnection, error)
 	Learner(ctx context.Context, id string) (*model.Learner, error)
 	Learners(ctx context.Context, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
 	Retention(ctx context.Context, learnerID string) (*model.RetentionStatement, error)
 	IdentityProviders(ctx context.Context, programmeID string) ([]*model.IdentityProvider, error)
+	MyData(ctx context.Context) (*model.PersonalDataExport, error)
+	PersonalDataExport(ctx context.Context, learnerID string) (*model.PersonalDataExport, error)
+	RetentionPreview(ctx context.Context, programmeID string, asOf time.Time) ([]*model.ScheduledRemoval, error)
+	DataRequests(ctx context.Context, programmeID string, organisationID *string, status []model.DataRequestStatus, first *int, after *string) (*model.DataRequestConnection, error)
+	OrganisationReport(ctx context.Context, organisationID string) (*model.OrganisationReport, error)
 	Organisation(ctx context.Context, id string) (*model.Organisation, error)
 	MembershipProposals(ctx context.Context, programmeID string, status *model.ProposalStatus) ([]*model.MembershipProposal, error)
 	Programmes(ctx context.Context) ([]*model.Programme, error)
@@ -550,6 +663,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEntryEdge.Node(childComplexity), true
 
+	case "CountEntry.count":
+		if e.ComplexityRoot.CountEntry.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CountEntry.Count(childComplexity), true
+	case "CountEntry.key":
+		if e.ComplexityRoot.CountEntry.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CountEntry.Key(childComplexity), true
+
 	case "Course.createdAt":
 		if e.ComplexityRoot.Course.CreatedAt == nil {
 			break
@@ -580,6 +706,117 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Course.Title(childComplexity), true
+
+	case "DataRequest.completedAt":
+		if e.ComplexityRoot.DataRequest.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.CompletedAt(childComplexity), true
+	case "DataRequest.decidedAt":
+		if e.ComplexityRoot.DataRequest.DecidedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.DecidedAt(childComplexity), true
+	case "DataRequest.decidedBy":
+		if e.ComplexityRoot.DataRequest.DecidedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.DecidedBy(childComplexity), true
+	case "DataRequest.decisionNote":
+		if e.ComplexityRoot.DataRequest.DecisionNote == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.DecisionNote(childComplexity), true
+	case "DataRequest.id":
+		if e.ComplexityRoot.DataRequest.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.ID(childComplexity), true
+	case "DataRequest.kind":
+		if e.ComplexityRoot.DataRequest.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.Kind(childComplexity), true
+	case "DataRequest.learnerId":
+		if e.ComplexityRoot.DataRequest.LearnerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.LearnerID(childComplexity), true
+	case "DataRequest.organisationId":
+		if e.ComplexityRoot.DataRequest.OrganisationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.OrganisationID(childComplexity), true
+	case "DataRequest.origin":
+		if e.ComplexityRoot.DataRequest.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.Origin(childComplexity), true
+	case "DataRequest.programmeId":
+		if e.ComplexityRoot.DataRequest.ProgrammeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.ProgrammeID(childComplexity), true
+	case "DataRequest.reason":
+		if e.ComplexityRoot.DataRequest.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.Reason(childComplexity), true
+	case "DataRequest.requestedAt":
+		if e.ComplexityRoot.DataRequest.RequestedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.RequestedAt(childComplexity), true
+	case "DataRequest.requestedBy":
+		if e.ComplexityRoot.DataRequest.RequestedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.RequestedBy(childComplexity), true
+	case "DataRequest.status":
+		if e.ComplexityRoot.DataRequest.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequest.Status(childComplexity), true
+
+	case "DataRequestConnection.edges":
+		if e.ComplexityRoot.DataRequestConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequestConnection.Edges(childComplexity), true
+	case "DataRequestConnection.pageInfo":
+		if e.ComplexityRoot.DataRequestConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequestConnection.PageInfo(childComplexity), true
+
+	case "DataRequestEdge.cursor":
+		if e.ComplexityRoot.DataRequestEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequestEdge.Cursor(childComplexity), true
+	case "DataRequestEdge.node":
+		if e.ComplexityRoot.DataRequestEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DataRequestEdge.Node(childComplexity), true
 
 	case "EmailDomain.createdAt":
 		if e.ComplexityRoot.EmailDomain.CreatedAt == nil {
@@ -1044,6 +1281,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddEmailDomain(childComplexity, args["organisationId"].(string), args["domain"].(string), args["includeSubdomains"].(*bool)), true
+	case "Mutation.approveDataRequest":
+		if e.ComplexityRoot.Mutation.ApproveDataRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approveDataRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApproveDataRequest(childComplexity, args["requestId"].(string), args["note"].(*string)), true
 	case "Mutation.approveMembership":
 		if e.ComplexityRoot.Mutation.ApproveMembership == nil {
 			break
@@ -1143,6 +1391,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ImportLearners(childComplexity, args["organisationId"].(string), args["rows"].([]*model.LearnerInput), args["dryRun"].(bool), args["atomic"].(*bool)), true
+	case "Mutation.markLeaver":
+		if e.ComplexityRoot.Mutation.MarkLeaver == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markLeaver_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkLeaver(childComplexity, args["learnerId"].(string), args["reason"].(string)), true
 	case "Mutation.proposeMembership":
 		if e.ComplexityRoot.Mutation.ProposeMembership == nil {
 			break
@@ -1165,6 +1424,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PublishPolicyVersion(childComplexity, args["policyId"].(string), args["input"].(model.PolicyVersionInput)), true
+	case "Mutation.reconcileRoster":
+		if e.ComplexityRoot.Mutation.ReconcileRoster == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reconcileRoster_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReconcileRoster(childComplexity, args["organisationId"].(string), args["emails"].([]string), args["dryRun"].(bool), args["allowRemovingMoreThan"].(*float64)), true
 	case "Mutation.registerIdentityProvider":
 		if e.ComplexityRoot.Mutation.RegisterIdentityProvider == nil {
 			break
@@ -1187,6 +1457,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RegisterProgrammeIdentityProvider(childComplexity, args["programmeId"].(string), args["input"].(model.IdentityProviderInput)), true
+	case "Mutation.reinstateLearner":
+		if e.ComplexityRoot.Mutation.ReinstateLearner == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reinstateLearner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReinstateLearner(childComplexity, args["learnerId"].(string), args["reason"].(string)), true
+	case "Mutation.rejectDataRequest":
+		if e.ComplexityRoot.Mutation.RejectDataRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rejectDataRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RejectDataRequest(childComplexity, args["requestId"].(string), args["reason"].(string)), true
 	case "Mutation.rejectMembership":
 		if e.ComplexityRoot.Mutation.RejectMembership == nil {
 			break
@@ -1209,6 +1501,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveEmailDomain(childComplexity, args["domainId"].(string)), true
+	case "Mutation.requestErasure":
+		if e.ComplexityRoot.Mutation.RequestErasure == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestErasure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestErasure(childComplexity, args["reason"].(*string)), true
 	case "Mutation.revokeRole":
 		if e.ComplexityRoot.Mutation.RevokeRole == nil {
 			break
@@ -1220,6 +1523,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeRole(childComplexity, args["grantId"].(string)), true
+	case "Mutation.runRetentionSweep":
+		if e.ComplexityRoot.Mutation.RunRetentionSweep == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runRetentionSweep_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunRetentionSweep(childComplexity, args["programmeId"].(string)), true
 	case "Mutation.setAccessGroupCourses":
 		if e.ComplexityRoot.Mutation.SetAccessGroupCourses == nil {
 			break
@@ -1264,6 +1578,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProgrammeRules(childComplexity, args["programmeId"].(string), args["input"].(model.RuleSettingsInput)), true
+	case "Mutation.withdrawConsent":
+		if e.ComplexityRoot.Mutation.WithdrawConsent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_withdrawConsent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.WithdrawConsent(childComplexity, args["reason"].(*string)), true
+	case "Mutation.withdrawConsentOnBehalf":
+		if e.ComplexityRoot.Mutation.WithdrawConsentOnBehalf == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_withdrawConsentOnBehalf_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.WithdrawConsentOnBehalf(childComplexity, args["learnerId"].(string), args["reason"].(string)), true
 
 	case "Organisation.accessGroups":
 		if e.ComplexityRoot.Organisation.AccessGroups == nil {
@@ -1326,6 +1662,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Organisation.Status(childComplexity), true
 
+	case "OrganisationReport.activity":
+		if e.ComplexityRoot.OrganisationReport.Activity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.Activity(childComplexity), true
+	case "OrganisationReport.byAccessGroup":
+		if e.ComplexityRoot.OrganisationReport.ByAccessGroup == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.ByAccessGroup(childComplexity), true
+	case "OrganisationReport.byStatus":
+		if e.ComplexityRoot.OrganisationReport.ByStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.ByStatus(childComplexity), true
+	case "OrganisationReport.generatedAt":
+		if e.ComplexityRoot.OrganisationReport.GeneratedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.GeneratedAt(childComplexity), true
+	case "OrganisationReport.learnersEver":
+		if e.ComplexityRoot.OrganisationReport.LearnersEver == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.LearnersEver(childComplexity), true
+	case "OrganisationReport.organisationId":
+		if e.ComplexityRoot.OrganisationReport.OrganisationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.OrganisationID(childComplexity), true
+	case "OrganisationReport.policyDecisions":
+		if e.ComplexityRoot.OrganisationReport.PolicyDecisions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.PolicyDecisions(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -1338,6 +1717,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "PersonalDataExport.document":
+		if e.ComplexityRoot.PersonalDataExport.Document == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalDataExport.Document(childComplexity), true
+	case "PersonalDataExport.exportedAt":
+		if e.ComplexityRoot.PersonalDataExport.ExportedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalDataExport.ExportedAt(childComplexity), true
+	case "PersonalDataExport.learnerId":
+		if e.ComplexityRoot.PersonalDataExport.LearnerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PersonalDataExport.LearnerID(childComplexity), true
 
 	case "Policy.audience":
 		if e.ComplexityRoot.Policy.Audience == nil {
@@ -1570,7 +1968,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["programmeId"].(string), args["targetId"].(*string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["programmeId"].(string), args["learnerId"].(*string), args["targetId"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.dataRequests":
+		if e.ComplexityRoot.Query.DataRequests == nil {
+			break
+		}
+
+		args, err := ec.field_Query_dataRequests_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DataRequests(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]model.DataRequestStatus), args["first"].(*int), args["after"].(*string)), true
 	case "Query.identityProviders":
 		if e.ComplexityRoot.Query.IdentityProviders == nil {
 			break
@@ -1616,6 +2025,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.MembershipProposals(childComplexity, args["programmeId"].(string), args["status"].(*model.ProposalStatus)), true
+	case "Query.myData":
+		if e.ComplexityRoot.Query.MyData == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.MyData(childComplexity), true
 	case "Query.organisation":
 		if e.ComplexityRoot.Query.Organisation == nil {
 			break
@@ -1627,6 +2042,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organisation(childComplexity, args["id"].(string)), true
+	case "Query.organisationReport":
+		if e.ComplexityRoot.Query.OrganisationReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_organisationReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrganisationReport(childComplexity, args["organisationId"].(string)), true
+	case "Query.personalDataExport":
+		if e.ComplexityRoot.Query.PersonalDataExport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_personalDataExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PersonalDataExport(childComplexity, args["learnerId"].(string)), true
 	case "Query.programme":
 		if e.ComplexityRoot.Query.Programme == nil {
 			break
@@ -1655,6 +2092,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Retention(childComplexity, args["learnerId"].(string)), true
+	case "Query.retentionPreview":
+		if e.ComplexityRoot.Query.RetentionPreview == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionPreview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionPreview(childComplexity, args["programmeId"].(string), args["asOf"].(time.Time)), true
 	case "Query.roleGrants":
 		if e.ComplexityRoot.Query.RoleGrants == nil {
 			break
@@ -1752,6 +2200,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleGrant.Subject(childComplexity), true
 
+	case "RosterLine.code":
+		if e.ComplexityRoot.RosterLine.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterLine.Code(childComplexity), true
+	case "RosterLine.line":
+		if e.ComplexityRoot.RosterLine.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterLine.Line(childComplexity), true
+	case "RosterLine.message":
+		if e.ComplexityRoot.RosterLine.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterLine.Message(childComplexity), true
+	case "RosterLine.reason":
+		if e.ComplexityRoot.RosterLine.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterLine.Reason(childComplexity), true
+
+	case "RosterReconciliation.activeLearners":
+		if e.ComplexityRoot.RosterReconciliation.ActiveLearners == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.ActiveLearners(childComplexity), true
+	case "RosterReconciliation.applied":
+		if e.ComplexityRoot.RosterReconciliation.Applied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.Applied(childComplexity), true
+	case "RosterReconciliation.badLines":
+		if e.ComplexityRoot.RosterReconciliation.BadLines == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.BadLines(childComplexity), true
+	case "RosterReconciliation.dryRun":
+		if e.ComplexityRoot.RosterReconciliation.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.DryRun(childComplexity), true
+	case "RosterReconciliation.learnerIds":
+		if e.ComplexityRoot.RosterReconciliation.LearnerIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.LearnerIds(childComplexity), true
+	case "RosterReconciliation.removalDueAt":
+		if e.ComplexityRoot.RosterReconciliation.RemovalDueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.RemovalDueAt(childComplexity), true
+	case "RosterReconciliation.rosterSize":
+		if e.ComplexityRoot.RosterReconciliation.RosterSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.RosterSize(childComplexity), true
+	case "RosterReconciliation.share":
+		if e.ComplexityRoot.RosterReconciliation.Share == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.Share(childComplexity), true
+	case "RosterReconciliation.threshold":
+		if e.ComplexityRoot.RosterReconciliation.Threshold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.Threshold(childComplexity), true
+	case "RosterReconciliation.toRemove":
+		if e.ComplexityRoot.RosterReconciliation.ToRemove == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RosterReconciliation.ToRemove(childComplexity), true
+
 	case "Rule.id":
 		if e.ComplexityRoot.Rule.ID == nil {
 			break
@@ -1837,6 +2371,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RuleSettings.WithdrawalErasureDelay(childComplexity), true
+
+	case "ScheduledRemoval.action":
+		if e.ComplexityRoot.ScheduledRemoval.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduledRemoval.Action(childComplexity), true
+	case "ScheduledRemoval.dueAt":
+		if e.ComplexityRoot.ScheduledRemoval.DueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduledRemoval.DueAt(childComplexity), true
+	case "ScheduledRemoval.learnerId":
+		if e.ComplexityRoot.ScheduledRemoval.LearnerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduledRemoval.LearnerID(childComplexity), true
+	case "ScheduledRemoval.organisationId":
+		if e.ComplexityRoot.ScheduledRemoval.OrganisationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduledRemoval.OrganisationID(childComplexity), true
+	case "ScheduledRemoval.reason":
+		if e.ComplexityRoot.ScheduledRemoval.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduledRemoval.Reason(childComplexity), true
+
+	case "SweepReport.contractEnded":
+		if e.ComplexityRoot.SweepReport.ContractEnded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SweepReport.ContractEnded(childComplexity), true
+	case "SweepReport.erased":
+		if e.ComplexityRoot.SweepReport.Erased == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SweepReport.Erased(childComplexity), true
+	case "SweepReport.programmeId":
+		if e.ComplexityRoot.SweepReport.ProgrammeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SweepReport.ProgrammeID(childComplexity), true
+	case "SweepReport.requestsOpened":
+		if e.ComplexityRoot.SweepReport.RequestsOpened == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SweepReport.RequestsOpened(childComplexity), true
+	case "SweepReport.scheduledInactive":
+		if e.ComplexityRoot.SweepReport.ScheduledInactive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SweepReport.ScheduledInactive(childComplexity), true
+	case "SweepReport.skipped":
+		if e.ComplexityRoot.SweepReport.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SweepReport.Skipped(childComplexity), true
 
 	case "Viewer.accessAllowed":
 		if e.ComplexityRoot.Viewer.AccessAllowed == nil {
@@ -1992,7 +2594,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/learner.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls"
+//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/learner.graphqls" "schema/leaving.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2007,6 +2609,7 @@ var sources = []*ast.Source{
 	{Name: "schema/audit.graphqls", Input: sourceData("schema/audit.graphqls"), BuiltIn: false},
 	{Name: "schema/common.graphqls", Input: sourceData("schema/common.graphqls"), BuiltIn: false},
 	{Name: "schema/learner.graphqls", Input: sourceData("schema/learner.graphqls"), BuiltIn: false},
+	{Name: "schema/leaving.graphqls", Input: sourceData("schema/leaving.graphqls"), BuiltIn: false},
 	{Name: "schema/organisation.graphqls", Input: sourceData("schema/organisation.graphqls"), BuiltIn: false},
 	{Name: "schema/policy.graphqls", Input: sourceData("schema/policy.graphqls"), BuiltIn: false},
 	{Name: "schema/programme.graphqls", Input: sourceData("schema/programme.graphqls"), BuiltIn: false},
@@ -2077,6 +2680,16 @@ func (ec *executionContext) childFields_AuditEntryEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntryEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CountEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_CountEntry_key(ctx, field)
+	case "count":
+		return ec.fieldContext_CountEntry_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CountEntry", field.Name)
+}
+
 func (ec *executionContext) childFields_Course(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2091,6 +2704,60 @@ func (ec *executionContext) childFields_Course(ctx context.Context, field graphq
 		return ec.fieldContext_Course_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Course", field.Name)
+}
+
+func (ec *executionContext) childFields_DataRequest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DataRequest_id(ctx, field)
+	case "programmeId":
+		return ec.fieldContext_DataRequest_programmeId(ctx, field)
+	case "organisationId":
+		return ec.fieldContext_DataRequest_organisationId(ctx, field)
+	case "learnerId":
+		return ec.fieldContext_DataRequest_learnerId(ctx, field)
+	case "kind":
+		return ec.fieldContext_DataRequest_kind(ctx, field)
+	case "origin":
+		return ec.fieldContext_DataRequest_origin(ctx, field)
+	case "status":
+		return ec.fieldContext_DataRequest_status(ctx, field)
+	case "reason":
+		return ec.fieldContext_DataRequest_reason(ctx, field)
+	case "requestedBy":
+		return ec.fieldContext_DataRequest_requestedBy(ctx, field)
+	case "requestedAt":
+		return ec.fieldContext_DataRequest_requestedAt(ctx, field)
+	case "decidedBy":
+		return ec.fieldContext_DataRequest_decidedBy(ctx, field)
+	case "decidedAt":
+		return ec.fieldContext_DataRequest_decidedAt(ctx, field)
+	case "decisionNote":
+		return ec.fieldContext_DataRequest_decisionNote(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_DataRequest_completedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DataRequest", field.Name)
+}
+
+func (ec *executionContext) childFields_DataRequestConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DataRequestConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DataRequestConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DataRequestConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DataRequestEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_DataRequestEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_DataRequestEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DataRequestEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_EmailDomain(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2319,6 +2986,26 @@ func (ec *executionContext) childFields_Organisation(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type Organisation", field.Name)
 }
 
+func (ec *executionContext) childFields_OrganisationReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "organisationId":
+		return ec.fieldContext_OrganisationReport_organisationId(ctx, field)
+	case "generatedAt":
+		return ec.fieldContext_OrganisationReport_generatedAt(ctx, field)
+	case "learnersEver":
+		return ec.fieldContext_OrganisationReport_learnersEver(ctx, field)
+	case "byStatus":
+		return ec.fieldContext_OrganisationReport_byStatus(ctx, field)
+	case "byAccessGroup":
+		return ec.fieldContext_OrganisationReport_byAccessGroup(ctx, field)
+	case "policyDecisions":
+		return ec.fieldContext_OrganisationReport_policyDecisions(ctx, field)
+	case "activity":
+		return ec.fieldContext_OrganisationReport_activity(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganisationReport", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -2327,6 +3014,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PersonalDataExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "learnerId":
+		return ec.fieldContext_PersonalDataExport_learnerId(ctx, field)
+	case "exportedAt":
+		return ec.fieldContext_PersonalDataExport_exportedAt(ctx, field)
+	case "document":
+		return ec.fieldContext_PersonalDataExport_document(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PersonalDataExport", field.Name)
 }
 
 func (ec *executionContext) childFields_Policy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2465,6 +3164,46 @@ func (ec *executionContext) childFields_RoleGrant(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type RoleGrant", field.Name)
 }
 
+func (ec *executionContext) childFields_RosterLine(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "line":
+		return ec.fieldContext_RosterLine_line(ctx, field)
+	case "code":
+		return ec.fieldContext_RosterLine_code(ctx, field)
+	case "reason":
+		return ec.fieldContext_RosterLine_reason(ctx, field)
+	case "message":
+		return ec.fieldContext_RosterLine_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RosterLine", field.Name)
+}
+
+func (ec *executionContext) childFields_RosterReconciliation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dryRun":
+		return ec.fieldContext_RosterReconciliation_dryRun(ctx, field)
+	case "rosterSize":
+		return ec.fieldContext_RosterReconciliation_rosterSize(ctx, field)
+	case "activeLearners":
+		return ec.fieldContext_RosterReconciliation_activeLearners(ctx, field)
+	case "toRemove":
+		return ec.fieldContext_RosterReconciliation_toRemove(ctx, field)
+	case "share":
+		return ec.fieldContext_RosterReconciliation_share(ctx, field)
+	case "threshold":
+		return ec.fieldContext_RosterReconciliation_threshold(ctx, field)
+	case "applied":
+		return ec.fieldContext_RosterReconciliation_applied(ctx, field)
+	case "removalDueAt":
+		return ec.fieldContext_RosterReconciliation_removalDueAt(ctx, field)
+	case "learnerIds":
+		return ec.fieldContext_RosterReconciliation_learnerIds(ctx, field)
+	case "badLines":
+		return ec.fieldContext_RosterReconciliation_badLines(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RosterReconciliation", field.Name)
+}
+
 func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2503,6 +3242,40 @@ func (ec *executionContext) childFields_RuleSettings(ctx context.Context, field 
 		return ec.fieldContext_RuleSettings_rosterRemovalThreshold(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuleSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_ScheduledRemoval(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "learnerId":
+		return ec.fieldContext_ScheduledRemoval_learnerId(ctx, field)
+	case "organisationId":
+		return ec.fieldContext_ScheduledRemoval_organisationId(ctx, field)
+	case "reason":
+		return ec.fieldContext_ScheduledRemoval_reason(ctx, field)
+	case "action":
+		return ec.fieldContext_ScheduledRemoval_action(ctx, field)
+	case "dueAt":
+		return ec.fieldContext_ScheduledRemoval_dueAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScheduledRemoval", field.Name)
+}
+
+func (ec *executionContext) childFields_SweepReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "programmeId":
+		return ec.fieldContext_SweepReport_programmeId(ctx, field)
+	case "skipped":
+		return ec.fieldContext_SweepReport_skipped(ctx, field)
+	case "contractEnded":
+		return ec.fieldContext_SweepReport_contractEnded(ctx, field)
+	case "erased":
+		return ec.fieldContext_SweepReport_erased(ctx, field)
+	case "scheduledInactive":
+		return ec.fieldContext_SweepReport_scheduledInactive(ctx, field)
+	case "requestsOpened":
+		return ec.fieldContext_SweepReport_requestsOpened(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SweepReport", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2719,6 +3492,28 @@ func (ec *executionContext) field_Mutation_addEmailDomain_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_approveDataRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "requestId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requestId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "note",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["note"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_approveMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2909,6 +3704,28 @@ func (ec *executionContext) field_Mutation_importLearners_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_markLeaver_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "learnerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["learnerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_proposeMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2942,6 +3759,44 @@ func (ec *executionContext) field_Mutation_publishPolicyVersion_args(ctx context
 		return nil, err
 	}
 	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reconcileRoster_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "organisationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organisationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "emails",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["emails"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "allowRemovingMoreThan",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["allowRemovingMoreThan"] = arg3
 	return args, nil
 }
 
@@ -2989,6 +3844,50 @@ func (ec *executionContext) field_Mutation_registerProgrammeIdentityProvider_arg
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_reinstateLearner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "learnerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["learnerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rejectDataRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "requestId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requestId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rejectMembership_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3025,6 +3924,20 @@ func (ec *executionContext) field_Mutation_removeEmailDomain_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_requestErasure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3036,6 +3949,20 @@ func (ec *executionContext) field_Mutation_revokeRole_args(ctx context.Context, 
 		return nil, err
 	}
 	args["grantId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_runRetentionSweep_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
 	return args, nil
 }
 
@@ -3119,6 +4046,42 @@ func (ec *executionContext) field_Mutation_updateProgrammeRules_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_withdrawConsentOnBehalf_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "learnerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["learnerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_withdrawConsent_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3144,30 +4107,84 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["programmeId"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "targetId",
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "learnerId",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOID2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["targetId"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+	args["learnerId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "targetId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["targetId"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["after"] = arg3
+	args["after"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_dataRequests_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "organisationId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organisationId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) ([]model.DataRequestStatus, error) {
+			return ec.unmarshalODataRequestStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatusᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg4
 	return args, nil
 }
 
@@ -3275,6 +4292,20 @@ func (ec *executionContext) field_Query_membershipProposals_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_organisationReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "organisationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organisationId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_organisation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3289,6 +4320,20 @@ func (ec *executionContext) field_Query_organisation_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_personalDataExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "learnerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["learnerId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_programme_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3300,6 +4345,28 @@ func (ec *executionContext) field_Query_programme_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionPreview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg1
 	return args, nil
 }
 
@@ -3869,6 +4936,52 @@ func (ec *executionContext) fieldContext_AuditEntryEdge_node(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _CountEntry_key(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CountEntry_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CountEntry_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _CountEntry_count(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CountEntry_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CountEntry_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3982,6 +5095,447 @@ func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Course_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Course", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DataRequest_id(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DataRequest_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_programmeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProgrammeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_programmeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DataRequest_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_organisationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganisationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_organisationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DataRequest_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_learnerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_learnerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DataRequest_kind(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRequest_origin(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "RemovalReason")
+}
+
+func (ec *executionContext) _DataRequest_status(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.DataRequestStatus) graphql.Marshaler {
+			return ec.marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "DataRequestStatus")
+}
+
+func (ec *executionContext) _DataRequest_reason(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRequest_requestedBy(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_requestedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_requestedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DataRequest_requestedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_requestedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_requestedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DataRequest_decidedBy(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_decidedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecidedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_decidedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DataRequest_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_decidedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecidedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_decidedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DataRequest_decisionNote(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_decisionNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DecisionNote, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_decisionNote(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRequest_completedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequest_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequest_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequest", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DataRequestConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.DataRequestConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequestConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.DataRequestEdge) graphql.Marshaler {
+			return ec.marshalNDataRequestEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequestConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DataRequestConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataRequestEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DataRequestConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.DataRequestConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequestConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequestConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DataRequestConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DataRequestEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DataRequestEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequestEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequestEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DataRequestEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _DataRequestEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.DataRequestEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DataRequestEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DataRequest) graphql.Marshaler {
+			return ec.marshalNDataRequest2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DataRequestEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DataRequestEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataRequest(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
@@ -6177,6 +7731,402 @@ func (ec *executionContext) fieldContext_Mutation_updateMyProfile(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_withdrawConsent(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_withdrawConsent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().WithdrawConsent(ctx, fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Viewer) graphql.Marshaler {
+			return ec.marshalNViewer2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐViewer(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_withdrawConsent(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Viewer(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_withdrawConsent_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_withdrawConsentOnBehalf(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_withdrawConsentOnBehalf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().WithdrawConsentOnBehalf(ctx, fc.Args["learnerId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Learner) graphql.Marshaler {
+			return ec.marshalNLearner2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_withdrawConsentOnBehalf(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Learner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_withdrawConsentOnBehalf_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_requestErasure(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_requestErasure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RequestErasure(ctx, fc.Args["reason"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DataRequest) graphql.Marshaler {
+			return ec.marshalNDataRequest2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_requestErasure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_requestErasure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_approveDataRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_approveDataRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ApproveDataRequest(ctx, fc.Args["requestId"].(string), fc.Args["note"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DataRequest) graphql.Marshaler {
+			return ec.marshalNDataRequest2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_approveDataRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_approveDataRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rejectDataRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rejectDataRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RejectDataRequest(ctx, fc.Args["requestId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DataRequest) graphql.Marshaler {
+			return ec.marshalNDataRequest2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rejectDataRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rejectDataRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_markLeaver(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markLeaver(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkLeaver(ctx, fc.Args["learnerId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Learner) graphql.Marshaler {
+			return ec.marshalNLearner2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markLeaver(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Learner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markLeaver_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reconcileRoster(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reconcileRoster(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReconcileRoster(ctx, fc.Args["organisationId"].(string), fc.Args["emails"].([]string), fc.Args["dryRun"].(bool), fc.Args["allowRemovingMoreThan"].(*float64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RosterReconciliation) graphql.Marshaler {
+			return ec.marshalNRosterReconciliation2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterReconciliation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reconcileRoster(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RosterReconciliation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reconcileRoster_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reinstateLearner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reinstateLearner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReinstateLearner(ctx, fc.Args["learnerId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Learner) graphql.Marshaler {
+			return ec.marshalNLearner2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reinstateLearner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Learner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reinstateLearner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_runRetentionSweep(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_runRetentionSweep(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RunRetentionSweep(ctx, fc.Args["programmeId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SweepReport) graphql.Marshaler {
+			return ec.marshalNSweepReport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐSweepReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_runRetentionSweep(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SweepReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_runRetentionSweep_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_proposeMembership(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6953,6 +8903,203 @@ func (ec *executionContext) fieldContext_Organisation_removedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("Organisation", field, false, false, "Time")
 }
 
+func (ec *executionContext) _OrganisationReport_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_organisationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganisationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_organisationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrganisationReport_generatedAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_generatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GeneratedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_generatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OrganisationReport_learnersEver(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_learnersEver(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnersEver, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_learnersEver(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _OrganisationReport_byStatus(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_byStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
+			return ec.marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_byStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganisationReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CountEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganisationReport_byAccessGroup(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_byAccessGroup(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ByAccessGroup, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
+			return ec.marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_byAccessGroup(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganisationReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CountEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganisationReport_policyDecisions(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_policyDecisions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PolicyDecisions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
+			return ec.marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_policyDecisions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganisationReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CountEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganisationReport_activity(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_activity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Activity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
+			return ec.marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_activity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganisationReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CountEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6997,6 +9144,75 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PersonalDataExport_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalDataExport_learnerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalDataExport_learnerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalDataExport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PersonalDataExport_exportedAt(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalDataExport_exportedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExportedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalDataExport_exportedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalDataExport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PersonalDataExport_document(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PersonalDataExport_document(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Document, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PersonalDataExport_document(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PersonalDataExport", field, false, false, "JSON")
 }
 
 func (ec *executionContext) _Policy_id(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
@@ -7950,7 +10166,7 @@ func (ec *executionContext) _Query_auditLog(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().AuditLog(ctx, fc.Args["programmeId"].(string), fc.Args["targetId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().AuditLog(ctx, fc.Args["programmeId"].(string), fc.Args["learnerId"].(*string), fc.Args["targetId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditEntryConnection) graphql.Marshaler {
@@ -8154,6 +10370,214 @@ func (ec *executionContext) fieldContext_Query_identityProviders(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_identityProviders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_myData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_myData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().MyData(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PersonalDataExport) graphql.Marshaler {
+			return ec.marshalNPersonalDataExport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPersonalDataExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_myData(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PersonalDataExport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_personalDataExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_personalDataExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PersonalDataExport(ctx, fc.Args["learnerId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PersonalDataExport) graphql.Marshaler {
+			return ec.marshalNPersonalDataExport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPersonalDataExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_personalDataExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PersonalDataExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_personalDataExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionPreview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionPreview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionPreview(ctx, fc.Args["programmeId"].(string), fc.Args["asOf"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScheduledRemoval) graphql.Marshaler {
+			return ec.marshalNScheduledRemoval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemovalᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionPreview(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScheduledRemoval(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionPreview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_dataRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_dataRequests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DataRequests(ctx, fc.Args["programmeId"].(string), fc.Args["organisationId"].(*string), fc.Args["status"].([]model.DataRequestStatus), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DataRequestConnection) graphql.Marshaler {
+			return ec.marshalNDataRequestConnection2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_dataRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DataRequestConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_dataRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_organisationReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_organisationReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrganisationReport(ctx, fc.Args["organisationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.OrganisationReport) graphql.Marshaler {
+			return ec.marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_organisationReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganisationReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_organisationReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8741,6 +11165,337 @@ func (ec *executionContext) fieldContext_RoleGrant_createdAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("RoleGrant", field, false, false, "Time")
 }
 
+func (ec *executionContext) _RosterLine_line(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterLine_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterLine_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterLine", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RosterLine_code(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterLine_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterLine_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterLine", field, false, false, "String")
+}
+
+func (ec *executionContext) _RosterLine_reason(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterLine_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RosterLine_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterLine", field, false, false, "String")
+}
+
+func (ec *executionContext) _RosterLine_message(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterLine_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterLine_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterLine", field, false, false, "String")
+}
+
+func (ec *executionContext) _RosterReconciliation_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RosterReconciliation_rosterSize(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_rosterSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RosterSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_rosterSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RosterReconciliation_activeLearners(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_activeLearners(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActiveLearners, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_activeLearners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RosterReconciliation_toRemove(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_toRemove(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ToRemove, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_toRemove(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RosterReconciliation_share(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_share(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Share, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_share(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RosterReconciliation_threshold(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_threshold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Threshold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_threshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RosterReconciliation_applied(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_applied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Applied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_applied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RosterReconciliation_removalDueAt(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_removalDueAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovalDueAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_removalDueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RosterReconciliation_learnerIds(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_learnerIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_learnerIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RosterReconciliation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RosterReconciliation_badLines(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RosterReconciliation_badLines(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BadLines, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RosterLine) graphql.Marshaler {
+			return ec.marshalNRosterLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLineᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RosterReconciliation_badLines(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RosterReconciliation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RosterLine(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Rule_id(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9061,6 +11816,259 @@ func (ec *executionContext) _RuleSettings_rosterRemovalThreshold(ctx context.Con
 }
 func (ec *executionContext) fieldContext_RuleSettings_rosterRemovalThreshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RuleSettings", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ScheduledRemoval_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduledRemoval_learnerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduledRemoval_learnerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduledRemoval", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScheduledRemoval_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduledRemoval_organisationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganisationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduledRemoval_organisationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduledRemoval", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScheduledRemoval_reason(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduledRemoval_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduledRemoval_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduledRemoval", field, false, false, "RemovalReason")
+}
+
+func (ec *executionContext) _ScheduledRemoval_action(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduledRemoval_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduledRemoval_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduledRemoval", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScheduledRemoval_dueAt(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduledRemoval_dueAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DueAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduledRemoval_dueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduledRemoval", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SweepReport_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SweepReport_programmeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProgrammeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SweepReport_programmeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SweepReport_skipped(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SweepReport_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SweepReport_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SweepReport_contractEnded(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SweepReport_contractEnded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContractEnded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SweepReport_contractEnded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SweepReport_erased(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SweepReport_erased(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Erased, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SweepReport_erased(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SweepReport_scheduledInactive(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SweepReport_scheduledInactive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledInactive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SweepReport_scheduledInactive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SweepReport_requestsOpened(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SweepReport_requestsOpened(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestsOpened, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SweepReport_requestsOpened(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Viewer_subject(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
@@ -11588,6 +14596,44 @@ func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var countEntryImplementors = []string{"CountEntry"}
+
+func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSet, obj *model.CountEntry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, countEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CountEntry")
+		case "key":
+			out.Values[i] = ec._CountEntry_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._CountEntry_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var courseImplementors = []string{"Course"}
 
 func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *model.Course) graphql.Marshaler {
@@ -11621,6 +14667,180 @@ func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "createdAt":
 			out.Values[i] = ec._Course_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dataRequestImplementors = []string{"DataRequest"}
+
+func (ec *executionContext) _DataRequest(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dataRequestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DataRequest")
+		case "id":
+			out.Values[i] = ec._DataRequest_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "programmeId":
+			out.Values[i] = ec._DataRequest_programmeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organisationId":
+			out.Values[i] = ec._DataRequest_organisationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "learnerId":
+			out.Values[i] = ec._DataRequest_learnerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._DataRequest_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "origin":
+			out.Values[i] = ec._DataRequest_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._DataRequest_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._DataRequest_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestedBy":
+			out.Values[i] = ec._DataRequest_requestedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestedAt":
+			out.Values[i] = ec._DataRequest_requestedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decidedBy":
+			out.Values[i] = ec._DataRequest_decidedBy(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "decidedAt":
+			out.Values[i] = ec._DataRequest_decidedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "decisionNote":
+			out.Values[i] = ec._DataRequest_decisionNote(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completedAt":
+			out.Values[i] = ec._DataRequest_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dataRequestConnectionImplementors = []string{"DataRequestConnection"}
+
+func (ec *executionContext) _DataRequestConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequestConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dataRequestConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DataRequestConnection")
+		case "edges":
+			out.Values[i] = ec._DataRequestConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DataRequestConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dataRequestEdgeImplementors = []string{"DataRequestEdge"}
+
+func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequestEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dataRequestEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DataRequestEdge")
+		case "cursor":
+			out.Values[i] = ec._DataRequestEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._DataRequestEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12372,6 +15592,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "withdrawConsent":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_withdrawConsent(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "withdrawConsentOnBehalf":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_withdrawConsentOnBehalf(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestErasure":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_requestErasure(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "approveDataRequest":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_approveDataRequest(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejectDataRequest":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rejectDataRequest(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "markLeaver":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markLeaver(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reconcileRoster":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reconcileRoster(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reinstateLearner":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reinstateLearner(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runRetentionSweep":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_runRetentionSweep(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "proposeMembership":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_proposeMembership(ctx, field)
@@ -12553,6 +15836,69 @@ func (ec *executionContext) _Organisation(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var organisationReportImplementors = []string{"OrganisationReport"}
+
+func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.SelectionSet, obj *model.OrganisationReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organisationReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganisationReport")
+		case "organisationId":
+			out.Values[i] = ec._OrganisationReport_organisationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "generatedAt":
+			out.Values[i] = ec._OrganisationReport_generatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "learnersEver":
+			out.Values[i] = ec._OrganisationReport_learnersEver(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byStatus":
+			out.Values[i] = ec._OrganisationReport_byStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "byAccessGroup":
+			out.Values[i] = ec._OrganisationReport_byAccessGroup(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policyDecisions":
+			out.Values[i] = ec._OrganisationReport_policyDecisions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activity":
+			out.Values[i] = ec._OrganisationReport_activity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
@@ -12572,6 +15918,49 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "endCursor":
 			out.Values[i] = ec._PageInfo_endCursor(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var personalDataExportImplementors = []string{"PersonalDataExport"}
+
+func (ec *executionContext) _PersonalDataExport(ctx context.Context, sel ast.SelectionSet, obj *model.PersonalDataExport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, personalDataExportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PersonalDataExport")
+		case "learnerId":
+			out.Values[i] = ec._PersonalDataExport_learnerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exportedAt":
+			out.Values[i] = ec._PersonalDataExport_exportedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "document":
+			out.Values[i] = ec._PersonalDataExport_document(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -12974,6 +16363,36 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_identityProviders(ctx, field)
 				})
+		case "myData":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_myData(ctx, field)
+				})
+		case "personalDataExport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_personalDataExport(ctx, field)
+				})
+		case "retentionPreview":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionPreview(ctx, field)
+				})
+		case "dataRequests":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_dataRequests(ctx, field)
+				})
+		case "organisationReport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_organisationReport(ctx, field)
+				})
 		case "organisation":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -13152,6 +16571,132 @@ func (ec *executionContext) _RoleGrant(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var rosterLineImplementors = []string{"RosterLine"}
+
+func (ec *executionContext) _RosterLine(ctx context.Context, sel ast.SelectionSet, obj *model.RosterLine) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rosterLineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RosterLine")
+		case "line":
+			out.Values[i] = ec._RosterLine_line(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._RosterLine_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._RosterLine_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._RosterLine_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rosterReconciliationImplementors = []string{"RosterReconciliation"}
+
+func (ec *executionContext) _RosterReconciliation(ctx context.Context, sel ast.SelectionSet, obj *model.RosterReconciliation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rosterReconciliationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RosterReconciliation")
+		case "dryRun":
+			out.Values[i] = ec._RosterReconciliation_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rosterSize":
+			out.Values[i] = ec._RosterReconciliation_rosterSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activeLearners":
+			out.Values[i] = ec._RosterReconciliation_activeLearners(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "toRemove":
+			out.Values[i] = ec._RosterReconciliation_toRemove(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "share":
+			out.Values[i] = ec._RosterReconciliation_share(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "threshold":
+			out.Values[i] = ec._RosterReconciliation_threshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applied":
+			out.Values[i] = ec._RosterReconciliation_applied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removalDueAt":
+			out.Values[i] = ec._RosterReconciliation_removalDueAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "learnerIds":
+			out.Values[i] = ec._RosterReconciliation_learnerIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "badLines":
+			out.Values[i] = ec._RosterReconciliation_badLines(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var ruleImplementors = []string{"Rule"}
 
 func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj *model.Rule) graphql.Marshaler {
@@ -13258,6 +16803,117 @@ func (ec *executionContext) _RuleSettings(ctx context.Context, sel ast.Selection
 			}
 		case "rosterRemovalThreshold":
 			out.Values[i] = ec._RuleSettings_rosterRemovalThreshold(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scheduledRemovalImplementors = []string{"ScheduledRemoval"}
+
+func (ec *executionContext) _ScheduledRemoval(ctx context.Context, sel ast.SelectionSet, obj *model.ScheduledRemoval) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scheduledRemovalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScheduledRemoval")
+		case "learnerId":
+			out.Values[i] = ec._ScheduledRemoval_learnerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organisationId":
+			out.Values[i] = ec._ScheduledRemoval_organisationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ScheduledRemoval_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._ScheduledRemoval_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dueAt":
+			out.Values[i] = ec._ScheduledRemoval_dueAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sweepReportImplementors = []string{"SweepReport"}
+
+func (ec *executionContext) _SweepReport(ctx context.Context, sel ast.SelectionSet, obj *model.SweepReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sweepReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SweepReport")
+		case "programmeId":
+			out.Values[i] = ec._SweepReport_programmeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._SweepReport_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contractEnded":
+			out.Values[i] = ec._SweepReport_contractEnded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "erased":
+			out.Values[i] = ec._SweepReport_erased(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scheduledInactive":
+			out.Values[i] = ec._SweepReport_scheduledInactive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestsOpened":
+			out.Values[i] = ec._SweepReport_requestsOpened(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -13803,6 +17459,30 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntry(ctx context.Context, sel ast.SelectionSet, v *model.CountEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CountEntry!")
+		return graphql.Null
+	}
+	return ec._CountEntry(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Course) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -13835,6 +17515,56 @@ func (ec *executionContext) unmarshalNCourseInput2githubᚗcomᚋrollcallᚑdev�
 func (ec *executionContext) unmarshalNCreateProgrammeInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCreateProgrammeInput(ctx context.Context, v any) (model.CreateProgrammeInput, error) {
 	res, err := ec.unmarshalInputCreateProgrammeInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDataRequest2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequest(ctx context.Context, sel ast.SelectionSet, v *model.DataRequest) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DataRequest!")
+		return graphql.Null
+	}
+	return ec._DataRequest(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDataRequestConnection2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestConnection(ctx context.Context, sel ast.SelectionSet, v *model.DataRequestConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DataRequestConnection!")
+		return graphql.Null
+	}
+	return ec._DataRequestConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDataRequestEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DataRequestEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDataRequestEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDataRequestEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdge(ctx context.Context, sel ast.SelectionSet, v *model.DataRequestEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DataRequestEdge!")
+		return graphql.Null
+	}
+	return ec._DataRequestEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx context.Context, v any) (model.DataRequestStatus, error) {
+	var res model.DataRequestStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx context.Context, sel ast.SelectionSet, v model.DataRequestStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx context.Context, v any) (model.Decision, error) {
@@ -14275,6 +18005,14 @@ func (ec *executionContext) marshalNOrganisationKind2githubᚗcomᚋrollcallᚑd
 	return v
 }
 
+func (ec *executionContext) marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationReport(ctx context.Context, sel ast.SelectionSet, v *model.OrganisationReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrganisationReport!")
+		return graphql.Null
+	}
+	return ec._OrganisationReport(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx context.Context, v any) (model.OrganisationStatus, error) {
 	var res model.OrganisationStatus
 	err := res.UnmarshalGQL(v)
@@ -14291,6 +18029,14 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrollcallᚑdevᚋ
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPersonalDataExport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPersonalDataExport(ctx context.Context, sel ast.SelectionSet, v *model.PersonalDataExport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PersonalDataExport!")
+		return graphql.Null
+	}
+	return ec._PersonalDataExport(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPolicy2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
@@ -14483,6 +18229,16 @@ func (ec *executionContext) marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑ
 	return ec._ProposedDomain(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, v any) (model.RemovalReason, error) {
+	var res model.RemovalReason
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionStatement(ctx context.Context, sel ast.SelectionSet, v *model.RetentionStatement) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RetentionStatement!")
@@ -14523,6 +18279,38 @@ func (ec *executionContext) marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdev�
 		return graphql.Null
 	}
 	return ec._RoleGrant(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRosterLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RosterLine) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRosterLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLine(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRosterLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLine(ctx context.Context, sel ast.SelectionSet, v *model.RosterLine) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RosterLine!")
+		return graphql.Null
+	}
+	return ec._RosterLine(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRosterReconciliation2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterReconciliation(ctx context.Context, sel ast.SelectionSet, v *model.RosterReconciliation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RosterReconciliation!")
+		return graphql.Null
+	}
+	return ec._RosterReconciliation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRule2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Rule) graphql.Marshaler {
@@ -14572,6 +18360,30 @@ func (ec *executionContext) unmarshalNRuleSettingsInput2githubᚗcomᚋrollcall�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNScheduledRemoval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScheduledRemoval) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemoval(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemoval(ctx context.Context, sel ast.SelectionSet, v *model.ScheduledRemoval) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScheduledRemoval!")
+		return graphql.Null
+	}
+	return ec._ScheduledRemoval(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -14613,6 +18425,14 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNSweepReport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐSweepReport(ctx context.Context, sel ast.SelectionSet, v *model.SweepReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SweepReport!")
+		return graphql.Null
+	}
+	return ec._SweepReport(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -14814,6 +18634,42 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalODataRequestStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatusᚄ(ctx context.Context, v any) ([]model.DataRequestStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.DataRequestStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalODataRequestStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.DataRequestStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalODomainInput2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDomainInputᚄ(ctx context.Context, v any) ([]*model.DomainInput, error) {

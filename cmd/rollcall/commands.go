@@ -125,6 +125,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.SweepInterval > 0 {
+		go runScheduler(ctx, svc, log, cfg.SweepInterval)
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -341,4 +344,56 @@ func findProgramme(ctx context.Context, svc *lifecycle.Service, ref string) (dom
 		}
 	}
 	return domain.Programme{}, fmt.Errorf("--programme: no programme %q", ref)
+}
+
+// runScheduler sweeps every programme on an interval. On PostgreSQL the sweep
+// takes an advisory lock, so with several replicas one sweeps at a time.
+func runScheduler(ctx context.Context, svc *lifecycle.Service, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		reps, err := svc.SweepAll(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Error("retention sweep failed", "err", err.Error())
+		}
+		for _, r := range reps {
+			if r.Erased+r.ScheduledInactive+r.RequestsOpened > 0 {
+				log.Info("retention sweep", "programme", r.ProgrammeID, "erased", r.Erased,
+					"scheduled_inactive", r.ScheduledInactive, "requests_opened", r.RequestsOpened)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func sweepCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return fmt.Errorf("usage: rollcall sweep")
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := lifecycle.New(st, lifecycle.Options{})
+	reps, err := svc.SweepAll(ctx)
+	if err != nil {
+		return err
+	}
+	if reps == nil {
+		fmt.Fprintln(stdout, "another process is sweeping; nothing done")
+	}
+	for _, r := range reps {
+		fmt.Fprintf(stdout, "programme %s: erased %d, scheduled for inactivity %d, requests opened %d, contract ended %v\n",
+			r.ProgrammeID, r.Erased, r.ScheduledInactive, r.RequestsOpened, r.ContractEnded)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@
 //	rollcall [serve]                 run the HTTP service (default)
 //	rollcall migrate up|down|status  manage the schema
 //	rollcall seed FILE...            load programmes from seed files (idempotent)
+//	rollcall sweep                   run the retention sweep once (cron)
 //	rollcall dev-token [flags]       print a token from the dev issuer (dev mode only)
 package main
 
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, args, getenv, stdout)
 	case "seed":
 		return seedCmd(ctx, args, getenv, stdout)
+	case "sweep":
+		return sweepCmd(ctx, args, getenv, stdout)
 	case "dev-token":
 		return devToken(ctx, args, getenv, stdout, stderr)
 	case "help", "-h", "--help":
@@ -51,4 +54,5 @@ const usage = `usage:
   rollcall [serve]                 run the service
   rollcall migrate up|down|status  manage the database schema
   rollcall seed FILE...            load programmes from seed files (idempotent)
+  rollcall sweep                   run the retention sweep once (for cron)
   rollcall dev-token [flags]       print a dev-mode token (ROLLCALL_DEV=1 only)`

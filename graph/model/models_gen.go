@@ -55,6 +55,11 @@ type AuditEntryEdge struct {
 	Node   *AuditEntry `json:"node"`
 }
 
+type CountEntry struct {
+	Key   string `json:"key"`
+	Count int    `json:"count"`
+}
+
 type Course struct {
 	ID          string    `json:"id"`
 	ProgrammeID string    `json:"programmeId"`
@@ -74,6 +79,35 @@ type CreateProgrammeInput struct {
 	GoverningBodies []*GoverningBodyInput `json:"governingBodies"`
 	// Overrides of the preset's rule settings.
 	Rules *RuleSettingsInput `json:"rules,omitempty"`
+}
+
+// An erasure request: from a withdrawal or a removal under ONC-5, or the learner's own (CTL-11).
+type DataRequest struct {
+	ID             string            `json:"id"`
+	ProgrammeID    string            `json:"programmeId"`
+	OrganisationID string            `json:"organisationId"`
+	LearnerID      string            `json:"learnerId"`
+	Kind           string            `json:"kind"`
+	Origin         RemovalReason     `json:"origin"`
+	Status         DataRequestStatus `json:"status"`
+	// Blanked when the learner is erased.
+	Reason       string     `json:"reason"`
+	RequestedBy  string     `json:"requestedBy"`
+	RequestedAt  time.Time  `json:"requestedAt"`
+	DecidedBy    *string    `json:"decidedBy,omitempty"`
+	DecidedAt    *time.Time `json:"decidedAt,omitempty"`
+	DecisionNote string     `json:"decisionNote"`
+	CompletedAt  *time.Time `json:"completedAt,omitempty"`
+}
+
+type DataRequestConnection struct {
+	Edges    []*DataRequestEdge `json:"edges"`
+	PageInfo *PageInfo          `json:"pageInfo"`
+}
+
+type DataRequestEdge struct {
+	Cursor string       `json:"cursor"`
+	Node   *DataRequest `json:"node"`
 }
 
 type DomainInput struct {
@@ -231,9 +265,29 @@ type Organisation struct {
 	RemovedAt    *time.Time         `json:"removedAt,omitempty"`
 }
 
+// ONC-7: aggregates only. GEN-3: erasures do not change them.
+type OrganisationReport struct {
+	OrganisationID string        `json:"organisationId"`
+	GeneratedAt    time.Time     `json:"generatedAt"`
+	LearnersEver   int           `json:"learnersEver"`
+	ByStatus       []*CountEntry `json:"byStatus"`
+	ByAccessGroup  []*CountEntry `json:"byAccessGroup"`
+	// key: policyVersionId:DECISION
+	PolicyDecisions []*CountEntry `json:"policyDecisions"`
+	// key: courseId:STATE
+	Activity []*CountEntry `json:"activity"`
+}
+
 type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
 	EndCursor   *string `json:"endCursor,omitempty"`
+}
+
+// ONC-10, CTL-11: everything held on the person, as one JSON document.
+type PersonalDataExport struct {
+	LearnerID  string         `json:"learnerId"`
+	ExportedAt time.Time      `json:"exportedAt"`
+	Document   map[string]any `json:"document"`
 }
 
 // ONC-1: a policy learners accept; compulsory ones gate access.
@@ -337,6 +391,32 @@ type RoleGrant struct {
 	CreatedAt       time.Time `json:"createdAt"`
 }
 
+type RosterLine struct {
+	// 1-based line number in the roster.
+	Line    int     `json:"line"`
+	Code    string  `json:"code"`
+	Reason  *string `json:"reason,omitempty"`
+	Message string  `json:"message"`
+}
+
+// CTL-9, GEN-4: the outcome of a roster reconciliation.
+type RosterReconciliation struct {
+	DryRun bool `json:"dryRun"`
+	// Valid roster lines of this organisation's domains.
+	RosterSize int `json:"rosterSize"`
+	// Learners of the organisation with or awaiting access.
+	ActiveLearners int     `json:"activeLearners"`
+	ToRemove       int     `json:"toRemove"`
+	Share          float64 `json:"share"`
+	// The safety valve's threshold in force for this call.
+	Threshold    float64   `json:"threshold"`
+	Applied      bool      `json:"applied"`
+	RemovalDueAt time.Time `json:"removalDueAt"`
+	// Every learner scheduled (or, in a dry run, who would be).
+	LearnerIds []string      `json:"learnerIds"`
+	BadLines   []*RosterLine `json:"badLines"`
+}
+
 // A rulebook entry in force (RULES.md).
 type Rule struct {
 	ID string `json:"id"`
@@ -384,6 +464,86 @@ type RuleSettingsInput struct {
 	RosterRemovalThreshold *float64   `json:"rosterRemovalThreshold,omitempty"`
 	// Recorded in the audit log.
 	Reason *string `json:"reason,omitempty"`
+}
+
+type ScheduledRemoval struct {
+	LearnerID      string        `json:"learnerId"`
+	OrganisationID string        `json:"organisationId"`
+	Reason         RemovalReason `json:"reason"`
+	// SCHEDULE (a removal would be scheduled) or ERASE.
+	Action string    `json:"action"`
+	DueAt  time.Time `json:"dueAt"`
+}
+
+type SweepReport struct {
+	ProgrammeID string `json:"programmeId"`
+	// Another replica was sweeping; nothing was done.
+	Skipped           bool `json:"skipped"`
+	ContractEnded     bool `json:"contractEnded"`
+	Erased            int  `json:"erased"`
+	ScheduledInactive int  `json:"scheduledInactive"`
+	RequestsOpened    int  `json:"requestsOpened"`
+}
+
+type DataRequestStatus string
+
+const (
+	DataRequestStatusPending          DataRequestStatus = "PENDING"
+	DataRequestStatusAwaitingApproval DataRequestStatus = "AWAITING_APPROVAL"
+	DataRequestStatusApproved         DataRequestStatus = "APPROVED"
+	DataRequestStatusCompleted        DataRequestStatus = "COMPLETED"
+	DataRequestStatusRejected         DataRequestStatus = "REJECTED"
+)
+
+var AllDataRequestStatus = []DataRequestStatus{
+	DataRequestStatusPending,
+	DataRequestStatusAwaitingApproval,
+	DataRequestStatusApproved,
+	DataRequestStatusCompleted,
+	DataRequestStatusRejected,
+}
+
+func (e DataRequestStatus) IsValid() bool {
+	switch e {
+	case DataRequestStatusPending, DataRequestStatusAwaitingApproval, DataRequestStatusApproved, DataRequestStatusCompleted, DataRequestStatusRejected:
+		return true
+	}
+	return false
+}
+
+func (e DataRequestStatus) String() string {
+	return string(e)
+}
+
+func (e *DataRequestStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DataRequestStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DataRequestStatus", str)
+	}
+	return nil
+}
+
+func (e DataRequestStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DataRequestStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DataRequestStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type Decision string

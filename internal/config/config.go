@@ -30,6 +30,7 @@ type Config struct {
 	ShutdownTimeout      time.Duration // ROLLCALL_SHUTDOWN_TIMEOUT
 	DevKeyFile           string        // ROLLCALL_DEV_KEY_FILE
 	SecretKey            []byte        // ROLLCALL_SECRET_KEY (32 bytes, base64)
+	SweepInterval        time.Duration // ROLLCALL_SWEEP_INTERVAL (0: no scheduler)
 }
 
 // DefaultDatabaseURL is the embedded database, used when nothing is set.
@@ -44,6 +45,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LogFormat:       or(getenv("ROLLCALL_LOG_FORMAT"), "text"),
 		MaxBodyBytes:    16 << 20, // a 100,000-row importLearners is about 9 MB
 		ShutdownTimeout: 20 * time.Second,
+		SweepInterval:   time.Hour,
 	}
 	var err error
 	embedded := strings.HasPrefix(c.DatabaseURL, "sqlite:")
@@ -129,6 +131,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("ROLLCALL_SECRET_KEY: want 32 random bytes, base64-encoded (openssl rand -base64 32)")
 		}
 		c.SecretKey = k
+	}
+	if v := getenv("ROLLCALL_SWEEP_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (d > 0 && d < time.Minute) {
+			return c, fmt.Errorf("ROLLCALL_SWEEP_INTERVAL: want a Go duration of at least 1m (e.g. 1h), or 0 to turn the scheduler off")
+		}
+		c.SweepInterval = d
 	}
 	c.DevKeyFile = getenv("ROLLCALL_DEV_KEY_FILE")
 	if c.DevKeyFile == "" && embedded {

@@ -58,3 +58,18 @@ type Removal struct {
 	Action         string // SCHEDULE or ERASE
 	DueAt          time.Time
 }
+
+// SweepKind selects the learners a retention sweep step works on.
+type SweepKind int
+
+const (
+	SweepAll      SweepKind = iota // every learner not yet erased (contract end, CTL-6)
+	SweepDue                       // scheduled or withdrawn, due by now
+	SweepInactive                  // active or pending with no sign-in, activity or creation since the cutoff (CTL-7)
+)
+
+// Count is one aggregate figure of a report.
+type Count struct {
+	K string
+	N int64
+}

@@ -171,9 +171,10 @@ func (s *Service) AcceptPolicies(ctx context.Context, in AcceptInput) (domain.Le
 			return err
 		}
 		if l.Status == domain.StatusPendingAcceptance && len(pendingOf(cur, pols, acc)) == 0 {
-			first := true
-			evs, _ := s.learnerEverActive(ctx, l.ID)
-			first = !evs
+			first, err := s.firstActivation(ctx, l.ID)
+			if err != nil {
+				return err
+			}
 			l.Status = domain.StatusActive
 			l.Version++
 			l.UpdatedAt = now
@@ -206,42 +207,19 @@ func (s *Service) AcceptPolicies(ctx context.Context, in AcceptInput) (domain.Le
 	return out, err
 }
 
-// learnerEverActive tells a first activation from access regained after a
-// stale acceptance.
-func (s *Service) learnerEverActive(ctx context.Context, learnerID string) (bool, error) {
-	acc, err := s.st.AcceptancesByLearners(ctx, []string{learnerID})
+// firstActivation tells a first activation (LEARNER_ACTIVATED) from access
+// regained after a stale acceptance or a cancelled removal (ACCESS_GRANTED).
+func (s *Service) firstActivation(ctx context.Context, learnerID string) (bool, error) {
+	es, err := s.st.EventsByLearner(ctx, learnerID)
 	if err != nil {
 		return false, err
 	}
-	vs := map[string]bool{}
-	for _, a := range acc {
-		if a.Decision == domain.DecisionAccepted {
-			vs[a.PolicyVersionID] = true
+	for _, e := range es {
+		if e.Type == domain.EventActivated {
+			return false, nil
 		}
 	}
-	// Accepted versions that are no longer current mean the learner was
-	// active under an earlier version.
-	ids := make([]string, 0, len(vs))
-	for id := range vs {
-		ids = append(ids, id)
-	}
-	if len(ids) == 0 {
-		return false, nil
-	}
-	l, err := s.st.GetLearner(ctx, learnerID, false)
-	if err != nil {
-		return false, err
-	}
-	cur, _, err := s.currentVersions(ctx, l.ProgrammeID)
-	if err != nil {
-		return false, err
-	}
-	for id := range vs {
-		if _, ok := cur[id]; !ok {
-			return true, nil
-		}
-	}
-	return false, nil
+	return true, nil
 }
 
 // UpdateMyProfile lets a learner correct their own name, and nothing else (ONC-9).

@@ -155,6 +155,13 @@ func (s *Service) UpdateLearner(ctx context.Context, learnerID string, in Learne
 			email := el.email.String()
 			if l.Email == nil || *l.Email != email {
 				changed = true
+				// CTL-4: the domain rule decides the group; when the new
+				// address falls under another rule, the group follows it.
+				if el.org.ID == l.OrganisationID && l.Email != nil {
+					if prev, err := s.resolveEmail(ctx, *l.Email, "email"); err == nil && prev.group != el.group && el.group != "" {
+						l.AccessGroupID = ptr(el.group)
+					}
+				}
 				l.Email = &email
 			}
 			if el.org.ID != l.OrganisationID {

@@ -244,9 +244,15 @@ func (s *Service) applyProposal(ctx context.Context, a *domain.Actor, prop *doma
 			return err
 		}
 	case domain.ProposalRemove:
-		// Learners of a removed organisation are scheduled for removal by the
-		// leaving use cases (ORGANISATION_REMOVED); here the membership ends.
 		if err := s.st.SetOrganisationStatus(ctx, *prop.OrganisationID, domain.OrgRemoved, now); err != nil {
+			return err
+		}
+		// CTL-9: the organisation's learners are scheduled for removal.
+		p, err := s.st.GetProgramme(ctx, prop.ProgrammeID)
+		if err != nil {
+			return err
+		}
+		if _, err := s.scheduleOrganisationRemoval(ctx, a, p, *prop.OrganisationID); err != nil {
 			return err
 		}
 		if err := s.audit(ctx, a, &prop.ProgrammeID, "organisation.remove", "organisation", *prop.OrganisationID, "",

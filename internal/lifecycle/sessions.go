@@ -83,7 +83,7 @@ func (s *Service) BeginLogin(ctx context.Context, email, organisationID, returnT
 	if prov == nil {
 		return LoginStart{}, ErrNoSignIn
 	}
-	if !strings.HasPrefix(returnTo, "/") || strings.HasPrefix(returnTo, "//") || strings.ContainsAny(returnTo, "\\\r\n") || len(returnTo) > 500 {
+	if !safeReturnTo(returnTo) {
 		returnTo = "/"
 	}
 	ls := LoginStart{Provider: *prov, State: randomToken(), Nonce: randomToken(), Verifier: randomToken(), BrowserSecret: randomToken()}
@@ -172,4 +172,20 @@ func (s *Service) EndSession(ctx context.Context, token string) error {
 		return nil
 	}
 	return s.st.RevokeSession(ctx, hashToken(token), s.clock())
+}
+
+// safeReturnTo accepts only a same-site path: it starts with one "/", and
+// holds no characters a browser might drop or reinterpret (tabs, newlines,
+// backslashes, spaces), so "/\t/evil.example" cannot become //evil.example.
+func safeReturnTo(p string) bool {
+	if len(p) == 0 || len(p) > 500 || p[0] != '/' || (len(p) > 1 && (p[1] == '/' || p[1] == '\\')) {
+		return false
+	}
+	for _, r := range p {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/-._~?=&%+#", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -149,6 +149,10 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 				return err
 			}
 			for _, li := range ids {
+				if li.Issuer == id.Issuer && li.Subject == id.Subject {
+					out = existing // a concurrent first sign-in of ours linked it
+					return nil
+				}
 				if li.Issuer == id.Issuer {
 					return errNoSignIn.WithReason("EMAIL_LINKED_TO_ANOTHER_ACCOUNT")
 				}
@@ -203,6 +207,31 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvider, l domain.Learner, id domain.Identity, now time.Time) (domain.Learner, error) {
 	if l.Status == domain.StatusErased {
 		return l, errNoSignIn.WithReason("ERASED")
+	}
+	// Invariant 1 holds for returning identities too: an admin may have moved
+	// the learner to an organisation this provider does not speak for.
+	if !authoritative(prov, domain.Organisation{ID: l.OrganisationID, ProgrammeID: l.ProgrammeID}) {
+		return l, errNoSignIn.WithReason("ISSUER_NOT_AUTHORITATIVE")
+	}
+	if l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalInactivity {
+		// CTL-7: signing in is activity; it cancels a removal for inactivity
+		// (but not one for leaving, GEN-4).
+		err := s.st.InTx(ctx, func(ctx context.Context) error {
+			if err := s.restoreAccess(ctx, &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}, l.ID, domain.EventRemovalCancelled); err != nil {
+				return err
+			}
+			if err := s.st.TouchSignIn(ctx, l.ID, now); err != nil {
+				return err
+			}
+			return s.audit(ctx, &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}, &l.ProgrammeID, "learner.removal.cancelled_by_activity",
+				"learner", l.ID, "", map[string]any{"rule": "CTL-7"})
+		})
+		if err != nil {
+			return l, err
+		}
+		if l, err = s.st.GetLearner(ctx, l.ID, false); err != nil {
+			return l, err
+		}
 	}
 	emailChanged := id.Email != "" && l.Email != nil && !strings.EqualFold(strings.TrimSpace(id.Email), *l.Email)
 	namesChanged := (id.GivenName != "" && (l.GivenName == nil || *l.GivenName != id.GivenName)) ||

@@ -77,6 +77,7 @@ type Store interface {
 	CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error
 	IdentitiesByLearner(ctx context.Context, learnerID string) ([]domain.LearnerIdentity, error)
 	AppendEvents(ctx context.Context, es []domain.Event) error
+	EventsByLearner(ctx context.Context, learnerID string) ([]domain.Event, error)
 	SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) error
 	AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error)
 	RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error)
@@ -95,6 +96,21 @@ type Store interface {
 	RevokeLearnerSessions(ctx context.Context, learnerID string, at time.Time) (int64, error)
 	CreateLoginState(ctx context.Context, ls domain.LoginState) error
 	TakeLoginState(ctx context.Context, id string) (domain.LoginState, error)
+
+	CreateDataRequest(ctx context.Context, r domain.DataRequest) error
+	GetDataRequest(ctx context.Context, id string, forUpdate bool) (domain.DataRequest, error)
+	UpdateDataRequest(ctx context.Context, r domain.DataRequest) error
+	ListDataRequests(ctx context.Context, f domain.DataRequestFilter) ([]domain.DataRequest, error)
+	DataRequestsByLearner(ctx context.Context, learnerID string) ([]domain.DataRequest, error)
+	ScheduleRemoval(ctx context.Context, ids []string, reason domain.RemovalReason, due, at time.Time) ([]string, error)
+	EraseLearners(ctx context.Context, ids []string, at time.Time) ([]string, error)
+	SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, cutoff time.Time, afterID string, limit int) ([]string, error)
+	RosterLeavers(ctx context.Context, organisationID string, emails []string) ([]string, int, error)
+	OrganisationLearnerIDs(ctx context.Context, organisationID string) ([]string, error)
+	OrganisationCounts(ctx context.Context, orgID string) (byStatus, byGroup, byVersion, byActivity []domain.Count, err error)
+	ActivityByLearner(ctx context.Context, learnerID string) ([]domain.Activity, error)
+	AuditAbout(ctx context.Context, targetID string) ([]domain.AuditEntry, error)
+	TryLock(ctx context.Context, key int64) (unlock func(), ok bool, err error)
 
 	AppendAudit(ctx context.Context, e domain.AuditEntry) error
 	AuditEntries(ctx context.Context, programmeID string, targetID *string, afterID int64, limit int) ([]domain.AuditEntry, error)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -324,6 +325,10 @@ func (s *Store) ExistingEmails(ctx context.Context, emails []string) (map[string
 // race); it returns the IDs it wrote, so the caller can report the others.
 func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error) {
 	written := make(map[string]bool, len(ls))
+	// Insert in email order, so concurrent imports take the unique index's
+	// locks in the same order and cannot deadlock.
+	ls = slices.Clone(ls)
+	slices.SortFunc(ls, func(a, b domain.Learner) int { return strings.Compare(deref(a.Email), deref(b.Email)) })
 	const batch = 1000
 	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at"
 	var sb strings.Builder
@@ -364,4 +369,11 @@ func (s *Store) AppendAudits(ctx context.Context, es []domain.AuditEntry) error 
 			TargetID: e.TargetID, Reason: e.Reason, Details: "{}", OccurredAt: e.OccurredAt.UTC()}
 	}
 	return translate(s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error)
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,8 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect migrations.Dialect
 	stmts   *atomic.Int64
+	// localLock stands in for advisory locks on SQLite (one process).
+	localLock sync.Mutex
 }
 
 // Options tune Open; the zero value is fine.
@@ -209,3 +212,32 @@ func isUniqueViolation(err error) bool {
 
 // IsConflict reports whether err is a unique violation (after translation).
 func IsConflict(err error) bool { return apperr.CodeOf(err) == apperr.Conflict }
+
+// TryLock takes a cluster-wide lock for scheduled work: a PostgreSQL session
+// advisory lock held on one pooled connection until unlock, so only one
+// replica runs the job. SQLite is one process: an in-process lock suffices.
+func (s *Store) TryLock(ctx context.Context, key int64) (func(), bool, error) {
+	if s.dialect == migrations.SQLite {
+		if !s.localLock.TryLock() {
+			return nil, false, nil
+		}
+		return s.localLock.Unlock, true, nil
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok); err != nil {
+		conn.Close()
+		return nil, false, err
+	}
+	if !ok {
+		conn.Close()
+		return nil, false, nil
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
+		conn.Close()
+	}, true, nil
+}

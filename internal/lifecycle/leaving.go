@@ -1,0 +1,510 @@
+package lifecycle
+
+import (
+	"context"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+// selfLearner returns the caller's own learner, or why they have none.
+func selfLearner(a *domain.Actor) (string, error) {
+	if a.Learner == nil {
+		if a.SignInErr != nil {
+			return "", a.SignInErr
+		}
+		return "", apperr.Forbiddenf("only a signed-in learner can do this")
+	}
+	return a.Learner.ID, nil
+}
+
+// WithdrawConsent ends the caller's access at once (CTL-8, ONC-8).
+func (s *Service) WithdrawConsent(ctx context.Context, reason string) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	id, err := selfLearner(a)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	return s.withdraw(ctx, a, id, reason, false)
+}
+
+// WithdrawConsentOnBehalf is an organisation admin recording a learner's
+// withdrawal given another way (a letter, a call); a reason is required.
+func (s *Service) WithdrawConsentOnBehalf(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	if _, err := cleanText("reason", reason, 1, 1000); err != nil {
+		return domain.Learner{}, err
+	}
+	return s.withdraw(ctx, a, learnerID, reason, true)
+}
+
+// withdraw: status WITHDRAWN, sessions revoked, ACCESS_REVOKED, in one
+// transaction; then erasure as the programme's rules say: at once (CTL-8 with
+// no delay), after the delay (the sweep), or as a data request awaiting the
+// controller (ONC-5).
+func (s *Service) withdraw(ctx context.Context, a *domain.Actor, learnerID, reason string, onBehalf bool) (domain.Learner, error) {
+	reason, err := cleanText("reason", reason, 0, 1000)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	var out domain.Learner
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		l, err := s.readLearner(ctx, a, learnerID, true)
+		if err != nil {
+			return err
+		}
+		if onBehalf && !canManageLearner(a, l) {
+			return apperr.Forbiddenf("your role cannot act for this learner")
+		}
+		switch l.Status {
+		case domain.StatusWithdrawn:
+			return apperr.Conflictf("consent has already been withdrawn").WithRule("CTL-8")
+		case domain.StatusErased:
+			return apperr.Conflictf("the learner has been erased")
+		}
+		p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		l.Status = domain.StatusWithdrawn
+		l.RemovalReason = ptr(domain.RemovalConsentWithdrawn)
+		l.RemovalDueAt = nil
+		if !p.Settings.ErasureNeedsApproval {
+			l.RemovalDueAt = ptr(now.Add(p.Settings.WithdrawalErasureDelay))
+		}
+		l.Version++
+		l.UpdatedAt = now
+		if err := s.st.UpdateLearner(ctx, l); err != nil {
+			return err
+		}
+		if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
+			return err
+		}
+		action := "learner.withdraw"
+		if onBehalf {
+			action = "learner.withdraw.on_behalf"
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, action, "learner", l.ID, reason, map[string]any{"rule": "CTL-8"}); err != nil {
+			return err
+		}
+		if err := s.emit(ctx, l, domain.EventAccessRevoked); err != nil {
+			return err
+		}
+		switch {
+		case p.Settings.ErasureNeedsApproval:
+			// ONC-5: nothing is removed without the controller's authorisation.
+			if _, err := s.openRequest(ctx, a, l, domain.RemovalConsentWithdrawn, reason); err != nil {
+				return err
+			}
+		case p.Settings.WithdrawalErasureDelay == 0:
+			if err := s.erase(ctx, a, []string{l.ID}, "CTL-8"); err != nil {
+				return err
+			}
+			if l, err = s.st.GetLearner(ctx, l.ID, false); err != nil {
+				return err
+			}
+		}
+		out = l
+		return nil
+	})
+	return out, err
+}
+
+// openRequest records an erasure request for the learner's organisation to
+// approve, or reuses the open one.
+func (s *Service) openRequest(ctx context.Context, a *domain.Actor, l domain.Learner, origin domain.RemovalReason, reason string) (domain.DataRequest, error) {
+	reqs, err := s.st.DataRequestsByLearner(ctx, l.ID)
+	if err != nil {
+		return domain.DataRequest{}, err
+	}
+	for _, r := range reqs {
+		if r.Status == domain.RequestPending || r.Status == domain.RequestAwaitingApproval || r.Status == domain.RequestApproved {
+			return r, nil
+		}
+	}
+	r := domain.DataRequest{ID: newID(), ProgrammeID: l.ProgrammeID, OrganisationID: l.OrganisationID, LearnerID: l.ID,
+		Kind: "ERASURE", Origin: origin, Status: domain.RequestAwaitingApproval, Reason: reason, RequestedBy: a.ID, RequestedAt: s.clock()}
+	if err := s.st.CreateDataRequest(ctx, r); err != nil {
+		return r, err
+	}
+	return r, s.audit(ctx, a, &l.ProgrammeID, "data_request.open", "learner", l.ID, "",
+		map[string]any{"dataRequestId": r.ID, "origin": string(origin), "rule": "ONC-5"})
+}
+
+// erase erases learners inside the caller's transaction and audits each.
+func (s *Service) erase(ctx context.Context, a *domain.Actor, ids []string, rule string) error {
+	now := s.clock()
+	done, err := s.st.EraseLearners(ctx, ids, now)
+	if err != nil || len(done) == 0 {
+		return err
+	}
+	ls, err := s.st.LearnersByIDs(ctx, done)
+	if err != nil {
+		return err
+	}
+	audits := make([]domain.AuditEntry, len(ls))
+	for i, l := range ls {
+		audits[i] = domain.AuditEntry{ProgrammeID: ptr(l.ProgrammeID), ActorID: a.ID, Action: "learner.erase", TargetType: "learner",
+			TargetID: l.ID, Reason: rule, OccurredAt: now}
+	}
+	return s.st.AppendAudits(ctx, audits)
+}
+
+// RequestErasure: the learner asks to be erased (CTL-11). Access ends at once;
+// the erasure happens now, or waits for the controller where it must (ONC-5).
+func (s *Service) RequestErasure(ctx context.Context, reason string) (domain.DataRequest, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.DataRequest{}, err
+	}
+	id, err := selfLearner(a)
+	if err != nil {
+		return domain.DataRequest{}, err
+	}
+	reason, err = cleanText("reason", reason, 0, 1000)
+	if err != nil {
+		return domain.DataRequest{}, err
+	}
+	var out domain.DataRequest
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		l, err := s.st.GetLearner(ctx, id, true)
+		if err != nil {
+			return err
+		}
+		if l.Status == domain.StatusErased {
+			return apperr.Conflictf("the learner has been erased")
+		}
+		p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		if l.Status == domain.StatusActive || l.Status == domain.StatusPendingAcceptance || l.Status == domain.StatusRemovalScheduled {
+			l.Status = domain.StatusRemovalScheduled
+			l.RemovalReason = ptr(domain.RemovalErasureRequested)
+			l.RemovalDueAt = nil
+			if !p.Settings.ErasureNeedsApproval {
+				l.RemovalDueAt = &now
+			}
+			l.Version++
+			l.UpdatedAt = now
+			if err := s.st.UpdateLearner(ctx, l); err != nil {
+				return err
+			}
+			if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
+				return err
+			}
+			if err := s.emit(ctx, l, domain.EventAccessRevoked); err != nil {
+				return err
+			}
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.erasure.request", "learner", l.ID, reason, map[string]any{"rule": "CTL-11"}); err != nil {
+			return err
+		}
+		r, err := s.openRequest(ctx, a, l, domain.RemovalErasureRequested, reason)
+		if err != nil {
+			return err
+		}
+		if !p.Settings.ErasureNeedsApproval {
+			// No controller approval needed: carry it out now (GEN-4: an
+			// explicit request does not wait).
+			r.Status, r.DecidedAt, r.CompletedAt = domain.RequestCompleted, &now, &now
+			r.DecidedBy = ptr(a.ID)
+			if err := s.st.UpdateDataRequest(ctx, r); err != nil {
+				return err
+			}
+			if err := s.erase(ctx, a, []string{l.ID}, "CTL-11"); err != nil {
+				return err
+			}
+		}
+		out = r
+		return nil
+	})
+	return out, err
+}
+
+// readRequest: visible to the learner's organisation's admins and programme
+// admins; approval only by the organisation's own admins (ONC-5).
+func (s *Service) readRequest(ctx context.Context, a *domain.Actor, id string, forUpdate bool) (domain.DataRequest, error) {
+	if !validID(id) {
+		return domain.DataRequest{}, notFound("data request")
+	}
+	r, err := s.st.GetDataRequest(ctx, id, forUpdate)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.NotFound {
+			return r, notFound("data request")
+		}
+		return r, err
+	}
+	if !(a.System || a.Bootstrap || a.ProgrammeAdmin(r.ProgrammeID) || a.OrganisationAdmin(r.OrganisationID)) {
+		return domain.DataRequest{}, notFound("data request")
+	}
+	return r, nil
+}
+
+// ApproveDataRequest: an admin of the learner's own organisation authorises
+// the erasure (ONC-5); it is carried out in the same transaction.
+func (s *Service) ApproveDataRequest(ctx context.Context, requestID, note string) (domain.DataRequest, error) {
+	return s.decideRequest(ctx, requestID, note, true)
+}
+
+// RejectDataRequest refuses it, with a reason; a learner whose erasure was
+// only requested regains what they had.
+func (s *Service) RejectDataRequest(ctx context.Context, requestID, reason string) (domain.DataRequest, error) {
+	if _, err := cleanText("reason", reason, 1, 1000); err != nil {
+		return domain.DataRequest{}, err
+	}
+	return s.decideRequest(ctx, requestID, reason, false)
+}
+
+func (s *Service) decideRequest(ctx context.Context, requestID, note string, approve bool) (domain.DataRequest, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.DataRequest{}, err
+	}
+	note, err = cleanText("note", note, 0, 1000)
+	if err != nil {
+		return domain.DataRequest{}, err
+	}
+	var out domain.DataRequest
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		r, err := s.readRequest(ctx, a, requestID, true)
+		if err != nil {
+			return err
+		}
+		if !a.System && !a.OrganisationAdmin(r.OrganisationID) {
+			return apperr.Forbiddenf("only an admin of the learner's own organisation can decide this request").WithRule("ONC-5")
+		}
+		if r.Status != domain.RequestAwaitingApproval && r.Status != domain.RequestPending {
+			return apperr.Conflictf("the request is already %s", r.Status)
+		}
+		now := s.clock()
+		r.DecidedBy, r.DecidedAt, r.DecisionNote = ptr(a.ID), &now, note
+		if approve {
+			r.Status, r.CompletedAt = domain.RequestCompleted, &now
+			if err := s.st.UpdateDataRequest(ctx, r); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, a, &r.ProgrammeID, "data_request.approve", "learner", r.LearnerID, note,
+				map[string]any{"dataRequestId": r.ID, "rule": "ONC-5"}); err != nil {
+				return err
+			}
+			if err := s.erase(ctx, a, []string{r.LearnerID}, "ONC-5"); err != nil {
+				return err
+			}
+		} else {
+			r.Status = domain.RequestRejected
+			if err := s.st.UpdateDataRequest(ctx, r); err != nil {
+				return err
+			}
+			if err := s.audit(ctx, a, &r.ProgrammeID, "data_request.reject", "learner", r.LearnerID, note,
+				map[string]any{"dataRequestId": r.ID}); err != nil {
+				return err
+			}
+			if r.Origin == domain.RemovalErasureRequested {
+				if err := s.restoreAccess(ctx, a, r.LearnerID, domain.EventRemovalCancelled); err != nil {
+					return err
+				}
+			}
+		}
+		out = r
+		return nil
+	})
+	return out, err
+}
+
+// restoreAccess puts a learner whose removal was cancelled back to ACTIVE, or
+// PENDING_ACCEPTANCE when current compulsory versions are not accepted.
+func (s *Service) restoreAccess(ctx context.Context, a *domain.Actor, learnerID string, event domain.EventType) error {
+	l, err := s.st.GetLearner(ctx, learnerID, true)
+	if err != nil {
+		return err
+	}
+	if l.Status != domain.StatusRemovalScheduled {
+		return nil
+	}
+	pending, err := s.PendingPolicies(ctx, l)
+	if err != nil {
+		return err
+	}
+	l.Status = domain.StatusActive
+	if len(pending) > 0 {
+		l.Status = domain.StatusPendingAcceptance
+	}
+	l.RemovalReason, l.RemovalDueAt = nil, nil
+	l.Version++
+	l.UpdatedAt = s.clock()
+	if err := s.st.UpdateLearner(ctx, l); err != nil {
+		return err
+	}
+	if err := s.emit(ctx, l, event); err != nil {
+		return err
+	}
+	if l.Status == domain.StatusActive {
+		return s.emit(ctx, l, domain.EventAccessGranted)
+	}
+	return nil
+}
+
+// DataRequests lists a programme's requests: programme admins see all, an
+// organisation admin their own organisation's.
+func (s *Service) DataRequests(ctx context.Context, programmeID string, organisationID *string, statuses []domain.DataRequestStatus, first int, after string) ([]domain.DataRequest, bool, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := s.Programme(ctx, programmeID)
+	if err != nil {
+		return nil, false, err
+	}
+	if first <= 0 || first > 500 {
+		return nil, false, apperr.Invalid("first", "first must be between 1 and 500")
+	}
+	if after != "" && !validID(after) {
+		return nil, false, apperr.Invalid("after", "malformed cursor")
+	}
+	f := domain.DataRequestFilter{ProgrammeID: p.ID, Statuses: statuses, AfterID: after, Limit: first + 1}
+	full := a.Bootstrap || a.System || a.ProgrammeAdmin(p.ID)
+	if organisationID != nil {
+		o, err := s.readOrganisation(ctx, a, *organisationID)
+		if err != nil || o.ProgrammeID != p.ID || (!full && !a.OrganisationAdmin(o.ID)) {
+			return nil, false, notFound("organisation").WithField("organisationId")
+		}
+		f.OrganisationIDs = []string{o.ID}
+	} else if !full {
+		for _, g := range a.Grants {
+			if g.Role == domain.RoleOrganisationAdmin && g.ProgrammeID == p.ID && g.OrganisationID != nil {
+				f.OrganisationIDs = append(f.OrganisationIDs, *g.OrganisationID)
+			}
+		}
+		if len(f.OrganisationIDs) == 0 {
+			return nil, false, apperr.Forbiddenf("your role cannot list data requests")
+		}
+	}
+	rs, err := s.st.ListDataRequests(ctx, f)
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(rs) > first
+	if more {
+		rs = rs[:first]
+	}
+	return rs, more, nil
+}
+
+// MarkLeaver: an admin reports that a learner has left their organisation
+// (CTL-9). Access ends at once; erasure follows the leaver grace period.
+func (s *Service) MarkLeaver(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	if reason, err = cleanText("reason", reason, 1, 1000); err != nil {
+		return domain.Learner{}, err
+	}
+	var out domain.Learner
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		l, err := s.readLearner(ctx, a, learnerID, true)
+		if err != nil {
+			return err
+		}
+		if !canManageLearner(a, l) {
+			return apperr.Forbiddenf("your role cannot change this learner")
+		}
+		if l.Status != domain.StatusActive && l.Status != domain.StatusPendingAcceptance &&
+			!(l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalInactivity) {
+			return apperr.Conflictf("the learner's status is %s", l.Status)
+		}
+		p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		l.Status = domain.StatusRemovalScheduled
+		l.RemovalReason = ptr(domain.RemovalLeaver)
+		l.RemovalDueAt = ptr(now.Add(p.Settings.LeaverGracePeriod))
+		l.Version++
+		l.UpdatedAt = now
+		if err := s.st.UpdateLearner(ctx, l); err != nil {
+			return err
+		}
+		if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.leaver", "learner", l.ID, reason, map[string]any{"rule": "CTL-9"}); err != nil {
+			return err
+		}
+		out = l
+		return s.emit(ctx, l, domain.EventRemovalScheduled)
+	})
+	return out, err
+}
+
+// ReinstateLearner cancels a scheduled removal within its grace (GEN-4).
+func (s *Service) ReinstateLearner(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.Learner{}, err
+	}
+	if reason, err = cleanText("reason", reason, 1, 1000); err != nil {
+		return domain.Learner{}, err
+	}
+	var out domain.Learner
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		l, err := s.readLearner(ctx, a, learnerID, true)
+		if err != nil {
+			return err
+		}
+		if !canManageLearner(a, l) {
+			return apperr.Forbiddenf("your role cannot change this learner")
+		}
+		if l.Status != domain.StatusRemovalScheduled || l.RemovalReason == nil || *l.RemovalReason == domain.RemovalErasureRequested ||
+			*l.RemovalReason == domain.RemovalContractEnded {
+			return apperr.Conflictf("only a scheduled removal can be reversed (status %s)", l.Status).WithRule("GEN-4")
+		}
+		if l.RemovalDueAt != nil && !s.clock().Before(*l.RemovalDueAt) {
+			return apperr.Conflictf("the grace period has ended").WithRule("GEN-4")
+		}
+		if err := s.restoreAccess(ctx, a, l.ID, domain.EventRemovalCancelled); err != nil {
+			return err
+		}
+		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.reinstate", "learner", l.ID, reason, map[string]any{"rule": "GEN-4"}); err != nil {
+			return err
+		}
+		out, err = s.st.GetLearner(ctx, l.ID, false)
+		return err
+	})
+	return out, err
+}
+
+// scheduleOrganisationRemoval: an organisation leaving the programme schedules
+// every learner of it (CTL-9), with the automated-removal grace.
+func (s *Service) scheduleOrganisationRemoval(ctx context.Context, a *domain.Actor, p domain.Programme, orgID string) (int, error) {
+	ids, err := s.st.OrganisationLearnerIDs(ctx, orgID)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	now := s.clock()
+	moved, err := s.st.ScheduleRemoval(ctx, ids, domain.RemovalOrganisationLeft, now.Add(p.Settings.AutomatedRemovalGrace), now)
+	if err != nil {
+		return 0, err
+	}
+	return len(moved), s.auditEach(ctx, a, p.ID, moved, "learner.schedule_removal", string(domain.RemovalOrganisationLeft))
+}
+
+func (s *Service) auditEach(ctx context.Context, a *domain.Actor, programmeID string, ids []string, action, reason string) error {
+	now := s.clock()
+	audits := make([]domain.AuditEntry, len(ids))
+	for i, id := range ids {
+		audits[i] = domain.AuditEntry{ProgrammeID: &programmeID, ActorID: a.ID, Action: action, TargetType: "learner",
+			TargetID: id, Reason: reason, OccurredAt: now}
+	}
+	return s.st.AppendAudits(ctx, audits)
+}

@@ -1,0 +1,323 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+type dataRequestRow struct {
+	ID             string `gorm:"primaryKey"`
+	ProgrammeID    string
+	OrganisationID string
+	LearnerID      string
+	Kind           string
+	Origin         string
+	Status         string
+	Reason         string
+	RequestedBy    string
+	RequestedAt    time.Time
+	DecidedBy      *string
+	DecidedAt      *time.Time
+	DecisionNote   string
+	CompletedAt    *time.Time
+}
+
+func (dataRequestRow) TableName() string { return "data_requests" }
+
+func toRequestRow(r domain.DataRequest) dataRequestRow {
+	return dataRequestRow{ID: r.ID, ProgrammeID: r.ProgrammeID, OrganisationID: r.OrganisationID, LearnerID: r.LearnerID,
+		Kind: r.Kind, Origin: string(r.Origin), Status: string(r.Status), Reason: r.Reason, RequestedBy: r.RequestedBy,
+		RequestedAt: r.RequestedAt.UTC(), DecidedBy: r.DecidedBy, DecidedAt: utcp(r.DecidedAt), DecisionNote: r.DecisionNote,
+		CompletedAt: utcp(r.CompletedAt)}
+}
+
+func (r dataRequestRow) domain() domain.DataRequest {
+	return domain.DataRequest{ID: r.ID, ProgrammeID: r.ProgrammeID, OrganisationID: r.OrganisationID, LearnerID: r.LearnerID,
+		Kind: r.Kind, Origin: domain.RemovalReason(r.Origin), Status: domain.DataRequestStatus(r.Status), Reason: r.Reason,
+		RequestedBy: r.RequestedBy, RequestedAt: r.RequestedAt.UTC(), DecidedBy: r.DecidedBy, DecidedAt: utcp(r.DecidedAt),
+		DecisionNote: r.DecisionNote, CompletedAt: utcp(r.CompletedAt)}
+}
+
+func (s *Store) CreateDataRequest(ctx context.Context, r domain.DataRequest) error {
+	row := toRequestRow(r)
+	return translate(s.db(ctx).Create(&row).Error)
+}
+
+func (s *Store) GetDataRequest(ctx context.Context, id string, forUpdate bool) (domain.DataRequest, error) {
+	q := s.db(ctx)
+	if forUpdate && s.dialect == migrations.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var r dataRequestRow
+	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.DataRequest{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) UpdateDataRequest(ctx context.Context, r domain.DataRequest) error {
+	row := toRequestRow(r)
+	return translate(s.db(ctx).Model(&dataRequestRow{}).Where("id = ?", r.ID).Updates(map[string]any{
+		"status": row.Status, "decided_by": row.DecidedBy, "decided_at": row.DecidedAt, "decision_note": row.DecisionNote,
+		"completed_at": row.CompletedAt,
+	}).Error)
+}
+
+func (s *Store) ListDataRequests(ctx context.Context, f domain.DataRequestFilter) ([]domain.DataRequest, error) {
+	q := s.db(ctx).Where("programme_id = ?", f.ProgrammeID)
+	if f.OrganisationIDs != nil {
+		q = q.Where("organisation_id IN ?", f.OrganisationIDs)
+	}
+	if len(f.Statuses) > 0 {
+		st := make([]string, len(f.Statuses))
+		for i, x := range f.Statuses {
+			st[i] = string(x)
+		}
+		q = q.Where("status IN ?", st)
+	}
+	if f.AfterID != "" {
+		q = q.Where("id > ?", f.AfterID)
+	}
+	var rows []dataRequestRow
+	if err := q.Order("id").Limit(f.Limit).Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, dataRequestRow.domain), nil
+}
+
+func (s *Store) DataRequestsByLearner(ctx context.Context, learnerID string) ([]domain.DataRequest, error) {
+	var rows []dataRequestRow
+	if err := s.db(ctx).Where("learner_id = ?", learnerID).Order("id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, dataRequestRow.domain), nil
+}
+
+// ---- bulk state changes ----
+
+type movedRow struct {
+	ID          string
+	Version     int64
+	ProgrammeID string
+}
+
+func inBatches(ids []string, n int, fn func([]string) error) error {
+	for start := 0; start < len(ids); start += n {
+		if err := fn(ids[start:min(start+n, len(ids))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScheduleRemoval moves learners that still have or await access to
+// REMOVAL_SCHEDULED, in one UPDATE per batch, and writes their feed rows.
+// Learners already leaving are left alone; the IDs moved are returned.
+func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, reason domain.RemovalReason, due, at time.Time) ([]string, error) {
+	var moved []string
+	err := inBatches(ids, 1000, func(batch []string) error {
+		var rows []movedRow
+		if err := s.db(ctx).Raw(`UPDATE learners SET status = 'REMOVAL_SCHEDULED', removal_reason = ?, removal_due_at = ?,
+			version = version + 1, updated_at = ? WHERE id IN ? AND status IN ('ACTIVE', 'PENDING_ACCEPTANCE')
+			RETURNING id, version, programme_id`, string(reason), due.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
+			return translate(err)
+		}
+		es := make([]domain.Event, len(rows))
+		for i, r := range rows {
+			moved = append(moved, r.ID)
+			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventRemovalScheduled, LearnerVersion: r.Version, OccurredAt: at}
+		}
+		return s.AppendEvents(ctx, es)
+	})
+	return moved, err
+}
+
+// EraseLearners scrubs learners in one transaction per call: name and email
+// gone, activity (folded into anonymous totals first, GEN-3), sessions and
+// linked identities deleted, free-text notes blanked; the row stays as a
+// tombstone with a LEARNER_ERASED feed event. Erased learners are skipped,
+// so erasing twice is a no-op. It returns the IDs erased now.
+func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time) ([]string, error) {
+	var erased []string
+	err := inBatches(ids, 1000, func(batch []string) error {
+		db := s.db(ctx)
+		// GEN-3: keep the counts reports show, without the learner.
+		upsert := `INSERT INTO erased_activity_totals (organisation_id, course_id, state, n)
+			SELECT l.organisation_id, a.course_id, a.state, count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id
+			WHERE a.learner_id IN ? AND l.status <> 'ERASED' GROUP BY l.organisation_id, a.course_id, a.state
+			ON CONFLICT (organisation_id, course_id, state) DO UPDATE SET n = erased_activity_totals.n + excluded.n`
+		if err := db.Exec(upsert, batch).Error; err != nil {
+			return translate(err)
+		}
+		var rows []movedRow
+		if err := db.Raw(`UPDATE learners SET email = NULL, given_name = NULL, family_name = NULL, status = 'ERASED',
+			erased_at = ?, removal_due_at = NULL, last_sign_in_at = NULL, last_activity_at = NULL,
+			version = version + 1, updated_at = ? WHERE id IN ? AND status <> 'ERASED'
+			RETURNING id, version, programme_id`, at.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
+			return translate(err)
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		done := make([]string, len(rows))
+		es := make([]domain.Event, len(rows))
+		for i, r := range rows {
+			done[i] = r.ID
+			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventErased, LearnerVersion: r.Version, OccurredAt: at}
+		}
+		for _, q := range []string{
+			`DELETE FROM learning_activity WHERE learner_id IN ?`,
+			`DELETE FROM sessions WHERE learner_id IN ?`,
+			`DELETE FROM learner_identities WHERE learner_id IN ?`,
+			`UPDATE policy_acceptances SET note = '' WHERE learner_id IN ?`,
+			`UPDATE data_requests SET reason = '', decision_note = '' WHERE learner_id IN ?`,
+		} {
+			if err := db.Exec(q, done).Error; err != nil {
+				return translate(err)
+			}
+		}
+		erased = append(erased, done...)
+		return s.AppendEvents(ctx, es)
+	})
+	return erased, err
+}
+
+// SweepCandidates pages learner IDs matching a sweep condition, by ID.
+func (s *Store) SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, cutoff time.Time, afterID string, limit int) ([]string, error) {
+	q := s.db(ctx).Model(&learnerRow{}).Where("programme_id = ? AND id > ?", programmeID, afterID)
+	switch kind {
+	case domain.SweepAll:
+		q = q.Where("status <> 'ERASED'")
+	case domain.SweepDue:
+		q = q.Where("status IN ('REMOVAL_SCHEDULED', 'WITHDRAWN') AND removal_due_at <= ?", cutoff.UTC())
+	case domain.SweepInactive:
+		c := cutoff.UTC()
+		q = q.Where(`status IN ('ACTIVE', 'PENDING_ACCEPTANCE') AND created_at < ?
+			AND (last_sign_in_at IS NULL OR last_sign_in_at < ?) AND (last_activity_at IS NULL OR last_activity_at < ?)`, c, c, c)
+	}
+	var ids []string
+	if err := q.Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
+		return nil, translate(err)
+	}
+	return ids, nil
+}
+
+// RosterLeavers returns the learners of an organisation who still have or
+// await access and whose email is not on the roster. The roster goes into a
+// temporary table so the comparison is one anti-join, not a loop.
+func (s *Store) RosterLeavers(ctx context.Context, organisationID string, emails []string) (leavers []string, active int, err error) {
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		create := `CREATE TEMP TABLE roster_emails (email text PRIMARY KEY) ON COMMIT DROP`
+		if s.dialect == migrations.SQLite {
+			create = `CREATE TEMP TABLE IF NOT EXISTS roster_emails (email text PRIMARY KEY)`
+		}
+		if err := db.Exec(create).Error; err != nil {
+			return translate(err)
+		}
+		if s.dialect == migrations.SQLite {
+			defer db.Exec(`DROP TABLE IF EXISTS temp.roster_emails`)
+			if err := db.Exec(`DELETE FROM roster_emails`).Error; err != nil {
+				return translate(err)
+			}
+		}
+		var sb strings.Builder
+		if err := inBatches(emails, 5000, func(batch []string) error {
+			sb.Reset()
+			sb.WriteString("INSERT INTO roster_emails (email) VALUES ")
+			args := make([]any, len(batch))
+			for i, e := range batch {
+				if i > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString("(?)")
+				args[i] = e
+			}
+			sb.WriteString(" ON CONFLICT DO NOTHING")
+			return translate(db.Exec(sb.String(), args...).Error)
+		}); err != nil {
+			return err
+		}
+		var n int64
+		if err := db.Model(&learnerRow{}).Where("organisation_id = ? AND status IN ('ACTIVE', 'PENDING_ACCEPTANCE')", organisationID).
+			Count(&n).Error; err != nil {
+			return translate(err)
+		}
+		active = int(n)
+		return translate(db.Raw(`SELECT l.id FROM learners l WHERE l.organisation_id = ? AND l.status IN ('ACTIVE', 'PENDING_ACCEPTANCE')
+			AND NOT EXISTS (SELECT 1 FROM roster_emails r WHERE r.email = l.email) ORDER BY l.id`, organisationID).Scan(&leavers).Error)
+	})
+	return leavers, active, err
+}
+
+// OrganisationLearnerIDs lists every learner of an organisation not yet leaving.
+func (s *Store) OrganisationLearnerIDs(ctx context.Context, organisationID string) ([]string, error) {
+	var ids []string
+	err := s.db(ctx).Model(&learnerRow{}).Where("organisation_id = ? AND status IN ('ACTIVE', 'PENDING_ACCEPTANCE')", organisationID).
+		Order("id").Pluck("id", &ids).Error
+	return ids, translate(err)
+}
+
+// ---- reports ----
+
+// OrganisationCounts returns aggregates only (ONC-7): learners by status and
+// by group, decisions by policy version, activity by state (live rows plus
+// erased totals, GEN-3).
+func (s *Store) OrganisationCounts(ctx context.Context, orgID string) (byStatus, byGroup, byVersion, byActivity []domain.Count, err error) {
+	db := s.db(ctx)
+	if err = db.Raw(`SELECT status AS k, count(*) AS n FROM learners WHERE organisation_id = ? GROUP BY status ORDER BY status`, orgID).Scan(&byStatus).Error; err != nil {
+		return
+	}
+	if err = db.Raw(`SELECT coalesce(CAST(access_group_id AS text), '') AS k, count(*) AS n FROM learners WHERE organisation_id = ? AND status <> 'ERASED'
+		GROUP BY access_group_id ORDER BY 1`, orgID).Scan(&byGroup).Error; err != nil {
+		return
+	}
+	if err = db.Raw(`SELECT a.policy_version_id || ':' || a.decision AS k, count(*) AS n FROM policy_acceptances a
+		JOIN learners l ON l.id = a.learner_id WHERE l.organisation_id = ? GROUP BY a.policy_version_id, a.decision ORDER BY 1`, orgID).Scan(&byVersion).Error; err != nil {
+		return
+	}
+	err = db.Raw(`SELECT k, sum(n) AS n FROM (
+			SELECT a.course_id || ':' || a.state AS k, count(*) AS n FROM learning_activity a JOIN learners l ON l.id = a.learner_id
+			WHERE l.organisation_id = ? GROUP BY a.course_id, a.state
+			UNION ALL
+			SELECT course_id || ':' || state AS k, n FROM erased_activity_totals WHERE organisation_id = ?
+		) t GROUP BY k ORDER BY k`, orgID, orgID).Scan(&byActivity).Error
+	return
+}
+
+// ActivityByLearner lists a learner's reported activity (exports).
+func (s *Store) ActivityByLearner(ctx context.Context, learnerID string) ([]domain.Activity, error) {
+	type row struct {
+		LearnerID    string
+		CourseID     string
+		State        string
+		CompletedAt  *time.Time
+		LastAccessAt *time.Time
+		UpdatedAt    time.Time
+	}
+	var rows []row
+	if err := s.db(ctx).Table("learning_activity").Where("learner_id = ?", learnerID).Order("course_id").Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.Activity, len(rows))
+	for i, r := range rows {
+		out[i] = domain.Activity{LearnerID: r.LearnerID, CourseID: r.CourseID, State: r.State, CompletedAt: utcp(r.CompletedAt),
+			LastAccessAt: utcp(r.LastAccessAt), UpdatedAt: r.UpdatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// AuditAbout lists the audit entries whose target is the learner.
+func (s *Store) AuditAbout(ctx context.Context, targetID string) ([]domain.AuditEntry, error) {
+	var rows []auditRow
+	if err := s.db(ctx).Where("target_id = ?", targetID).Order("id").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, auditRow.domain), nil
+}
