@@ -190,7 +190,10 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time) (
 
 // SweepCandidates pages learner IDs matching a sweep condition, by ID.
 func (s *Store) SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, cutoff time.Time, afterID string, limit int) ([]string, error) {
-	q := s.db(ctx).Model(&learnerRow{}).Where("programme_id = ? AND id > ?", programmeID, afterID)
+	q := s.db(ctx).Model(&learnerRow{}).Where("programme_id = ?", programmeID)
+	if afterID != "" {
+		q = q.Where("id > ?", afterID)
+	}
 	switch kind {
 	case domain.SweepAll:
 		q = q.Where("status <> 'ERASED'")
