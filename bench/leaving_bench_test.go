@@ -28,7 +28,7 @@ func BenchmarkReconcileRoster(b *testing.B) {
 		emails = append(emails, fmt.Sprintf("staff.%d@kent.gov.uk", i))
 	}
 	body, _ := json.Marshal(map[string]any{
-		"query": `mutation($o: ID!, $e: [String!]!) { reconcileRoster(organisationId: $o, emails: $e, dryRun: false) { toRemove activeLearners applied badLines { line } } }`,
+		"query":     `mutation($o: ID!, $e: [String!]!) { reconcileRoster(organisationId: $o, emails: $e, dryRun: false) { toRemove activeLearners applied badLines { line } } }`,
 		"variables": map[string]any{"o": p.Orgs["Kent County Council"].ID, "e": emails},
 	})
 	b.ResetTimer()
