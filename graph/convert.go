@@ -260,3 +260,7 @@ func reportOut(rep map[string]any) *model.OrganisationReport {
 	return &model.OrganisationReport{OrganisationID: id, GeneratedAt: gen, LearnersEver: int(ever), ByStatus: entries("byStatus"),
 		ByAccessGroup: entries("byAccessGroup"), PolicyDecisions: entries("policyDecisions"), Activity: entries("activity")}
 }
+
+func apiKeyOut(k domain.APIKey) *model.APIKey {
+	return &model.APIKey{ID: k.ID, ProgrammeID: k.ProgrammeID, Name: k.Name, Prefix: k.Prefix, CreatedAt: k.CreatedAt, RevokedAt: k.RevokedAt}
+}

@@ -2,10 +2,13 @@ package graph
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
 // Cursors are opaque to clients: base64 of a typed position.
@@ -39,4 +42,40 @@ func decodeIDCursor(c string) (string, error) {
 		return "", apperr.Invalid("after", "malformed cursor")
 	}
 	return string(b[2:]), nil
+}
+
+// Feed cursors carry the position and when it was reached (for expiry).
+func encodeFeedCursor(p domain.FeedPosition) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%d:%d:%d", p.TxID, p.ID, p.At.Unix())))
+}
+
+func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
+	bad := apperr.Invalid("after", "malformed cursor")
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), "f:") {
+		return nil, bad
+	}
+	parts := strings.Split(string(b[2:]), ":")
+	if len(parts) != 3 {
+		return nil, bad
+	}
+	tx, err1 := strconv.ParseUint(parts[0], 10, 64)
+	id, err2 := strconv.ParseInt(parts[1], 10, 64)
+	at, err3 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || id < 0 {
+		return nil, bad
+	}
+	return &domain.FeedPosition{TxID: tx, ID: id, At: time.Unix(at, 0).UTC()}, nil
+}
+
+func encodeEnrolmentCursor(learnerID, course string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("e:" + learnerID + ":" + course))
+}
+
+func decodeEnrolmentCursor(c string) (string, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), "e:") || len(b) < 40 || b[38] != ':' {
+		return "", "", apperr.Invalid("after", "malformed cursor")
+	}
+	return string(b[2:38]), string(b[39:]), nil
 }

@@ -32,6 +32,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	AccessGroup() AccessGroupResolver
 	Learner() LearnerResolver
+	LifecycleEvent() LifecycleEventResolver
 	Mutation() MutationResolver
 	Organisation() OrganisationResolver
 	Policy() PolicyResolver
@@ -52,6 +53,28 @@ type ComplexityRoot struct {
 		IsDefault      func(childComplexity int) int
 		Name           func(childComplexity int) int
 		OrganisationID func(childComplexity int) int
+	}
+
+	ActivityReceipt struct {
+		Applied  func(childComplexity int) int
+		Rejected func(childComplexity int) int
+		Results  func(childComplexity int) int
+	}
+
+	ActivityResult struct {
+		Index     func(childComplexity int) int
+		LearnerID func(childComplexity int) int
+		Message   func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
+	ApiKey struct {
+		CreatedAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Prefix      func(childComplexity int) int
+		ProgrammeID func(childComplexity int) int
+		RevokedAt   func(childComplexity int) int
 	}
 
 	AuditEntry struct {
@@ -123,6 +146,24 @@ type ComplexityRoot struct {
 		OrganisationID    func(childComplexity int) int
 	}
 
+	Enrolment struct {
+		AccessGroupID   func(childComplexity int) int
+		AccessGroupName func(childComplexity int) int
+		Email           func(childComplexity int) int
+		FamilyName      func(childComplexity int) int
+		GivenName       func(childComplexity int) int
+		LearnerID       func(childComplexity int) int
+		LearnerVersion  func(childComplexity int) int
+		LmsCourseID     func(childComplexity int) int
+	}
+
+	EnrolmentConnection struct {
+		AsOf        func(childComplexity int) int
+		EndCursor   func(childComplexity int) int
+		Enrolments  func(childComplexity int) int
+		HasNextPage func(childComplexity int) int
+	}
+
 	GoverningBody struct {
 		ID             func(childComplexity int) int
 		Name           func(childComplexity int) int
@@ -161,6 +202,11 @@ type ComplexityRoot struct {
 		Total   func(childComplexity int) int
 	}
 
+	IssuedApiKey struct {
+		APIKey func(childComplexity int) int
+		Secret func(childComplexity int) int
+	}
+
 	Learner struct {
 		Acceptances    func(childComplexity int) int
 		AccessAllowed  func(childComplexity int) int
@@ -190,6 +236,21 @@ type ComplexityRoot struct {
 	LearnerEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	LifecycleEvent struct {
+		Cursor         func(childComplexity int) int
+		Learner        func(childComplexity int) int
+		LearnerID      func(childComplexity int) int
+		LearnerVersion func(childComplexity int) int
+		OccurredAt     func(childComplexity int) int
+		Type           func(childComplexity int) int
+	}
+
+	LifecycleEventConnection struct {
+		Cursor  func(childComplexity int) int
+		Events  func(childComplexity int) int
+		HasMore func(childComplexity int) int
 	}
 
 	MembershipApproval struct {
@@ -229,10 +290,12 @@ type ComplexityRoot struct {
 		DeclinePolicies                   func(childComplexity int, policyVersionIds []string) int
 		GrantRole                         func(childComplexity int, input model.GrantRoleInput) int
 		ImportLearners                    func(childComplexity int, organisationID string, rows []*model.LearnerInput, dryRun bool, atomic *bool) int
+		IssueAPIKey                       func(childComplexity int, programmeID string, name string) int
 		MarkLeaver                        func(childComplexity int, learnerID string, reason string) int
 		ProposeMembership                 func(childComplexity int, input model.ProposeMembershipInput) int
 		PublishPolicyVersion              func(childComplexity int, policyID string, input model.PolicyVersionInput) int
 		ReconcileRoster                   func(childComplexity int, organisationID string, emails []string, dryRun bool, allowRemovingMoreThan *float64) int
+		RecordLearningActivity            func(childComplexity int, programmeID string, input []*model.LearningActivityInput) int
 		RegisterIdentityProvider          func(childComplexity int, organisationID string, input model.IdentityProviderInput) int
 		RegisterProgrammeIdentityProvider func(childComplexity int, programmeID string, input model.IdentityProviderInput) int
 		ReinstateLearner                  func(childComplexity int, learnerID string, reason string) int
@@ -240,6 +303,7 @@ type ComplexityRoot struct {
 		RejectMembership                  func(childComplexity int, proposalID string, reason string) int
 		RemoveEmailDomain                 func(childComplexity int, domainID string) int
 		RequestErasure                    func(childComplexity int, reason *string) int
+		RevokeAPIKey                      func(childComplexity int, apiKeyID string) int
 		RevokeRole                        func(childComplexity int, grantID string) int
 		RunRetentionSweep                 func(childComplexity int, programmeID string) int
 		SetAccessGroupCourses             func(childComplexity int, accessGroupID string, courseIds []string) int
@@ -336,11 +400,14 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		APIKeys             func(childComplexity int, programmeID string) int
 		AuditLog            func(childComplexity int, programmeID string, learnerID *string, targetID *string, first *int, after *string) int
 		DataRequests        func(childComplexity int, programmeID string, organisationID *string, status []model.DataRequestStatus, first *int, after *string) int
+		Enrolments          func(childComplexity int, programmeID string, first *int, after *string) int
 		IdentityProviders   func(childComplexity int, programmeID string) int
 		Learner             func(childComplexity int, id string) int
 		Learners            func(childComplexity int, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) int
+		LifecycleEvents     func(childComplexity int, programmeID string, after *string, first *int, waitSeconds *int) int
 		MembershipProposals func(childComplexity int, programmeID string, status *model.ProposalStatus) int
 		MyData              func(childComplexity int) int
 		Organisation        func(childComplexity int, id string) int
@@ -456,9 +523,15 @@ type LearnerResolver interface {
 	Acceptances(ctx context.Context, obj *model.Learner) ([]*model.PolicyAcceptance, error)
 	Retention(ctx context.Context, obj *model.Learner) (*model.RetentionStatement, error)
 }
+type LifecycleEventResolver interface {
+	Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error)
+}
 type MutationResolver interface {
 	GrantRole(ctx context.Context, input model.GrantRoleInput) (*model.RoleGrant, error)
 	RevokeRole(ctx context.Context, grantID string) (bool, error)
+	IssueAPIKey(ctx context.Context, programmeID string, name string) (*model.IssuedAPIKey, error)
+	RevokeAPIKey(ctx context.Context, apiKeyID string) (*model.APIKey, error)
+	RecordLearningActivity(ctx context.Context, programmeID string, input []*model.LearningActivityInput) (*model.ActivityReceipt, error)
 	RegisterIdentityProvider(ctx context.Context, organisationID string, input model.IdentityProviderInput) (*model.IdentityProvider, error)
 	RegisterProgrammeIdentityProvider(ctx context.Context, programmeID string, input model.IdentityProviderInput) (*model.IdentityProvider, error)
 	CreateLearner(ctx context.Context, organisationID string, input model.LearnerInput) (*model.Learner, error)
@@ -511,6 +584,9 @@ type ProgrammeResolver interface {
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	AuditLog(ctx context.Context, programmeID string, learnerID *string, targetID *string, first *int, after *string) (*model.AuditEntryConnection, error)
+	Enrolments(ctx context.Context, programmeID string, first *int, after *string) (*model.EnrolmentConnection, error)
+	LifecycleEvents(ctx context.Context, programmeID string, after *string, first *int, waitSeconds *int) (*model.LifecycleEventConnection, error)
+	APIKeys(ctx context.Context, programmeID string) ([]*model.APIKey, error)
 	Learner(ctx context.Context, id string) (*model.Learner, error)
 	Learners(ctx context.Context, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
 	Retention(ctx context.Context, learnerID string) (*model.RetentionStatement, error)
@@ -587,6 +663,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessGroup.OrganisationID(childComplexity), true
+
+	case "ActivityReceipt.applied":
+		if e.ComplexityRoot.ActivityReceipt.Applied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityReceipt.Applied(childComplexity), true
+	case "ActivityReceipt.rejected":
+		if e.ComplexityRoot.ActivityReceipt.Rejected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityReceipt.Rejected(childComplexity), true
+	case "ActivityReceipt.results":
+		if e.ComplexityRoot.ActivityReceipt.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityReceipt.Results(childComplexity), true
+
+	case "ActivityResult.index":
+		if e.ComplexityRoot.ActivityResult.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityResult.Index(childComplexity), true
+	case "ActivityResult.learnerId":
+		if e.ComplexityRoot.ActivityResult.LearnerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityResult.LearnerID(childComplexity), true
+	case "ActivityResult.message":
+		if e.ComplexityRoot.ActivityResult.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityResult.Message(childComplexity), true
+	case "ActivityResult.status":
+		if e.ComplexityRoot.ActivityResult.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityResult.Status(childComplexity), true
+
+	case "ApiKey.createdAt":
+		if e.ComplexityRoot.ApiKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.CreatedAt(childComplexity), true
+	case "ApiKey.id":
+		if e.ComplexityRoot.ApiKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.ID(childComplexity), true
+	case "ApiKey.name":
+		if e.ComplexityRoot.ApiKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Name(childComplexity), true
+	case "ApiKey.prefix":
+		if e.ComplexityRoot.ApiKey.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.Prefix(childComplexity), true
+	case "ApiKey.programmeId":
+		if e.ComplexityRoot.ApiKey.ProgrammeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.ProgrammeID(childComplexity), true
+	case "ApiKey.revokedAt":
+		if e.ComplexityRoot.ApiKey.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKey.RevokedAt(childComplexity), true
 
 	case "AuditEntry.action":
 		if e.ComplexityRoot.AuditEntry.Action == nil {
@@ -849,6 +1006,80 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EmailDomain.OrganisationID(childComplexity), true
 
+	case "Enrolment.accessGroupId":
+		if e.ComplexityRoot.Enrolment.AccessGroupID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.AccessGroupID(childComplexity), true
+	case "Enrolment.accessGroupName":
+		if e.ComplexityRoot.Enrolment.AccessGroupName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.AccessGroupName(childComplexity), true
+	case "Enrolment.email":
+		if e.ComplexityRoot.Enrolment.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.Email(childComplexity), true
+	case "Enrolment.familyName":
+		if e.ComplexityRoot.Enrolment.FamilyName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.FamilyName(childComplexity), true
+	case "Enrolment.givenName":
+		if e.ComplexityRoot.Enrolment.GivenName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.GivenName(childComplexity), true
+	case "Enrolment.learnerId":
+		if e.ComplexityRoot.Enrolment.LearnerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.LearnerID(childComplexity), true
+	case "Enrolment.learnerVersion":
+		if e.ComplexityRoot.Enrolment.LearnerVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.LearnerVersion(childComplexity), true
+	case "Enrolment.lmsCourseId":
+		if e.ComplexityRoot.Enrolment.LmsCourseID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.LmsCourseID(childComplexity), true
+
+	case "EnrolmentConnection.asOf":
+		if e.ComplexityRoot.EnrolmentConnection.AsOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrolmentConnection.AsOf(childComplexity), true
+	case "EnrolmentConnection.endCursor":
+		if e.ComplexityRoot.EnrolmentConnection.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrolmentConnection.EndCursor(childComplexity), true
+	case "EnrolmentConnection.enrolments":
+		if e.ComplexityRoot.EnrolmentConnection.Enrolments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrolmentConnection.Enrolments(childComplexity), true
+	case "EnrolmentConnection.hasNextPage":
+		if e.ComplexityRoot.EnrolmentConnection.HasNextPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EnrolmentConnection.HasNextPage(childComplexity), true
+
 	case "GoverningBody.id":
 		if e.ComplexityRoot.GoverningBody.ID == nil {
 			break
@@ -1009,6 +1240,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImportReport.Total(childComplexity), true
 
+	case "IssuedApiKey.apiKey":
+		if e.ComplexityRoot.IssuedApiKey.APIKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedApiKey.APIKey(childComplexity), true
+	case "IssuedApiKey.secret":
+		if e.ComplexityRoot.IssuedApiKey.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedApiKey.Secret(childComplexity), true
+
 	case "Learner.acceptances":
 		if e.ComplexityRoot.Learner.Acceptances == nil {
 			break
@@ -1143,6 +1387,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LearnerEdge.Node(childComplexity), true
+
+	case "LifecycleEvent.cursor":
+		if e.ComplexityRoot.LifecycleEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEvent.Cursor(childComplexity), true
+	case "LifecycleEvent.learner":
+		if e.ComplexityRoot.LifecycleEvent.Learner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEvent.Learner(childComplexity), true
+	case "LifecycleEvent.learnerId":
+		if e.ComplexityRoot.LifecycleEvent.LearnerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEvent.LearnerID(childComplexity), true
+	case "LifecycleEvent.learnerVersion":
+		if e.ComplexityRoot.LifecycleEvent.LearnerVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEvent.LearnerVersion(childComplexity), true
+	case "LifecycleEvent.occurredAt":
+		if e.ComplexityRoot.LifecycleEvent.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEvent.OccurredAt(childComplexity), true
+	case "LifecycleEvent.type":
+		if e.ComplexityRoot.LifecycleEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEvent.Type(childComplexity), true
+
+	case "LifecycleEventConnection.cursor":
+		if e.ComplexityRoot.LifecycleEventConnection.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEventConnection.Cursor(childComplexity), true
+	case "LifecycleEventConnection.events":
+		if e.ComplexityRoot.LifecycleEventConnection.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEventConnection.Events(childComplexity), true
+	case "LifecycleEventConnection.hasMore":
+		if e.ComplexityRoot.LifecycleEventConnection.HasMore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LifecycleEventConnection.HasMore(childComplexity), true
 
 	case "MembershipApproval.actorId":
 		if e.ComplexityRoot.MembershipApproval.ActorID == nil {
@@ -1391,6 +1691,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ImportLearners(childComplexity, args["organisationId"].(string), args["rows"].([]*model.LearnerInput), args["dryRun"].(bool), args["atomic"].(*bool)), true
+	case "Mutation.issueApiKey":
+		if e.ComplexityRoot.Mutation.IssueAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_issueApiKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.IssueAPIKey(childComplexity, args["programmeId"].(string), args["name"].(string)), true
 	case "Mutation.markLeaver":
 		if e.ComplexityRoot.Mutation.MarkLeaver == nil {
 			break
@@ -1435,6 +1746,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReconcileRoster(childComplexity, args["organisationId"].(string), args["emails"].([]string), args["dryRun"].(bool), args["allowRemovingMoreThan"].(*float64)), true
+	case "Mutation.recordLearningActivity":
+		if e.ComplexityRoot.Mutation.RecordLearningActivity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recordLearningActivity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecordLearningActivity(childComplexity, args["programmeId"].(string), args["input"].([]*model.LearningActivityInput)), true
 	case "Mutation.registerIdentityProvider":
 		if e.ComplexityRoot.Mutation.RegisterIdentityProvider == nil {
 			break
@@ -1512,6 +1834,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestErasure(childComplexity, args["reason"].(*string)), true
+	case "Mutation.revokeApiKey":
+		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeApiKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["apiKeyId"].(string)), true
 	case "Mutation.revokeRole":
 		if e.ComplexityRoot.Mutation.RevokeRole == nil {
 			break
@@ -1958,6 +2291,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProposedDomain.IncludeSubdomains(childComplexity), true
 
+	case "Query.apiKeys":
+		if e.ComplexityRoot.Query.APIKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apiKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.APIKeys(childComplexity, args["programmeId"].(string)), true
 	case "Query.auditLog":
 		if e.ComplexityRoot.Query.AuditLog == nil {
 			break
@@ -1980,6 +2324,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DataRequests(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]model.DataRequestStatus), args["first"].(*int), args["after"].(*string)), true
+	case "Query.enrolments":
+		if e.ComplexityRoot.Query.Enrolments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_enrolments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Enrolments(childComplexity, args["programmeId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.identityProviders":
 		if e.ComplexityRoot.Query.IdentityProviders == nil {
 			break
@@ -2014,6 +2369,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Learners(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]model.LearnerStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.lifecycleEvents":
+		if e.ComplexityRoot.Query.LifecycleEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_lifecycleEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LifecycleEvents(childComplexity, args["programmeId"].(string), args["after"].(*string), args["first"].(*int), args["waitSeconds"].(*int)), true
 	case "Query.membershipProposals":
 		if e.ComplexityRoot.Query.MembershipProposals == nil {
 			break
@@ -2509,11 +2875,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CourseInput", ec.unmarshalInputCourseInput),
 			graphql.NewInputUnmarshaler("CreateProgrammeInput", ec.unmarshalInputCreateProgrammeInput),
 			graphql.NewInputUnmarshaler("DomainInput", ec.unmarshalInputDomainInput),
+			graphql.NewInputUnmarshaler("EnrolmentStateInput", ec.unmarshalInputEnrolmentStateInput),
 			graphql.NewInputUnmarshaler("GoverningBodyInput", ec.unmarshalInputGoverningBodyInput),
 			graphql.NewInputUnmarshaler("GrantRoleInput", ec.unmarshalInputGrantRoleInput),
 			graphql.NewInputUnmarshaler("IdentityProviderInput", ec.unmarshalInputIdentityProviderInput),
 			graphql.NewInputUnmarshaler("LearnerInput", ec.unmarshalInputLearnerInput),
 			graphql.NewInputUnmarshaler("LearnerUpdateInput", ec.unmarshalInputLearnerUpdateInput),
+			graphql.NewInputUnmarshaler("LearningActivityInput", ec.unmarshalInputLearningActivityInput),
 			graphql.NewInputUnmarshaler("PolicyInput", ec.unmarshalInputPolicyInput),
 			graphql.NewInputUnmarshaler("PolicyVersionInput", ec.unmarshalInputPolicyVersionInput),
 			graphql.NewInputUnmarshaler("ProfileInput", ec.unmarshalInputProfileInput),
@@ -2594,7 +2962,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/learner.graphqls" "schema/leaving.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls"
+//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/feed.graphqls" "schema/learner.graphqls" "schema/leaving.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2608,6 +2976,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "schema/audit.graphqls", Input: sourceData("schema/audit.graphqls"), BuiltIn: false},
 	{Name: "schema/common.graphqls", Input: sourceData("schema/common.graphqls"), BuiltIn: false},
+	{Name: "schema/feed.graphqls", Input: sourceData("schema/feed.graphqls"), BuiltIn: false},
 	{Name: "schema/learner.graphqls", Input: sourceData("schema/learner.graphqls"), BuiltIn: false},
 	{Name: "schema/leaving.graphqls", Input: sourceData("schema/leaving.graphqls"), BuiltIn: false},
 	{Name: "schema/organisation.graphqls", Input: sourceData("schema/organisation.graphqls"), BuiltIn: false},
@@ -2636,6 +3005,50 @@ func (ec *executionContext) childFields_AccessGroup(ctx context.Context, field g
 		return ec.fieldContext_AccessGroup_createdAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccessGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_ActivityReceipt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "applied":
+		return ec.fieldContext_ActivityReceipt_applied(ctx, field)
+	case "rejected":
+		return ec.fieldContext_ActivityReceipt_rejected(ctx, field)
+	case "results":
+		return ec.fieldContext_ActivityReceipt_results(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ActivityReceipt", field.Name)
+}
+
+func (ec *executionContext) childFields_ActivityResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_ActivityResult_index(ctx, field)
+	case "learnerId":
+		return ec.fieldContext_ActivityResult_learnerId(ctx, field)
+	case "status":
+		return ec.fieldContext_ActivityResult_status(ctx, field)
+	case "message":
+		return ec.fieldContext_ActivityResult_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ActivityResult", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ApiKey_id(ctx, field)
+	case "programmeId":
+		return ec.fieldContext_ApiKey_programmeId(ctx, field)
+	case "name":
+		return ec.fieldContext_ApiKey_name(ctx, field)
+	case "prefix":
+		return ec.fieldContext_ApiKey_prefix(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ApiKey_createdAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ApiKey_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKey", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2776,6 +3189,42 @@ func (ec *executionContext) childFields_EmailDomain(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type EmailDomain", field.Name)
 }
 
+func (ec *executionContext) childFields_Enrolment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "learnerId":
+		return ec.fieldContext_Enrolment_learnerId(ctx, field)
+	case "email":
+		return ec.fieldContext_Enrolment_email(ctx, field)
+	case "givenName":
+		return ec.fieldContext_Enrolment_givenName(ctx, field)
+	case "familyName":
+		return ec.fieldContext_Enrolment_familyName(ctx, field)
+	case "accessGroupId":
+		return ec.fieldContext_Enrolment_accessGroupId(ctx, field)
+	case "accessGroupName":
+		return ec.fieldContext_Enrolment_accessGroupName(ctx, field)
+	case "lmsCourseId":
+		return ec.fieldContext_Enrolment_lmsCourseId(ctx, field)
+	case "learnerVersion":
+		return ec.fieldContext_Enrolment_learnerVersion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Enrolment", field.Name)
+}
+
+func (ec *executionContext) childFields_EnrolmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "enrolments":
+		return ec.fieldContext_EnrolmentConnection_enrolments(ctx, field)
+	case "endCursor":
+		return ec.fieldContext_EnrolmentConnection_endCursor(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_EnrolmentConnection_hasNextPage(ctx, field)
+	case "asOf":
+		return ec.fieldContext_EnrolmentConnection_asOf(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EnrolmentConnection", field.Name)
+}
+
 func (ec *executionContext) childFields_GoverningBody(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2852,6 +3301,16 @@ func (ec *executionContext) childFields_ImportReport(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ImportReport", field.Name)
 }
 
+func (ec *executionContext) childFields_IssuedApiKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "apiKey":
+		return ec.fieldContext_IssuedApiKey_apiKey(ctx, field)
+	case "secret":
+		return ec.fieldContext_IssuedApiKey_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IssuedApiKey", field.Name)
+}
+
 func (ec *executionContext) childFields_Learner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2912,6 +3371,36 @@ func (ec *executionContext) childFields_LearnerEdge(ctx context.Context, field g
 		return ec.fieldContext_LearnerEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LearnerEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_LifecycleEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_LifecycleEvent_cursor(ctx, field)
+	case "type":
+		return ec.fieldContext_LifecycleEvent_type(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_LifecycleEvent_occurredAt(ctx, field)
+	case "learnerId":
+		return ec.fieldContext_LifecycleEvent_learnerId(ctx, field)
+	case "learnerVersion":
+		return ec.fieldContext_LifecycleEvent_learnerVersion(ctx, field)
+	case "learner":
+		return ec.fieldContext_LifecycleEvent_learner(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LifecycleEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_LifecycleEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "events":
+		return ec.fieldContext_LifecycleEventConnection_events(ctx, field)
+	case "cursor":
+		return ec.fieldContext_LifecycleEventConnection_cursor(ctx, field)
+	case "hasMore":
+		return ec.fieldContext_LifecycleEventConnection_hasMore(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LifecycleEventConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_MembershipApproval(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3704,6 +4193,28 @@ func (ec *executionContext) field_Mutation_importLearners_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_issueApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_markLeaver_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3797,6 +4308,28 @@ func (ec *executionContext) field_Mutation_reconcileRoster_args(ctx context.Cont
 		return nil, err
 	}
 	args["allowRemovingMoreThan"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_recordLearningActivity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) ([]*model.LearningActivityInput, error) {
+			return ec.unmarshalNLearningActivityInput2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearningActivityInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -3935,6 +4468,20 @@ func (ec *executionContext) field_Mutation_requestErasure_args(ctx context.Conte
 		return nil, err
 	}
 	args["reason"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "apiKeyId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["apiKeyId"] = arg0
 	return args, nil
 }
 
@@ -4096,6 +4643,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_apiKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4188,6 +4749,36 @@ func (ec *executionContext) field_Query_dataRequests_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_enrolments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_identityProviders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4267,6 +4858,44 @@ func (ec *executionContext) field_Query_learners_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_lifecycleEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "programmeId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["programmeId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "waitSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["waitSeconds"] = arg3
 	return args, nil
 }
 
@@ -4631,6 +5260,314 @@ func (ec *executionContext) _AccessGroup_createdAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_AccessGroup_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessGroup", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ActivityReceipt_applied(ctx context.Context, field graphql.CollectedField, obj *model.ActivityReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityReceipt_applied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Applied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityReceipt_applied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ActivityReceipt_rejected(ctx context.Context, field graphql.CollectedField, obj *model.ActivityReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityReceipt_rejected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rejected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityReceipt_rejected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityReceipt", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ActivityReceipt_results(ctx context.Context, field graphql.CollectedField, obj *model.ActivityReceipt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityReceipt_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Results, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ActivityResult) graphql.Marshaler {
+			return ec.marshalNActivityResult2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityReceipt_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ActivityReceipt",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ActivityResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ActivityResult_index(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityResult_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityResult_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ActivityResult_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityResult_learnerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityResult_learnerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ActivityResult_status(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityResult_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityResult_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ActivityResult_message(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityResult_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityResult_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ApiKey_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_programmeId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProgrammeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_programmeId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ApiKey_name(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKey_prefix(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_prefix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prefix, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ApiKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKey_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKey", field, false, false, "Time")
 }
 
 func (ec *executionContext) _AuditEntry_id(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
@@ -5653,6 +6590,291 @@ func (ec *executionContext) fieldContext_EmailDomain_createdAt(_ context.Context
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Enrolment_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_learnerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_learnerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Enrolment_email(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrolment_givenName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_givenName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GivenName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_givenName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrolment_familyName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_familyName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FamilyName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_familyName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrolment_accessGroupId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_accessGroupId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessGroupID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_accessGroupId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Enrolment_accessGroupName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_accessGroupName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessGroupName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_accessGroupName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrolment_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_lmsCourseId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LmsCourseID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_lmsCourseId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Enrolment_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Enrolment_learnerVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Enrolment_learnerVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EnrolmentConnection_enrolments(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrolmentConnection_enrolments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enrolments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
+			return ec.marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrolmentConnection_enrolments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EnrolmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Enrolment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EnrolmentConnection_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrolmentConnection_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EnrolmentConnection_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrolmentConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _EnrolmentConnection_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrolmentConnection_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNextPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EnrolmentConnection_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrolmentConnection", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _EnrolmentConnection_asOf(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EnrolmentConnection_asOf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AsOf, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EnrolmentConnection_asOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EnrolmentConnection", field, false, false, "String")
+}
+
 func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6260,6 +7482,61 @@ func (ec *executionContext) fieldContext_ImportReport_lines(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _IssuedApiKey_apiKey(ctx context.Context, field graphql.CollectedField, obj *model.IssuedAPIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedApiKey_apiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.APIKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedApiKey_apiKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IssuedApiKey",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IssuedApiKey_secret(ctx context.Context, field graphql.CollectedField, obj *model.IssuedAPIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedApiKey_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedApiKey_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedApiKey", field, false, false, "String")
+}
+
 func (ec *executionContext) _Learner_id(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6838,6 +8115,231 @@ func (ec *executionContext) fieldContext_LearnerEdge_node(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _LifecycleEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _LifecycleEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.LifecycleEventType) graphql.Marshaler {
+			return ec.marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleEvent", field, false, false, "LifecycleEventType")
+}
+
+func (ec *executionContext) _LifecycleEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEvent_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEvent_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _LifecycleEvent_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEvent_learnerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEvent_learnerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _LifecycleEvent_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEvent_learnerVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LearnerVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEvent_learnerVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _LifecycleEvent_learner(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEvent_learner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.LifecycleEvent().Learner(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Learner) graphql.Marshaler {
+			return ec.marshalOLearner2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearner(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEvent_learner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LifecycleEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Learner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LifecycleEventConnection_events(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEventConnection_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.LifecycleEvent) graphql.Marshaler {
+			return ec.marshalNLifecycleEvent2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEventConnection_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "LifecycleEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _LifecycleEventConnection_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEventConnection_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEventConnection_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleEventConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _LifecycleEventConnection_hasMore(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LifecycleEventConnection_hasMore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasMore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LifecycleEventConnection_hasMore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LifecycleEventConnection", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _MembershipApproval_governingBodyId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7329,6 +8831,138 @@ func (ec *executionContext) fieldContext_Mutation_revokeRole(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_revokeRole_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_issueApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_issueApiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().IssueAPIKey(ctx, fc.Args["programmeId"].(string), fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IssuedAPIKey) graphql.Marshaler {
+			return ec.marshalNIssuedApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIssuedAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_issueApiKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssuedApiKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_issueApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeApiKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeApiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeAPIKey(ctx, fc.Args["apiKeyId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeApiKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recordLearningActivity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recordLearningActivity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecordLearningActivity(ctx, fc.Args["programmeId"].(string), fc.Args["input"].([]*model.LearningActivityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ActivityReceipt) graphql.Marshaler {
+			return ec.marshalNActivityReceipt2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityReceipt(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recordLearningActivity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ActivityReceipt(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recordLearningActivity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10194,6 +11828,138 @@ func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_enrolments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_enrolments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Enrolments(ctx, fc.Args["programmeId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EnrolmentConnection) graphql.Marshaler {
+			return ec.marshalNEnrolmentConnection2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_enrolments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EnrolmentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_enrolments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_lifecycleEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_lifecycleEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LifecycleEvents(ctx, fc.Args["programmeId"].(string), fc.Args["after"].(*string), fc.Args["first"].(*int), fc.Args["waitSeconds"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.LifecycleEventConnection) graphql.Marshaler {
+			return ec.marshalNLifecycleEventConnection2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_lifecycleEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LifecycleEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_lifecycleEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_apiKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().APIKeys(ctx, fc.Args["programmeId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
+			return ec.marshalNApiKey2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_apiKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_apiKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13656,6 +15422,62 @@ func UnmarshalDomainInput(ctx context.Context, raw any) (model.DomainInput, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputEnrolmentStateInput(ctx context.Context, obj any) (model.EnrolmentStateInput, error) {
+	var it model.EnrolmentStateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"lmsCourseId", "state", "completedAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "lmsCourseId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lmsCourseId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LmsCourseID = data
+		case "state":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
+			data, err := ec.unmarshalNEnrolmentState2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentState(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.State = data
+		case "completedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CompletedAt = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEnrolmentStateInput unmarshals raw into the EnrolmentStateInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEnrolmentStateInput(ctx context.Context, raw any) (model.EnrolmentStateInput, error) {
+	var out model.EnrolmentStateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EnrolmentStateInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputGoverningBodyInput(ctx context.Context, obj any) (model.GoverningBodyInput, error) {
 	var it model.GoverningBodyInput
 	if obj == nil {
@@ -14000,6 +15822,62 @@ func (ec *executionContext) unmarshalInputLearnerUpdateInput(ctx context.Context
 func UnmarshalLearnerUpdateInput(ctx context.Context, raw any) (model.LearnerUpdateInput, error) {
 	var out model.LearnerUpdateInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LearnerUpdateInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLearningActivityInput(ctx context.Context, obj any) (model.LearningActivityInput, error) {
+	var it model.LearningActivityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"learnerId", "lastAccessAt", "enrolments"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "learnerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("learnerId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LearnerID = data
+		case "lastAccessAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastAccessAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastAccessAt = data
+		case "enrolments":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enrolments"))
+			data, err := ec.unmarshalOEnrolmentStateInput2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentStateInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enrolments = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLearningActivityInput unmarshals raw into the LearningActivityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLearningActivityInput(ctx context.Context, raw any) (model.LearningActivityInput, error) {
+	var out model.LearningActivityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LearningActivityInput", raw, &out)
 	return out, err
 }
 
@@ -14434,6 +16312,155 @@ func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionS
 			out.Values[i] = ec._AccessGroup_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var activityReceiptImplementors = []string{"ActivityReceipt"}
+
+func (ec *executionContext) _ActivityReceipt(ctx context.Context, sel ast.SelectionSet, obj *model.ActivityReceipt) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, activityReceiptImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ActivityReceipt")
+		case "applied":
+			out.Values[i] = ec._ActivityReceipt_applied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rejected":
+			out.Values[i] = ec._ActivityReceipt_rejected(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "results":
+			out.Values[i] = ec._ActivityReceipt_results(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var activityResultImplementors = []string{"ActivityResult"}
+
+func (ec *executionContext) _ActivityResult(ctx context.Context, sel ast.SelectionSet, obj *model.ActivityResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, activityResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ActivityResult")
+		case "index":
+			out.Values[i] = ec._ActivityResult_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "learnerId":
+			out.Values[i] = ec._ActivityResult_learnerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ActivityResult_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ActivityResult_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var apiKeyImplementors = []string{"ApiKey"}
+
+func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.APIKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKey")
+		case "id":
+			out.Values[i] = ec._ApiKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "programmeId":
+			out.Values[i] = ec._ApiKey_programmeId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._ApiKey_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prefix":
+			out.Values[i] = ec._ApiKey_prefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ApiKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._ApiKey_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -14914,6 +16941,122 @@ func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var enrolmentImplementors = []string{"Enrolment"}
+
+func (ec *executionContext) _Enrolment(ctx context.Context, sel ast.SelectionSet, obj *model.Enrolment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, enrolmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Enrolment")
+		case "learnerId":
+			out.Values[i] = ec._Enrolment_learnerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._Enrolment_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "givenName":
+			out.Values[i] = ec._Enrolment_givenName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "familyName":
+			out.Values[i] = ec._Enrolment_familyName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "accessGroupId":
+			out.Values[i] = ec._Enrolment_accessGroupId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accessGroupName":
+			out.Values[i] = ec._Enrolment_accessGroupName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lmsCourseId":
+			out.Values[i] = ec._Enrolment_lmsCourseId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "learnerVersion":
+			out.Values[i] = ec._Enrolment_learnerVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var enrolmentConnectionImplementors = []string{"EnrolmentConnection"}
+
+func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EnrolmentConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, enrolmentConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EnrolmentConnection")
+		case "enrolments":
+			out.Values[i] = ec._EnrolmentConnection_enrolments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endCursor":
+			out.Values[i] = ec._EnrolmentConnection_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hasNextPage":
+			out.Values[i] = ec._EnrolmentConnection_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "asOf":
+			out.Values[i] = ec._EnrolmentConnection_asOf(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var governingBodyImplementors = []string{"GoverningBody"}
 
 func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *model.GoverningBody) graphql.Marshaler {
@@ -15156,6 +17299,44 @@ func (ec *executionContext) _ImportReport(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var issuedApiKeyImplementors = []string{"IssuedApiKey"}
+
+func (ec *executionContext) _IssuedApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.IssuedAPIKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, issuedApiKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IssuedApiKey")
+		case "apiKey":
+			out.Values[i] = ec._IssuedApiKey_apiKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._IssuedApiKey_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var learnerImplementors = []string{"Learner"}
 
 func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, obj *model.Learner) graphql.Marshaler {
@@ -15355,6 +17536,108 @@ func (ec *executionContext) _LearnerEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var lifecycleEventImplementors = []string{"LifecycleEvent"}
+
+func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.SelectionSet, obj *model.LifecycleEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LifecycleEvent")
+		case "cursor":
+			out.Values[i] = ec._LifecycleEvent_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._LifecycleEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "occurredAt":
+			out.Values[i] = ec._LifecycleEvent_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "learnerId":
+			out.Values[i] = ec._LifecycleEvent_learnerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "learnerVersion":
+			out.Values[i] = ec._LifecycleEvent_learnerVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "learner":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LifecycleEvent_learner(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var lifecycleEventConnectionImplementors = []string{"LifecycleEventConnection"}
+
+func (ec *executionContext) _LifecycleEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.LifecycleEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LifecycleEventConnection")
+		case "events":
+			out.Values[i] = ec._LifecycleEventConnection_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._LifecycleEventConnection_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hasMore":
+			out.Values[i] = ec._LifecycleEventConnection_hasMore(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var membershipApprovalImplementors = []string{"MembershipApproval"}
 
 func (ec *executionContext) _MembershipApproval(ctx context.Context, sel ast.SelectionSet, obj *model.MembershipApproval) graphql.Marshaler {
@@ -15525,6 +17808,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeRole":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeRole(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issueApiKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_issueApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeApiKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeApiKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordLearningActivity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recordLearningActivity(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -16338,6 +18642,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditLog(ctx, field)
+				})
+		case "enrolments":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_enrolments(ctx, field)
+				})
+		case "lifecycleEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_lifecycleEvents(ctx, field)
+				})
+		case "apiKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_apiKeys(ctx, field)
 				})
 		case "learner":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -17405,6 +19727,62 @@ func (ec *executionContext) unmarshalNAccessGroupInput2githubᚗcomᚋrollcall�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNActivityReceipt2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityReceipt(ctx context.Context, sel ast.SelectionSet, v *model.ActivityReceipt) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ActivityReceipt!")
+		return graphql.Null
+	}
+	return ec._ActivityReceipt(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNActivityResult2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ActivityResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResult(ctx context.Context, sel ast.SelectionSet, v *model.ActivityResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ActivityResult!")
+		return graphql.Null
+	}
+	return ec._ActivityResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *model.APIKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApiKey!")
+		return graphql.Null
+	}
+	return ec._ApiKey(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAuditEntry2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntry(ctx context.Context, sel ast.SelectionSet, v *model.AuditEntry) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuditEntry!")
@@ -17626,6 +20004,53 @@ func (ec *executionContext) marshalNEmailTrust2githubᚗcomᚋrollcallᚑdevᚋr
 	return v
 }
 
+func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx context.Context, sel ast.SelectionSet, v *model.Enrolment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Enrolment!")
+		return graphql.Null
+	}
+	return ec._Enrolment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEnrolmentConnection2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentConnection(ctx context.Context, sel ast.SelectionSet, v *model.EnrolmentConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EnrolmentConnection!")
+		return graphql.Null
+	}
+	return ec._EnrolmentConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEnrolmentState2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentState(ctx context.Context, v any) (model.EnrolmentState, error) {
+	var res model.EnrolmentState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEnrolmentState2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentState(ctx context.Context, sel ast.SelectionSet, v model.EnrolmentState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNEnrolmentStateInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentStateInput(ctx context.Context, v any) (*model.EnrolmentStateInput, error) {
+	res, err := ec.unmarshalInputEnrolmentStateInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17826,6 +20251,14 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) marshalNIssuedApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIssuedAPIKey(ctx context.Context, sel ast.SelectionSet, v *model.IssuedAPIKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IssuedApiKey!")
+		return graphql.Null
+	}
+	return ec._IssuedApiKey(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNJSON2map(ctx context.Context, v any) (map[string]any, error) {
 	res, err := graphql.UnmarshalMap(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17921,6 +20354,67 @@ func (ec *executionContext) marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdev�
 func (ec *executionContext) unmarshalNLearnerUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerUpdateInput(ctx context.Context, v any) (model.LearnerUpdateInput, error) {
 	res, err := ec.unmarshalInputLearnerUpdateInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNLearningActivityInput2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearningActivityInputᚄ(ctx context.Context, v any) ([]*model.LearningActivityInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.LearningActivityInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNLearningActivityInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearningActivityInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNLearningActivityInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearningActivityInput(ctx context.Context, v any) (*model.LearningActivityInput, error) {
+	res, err := ec.unmarshalInputLearningActivityInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLifecycleEvent2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LifecycleEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLifecycleEvent2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNLifecycleEvent2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEvent(ctx context.Context, sel ast.SelectionSet, v *model.LifecycleEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LifecycleEvent!")
+		return graphql.Null
+	}
+	return ec._LifecycleEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNLifecycleEventConnection2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventConnection(ctx context.Context, sel ast.SelectionSet, v *model.LifecycleEventConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "LifecycleEventConnection!")
+		return graphql.Null
+	}
+	return ec._LifecycleEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventType(ctx context.Context, v any) (model.LifecycleEventType, error) {
+	var res model.LifecycleEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventType(ctx context.Context, sel ast.SelectionSet, v model.LifecycleEventType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNMembershipApproval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipApproval) graphql.Marshaler {
@@ -18719,6 +21213,23 @@ func (ec *executionContext) marshalOEmailTrust2ᚖgithubᚗcomᚋrollcallᚑdev�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOEnrolmentStateInput2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentStateInputᚄ(ctx context.Context, v any) ([]*model.EnrolmentStateInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.EnrolmentStateInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNEnrolmentStateInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentStateInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {

@@ -84,6 +84,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		forget   func(string)
 	)
 	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
+		FeedRetention:        cfg.FeedRetention,
 		AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev,
 		OnProviderChange:     func(iss string) { forget(iss); verifier.Forget(iss) }})
 	var issuers []auth.Issuer
@@ -383,7 +384,7 @@ func sweepCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer st.Close()
-	svc := lifecycle.New(st, lifecycle.Options{})
+	svc := lifecycle.New(st, lifecycle.Options{FeedRetention: cfg.FeedRetention})
 	reps, err := svc.SweepAll(ctx)
 	if err != nil {
 		return err

@@ -33,6 +33,31 @@ type AccessGroupInput struct {
 	CourseIds []string `json:"courseIds,omitempty"`
 }
 
+type ActivityReceipt struct {
+	Applied  int               `json:"applied"`
+	Rejected int               `json:"rejected"`
+	Results  []*ActivityResult `json:"results"`
+}
+
+type ActivityResult struct {
+	// 0-based index of the input row.
+	Index     int    `json:"index"`
+	LearnerID string `json:"learnerId"`
+	// APPLIED, or UNKNOWN_LEARNER, ERASED, OTHER_PROGRAMME, UNKNOWN_COURSE, BAD_INPUT.
+	Status  string  `json:"status"`
+	Message *string `json:"message,omitempty"`
+}
+
+type APIKey struct {
+	ID          string `json:"id"`
+	ProgrammeID string `json:"programmeId"`
+	Name        string `json:"name"`
+	// The first characters, to tell keys apart.
+	Prefix    string     `json:"prefix"`
+	CreatedAt time.Time  `json:"createdAt"`
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+}
+
 // CTL-12: one state change. Opaque IDs only (GEN-2).
 type AuditEntry struct {
 	ID         string         `json:"id"`
@@ -124,6 +149,33 @@ type EmailDomain struct {
 	CreatedAt         time.Time `json:"createdAt"`
 }
 
+// Desired state: one row per active learner and course of their access group.
+type Enrolment struct {
+	LearnerID       string  `json:"learnerId"`
+	Email           string  `json:"email"`
+	GivenName       *string `json:"givenName,omitempty"`
+	FamilyName      *string `json:"familyName,omitempty"`
+	AccessGroupID   string  `json:"accessGroupId"`
+	AccessGroupName string  `json:"accessGroupName"`
+	LmsCourseID     string  `json:"lmsCourseId"`
+	LearnerVersion  int     `json:"learnerVersion"`
+}
+
+type EnrolmentConnection struct {
+	Enrolments []*Enrolment `json:"enrolments"`
+	// Pass as `after` for the next page.
+	EndCursor   *string `json:"endCursor,omitempty"`
+	HasNextPage bool    `json:"hasNextPage"`
+	// First page only: the feed cursor to follow after reading every page (list + watch).
+	AsOf *string `json:"asOf,omitempty"`
+}
+
+type EnrolmentStateInput struct {
+	LmsCourseID string         `json:"lmsCourseId"`
+	State       EnrolmentState `json:"state"`
+	CompletedAt *time.Time     `json:"completedAt,omitempty"`
+}
+
 type GoverningBody struct {
 	ID             string            `json:"id"`
 	Name           string            `json:"name"`
@@ -197,6 +249,12 @@ type ImportReport struct {
 	Lines []*ImportLine `json:"lines"`
 }
 
+type IssuedAPIKey struct {
+	APIKey *APIKey `json:"apiKey"`
+	// Shown once; only a hash is stored.
+	Secret string `json:"secret"`
+}
+
 type LearnerConnection struct {
 	Edges    []*LearnerEdge `json:"edges"`
 	PageInfo *PageInfo      `json:"pageInfo"`
@@ -222,6 +280,33 @@ type LearnerUpdateInput struct {
 	FamilyName    *string `json:"familyName,omitempty"`
 	AccessGroupID *string `json:"accessGroupId,omitempty"`
 	Reason        *string `json:"reason,omitempty"`
+}
+
+// ONC-3, CTL-7: what the LMS saw of one learner.
+type LearningActivityInput struct {
+	LearnerID    string                 `json:"learnerId"`
+	LastAccessAt *time.Time             `json:"lastAccessAt,omitempty"`
+	Enrolments   []*EnrolmentStateInput `json:"enrolments,omitempty"`
+}
+
+// Invariant 3: one change of a learner, in a fixed order. The row holds no personal data.
+type LifecycleEvent struct {
+	// Opaque, strictly increasing, resumable.
+	Cursor     string             `json:"cursor"`
+	Type       LifecycleEventType `json:"type"`
+	OccurredAt time.Time          `json:"occurredAt"`
+	LearnerID  string             `json:"learnerId"`
+	// The learner's version after this change: keep the highest seen.
+	LearnerVersion int `json:"learnerVersion"`
+	// Current data, resolved at read time; null once erased.
+	Learner *Learner `json:"learner,omitempty"`
+}
+
+type LifecycleEventConnection struct {
+	Events []*LifecycleEvent `json:"events"`
+	// Pass as `after` to continue; unchanged when no event arrived.
+	Cursor  string `json:"cursor"`
+	HasMore bool   `json:"hasMore"`
 }
 
 type MembershipApproval struct {
@@ -658,6 +743,65 @@ func (e EmailTrust) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+type EnrolmentState string
+
+const (
+	EnrolmentStateEnrolled   EnrolmentState = "ENROLLED"
+	EnrolmentStateInProgress EnrolmentState = "IN_PROGRESS"
+	EnrolmentStateCompleted  EnrolmentState = "COMPLETED"
+	EnrolmentStateSuspended  EnrolmentState = "SUSPENDED"
+)
+
+var AllEnrolmentState = []EnrolmentState{
+	EnrolmentStateEnrolled,
+	EnrolmentStateInProgress,
+	EnrolmentStateCompleted,
+	EnrolmentStateSuspended,
+}
+
+func (e EnrolmentState) IsValid() bool {
+	switch e {
+	case EnrolmentStateEnrolled, EnrolmentStateInProgress, EnrolmentStateCompleted, EnrolmentStateSuspended:
+		return true
+	}
+	return false
+}
+
+func (e EnrolmentState) String() string {
+	return string(e)
+}
+
+func (e *EnrolmentState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EnrolmentState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EnrolmentState", str)
+	}
+	return nil
+}
+
+func (e EnrolmentState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EnrolmentState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EnrolmentState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 type GivenBy string
 
 const (
@@ -830,6 +974,77 @@ func (e *LearnerStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e LearnerStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type LifecycleEventType string
+
+const (
+	LifecycleEventTypeLearnerProvisioned LifecycleEventType = "LEARNER_PROVISIONED"
+	LifecycleEventTypeLearnerActivated   LifecycleEventType = "LEARNER_ACTIVATED"
+	LifecycleEventTypeLearnerUpdated     LifecycleEventType = "LEARNER_UPDATED"
+	LifecycleEventTypeAccessGranted      LifecycleEventType = "ACCESS_GRANTED"
+	LifecycleEventTypeAccessRevoked      LifecycleEventType = "ACCESS_REVOKED"
+	LifecycleEventTypeGroupChanged       LifecycleEventType = "GROUP_CHANGED"
+	LifecycleEventTypeCoursesChanged     LifecycleEventType = "COURSES_CHANGED"
+	LifecycleEventTypeRemovalScheduled   LifecycleEventType = "REMOVAL_SCHEDULED"
+	LifecycleEventTypeRemovalCancelled   LifecycleEventType = "REMOVAL_CANCELLED"
+	LifecycleEventTypeLearnerErased      LifecycleEventType = "LEARNER_ERASED"
+)
+
+var AllLifecycleEventType = []LifecycleEventType{
+	LifecycleEventTypeLearnerProvisioned,
+	LifecycleEventTypeLearnerActivated,
+	LifecycleEventTypeLearnerUpdated,
+	LifecycleEventTypeAccessGranted,
+	LifecycleEventTypeAccessRevoked,
+	LifecycleEventTypeGroupChanged,
+	LifecycleEventTypeCoursesChanged,
+	LifecycleEventTypeRemovalScheduled,
+	LifecycleEventTypeRemovalCancelled,
+	LifecycleEventTypeLearnerErased,
+}
+
+func (e LifecycleEventType) IsValid() bool {
+	switch e {
+	case LifecycleEventTypeLearnerProvisioned, LifecycleEventTypeLearnerActivated, LifecycleEventTypeLearnerUpdated, LifecycleEventTypeAccessGranted, LifecycleEventTypeAccessRevoked, LifecycleEventTypeGroupChanged, LifecycleEventTypeCoursesChanged, LifecycleEventTypeRemovalScheduled, LifecycleEventTypeRemovalCancelled, LifecycleEventTypeLearnerErased:
+		return true
+	}
+	return false
+}
+
+func (e LifecycleEventType) String() string {
+	return string(e)
+}
+
+func (e *LifecycleEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = LifecycleEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid LifecycleEventType", str)
+	}
+	return nil
+}
+
+func (e LifecycleEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *LifecycleEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e LifecycleEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

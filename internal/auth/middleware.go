@@ -14,7 +14,7 @@ import (
 // to attach (lifecycle.WithIdentity) so use cases can authorise. A request
 // without a token goes on anonymous; one with a bad token is refused here with
 // UNAUTHENTICATED, before any GraphQL work.
-func Middleware(v *Verifier, attach func(context.Context, domain.Identity) context.Context, sessions SessionLookup, next http.Handler) http.Handler {
+func Middleware(v *Verifier, attach func(context.Context, domain.Identity) context.Context, sessions, apiKeys SessionLookup, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
@@ -39,7 +39,20 @@ func Middleware(v *Verifier, attach func(context.Context, domain.Identity) conte
 			writeGraphQLError(w, http.StatusUnauthorized, apperr.Unauthenticatedf("use Authorization: Bearer <token>"))
 			return
 		}
-		id, err := v.Verify(r.Context(), strings.TrimSpace(tok))
+		tok = strings.TrimSpace(tok)
+		if strings.HasPrefix(tok, APIKeyPrefix) && apiKeys != nil {
+			id, ok, err := apiKeys(r.Context(), tok)
+			switch {
+			case err != nil:
+				writeGraphQLError(w, http.StatusInternalServerError, apperr.New(apperr.Internal, "internal error"))
+			case !ok:
+				writeGraphQLError(w, http.StatusUnauthorized, errUnauth)
+			default:
+				next.ServeHTTP(w, r.WithContext(attach(r.Context(), id)))
+			}
+			return
+		}
+		id, err := v.Verify(r.Context(), tok)
 		if err != nil {
 			status := http.StatusUnauthorized
 			if apperr.CodeOf(err) != apperr.Unauthenticated {
@@ -52,6 +65,9 @@ func Middleware(v *Verifier, attach func(context.Context, domain.Identity) conte
 		next.ServeHTTP(w, r.WithContext(attach(r.Context(), id)))
 	})
 }
+
+// APIKeyPrefix starts every Rollcall API key (never a JWT).
+const APIKeyPrefix = "rk_"
 
 // SessionCookie holds the browser session token.
 const SessionCookie = "rollcall_session"

@@ -31,6 +31,7 @@ type Config struct {
 	DevKeyFile           string        // ROLLCALL_DEV_KEY_FILE
 	SecretKey            []byte        // ROLLCALL_SECRET_KEY (32 bytes, base64)
 	SweepInterval        time.Duration // ROLLCALL_SWEEP_INTERVAL (0: no scheduler)
+	FeedRetention        time.Duration // ROLLCALL_FEED_RETENTION
 }
 
 // DefaultDatabaseURL is the embedded database, used when nothing is set.
@@ -46,6 +47,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		MaxBodyBytes:    16 << 20, // a 100,000-row importLearners is about 9 MB
 		ShutdownTimeout: 20 * time.Second,
 		SweepInterval:   time.Hour,
+		FeedRetention:   30 * 24 * time.Hour,
 	}
 	var err error
 	embedded := strings.HasPrefix(c.DatabaseURL, "sqlite:")
@@ -138,6 +140,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("ROLLCALL_SWEEP_INTERVAL: want a Go duration of at least 1m (e.g. 1h), or 0 to turn the scheduler off")
 		}
 		c.SweepInterval = d
+	}
+	if v := getenv("ROLLCALL_FEED_RETENTION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Hour {
+			return c, fmt.Errorf("ROLLCALL_FEED_RETENTION: want a Go duration of at least 1h (e.g. 720h for 30 days)")
+		}
+		c.FeedRetention = d
 	}
 	c.DevKeyFile = getenv("ROLLCALL_DEV_KEY_FILE")
 	if c.DevKeyFile == "" && embedded {

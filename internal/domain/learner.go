@@ -211,3 +211,56 @@ type LearnerFilter struct {
 	AfterID         string
 	Limit           int
 }
+
+// FeedPosition is a point in a programme's change feed. On PostgreSQL events
+// are ordered by (writing transaction ID, row ID) and read only below the
+// oldest transaction still running, so a late commit is never skipped; on
+// SQLite (one writer) the row ID alone is the order.
+type FeedPosition struct {
+	TxID uint64
+	ID   int64
+	At   time.Time // when the position was reached: cursors expire with feed retention
+}
+
+// FeedEvent is an event with its feed position.
+type FeedEvent struct {
+	Event
+	TxID uint64
+}
+
+// Enrolment is one row of the LMS's desired state.
+type Enrolment struct {
+	LearnerID       string
+	Email           string
+	GivenName       *string
+	FamilyName      *string
+	AccessGroupID   string
+	AccessGroupName string
+	LMSCourseID     string
+	LearnerVersion  int64
+}
+
+// APIKey is an LMS key of one programme.
+type APIKey struct {
+	ID          string
+	ProgrammeID string
+	Name        string
+	Prefix      string
+	Hash        string
+	CreatedBy   string
+	CreatedAt   time.Time
+	RevokedAt   *time.Time
+}
+
+// ActivityRow is one learner's activity as the LMS reports it (ONC-3).
+type ActivityRow struct {
+	LearnerID    string
+	LastAccessAt *time.Time
+	Enrolments   []ActivityEnrolment
+}
+
+type ActivityEnrolment struct {
+	LMSCourseID string
+	State       string
+	CompletedAt *time.Time
+}

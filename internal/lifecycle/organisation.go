@@ -282,8 +282,13 @@ func (s *Service) SetAccessGroupCourses(ctx context.Context, groupID string, cou
 		if err := s.st.SetAccessGroupCourses(ctx, g.ID, ids); err != nil {
 			return err
 		}
+		// The LMS must re-enrol every member: one set-based version bump.
+		n, err := s.st.BumpGroup(ctx, g.ID, domain.EventCoursesChanged, s.clock())
+		if err != nil {
+			return err
+		}
 		return s.audit(ctx, a, &o.ProgrammeID, "access_group.set_courses", "access_group", g.ID, "",
-			map[string]any{"courseIds": ids})
+			map[string]any{"courseIds": ids, "learnersAffected": n})
 	})
 	return g, err
 }

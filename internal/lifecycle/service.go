@@ -30,6 +30,7 @@ type Service struct {
 	// allowInsecureIssuers mirrors ROLLCALL_ALLOW_INSECURE_ISSUERS for provider registration.
 	allowInsecureIssuers bool
 	onProviderChange     func(issuer string)
+	feedKeep             time.Duration
 }
 
 // Options configure a Service; zero values take defaults.
@@ -46,11 +47,13 @@ type Options struct {
 	// OnProviderChange is told when a provider registration changes, so a
 	// verifier can drop what it cached.
 	OnProviderChange func(issuer string)
+	// FeedRetention is how long feed rows are kept (default 30 days).
+	FeedRetention time.Duration
 }
 
 func New(st Store, o Options) *Service {
 	s := &Service{st: st, now: o.Clock, log: o.Log, bootstrap: o.BootstrapAdmin, secretKey: o.SecretKey,
-		allowInsecureIssuers: o.AllowInsecureIssuers, onProviderChange: o.OnProviderChange}
+		allowInsecureIssuers: o.AllowInsecureIssuers, onProviderChange: o.OnProviderChange, feedKeep: o.FeedRetention}
 	if s.now == nil {
 		s.now = time.Now
 	}

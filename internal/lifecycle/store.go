@@ -112,6 +112,19 @@ type Store interface {
 	AuditAbout(ctx context.Context, targetID string) ([]domain.AuditEntry, error)
 	TryLock(ctx context.Context, key int64) (unlock func(), ok bool, err error)
 
+	ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error)
+	FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error)
+	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
+	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, limit int) ([]domain.Enrolment, error)
+	BumpGroup(ctx context.Context, groupID string, t domain.EventType, at time.Time) (int, error)
+	RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error
+	CreateAPIKey(ctx context.Context, k domain.APIKey) error
+	APIKeyByHash(ctx context.Context, hash string) (domain.APIKey, error)
+	GetAPIKey(ctx context.Context, id string) (domain.APIKey, error)
+	APIKeysByProgramme(ctx context.Context, programmeID string) ([]domain.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	DeleteGrantsOf(ctx context.Context, issuer, subject string) error
+
 	AppendAudit(ctx context.Context, e domain.AuditEntry) error
 	AuditEntries(ctx context.Context, programmeID string, targetID *string, afterID int64, limit int) ([]domain.AuditEntry, error)
 }

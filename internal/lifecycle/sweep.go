@@ -68,6 +68,10 @@ func (s *Service) SweepAll(ctx context.Context) ([]SweepReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Feed rows older than the retention go; their cursors answer CURSOR_EXPIRED.
+	if _, err := s.st.PurgeEvents(ctx, s.clock().Add(-s.feedRetention())); err != nil {
+		return nil, err
+	}
 	var out []SweepReport
 	for _, p := range ps {
 		r, err := s.sweep(ctx, a, p)

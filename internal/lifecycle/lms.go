@@ -1,0 +1,389 @@
+package lifecycle
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
+
+// APIKeyIssuer is the issuer of API-key identities in role grants.
+const APIKeyIssuer = "urn:rollcall:api-key"
+
+// apiKeyPrefix marks Rollcall API keys, so the middleware can tell them from JWTs.
+const apiKeyPrefix = "rk_"
+
+// DefaultFeedRetention is how long feed rows are kept (cursors older expire).
+const DefaultFeedRetention = 30 * 24 * time.Hour
+
+// MaxWait bounds a long-poll.
+const MaxWait = 30 * time.Second
+
+func canSync(a *domain.Actor, programmeID string) bool {
+	return a.System || a.Bootstrap || a.ProgrammeAdmin(programmeID) || a.HasRoleIn(programmeID, domain.RoleLMS)
+}
+
+// IssueAPIKey creates an LMS key for a programme: a random secret shown once,
+// stored as a hash, with an LMS grant so it can do the LMS operations of that
+// programme and nothing else.
+func (s *Service) IssueAPIKey(ctx context.Context, programmeID, name string) (domain.APIKey, string, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.APIKey{}, "", err
+	}
+	p, err := s.Programme(ctx, programmeID)
+	if err != nil {
+		return domain.APIKey{}, "", err
+	}
+	if !isProgrammeAdmin(a, p.ID) {
+		return domain.APIKey{}, "", apperr.Forbiddenf("only a programme admin can issue API keys")
+	}
+	if name, err = cleanText("name", name, 1, 100); err != nil {
+		return domain.APIKey{}, "", err
+	}
+	secret := apiKeyPrefix + randomToken()
+	now := s.clock()
+	k := domain.APIKey{ID: newID(), ProgrammeID: p.ID, Name: name, Prefix: secret[:10], Hash: hashToken(secret), CreatedBy: a.ID, CreatedAt: now}
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if err := s.st.CreateAPIKey(ctx, k); err != nil {
+			return err
+		}
+		if err := s.st.CreateGrant(ctx, domain.RoleGrant{ID: newID(), Issuer: APIKeyIssuer, Subject: k.ID, Role: domain.RoleLMS,
+			ProgrammeID: p.ID, CreatedAt: now, CreatedBy: a.ID}); err != nil {
+			return err
+		}
+		return s.audit(ctx, a, &p.ID, "api_key.issue", "api_key", k.ID, "", map[string]any{"name": name})
+	})
+	return k, secret, err
+}
+
+// RevokeAPIKey ends a key at once.
+func (s *Service) RevokeAPIKey(ctx context.Context, id string) (domain.APIKey, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return domain.APIKey{}, err
+	}
+	if !validID(id) {
+		return domain.APIKey{}, notFound("API key")
+	}
+	k, err := s.st.GetAPIKey(ctx, id)
+	if err != nil || !canReadProgramme(a, k.ProgrammeID) {
+		return domain.APIKey{}, notFound("API key")
+	}
+	if !isProgrammeAdmin(a, k.ProgrammeID) {
+		return domain.APIKey{}, apperr.Forbiddenf("only a programme admin can revoke API keys")
+	}
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if err := s.st.RevokeAPIKey(ctx, k.ID, s.clock()); err != nil {
+			return err
+		}
+		if err := s.st.DeleteGrantsOf(ctx, APIKeyIssuer, k.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, a, &k.ProgrammeID, "api_key.revoke", "api_key", k.ID, "", nil)
+	})
+	if err != nil {
+		return k, err
+	}
+	return s.st.GetAPIKey(ctx, k.ID)
+}
+
+// APIKeys lists a programme's keys (never their secrets).
+func (s *Service) APIKeys(ctx context.Context, programmeID string) ([]domain.APIKey, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Programme(ctx, programmeID)
+	if err != nil {
+		return nil, err
+	}
+	if !isProgrammeAdmin(a, p.ID) {
+		return nil, apperr.Forbiddenf("only a programme admin can list API keys")
+	}
+	return s.st.APIKeysByProgramme(ctx, p.ID)
+}
+
+// APIKeyIdentity resolves a presented API key to its identity; anything
+// else (unknown, revoked, malformed) is not a key.
+func (s *Service) APIKeyIdentity(ctx context.Context, secret string) (domain.Identity, bool, error) {
+	if !strings.HasPrefix(secret, apiKeyPrefix) || len(secret) > 100 {
+		return domain.Identity{}, false, nil
+	}
+	k, err := s.st.APIKeyByHash(ctx, hashToken(secret))
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return domain.Identity{}, false, nil
+	}
+	if err != nil {
+		return domain.Identity{}, false, err
+	}
+	if k.RevokedAt != nil {
+		return domain.Identity{}, false, nil
+	}
+	return domain.Identity{Issuer: APIKeyIssuer, Subject: k.ID}, true, nil
+}
+
+// EnrolmentsPage is one page of the desired state.
+type EnrolmentsPage struct {
+	Enrolments []domain.Enrolment
+	HasNext    bool
+	AsOf       *domain.FeedPosition // first page only
+}
+
+// Enrolments lists every active learner × course (CTL-4), keyset-paginated.
+// The first page carries asOf: following the feed from it after reading all
+// pages misses nothing (list + watch); events at or below a listed
+// learnerVersion are already reflected.
+func (s *Service) Enrolments(ctx context.Context, programmeID string, first int, afterLearner, afterCourse string) (EnrolmentsPage, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return EnrolmentsPage{}, err
+	}
+	p, err := s.Programme(ctx, programmeID)
+	if err != nil {
+		return EnrolmentsPage{}, err
+	}
+	if !canSync(a, p.ID) {
+		return EnrolmentsPage{}, apperr.Forbiddenf("only the programme's LMS and programme admins can read enrolments")
+	}
+	if first <= 0 || first > 5000 {
+		return EnrolmentsPage{}, apperr.Invalid("first", "first must be between 1 and 5000")
+	}
+	var page EnrolmentsPage
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if afterLearner == "" {
+			// Taken before the list is read: every change the first page
+			// cannot see is after this position.
+			head, err := s.st.FeedHead(ctx, p.ID, s.clock())
+			if err != nil {
+				return err
+			}
+			page.AsOf = &head
+		}
+		es, err := s.st.ListEnrolments(ctx, p.ID, afterLearner, afterCourse, first+1)
+		if err != nil {
+			return err
+		}
+		if len(es) > first {
+			es, page.HasNext = es[:first], true
+		}
+		page.Enrolments = es
+		return nil
+	})
+	return page, err
+}
+
+// FeedPage is one read of the feed.
+type FeedPage struct {
+	Events []domain.FeedEvent
+	Next   domain.FeedPosition
+	More   bool
+}
+
+// LifecycleEvents reads the feed after pos (invariant 3); with wait it
+// long-polls until something arrives. A position older than the feed
+// retention is CURSOR_EXPIRED: the LMS lists enrolments afresh.
+func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *domain.FeedPosition, first int, wait time.Duration) (FeedPage, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	p, err := s.Programme(ctx, programmeID)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	if !canSync(a, p.ID) {
+		return FeedPage{}, apperr.Forbiddenf("only the programme's LMS and programme admins can read the feed")
+	}
+	if first <= 0 || first > 5000 {
+		return FeedPage{}, apperr.Invalid("first", "first must be between 1 and 5000")
+	}
+	if wait < 0 || wait > MaxWait {
+		return FeedPage{}, apperr.Invalid("waitSeconds", "waitSeconds must be between 0 and 30")
+	}
+	now := s.clock()
+	var from domain.FeedPosition
+	if pos != nil {
+		from = *pos
+		if now.Sub(from.At) > s.feedRetention() {
+			return FeedPage{}, apperr.New(apperr.CursorExpired, "this cursor is older than the feed's retention; list enrolments again and follow the feed from its asOf").WithField("after")
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		es, err := s.st.ReadEvents(ctx, p.ID, from, first+1)
+		if err != nil {
+			return FeedPage{}, err
+		}
+		page := FeedPage{Next: from}
+		if len(es) > first {
+			es, page.More = es[:first], true
+		}
+		page.Events = es
+		if len(es) > 0 {
+			last := es[len(es)-1]
+			page.Next = domain.FeedPosition{TxID: last.TxID, ID: last.ID, At: last.OccurredAt}
+		}
+		page.Next.At = maxTime(page.Next.At, from.At)
+		if len(es) > 0 || wait == 0 || time.Now().After(deadline) {
+			if len(es) == 0 && pos == nil {
+				// An empty feed read from the start: hand out a position now,
+				// so the reader's cursor ages from today.
+				page.Next.At = now
+			}
+			return page, nil
+		}
+		select {
+		case <-ctx.Done():
+			return page, nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (s *Service) feedRetention() time.Duration {
+	if s.feedKeep > 0 {
+		return s.feedKeep
+	}
+	return DefaultFeedRetention
+}
+
+// ActivityResult is one row's outcome.
+type ActivityResult struct {
+	Index     int
+	LearnerID string
+	Status    string
+	Message   string
+}
+
+// MaxActivityRows bounds one recordLearningActivity call.
+const MaxActivityRows = 10_000
+
+// RecordLearningActivity takes the LMS's report of activity (ONC-3): per
+// learner lastAccessAt (monotonic: an older value never overwrites a newer
+// one) and enrolment states. Idempotent, set-based, with per-row results for
+// unknown, erased or other-programme learners. It keeps the inactivity clock
+// (CTL-7) current, and activity cancels a removal for inactivity.
+func (s *Service) RecordLearningActivity(ctx context.Context, programmeID string, rows []domain.ActivityRow) ([]ActivityResult, error) {
+	a, err := s.Actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Programme(ctx, programmeID)
+	if err != nil {
+		return nil, err
+	}
+	if !canSync(a, p.ID) {
+		return nil, apperr.Forbiddenf("only the programme's LMS can report activity")
+	}
+	if len(rows) == 0 || len(rows) > MaxActivityRows {
+		return nil, apperr.Invalid("input", "give between 1 and %d rows", MaxActivityRows)
+	}
+	courses, err := s.st.CoursesByProgrammes(ctx, []string{p.ID})
+	if err != nil {
+		return nil, err
+	}
+	courseByLMS := map[string]string{}
+	for _, c := range courses {
+		courseByLMS[c.LMSCourseID] = c.ID
+	}
+	ids := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if validID(r.LearnerID) {
+			ids = append(ids, r.LearnerID)
+		}
+	}
+	learners := map[string]domain.Learner{}
+	for start := 0; start < len(ids); start += 5000 {
+		ls, err := s.st.LearnersByIDs(ctx, ids[start:min(start+5000, len(ids))])
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			learners[l.ID] = l
+		}
+	}
+	now := s.clock()
+	results := make([]ActivityResult, len(rows))
+	last := map[string]time.Time{}
+	type key struct{ l, c string }
+	states := map[key]domain.Activity{}
+	var revive []string
+	validStates := map[string]bool{"ENROLLED": true, "IN_PROGRESS": true, "COMPLETED": true, "SUSPENDED": true}
+rowLoop:
+	for i, r := range rows {
+		res := ActivityResult{Index: i, LearnerID: r.LearnerID, Status: "APPLIED"}
+		l, ok := learners[r.LearnerID]
+		switch {
+		case !ok:
+			res.Status, res.Message = "UNKNOWN_LEARNER", "no such learner"
+		case l.ProgrammeID != p.ID:
+			res.Status, res.Message = "OTHER_PROGRAMME", "the learner belongs to another programme"
+		case l.Status == domain.StatusErased:
+			res.Status, res.Message = "ERASED", "the learner has been erased"
+		case r.LastAccessAt != nil && r.LastAccessAt.After(now.Add(5*time.Minute)):
+			res.Status, res.Message = "BAD_INPUT", "lastAccessAt is in the future"
+		}
+		if res.Status != "APPLIED" {
+			results[i] = res
+			continue
+		}
+		for _, e := range r.Enrolments {
+			if _, ok := courseByLMS[e.LMSCourseID]; !ok {
+				results[i] = ActivityResult{Index: i, LearnerID: r.LearnerID, Status: "UNKNOWN_COURSE", Message: "no course with this lmsCourseId in the programme"}
+				continue rowLoop
+			}
+			if !validStates[e.State] {
+				results[i] = ActivityResult{Index: i, LearnerID: r.LearnerID, Status: "BAD_INPUT", Message: "unknown state"}
+				continue rowLoop
+			}
+		}
+		if r.LastAccessAt != nil {
+			t := r.LastAccessAt.UTC()
+			if cur, ok := last[l.ID]; !ok || t.After(cur) {
+				last[l.ID] = t
+			}
+			if l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalInactivity &&
+				(l.LastActivityAt == nil || t.After(*l.LastActivityAt)) {
+				revive = append(revive, l.ID)
+			}
+		}
+		for _, e := range r.Enrolments {
+			states[key{l.ID, courseByLMS[e.LMSCourseID]}] = domain.Activity{LearnerID: l.ID, CourseID: courseByLMS[e.LMSCourseID],
+				State: e.State, CompletedAt: e.CompletedAt, LastAccessAt: r.LastAccessAt}
+		}
+		results[i] = res
+	}
+	list := make([]domain.Activity, 0, len(states))
+	for _, a := range states {
+		list = append(list, a)
+	}
+	applied := 0
+	for _, r := range results {
+		if r.Status == "APPLIED" {
+			applied++
+		}
+	}
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if err := s.st.RecordActivity(ctx, last, list, now); err != nil {
+			return err
+		}
+		for _, id := range revive {
+			if err := s.restoreAccess(ctx, a, id, domain.EventRemovalCancelled); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, a, &p.ID, "activity.record", "programme", p.ID, "",
+			map[string]any{"rows": len(rows), "applied": applied, "removalsCancelled": len(revive)})
+	})
+	return results, err
+}

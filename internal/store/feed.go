@@ -1,0 +1,264 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+// ReadEvents returns up to limit events of a programme after pos, in feed
+// order. On PostgreSQL it reads only events of transactions below the oldest
+// transaction still running (pg_snapshot_xmin): a transaction that has not
+// committed yet may hold a smaller ID than one that has, and reading past it
+// would skip its events for ever. That is what makes the feed gap-free.
+func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error) {
+	type row struct {
+		ID             int64
+		TxID           string
+		ProgrammeID    string
+		LearnerID      string
+		Type           string
+		LearnerVersion int64
+		OccurredAt     time.Time
+	}
+	var rows []row
+	var err error
+	if s.dialect == migrations.Postgres {
+		err = s.db(ctx).Raw(`SELECT id, txid::text AS tx_id, programme_id, learner_id, type, learner_version, occurred_at
+			FROM lifecycle_events
+			WHERE programme_id = ? AND (txid, id) > (?::text::xid8, ?)
+			  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY txid, id LIMIT ?`, programmeID, strconv.FormatUint(pos.TxID, 10), pos.ID, limit).Scan(&rows).Error
+	} else {
+		err = s.db(ctx).Raw(`SELECT id, '0' AS tx_id, programme_id, learner_id, type, learner_version, occurred_at
+			FROM lifecycle_events WHERE programme_id = ? AND id > ? ORDER BY id LIMIT ?`, programmeID, pos.ID, limit).Scan(&rows).Error
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.FeedEvent, len(rows))
+	for i, r := range rows {
+		tx, _ := strconv.ParseUint(r.TxID, 10, 64)
+		out[i] = domain.FeedEvent{TxID: tx, Event: domain.Event{ID: r.ID, ProgrammeID: r.ProgrammeID, LearnerID: r.LearnerID,
+			Type: domain.EventType(r.Type), LearnerVersion: r.LearnerVersion, OccurredAt: r.OccurredAt.UTC()}}
+	}
+	return out, nil
+}
+
+// FeedHead is the position from which a reader sees every change not yet
+// visible now: on PostgreSQL the current snapshot's xmin (everything below it
+// is settled), on SQLite the last event ID.
+func (s *Store) FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error) {
+	if s.dialect == migrations.Postgres {
+		var xmin string
+		if err := s.db(ctx).Raw(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&xmin).Error; err != nil {
+			return domain.FeedPosition{}, translate(err)
+		}
+		x, err := strconv.ParseUint(xmin, 10, 64)
+		if err != nil {
+			return domain.FeedPosition{}, err
+		}
+		// Events of transactions from xmin on are after this position.
+		return domain.FeedPosition{TxID: x - 1, ID: 1<<63 - 1, At: at}, nil
+	}
+	var id *int64
+	if err := s.db(ctx).Raw(`SELECT max(id) FROM lifecycle_events WHERE programme_id = ?`, programmeID).Scan(&id).Error; err != nil {
+		return domain.FeedPosition{}, translate(err)
+	}
+	p := domain.FeedPosition{At: at}
+	if id != nil {
+		p.ID = *id
+	}
+	return p, nil
+}
+
+// PurgeEvents deletes feed rows older than the retention (cursors before it
+// answer CURSOR_EXPIRED).
+func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	res := s.db(ctx).Exec(`DELETE FROM lifecycle_events WHERE occurred_at < ?`, before.UTC())
+	return res.RowsAffected, translate(res.Error)
+}
+
+// ListEnrolments pages the desired state: every ACTIVE learner × every course
+// of their access group, keyset-ordered by (learner ID, LMS course ID).
+func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, limit int) ([]domain.Enrolment, error) {
+	type row struct {
+		LearnerID       string
+		Email           string
+		GivenName       *string
+		FamilyName      *string
+		AccessGroupID   string
+		AccessGroupName string
+		LMSCourseID     string `gorm:"column:lms_course_id"`
+		LearnerVersion  int64
+	}
+	q := `SELECT l.id AS learner_id, l.email, l.given_name, l.family_name, l.access_group_id, g.name AS access_group_name,
+			c.lms_course_id, l.version AS learner_version
+		FROM learners l
+		JOIN access_groups g ON g.id = l.access_group_id
+		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
+		JOIN courses c ON c.id = agc.course_id
+		WHERE l.programme_id = ? AND l.status = 'ACTIVE'`
+	args := []any{programmeID}
+	if afterLearner != "" {
+		if s.dialect == migrations.Postgres {
+			q += ` AND (l.id, c.lms_course_id) > (?::uuid, ?)`
+		} else {
+			q += ` AND (l.id, c.lms_course_id) > (?, ?)`
+		}
+		args = append(args, afterLearner, afterCourse)
+	}
+	q += ` ORDER BY l.id, c.lms_course_id LIMIT ?`
+	args = append(args, limit)
+	var rows []row
+	if err := s.db(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]domain.Enrolment, len(rows))
+	for i, r := range rows {
+		out[i] = domain.Enrolment{LearnerID: r.LearnerID, Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName,
+			AccessGroupID: r.AccessGroupID, AccessGroupName: r.AccessGroupName, LMSCourseID: r.LMSCourseID, LearnerVersion: r.LearnerVersion}
+	}
+	return out, nil
+}
+
+// BumpGroup gives every learner of an access group a new version and a feed
+// event (COURSES_CHANGED when the group's courses change): set-based.
+func (s *Store) BumpGroup(ctx context.Context, groupID string, t domain.EventType, at time.Time) (int, error) {
+	var rows []movedRow
+	if err := s.db(ctx).Raw(`UPDATE learners SET version = version + 1, updated_at = ?
+		WHERE access_group_id = ? AND status <> 'ERASED' RETURNING id, version, programme_id`, at.UTC(), groupID).Scan(&rows).Error; err != nil {
+		return 0, translate(err)
+	}
+	es := make([]domain.Event, len(rows))
+	for i, r := range rows {
+		es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: t, LearnerVersion: r.Version, OccurredAt: at}
+	}
+	return len(rows), s.AppendEvents(ctx, es)
+}
+
+// RecordActivity applies activity rows that were already validated: lastAccessAt only
+// moves forward (monotonic), enrolment states are upserted and rewritten only
+// when they differ (the same batch twice changes nothing). Set-based: one
+// UPDATE … FROM (VALUES …) and one multi-row upsert per chunk.
+func (s *Store) RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error {
+	db := s.db(ctx)
+	pg := s.dialect == migrations.Postgres
+	ids := make([]string, 0, len(last))
+	for id := range last {
+		ids = append(ids, id)
+	}
+	var sb strings.Builder
+	if err := inBatches(ids, 2000, func(batch []string) error {
+		sb.Reset()
+		args := make([]any, 0, 2*len(batch)+1)
+		// SQLite names a VALUES list's columns column1, column2.
+		t, id, tuple, tail := "v.t", "v.id", "(?::uuid, ?::timestamptz)", ") AS v(id, t)"
+		if !pg {
+			t, id, tuple, tail = "v.column2", "v.column1", "(?, ?)", ") AS v"
+		}
+		sb.WriteString("UPDATE learners SET last_activity_at = " + t + " FROM (VALUES ")
+		for i, lid := range batch {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(tuple)
+			args = append(args, lid, last[lid].UTC())
+		}
+		sb.WriteString(tail + " WHERE learners.id = " + id + " AND (learners.last_activity_at IS NULL OR learners.last_activity_at < " + t + ")")
+		return translate(db.Exec(sb.String(), args...).Error)
+	}); err != nil {
+		return err
+	}
+	for start := 0; start < len(states); start += 1000 {
+		chunk := states[start:min(start+1000, len(states))]
+		sb.Reset()
+		sb.WriteString("INSERT INTO learning_activity (learner_id, course_id, state, completed_at, last_access_at, updated_at) VALUES ")
+		args := make([]any, 0, 6*len(chunk))
+		for i, a := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?,?,?,?)")
+			args = append(args, a.LearnerID, a.CourseID, a.State, utcp(a.CompletedAt), utcp(a.LastAccessAt), at.UTC())
+		}
+		differs := "learning_activity.state IS DISTINCT FROM excluded.state OR learning_activity.completed_at IS DISTINCT FROM excluded.completed_at"
+		if !pg {
+			differs = "learning_activity.state IS NOT excluded.state OR learning_activity.completed_at IS NOT excluded.completed_at"
+		}
+		fmt.Fprintf(&sb, ` ON CONFLICT (learner_id, course_id) DO UPDATE SET state = excluded.state,
+			completed_at = excluded.completed_at,
+			last_access_at = CASE WHEN learning_activity.last_access_at IS NULL OR learning_activity.last_access_at < excluded.last_access_at
+				THEN excluded.last_access_at ELSE learning_activity.last_access_at END,
+			updated_at = excluded.updated_at
+			WHERE %s`, differs)
+		if err := db.Exec(sb.String(), args...).Error; err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+// ---- API keys ----
+
+type apiKeyRow struct {
+	ID          string `gorm:"primaryKey"`
+	ProgrammeID string
+	Name        string
+	Prefix      string
+	Hash        string
+	CreatedBy   string
+	CreatedAt   time.Time
+	RevokedAt   *time.Time
+}
+
+func (apiKeyRow) TableName() string { return "api_keys" }
+
+func (r apiKeyRow) domain() domain.APIKey {
+	return domain.APIKey{ID: r.ID, ProgrammeID: r.ProgrammeID, Name: r.Name, Prefix: r.Prefix, Hash: r.Hash,
+		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC(), RevokedAt: utcp(r.RevokedAt)}
+}
+
+func (s *Store) CreateAPIKey(ctx context.Context, k domain.APIKey) error {
+	r := apiKeyRow{ID: k.ID, ProgrammeID: k.ProgrammeID, Name: k.Name, Prefix: k.Prefix, Hash: k.Hash, CreatedBy: k.CreatedBy,
+		CreatedAt: k.CreatedAt.UTC()}
+	return translate(s.db(ctx).Create(&r).Error)
+}
+
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (domain.APIKey, error) {
+	var r apiKeyRow
+	if err := s.db(ctx).Where("hash = ?", hash).Take(&r).Error; err != nil {
+		return domain.APIKey{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) GetAPIKey(ctx context.Context, id string) (domain.APIKey, error) {
+	var r apiKeyRow
+	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.APIKey{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+func (s *Store) APIKeysByProgramme(ctx context.Context, programmeID string) ([]domain.APIKey, error) {
+	var rows []apiKeyRow
+	if err := s.db(ctx).Where("programme_id = ?", programmeID).Order("created_at").Find(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	return mapRows(rows, apiKeyRow.domain), nil
+}
+
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	return translate(s.db(ctx).Model(&apiKeyRow{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", at.UTC()).Error)
+}
+
+// DeleteGrantsOf removes every grant of an identity (a revoked API key).
+func (s *Store) DeleteGrantsOf(ctx context.Context, issuer, subject string) error {
+	return translate(s.db(ctx).Where("issuer = ? AND subject = ?", issuer, subject).Delete(&grantRow{}).Error)
+}
