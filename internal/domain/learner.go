@@ -212,20 +212,17 @@ type LearnerFilter struct {
 	Limit           int
 }
 
-// FeedPosition is a point in a programme's change feed. On PostgreSQL events
-// are ordered by (writing transaction ID, row ID) and read only below the
-// oldest transaction still running, so a late commit is never skipped; on
-// SQLite (one writer) the row ID alone is the order.
+// FeedPosition is a point in a programme's change feed (ordered by row ID).
 type FeedPosition struct {
-	TxID uint64
+	TxID uint64 // reserved; always 0
 	ID   int64
 	At   time.Time // when the position was reached: cursors expire with feed retention
 }
 
-// FeedEvent is an event with its feed position.
+// FeedEvent is an event read from the feed.
 type FeedEvent struct {
 	Event
-	TxID uint64
+	TxID uint64 // reserved; always 0
 }
 
 // Enrolment is one row of the LMS's desired state.

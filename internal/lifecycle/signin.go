@@ -277,13 +277,24 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 				// Never take over another learner's account.
 				return errNoSignIn.WithReason("EMAIL_BELONGS_TO_ANOTHER_LEARNER")
 			}
-			cur.Email = &email
+			groupBefore := deref(cur.AccessGroupID)
 			if el.org.ID != cur.OrganisationID {
 				details["movedFrom"], details["movedTo"] = cur.OrganisationID, el.org.ID
 				cur.OrganisationID = el.org.ID
+				cur.AccessGroupID = nil
+				if el.group != "" {
+					cur.AccessGroupID = ptr(el.group)
+				}
+			} else if cur.Email != nil {
+				// CTL-4: within one organisation the group follows the domain
+				// rule only when the rule changes, so a group an admin chose
+				// survives a renamed mailbox.
+				if prev, err := s.resolveEmail(ctx, *cur.Email, "email"); err == nil && prev.group != el.group && el.group != "" {
+					cur.AccessGroupID = ptr(el.group)
+				}
 			}
-			if el.group != "" && (cur.AccessGroupID == nil || *cur.AccessGroupID != el.group) {
-				cur.AccessGroupID = ptr(el.group)
+			cur.Email = &email
+			if deref(cur.AccessGroupID) != groupBefore {
 				events = append(events, domain.EventGroupChanged)
 			}
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,60 +11,26 @@ import (
 )
 
 // ReadEvents returns up to limit events of a programme after pos, in feed
-// order. On PostgreSQL it reads only events of transactions below the oldest
-// transaction still running (pg_snapshot_xmin): a transaction that has not
-// committed yet may hold a smaller ID than one that has, and reading past it
-// would skip its events for ever. That is what makes the feed gap-free.
+// order (row ID). Writers serialise their feed inserts per programme until
+// commit (AppendEvents), so an ID is visible only after every smaller one of
+// the programme has committed or aborted: reading past a visible ID can never
+// skip a row that commits later. That is what makes the feed gap-free.
 func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error) {
-	type row struct {
-		ID             int64
-		TxID           string
-		ProgrammeID    string
-		LearnerID      string
-		Type           string
-		LearnerVersion int64
-		OccurredAt     time.Time
-	}
-	var rows []row
-	var err error
-	if s.dialect == migrations.Postgres {
-		err = s.db(ctx).Raw(`SELECT id, txid::text AS tx_id, programme_id, learner_id, type, learner_version, occurred_at
-			FROM lifecycle_events
-			WHERE programme_id = ? AND (txid, id) > (?::text::xid8, ?)
-			  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-			ORDER BY txid, id LIMIT ?`, programmeID, strconv.FormatUint(pos.TxID, 10), pos.ID, limit).Scan(&rows).Error
-	} else {
-		err = s.db(ctx).Raw(`SELECT id, '0' AS tx_id, programme_id, learner_id, type, learner_version, occurred_at
-			FROM lifecycle_events WHERE programme_id = ? AND id > ? ORDER BY id LIMIT ?`, programmeID, pos.ID, limit).Scan(&rows).Error
-	}
-	if err != nil {
+	var rows []eventRow
+	if err := s.db(ctx).Where("programme_id = ? AND id > ?", programmeID, pos.ID).Order("id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, translate(err)
 	}
 	out := make([]domain.FeedEvent, len(rows))
 	for i, r := range rows {
-		tx, _ := strconv.ParseUint(r.TxID, 10, 64)
-		out[i] = domain.FeedEvent{TxID: tx, Event: domain.Event{ID: r.ID, ProgrammeID: r.ProgrammeID, LearnerID: r.LearnerID,
+		out[i] = domain.FeedEvent{Event: domain.Event{ID: r.ID, ProgrammeID: r.ProgrammeID, LearnerID: r.LearnerID,
 			Type: domain.EventType(r.Type), LearnerVersion: r.LearnerVersion, OccurredAt: r.OccurredAt.UTC()}}
 	}
 	return out, nil
 }
 
-// FeedHead is the position from which a reader sees every change not yet
-// visible now: on PostgreSQL the current snapshot's xmin (everything below it
-// is settled), on SQLite the last event ID.
+// FeedHead is the position of the last event visible now: a reader
+// following from it sees every change the caller could not see yet.
 func (s *Store) FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error) {
-	if s.dialect == migrations.Postgres {
-		var xmin string
-		if err := s.db(ctx).Raw(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text`).Scan(&xmin).Error; err != nil {
-			return domain.FeedPosition{}, translate(err)
-		}
-		x, err := strconv.ParseUint(xmin, 10, 64)
-		if err != nil {
-			return domain.FeedPosition{}, err
-		}
-		// Events of transactions from xmin on are after this position.
-		return domain.FeedPosition{TxID: x - 1, ID: 1<<63 - 1, At: at}, nil
-	}
 	var id *int64
 	if err := s.db(ctx).Raw(`SELECT max(id) FROM lifecycle_events WHERE programme_id = ?`, programmeID).Scan(&id).Error; err != nil {
 		return domain.FeedPosition{}, translate(err)

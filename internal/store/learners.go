@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -230,6 +231,19 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 	if len(es) == 0 {
 		return nil
 	}
+	if s.dialect == migrations.Postgres {
+		// Hold the programme's feed lock to commit: feed IDs then become
+		// visible in order (gap-free reads) and per learner in version order.
+		seen := map[string]bool{}
+		for _, e := range es {
+			if !seen[e.ProgrammeID] {
+				seen[e.ProgrammeID] = true
+				if err := s.db(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, feedLockKey(e.ProgrammeID)).Error; err != nil {
+					return translate(err)
+				}
+			}
+		}
+	}
 	rows := make([]eventRow, len(es))
 	for i, e := range es {
 		rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
@@ -280,6 +294,9 @@ func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]doma
 func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error) {
 	db := s.db(ctx)
 	if s.dialect == migrations.Postgres {
+		if err := db.Exec(`SELECT pg_advisory_xact_lock(?)`, feedLockKey(programmeID)).Error; err != nil {
+			return 0, translate(err)
+		}
 		res := db.Exec(`WITH moved AS (
 			UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
 			WHERE programme_id = ? AND status = 'ACTIVE'
@@ -376,4 +393,11 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// feedLockKey maps a programme to its advisory lock key (FNV-1a of the ID).
+func feedLockKey(programmeID string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("rollcall-feed:" + programmeID))
+	return int64(h.Sum64())
 }
