@@ -9,6 +9,7 @@ import (
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
 // Cursors are opaque to clients: base64 of a typed position.
@@ -68,14 +69,19 @@ func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
 	return &domain.FeedPosition{TxID: tx, ID: id, At: time.Unix(at, 0).UTC()}, nil
 }
 
-func encodeEnrolmentCursor(learnerID, course string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("e:" + learnerID + ":" + course))
+func encodeEnrolmentCursor(c lifecycle.EnrolmentCursor) string {
+	done := "0"
+	if c.LearnerDone {
+		done = "1"
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte("e:" + done + ":" + c.Learner + ":" + c.Course))
 }
 
-func decodeEnrolmentCursor(c string) (string, string, error) {
+func decodeEnrolmentCursor(c string) (lifecycle.EnrolmentCursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), "e:") || len(b) < 40 || b[38] != ':' {
-		return "", "", apperr.Invalid("after", "malformed cursor")
+	s := string(b)
+	if err != nil || !strings.HasPrefix(s, "e:") || len(s) < 41 || s[3] != ':' || s[40] != ':' || (s[2] != '0' && s[2] != '1') {
+		return lifecycle.EnrolmentCursor{}, apperr.Invalid("after", "malformed cursor")
 	}
-	return string(b[2:38]), string(b[39:]), nil
+	return lifecycle.EnrolmentCursor{LearnerDone: s[2] == '1', Learner: s[4:40], Course: s[41:]}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
 func (r *lifecycleEventResolver) Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error) {
@@ -67,14 +68,14 @@ func (r *mutationResolver) RecordLearningActivity(ctx context.Context, programme
 }
 
 func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, first *int, after *string) (*model.EnrolmentConnection, error) {
-	afterLearner, afterCourse := "", ""
+	var cur lifecycle.EnrolmentCursor
 	if after != nil {
 		var err error
-		if afterLearner, afterCourse, err = decodeEnrolmentCursor(*after); err != nil {
+		if cur, err = decodeEnrolmentCursor(*after); err != nil {
 			return nil, err
 		}
 	}
-	page, err := r.Svc.Enrolments(ctx, programmeID, deref(first), afterLearner, afterCourse)
+	page, err := r.Svc.Enrolments(ctx, programmeID, deref(first), cur)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +84,8 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 		out.Enrolments[i] = &model.Enrolment{LearnerID: e.LearnerID, Email: e.Email, GivenName: e.GivenName, FamilyName: e.FamilyName,
 			AccessGroupID: e.AccessGroupID, AccessGroupName: e.AccessGroupName, LmsCourseID: e.LMSCourseID, LearnerVersion: int(e.LearnerVersion)}
 	}
-	if n := len(page.Enrolments); n > 0 {
-		c := encodeEnrolmentCursor(page.Enrolments[n-1].LearnerID, page.Enrolments[n-1].LMSCourseID)
+	if page.HasNext {
+		c := encodeEnrolmentCursor(page.Next)
 		out.EndCursor = &c
 	}
 	if page.AsOf != nil {

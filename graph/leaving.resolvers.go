@@ -14,10 +14,19 @@ import (
 )
 
 func (r *mutationResolver) WithdrawConsent(ctx context.Context, reason *string) (*model.Viewer, error) {
-	if _, err := r.Svc.WithdrawConsent(ctx, deref(reason)); err != nil {
+	l, err := r.Svc.WithdrawConsent(ctx, deref(reason))
+	if err != nil {
 		return nil, err
 	}
-	return r.freshViewer(ctx)
+	// Not a fresh sign-in: with no withdrawal delay the learner is erased and
+	// unlinked, and signing in again now would provision them anew.
+	a, err := r.Svc.Actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	after := *a
+	after.Learner = &l
+	return viewerOut(&after), nil
 }
 
 func (r *mutationResolver) WithdrawConsentOnBehalf(ctx context.Context, learnerID string, reason string) (*model.Learner, error) {

@@ -129,14 +129,23 @@ func (s *Service) APIKeyIdentity(ctx context.Context, secret string) (domain.Ide
 type EnrolmentsPage struct {
 	Enrolments []domain.Enrolment
 	HasNext    bool
+	Next       EnrolmentCursor
 	AsOf       *domain.FeedPosition // first page only
+}
+
+// EnrolmentCursor is where the next page starts: after (Learner, Course), or
+// after every course of Learner when LearnerDone.
+type EnrolmentCursor struct {
+	Learner     string
+	Course      string
+	LearnerDone bool
 }
 
 // Enrolments lists every active learner × course (CTL-4), keyset-paginated.
 // The first page carries asOf: following the feed from it after reading all
 // pages misses nothing (list + watch); events at or below a listed
 // learnerVersion are already reflected.
-func (s *Service) Enrolments(ctx context.Context, programmeID string, first int, afterLearner, afterCourse string) (EnrolmentsPage, error) {
+func (s *Service) Enrolments(ctx context.Context, programmeID string, first int, after EnrolmentCursor) (EnrolmentsPage, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {
 		return EnrolmentsPage{}, err
@@ -151,28 +160,34 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 	if first <= 0 || first > 5000 {
 		return EnrolmentsPage{}, apperr.Invalid("first", "first must be between 1 and 5000")
 	}
+	if after.Learner != "" && !validID(after.Learner) {
+		return EnrolmentsPage{}, apperr.Invalid("after", "malformed cursor")
+	}
 	var page EnrolmentsPage
-	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		if afterLearner == "" {
-			// Taken before the list is read: every change the first page
-			// cannot see is after this position.
-			head, err := s.st.FeedHead(ctx, p.ID, s.clock())
-			if err != nil {
-				return err
-			}
-			page.AsOf = &head
-		}
-		es, err := s.st.ListEnrolments(ctx, p.ID, afterLearner, afterCourse, first+1)
+	if after.Learner == "" {
+		// Taken before the list is read: every change the first page cannot
+		// see is after this position.
+		head, err := s.st.FeedHead(ctx, p.ID, s.clock())
 		if err != nil {
-			return err
+			return page, err
 		}
-		if len(es) > first {
-			es, page.HasNext = es[:first], true
-		}
-		page.Enrolments = es
-		return nil
-	})
-	return page, err
+		page.AsOf = &head
+	}
+	rows, exhausted, last, err := s.st.ListEnrolments(ctx, p.ID, after.Learner, after.Course, after.LearnerDone, first)
+	if err != nil {
+		return page, err
+	}
+	switch {
+	case len(rows) > first:
+		rows = rows[:first]
+		page.HasNext = true
+		page.Next = EnrolmentCursor{Learner: rows[first-1].LearnerID, Course: rows[first-1].LMSCourseID}
+	case !exhausted:
+		page.HasNext = true
+		page.Next = EnrolmentCursor{Learner: last, LearnerDone: true}
+	}
+	page.Enrolments = rows
+	return page, nil
 }
 
 // FeedPage is one read of the feed.

@@ -115,7 +115,7 @@ type Store interface {
 	ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error)
 	FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error)
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
-	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, limit int) ([]domain.Enrolment, error)
+	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) ([]domain.Enrolment, bool, string, error)
 	BumpGroup(ctx context.Context, groupID string, t domain.EventType, at time.Time) (int, error)
 	RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error
 	CreateAPIKey(ctx context.Context, k domain.APIKey) error

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strconv"
 	"fmt"
 	"strings"
 	"time"
@@ -50,8 +51,11 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error
 }
 
 // ListEnrolments pages the desired state: every ACTIVE learner × every course
-// of their access group, keyset-ordered by (learner ID, LMS course ID).
-func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, limit int) ([]domain.Enrolment, error) {
+// of their access group, keyset-ordered by (learner ID, LMS course ID). It
+// walks the active learners by index first (at most limit+1 of them) and
+// joins their courses, so a page costs the same wherever it starts. more
+// is set when fewer than limit learners remain; last is the last learner looked at.
+func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) (rows []domain.Enrolment, exhausted bool, last string, err error) {
 	type row struct {
 		LearnerID       string
 		Email           string
@@ -62,34 +66,61 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 		LMSCourseID     string `gorm:"column:lms_course_id"`
 		LearnerVersion  int64
 	}
-	q := `SELECT l.id AS learner_id, l.email, l.given_name, l.family_name, l.access_group_id, g.name AS access_group_name,
-			c.lms_course_id, l.version AS learner_version
-		FROM learners l
-		JOIN access_groups g ON g.id = l.access_group_id
-		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
-		JOIN courses c ON c.id = agc.course_id
-		WHERE l.programme_id = ? AND l.status = 'ACTIVE'`
-	args := []any{programmeID}
-	if afterLearner != "" {
-		if s.dialect == migrations.Postgres {
-			q += ` AND (l.id, c.lms_course_id) > (?::uuid, ?)`
-		} else {
-			q += ` AND (l.id, c.lms_course_id) > (?, ?)`
+	// One statement: the next `limit` active learners by index, then their
+	// courses. The limit is written into the SQL, not bound: with a bound
+	// LIMIT, PostgreSQL's generic plan for the cached statement guesses a
+	// large share of rows and sorts the whole programme. LEFT JOINs keep learners without courses, so the page knows
+	// how far it scanned.
+	cond, args := "", []any{programmeID}
+	switch {
+	case afterLearner != "" && learnerDone:
+		cond, args = " AND id > ?", append(args, afterLearner)
+	case afterLearner != "":
+		cond, args = " AND id >= ?", append(args, afterLearner)
+	}
+	// Scanned by hand: gorm's reflection costs more than the query here.
+	sqlRows, err := s.db(ctx).Raw(`SELECT l.id, l.email, l.given_name, l.family_name, coalesce(CAST(l.access_group_id AS text), ''),
+			coalesce(g.name, ''), coalesce(c.lms_course_id, ''), l.version
+		FROM (SELECT id, email, given_name, family_name, access_group_id, version FROM learners
+			WHERE programme_id = ? AND status = 'ACTIVE'`+cond+` ORDER BY id LIMIT `+strconv.Itoa(limit)+`) l
+		LEFT JOIN access_groups g ON g.id = l.access_group_id
+		LEFT JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
+		LEFT JOIN courses c ON c.id = agc.course_id
+		ORDER BY l.id, c.lms_course_id`, args...).Rows()
+	if err != nil {
+		return nil, false, "", translate(err)
+	}
+	defer sqlRows.Close()
+	var rs []row
+	for sqlRows.Next() {
+		var r row
+		var email *string
+		if err := sqlRows.Scan(&r.LearnerID, &email, &r.GivenName, &r.FamilyName, &r.AccessGroupID, &r.AccessGroupName, &r.LMSCourseID, &r.LearnerVersion); err != nil {
+			return nil, false, "", translate(err)
 		}
-		args = append(args, afterLearner, afterCourse)
+		if email != nil {
+			r.Email = *email
+		}
+		rs = append(rs, r)
 	}
-	q += ` ORDER BY l.id, c.lms_course_id LIMIT ?`
-	args = append(args, limit)
-	var rows []row
-	if err := s.db(ctx).Raw(q, args...).Scan(&rows).Error; err != nil {
-		return nil, translate(err)
+	if err := sqlRows.Err(); err != nil {
+		return nil, false, "", translate(err)
 	}
-	out := make([]domain.Enrolment, len(rows))
-	for i, r := range rows {
-		out[i] = domain.Enrolment{LearnerID: r.LearnerID, Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName,
-			AccessGroupID: r.AccessGroupID, AccessGroupName: r.AccessGroupName, LMSCourseID: r.LMSCourseID, LearnerVersion: r.LearnerVersion}
+	if len(rs) == 0 {
+		return nil, true, "", nil
 	}
-	return out, nil
+	learners := 0
+	for i, r := range rs {
+		if i == 0 || rs[i-1].LearnerID != r.LearnerID {
+			learners++
+		}
+		if r.LMSCourseID == "" || (r.LearnerID == afterLearner && !learnerDone && r.LMSCourseID <= afterCourse) {
+			continue // no course, or already on an earlier page
+		}
+		rows = append(rows, domain.Enrolment{LearnerID: r.LearnerID, Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName,
+			AccessGroupID: r.AccessGroupID, AccessGroupName: r.AccessGroupName, LMSCourseID: r.LMSCourseID, LearnerVersion: r.LearnerVersion})
+	}
+	return rows, learners < limit, rs[len(rs)-1].LearnerID, nil
 }
 
 // BumpGroup gives every learner of an access group a new version and a feed

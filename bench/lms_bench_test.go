@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+func lmsKey(b *testing.B, api *testkit.API, programmeID string) string {
+	_, secret, err := api.Service.IssueAPIKey(lifecycle.WithSystem(context.Background(), "bench"), programmeID, "bench LMS")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return secret
+}
+
+// post sends one GraphQL request and decodes data into v.
+func post(b *testing.B, url, token string, query string, vars map[string]any, v any) {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := sharedClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out struct {
+		Data   json.RawMessage
+		Errors []any
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Errors) > 0 {
+		b.Fatalf("%d %s", res.StatusCode, raw[:min(len(raw), 500)])
+	}
+	if err := json.Unmarshal(out.Data, v); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkFeedDrain: draining 1,000,000 feed events in pages of 1,000 over
+// GraphQL with an LMS API key.
+func BenchmarkFeedDrain(b *testing.B) {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	if _, err := api.Store.SQL().Exec(`INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
+		SELECT $1, gen_random_uuid(), 'LEARNER_UPDATED', g, $2 FROM generate_series(1, 1000000) g`, p.ID, api.Clock.Now()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := api.Store.SQL().Exec(`ANALYZE lifecycle_events`); err != nil {
+		b.Fatal(err)
+	}
+	key := lmsKey(b, api, p.ID)
+	q := `query($p: ID!, $a: String) { lifecycleEvents(programmeId: $p, after: $a, first: 1000) { events { cursor type learnerId learnerVersion occurredAt } cursor hasMore } }`
+	url := api.Server.URL + "/graphql"
+	b.ResetTimer()
+	start := time.Now()
+	var after any
+	total := 0
+	for {
+		var out struct {
+			LifecycleEvents struct {
+				Events  []struct{ LearnerVersion int }
+				Cursor  string
+				HasMore bool
+			}
+		}
+		post(b, url, key, q, map[string]any{"p": p.ID, "a": after}, &out)
+		total += len(out.LifecycleEvents.Events)
+		after = out.LifecycleEvents.Cursor
+		if !out.LifecycleEvents.HasMore {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if total != 1_000_000 {
+		b.Fatalf("drained %d events", total)
+	}
+	b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
+	b.Logf("drained %d feed events in pages of 1,000 in %.2f s: %.0f events/s", total, elapsed.Seconds(), float64(total)/elapsed.Seconds())
+}
+
+// BenchmarkEnrolmentsList: every page of enrolments over 100,000 active
+// learners x 3 courses (pages of 1,000).
+func BenchmarkEnrolmentsList(b *testing.B) {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	bulkLearners(b, api, p, 100_000, 0)
+	key := lmsKey(b, api, p.ID)
+	q := `query($p: ID!, $a: String) { enrolments(programmeId: $p, first: 1000, after: $a) { enrolments { learnerId email givenName familyName accessGroupId lmsCourseId learnerVersion } endCursor hasNextPage asOf } }`
+	url := api.Server.URL + "/graphql"
+	b.ResetTimer()
+	start := time.Now()
+	var after any
+	total, pages := 0, 0
+	for {
+		var out struct {
+			Enrolments struct {
+				Enrolments  []struct{ LearnerID string }
+				EndCursor   *string
+				HasNextPage bool
+			}
+		}
+		post(b, url, key, q, map[string]any{"p": p.ID, "a": after}, &out)
+		total += len(out.Enrolments.Enrolments)
+		pages++
+		if !out.Enrolments.HasNextPage {
+			break
+		}
+		after = *out.Enrolments.EndCursor
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if total != 300_000 {
+		b.Fatalf("listed %d enrolments", total)
+	}
+	b.ReportMetric(elapsed.Seconds(), "s/all-pages")
+	b.Logf("enrolments: %d rows in %d pages in %.2f s", total, pages, elapsed.Seconds())
+}
+
+// BenchmarkRecordActivity: recordLearningActivity with 10,000 rows.
+func BenchmarkRecordActivity(b *testing.B) {
+	api := testkit.NewAPI(b, migrations.Postgres, testkit.APIOptions{MaxBodyBytes: 16 << 20})
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	bulkLearners(b, api, p, 10_000, 0)
+	var ids []string
+	rows, err := api.Store.SQL().Query(`SELECT id FROM learners ORDER BY id`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	rows.Close()
+	key := lmsKey(b, api, p.ID)
+	input := make([]map[string]any, len(ids))
+	at := api.Clock.Now().Add(-time.Hour).Format(time.RFC3339)
+	for i, id := range ids {
+		input[i] = map[string]any{"learnerId": id, "lastAccessAt": at,
+			"enrolments": []map[string]any{{"lmsCourseId": "CTL-GDPR-101", "state": "IN_PROGRESS"}}}
+	}
+	q := `mutation($p: ID!, $in: [LearningActivityInput!]!) { recordLearningActivity(programmeId: $p, input: $in) { applied rejected } }`
+	url := api.Server.URL + "/graphql"
+	b.ResetTimer()
+	start := time.Now()
+	var out struct {
+		RecordLearningActivity struct{ Applied, Rejected int }
+	}
+	post(b, url, key, q, map[string]any{"p": p.ID, "in": input}, &out)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if out.RecordLearningActivity.Applied != 10_000 {
+		b.Fatalf("applied %d", out.RecordLearningActivity.Applied)
+	}
+	b.ReportMetric(elapsed.Seconds(), "s/10k-rows")
+	b.Logf("recordLearningActivity, 10,000 rows: %.2f s end to end", elapsed.Seconds())
+	_ = fmt.Sprint()
+}
