@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"strconv"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
