@@ -7,18 +7,23 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/vikstrous/dataloadgen"
 )
 
 func (r *lifecycleEventResolver) Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error) {
 	l, err := loaders.For(ctx).Learner.Load(ctx, obj.LearnerID)
-	if err != nil || l.Status == domain.StatusErased {
-		return nil, nil // erased, or not the caller's to see
+	if errors.Is(err, dataloadgen.ErrNotFound) || (err == nil && l.Status == domain.StatusErased) {
+		return nil, nil // erased (or never the caller's to see): null means gone
+	}
+	if err != nil {
+		return nil, err // a failure is an error, never a null an LMS would take for erasure
 	}
 	return learnerOut(l), nil
 }

@@ -156,7 +156,7 @@ func identityOf(tok *oidc.IDToken, reg Issuer) (domain.Identity, error) {
 		return domain.Identity{}, errUnauth
 	}
 	id := domain.Identity{Issuer: tok.Issuer, Subject: tok.Subject, Email: c.Email,
-		GivenName: c.GivenName, FamilyName: c.FamilyName}
+		GivenName: c.GivenName, FamilyName: c.FamilyName, IssuedAt: tok.IssuedAt.UTC()}
 	if tok.Subject == "" {
 		return domain.Identity{}, errUnauth
 	}

@@ -26,6 +26,7 @@ type Identity struct {
 	EmailVerified bool
 	GivenName     string
 	FamilyName    string
+	IssuedAt      time.Time // the token's iat (zero for sessions and API keys)
 }
 
 // RoleGrant binds an identity to a role within a scope.

@@ -87,11 +87,14 @@ func (s *Service) withdraw(ctx context.Context, a *domain.Actor, learnerID, reas
 		if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
 			return err
 		}
-		action := "learner.withdraw"
+		action, auditReason := "learner.withdraw", ""
 		if onBehalf {
-			action = "learner.withdraw.on_behalf"
+			// An admin's reason is part of their accountability (CTL-12); a
+			// learner's own words are personal data and stay out of the
+			// append-only log (GEN-2).
+			action, auditReason = "learner.withdraw.on_behalf", reason
 		}
-		if err := s.audit(ctx, a, &l.ProgrammeID, action, "learner", l.ID, reason, map[string]any{"rule": "CTL-8"}); err != nil {
+		if err := s.audit(ctx, a, &l.ProgrammeID, action, "learner", l.ID, auditReason, map[string]any{"rule": "CTL-8"}); err != nil {
 			return err
 		}
 		if err := s.emit(ctx, l, domain.EventAccessRevoked); err != nil {
@@ -104,7 +107,7 @@ func (s *Service) withdraw(ctx context.Context, a *domain.Actor, learnerID, reas
 				return err
 			}
 		case p.Settings.WithdrawalErasureDelay == 0:
-			if err := s.erase(ctx, a, []string{l.ID}, "CTL-8"); err != nil {
+			if _, err := s.erase(ctx, a, []string{l.ID}, "CTL-8"); err != nil {
 				return err
 			}
 			if l, err = s.st.GetLearner(ctx, l.ID, false); err != nil {
@@ -120,41 +123,48 @@ func (s *Service) withdraw(ctx context.Context, a *domain.Actor, learnerID, reas
 // openRequest records an erasure request for the learner's organisation to
 // approve, or reuses the open one.
 func (s *Service) openRequest(ctx context.Context, a *domain.Actor, l domain.Learner, origin domain.RemovalReason, reason string) (domain.DataRequest, error) {
+	r, _, err := s.openRequestCreated(ctx, a, l, origin, reason)
+	return r, err
+}
+
+// openRequestCreated is openRequest that also says whether it created one.
+func (s *Service) openRequestCreated(ctx context.Context, a *domain.Actor, l domain.Learner, origin domain.RemovalReason, reason string) (domain.DataRequest, bool, error) {
 	reqs, err := s.st.DataRequestsByLearner(ctx, l.ID)
 	if err != nil {
-		return domain.DataRequest{}, err
+		return domain.DataRequest{}, false, err
 	}
 	for _, r := range reqs {
 		if r.Status == domain.RequestPending || r.Status == domain.RequestAwaitingApproval || r.Status == domain.RequestApproved {
-			return r, nil
+			return r, false, nil
 		}
 	}
 	r := domain.DataRequest{ID: newID(), ProgrammeID: l.ProgrammeID, OrganisationID: l.OrganisationID, LearnerID: l.ID,
 		Kind: "ERASURE", Origin: origin, Status: domain.RequestAwaitingApproval, Reason: reason, RequestedBy: a.ID, RequestedAt: s.clock()}
 	if err := s.st.CreateDataRequest(ctx, r); err != nil {
-		return r, err
+		return r, false, err
 	}
-	return r, s.audit(ctx, a, &l.ProgrammeID, "data_request.open", "learner", l.ID, "",
+	return r, true, s.audit(ctx, a, &l.ProgrammeID, "data_request.open", "learner", l.ID, "",
 		map[string]any{"dataRequestId": r.ID, "origin": string(origin), "rule": "ONC-5"})
 }
 
-// erase erases learners inside the caller's transaction and audits each.
-func (s *Service) erase(ctx context.Context, a *domain.Actor, ids []string, rule string) error {
+// erase erases learners inside the caller's transaction and audits each; it
+// returns how many were erased now (already erased ones are skipped).
+func (s *Service) erase(ctx context.Context, a *domain.Actor, ids []string, rule string) (int, error) {
 	now := s.clock()
 	done, err := s.st.EraseLearners(ctx, ids, now)
 	if err != nil || len(done) == 0 {
-		return err
+		return 0, err
 	}
 	ls, err := s.st.LearnersByIDs(ctx, done)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	audits := make([]domain.AuditEntry, len(ls))
 	for i, l := range ls {
 		audits[i] = domain.AuditEntry{ProgrammeID: ptr(l.ProgrammeID), ActorID: a.ID, Action: "learner.erase", TargetType: "learner",
 			TargetID: l.ID, Reason: rule, OccurredAt: now}
 	}
-	return s.st.AppendAudits(ctx, audits)
+	return len(done), s.st.AppendAudits(ctx, audits)
 }
 
 // RequestErasure: the learner asks to be erased (CTL-11). Access ends at once;
@@ -186,7 +196,23 @@ func (s *Service) RequestErasure(ctx context.Context, reason string) (domain.Dat
 			return err
 		}
 		now := s.clock()
-		if l.Status == domain.StatusActive || l.Status == domain.StatusPendingAcceptance || l.Status == domain.StatusRemovalScheduled {
+		if l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalErasureRequested {
+			// Asked already: answer with the open request, write nothing.
+			reqs, err := s.st.DataRequestsByLearner(ctx, l.ID)
+			if err != nil {
+				return err
+			}
+			for _, r := range reqs {
+				if r.Status == domain.RequestAwaitingApproval || r.Status == domain.RequestPending || r.Status == domain.RequestApproved {
+					out = r
+					return nil
+				}
+			}
+		}
+		// An active learner, or one only scheduled for inactivity, leaves at
+		// their own request now; a leaver keeps their scheduled removal.
+		scheduledOther := l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason != domain.RemovalInactivity
+		if (l.Status == domain.StatusActive || l.Status == domain.StatusPendingAcceptance || l.Status == domain.StatusRemovalScheduled) && !scheduledOther {
 			l.Status = domain.StatusRemovalScheduled
 			l.RemovalReason = ptr(domain.RemovalErasureRequested)
 			l.RemovalDueAt = nil
@@ -205,7 +231,7 @@ func (s *Service) RequestErasure(ctx context.Context, reason string) (domain.Dat
 				return err
 			}
 		}
-		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.erasure.request", "learner", l.ID, reason, map[string]any{"rule": "CTL-11"}); err != nil {
+		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.erasure.request", "learner", l.ID, "", map[string]any{"rule": "CTL-11"}); err != nil {
 			return err
 		}
 		r, err := s.openRequest(ctx, a, l, domain.RemovalErasureRequested, reason)
@@ -220,7 +246,7 @@ func (s *Service) RequestErasure(ctx context.Context, reason string) (domain.Dat
 			if err := s.st.UpdateDataRequest(ctx, r); err != nil {
 				return err
 			}
-			if err := s.erase(ctx, a, []string{l.ID}, "CTL-11"); err != nil {
+			if _, err := s.erase(ctx, a, []string{l.ID}, "CTL-11"); err != nil {
 				return err
 			}
 		}
@@ -288,6 +314,13 @@ func (s *Service) decideRequest(ctx context.Context, requestID, note string, app
 		now := s.clock()
 		r.DecidedBy, r.DecidedAt, r.DecisionNote = ptr(a.ID), &now, note
 		if approve {
+			l, err := s.st.GetLearner(ctx, r.LearnerID, true)
+			if err != nil {
+				return err
+			}
+			if l.Status != domain.StatusWithdrawn && l.Status != domain.StatusRemovalScheduled && l.Status != domain.StatusErased {
+				return apperr.Conflictf("the learner is no longer leaving (status %s)", l.Status)
+			}
 			r.Status, r.CompletedAt = domain.RequestCompleted, &now
 			if err := s.st.UpdateDataRequest(ctx, r); err != nil {
 				return err
@@ -296,7 +329,7 @@ func (s *Service) decideRequest(ctx context.Context, requestID, note string, app
 				map[string]any{"dataRequestId": r.ID, "rule": "ONC-5"}); err != nil {
 				return err
 			}
-			if err := s.erase(ctx, a, []string{r.LearnerID}, "ONC-5"); err != nil {
+			if _, err := s.erase(ctx, a, []string{r.LearnerID}, "ONC-5"); err != nil {
 				return err
 			}
 		} else {
@@ -309,8 +342,14 @@ func (s *Service) decideRequest(ctx context.Context, requestID, note string, app
 				return err
 			}
 			if r.Origin == domain.RemovalErasureRequested {
-				if err := s.restoreAccess(ctx, a, r.LearnerID, domain.EventRemovalCancelled); err != nil {
+				l, err := s.st.GetLearner(ctx, r.LearnerID, true)
+				if err != nil {
 					return err
+				}
+				if l.RemovalReason != nil && *l.RemovalReason == domain.RemovalErasureRequested {
+					if err := s.restoreAccess(ctx, a, r.LearnerID, domain.EventRemovalCancelled); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -343,6 +382,20 @@ func (s *Service) restoreAccess(ctx context.Context, a *domain.Actor, learnerID 
 	l.UpdatedAt = s.clock()
 	if err := s.st.UpdateLearner(ctx, l); err != nil {
 		return err
+	}
+	// An erasure waiting for approval no longer has a removal behind it.
+	reqs, err := s.st.DataRequestsByLearner(ctx, l.ID)
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		if r.Status == domain.RequestAwaitingApproval || r.Status == domain.RequestPending {
+			now := s.clock()
+			r.Status, r.DecidedBy, r.DecidedAt, r.DecisionNote = domain.RequestRejected, ptr(a.ID), &now, "removal cancelled"
+			if err := s.st.UpdateDataRequest(ctx, r); err != nil {
+				return err
+			}
+		}
 	}
 	if err := s.emit(ctx, l, event); err != nil {
 		return err
@@ -466,7 +519,7 @@ func (s *Service) ReinstateLearner(ctx context.Context, learnerID, reason string
 			return apperr.Forbiddenf("your role cannot change this learner")
 		}
 		if l.Status != domain.StatusRemovalScheduled || l.RemovalReason == nil || *l.RemovalReason == domain.RemovalErasureRequested ||
-			*l.RemovalReason == domain.RemovalContractEnded {
+			*l.RemovalReason == domain.RemovalContractEnded || *l.RemovalReason == domain.RemovalOrganisationLeft {
 			return apperr.Conflictf("only a scheduled removal can be reversed (status %s)", l.Status).WithRule("GEN-4")
 		}
 		if l.RemovalDueAt != nil && !s.clock().Before(*l.RemovalDueAt) {

@@ -222,8 +222,14 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 	var from domain.FeedPosition
 	if pos != nil {
 		from = *pos
-		if now.Sub(from.At) > s.feedRetention() {
-			return FeedPage{}, apperr.New(apperr.CursorExpired, "this cursor is older than the feed's retention; list enrolments again and follow the feed from its asOf").WithField("after")
+		// Expired only when events after the cursor were purged: an idle
+		// reader at the head keeps its place however long it waits.
+		horizon, err := s.st.FeedHorizon(ctx, p.ID)
+		if err != nil {
+			return FeedPage{}, err
+		}
+		if from.ID < horizon {
+			return FeedPage{}, apperr.New(apperr.CursorExpired, "events after this cursor are past the feed's retention; list enrolments again and follow the feed from its asOf").WithField("after")
 		}
 	}
 	deadline := time.Now().Add(wait)

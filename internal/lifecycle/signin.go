@@ -112,6 +112,13 @@ func (s *Service) SignIn(ctx context.Context, id domain.Identity) (domain.Learne
 	if !id.EmailVerified {
 		return domain.Learner{}, errNoSignIn.WithReason("EMAIL_NOT_VERIFIED")
 	}
+	// A token from before this person's erasure must not bring them back:
+	// re-joining takes a fresh sign-in.
+	if at, err := s.st.ErasedSince(ctx, id.Issuer, id.Subject); err != nil {
+		return domain.Learner{}, err
+	} else if at != nil && !id.IssuedAt.After(*at) {
+		return domain.Learner{}, errNoSignIn.WithReason("ERASED_SIGN_IN_AGAIN")
+	}
 	el, err := s.resolveEmail(ctx, id.Email, "email")
 	if err != nil {
 		return domain.Learner{}, errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")

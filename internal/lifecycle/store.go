@@ -110,11 +110,14 @@ type Store interface {
 	OrganisationCounts(ctx context.Context, orgID string) (byStatus, byGroup, byVersion, byActivity []domain.Count, err error)
 	ActivityByLearner(ctx context.Context, learnerID string) ([]domain.Activity, error)
 	AuditAbout(ctx context.Context, targetID string) ([]domain.AuditEntry, error)
+	ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error)
+	PurgeErasedIdentities(ctx context.Context, before time.Time) error
 	TryLock(ctx context.Context, key int64) (unlock func(), ok bool, err error)
 
 	ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error)
 	FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error)
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
+	FeedHorizon(ctx context.Context, programmeID string) (int64, error)
 	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) ([]domain.Enrolment, bool, string, error)
 	BumpGroup(ctx context.Context, groupID string, t domain.EventType, at time.Time) (int, error)
 	RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error

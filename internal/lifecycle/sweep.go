@@ -72,6 +72,9 @@ func (s *Service) SweepAll(ctx context.Context) ([]SweepReport, error) {
 	if _, err := s.st.PurgeEvents(ctx, s.clock().Add(-s.feedRetention())); err != nil {
 		return nil, err
 	}
+	if err := s.st.PurgeErasedIdentities(ctx, s.clock().Add(-24*time.Hour)); err != nil {
+		return nil, err
+	}
 	var out []SweepReport
 	for _, p := range ps {
 		r, err := s.sweep(ctx, a, p)
@@ -107,23 +110,18 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 	if p.Settings.ContractEndsAt != nil && !now.Before(*p.Settings.ContractEndsAt) {
 		rep.ContractEnded = true
 		err := eachBatch(domain.SweepAll, now, func(ctx context.Context, ids []string) error {
-			if err := s.erase(ctx, a, ids, "CTL-6"); err != nil {
-				return err
-			}
-			rep.Erased += len(ids)
-			return nil
+			n, err := s.erase(ctx, a, ids, "CTL-6")
+			rep.Erased += n
+			return err
 		})
 		return rep, err
 	}
 	// Due removals: erased, or handed to the controller (ONC-5).
 	err := eachBatch(domain.SweepDue, now, func(ctx context.Context, ids []string) error {
 		if !p.Settings.ErasureNeedsApproval {
-			before := rep.Erased
-			if err := s.erase(ctx, a, ids, "GEN-4"); err != nil {
-				return err
-			}
-			rep.Erased = before + len(ids)
-			return nil
+			n, err := s.erase(ctx, a, ids, "GEN-4")
+			rep.Erased += n
+			return err
 		}
 		ls, err := s.st.LearnersByIDs(ctx, ids)
 		if err != nil {
@@ -134,11 +132,11 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 			if l.RemovalReason != nil {
 				reason = *l.RemovalReason
 			}
-			r, err := s.openRequest(ctx, a, l, reason, "")
+			_, created, err := s.openRequestCreated(ctx, a, l, reason, "")
 			if err != nil {
 				return err
 			}
-			if r.RequestedAt.Equal(s.clock()) {
+			if created {
 				rep.RequestsOpened++
 			}
 		}
@@ -171,16 +169,17 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 	}
 	for _, r := range reqs {
 		err := s.st.InTx(ctx, func(ctx context.Context) error {
-			if err := s.erase(ctx, a, []string{r.LearnerID}, "ONC-5"); err != nil {
+			n, err := s.erase(ctx, a, []string{r.LearnerID}, "ONC-5")
+			if err != nil {
 				return err
 			}
+			rep.Erased += n
 			r.Status, r.CompletedAt = domain.RequestCompleted, ptr(s.clock())
 			return s.st.UpdateDataRequest(ctx, r)
 		})
 		if err != nil {
 			return rep, err
 		}
-		rep.Erased++
 	}
 	return rep, nil
 }

@@ -43,11 +43,43 @@ func (s *Store) FeedHead(ctx context.Context, programmeID string, at time.Time) 
 	return p, nil
 }
 
-// PurgeEvents deletes feed rows older than the retention (cursors before it
-// answer CURSOR_EXPIRED).
+// PurgeEvents deletes feed rows older than the retention and records, per
+// programme, the last ID purged (cursors below it answer CURSOR_EXPIRED).
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
-	res := s.db(ctx).Exec(`DELETE FROM lifecycle_events WHERE occurred_at < ?`, before.UTC())
-	return res.RowsAffected, translate(res.Error)
+	var n int64
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		var hs []struct {
+			ProgrammeID string
+			Upto        int64
+		}
+		if err := db.Raw(`SELECT programme_id, max(id) AS upto FROM lifecycle_events WHERE occurred_at < ? GROUP BY programme_id`, before.UTC()).
+			Scan(&hs).Error; err != nil {
+			return translate(err)
+		}
+		for _, h := range hs {
+			if err := db.Exec(`INSERT INTO feed_horizons (programme_id, purged_upto) VALUES (?, ?)
+				ON CONFLICT (programme_id) DO UPDATE SET purged_upto = excluded.purged_upto`, h.ProgrammeID, h.Upto).Error; err != nil {
+				return translate(err)
+			}
+		}
+		res := db.Exec(`DELETE FROM lifecycle_events WHERE occurred_at < ?`, before.UTC())
+		n = res.RowsAffected
+		return translate(res.Error)
+	})
+	return n, err
+}
+
+// FeedHorizon is the last event ID purged from a programme's feed (0: none).
+func (s *Store) FeedHorizon(ctx context.Context, programmeID string) (int64, error) {
+	var h []int64
+	if err := s.db(ctx).Raw(`SELECT purged_upto FROM feed_horizons WHERE programme_id = ?`, programmeID).Scan(&h).Error; err != nil {
+		return 0, translate(err)
+	}
+	if len(h) == 0 {
+		return 0, nil
+	}
+	return h[0], nil
 }
 
 // ListEnrolments pages the desired state: every ACTIVE learner × every course

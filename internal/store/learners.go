@@ -292,26 +292,11 @@ func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]doma
 // (ONC-1), bumping versions and writing ACCESS_REVOKED feed rows: set-based,
 // one statement per dialect path, not a loop. It returns how many moved.
 func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error) {
-	db := s.db(ctx)
-	if s.dialect == migrations.Postgres {
-		if err := db.Exec(`SELECT pg_advisory_xact_lock(?)`, feedLockKey(programmeID)).Error; err != nil {
-			return 0, translate(err)
-		}
-		res := db.Exec(`WITH moved AS (
-			UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
-			WHERE programme_id = ? AND status = 'ACTIVE'
-			RETURNING id, version, programme_id)
-		INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
-		SELECT programme_id, id, 'ACCESS_REVOKED', version, ? FROM moved`, at.UTC(), programmeID, at.UTC())
-		return res.RowsAffected, translate(res.Error)
-	}
-	type moved struct {
-		ID      string
-		Version int64
-	}
-	var rows []moved
-	if err := db.Raw(`UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
-		WHERE programme_id = ? AND status = 'ACTIVE' RETURNING id, version`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
+	// Rows first, then the feed lock (AppendEvents): the lock order every
+	// writer follows.
+	var rows []movedRow
+	if err := s.db(ctx).Raw(`UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
+		WHERE programme_id = ? AND status = 'ACTIVE' RETURNING id, version, programme_id`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
 		return 0, translate(err)
 	}
 	es := make([]domain.Event, len(rows))

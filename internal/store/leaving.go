@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -124,8 +126,9 @@ func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, reason domain
 	err := inBatches(ids, 1000, func(batch []string) error {
 		var rows []movedRow
 		if err := s.db(ctx).Raw(`UPDATE learners SET status = 'REMOVAL_SCHEDULED', removal_reason = ?, removal_due_at = ?,
-			version = version + 1, updated_at = ? WHERE id IN ? AND status IN ('ACTIVE', 'PENDING_ACCEPTANCE')
-			RETURNING id, version, programme_id`, string(reason), due.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
+			version = version + 1, updated_at = ? WHERE id IN ?
+			AND (status IN ('ACTIVE', 'PENDING_ACCEPTANCE') OR (status = 'REMOVAL_SCHEDULED' AND removal_reason = 'INACTIVITY' AND ? <> 'INACTIVITY'))
+			RETURNING id, version, programme_id`, string(reason), due.UTC(), at.UTC(), batch, string(reason)).Scan(&rows).Error; err != nil {
 			return translate(err)
 		}
 		es := make([]domain.Event, len(rows))
@@ -147,6 +150,22 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time) (
 	var erased []string
 	err := inBatches(ids, 1000, func(batch []string) error {
 		db := s.db(ctx)
+		// Lock order everywhere: learner rows, then the feed lock, then the
+		// shared totals, so concurrent erasures and other writers cannot deadlock.
+		var locked []movedRow
+		lockQ := db.Raw(`SELECT id, version, programme_id FROM learners WHERE id IN ? AND status <> 'ERASED' ORDER BY id`, batch)
+		if s.dialect == migrations.Postgres {
+			lockQ = db.Raw(`SELECT id, version, programme_id FROM learners WHERE id IN ? AND status <> 'ERASED' ORDER BY id FOR UPDATE`, batch)
+		}
+		if err := lockQ.Scan(&locked).Error; err != nil {
+			return translate(err)
+		}
+		if len(locked) == 0 {
+			return nil
+		}
+		if err := s.lockFeeds(ctx, locked); err != nil {
+			return err
+		}
 		// GEN-3: keep the counts reports show, without the learner.
 		upsert := `INSERT INTO erased_activity_totals (organisation_id, course_id, state, n)
 			SELECT l.organisation_id, a.course_id, a.state, count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id
@@ -170,6 +189,18 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time) (
 		for i, r := range rows {
 			done[i] = r.ID
 			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventErased, LearnerVersion: r.Version, OccurredAt: at}
+		}
+		// Remember hashed identities briefly, so tokens issued before the
+		// erasure cannot provision the person again at once.
+		var ids []struct{ Issuer, Subject string }
+		if err := db.Raw(`SELECT issuer, subject FROM learner_identities WHERE learner_id IN ?`, done).Scan(&ids).Error; err != nil {
+			return translate(err)
+		}
+		for _, id := range ids {
+			if err := db.Exec(`INSERT INTO erased_identities (hash, erased_at) VALUES (?, ?)
+				ON CONFLICT (hash) DO UPDATE SET erased_at = excluded.erased_at`, IdentityHash(id.Issuer, id.Subject), at.UTC()).Error; err != nil {
+				return translate(err)
+			}
 		}
 		for _, q := range []string{
 			`DELETE FROM learning_activity WHERE learner_id IN ?`,
@@ -262,8 +293,8 @@ func (s *Store) RosterLeavers(ctx context.Context, organisationID string, emails
 // OrganisationLearnerIDs lists every learner of an organisation not yet leaving.
 func (s *Store) OrganisationLearnerIDs(ctx context.Context, organisationID string) ([]string, error) {
 	var ids []string
-	err := s.db(ctx).Model(&learnerRow{}).Where("organisation_id = ? AND status IN ('ACTIVE', 'PENDING_ACCEPTANCE')", organisationID).
-		Order("id").Pluck("id", &ids).Error
+	err := s.db(ctx).Model(&learnerRow{}).Where(`organisation_id = ? AND (status IN ('ACTIVE', 'PENDING_ACCEPTANCE')
+		OR (status = 'REMOVAL_SCHEDULED' AND removal_reason = 'INACTIVITY'))`, organisationID).Order("id").Pluck("id", &ids).Error
 	return ids, translate(err)
 }
 
@@ -323,4 +354,45 @@ func (s *Store) AuditAbout(ctx context.Context, targetID string) ([]domain.Audit
 		return nil, translate(err)
 	}
 	return mapRows(rows, auditRow.domain), nil
+}
+
+// IdentityHash is the pseudonymous key of an erased identity.
+func IdentityHash(issuer, subject string) string {
+	h := sha256.Sum256([]byte(issuer + "\x00" + subject))
+	return hex.EncodeToString(h[:])
+}
+
+// ErasedSince reports when an identity was erased, if within the memory window.
+func (s *Store) ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error) {
+	var at []time.Time
+	if err := s.db(ctx).Raw(`SELECT erased_at FROM erased_identities WHERE hash = ?`, IdentityHash(issuer, subject)).Scan(&at).Error; err != nil {
+		return nil, translate(err)
+	}
+	if len(at) == 0 {
+		return nil, nil
+	}
+	t := at[0].UTC()
+	return &t, nil
+}
+
+// PurgeErasedIdentities forgets erased identities older than before.
+func (s *Store) PurgeErasedIdentities(ctx context.Context, before time.Time) error {
+	return translate(s.db(ctx).Exec(`DELETE FROM erased_identities WHERE erased_at < ?`, before.UTC()).Error)
+}
+
+// lockFeeds takes the feed lock of each programme the rows belong to.
+func (s *Store) lockFeeds(ctx context.Context, rows []movedRow) error {
+	if s.dialect != migrations.Postgres {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if !seen[r.ProgrammeID] {
+			seen[r.ProgrammeID] = true
+			if err := s.db(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, feedLockKey(r.ProgrammeID)).Error; err != nil {
+				return translate(err)
+			}
+		}
+	}
+	return nil
 }

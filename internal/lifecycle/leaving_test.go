@@ -1,0 +1,1685 @@
+package lifecycle_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/store"
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+)
+
+// ---- fixtures for leaving: withdrawal, erasure requests, leavers, rosters ----
+
+const lvDay = 24 * time.Hour
+
+// lvActive creates a KCC learner with a linked identity who has accepted
+// both compulsory policies: ACTIVE at version 3 (provisioned, linked, activated).
+func lvActive(w *accWorld, name string) (domain.Learner, func() context.Context) {
+	w.t.Helper()
+	l, self := w.linked(name)
+	out, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}})
+	if err != nil || out.Status != domain.StatusActive || out.Version != 3 || out.ID != l.ID {
+		w.t.Fatalf("activate %s: %+v %v", name, out, err)
+	}
+	return out, self
+}
+
+// lvOncActive is lvActive for the Onclick world (the privacy policy needs the
+// ONC-2 age confirmation).
+func lvOncActive(w *oncWorld, name string) (domain.Learner, func() context.Context) {
+	w.t.Helper()
+	l, self := lrnLinked(w.env, w.wscc.ID, name+"@westsussex.gov.uk", wsccIssuer, name)
+	out, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}, ConfirmMinimumAge: true})
+	if err != nil || out.Status != domain.StatusActive || out.Version != 3 || out.ID != l.ID {
+		w.t.Fatalf("activate %s: %+v %v", name, out, err)
+	}
+	return out, self
+}
+
+// lvRules changes a programme's rule settings as the system.
+func lvRules(e *env, programmeID string, patch lifecycle.RuleSettingsPatch) domain.Programme {
+	e.t.Helper()
+	p, err := e.svc.UpdateProgrammeRules(e.sys, programmeID, patch, "test setting")
+	if err != nil {
+		e.t.Fatalf("update rules: %v", err)
+	}
+	return p
+}
+
+func lvSweep(e *env, ctx context.Context, programmeID string) lifecycle.SweepReport {
+	e.t.Helper()
+	rep, err := e.svc.RunRetentionSweep(ctx, programmeID)
+	if err != nil {
+		e.t.Fatalf("sweep: %v", err)
+	}
+	if rep.Skipped {
+		e.t.Fatalf("sweep skipped: %+v", rep)
+	}
+	return rep
+}
+
+// lvRequests lists a learner's data requests, read back through the API.
+func lvRequests(e *env, programmeID, learnerID string) []domain.DataRequest {
+	e.t.Helper()
+	rs, _, err := e.svc.DataRequests(e.sys, programmeID, nil, nil, 500, "")
+	if err != nil {
+		e.t.Fatalf("data requests: %v", err)
+	}
+	var out []domain.DataRequest
+	for _, r := range rs {
+		if r.LearnerID == learnerID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// lvOneRequest expects exactly one data request for the learner.
+func lvOneRequest(e *env, programmeID, learnerID string) domain.DataRequest {
+	e.t.Helper()
+	rs := lvRequests(e, programmeID, learnerID)
+	if len(rs) != 1 {
+		e.t.Fatalf("want one data request for %s, got %+v", learnerID, rs)
+	}
+	return rs[0]
+}
+
+// lvSession opens a browser session for the identity and checks it works.
+func lvSession(e *env, issuer, subject string) string {
+	e.t.Helper()
+	tok, _, err := e.svc.StartSession(context.Background(), domain.Identity{Issuer: issuer, Subject: subject})
+	if err != nil {
+		e.t.Fatalf("start session for %s: %v", subject, err)
+	}
+	if !lvSessionLive(e, tok) {
+		e.t.Fatalf("a new session of %s does not resolve", subject)
+	}
+	return tok
+}
+
+func lvSessionLive(e *env, tok string) bool {
+	e.t.Helper()
+	_, ok, err := e.svc.SessionIdentity(context.Background(), tok)
+	if err != nil {
+		e.t.Fatalf("session identity: %v", err)
+	}
+	return ok
+}
+
+// lvState is a digest of everything the leaving operations write: every
+// learner's status, reason, due date and version, and the row counts of the
+// feed, the audit log, data requests and live sessions.
+func lvState(t *testing.T, st *store.Store) string {
+	t.Helper()
+	rows, err := st.SQL().Query(`SELECT id, status, coalesce(removal_reason, ''), version FROM learners ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var sb strings.Builder
+	for rows.Next() {
+		var id, status, reason string
+		var v int64
+		if err := rows.Scan(&id, &status, &reason, &v); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&sb, "%s:%s:%s:%d;", id, status, reason, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`SELECT count(*) FROM lifecycle_events`, `SELECT count(*) FROM audit_entries`,
+		`SELECT count(*) FROM data_requests`, `SELECT count(*) FROM sessions WHERE revoked_at IS NULL`} {
+		fmt.Fprintf(&sb, "%d;", lrnCount(t, st, q))
+	}
+	return sb.String()
+}
+
+func lvWantErr(t *testing.T, err error, code apperr.Code, reason, rule string) *apperr.Error {
+	t.Helper()
+	wantCode(t, err, code)
+	ae := lrnAppErr(t, err)
+	if reason != "" && ae.Reason != reason {
+		t.Errorf("error reason: want %s, got %+v", reason, ae)
+	}
+	if rule != "" && ae.Rule != rule {
+		t.Errorf("error rule: want %s, got %+v", rule, ae)
+	}
+	return ae
+}
+
+// lvAbout returns every audit entry whose target is id.
+func lvAbout(es []domain.AuditEntry, id string) []domain.AuditEntry {
+	var out []domain.AuditEntry
+	for _, e := range es {
+		if e.TargetID == id {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func lvReason(l domain.Learner) string {
+	if l.RemovalReason == nil {
+		return "<nil>"
+	}
+	return string(*l.RemovalReason)
+}
+
+func lvDue(l domain.Learner, want time.Time) bool {
+	return l.RemovalDueAt != nil && l.RemovalDueAt.Equal(want)
+}
+
+// ---- withdrawConsent (CTL-8, ONC-8) ----
+
+func TestWithdraw_CTL8_EndsAccessAndErasesAtOnce(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		if w.p.Settings.WithdrawalErasureDelay != 0 || w.p.Settings.ErasureNeedsApproval {
+			t.Fatalf("CONNECT_TO_LEARN preset: %+v", w.p.Settings)
+		}
+		alice, self := lvActive(w, "alice")
+		bob, _ := lvActive(w, "bob")
+		now := w.clock.Now()
+
+		out, err := w.svc.WithdrawConsent(self(), "  I no longer need the courses ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Delay 0: erased in the same request.
+		if out.ID != alice.ID || out.Status != domain.StatusErased || out.AccessAllowed() || out.Email != nil || out.GivenName != nil ||
+			out.FamilyName != nil || out.ErasedAt == nil || !out.ErasedAt.Equal(now) || out.Version != 5 || lvReason(out) != string(domain.RemovalConsentWithdrawn) {
+			t.Fatalf("after withdrawal: %+v", out)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 {
+			t.Fatalf("stored: %+v", got)
+		}
+		// The LMS is told access ended, then that the learner is gone.
+		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
+		es := w.audit(w.p.ID)
+		wd := lrnEntries(es, "learner.withdraw", alice.ID)
+		// (The learner's own reason is not required here: see TestWithdraw_GEN2_LearnersOwnReasonNotKeptAfterErasure.)
+		if len(wd) != 1 || wd[0].ActorID != lifecycle.ActorIDFor(kccIssuer, "alice") || wd[0].Details["rule"] != "CTL-8" || !wd[0].OccurredAt.Equal(now) {
+			t.Fatalf("learner.withdraw audit: %+v", wd)
+		}
+		if er := lrnEntries(es, "learner.erase", alice.ID); len(er) != 1 || er[0].Reason != "CTL-8" {
+			t.Fatalf("learner.erase audit: %+v", er)
+		}
+		// Connect to Learn needs no controller approval: no data request.
+		if rs := lvRequests(w.env, w.p.ID, alice.ID); len(rs) != 0 {
+			t.Fatalf("data requests under CTL: %+v", rs)
+		}
+		// Bob is untouched.
+		if got := accRead(w.env, bob.ID); got.Status != domain.StatusActive || got.Version != 3 {
+			t.Fatalf("another learner changed: %+v", got)
+		}
+		// The identity went with the data: it no longer signs in as alice.
+		_, err = w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"})
+		wantCode(t, err, apperr.Forbidden)
+		// An admin cannot withdraw an erased learner either.
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), alice.ID, "letter")
+		wantCode(t, err, apperr.Conflict)
+		if got := accRead(w.env, alice.ID); got.Version != 5 {
+			t.Fatalf("a refused withdrawal changed the tombstone: %+v", got)
+		}
+	})
+}
+
+func TestWithdraw_CTL8_OnBehalfNeedsReasonAndTheLearnersOrganisation(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		carol := w.create(w.kcc.ID, "carol@kent.gov.uk", "Carol", "King")
+		w.grant("auditor", domain.RoleAuditor, w.p.ID, nil, nil)
+		w.grant("lms", domain.RoleLMS, w.p.ID, nil, nil)
+		before := lvState(t, st)
+
+		_, err := w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, "   ")
+		if ae := lvWantErr(t, err, apperr.BadUserInput, "", ""); ae.Field != "reason" {
+			t.Errorf("missing reason: %+v", ae)
+		}
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, "bad\x00reason")
+		wantCode(t, err, apperr.BadUserInput)
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, strings.Repeat("r", 1001))
+		wantCode(t, err, apperr.BadUserInput)
+		// CTL-10: other organisations and roles without learner access see nothing.
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("medway-admin"), carol.ID, "letter")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("auditor"), carol.ID, "letter")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("lms"), carol.ID, "letter")
+		wantCode(t, err, apperr.Forbidden)
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), "not-an-id", "letter")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), "00000000-0000-0000-0000-000000000000", "letter")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.WithdrawConsentOnBehalf(context.Background(), carol.ID, "letter")
+		wantCode(t, err, apperr.Unauthenticated)
+		// Self-service withdrawal needs a learner: an admin has none.
+		_, err = w.svc.WithdrawConsent(w.as("kcc-admin"), "")
+		wantCode(t, err, apperr.Forbidden)
+		_, err = w.svc.WithdrawConsent(context.Background(), "")
+		wantCode(t, err, apperr.Unauthenticated)
+		if after := lvState(t, st); after != before {
+			t.Fatalf("refused withdrawals wrote something:\n%s\n%s", before, after)
+		}
+
+		out, err := w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, "Letter received 20 November")
+		if err != nil || out.Status != domain.StatusErased || out.Version != 3 {
+			t.Fatalf("on behalf: %+v %v", out, err)
+		}
+		lrnWantFeed(t, st, carol.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventAccessRevoked, 2), lrnEv(domain.EventErased, 3))
+		es := w.audit(w.p.ID)
+		ob := lrnEntries(es, "learner.withdraw.on_behalf", carol.ID)
+		if len(ob) != 1 || ob[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") || ob[0].Reason != "Letter received 20 November" {
+			t.Fatalf("on behalf audit: %+v", ob)
+		}
+		if n := len(lrnEntries(es, "learner.withdraw", carol.ID)); n != 0 {
+			t.Fatalf("on-behalf withdrawal audited as self-service: %d", n)
+		}
+		// A programme admin may record one too (a Medway learner, by "kc").
+		m := w.create(w.medway.ID, "mo@medway.gov.uk", "Mo", "Ali")
+		if out, err := w.svc.WithdrawConsentOnBehalf(w.as("kc"), m.ID, "phone call"); err != nil || out.Status != domain.StatusErased {
+			t.Fatalf("programme admin on behalf: %+v %v", out, err)
+		}
+	})
+}
+
+func TestWithdraw_CTL8_Twice_IsConflict(t *testing.T) {
+	t.Run("CTL with a delay", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newAccWorld(t, st)
+			lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(3 * lvDay)})
+			alice, self := lvActive(w, "alice")
+			out, err := w.svc.WithdrawConsent(self(), "")
+			if err != nil || out.Status != domain.StatusWithdrawn || out.Version != 4 {
+				t.Fatalf("first withdrawal: %+v %v", out, err)
+			}
+			before := lvState(t, st)
+			_, err = w.svc.WithdrawConsent(self(), "again")
+			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
+			_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), alice.ID, "letter")
+			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
+			if after := lvState(t, st); after != before {
+				t.Fatalf("a second withdrawal wrote something:\n%s\n%s", before, after)
+			}
+			if n := len(lrnEntries(w.audit(w.p.ID), "learner.withdraw", alice.ID)); n != 1 {
+				t.Fatalf("withdrawals audited: %d", n)
+			}
+		})
+	})
+	t.Run("ONC", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newOncWorld(t, st)
+			sam, self := lvOncActive(w, "sam")
+			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+				t.Fatal(err)
+			}
+			before := lvState(t, st)
+			_, err := w.svc.WithdrawConsent(self(), "")
+			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
+			_, err = w.svc.WithdrawConsentOnBehalf(w.as("wscc-admin"), sam.ID, "letter")
+			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
+			if after := lvState(t, st); after != before {
+				t.Fatalf("a second withdrawal wrote something:\n%s\n%s", before, after)
+			}
+			lvOneRequest(w.env, w.p.ID, sam.ID)
+		})
+	})
+}
+
+func TestWithdraw_CTL8_DelayWaitsForSweep(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		delay := 2 * lvDay
+		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: &delay})
+		alice, self := lvActive(w, "alice")
+		t0 := w.clock.Now()
+		tok := lvSession(w.env, kccIssuer, "alice")
+
+		out, err := w.svc.WithdrawConsent(self(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Status != domain.StatusWithdrawn || out.AccessAllowed() || lvReason(out) != string(domain.RemovalConsentWithdrawn) ||
+			!lvDue(out, t0.Add(delay)) || out.Version != 4 || lrnDeref(out.Email) != "alice@kent.gov.uk" {
+			t.Fatalf("withdrawn with a delay: %+v", out)
+		}
+		// Access ends at once even though erasure waits.
+		if lvSessionLive(w.env, tok) {
+			t.Fatal("the session survived the withdrawal")
+		}
+		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventAccessRevoked, 4))
+		// GEN-1: the learner sees when and why.
+		if r, err := w.svc.Retention(self(), alice.ID); err != nil || r.Rule != "CTL-8" || r.KeptUntil == nil || !r.KeptUntil.Equal(t0.Add(delay)) {
+			t.Fatalf("retention while withdrawn: %+v %v", r, err)
+		}
+
+		w.clock.Advance(delay - time.Second)
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+			t.Fatalf("erased before the delay passed: %+v", rep)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusWithdrawn || got.Version != 4 {
+			t.Fatalf("before the delay: %+v", got)
+		}
+		w.clock.Advance(time.Second)
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 1 {
+			t.Fatalf("sweep at the due time: %+v", rep)
+		}
+		got := accRead(w.env, alice.ID)
+		if got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 || got.ErasedAt == nil || !got.ErasedAt.Equal(t0.Add(delay)) {
+			t.Fatalf("after the delay: %+v", got)
+		}
+		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
+		if er := lrnEntries(w.audit(w.p.ID), "learner.erase", alice.ID); len(er) != 1 || er[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kc") {
+			t.Fatalf("erase audit: %+v", er)
+		}
+		// Idempotent.
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+			t.Fatalf("second sweep: %+v", rep)
+		}
+		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
+		// Only programme admins sweep.
+		_, err = w.svc.RunRetentionSweep(w.as("kcc-admin"), w.p.ID)
+		wantCode(t, err, apperr.Forbidden)
+	})
+}
+
+func TestWithdraw_ONC5_OpensRequestAwaitingApproval(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newOncWorld(t, st)
+		if !w.p.Settings.ErasureNeedsApproval {
+			t.Fatalf("ONCLICK preset: %+v", w.p.Settings)
+		}
+		sam, self := lvOncActive(w, "sam")
+		t0 := w.clock.Now()
+		out, err := w.svc.WithdrawConsent(self(), "moving away")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// ONC-8: access ends at once; ONC-5: nothing is removed yet.
+		if out.Status != domain.StatusWithdrawn || out.AccessAllowed() || out.RemovalDueAt != nil || out.Version != 4 ||
+			lrnDeref(out.Email) != "sam@westsussex.gov.uk" || lvReason(out) != string(domain.RemovalConsentWithdrawn) {
+			t.Fatalf("withdrawn: %+v", out)
+		}
+		lrnWantFeed(t, st, sam.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventAccessRevoked, 4))
+		samActor := lifecycle.ActorIDFor(wsccIssuer, "sam")
+		r := lvOneRequest(w.env, w.p.ID, sam.ID)
+		if r.Kind != "ERASURE" || r.Origin != domain.RemovalConsentWithdrawn || r.Status != domain.RequestAwaitingApproval ||
+			r.OrganisationID != w.wscc.ID || r.ProgrammeID != w.p.ID || r.RequestedBy != samActor || !r.RequestedAt.Equal(t0) ||
+			r.Reason != "moving away" || r.DecidedBy != nil || r.DecidedAt != nil || r.CompletedAt != nil {
+			t.Fatalf("data request: %+v", r)
+		}
+		// The organisation's admin sees it, filtered by status too.
+		rs, more, err := w.svc.DataRequests(w.as("wscc-admin"), w.p.ID, &w.wscc.ID, []domain.DataRequestStatus{domain.RequestAwaitingApproval}, 10, "")
+		if err != nil || more || len(rs) != 1 || rs[0].ID != r.ID {
+			t.Fatalf("organisation admin's list: %+v %v", rs, err)
+		}
+		rs, _, err = w.svc.DataRequests(w.as("wscc-admin"), w.p.ID, nil, []domain.DataRequestStatus{domain.RequestCompleted}, 10, "")
+		if err != nil || len(rs) != 0 {
+			t.Fatalf("completed filter: %+v %v", rs, err)
+		}
+		_, _, err = w.svc.DataRequests(w.as("wscc-admin"), w.p.ID, nil, nil, 0, "")
+		wantCode(t, err, apperr.BadUserInput)
+		es := w.audit(w.p.ID)
+		if op := lrnEntries(es, "data_request.open", sam.ID); len(op) != 1 || op[0].Details["dataRequestId"] != r.ID ||
+			op[0].Details["origin"] != string(domain.RemovalConsentWithdrawn) || op[0].ActorID != samActor {
+			t.Fatalf("data_request.open audit: %+v", op)
+		}
+		if n := len(lrnEntries(es, "learner.erase", sam.ID)); n != 0 {
+			t.Fatalf("erased without authorisation: %d", n)
+		}
+		// The sweep does not erase without the controller either, however long it waits.
+		w.clock.Advance(30 * lvDay)
+		if rep := lvSweep(w.env, w.sys, w.p.ID); rep.Erased != 0 || rep.RequestsOpened != 0 {
+			t.Fatalf("sweep: %+v", rep)
+		}
+		if got := accRead(w.env, sam.ID); got.Status != domain.StatusWithdrawn || got.Version != 4 {
+			t.Fatalf("after the sweep: %+v", got)
+		}
+
+		// The controller approves: the erasure is carried out in the same request.
+		t1 := w.clock.Now()
+		done, err := w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, " authorised ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := lifecycle.ActorIDFor(testIssuer, "wscc-admin")
+		if done.Status != domain.RequestCompleted || lrnDeref(done.DecidedBy) != admin || done.DecidedAt == nil || !done.DecidedAt.Equal(t1) ||
+			done.CompletedAt == nil || !done.CompletedAt.Equal(t1) || done.DecisionNote != "authorised" || done.RequestedBy != samActor {
+			t.Fatalf("approved: %+v", done)
+		}
+		got := accRead(w.env, sam.ID)
+		if got.Status != domain.StatusErased || got.Email != nil || got.GivenName != nil || got.Version != 5 {
+			t.Fatalf("after approval: %+v", got)
+		}
+		lrnWantFeed(t, st, sam.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
+		stored := lvOneRequest(w.env, w.p.ID, sam.ID)
+		if stored.Status != domain.RequestCompleted || lrnDeref(stored.DecidedBy) != admin || !stored.RequestedAt.Equal(t0) ||
+			stored.CompletedAt == nil || !stored.CompletedAt.Equal(t1) || stored.Reason != "" || stored.DecisionNote != "" {
+			t.Fatalf("stored request (free text goes with the erasure): %+v", stored)
+		}
+		es = w.audit(w.p.ID)
+		if ap := lrnEntries(es, "data_request.approve", sam.ID); len(ap) != 1 || ap[0].ActorID != admin || ap[0].Details["rule"] != "ONC-5" {
+			t.Fatalf("approve audit: %+v", ap)
+		}
+		if er := lrnEntries(es, "learner.erase", sam.ID); len(er) != 1 || er[0].Reason != "ONC-5" {
+			t.Fatalf("erase audit: %+v", er)
+		}
+		// A decided request cannot be decided again.
+		_, err = w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, "")
+		wantCode(t, err, apperr.Conflict)
+		_, err = w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "changed our mind")
+		wantCode(t, err, apperr.Conflict)
+	})
+}
+
+func TestWithdraw_ONC8_RevokesSessions(t *testing.T) {
+	t.Run("CTL", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newAccWorld(t, st)
+			alice, self := lvActive(w, "alice")
+			lvActive(w, "bob")
+			a1, a2 := lvSession(w.env, kccIssuer, "alice"), lvSession(w.env, kccIssuer, "alice")
+			b := lvSession(w.env, kccIssuer, "bob")
+			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+				t.Fatal(err)
+			}
+			if lvSessionLive(w.env, a1) || lvSessionLive(w.env, a2) {
+				t.Fatal("a session of the withdrawn learner still resolves")
+			}
+			if !lvSessionLive(w.env, b) {
+				t.Fatal("another learner's session was revoked")
+			}
+			// Erased: the sessions are gone, not just revoked (invariant 2).
+			if n := lrnCount(t, st, `SELECT count(*) FROM sessions WHERE learner_id = $1`, alice.ID); n != 0 {
+				t.Fatalf("sessions of an erased learner: %d", n)
+			}
+		})
+	})
+	t.Run("ONC", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newOncWorld(t, st)
+			sam, self := lvOncActive(w, "sam")
+			s1, s2 := lvSession(w.env, wsccIssuer, "sam"), lvSession(w.env, wsccIssuer, "sam")
+			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+				t.Fatal(err)
+			}
+			if lvSessionLive(w.env, s1) || lvSessionLive(w.env, s2) {
+				t.Fatal("a session of the withdrawn learner still resolves")
+			}
+			if n := lrnCount(t, st, `SELECT count(*) FROM sessions WHERE learner_id = $1 AND revoked_at IS NOT NULL`, sam.ID); n != 2 {
+				t.Fatalf("revoked sessions: %d", n)
+			}
+			// And no new session can be opened.
+			_, _, err := w.svc.StartSession(context.Background(), domain.Identity{Issuer: wsccIssuer, Subject: "sam"})
+			lvWantErr(t, err, apperr.Forbidden, "ACCESS_ENDED", "")
+			if n := lrnCount(t, st, `SELECT count(*) FROM sessions WHERE learner_id = $1`, sam.ID); n != 2 {
+				t.Fatalf("a refused session was stored: %d rows", n)
+			}
+		})
+	})
+}
+
+// ---- data requests (ONC-5, CTL-11) ----
+
+func TestDataRequest_ONC5_ApproveOnlyByOwnOrganisation(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		// A programme run from the CTL preset with ONC-5's controller approval switched on.
+		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: lrnPtr(true)})
+		w.grant("auditor", domain.RoleAuditor, w.p.ID, nil, nil)
+		alice, self := lvActive(w, "alice")
+		if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+			t.Fatal(err)
+		}
+		r := lvOneRequest(w.env, w.p.ID, alice.ID)
+		if r.Status != domain.RequestAwaitingApproval || r.OrganisationID != w.kcc.ID {
+			t.Fatalf("request: %+v", r)
+		}
+		before := lvState(t, st)
+
+		// Medway's admin cannot see KCC's request (CTL-10): NOT_FOUND, as if missing.
+		_, err := w.svc.ApproveDataRequest(w.as("medway-admin"), r.ID, "")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.RejectDataRequest(w.as("medway-admin"), r.ID, "no")
+		wantCode(t, err, apperr.NotFound)
+		_, _, err = w.svc.DataRequests(w.as("medway-admin"), w.p.ID, &w.kcc.ID, nil, 10, "")
+		wantCode(t, err, apperr.NotFound)
+		if rs, _, err := w.svc.DataRequests(w.as("medway-admin"), w.p.ID, nil, nil, 10, ""); err != nil || len(rs) != 0 {
+			t.Fatalf("Medway admin's own list shows KCC's request: %+v %v", rs, err)
+		}
+		// A programme admin sees it but may not decide it (ONC-5: the controller decides).
+		if rs, _, err := w.svc.DataRequests(w.as("kc"), w.p.ID, nil, nil, 10, ""); err != nil || len(rs) != 1 {
+			t.Fatalf("programme admin's list: %+v %v", rs, err)
+		}
+		_, err = w.svc.ApproveDataRequest(w.as("kc"), r.ID, "")
+		lvWantErr(t, err, apperr.Forbidden, "", "ONC-5")
+		_, err = w.svc.RejectDataRequest(w.as("kc"), r.ID, "no")
+		lvWantErr(t, err, apperr.Forbidden, "", "ONC-5")
+		// Nor may auditors, the learner herself, or strangers.
+		_, err = w.svc.ApproveDataRequest(w.as("auditor"), r.ID, "")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.ApproveDataRequest(self(), r.ID, "")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.ApproveDataRequest(context.Background(), r.ID, "")
+		wantCode(t, err, apperr.Unauthenticated)
+		// Malformed calls.
+		_, err = w.svc.ApproveDataRequest(w.as("kcc-admin"), "not-an-id", "")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.ApproveDataRequest(w.as("kcc-admin"), "00000000-0000-0000-0000-000000000000", "")
+		wantCode(t, err, apperr.NotFound)
+		_, err = w.svc.RejectDataRequest(w.as("kcc-admin"), r.ID, " ")
+		wantCode(t, err, apperr.BadUserInput)
+		_, err = w.svc.ApproveDataRequest(w.as("kcc-admin"), r.ID, strings.Repeat("n", 1001))
+		wantCode(t, err, apperr.BadUserInput)
+		if after := lvState(t, st); after != before {
+			t.Fatalf("refused decisions wrote something:\n%s\n%s", before, after)
+		}
+		if got := lvOneRequest(w.env, w.p.ID, alice.ID); got.Status != domain.RequestAwaitingApproval || got.DecidedBy != nil {
+			t.Fatalf("request after refusals: %+v", got)
+		}
+
+		// KCC's own admin approves: completed, and the learner erased.
+		done, err := w.svc.ApproveDataRequest(w.as("kcc-admin"), r.ID, "")
+		if err != nil || done.Status != domain.RequestCompleted || lrnDeref(done.DecidedBy) != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
+			t.Fatalf("approve: %+v %v", done, err)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Version != 5 {
+			t.Fatalf("learner after approval: %+v", got)
+		}
+		if n := countActions(w.audit(w.p.ID), "data_request.approve"); n != 1 {
+			t.Fatalf("approvals audited: %d", n)
+		}
+	})
+}
+
+func TestDataRequest_CTL11_RequestErasure(t *testing.T) {
+	t.Run("CTL erases at once", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newAccWorld(t, st)
+			alice, self := lvActive(w, "alice")
+			tok := lvSession(w.env, kccIssuer, "alice")
+			now := w.clock.Now()
+			r, err := w.svc.RequestErasure(self(), "please delete my account")
+			if err != nil {
+				t.Fatal(err)
+			}
+			me := lifecycle.ActorIDFor(kccIssuer, "alice")
+			if r.Kind != "ERASURE" || r.Origin != domain.RemovalErasureRequested || r.Status != domain.RequestCompleted || r.LearnerID != alice.ID ||
+				r.OrganisationID != w.kcc.ID || r.RequestedBy != me || !r.RequestedAt.Equal(now) || lrnDeref(r.DecidedBy) != me ||
+				r.DecidedAt == nil || !r.DecidedAt.Equal(now) || r.CompletedAt == nil || !r.CompletedAt.Equal(now) {
+				t.Fatalf("request: %+v", r)
+			}
+			got := accRead(w.env, alice.ID)
+			if got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 || lvReason(got) != string(domain.RemovalErasureRequested) {
+				t.Fatalf("learner: %+v", got)
+			}
+			if lvSessionLive(w.env, tok) {
+				t.Fatal("session survived the erasure")
+			}
+			lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+				lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
+			if stored := lvOneRequest(w.env, w.p.ID, alice.ID); stored.Status != domain.RequestCompleted || stored.Reason != "" {
+				t.Fatalf("stored request: %+v", stored)
+			}
+			es := w.audit(w.p.ID)
+			if rq := lrnEntries(es, "learner.erasure.request", alice.ID); len(rq) != 1 || rq[0].Details["rule"] != "CTL-11" || rq[0].ActorID != me {
+				t.Fatalf("request audit: %+v", rq)
+			}
+			if er := lrnEntries(es, "learner.erase", alice.ID); len(er) != 1 || er[0].Reason != "CTL-11" {
+				t.Fatalf("erase audit: %+v", er)
+			}
+			// Gone: the identity no longer resolves to a learner.
+			_, err = w.svc.RequestErasure(self(), "")
+			wantCode(t, err, apperr.Forbidden)
+			// Admins have no self to erase.
+			_, err = w.svc.RequestErasure(w.as("kcc-admin"), "")
+			wantCode(t, err, apperr.Forbidden)
+			_, err = w.svc.RequestErasure(context.Background(), "")
+			wantCode(t, err, apperr.Unauthenticated)
+		})
+	})
+	t.Run("CTL while withdrawn with a delay", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			// The explicit request does not wait for the withdrawal delay (GEN-4).
+			w := newAccWorld(t, st)
+			lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(10 * lvDay)})
+			alice, self := lvActive(w, "alice")
+			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+				t.Fatal(err)
+			}
+			r, err := w.svc.RequestErasure(self(), "")
+			if err != nil || r.Status != domain.RequestCompleted {
+				t.Fatalf("request: %+v %v", r, err)
+			}
+			if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased {
+				t.Fatalf("learner: %+v", got)
+			}
+		})
+	})
+	t.Run("ONC waits, and a rejection restores access", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newOncWorld(t, st)
+			sam, self := lvOncActive(w, "sam")
+			tok := lvSession(w.env, wsccIssuer, "sam")
+			t0 := w.clock.Now()
+			r, err := w.svc.RequestErasure(self(), "please delete")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != domain.RequestAwaitingApproval || r.Origin != domain.RemovalErasureRequested || r.DecidedBy != nil ||
+				r.CompletedAt != nil || !r.RequestedAt.Equal(t0) || r.RequestedBy != lifecycle.ActorIDFor(wsccIssuer, "sam") {
+				t.Fatalf("request: %+v", r)
+			}
+			got := accRead(w.env, sam.ID)
+			if got.Status != domain.StatusRemovalScheduled || got.AccessAllowed() || lvReason(got) != string(domain.RemovalErasureRequested) ||
+				got.RemovalDueAt != nil || got.Version != 4 || lrnDeref(got.Email) != "sam@westsussex.gov.uk" {
+				t.Fatalf("learner awaiting approval: %+v", got)
+			}
+			if lvSessionLive(w.env, tok) {
+				t.Fatal("session survived the erasure request")
+			}
+			// An admin cannot reinstate past an erasure request (only its rejection can).
+			_, err = w.svc.ReinstateLearner(w.as("wscc-admin"), sam.ID, "oops")
+			lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
+
+			w.clock.Advance(time.Hour)
+			t1 := w.clock.Now()
+			rej, err := w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "records must be kept until the audit")
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin := lifecycle.ActorIDFor(testIssuer, "wscc-admin")
+			if rej.Status != domain.RequestRejected || rej.DecisionNote != "records must be kept until the audit" || lrnDeref(rej.DecidedBy) != admin ||
+				rej.DecidedAt == nil || !rej.DecidedAt.Equal(t1) || rej.CompletedAt != nil {
+				t.Fatalf("rejected: %+v", rej)
+			}
+			got = accRead(w.env, sam.ID)
+			if got.Status != domain.StatusActive || !got.AccessAllowed() || got.RemovalReason != nil || got.RemovalDueAt != nil || got.Version != 5 {
+				t.Fatalf("learner after rejection: %+v", got)
+			}
+			lrnWantFeed(t, st, sam.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+				lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 5))
+			if rj := lrnEntries(w.audit(w.p.ID), "data_request.reject", sam.ID); len(rj) != 1 || rj[0].Reason != "records must be kept until the audit" ||
+				rj[0].ActorID != admin {
+				t.Fatalf("reject audit: %+v", rj)
+			}
+			_, err = w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "again")
+			wantCode(t, err, apperr.Conflict)
+			_, err = w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, "")
+			wantCode(t, err, apperr.Conflict)
+			if got := accRead(w.env, sam.ID); got.Status != domain.StatusActive || got.Version != 5 {
+				t.Fatalf("approving a rejected request erased: %+v", got)
+			}
+			// A new request after a rejection is a new request; approved, it erases.
+			r2, err := w.svc.RequestErasure(self(), "asking again")
+			if err != nil || r2.ID == r.ID || r2.Status != domain.RequestAwaitingApproval {
+				t.Fatalf("new request: %+v %v", r2, err)
+			}
+			if _, err := w.svc.ApproveDataRequest(w.as("wscc-admin"), r2.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+			if got := accRead(w.env, sam.ID); got.Status != domain.StatusErased {
+				t.Fatalf("after approval: %+v", got)
+			}
+			if rs := lvRequests(w.env, w.p.ID, sam.ID); len(rs) != 2 {
+				t.Fatalf("requests: %+v", rs)
+			}
+		})
+	})
+}
+
+// A leaver (access already ended, removal due after the grace) who asks for
+// erasure under ONC-5, and whose request the controller rejects, must stay a
+// leaver: the rejection may only undo what the request itself did.
+func TestDataRequest_CTL9_RejectedErasureRequestDoesNotReinstateLeaver(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newOncWorld(t, st)
+		sam, self := lvOncActive(w, "sam")
+		left, err := w.svc.MarkLeaver(w.as("wscc-admin"), sam.ID, "left on 30 November")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := w.svc.RequestErasure(self(), "delete me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "we keep leavers' records for the grace period"); err != nil {
+			t.Fatal(err)
+		}
+		got := accRead(w.env, sam.ID)
+		if got.AccessAllowed() || got.Status != domain.StatusRemovalScheduled {
+			t.Errorf("BUG: a leaver regained access when their erasure request was rejected: status %s, reason %s", got.Status, lvReason(got))
+		}
+		if lvReason(got) != string(domain.RemovalLeaver) || !lvDue(got, *left.RemovalDueAt) {
+			t.Errorf("BUG: the leaver's scheduled removal was lost: reason %s, due %v (want LEAVER, %v)", lvReason(got), got.RemovalDueAt, left.RemovalDueAt)
+		}
+	})
+}
+
+// Asking for erasure again while a request is open reuses the request, and
+// should change nothing else: the learner's access already ended.
+func TestDataRequest_CTL11_RepeatedRequestWritesNothing(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newOncWorld(t, st)
+		sam, self := lvOncActive(w, "sam")
+		r, err := w.svc.RequestErasure(self(), "please delete")
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := w.svc.RequestErasure(self(), "please")
+		if err != nil || again.ID != r.ID || again.Status != domain.RequestAwaitingApproval {
+			t.Fatalf("second request: %+v %v", again, err)
+		}
+		lvOneRequest(w.env, w.p.ID, sam.ID)
+		if got := accRead(w.env, sam.ID); got.Version != 4 {
+			t.Errorf("BUG: a repeated erasure request rewrote the learner: version %d, want 4", got.Version)
+		}
+		if got := lrnFeed(t, st, sam.ID); len(got) != 4 {
+			t.Errorf("BUG: a repeated erasure request wrote feed events: %v", got)
+		}
+	})
+}
+
+// A learner whose removal is cancelled (here: an inactivity removal under an
+// ONC-5 programme, cancelled by signing in after the sweep handed it to the
+// controller) must not be erased by approving the request that is now stale.
+func TestDataRequest_ONC5_CancelledRemovalLeavesNoApprovableRequest(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newOncWorld(t, st)
+		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		sam, _ := lvOncActive(w, "sam")
+		w.clock.Advance(2 * lvDay)
+		if rep := lvSweep(w.env, w.sys, w.p.ID); rep.ScheduledInactive != 1 {
+			t.Fatalf("inactivity sweep: %+v", rep)
+		}
+		w.clock.Advance(21 * lvDay)
+		if rep := lvSweep(w.env, w.sys, w.p.ID); rep.RequestsOpened != 1 {
+			t.Fatalf("due sweep: %+v", rep)
+		}
+		r := lvOneRequest(w.env, w.p.ID, sam.ID)
+		if r.Origin != domain.RemovalInactivity || r.Status != domain.RequestAwaitingApproval || r.RequestedBy != "system:test" {
+			t.Fatalf("request: %+v", r)
+		}
+		// Sam signs in: activity cancels the inactivity removal (CTL-7).
+		back, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: wsccIssuer, Subject: "sam"})
+		if err != nil || back.Status != domain.StatusActive {
+			t.Fatalf("sign-in: %+v %v", back, err)
+		}
+		if open, _, _ := w.svc.DataRequests(w.sys, w.p.ID, nil, []domain.DataRequestStatus{domain.RequestAwaitingApproval}, 10, ""); len(open) != 0 {
+			t.Errorf("BUG: the erasure request stays open after the removal was cancelled: %+v", open)
+		}
+		_, err = w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, "")
+		if got := accRead(w.env, sam.ID); got.Status != domain.StatusActive {
+			t.Errorf("BUG: approving the stale request erased an active learner (approve returned %v): %+v", err, got)
+		}
+	})
+}
+
+// ---- leavers (CTL-9) ----
+
+func TestLeaver_CTL9_MarkLeaverSchedulesWithGrace(t *testing.T) {
+	t.Run("CTL", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newAccWorld(t, st)
+			alice, self := lvActive(w, "alice")
+			tok := lvSession(w.env, kccIssuer, "alice")
+			t0 := w.clock.Now()
+			grace := w.p.Settings.LeaverGracePeriod
+			if grace != 7*lvDay {
+				t.Fatalf("preset leaver grace: %v", grace)
+			}
+			before := lvState(t, st)
+			_, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, " ")
+			wantCode(t, err, apperr.BadUserInput)
+			_, err = w.svc.MarkLeaver(w.as("medway-admin"), alice.ID, "left")
+			wantCode(t, err, apperr.NotFound)
+			_, err = w.svc.MarkLeaver(self(), alice.ID, "I left")
+			wantCode(t, err, apperr.Forbidden)
+			_, err = w.svc.MarkLeaver(w.as("kcc-admin"), "not-an-id", "left")
+			wantCode(t, err, apperr.NotFound)
+			if after := lvState(t, st); after != before {
+				t.Fatalf("refused leaver marks wrote something:\n%s\n%s", before, after)
+			}
+
+			out, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "left on 30 November")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Status != domain.StatusRemovalScheduled || out.AccessAllowed() || lvReason(out) != string(domain.RemovalLeaver) ||
+				!lvDue(out, t0.Add(grace)) || out.Version != 4 || lrnDeref(out.Email) != "alice@kent.gov.uk" {
+				t.Fatalf("leaver: %+v", out)
+			}
+			if lvSessionLive(w.env, tok) {
+				t.Fatal("a leaver's session survived")
+			}
+			lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+				lrnEv(domain.EventRemovalScheduled, 4))
+			if lv := lrnEntries(w.audit(w.p.ID), "learner.leaver", alice.ID); len(lv) != 1 || lv[0].Reason != "left on 30 November" ||
+				lv[0].Details["rule"] != "CTL-9" || lv[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
+				t.Fatalf("leaver audit: %+v", lv)
+			}
+			if r, err := w.svc.Retention(w.as("kcc-admin"), alice.ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(t0.Add(grace)) {
+				t.Fatalf("retention: %+v %v", r, err)
+			}
+			// Marking twice is a conflict.
+			_, err = w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "again")
+			wantCode(t, err, apperr.Conflict)
+
+			w.clock.Advance(grace - time.Second)
+			if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+				t.Fatalf("erased within the grace: %+v", rep)
+			}
+			if got := accRead(w.env, alice.ID); got.Status != domain.StatusRemovalScheduled || got.Version != 4 {
+				t.Fatalf("within the grace: %+v", got)
+			}
+			w.clock.Advance(time.Second)
+			if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 1 {
+				t.Fatalf("sweep when due: %+v", rep)
+			}
+			if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 {
+				t.Fatalf("after the grace: %+v", got)
+			}
+			lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+				lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventErased, 5))
+			_, err = w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "again")
+			wantCode(t, err, apperr.Conflict)
+		})
+	})
+	t.Run("ONC hands the due erasure to the controller", func(t *testing.T) {
+		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+			w := newOncWorld(t, st)
+			sam, _ := lvOncActive(w, "sam")
+			if _, err := w.svc.MarkLeaver(w.as("wscc-admin"), sam.ID, "left"); err != nil {
+				t.Fatal(err)
+			}
+			w.clock.Advance(w.p.Settings.LeaverGracePeriod)
+			if rep := lvSweep(w.env, w.sys, w.p.ID); rep.Erased != 0 || rep.RequestsOpened != 1 {
+				t.Fatalf("sweep: %+v", rep)
+			}
+			got := accRead(w.env, sam.ID)
+			if got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalLeaver) || got.Email == nil {
+				t.Fatalf("erased without the controller: %+v", got)
+			}
+			r := lvOneRequest(w.env, w.p.ID, sam.ID)
+			if r.Origin != domain.RemovalLeaver || r.Status != domain.RequestAwaitingApproval || !r.RequestedAt.Equal(w.clock.Now()) {
+				t.Fatalf("request: %+v", r)
+			}
+			// A later sweep does not open a second one.
+			w.clock.Advance(lvDay)
+			if rep := lvSweep(w.env, w.sys, w.p.ID); rep.RequestsOpened != 0 {
+				t.Fatalf("second sweep: %+v", rep)
+			}
+			lvOneRequest(w.env, w.p.ID, sam.ID)
+			if _, err := w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+			if got := accRead(w.env, sam.ID); got.Status != domain.StatusErased {
+				t.Fatalf("after approval: %+v", got)
+			}
+		})
+	})
+}
+
+// ---- reinstatement (GEN-4) ----
+
+func TestReinstate_GEN4_WithinGrace(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		alice, _ := lvActive(w, "alice")
+		carol := w.create(w.kcc.ID, "carol@kent.gov.uk", "Carol", "King") // never accepted: PENDING_ACCEPTANCE
+		others := []string{"bob", "dan", "eve", "fay", "gus", "hal", "ivy", "jo"}
+		var roster []string
+		for _, n := range others {
+			lvActive(w, n)
+			roster = append(roster, n+"@kent.gov.uk")
+		}
+		// Alice and Carol are missing from the roster: 2 of 10, allowed explicitly.
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.25))
+		if err != nil || rep.ToRemove != 2 || !rep.Applied {
+			t.Fatalf("roster: %+v %v", lvRep(rep), err)
+		}
+		due := w.clock.Now().Add(w.p.Settings.AutomatedRemovalGrace)
+		w.clock.Advance(20 * lvDay)
+
+		before := lvState(t, st)
+		_, err = w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "")
+		wantCode(t, err, apperr.BadUserInput)
+		_, err = w.svc.ReinstateLearner(w.as("medway-admin"), alice.ID, "mistake")
+		wantCode(t, err, apperr.NotFound)
+		if after := lvState(t, st); after != before {
+			t.Fatalf("refused reinstatements wrote something:\n%s\n%s", before, after)
+		}
+
+		out, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "still employed, roster was out of date")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Status != domain.StatusActive || !out.AccessAllowed() || out.RemovalReason != nil || out.RemovalDueAt != nil || out.Version != 5 {
+			t.Fatalf("reinstated: %+v", out)
+		}
+		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 5))
+		if re := lrnEntries(w.audit(w.p.ID), "learner.reinstate", alice.ID); len(re) != 1 || re[0].Reason != "still employed, roster was out of date" ||
+			re[0].Details["rule"] != "GEN-4" || re[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
+			t.Fatalf("reinstate audit: %+v", re)
+		}
+		// A learner who had not accepted goes back to waiting for acceptance,
+		// and the LMS is not told to grant access.
+		out, err = w.svc.ReinstateLearner(w.as("kc"), carol.ID, "on long leave")
+		if err != nil || out.Status != domain.StatusPendingAcceptance || out.AccessAllowed() || out.Version != 3 {
+			t.Fatalf("reinstated pending learner: %+v %v", out, err)
+		}
+		lrnWantFeed(t, st, carol.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventRemovalScheduled, 2), lrnEv(domain.EventRemovalCancelled, 3))
+		// Nothing left to reverse.
+		_, err = w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "again")
+		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
+		// Past the original due date, the sweep leaves them alone.
+		w.clock.Set(due.Add(time.Hour))
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+			t.Fatalf("sweep erased reinstated learners: %+v", rep)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive {
+			t.Fatalf("after the sweep: %+v", got)
+		}
+	})
+}
+
+func TestReinstate_GEN4_WithdrawalAndActiveAreNotReversible(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(5 * lvDay)})
+		alice, self := lvActive(w, "alice")
+		bob, _ := lvActive(w, "bob")
+		if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+			t.Fatal(err)
+		}
+		before := lvState(t, st)
+		// GEN-4: a withdrawal is the learner's decision, not a rule's; it is not reversible by an admin.
+		_, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "talked them round")
+		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
+		_, err = w.svc.ReinstateLearner(w.as("kcc-admin"), bob.ID, "nothing scheduled")
+		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
+		if after := lvState(t, st); after != before {
+			t.Fatalf("refused reinstatements wrote something:\n%s\n%s", before, after)
+		}
+	})
+}
+
+func TestReinstate_GEN4_AfterErasureIsConflict(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		alice, _ := lvActive(w, "alice")
+		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "left"); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Advance(w.p.Settings.LeaverGracePeriod)
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 1 {
+			t.Fatalf("sweep: %+v", rep)
+		}
+		before := lvState(t, st)
+		_, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "came back")
+		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
+		_, err = w.svc.ReinstateLearner(w.as("kc"), alice.ID, "came back")
+		wantCode(t, err, apperr.Conflict)
+		if after := lvState(t, st); after != before {
+			t.Fatalf("a refused reinstatement wrote something:\n%s\n%s", before, after)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Email != nil {
+			t.Fatalf("tombstone: %+v", got)
+		}
+	})
+}
+
+func TestReinstate_GEN4_AfterGraceIsConflict(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		alice, _ := lvActive(w, "alice")
+		bob, _ := lvActive(w, "bob")
+		for _, id := range []string{alice.ID, bob.ID} {
+			if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), id, "left"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		grace := w.p.Settings.LeaverGracePeriod
+		// One second before the end: still reversible.
+		w.clock.Advance(grace - time.Second)
+		if out, err := w.svc.ReinstateLearner(w.as("kcc-admin"), bob.ID, "did not leave"); err != nil || out.Status != domain.StatusActive {
+			t.Fatalf("within the grace: %+v %v", out, err)
+		}
+		// At the due time, not swept yet: the grace is over.
+		w.clock.Advance(time.Second)
+		before := lvState(t, st)
+		_, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "did not leave")
+		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
+		if after := lvState(t, st); after != before {
+			t.Fatalf("a refused reinstatement wrote something:\n%s\n%s", before, after)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusRemovalScheduled || got.Version != 4 {
+			t.Fatalf("after the grace: %+v", got)
+		}
+	})
+}
+
+// ---- roster reconciliation (CTL-9, GEN-4, invariant 4) ----
+
+// lvRosterWorld: KCC with ten learners k00..k09 (PENDING_ACCEPTANCE, created
+// by the organisation) and Medway with two, m0 and m1.
+type lvRosterWorld struct {
+	*lrnWorld
+	k, m []domain.Learner
+}
+
+func newLvRosterWorld(t *testing.T, st *store.Store) *lvRosterWorld {
+	t.Helper()
+	w := &lvRosterWorld{lrnWorld: newLrnWorld(t, st)}
+	for i := 0; i < 10; i++ {
+		w.k = append(w.k, w.create(w.kcc.ID, fmt.Sprintf("k%02d@kent.gov.uk", i), "K", fmt.Sprint(i)))
+	}
+	for i := 0; i < 2; i++ {
+		w.m = append(w.m, w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint(i)))
+	}
+	return w
+}
+
+// roster lists the KCC addresses of k[i] for the given indexes.
+func (w *lvRosterWorld) roster(idx ...int) []string {
+	out := make([]string, len(idx))
+	for i, n := range idx {
+		out[i] = fmt.Sprintf("k%02d@kent.gov.uk", n)
+	}
+	return out
+}
+
+// lvRep prints a report's fields (RosterReport's String hides them).
+type lvRep lifecycle.RosterReport
+
+func lvRange(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newLvRosterWorld(t, st)
+		roster := w.roster(lvRange(0, 9)...) // k09 is missing: 1 of 10, exactly the 10% threshold
+		roster[3] = "  K03@KENT.GOV.UK. "    // spelled differently, still k03
+		now := w.clock.Now()
+		due := now.Add(21 * lvDay)
+		if w.p.Settings.AutomatedRemovalGrace != 21*lvDay || w.p.Settings.RosterRemovalThreshold != 0.10 {
+			t.Fatalf("preset: %+v", w.p.Settings)
+		}
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.DryRun || !rep.Applied || rep.RosterSize != 9 || rep.ActiveLearners != 10 || rep.ToRemove != 1 ||
+			math.Abs(rep.Share-0.1) > 1e-9 || rep.Threshold != 0.1 || rep.RemovalDueAt != due.Format("2006-01-02T15:04:05Z") ||
+			len(rep.BadLines) != 0 || !lrnSameSet(rep.Learners, []string{w.k[9].ID}) {
+			t.Fatalf("report: %+v", lvRep(rep))
+		}
+		got := accRead(w.env, w.k[9].ID)
+		if got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) || !lvDue(got, due) ||
+			got.Version != 2 || got.AccessAllowed() {
+			t.Fatalf("missing learner: %+v", got)
+		}
+		lrnWantFeed(t, st, w.k[9].ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventRemovalScheduled, 2))
+		for _, l := range append(append([]domain.Learner{}, w.k[:9]...), w.m...) {
+			if got := accRead(w.env, l.ID); got.Status != domain.StatusPendingAcceptance || got.Version != 1 {
+				t.Fatalf("a learner on the roster (or of Medway) changed: %+v", got)
+			}
+		}
+		es := w.audit(w.p.ID)
+		rc := lrnEntries(es, "roster.reconcile", w.kcc.ID)
+		if len(rc) != 1 || rc[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") || rc[0].Details["rule"] != "CTL-9" ||
+			rc[0].Details["rosterSize"] != float64(9) || rc[0].Details["scheduled"] != float64(1) {
+			t.Fatalf("roster audit: %+v", rc)
+		}
+		if sr := lrnEntries(es, "learner.schedule_removal", w.k[9].ID); len(sr) != 1 || sr[0].Reason != string(domain.RemovalRoster) {
+			t.Fatalf("schedule audit: %+v", sr)
+		}
+		// GEN-1: the learner (and their admin) can see why and until when.
+		if r, err := w.svc.Retention(w.as("kcc-admin"), w.k[9].ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(due) {
+			t.Fatalf("retention: %+v %v", r, err)
+		}
+
+		// The same roster again: nothing more to do, nothing written.
+		before := lvState(t, st)
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		if err != nil || rep.ToRemove != 0 || rep.Applied || rep.ActiveLearners != 9 || len(rep.Learners) != 0 {
+			t.Fatalf("rerun: %+v %v", lvRep(rep), err)
+		}
+		if after := lvState(t, st); after != before {
+			t.Fatalf("a rerun wrote something:\n%s\n%s", before, after)
+		}
+
+		// Who may reconcile, and malformed calls.
+		for _, c := range []struct {
+			name  string
+			ctx   context.Context
+			org   string
+			allow *float64
+			code  apperr.Code
+		}{
+			{"Medway admin on KCC", w.as("medway-admin"), w.kcc.ID, nil, apperr.NotFound},
+			{"stranger", w.as("stranger"), w.kcc.ID, nil, apperr.NotFound},
+			{"anonymous", context.Background(), w.kcc.ID, nil, apperr.Unauthenticated},
+			{"malformed organisation", w.as("kcc-admin"), "not-an-id", nil, apperr.NotFound},
+			{"share above 1", w.as("kcc-admin"), w.kcc.ID, lrnPtr(1.5), apperr.BadUserInput},
+			{"negative share", w.as("kcc-admin"), w.kcc.ID, lrnPtr(-0.1), apperr.BadUserInput},
+			{"NaN share", w.as("kcc-admin"), w.kcc.ID, lrnPtr(math.NaN()), apperr.BadUserInput},
+		} {
+			_, err := w.svc.ReconcileRoster(c.ctx, c.org, w.roster(lvRange(0, 5)...), false, c.allow)
+			if apperr.CodeOf(err) != c.code {
+				t.Errorf("%s: want %s, got %v", c.name, c.code, err)
+			}
+		}
+		if after := lvState(t, st); after != before {
+			t.Fatalf("refused reconciliations wrote something:\n%s\n%s", before, after)
+		}
+		// A programme admin may reconcile any partner.
+		rep, err = w.svc.ReconcileRoster(w.as("kc"), w.medway.ID, []string{"m0@medway.gov.uk", "m1@medway.gov.uk"}, false, nil)
+		if err != nil || rep.ToRemove != 0 || rep.ActiveLearners != 2 {
+			t.Fatalf("programme admin: %+v %v", lvRep(rep), err)
+		}
+	})
+}
+
+func TestRoster_GEN4_SafetyValve(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newLvRosterWorld(t, st)
+		roster := w.roster(lvRange(0, 8)...) // k08, k09 missing: 2 of 10 = 20% > 10%
+		before := lvState(t, st)
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		ae := lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
+		if ae.Field != "allowRemovingMoreThan" || !strings.Contains(ae.Message, "2 of 10") {
+			t.Errorf("safety valve error: %+v", ae)
+		}
+		// The refusal still says what would have happened.
+		if rep.Applied || rep.ToRemove != 2 || rep.ActiveLearners != 10 || math.Abs(rep.Share-0.2) > 1e-9 || rep.Threshold != 0.1 ||
+			!lrnSameSet(rep.Learners, []string{w.k[8].ID, w.k[9].ID}) {
+			t.Errorf("refused report: %+v", lvRep(rep))
+		}
+		// A share still below what the roster needs, or one below the programme's own threshold, does not help.
+		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.15))
+		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.05))
+		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
+		if rep.Threshold != 0.1 {
+			t.Errorf("a lower allowRemovingMoreThan lowered the threshold: %+v", lvRep(rep))
+		}
+		if after := lvState(t, st); after != before {
+			t.Fatalf("a refused reconciliation wrote something:\n%s\n%s", before, after)
+		}
+		if n := countActions(w.audit(w.p.ID), "roster.reconcile"); n != 0 {
+			t.Fatalf("refused reconciliations audited: %d", n)
+		}
+
+		// Raised explicitly: applied.
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.25))
+		if err != nil || !rep.Applied || rep.ToRemove != 2 || rep.Threshold != 0.25 || !lrnSameSet(rep.Learners, []string{w.k[8].ID, w.k[9].ID}) {
+			t.Fatalf("allowed: %+v %v", lvRep(rep), err)
+		}
+		for _, l := range w.k[8:] {
+			if got := accRead(w.env, l.ID); got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) {
+				t.Fatalf("scheduled: %+v", got)
+			}
+		}
+		if n := countActions(w.audit(w.p.ID), "learner.schedule_removal"); n != 2 {
+			t.Fatalf("schedule audits: %d", n)
+		}
+	})
+}
+
+func TestRoster_GEN4_EmptyRosterRefused(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newLvRosterWorld(t, st)
+		before := lvState(t, st)
+		for name, emails := range map[string][]string{
+			"nil":              nil,
+			"empty":            {},
+			"blank lines only": {"", "   ", "\t"},
+			"all malformed":    {"not an email", "Bob <k00@kent.gov.uk>"},
+		} {
+			rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, emails, false, nil)
+			if apperr.CodeOf(err) != apperr.BadUserInput {
+				t.Errorf("%s: want the safety valve, got %v (%+v)", name, err, lvRep(rep))
+				continue
+			}
+			if ae := lrnAppErr(t, err); ae.Reason != "SAFETY_VALVE" {
+				t.Errorf("%s: %+v", name, ae)
+			}
+			if rep.RosterSize != 0 || rep.ToRemove != 10 || rep.Share != 1 || rep.Applied || len(rep.BadLines) != len(emails) {
+				t.Errorf("%s: report %+v", name, lvRep(rep))
+			}
+		}
+		// Even as a dry run.
+		_, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, nil, true, nil)
+		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
+		if after := lvState(t, st); after != before {
+			t.Fatalf("an empty roster wrote something:\n%s\n%s", before, after)
+		}
+		// An organisation with no learners has nothing to remove: not an error.
+		o := w.admit(w.p.ID, "Swale Borough Council", "swale.gov.uk")
+		rep, err := w.svc.ReconcileRoster(w.as("kc"), o.ID, nil, false, nil)
+		if err != nil || rep.ToRemove != 0 || rep.ActiveLearners != 0 || rep.Applied {
+			t.Fatalf("empty organisation: %+v %v", lvRep(rep), err)
+		}
+	})
+}
+
+func TestRoster_INV4_DryRunWritesNothing(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newLvRosterWorld(t, st)
+		roster := append(w.roster(lvRange(0, 9)...), "not an email")
+		before := lvState(t, st)
+		dry, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !dry.DryRun || dry.Applied || dry.ToRemove != 1 || dry.ActiveLearners != 10 || dry.RosterSize != 9 ||
+			!lrnSameSet(dry.Learners, []string{w.k[9].ID}) || len(dry.BadLines) != 1 || dry.BadLines[0].Line != 10 {
+			t.Fatalf("dry run: %+v", lvRep(dry))
+		}
+		if after := lvState(t, st); after != before {
+			t.Fatalf("a dry run wrote something:\n%s\n%s", before, after)
+		}
+		// The real run does what the dry run said.
+		real, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		if err != nil || real.DryRun || !real.Applied || !lrnSameSet(real.Learners, dry.Learners) || real.ToRemove != dry.ToRemove ||
+			real.RemovalDueAt != dry.RemovalDueAt || len(real.BadLines) != 1 {
+			t.Fatalf("real run: %+v %v (dry run %+v)", lvRep(real), err, lvRep(dry))
+		}
+		if got := accRead(w.env, w.k[9].ID); got.Status != domain.StatusRemovalScheduled {
+			t.Fatalf("after the real run: %+v", got)
+		}
+	})
+}
+
+// Bad lines are listed with their line numbers and never guessed at: a line
+// that does not parse keeps nobody, so the learner it was probably meant for
+// counts as missing (that is what the code does; the dry run is how an admin
+// sees it first). Another organisation's address keeps nobody and removes
+// nobody of that organisation.
+func TestRoster_BadLinesReportedNotGuessed(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newLvRosterWorld(t, st)
+		lines := []string{
+			"k00@kent.gov.uk",         // 1
+			"K01 <k01@kent.gov.uk>",   // 2: display name: k01 is not on the roster
+			"k02@kent.gov.uk",         // 3
+			"m0@medway.gov.uk",        // 4: Medway's learner, on KCC's roster
+			"",                        // 5
+			"k03 @kent.gov.uk",        // 6
+			"k04@kent.gov.uk",         // 7
+			"k05@kent.gov.uk",         // 8
+			"k06@kent.gov.uk",         // 9
+			"k07@kent.gov.uk",         // 10
+			"k08@kent.gov.uk",         // 11
+			"k09@kent.gov.uk",         // 12
+			"someone@gmail.com",       // 13
+			"k03@kent.gov.uk",         // 14: k03's well-formed line
+			"\"k04\"@kent.gov.uk",     // 15
+			"k00@kent.gov.uk@evil.uk", // 16
+		}
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, lines, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			line   int
+			reason string
+		}{{2, "EMAIL_DISPLAY_NAME"}, {4, "DOMAIN_NOT_OWNED"}, {5, "EMAIL_EMPTY"}, {6, "EMAIL_SYNTAX"}, {13, ""}, {15, "EMAIL_QUOTED"}, {16, "EMAIL_SYNTAX"}}
+		if len(rep.BadLines) != len(want) {
+			t.Fatalf("bad lines: %+v", rep.BadLines)
+		}
+		for i, wl := range want {
+			bl := rep.BadLines[i]
+			if bl.Line != wl.line || bl.Code != string(apperr.BadUserInput) || bl.Message == "" || (wl.reason != "" && bl.Reason != wl.reason) {
+				t.Errorf("bad line %d: want line %d reason %s, got %+v", i, wl.line, wl.reason, bl)
+			}
+		}
+		// A webmail address is refused either as such or as not KCC's: never kept.
+		if r := rep.BadLines[4].Reason; r != "DOMAIN_WEBMAIL" && r != "DOMAIN_NOT_OWNED" {
+			t.Errorf("webmail line: %+v", rep.BadLines[4])
+		}
+		// Nine well-formed KCC lines; k01's only line was malformed, so k01 is missing.
+		if rep.RosterSize != 9 || rep.ToRemove != 1 || !rep.Applied || !lrnSameSet(rep.Learners, []string{w.k[1].ID}) {
+			t.Fatalf("report: %+v", lvRep(rep))
+		}
+		if got := accRead(w.env, w.k[1].ID); got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) {
+			t.Fatalf("k01: %+v", got)
+		}
+		// Medway's learners are not touched by KCC's roster either way.
+		for _, l := range w.m {
+			if got := accRead(w.env, l.ID); got.Status != domain.StatusPendingAcceptance || got.Version != 1 || got.OrganisationID != w.medway.ID {
+				t.Fatalf("Medway learner: %+v", got)
+			}
+		}
+		// The report does not echo hostile input at length.
+		huge := strings.Repeat("x", 5000) + "@kent.gov.uk"
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, append(w.roster(lvRange(0, 10)...), huge), true, nil)
+		if err != nil || len(rep.BadLines) != 1 || rep.BadLines[0].Line != 11 || len(rep.BadLines[0].Message) > 300 {
+			t.Fatalf("long line: %+v %v", rep.BadLines, err)
+		}
+	})
+}
+
+// ---- sign-in and scheduled removals (CTL-7, GEN-4) ----
+
+func TestSignIn_CTL7_ActivityCancelsInactivityRemoval(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		alice, _ := lvActive(w, "alice")
+		bob, _ := lvActive(w, "bob")
+		// Bob signs in a day and a half later: within the limit at the sweep.
+		w.clock.Advance(36 * time.Hour)
+		if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "bob"}); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Advance(12 * time.Hour)
+		now := w.clock.Now()
+		rep := lvSweep(w.env, w.as("kc"), w.p.ID)
+		if rep.ScheduledInactive != 1 || rep.Erased != 0 {
+			t.Fatalf("sweep: %+v", rep)
+		}
+		got := accRead(w.env, alice.ID)
+		if got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalInactivity) ||
+			!lvDue(got, now.Add(w.p.Settings.AutomatedRemovalGrace)) || got.Version != 4 {
+			t.Fatalf("inactive learner: %+v", got)
+		}
+		if got := accRead(w.env, bob.ID); got.Status != domain.StatusActive {
+			t.Fatalf("active learner scheduled: %+v", got)
+		}
+		if sr := lrnEntries(w.audit(w.p.ID), "learner.schedule_removal", alice.ID); len(sr) != 1 || sr[0].Reason != string(domain.RemovalInactivity) {
+			t.Fatalf("schedule audit: %+v", sr)
+		}
+
+		// Alice signs in within the grace: activity cancels the removal.
+		w.clock.Advance(3 * lvDay)
+		back, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back.Status != domain.StatusActive || !back.AccessAllowed() || back.RemovalReason != nil || back.RemovalDueAt != nil || back.Version != 5 ||
+			back.LastSignInAt == nil || !back.LastSignInAt.Equal(w.clock.Now()) {
+			t.Fatalf("after sign-in: %+v", back)
+		}
+		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 5))
+		ca := lrnEntries(w.audit(w.p.ID), "learner.removal.cancelled_by_activity", alice.ID)
+		if len(ca) != 1 || ca[0].Details["rule"] != "CTL-7" || ca[0].ActorID != lifecycle.ActorIDFor(kccIssuer, "alice") {
+			t.Fatalf("cancel audit: %+v", ca)
+		}
+		// The sign-in restarted alice's inactivity clock: the next sweep leaves
+		// her alone (bob, silent for 3.5 days by now, is scheduled).
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
+			t.Fatalf("sweep after sign-in: %+v", rep)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive || got.Version != 5 {
+			t.Fatalf("alice rescheduled after signing in: %+v", got)
+		}
+		if got := accRead(w.env, bob.ID); lvReason(got) != string(domain.RemovalInactivity) {
+			t.Fatalf("bob: %+v", got)
+		}
+		// Signing in again changes nothing more.
+		if again, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil || again.Version != 5 {
+			t.Fatalf("second sign-in: %+v %v", again, err)
+		}
+	})
+}
+
+func TestSignIn_GEN4_LeaverStaysScheduled(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		alice, _ := lvActive(w, "alice") // marked a leaver
+		bob, _ := lvActive(w, "bob")     // scheduled for inactivity, then marked a leaver
+		carl, _ := lvActive(w, "carl")   // missing from the roster
+		var roster []string
+		for _, n := range []string{"alice", "bob", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"} {
+			if n[0] == 'd' {
+				lvActive(w, n)
+			}
+			roster = append(roster, n+"@kent.gov.uk")
+		}
+		if _, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "left"); err != nil {
+			t.Fatal(err)
+		}
+		// Bob becomes inactive; everyone else signs in meanwhile.
+		w.clock.Advance(36 * time.Hour)
+		for _, n := range []string{"d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"} {
+			if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.clock.Advance(12 * time.Hour)
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
+			t.Fatalf("sweep: %+v", rep)
+		}
+		if got := accRead(w.env, bob.ID); lvReason(got) != string(domain.RemovalInactivity) {
+			t.Fatalf("bob: %+v", got)
+		}
+		// An inactivity removal can be turned into a leaver's.
+		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), bob.ID, "left as well"); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Advance(time.Hour)
+		for _, c := range []struct {
+			name   string
+			l      domain.Learner
+			reason domain.RemovalReason
+		}{{"alice", alice, domain.RemovalLeaver}, {"bob", bob, domain.RemovalLeaver}, {"carl", carl, domain.RemovalRoster}} {
+			before := accRead(w.env, c.l.ID)
+			feed := lrnFeed(t, st, c.l.ID)
+			got, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: c.name})
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if got.Status != domain.StatusRemovalScheduled || got.AccessAllowed() || lvReason(got) != string(c.reason) ||
+				!lvDue(got, *before.RemovalDueAt) {
+				t.Errorf("%s: signing in cancelled a %s removal: %+v", c.name, c.reason, got)
+			}
+			if after := lrnFeed(t, st, c.l.ID); fmt.Sprint(after) != fmt.Sprint(feed) {
+				t.Errorf("%s: sign-in wrote feed events: %v -> %v", c.name, feed, after)
+			}
+			if n := len(lrnEntries(w.audit(w.p.ID), "learner.removal.cancelled_by_activity", c.l.ID)); n != 0 {
+				t.Errorf("%s: cancellation audited", c.name)
+			}
+		}
+	})
+}
+
+// ---- an organisation leaving the programme (CTL-9, CTL-1) ----
+
+func lvRemoveOrganisation(e *env, programmeID, orgID string) {
+	e.t.Helper()
+	prop, err := e.svc.ProposeMembership(e.as("sds"), lifecycle.ProposeMembershipInput{ProgrammeID: programmeID,
+		Action: domain.ProposalRemove, OrganisationID: orgID, Reason: "left the partnership"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.svc.ApproveMembership(e.as("sds"), prop.ID, ""); err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.svc.ApproveMembership(e.as("kc"), prop.ID, ""); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestOrganisationRemoval_CTL9_SchedulesAllLearners(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		alice, _ := lvActive(w, "alice")
+		carol := w.create(w.kcc.ID, "carol@kent.gov.uk", "Carol", "King") // pending
+		dave, _ := lvActive(w, "dave")
+		left, err := w.svc.MarkLeaver(w.as("kcc-admin"), dave.ID, "left")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mo := w.create(w.medway.ID, "mo@medway.gov.uk", "Mo", "Ali")
+
+		// After one governing body's approval nothing happens (CTL-1).
+		prop, err := w.svc.ProposeMembership(w.as("sds"), lifecycle.ProposeMembershipInput{ProgrammeID: w.p.ID,
+			Action: domain.ProposalRemove, OrganisationID: w.kcc.ID, Reason: "left the partnership"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.ApproveMembership(w.as("sds"), prop.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive {
+			t.Fatalf("scheduled after one approval: %+v", got)
+		}
+		w.clock.Advance(time.Hour)
+		now := w.clock.Now()
+		due := now.Add(w.p.Settings.AutomatedRemovalGrace)
+		if _, err := w.svc.ApproveMembership(w.as("kc"), prop.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		a := accRead(w.env, alice.ID)
+		if a.Status != domain.StatusRemovalScheduled || a.AccessAllowed() || lvReason(a) != string(domain.RemovalOrganisationLeft) || !lvDue(a, due) || a.Version != 4 {
+			t.Fatalf("alice: %+v", a)
+		}
+		c := accRead(w.env, carol.ID)
+		if c.Status != domain.StatusRemovalScheduled || lvReason(c) != string(domain.RemovalOrganisationLeft) || !lvDue(c, due) || c.Version != 2 {
+			t.Fatalf("carol: %+v", c)
+		}
+		// A leaver already on their way keeps their own (earlier) schedule.
+		if d := accRead(w.env, dave.ID); lvReason(d) != string(domain.RemovalLeaver) || !lvDue(d, *left.RemovalDueAt) || d.Version != 4 {
+			t.Fatalf("dave: %+v", d)
+		}
+		if m := accRead(w.env, mo.ID); m.Status != domain.StatusPendingAcceptance || m.Version != 1 {
+			t.Fatalf("another organisation's learner: %+v", m)
+		}
+		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
+			lrnEv(domain.EventRemovalScheduled, 4))
+		lrnWantFeed(t, st, carol.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventRemovalScheduled, 2))
+		es := w.audit(w.p.ID)
+		for _, id := range []string{alice.ID, carol.ID} {
+			if sr := lrnEntries(es, "learner.schedule_removal", id); len(sr) != 1 || sr[0].Reason != string(domain.RemovalOrganisationLeft) ||
+				sr[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kc") {
+				t.Fatalf("schedule audit of %s: %+v", id, sr)
+			}
+		}
+		if n := len(lrnEntries(es, "learner.schedule_removal", dave.ID)); n != 0 {
+			t.Fatalf("the leaver was rescheduled: %d", n)
+		}
+		if n := len(lrnEntries(es, "organisation.remove", w.kcc.ID)); n != 1 {
+			t.Fatalf("organisation.remove audits: %d", n)
+		}
+		if r, err := w.svc.Retention(w.as("kc"), alice.ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(due) {
+			t.Fatalf("retention: %+v %v", r, err)
+		}
+		// Signing in does not cancel it.
+		if got, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil ||
+			got.Status != domain.StatusRemovalScheduled {
+			t.Fatalf("sign-in: %+v %v", got, err)
+		}
+		// A removed organisation's roster cannot be reconciled any more.
+		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, []string{"alice@kent.gov.uk"}, true, nil)
+		wantCode(t, err, apperr.Conflict)
+
+		// When the grace ends, everyone of KCC is erased.
+		w.clock.Set(due)
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 3 {
+			t.Fatalf("sweep: %+v", rep)
+		}
+		for _, id := range []string{alice.ID, carol.ID, dave.ID} {
+			if got := accRead(w.env, id); got.Status != domain.StatusErased {
+				t.Fatalf("not erased: %+v", got)
+			}
+		}
+		if m := accRead(w.env, mo.ID); m.Status != domain.StatusPendingAcceptance {
+			t.Fatalf("Medway's learner erased: %+v", m)
+		}
+	})
+}
+
+// A learner of an organisation that has left the programme cannot get access
+// back: not by an admin's reinstatement, not by signing in after an earlier
+// inactivity schedule. (The organisation's removal was decided by every
+// governing body, CTL-1; it is not an automated decision GEN-4 lets an
+// organisation admin reverse.)
+func TestOrganisationRemoval_CTL9_LearnersCannotRegainAccess(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		alice, _ := lvActive(w, "alice")
+		lvActive(w, "bob")
+		// Bob goes inactive; alice keeps signing in.
+		w.clock.Advance(36 * time.Hour)
+		if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		w.clock.Advance(12 * time.Hour)
+		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
+			t.Fatalf("sweep: %+v", rep)
+		}
+		lvRemoveOrganisation(w.env, w.p.ID, w.kcc.ID)
+		if got := accRead(w.env, alice.ID); lvReason(got) != string(domain.RemovalOrganisationLeft) {
+			t.Fatalf("alice: %+v", got)
+		}
+
+		out, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "please keep her")
+		if err == nil || out.AccessAllowed() || accRead(w.env, alice.ID).AccessAllowed() {
+			t.Errorf("BUG: a learner of a removed organisation was reinstated: err %v, learner %+v", err, accRead(w.env, alice.ID))
+		} else {
+			wantCode(t, err, apperr.Conflict)
+		}
+		back, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "bob"})
+		if err == nil && back.AccessAllowed() {
+			t.Errorf("BUG: an inactivity-scheduled learner of a removed organisation regained access by signing in: %+v", back)
+		}
+	})
+}
+
+// ---- erasure keeps a pseudonymous trail only (GEN-2, invariant 2) ----
+
+// Withdrawal and erasure-request reasons are the learner's free text. Erasure
+// blanks them on the data request; the append-only audit log must not keep
+// them either, since they can name or address the person.
+func TestWithdraw_GEN2_LearnersOwnReasonNotKeptAfterErasure(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		alice, self := lvActive(w, "alice")
+		bob, bobSelf := lvActive(w, "bob")
+		if _, err := w.svc.WithdrawConsent(self(), "Alice Given here: write to alice@kent.gov.uk, not my manager"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.svc.RequestErasure(bobSelf(), "bob@kent.gov.uk wants out"); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range []domain.Learner{alice, bob} {
+			if got := accRead(w.env, l.ID); got.Status != domain.StatusErased {
+				t.Fatalf("not erased: %+v", got)
+			}
+			for _, e := range lvAbout(w.audit(w.p.ID), l.ID) {
+				text := e.Reason + fmt.Sprint(e.Details)
+				if strings.Contains(text, "@kent.gov.uk") || strings.Contains(text, "Alice Given") {
+					t.Errorf("BUG: audit entry %s about erased learner %s keeps the learner's free text: %q", e.Action, l.ID, e.Reason)
+				}
+			}
+		}
+	})
+}

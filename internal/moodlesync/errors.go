@@ -1,0 +1,155 @@
+package moodlesync
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// MoodleError is Moodle's answer to a failed web-service call: HTTP 200 with
+// {"exception": …, "errorcode": …, "message": …[, "debuginfo": …]}.
+type MoodleError struct {
+	// Function is the wsfunction that failed.
+	Function  string `json:"-"`
+	Exception string `json:"exception"`
+	ErrorCode string `json:"errorcode"`
+	Message   string `json:"message"`
+	// DebugInfo is only sent by a Moodle with debugging on. It often names
+	// the offending value (an email address, say), so Error() shows it with
+	// email addresses redacted; read the field itself for the raw text.
+	DebugInfo string `json:"debuginfo,omitempty"`
+}
+
+func (e *MoodleError) Error() string {
+	s := fmt.Sprintf("moodle %s: %s (%s): %s", e.Function, e.ErrorCode, e.Exception, redact(e.Message))
+	if e.DebugInfo != "" {
+		s += " [debuginfo: " + redact(e.DebugInfo) + "]"
+	}
+	return s
+}
+
+// transientMoodleCodes are error codes that say "try again": database
+// trouble (a deadlock or lost connection surfaces as a dml exception) and
+// maintenance mode.
+var transientMoodleCodes = map[string]bool{
+	"dmlwriteexception":       true,
+	"dmlreadexception":        true,
+	"dmltransactionexception": true,
+	"dbconnectionfailed":      true,
+	"dbsessionfailed":         true,
+	"sitemaintenance":         true,
+}
+
+// Transient reports whether retrying the call may succeed.
+func (e *MoodleError) Transient() bool { return transientMoodleCodes[e.ErrorCode] }
+
+// fatalMoodleCodes mean the agent's configuration is wrong: Run gives up
+// instead of retrying forever.
+var fatalMoodleCodes = map[string]bool{
+	"invalidtoken":          true, // wrong MOODLE_TOKEN
+	"accessexception":       true, // function not in the token's service
+	"servicerequireslogin":  true,
+	"servicenotavailable":   true,
+	"usernotallowed":        true,
+	"wsaccessuserdeleted":   true,
+	"wsaccessusersuspended": true,
+}
+
+// HTTPError is a non-2xx answer (or an unreadable 2xx one).
+type HTTPError struct {
+	Service    string // "moodle" or "rollcall"
+	StatusCode int
+	Body       string // the start of the body, for the log
+}
+
+func (e *HTTPError) Error() string {
+	if e.Body == "" {
+		return fmt.Sprintf("%s: HTTP %d", e.Service, e.StatusCode)
+	}
+	return fmt.Sprintf("%s: HTTP %d: %s", e.Service, e.StatusCode, redact(e.Body))
+}
+
+// Transient: server errors, throttling and timeouts, and 200s that were not
+// the expected JSON (a proxy's or a maintenance page). Not redirects.
+func (e *HTTPError) Transient() bool {
+	return e.StatusCode >= 500 || e.StatusCode == 429 || e.StatusCode == 408 || e.StatusCode == 200
+}
+
+// GraphQLError is the first error of a Rollcall GraphQL response.
+type GraphQLError struct {
+	Code    string // extensions.code, e.g. CURSOR_EXPIRED
+	Message string
+	Path    []any
+}
+
+func (e *GraphQLError) Error() string {
+	p := ""
+	if len(e.Path) > 0 {
+		parts := make([]string, len(e.Path))
+		for i, s := range e.Path {
+			parts[i] = fmt.Sprint(s)
+		}
+		p = " at " + strings.Join(parts, ".")
+	}
+	return fmt.Sprintf("rollcall: %s%s: %s", e.Code, p, redact(e.Message))
+}
+
+// Transient: the server's own failures and rate limiting.
+func (e *GraphQLError) Transient() bool {
+	return e.Code == "INTERNAL_SERVER_ERROR" || e.Code == "RATE_LIMITED"
+}
+
+// CodeCursorExpired is the extensions.code of a feed cursor older than the
+// feed's retention.
+const CodeCursorExpired = "CURSOR_EXPIRED"
+
+func isCursorExpired(err error) bool {
+	var ge *GraphQLError
+	return errors.As(err, &ge) && ge.Code == CodeCursorExpired
+}
+
+// TransportError is a request that got no HTTP answer (refused, reset,
+// timed out) or whose answer could not be read. Always transient.
+type TransportError struct {
+	Service string
+	Err     error
+}
+
+func (e *TransportError) Error() string   { return e.Service + ": " + e.Err.Error() }
+func (e *TransportError) Unwrap() error   { return e.Err }
+func (e *TransportError) Transient() bool { return true }
+
+// transient reports whether err is worth retrying.
+func transient(err error) bool {
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
+}
+
+// Fatal reports whether err means the configuration is wrong (bad API key,
+// bad Moodle token, function not enabled): retrying cannot help.
+func Fatal(err error) bool {
+	var me *MoodleError
+	var ge *GraphQLError
+	var se *StateError
+	switch {
+	case errors.As(err, &me):
+		// invalidrecord in external_functions: this Moodle lacks the function.
+		return fatalMoodleCodes[me.ErrorCode] || me.ErrorCode == "invalidrecord" && strings.Contains(me.Message, "external_functions")
+	case errors.As(err, &ge):
+		return ge.Code == "UNAUTHENTICATED" || ge.Code == "FORBIDDEN"
+	case errors.As(err, &se):
+		return true
+	}
+	return false
+}
+
+var emailRE = regexp.MustCompile(`[^\s:;,'"<>()\[\]]+@[^\s:;,'"<>()\[\]]+`)
+
+// redact hides email addresses: logs carry learner IDs, never personal data.
+func redact(s string) string {
+	if len(s) > 500 {
+		s = s[:500] + "…"
+	}
+	return emailRE.ReplaceAllString(s, "<redacted>")
+}
