@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/domain"
@@ -150,8 +151,13 @@ func (s *Service) openRequestCreated(ctx context.Context, a *domain.Actor, l dom
 // erase erases learners inside the caller's transaction and audits each; it
 // returns how many were erased now (already erased ones are skipped).
 func (s *Service) erase(ctx context.Context, a *domain.Actor, ids []string, rule string) (int, error) {
+	return s.eraseWhere(ctx, a, ids, rule, nil)
+}
+
+// eraseWhere is erase limited to learners still due by dueBy (the sweep).
+func (s *Service) eraseWhere(ctx context.Context, a *domain.Actor, ids []string, rule string, dueBy *time.Time) (int, error) {
 	now := s.clock()
-	done, err := s.st.EraseLearners(ctx, ids, now)
+	done, err := s.st.EraseLearners(ctx, ids, now, dueBy)
 	if err != nil || len(done) == 0 {
 		return 0, err
 	}

@@ -103,7 +103,7 @@ type Store interface {
 	ListDataRequests(ctx context.Context, f domain.DataRequestFilter) ([]domain.DataRequest, error)
 	DataRequestsByLearner(ctx context.Context, learnerID string) ([]domain.DataRequest, error)
 	ScheduleRemoval(ctx context.Context, ids []string, reason domain.RemovalReason, due, at time.Time) ([]string, error)
-	EraseLearners(ctx context.Context, ids []string, at time.Time) ([]string, error)
+	EraseLearners(ctx context.Context, ids []string, at time.Time, dueBy *time.Time) ([]string, error)
 	SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, cutoff time.Time, afterID string, limit int) ([]string, error)
 	RosterLeavers(ctx context.Context, organisationID string, emails []string) ([]string, int, error)
 	OrganisationLearnerIDs(ctx context.Context, organisationID string) ([]string, error)

@@ -119,7 +119,7 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 	// Due removals: erased, or handed to the controller (ONC-5).
 	err := eachBatch(domain.SweepDue, now, func(ctx context.Context, ids []string) error {
 		if !p.Settings.ErasureNeedsApproval {
-			n, err := s.erase(ctx, a, ids, "GEN-4")
+			n, err := s.eraseWhere(ctx, a, ids, "GEN-4", &now)
 			rep.Erased += n
 			return err
 		}

@@ -136,12 +136,12 @@ type swpStore struct {
 	hook    func(batch int, ctx context.Context, erase func(context.Context) ([]string, error)) ([]string, error)
 }
 
-func (s *swpStore) EraseLearners(ctx context.Context, ids []string, at time.Time) ([]string, error) {
+func (s *swpStore) EraseLearners(ctx context.Context, ids []string, at time.Time, dueBy *time.Time) ([]string, error) {
 	s.mu.Lock()
 	s.batches = append(s.batches, len(ids))
 	k := len(s.batches)
 	s.mu.Unlock()
-	erase := func(ctx context.Context) ([]string, error) { return s.Store.EraseLearners(ctx, ids, at) }
+	erase := func(ctx context.Context) ([]string, error) { return s.Store.EraseLearners(ctx, ids, at, dueBy) }
 	if s.hook != nil {
 		return s.hook(k, ctx, erase)
 	}

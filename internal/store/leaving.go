@@ -146,22 +146,33 @@ func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, reason domain
 // linked identities deleted, free-text notes blanked; the row stays as a
 // tombstone with a LEARNER_ERASED feed event. Erased learners are skipped,
 // so erasing twice is a no-op. It returns the IDs erased now.
-func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time) ([]string, error) {
+// dueBy, when set, erases only learners still due for removal by then: the
+// sweep picked them a moment ago, and a sign-in may have cancelled it since.
+func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time, dueBy *time.Time) ([]string, error) {
 	var erased []string
 	err := inBatches(ids, 1000, func(batch []string) error {
 		db := s.db(ctx)
 		// Lock order everywhere: learner rows, then the feed lock, then the
 		// shared totals, so concurrent erasures and other writers cannot deadlock.
 		var locked []movedRow
-		lockQ := db.Raw(`SELECT id, version, programme_id FROM learners WHERE id IN ? AND status <> 'ERASED' ORDER BY id`, batch)
-		if s.dialect == migrations.Postgres {
-			lockQ = db.Raw(`SELECT id, version, programme_id FROM learners WHERE id IN ? AND status <> 'ERASED' ORDER BY id FOR UPDATE`, batch)
+		q, args := `SELECT id, version, programme_id FROM learners WHERE id IN ? AND status <> 'ERASED'`, []any{batch}
+		if dueBy != nil {
+			q += ` AND status IN ('REMOVAL_SCHEDULED', 'WITHDRAWN') AND removal_due_at <= ?`
+			args = append(args, dueBy.UTC())
 		}
-		if err := lockQ.Scan(&locked).Error; err != nil {
+		q += ` ORDER BY id`
+		if s.dialect == migrations.Postgres {
+			q += ` FOR UPDATE`
+		}
+		if err := db.Raw(q, args...).Scan(&locked).Error; err != nil {
 			return translate(err)
 		}
 		if len(locked) == 0 {
 			return nil
+		}
+		batch = make([]string, len(locked))
+		for i, r := range locked {
+			batch[i] = r.ID
 		}
 		if err := s.lockFeeds(ctx, locked); err != nil {
 			return err
