@@ -132,9 +132,17 @@ func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, reason domain
 			return translate(err)
 		}
 		es := make([]domain.Event, len(rows))
+		ids := make([]string, len(rows))
 		for i, r := range rows {
 			moved = append(moved, r.ID)
+			ids[i] = r.ID
 			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventRemovalScheduled, LearnerVersion: r.Version, OccurredAt: at}
+		}
+		if len(ids) > 0 {
+			// Access has ended: so have their browser sessions.
+			if err := s.db(ctx).Exec(`UPDATE sessions SET revoked_at = ? WHERE learner_id IN ? AND revoked_at IS NULL`, at.UTC(), ids).Error; err != nil {
+				return translate(err)
+			}
 		}
 		return s.AppendEvents(ctx, es)
 	})
