@@ -294,7 +294,7 @@ type ComplexityRoot struct {
 		MarkLeaver                        func(childComplexity int, learnerID string, reason string) int
 		ProposeMembership                 func(childComplexity int, input model.ProposeMembershipInput) int
 		PublishPolicyVersion              func(childComplexity int, policyID string, input model.PolicyVersionInput) int
-		ReconcileRoster                   func(childComplexity int, organisationID string, emails []string, dryRun bool, allowRemovingMoreThan *float64) int
+		ReconcileRoster                   func(childComplexity int, organisationID string, emails []string, dryRun bool, atomic *bool, allowRemovingMoreThan *float64) int
 		RecordLearningActivity            func(childComplexity int, programmeID string, input []*model.LearningActivityInput) int
 		RegisterIdentityProvider          func(childComplexity int, organisationID string, input model.IdentityProviderInput) int
 		RegisterProgrammeIdentityProvider func(childComplexity int, programmeID string, input model.IdentityProviderInput) int
@@ -547,7 +547,7 @@ type MutationResolver interface {
 	ApproveDataRequest(ctx context.Context, requestID string, note *string) (*model.DataRequest, error)
 	RejectDataRequest(ctx context.Context, requestID string, reason string) (*model.DataRequest, error)
 	MarkLeaver(ctx context.Context, learnerID string, reason string) (*model.Learner, error)
-	ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun bool, allowRemovingMoreThan *float64) (*model.RosterReconciliation, error)
+	ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun bool, atomic *bool, allowRemovingMoreThan *float64) (*model.RosterReconciliation, error)
 	ReinstateLearner(ctx context.Context, learnerID string, reason string) (*model.Learner, error)
 	RunRetentionSweep(ctx context.Context, programmeID string) (*model.SweepReport, error)
 	ProposeMembership(ctx context.Context, input model.ProposeMembershipInput) (*model.MembershipProposal, error)
@@ -1745,7 +1745,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ReconcileRoster(childComplexity, args["organisationId"].(string), args["emails"].([]string), args["dryRun"].(bool), args["allowRemovingMoreThan"].(*float64)), true
+		return e.ComplexityRoot.Mutation.ReconcileRoster(childComplexity, args["organisationId"].(string), args["emails"].([]string), args["dryRun"].(bool), args["atomic"].(*bool), args["allowRemovingMoreThan"].(*float64)), true
 	case "Mutation.recordLearningActivity":
 		if e.ComplexityRoot.Mutation.RecordLearningActivity == nil {
 			break
@@ -4300,14 +4300,22 @@ func (ec *executionContext) field_Mutation_reconcileRoster_args(ctx context.Cont
 		return nil, err
 	}
 	args["dryRun"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "allowRemovingMoreThan",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "atomic",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["atomic"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "allowRemovingMoreThan",
 		func(ctx context.Context, v any) (*float64, error) {
 			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["allowRemovingMoreThan"] = arg3
+	args["allowRemovingMoreThan"] = arg4
 	return args, nil
 }
 
@@ -9639,7 +9647,7 @@ func (ec *executionContext) _Mutation_reconcileRoster(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ReconcileRoster(ctx, fc.Args["organisationId"].(string), fc.Args["emails"].([]string), fc.Args["dryRun"].(bool), fc.Args["allowRemovingMoreThan"].(*float64))
+			return ec.Resolvers.Mutation().ReconcileRoster(ctx, fc.Args["organisationId"].(string), fc.Args["emails"].([]string), fc.Args["dryRun"].(bool), fc.Args["atomic"].(*bool), fc.Args["allowRemovingMoreThan"].(*float64))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.RosterReconciliation) graphql.Marshaler {

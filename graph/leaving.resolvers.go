@@ -69,8 +69,8 @@ func (r *mutationResolver) MarkLeaver(ctx context.Context, learnerID string, rea
 	return learnerOut(l), nil
 }
 
-func (r *mutationResolver) ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun bool, allowRemovingMoreThan *float64) (*model.RosterReconciliation, error) {
-	rep, err := r.Svc.ReconcileRoster(ctx, organisationID, emails, dryRun, allowRemovingMoreThan)
+func (r *mutationResolver) ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun bool, atomic *bool, allowRemovingMoreThan *float64) (*model.RosterReconciliation, error) {
+	rep, err := r.Svc.ReconcileRoster(ctx, organisationID, emails, dryRun, atomic == nil || *atomic, allowRemovingMoreThan)
 	if err != nil {
 		return nil, err
 	}

@@ -948,7 +948,7 @@ func TestReinstate_GEN4_WithinGrace(t *testing.T) {
 			roster = append(roster, n+"@kent.gov.uk")
 		}
 		// Alice and Carol are missing from the roster: 2 of 10, allowed explicitly.
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.25))
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.25))
 		if err != nil || rep.ToRemove != 2 || !rep.Applied {
 			t.Fatalf("roster: %+v %v", lvRep(rep), err)
 		}
@@ -1125,7 +1125,7 @@ func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 		if w.p.Settings.AutomatedRemovalGrace != 21*lvDay || w.p.Settings.RosterRemovalThreshold != 0.10 {
 			t.Fatalf("preset: %+v", w.p.Settings)
 		}
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1161,7 +1161,7 @@ func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 
 		// The same roster again: nothing more to do, nothing written.
 		before := lvState(t, st)
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
 		if err != nil || rep.ToRemove != 0 || rep.Applied || rep.ActiveLearners != 9 || len(rep.Learners) != 0 {
 			t.Fatalf("rerun: %+v %v", lvRep(rep), err)
 		}
@@ -1185,7 +1185,7 @@ func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 			{"negative share", w.as("kcc-admin"), w.kcc.ID, lrnPtr(-0.1), apperr.BadUserInput},
 			{"NaN share", w.as("kcc-admin"), w.kcc.ID, lrnPtr(math.NaN()), apperr.BadUserInput},
 		} {
-			_, err := w.svc.ReconcileRoster(c.ctx, c.org, w.roster(lvRange(0, 5)...), false, c.allow)
+			_, err := w.svc.ReconcileRoster(c.ctx, c.org, w.roster(lvRange(0, 5)...), false, false, c.allow)
 			if apperr.CodeOf(err) != c.code {
 				t.Errorf("%s: want %s, got %v", c.name, c.code, err)
 			}
@@ -1194,7 +1194,7 @@ func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 			t.Fatalf("refused reconciliations wrote something:\n%s\n%s", before, after)
 		}
 		// A programme admin may reconcile any partner.
-		rep, err = w.svc.ReconcileRoster(w.as("kc"), w.medway.ID, []string{"m0@medway.gov.uk", "m1@medway.gov.uk"}, false, nil)
+		rep, err = w.svc.ReconcileRoster(w.as("kc"), w.medway.ID, []string{"m0@medway.gov.uk", "m1@medway.gov.uk"}, false, false, nil)
 		if err != nil || rep.ToRemove != 0 || rep.ActiveLearners != 2 {
 			t.Fatalf("programme admin: %+v %v", lvRep(rep), err)
 		}
@@ -1206,7 +1206,7 @@ func TestRoster_GEN4_SafetyValve(t *testing.T) {
 		w := newLvRosterWorld(t, st)
 		roster := w.roster(lvRange(0, 8)...) // k08, k09 missing: 2 of 10 = 20% > 10%
 		before := lvState(t, st)
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
 		ae := lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
 		if ae.Field != "allowRemovingMoreThan" || !strings.Contains(ae.Message, "2 of 10") {
 			t.Errorf("safety valve error: %+v", ae)
@@ -1217,9 +1217,9 @@ func TestRoster_GEN4_SafetyValve(t *testing.T) {
 			t.Errorf("refused report: %+v", lvRep(rep))
 		}
 		// A share still below what the roster needs, or one below the programme's own threshold, does not help.
-		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.15))
+		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.15))
 		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.05))
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.05))
 		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
 		if rep.Threshold != 0.1 {
 			t.Errorf("a lower allowRemovingMoreThan lowered the threshold: %+v", lvRep(rep))
@@ -1232,7 +1232,7 @@ func TestRoster_GEN4_SafetyValve(t *testing.T) {
 		}
 
 		// Raised explicitly: applied.
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, lrnPtr(0.25))
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.25))
 		if err != nil || !rep.Applied || rep.ToRemove != 2 || rep.Threshold != 0.25 || !lrnSameSet(rep.Learners, []string{w.k[8].ID, w.k[9].ID}) {
 			t.Fatalf("allowed: %+v %v", lvRep(rep), err)
 		}
@@ -1257,7 +1257,7 @@ func TestRoster_GEN4_EmptyRosterRefused(t *testing.T) {
 			"blank lines only": {"", "   ", "\t"},
 			"all malformed":    {"not an email", "Bob <k00@kent.gov.uk>"},
 		} {
-			rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, emails, false, nil)
+			rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, emails, false, false, nil)
 			if apperr.CodeOf(err) != apperr.BadUserInput {
 				t.Errorf("%s: want the safety valve, got %v (%+v)", name, err, lvRep(rep))
 				continue
@@ -1270,14 +1270,14 @@ func TestRoster_GEN4_EmptyRosterRefused(t *testing.T) {
 			}
 		}
 		// Even as a dry run.
-		_, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, nil, true, nil)
+		_, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, nil, true, false, nil)
 		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
 		if after := lvState(t, st); after != before {
 			t.Fatalf("an empty roster wrote something:\n%s\n%s", before, after)
 		}
 		// An organisation with no learners has nothing to remove: not an error.
 		o := w.admit(w.p.ID, "Swale Borough Council", "swale.gov.uk")
-		rep, err := w.svc.ReconcileRoster(w.as("kc"), o.ID, nil, false, nil)
+		rep, err := w.svc.ReconcileRoster(w.as("kc"), o.ID, nil, false, false, nil)
 		if err != nil || rep.ToRemove != 0 || rep.ActiveLearners != 0 || rep.Applied {
 			t.Fatalf("empty organisation: %+v %v", lvRep(rep), err)
 		}
@@ -1289,7 +1289,7 @@ func TestRoster_INV4_DryRunWritesNothing(t *testing.T) {
 		w := newLvRosterWorld(t, st)
 		roster := append(w.roster(lvRange(0, 9)...), "not an email")
 		before := lvState(t, st)
-		dry, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, true, nil)
+		dry, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, true, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1301,7 +1301,7 @@ func TestRoster_INV4_DryRunWritesNothing(t *testing.T) {
 			t.Fatalf("a dry run wrote something:\n%s\n%s", before, after)
 		}
 		// The real run does what the dry run said.
-		real, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil)
+		real, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
 		if err != nil || real.DryRun || !real.Applied || !lrnSameSet(real.Learners, dry.Learners) || real.ToRemove != dry.ToRemove ||
 			real.RemovalDueAt != dry.RemovalDueAt || len(real.BadLines) != 1 {
 			t.Fatalf("real run: %+v %v (dry run %+v)", lvRep(real), err, lvRep(dry))
@@ -1338,7 +1338,7 @@ func TestRoster_BadLinesReportedNotGuessed(t *testing.T) {
 			"\"k04\"@kent.gov.uk",     // 15
 			"k00@kent.gov.uk@evil.uk", // 16
 		}
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, lines, false, nil)
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, lines, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1374,7 +1374,7 @@ func TestRoster_BadLinesReportedNotGuessed(t *testing.T) {
 		}
 		// The report does not echo hostile input at length.
 		huge := strings.Repeat("x", 5000) + "@kent.gov.uk"
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, append(w.roster(lvRange(0, 10)...), huge), true, nil)
+		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, append(w.roster(lvRange(0, 10)...), huge), true, false, nil)
 		if err != nil || len(rep.BadLines) != 1 || rep.BadLines[0].Line != 11 || len(rep.BadLines[0].Message) > 300 {
 			t.Fatalf("long line: %+v %v", rep.BadLines, err)
 		}
@@ -1460,7 +1460,7 @@ func TestSignIn_GEN4_LeaverStaysScheduled(t *testing.T) {
 			}
 			roster = append(roster, n+"@kent.gov.uk")
 		}
-		if _, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, nil); err != nil {
+		if _, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "left"); err != nil {
@@ -1597,7 +1597,7 @@ func TestOrganisationRemoval_CTL9_SchedulesAllLearners(t *testing.T) {
 			t.Fatalf("sign-in: %+v %v", got, err)
 		}
 		// A removed organisation's roster cannot be reconciled any more.
-		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, []string{"alice@kent.gov.uk"}, true, nil)
+		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, []string{"alice@kent.gov.uk"}, true, false, nil)
 		wantCode(t, err, apperr.Conflict)
 
 		// When the grace ends, everyone of KCC is erased.
@@ -1680,6 +1680,30 @@ func TestWithdraw_GEN2_LearnersOwnReasonNotKeptAfterErasure(t *testing.T) {
 					t.Errorf("BUG: audit entry %s about erased learner %s keeps the learner's free text: %q", e.Action, l.ID, e.Reason)
 				}
 			}
+		}
+	})
+}
+
+// Invariant 4: with atomic, a roster with a bad line applies nothing; the
+// report still says what it found, so the admin can fix the file.
+func TestRoster_INV4_AtomicRosterWithBadLinesAppliesNothing(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newLvRosterWorld(t, st)
+		lines := w.roster(lvRange(0, 10)...)
+		lines[1] = "K01 <k01@kent.gov.uk>" // k01's line is malformed
+		before := len(w.env.audit(w.p.ID))
+		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, lines, false, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Applied || len(rep.BadLines) != 1 || rep.BadLines[0].Line != 2 || rep.ToRemove != 1 {
+			t.Fatalf("report: %+v", lvRep(rep))
+		}
+		if got := accRead(w.env, w.k[1].ID); got.Status == domain.StatusRemovalScheduled {
+			t.Fatalf("an atomic roster with a bad line scheduled k01: %+v", got)
+		}
+		if after := len(w.env.audit(w.p.ID)); after != before {
+			t.Fatalf("an atomic roster with a bad line wrote %d audit entries", after-before)
 		}
 	})
 }

@@ -39,7 +39,11 @@ const MaxRosterLines = 500_000
 // safety valve refuses to remove more than the threshold share of the
 // organisation (default 10%) unless allowRemovingMoreThan is raised; an empty
 // roster is therefore refused. dryRun writes nothing.
-func (s *Service) ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun bool, allowRemovingMoreThan *float64) (RosterReport, error) {
+//
+// With atomic (the default in the API) a roster with any bad line applies
+// nothing (invariant 4): a mistyped address would otherwise schedule that
+// person's removal. Without it, the good lines apply and the bad are reported.
+func (s *Service) ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun, atomic bool, allowRemovingMoreThan *float64) (RosterReport, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {
 		return RosterReport{}, err
@@ -103,7 +107,7 @@ func (s *Service) ReconcileRoster(ctx context.Context, organisationID string, em
 			"this roster would remove %d of %d learners (%.1f%%), more than the safety threshold of %.1f%%; check the roster, or pass allowRemovingMoreThan",
 			rep.ToRemove, active, 100*rep.Share, 100*rep.Threshold).WithReason("SAFETY_VALVE").WithRule("GEN-4")
 	}
-	if dryRun || rep.ToRemove == 0 {
+	if dryRun || rep.ToRemove == 0 || (atomic && len(rep.BadLines) > 0) {
 		return rep, nil
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
