@@ -550,7 +550,7 @@ func TestErasure_GEN3_ReportFiguresUnchanged(t *testing.T) {
 			self func() context.Context
 		}
 		var ps []person
-		for i, name := range []string{"anna", "bea", "cleo", "dora"} {
+		for i, name := range []string{"anna", "bryony", "cleo", "dora"} {
 			l, self := ersSignIn(w.env, name+"@kent.gov.uk", name, "Kent", name)
 			if _, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}}); err != nil {
 				t.Fatal(err)
@@ -617,7 +617,7 @@ func TestErasure_GEN3_ReportFiguresUnchanged(t *testing.T) {
 		if want := map[string]int64{"ACTIVE": 1, "ERASED": 3}; !reflect.DeepEqual(after["byStatus"], want) {
 			t.Errorf("byStatus: %v, want %v", after["byStatus"], want)
 		}
-		if found := ersContains(t, after, "anna", "bea", "cleo", "dora", "@kent.gov.uk"); len(found) > 0 {
+		if found := ersContains(t, after, "anna", "bryony", "cleo", "dora", "@kent.gov.uk"); len(found) > 0 {
 			t.Errorf("ONC-7: the report names people: %v", found)
 		}
 		medAfter := report(w.medway.ID, "medway-admin")
@@ -856,7 +856,9 @@ func TestErasure_RejoiningIsANewLearner(t *testing.T) {
 		// The same person signs in again through the same provider, later,
 		// with a fresh token.
 		w.clock.Advance(30 * 24 * time.Hour)
-		again, err := w.svc.SignIn(context.Background(), ersIssuedAt(id, w.clock.Now()))
+		fresh := id
+		fresh.IssuedAt = w.clock.Now()
+		again, err := w.svc.SignIn(context.Background(), fresh)
 		if err != nil {
 			t.Fatalf("re-joining: %v", err)
 		}
@@ -897,17 +899,6 @@ func TestErasure_RejoiningIsANewLearner(t *testing.T) {
 			t.Fatalf("re-created: %+v", back)
 		}
 	})
-}
-
-// ersIssuedAt marks the identity's token as issued at t. Identities may
-// carry their token's issue time (a token issued before an erasure must not
-// provision the person again); the field is set by name so this file builds
-// with and without it.
-func ersIssuedAt(id domain.Identity, t time.Time) domain.Identity {
-	if f := reflect.ValueOf(&id).Elem().FieldByName("IssuedAt"); f.IsValid() && f.CanSet() && f.Type() == reflect.TypeOf(t) {
-		f.Set(reflect.ValueOf(t))
-	}
-	return id
 }
 
 // ---- the personal data export (ONC-10, CTL-11) ----
@@ -1038,6 +1029,66 @@ func TestExport_ONC10_ContainsEveryKindOfData(t *testing.T) {
 		}
 		if found := ersContains(t, bobDoc, ersTerms...); len(found) > 0 {
 			t.Errorf("Bob's export holds %v", found)
+		}
+	})
+}
+
+// ersEraseOnRead runs erase once, right after the service has read the
+// learners a call is about (target among them) and before the call writes.
+type ersEraseOnRead struct {
+	*store.Store
+	target string
+	once   sync.Once
+	erase  func() error
+}
+
+func (s *ersEraseOnRead) LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learner, error) {
+	ls, err := s.Store.LearnersByIDs(ctx, ids)
+	for _, id := range ids {
+		if err == nil && id == s.target {
+			s.once.Do(func() { err = s.erase() })
+		}
+	}
+	return ls, err
+}
+
+// Invariant 2, ONC-3: activity the LMS reports for a learner who is erased
+// at that moment is not kept: no activity rows and no last activity on the
+// tombstone, whichever of the two commits first.
+func TestErasure_INV2_ActivityReportedAsTheLearnerIsErasedIsNotKept(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		cs := ersCourses(w.lrnWorld)
+		w.grant("lms", domain.RoleLMS, w.p.ID, nil, nil)
+		l, _ := ersSignIn(w.env, "late.report@kent.gov.uk", "Late", "Report", "late")
+		other, _ := ersSignIn(w.env, "on.time@kent.gov.uk", "On", "Time", "ontime")
+		racy := &ersEraseOnRead{Store: st, target: l.ID, erase: func() error {
+			// An admin records the learner's withdrawal: erased at once (CTL-8).
+			_, err := w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), l.ID, "letter received")
+			return err
+		}}
+		svc := swpService(w.env, racy, nil)
+		at := w.clock.Now().Add(-time.Minute)
+		rows := []domain.ActivityRow{
+			{LearnerID: other.ID, LastAccessAt: &at, Enrolments: []domain.ActivityEnrolment{{LMSCourseID: cs[0].LMSCourseID, State: "IN_PROGRESS"}}},
+			{LearnerID: l.ID, LastAccessAt: &at, Enrolments: []domain.ActivityEnrolment{{LMSCourseID: cs[0].LMSCourseID, State: "COMPLETED", CompletedAt: &at}}},
+		}
+		res, err := svc.RecordLearningActivity(w.as("lms"), w.p.ID, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := accRead(w.env, l.ID); got.Status != domain.StatusErased {
+			t.Fatalf("fixture: %+v", got)
+		}
+		if n := lrnCount(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = $1`, l.ID); n != 0 {
+			t.Errorf("invariant 2: %d activity rows were written for the erased learner (results %+v)", n, res)
+		}
+		if n := lrnCount(t, st, `SELECT count(*) FROM learners WHERE id = $1 AND last_activity_at IS NOT NULL`, l.ID); n != 0 {
+			t.Errorf("invariant 2: the tombstone got a last activity time (results %+v)", res)
+		}
+		// The other learner's report applies as usual.
+		if n := lrnCount(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = $1`, other.ID); n != 1 {
+			t.Errorf("the other learner's activity: %d rows", n)
 		}
 	})
 }

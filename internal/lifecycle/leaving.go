@@ -170,7 +170,12 @@ func (s *Service) eraseWhere(ctx context.Context, a *domain.Actor, ids []string,
 		audits[i] = domain.AuditEntry{ProgrammeID: ptr(l.ProgrammeID), ActorID: a.ID, Action: "learner.erase", TargetType: "learner",
 			TargetID: l.ID, Reason: rule, OccurredAt: now}
 	}
-	return len(done), s.st.AppendAudits(ctx, audits)
+	// Report only what will commit: a batch whose audit write fails is
+	// rolled back whole, so it erased nobody.
+	if err := s.st.AppendAudits(ctx, audits); err != nil {
+		return 0, err
+	}
+	return len(done), nil
 }
 
 // RequestErasure: the learner asks to be erased (CTL-11). Access ends at once;

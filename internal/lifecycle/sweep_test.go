@@ -126,26 +126,30 @@ func swpState(t *testing.T, st *store.Store) string {
 	return fmt.Sprint(out)
 }
 
-// swpStore wraps the real store to watch, or interrupt, the sweep's erasure
-// batches: hook (when set) runs in place of each batch's EraseLearners,
-// inside the batch's transaction, and may call the real one.
+// swpStore wraps the real store to watch, or interrupt, erasure batches.
+// Each batch ends by writing its learner.erase audit entries, inside its
+// transaction and after the erasure itself: batches records their sizes,
+// and hook (when set) runs in place of that write and may call the real one.
 type swpStore struct {
 	*store.Store
 	mu      sync.Mutex
 	batches []int
-	hook    func(batch int, ctx context.Context, erase func(context.Context) ([]string, error)) ([]string, error)
+	hook    func(batch int, ctx context.Context, write func(context.Context) error) error
 }
 
-func (s *swpStore) EraseLearners(ctx context.Context, ids []string, at time.Time, dueBy *time.Time) ([]string, error) {
+func (s *swpStore) AppendAudits(ctx context.Context, es []domain.AuditEntry) error {
+	write := func(ctx context.Context) error { return s.Store.AppendAudits(ctx, es) }
+	if len(es) == 0 || es[0].Action != "learner.erase" {
+		return write(ctx)
+	}
 	s.mu.Lock()
-	s.batches = append(s.batches, len(ids))
+	s.batches = append(s.batches, len(es))
 	k := len(s.batches)
 	s.mu.Unlock()
-	erase := func(ctx context.Context) ([]string, error) { return s.Store.EraseLearners(ctx, ids, at, dueBy) }
 	if s.hook != nil {
-		return s.hook(k, ctx, erase)
+		return s.hook(k, ctx, write)
 	}
-	return erase(ctx)
+	return write(ctx)
 }
 
 // swpService is a second service over a wrapped store, on the test's clock.
@@ -697,24 +701,24 @@ func swpLearnerStates(t *testing.T, st *store.Store, programmeID string) map[str
 // A sweep killed midway leaves every learner either fully processed or
 // untouched, and a rerun finishes the job.
 func TestSweep_InterruptedLeavesNoHalfProcessedLearner(t *testing.T) {
+	type write = func(context.Context) error
 	kills := []struct {
 		name string
-		kill func(cancel context.CancelFunc) func(ctx context.Context, erase func(context.Context) ([]string, error)) ([]string, error)
+		kill func(cancel context.CancelFunc) func(ctx context.Context, w write) error
 	}{
-		{"killed after the batch's writes, before its commit", func(cancel context.CancelFunc) func(context.Context, func(context.Context) ([]string, error)) ([]string, error) {
-			return func(ctx context.Context, erase func(context.Context) ([]string, error)) ([]string, error) {
-				done, err := erase(ctx)
-				if err != nil {
-					return nil, fmt.Errorf("fixture: the batch failed before the kill: %w", err)
+		{"killed after the batch's writes, before its commit", func(cancel context.CancelFunc) func(context.Context, write) error {
+			return func(ctx context.Context, w write) error {
+				if err := w(ctx); err != nil {
+					return fmt.Errorf("fixture: the batch failed before the kill: %w", err)
 				}
 				cancel()
-				return done, context.Canceled
+				return context.Canceled
 			}
 		}},
-		{"context cancelled as the batch starts", func(cancel context.CancelFunc) func(context.Context, func(context.Context) ([]string, error)) ([]string, error) {
-			return func(ctx context.Context, erase func(context.Context) ([]string, error)) ([]string, error) {
+		{"context cancelled while the batch writes", func(cancel context.CancelFunc) func(context.Context, write) error {
+			return func(ctx context.Context, w write) error {
 				cancel()
-				return erase(ctx)
+				return w(ctx)
 			}
 		}},
 	}
@@ -744,11 +748,11 @@ func TestSweep_InterruptedLeavesNoHalfProcessedLearner(t *testing.T) {
 				defer cancel()
 				ws := &swpStore{Store: st}
 				kill := k.kill(cancel)
-				ws.hook = func(batch int, ctx context.Context, erase func(context.Context) ([]string, error)) ([]string, error) {
+				ws.hook = func(batch int, ctx context.Context, w write) error {
 					if batch == 2 {
-						return kill(ctx, erase)
+						return kill(ctx, w)
 					}
-					return erase(ctx)
+					return w(ctx)
 				}
 				rep, err := swpService(w.env, ws, nil).RunRetentionSweep(ctx, w.p.ID)
 				if err == nil {

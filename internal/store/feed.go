@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,9 +178,51 @@ func (s *Store) BumpGroup(ctx context.Context, groupID string, t domain.EventTyp
 func (s *Store) RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error {
 	db := s.db(ctx)
 	pg := s.dialect == migrations.Postgres
+	// Invariant 2: never write activity for an erased learner. The caller
+	// checked the status before its transaction; re-check it here, holding
+	// the rows (FOR SHARE, in ID order like EraseLearners' FOR UPDATE) so an
+	// erasure cannot commit in between. SQLite has one writer.
+	want := map[string]bool{}
+	for id := range last {
+		want[id] = true
+	}
+	for _, a := range states {
+		want[a.LearnerID] = true
+	}
+	all := make([]string, 0, len(want))
+	for id := range want {
+		all = append(all, id)
+	}
+	slices.Sort(all)
+	live := make(map[string]bool, len(all))
+	if err := inBatches(all, 5000, func(batch []string) error {
+		q := `SELECT id FROM learners WHERE id IN ? AND status <> 'ERASED' ORDER BY id`
+		if pg {
+			q += ` FOR SHARE`
+		}
+		var got []string
+		if err := db.Raw(q, batch).Scan(&got).Error; err != nil {
+			return translate(err)
+		}
+		for _, id := range got {
+			live[id] = true
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	kept := states[:0:0]
+	for _, a := range states {
+		if live[a.LearnerID] {
+			kept = append(kept, a)
+		}
+	}
+	states = kept
 	ids := make([]string, 0, len(last))
 	for id := range last {
-		ids = append(ids, id)
+		if live[id] {
+			ids = append(ids, id)
+		}
 	}
 	var sb strings.Builder
 	if err := inBatches(ids, 2000, func(batch []string) error {
