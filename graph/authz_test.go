@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2"
@@ -115,6 +116,40 @@ const azOK = "OK"
 //   - registerIdentityProvider follows the organisation's visibility (admins of
 //     that organisation and programme admins may); the programme's own provider
 //     is a programme admin's only.
+//   - Leaving (CTL-8, CTL-9, CTL-11, ONC-5, GEN-4). The operations that change a
+//     learner (withdrawConsentOnBehalf, markLeaver, reinstateLearner) follow
+//     updateLearner: a fresh learner per case, and for @self a fresh learner
+//     signed in through Medway's provider who is then also the learnerMedway
+//     caller; so do the self-service withdrawConsent and requestErasure.
+//     personalDataExport is an admin's (the learner uses myData): FORBIDDEN for
+//     the LMS and for the learner on their own record. auditLog@learner narrows
+//     the log with learnerId.
+//   - Data requests are visible to programme admins and to the admins of the
+//     learner's organisation, to no one else (NOT_FOUND, the auditor and the LMS
+//     included), and decided only by an admin of the learner's own organisation
+//     (ONC-5): FORBIDDEN for programme admins and the bootstrap admin. The
+//     @ownOrg / @otherOrg requests are of Connect to Learn (opened while the
+//     programme needs the controller's approval), @otherProgramme is of
+//     Onclick, opened by a withdrawal as its rules have it. dataRequests: the
+//     auditor and the LMS see the programme but may not list them (FORBIDDEN),
+//     one organisation's list follows that organisation's visibility and the
+//     caller's right to its requests (NOT_FOUND otherwise).
+//   - organisationReport follows the organisation's visibility (ONC-7);
+//     retentionPreview is for programme admins and auditors, runRetentionSweep
+//     for programme admins (FORBIDDEN for the others who see the programme).
+//   - reconcileRoster follows the organisation's management: @ownOrg / @otherOrg
+//     are dry runs, @ownOrgApplied applies a roster of every Medway learner but
+//     one fresh learner, so only that learner is scheduled for removal.
+//   - The LMS sync API (CTL-4, CTL-10, ONC-3, invariant 3): enrolments,
+//     lifecycleEvents and recordLearningActivity are for the programme's LMS
+//     and its programme admins; the auditor and an organisation admin see the
+//     programme but may not sync it (FORBIDDEN). API keys (apiKeys,
+//     issueApiKey, revokeApiKey) are programme admins' only: FORBIDDEN for
+//     everyone else who sees the programme, the LMS included (an LMS cannot
+//     mint or end keys). @otherProgramme targets Onclick: a West Sussex
+//     learner, Onclick's feed, a key of Onclick. lms_test.go tests what the
+//     operations do; an API key itself is tested there too (it acts as an
+//     LMS grant of its programme).
 const authzMatrix = `
 operation                          anonymous        bootstrap  ctlAdmin   onclickAdmin  auditor    lms        orgAdminMedway  noGrants   learnerMedway
 viewer                             UNAUTHENTICATED  OK         OK         OK            OK         OK         OK              OK         OK
@@ -177,6 +212,49 @@ acceptPoliciesOnBehalf@otherOrg    UNAUTHENTICATED  OK         OK         NOT_FO
 acceptPolicies                     UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
 declinePolicies                    UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
 updateMyProfile                    UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
+auditLog@learner                   UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+myData                             UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
+personalDataExport@self            UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  FORBIDDEN
+personalDataExport@ownOrg          UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  NOT_FOUND
+personalDataExport@otherOrg        UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  NOT_FOUND       NOT_FOUND  NOT_FOUND
+retentionPreview                   UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+dataRequests                       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  OK              NOT_FOUND  NOT_FOUND
+dataRequests@ownOrg                UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+dataRequests@otherOrg              UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+dataRequests@otherProgramme        UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+organisationReport@ownOrg          UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+organisationReport@otherOrg        UNAUTHENTICATED  OK         OK         NOT_FOUND     OK         NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+withdrawConsent                    UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
+requestErasure                     UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  FORBIDDEN     FORBIDDEN  FORBIDDEN  FORBIDDEN       FORBIDDEN  OK
+withdrawConsentOnBehalf@self       UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  FORBIDDEN
+withdrawConsentOnBehalf@ownOrg     UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  NOT_FOUND
+withdrawConsentOnBehalf@otherOrg   UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  NOT_FOUND       NOT_FOUND  NOT_FOUND
+approveDataRequest@ownOrg          UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  NOT_FOUND     NOT_FOUND  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+approveDataRequest@otherOrg        UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  NOT_FOUND     NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+approveDataRequest@otherProgramme  UNAUTHENTICATED  FORBIDDEN  NOT_FOUND  FORBIDDEN     NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+rejectDataRequest@ownOrg           UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  NOT_FOUND     NOT_FOUND  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+rejectDataRequest@otherOrg         UNAUTHENTICATED  FORBIDDEN  FORBIDDEN  NOT_FOUND     NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+rejectDataRequest@otherProgramme   UNAUTHENTICATED  FORBIDDEN  NOT_FOUND  FORBIDDEN     NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+markLeaver@self                    UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  FORBIDDEN
+markLeaver@ownOrg                  UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  NOT_FOUND
+markLeaver@otherOrg                UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  NOT_FOUND       NOT_FOUND  NOT_FOUND
+reinstateLearner@self              UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  FORBIDDEN
+reinstateLearner@ownOrg            UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  OK              NOT_FOUND  NOT_FOUND
+reinstateLearner@otherOrg          UNAUTHENTICATED  OK         OK         NOT_FOUND     NOT_FOUND  FORBIDDEN  NOT_FOUND       NOT_FOUND  NOT_FOUND
+reconcileRoster@ownOrg             UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+reconcileRoster@otherOrg           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+reconcileRoster@ownOrgApplied      UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+runRetentionSweep                  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+enrolments                         UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  OK         FORBIDDEN       NOT_FOUND  NOT_FOUND
+enrolments@otherProgramme          UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+lifecycleEvents                    UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  OK         FORBIDDEN       NOT_FOUND  NOT_FOUND
+lifecycleEvents@otherProgramme     UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+recordLearningActivity             UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  OK         FORBIDDEN       NOT_FOUND  NOT_FOUND
+recordLearningActivity@otherProgramme UNAUTHENTICATED OK       NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+apiKeys                            UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+issueApiKey                        UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+revokeApiKey                       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+revokeApiKey@otherProgramme        UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
 `
 
 type authzRow struct {
@@ -320,6 +398,14 @@ type authzEnv struct {
 	// Identity providers registered at set-up: Medway's (a real issuer, the one
 	// learnerMedway signs in with), Kent County Council's and the programme's own.
 	medwayProvider, kccProvider, ctlProvider string
+	// medwayIdP signs in fresh learners of Medway (newSelf).
+	medwayIdP *oidcissuer.Issuer
+	// wscc is the Onclick programme's partner (West Sussex County Council).
+	wscc domain.Organisation
+	// Erasure requests awaiting the controller (ONC-5), opened at set-up and
+	// never decided: of a Medway and a KCC learner of Connect to Learn, and of
+	// a West Sussex learner of Onclick.
+	medwayRequest, kccRequest, oncRequest string
 }
 
 // The learner's identity at Medway's provider (CTL-3: a verified work email).
@@ -329,6 +415,7 @@ const (
 	azMedwayClientID  = "medway-rollcall"
 	azLearnerDomain   = "medway.gov.uk"
 	azOtherOrgDomain  = "kent.gov.uk"
+	azOnclickDomain   = "westsussex.gov.uk"
 	azFakeIssuerStart = "http://127.0.0.1:9/authz-idp-" // registered, never signs anything
 )
 
@@ -348,6 +435,7 @@ func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
 	}
 	e.medway = authzMust(t, e.ctl.Orgs, "Medway Council")
 	e.kcc = authzMust(t, e.ctl.Orgs, "Kent County Council")
+	e.wscc = authzMust(t, e.onc.Orgs, "West Sussex County Council")
 	kentConnects := authzMust(t, e.ctl.Bodies, "Kent Connects").ID
 	wscc := authzMust(t, e.onc.Bodies, "West Sussex County Council").ID
 
@@ -379,6 +467,7 @@ func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
 	medwayIdP := oidcissuer.New(idp.URL, key)
 	medwayIdP.Now = api.Clock.Now
 	mux.Handle("/", medwayIdP.Handler())
+	e.medwayIdP = medwayIdP
 	e.medwayProvider = e.registerProvider(t, e.medway.ID, medwayIdP.URL(), azMedwayClientID)
 	e.kccProvider = e.registerProvider(t, e.kcc.ID, e.uniq(azFakeIssuerStart), "kcc-rollcall")
 	e.ctlProvider = e.registerProvider(t, "", e.uniq(azFakeIssuerStart), "ctl-rollcall")
@@ -418,6 +507,9 @@ func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
 	}
 	e.medwayLearner = e.newLearner(t, e.medway.ID)
 	e.kccLearner = e.newLearner(t, e.kcc.ID)
+	e.medwayRequest, _ = e.newRequest(t, e.medway.ID)
+	e.kccRequest, _ = e.newRequest(t, e.kcc.ID)
+	e.oncRequest, _ = e.newRequest(t, e.wscc.ID)
 	return e
 }
 
@@ -447,6 +539,9 @@ type authzCall struct {
 	// unchanged checks, after a refusal, that the object the call would have
 	// created or changed is as it was.
 	unchanged func(t *testing.T)
+	// as, when set, is the caller instead of the actor's shared identity: a
+	// fresh learner, for self-service cases that change the learner.
+	as *authzSelf
 }
 
 type authzOp func(t *testing.T, e *authzEnv, who string) authzCall
@@ -454,8 +549,12 @@ type authzOp func(t *testing.T, e *authzEnv, who string) authzCall
 func (e *authzEnv) run(t *testing.T, op authzOp, who, want string) {
 	c := op(t, e, who) // the case's fixtures are written before the audit marks
 	marks := map[string]string{e.ctl.ID: e.auditMark(t, e.ctl.ID), e.onc.ID: e.auditMark(t, e.onc.ID)}
+	token := e.tokens[who]
+	if c.as != nil {
+		token = c.as.Token
+	}
 
-	r := e.api.Do(e.tokens[who], c.query, c.vars)
+	r := e.api.Do(token, c.query, c.vars)
 	if want == azOK {
 		if len(r.Errors) > 0 {
 			t.Fatalf("want success, got %s: %s", r.Code(), authzErrs(r))
@@ -486,7 +585,7 @@ func (e *authzEnv) run(t *testing.T, op authzOp, who, want string) {
 	}
 
 	if want == "NOT_FOUND" && c.missing != nil {
-		m := e.api.Do(e.tokens[who], c.query, c.missing)
+		m := e.api.Do(token, c.query, c.missing)
 		if len(m.Errors) == 0 || m.Code() != "NOT_FOUND" {
 			t.Fatalf("the same call on a missing object: want NOT_FOUND, got %s", authzErrs(m))
 		}
@@ -614,13 +713,19 @@ func (e *authzEnv) auditAfter(t *testing.T, programmeID, mark string) []authzAud
 // action is in the audit log with its actor).
 func (e *authzEnv) expectAudit(t *testing.T, programmeID, targetID, action, who string, match func(authzAuditEntry) bool) {
 	t.Helper()
+	e.expectAuditBy(t, programmeID, targetID, action, who, e.actorIDs[who], match)
+}
+
+// expectAuditBy is expectAudit for a caller known by its actor ID (a fresh learner).
+func (e *authzEnv) expectAuditBy(t *testing.T, programmeID, targetID, action, who, actorID string, match func(authzAuditEntry) bool) {
+	t.Helper()
 	es, _ := e.auditPages(t, programmeID, &targetID, "")
 	for _, en := range es {
-		if en.Action == action && en.ActorID == e.actorIDs[who] && (match == nil || match(en)) {
+		if en.Action == action && en.ActorID == actorID && (match == nil || match(en)) {
 			return
 		}
 	}
-	t.Errorf("no %q audit entry by %s (%s) on %s; entries on the target: %+v", action, who, e.actorIDs[who], targetID, es)
+	t.Errorf("no %q audit entry by %s (%s) on %s; entries on the target: %+v", action, who, actorID, targetID, es)
 }
 
 // ---------------------------------------------------------------------------
@@ -824,12 +929,13 @@ func (e *authzEnv) freeProvider(t *testing.T, orgID string) {
 }
 
 type authzLearner struct {
-	ID                    string
-	Email                 *string
-	GivenName, FamilyName *string
-	Status                string
-	Organisation          struct{ ID string }
-	Acceptances           []authzAcceptance
+	ID                          string
+	Email                       *string
+	GivenName, FamilyName       *string
+	Status                      string
+	RemovalReason, RemovalDueAt *string
+	Organisation                struct{ ID string }
+	Acceptances                 []authzAcceptance
 }
 
 type authzAcceptance struct {
@@ -837,7 +943,8 @@ type authzAcceptance struct {
 	Decision, GivenBy, Note string
 }
 
-const authzLearnerFields = `id email givenName familyName status organisation { id } acceptances { policyVersion { id } decision givenBy note }`
+const authzLearnerFields = `id email givenName familyName status removalReason removalDueAt organisation { id }
+	acceptances { policyVersion { id } decision givenBy note }`
 
 // learner reads a learner as the bootstrap admin.
 func (e *authzEnv) learner(t *testing.T, id string) authzLearner {
@@ -873,13 +980,9 @@ func (l authzLearner) decision(versionID string) (authzAcceptance, bool) {
 // newLearner creates a learner of the organisation as the bootstrap admin.
 func (e *authzEnv) newLearner(t *testing.T, orgID string) string {
 	t.Helper()
-	dom := azLearnerDomain
-	if orgID == e.kcc.ID {
-		dom = azOtherOrgDomain
-	}
 	var out struct{ CreateLearner struct{ ID string } }
 	e.boot(t, `mutation($o: ID!, $in: LearnerInput!) { createLearner(organisationId: $o, input: $in) { id } }`,
-		map[string]any{"o": orgID, "in": map[string]any{"email": e.uniq("authz.fixture.") + "@" + dom,
+		map[string]any{"o": orgID, "in": map[string]any{"email": e.uniq("authz.fixture.") + "@" + e.emailDomain(orgID),
 			"givenName": "Fixture", "familyName": "Learner"}}, &out)
 	return out.CreateLearner.ID
 }
@@ -990,6 +1093,8 @@ func authzOperations() map[string]authzOp {
 	ops["acceptPolicies"] = azOpAcceptPolicies(false)
 	ops["declinePolicies"] = azOpAcceptPolicies(true)
 	ops["updateMyProfile"] = azOpUpdateMyProfile
+	authzLeavingOperations(ops)
+	authzLMSOperations(ops)
 	return ops
 }
 
@@ -2117,8 +2222,11 @@ func azOpRegisterIdentityProvider(target string) authzOp {
 }
 
 func (e *authzEnv) emailDomain(orgID string) string {
-	if orgID == e.kcc.ID {
+	switch orgID {
+	case e.kcc.ID:
 		return azOtherOrgDomain
+	case e.wscc.ID:
+		return azOnclickDomain
 	}
 	return azLearnerDomain
 }
@@ -2353,5 +2461,1246 @@ func azOpUpdateMyProfile(t *testing.T, e *authzEnv, who string) authzCall {
 				t.Errorf("refused updateMyProfile changed familyName %q → %q", authzStr(before.FamilyName), authzStr(got.FamilyName))
 			}
 		},
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Leaving: exports, data requests, withdrawal, leavers, rosters, retention
+// (CTL-6..CTL-11, ONC-5, ONC-7, ONC-10, GEN-4).
+
+func authzLeavingOperations(ops map[string]authzOp) {
+	ops["auditLog@learner"] = azOpAuditLogOfLearner
+	ops["myData"] = azOpMyData
+	ops["retentionPreview"] = azOpRetentionPreview
+	ops["dataRequests"] = azOpDataRequests("")
+	ops["withdrawConsent"] = azOpWithdrawConsent
+	ops["requestErasure"] = azOpRequestErasure
+	ops["reconcileRoster@ownOrgApplied"] = azOpReconcileRosterApplied
+	ops["runRetentionSweep"] = azOpRunRetentionSweep
+	for _, target := range []string{"self", "ownOrg", "otherOrg"} {
+		ops["personalDataExport@"+target] = azOpPersonalDataExport(target)
+		ops["withdrawConsentOnBehalf@"+target] = azOpWithdrawConsentOnBehalf(target)
+		ops["markLeaver@"+target] = azOpMarkLeaver(target)
+		ops["reinstateLearner@"+target] = azOpReinstateLearner(target)
+	}
+	for _, target := range []string{"ownOrg", "otherOrg"} {
+		ops["organisationReport@"+target] = azOpOrganisationReport(target)
+		ops["reconcileRoster@"+target] = azOpReconcileRosterDryRun(target)
+	}
+	for _, target := range []string{"ownOrg", "otherOrg", "otherProgramme"} {
+		ops["dataRequests@"+target] = azOpDataRequests(target)
+		ops["approveDataRequest@"+target] = azOpDecideDataRequest(target, true)
+		ops["rejectDataRequest@"+target] = azOpDecideDataRequest(target, false)
+	}
+}
+
+// authzSelf is a fresh learner of Medway Council, signed in through Medway's
+// own provider: a stand-in for learnerMedway in cases that change the learner.
+type authzSelf struct{ ID, Email, Token, ActorID string }
+
+func (e *authzEnv) newSelf(t *testing.T) *authzSelf {
+	t.Helper()
+	sub := e.uniq("authz-self-")
+	verified := true
+	tok, err := e.medwayIdP.Mint(oidcissuer.Claims{Subject: sub, Audience: []string{azMedwayClientID},
+		Email: sub + "@" + azLearnerDomain, EmailVerified: &verified})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Viewer struct {
+			ActorID     string
+			Learner     *struct{ ID string }
+			SignInError *string
+		}
+	}
+	e.api.Do(tok, `{ viewer { actorId learner { id } signInError } }`, nil).Decode(t, &v)
+	if v.Viewer.Learner == nil {
+		t.Fatalf("a fresh learner's first request did not provision them: signInError %q", authzStr(v.Viewer.SignInError))
+	}
+	return &authzSelf{ID: v.Viewer.Learner.ID, Email: sub + "@" + azLearnerDomain, Token: tok, ActorID: v.Viewer.ActorID}
+}
+
+// callerID is the actor ID of who in a case, where as stands in for learnerMedway.
+func (e *authzEnv) callerID(who string, as *authzSelf) string {
+	if as != nil && who == azLearnerMedway {
+		return as.ActorID
+	}
+	return e.actorIDs[who]
+}
+
+// changedLearner resolves the target of an operation that changes a learner
+// to a fresh learner, so cases stay independent: one of the organisation for
+// @ownOrg / @otherOrg; for @self one signed in through Medway's provider, who
+// is then also the learnerMedway caller (as).
+func (e *authzEnv) changedLearner(t *testing.T, target, who string) (id, orgID string, as *authzSelf) {
+	t.Helper()
+	if target == "self" {
+		s := e.newSelf(t)
+		if who == azLearnerMedway {
+			as = s
+		}
+		return s.ID, e.medway.ID, as
+	}
+	id, orgID = e.learnerTarget(t, target, true)
+	return id, orgID, nil
+}
+
+// requestOrg resolves a data request target to its organisation and programme.
+func (e *authzEnv) requestOrg(target string) (orgID, programmeID string) {
+	if target == "otherProgramme" {
+		return e.wscc.ID, e.onc.ID
+	}
+	return e.org(target).ID, e.ctl.ID
+}
+
+type authzRequest struct {
+	ID, ProgrammeID, OrganisationID, LearnerID string
+	Kind, Origin, Status, Reason, RequestedBy  string
+	DecisionNote                               string
+	DecidedBy, DecidedAt, CompletedAt          *string
+}
+
+const authzRequestFields = `id programmeId organisationId learnerId kind origin status reason requestedBy decidedBy decidedAt decisionNote completedAt`
+
+// requests lists a programme's data requests as the bootstrap admin.
+func (e *authzEnv) requests(t *testing.T, programmeID string) []authzRequest {
+	t.Helper()
+	var all []authzRequest
+	var after *string
+	for {
+		var out struct {
+			DataRequests struct {
+				Edges    []struct{ Node authzRequest }
+				PageInfo struct {
+					HasNextPage bool
+					EndCursor   *string
+				}
+			}
+		}
+		e.boot(t, `query($p: ID!, $a: String) { dataRequests(programmeId: $p, first: 500, after: $a) {
+			edges { node { `+authzRequestFields+` } } pageInfo { hasNextPage endCursor } } }`,
+			map[string]any{"p": programmeID, "a": after}, &out)
+		for _, ed := range out.DataRequests.Edges {
+			all = append(all, ed.Node)
+		}
+		if !out.DataRequests.PageInfo.HasNextPage {
+			return all
+		}
+		after = out.DataRequests.PageInfo.EndCursor
+	}
+}
+
+func (e *authzEnv) request(t *testing.T, programmeID, id string) authzRequest {
+	t.Helper()
+	for _, r := range e.requests(t, programmeID) {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("data request %s vanished", id)
+	return authzRequest{}
+}
+
+func (e *authzEnv) setErasureNeedsApproval(t *testing.T, on bool) {
+	t.Helper()
+	var out struct{ UpdateProgrammeRules struct{ ID string } }
+	e.boot(t, `mutation($p: ID!, $in: RuleSettingsInput!) { updateProgrammeRules(programmeId: $p, input: $in) { id } }`,
+		map[string]any{"p": e.ctl.ID, "in": map[string]any{"erasureNeedsApproval": on, "reason": "authorisation matrix fixture"}}, &out)
+}
+
+// newRequest opens an erasure request awaiting the controller (ONC-5) for a
+// fresh learner of the organisation, through the API: the bootstrap admin
+// records the learner's withdrawal on their behalf. Onclick's rules need the
+// controller's approval; Connect to Learn is switched to need it for the
+// withdrawal and back (the request stays open).
+func (e *authzEnv) newRequest(t *testing.T, orgID string) (requestID, learnerID string) {
+	t.Helper()
+	pid := e.ctl.ID
+	if orgID == e.wscc.ID {
+		pid = e.onc.ID
+	} else {
+		e.setErasureNeedsApproval(t, true)
+		defer e.setErasureNeedsApproval(t, false)
+	}
+	learnerID = e.newLearner(t, orgID)
+	var out struct{ WithdrawConsentOnBehalf struct{ Status string } }
+	e.boot(t, `mutation($id: ID!, $r: String!) { withdrawConsentOnBehalf(learnerId: $id, reason: $r) { status } }`,
+		map[string]any{"id": learnerID, "r": "authorisation matrix fixture: withdrawal by letter"}, &out)
+	if out.WithdrawConsentOnBehalf.Status != "WITHDRAWN" {
+		t.Fatalf("fixture withdrawal: status %s, want WITHDRAWN awaiting the controller", out.WithdrawConsentOnBehalf.Status)
+	}
+	for _, r := range e.requests(t, pid) {
+		if r.LearnerID == learnerID && r.Status == "AWAITING_APPROVAL" {
+			return r.ID, learnerID
+		}
+	}
+	t.Fatalf("the withdrawal of %s opened no request awaiting approval (ONC-5)", learnerID)
+	return "", ""
+}
+
+// markLeaverFixture marks a learner as a leaver, as the bootstrap admin.
+func (e *authzEnv) markLeaverFixture(t *testing.T, id string) {
+	t.Helper()
+	var out struct{ MarkLeaver struct{ Status string } }
+	e.boot(t, `mutation($id: ID!, $r: String!) { markLeaver(learnerId: $id, reason: $r) { status } }`,
+		map[string]any{"id": id, "r": "authorisation matrix fixture"}, &out)
+	if out.MarkLeaver.Status != "REMOVAL_SCHEDULED" {
+		t.Fatalf("fixture leaver: status %s", out.MarkLeaver.Status)
+	}
+}
+
+func authzTime(t *testing.T, s *string) time.Time {
+	t.Helper()
+	if s == nil {
+		t.Fatalf("time is null")
+	}
+	v, err := time.Parse(time.RFC3339, *s)
+	if err != nil {
+		t.Fatalf("time %q: %v", *s, err)
+	}
+	return v
+}
+
+type authzExport struct {
+	LearnerID  string
+	ExportedAt string
+	Document   struct {
+		Format  string
+		Profile struct {
+			ID     string
+			Email  *string
+			Status string
+		}
+		Organisation struct{ ID string }
+		Programme    struct{ ID string }
+		AuditEntries []struct{ Action string }
+	}
+}
+
+const authzExportFields = `learnerId exportedAt document`
+
+func (e *authzEnv) checkExport(t *testing.T, x authzExport, id, orgID string) {
+	t.Helper()
+	d := x.Document
+	if x.LearnerID != id || d.Profile.ID != id || d.Organisation.ID != orgID || d.Programme.ID != e.ctl.ID || x.ExportedAt == "" {
+		t.Fatalf("export = %+v, want learner %s of organisation %s", x, id, orgID)
+	}
+	want := e.learner(t, id).Email
+	if d.Profile.Email == nil || want == nil || *d.Profile.Email != *want {
+		t.Errorf("export email %q, want %q", authzStr(d.Profile.Email), authzStr(want))
+	}
+	if d.Format != "rollcall.personal-data/1" || len(d.AuditEntries) == 0 {
+		t.Errorf("export format %q with %d audit entries about the learner", d.Format, len(d.AuditEntries))
+	}
+}
+
+func azOpAuditLogOfLearner(t *testing.T, e *authzEnv, who string) authzCall {
+	vars := map[string]any{"p": e.ctl.ID, "l": e.medwayLearner}
+	return authzCall{
+		query:   `query($p: ID!, $l: ID) { auditLog(programmeId: $p, learnerId: $l, first: 50) { edges { node { action targetType targetId } } } }`,
+		vars:    vars,
+		missing: authzWith(vars, "p", uuid.NewString()),
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct {
+				AuditLog struct {
+					Edges []struct {
+						Node struct{ Action, TargetType, TargetID string }
+					}
+				}
+			}
+			authzDecode(t, data, &out)
+			created := false
+			for _, ed := range out.AuditLog.Edges {
+				if ed.Node.TargetID != e.medwayLearner || ed.Node.TargetType != "learner" {
+					t.Errorf("learnerId filter not applied: %+v", ed.Node)
+				}
+				created = created || ed.Node.Action == "learner.create"
+			}
+			if !created {
+				t.Errorf("the learner's audit trail has no learner.create entry: %+v", out.AuditLog.Edges)
+			}
+		},
+	}
+}
+
+func azOpMyData(t *testing.T, e *authzEnv, who string) authzCall {
+	return authzCall{
+		query: `{ myData { ` + authzExportFields + ` } }`,
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct{ MyData authzExport }
+			authzDecode(t, data, &out)
+			e.checkExport(t, out.MyData, e.self, e.medway.ID)
+			if authzStr(out.MyData.Document.Profile.Email) != azLearnerEmail {
+				t.Errorf("myData email %q, want %q", authzStr(out.MyData.Document.Profile.Email), azLearnerEmail)
+			}
+			e.expectAudit(t, e.ctl.ID, e.self, "learner.export", who, nil)
+		},
+	}
+}
+
+func azOpPersonalDataExport(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, orgID := e.learnerTarget(t, target, false)
+		vars := map[string]any{"id": id}
+		return authzCall{
+			query:   `query($id: ID!) { personalDataExport(learnerId: $id) { ` + authzExportFields + ` } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct{ PersonalDataExport authzExport }
+				authzDecode(t, data, &out)
+				e.checkExport(t, out.PersonalDataExport, id, orgID)
+				// ONC-10: producing it is itself recorded.
+				e.expectAudit(t, e.ctl.ID, id, "learner.export", who, nil)
+			},
+		}
+	}
+}
+
+func azOpRetentionPreview(t *testing.T, e *authzEnv, who string) authzCall {
+	var p struct {
+		Programme struct {
+			Settings struct{ ContractEndsAt *string }
+		}
+	}
+	e.boot(t, `query($id: ID!) { programme(id: $id) { settings { contractEndsAt } } }`, map[string]any{"id": e.ctl.ID}, &p)
+	end := authzTime(t, p.Programme.Settings.ContractEndsAt) // CTL-6
+	vars := map[string]any{"p": e.ctl.ID, "asOf": end.Format(time.RFC3339)}
+	return authzCall{
+		query:   `query($p: ID!, $asOf: Time!) { retentionPreview(programmeId: $p, asOf: $asOf) { learnerId organisationId reason action dueAt } }`,
+		vars:    vars,
+		missing: authzWith(vars, "p", uuid.NewString()),
+		ok: func(t *testing.T, data json.RawMessage) {
+			type removal struct{ LearnerID, OrganisationID, Reason, Action, DueAt string }
+			var out struct{ RetentionPreview []removal }
+			authzDecode(t, data, &out)
+			byID := map[string]removal{}
+			for _, r := range out.RetentionPreview {
+				byID[r.LearnerID] = r
+				if r.Reason != "CONTRACT_ENDED" || r.Action != "ERASE" {
+					t.Errorf("at the contract end every learner is erased (CTL-6), got %+v", r)
+				}
+			}
+			for id, org := range map[string]string{e.self: e.medway.ID, e.medwayLearner: e.medway.ID, e.kccLearner: e.kcc.ID} {
+				r, ok := byID[id]
+				if !ok || r.OrganisationID != org || !authzTime(t, &r.DueAt).Equal(end) {
+					t.Errorf("retentionPreview lacks %s of %s due %s: %+v (%v)", id, org, end, r, ok)
+				}
+			}
+		},
+	}
+}
+
+// azOpDataRequests lists Connect to Learn's data requests (of one
+// organisation when target is ownOrg or otherOrg), or Onclick's.
+func azOpDataRequests(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		pid, scope := e.ctl.ID, ""
+		vars := map[string]any{"p": pid}
+		missing := authzWith(vars, "p", uuid.NewString())
+		var want, hidden []string
+		switch target {
+		case "":
+			want = []string{e.medwayRequest, e.kccRequest}
+			if who == azOrgAdminMedway { // an organisation admin lists their own organisation's
+				scope, want, hidden = e.medway.ID, []string{e.medwayRequest}, []string{e.kccRequest}
+			}
+		case "otherProgramme":
+			pid = e.onc.ID
+			vars = map[string]any{"p": pid}
+			missing = authzWith(vars, "p", uuid.NewString())
+			want = []string{e.oncRequest}
+		case "ownOrg":
+			scope, want, hidden = e.medway.ID, []string{e.medwayRequest}, []string{e.kccRequest}
+		default:
+			scope, want, hidden = e.kcc.ID, []string{e.kccRequest}, []string{e.medwayRequest}
+		}
+		if target == "ownOrg" || target == "otherOrg" {
+			vars["o"] = scope
+			missing = authzWith(vars, "o", uuid.NewString())
+		}
+		return authzCall{
+			query: `query($p: ID!, $o: ID) { dataRequests(programmeId: $p, organisationId: $o, first: 500) {
+				edges { node { ` + authzRequestFields + ` } } pageInfo { hasNextPage } } }`,
+			vars:    vars,
+			missing: missing,
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					DataRequests struct {
+						Edges    []struct{ Node authzRequest }
+						PageInfo struct{ HasNextPage bool }
+					}
+				}
+				authzDecode(t, data, &out)
+				if out.DataRequests.PageInfo.HasNextPage {
+					t.Fatalf("more than one page of data requests")
+				}
+				var ids []string
+				for _, ed := range out.DataRequests.Edges {
+					r := ed.Node
+					ids = append(ids, r.ID)
+					if r.ProgrammeID != pid || (scope != "" && r.OrganisationID != scope) {
+						t.Errorf("data requests of %s/%s list %+v (CTL-10)", pid, scope, r)
+					}
+				}
+				for _, id := range want {
+					if !slices.Contains(ids, id) {
+						t.Errorf("dataRequests lack %s", id)
+					}
+				}
+				for _, id := range hidden {
+					if slices.Contains(ids, id) {
+						t.Errorf("dataRequests list %s of another organisation", id)
+					}
+				}
+			},
+		}
+	}
+}
+
+func azOpOrganisationReport(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		o := e.org(target)
+		vars := map[string]any{"o": o.ID}
+		return authzCall{
+			query: `query($o: ID!) { organisationReport(organisationId: $o) { organisationId generatedAt learnersEver
+				byStatus { key count } byAccessGroup { key count } policyDecisions { key count } activity { key count } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "o", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				type entry struct {
+					Key   string
+					Count int
+				}
+				var out struct {
+					OrganisationReport struct {
+						OrganisationID string
+						LearnersEver   int
+						ByStatus       []entry
+						ByAccessGroup  []entry
+					}
+				}
+				authzDecode(t, data, &out)
+				rep := out.OrganisationReport
+				total := 0
+				for _, s := range rep.ByStatus {
+					total += s.Count
+				}
+				if rep.OrganisationID != o.ID || rep.LearnersEver < 1 || rep.LearnersEver != total || len(rep.ByAccessGroup) == 0 {
+					t.Fatalf("organisationReport = %+v", rep)
+				}
+				// ONC-7: aggregates only, no learner named or identified.
+				learner := e.medwayLearner
+				if o.ID == e.kcc.ID {
+					learner = e.kccLearner
+				}
+				if s := string(data); strings.Contains(s, "@") || strings.Contains(s, learner) || strings.Contains(s, "Fixture") {
+					t.Errorf("the report identifies learners: %s", s)
+				}
+			},
+		}
+	}
+}
+
+// azOpWithdrawConsent: the learner's own withdrawal (CTL-8, ONC-8); Connect to
+// Learn erases at once (no withdrawal delay).
+func azOpWithdrawConsent(t *testing.T, e *authzEnv, who string) authzCall {
+	var as *authzSelf
+	if who == azLearnerMedway {
+		as = e.newSelf(t)
+	}
+	reason := e.uniq("authorisation matrix withdrawal ")
+	return authzCall{
+		query: `mutation($r: String) { withdrawConsent(reason: $r) { actorId accessAllowed learner { id status } } }`,
+		vars:  map[string]any{"r": reason},
+		as:    as,
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct {
+				WithdrawConsent struct {
+					ActorID       string
+					AccessAllowed bool
+					Learner       *struct{ ID, Status string }
+				}
+			}
+			authzDecode(t, data, &out)
+			v := out.WithdrawConsent
+			if got := e.learner(t, as.ID); got.Status != "ERASED" || got.Email != nil {
+				t.Errorf("follow-up read: %+v, want ERASED (CTL-8: no withdrawal delay)", got)
+			}
+			// The viewer answered is the learner who withdrew, or none: withdrawing
+			// must not sign the person up again (a new record with their email).
+			if again := e.learnersByEmail(t, as.Email); len(again) != 0 {
+				t.Errorf("withdrawConsent provisioned the erased learner again: %+v", again)
+			}
+			if v.ActorID != as.ActorID || v.AccessAllowed || (v.Learner != nil && (v.Learner.ID != as.ID || v.Learner.Status != "ERASED")) {
+				t.Fatalf("withdrawConsent = %+v (learner %+v), want the learner's (%s) access ended", v, authzPtr(v.Learner), as.ID)
+			}
+			// GEN-2: the learner's own words stay out of the append-only log.
+			e.expectAuditBy(t, e.ctl.ID, as.ID, "learner.withdraw", who, as.ActorID, func(en authzAuditEntry) bool { return en.Reason == "" })
+			e.expectAuditBy(t, e.ctl.ID, as.ID, "learner.erase", who, as.ActorID, nil)
+		},
+	}
+}
+
+// azOpRequestErasure: the learner's own request (CTL-11); Connect to Learn
+// needs no controller approval, so it is carried out at once.
+func azOpRequestErasure(t *testing.T, e *authzEnv, who string) authzCall {
+	var as *authzSelf
+	if who == azLearnerMedway {
+		as = e.newSelf(t)
+	}
+	reason := e.uniq("authorisation matrix erasure request ")
+	return authzCall{
+		query: `mutation($r: String) { requestErasure(reason: $r) { ` + authzRequestFields + ` } }`,
+		vars:  map[string]any{"r": reason},
+		as:    as,
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct{ RequestErasure authzRequest }
+			authzDecode(t, data, &out)
+			r := out.RequestErasure
+			if r.LearnerID != as.ID || r.ProgrammeID != e.ctl.ID || r.OrganisationID != e.medway.ID || r.Kind != "ERASURE" ||
+				r.Origin != "ERASURE_REQUESTED" || r.Status != "COMPLETED" || r.RequestedBy != as.ActorID {
+				t.Fatalf("requestErasure = %+v", r)
+			}
+			if got := e.request(t, e.ctl.ID, r.ID); got.Status != "COMPLETED" || got.Reason != "" {
+				t.Errorf("follow-up read: %+v, want COMPLETED with the reason blanked", got)
+			}
+			if got := e.learner(t, as.ID); got.Status != "ERASED" || got.Email != nil {
+				t.Errorf("follow-up read: %+v, want ERASED", got)
+			}
+			if again := e.learnersByEmail(t, as.Email); len(again) != 0 {
+				t.Errorf("requestErasure left a learner with the email: %+v", again)
+			}
+			e.expectAuditBy(t, e.ctl.ID, as.ID, "learner.erasure.request", who, as.ActorID, nil)
+			e.expectAuditBy(t, e.ctl.ID, as.ID, "learner.erase", who, as.ActorID, nil)
+		},
+	}
+}
+
+func azOpWithdrawConsentOnBehalf(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, orgID, as := e.changedLearner(t, target, who)
+		before := e.learner(t, id)
+		reason := e.uniq("withdrawal by letter, ref ")
+		vars := map[string]any{"id": id, "r": reason}
+		return authzCall{
+			query:   `mutation($id: ID!, $r: String!) { withdrawConsentOnBehalf(learnerId: $id, reason: $r) { id status email organisation { id } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			as:      as,
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct{ WithdrawConsentOnBehalf authzLearner }
+				authzDecode(t, data, &out)
+				// CTL-8: access ends at once and, with no withdrawal delay, so does the data.
+				if l := out.WithdrawConsentOnBehalf; l.ID != id || l.Organisation.ID != orgID || l.Status != "ERASED" || l.Email != nil {
+					t.Fatalf("withdrawConsentOnBehalf = %+v, want %s ERASED", l, id)
+				}
+				if got := e.learner(t, id); got.Status != "ERASED" {
+					t.Errorf("follow-up read: status %s, want ERASED", got.Status)
+				}
+				e.expectAudit(t, e.ctl.ID, id, "learner.withdraw.on_behalf", who, func(en authzAuditEntry) bool { return en.Reason == reason })
+				e.expectAudit(t, e.ctl.ID, id, "learner.erase", who, nil)
+			},
+			unchanged: func(t *testing.T) {
+				if got := e.learner(t, id); got.Status != before.Status || authzStr(got.Email) != authzStr(before.Email) {
+					t.Errorf("refused withdrawConsentOnBehalf changed the learner: %+v → %+v", before, got)
+				}
+			},
+		}
+	}
+}
+
+// azOpDecideDataRequest approves (or rejects) a fresh request awaiting the
+// controller: of a Medway or KCC learner of Connect to Learn, or of a West
+// Sussex learner of Onclick.
+func azOpDecideDataRequest(target string, approve bool) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		orgID, pid := e.requestOrg(target)
+		rid, lid := e.newRequest(t, orgID)
+		note := e.uniq("authorisation matrix decision ")
+		query := `mutation($id: ID!, $n: String) { approveDataRequest(requestId: $id, note: $n) { ` + authzRequestFields + ` } }`
+		status, action := "COMPLETED", "data_request.approve"
+		if !approve {
+			query = `mutation($id: ID!, $n: String!) { rejectDataRequest(requestId: $id, reason: $n) { ` + authzRequestFields + ` } }`
+			status, action = "REJECTED", "data_request.reject"
+		}
+		wantLearner := "ERASED"
+		if !approve {
+			wantLearner = "WITHDRAWN" // a withdrawal stays one; only its erasure was refused
+		}
+		vars := map[string]any{"id": rid, "n": note}
+		return authzCall{
+			query:   query,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out map[string]authzRequest
+				authzDecode(t, data, &out)
+				var r authzRequest
+				for _, v := range out {
+					r = v
+				}
+				if r.ID != rid || r.LearnerID != lid || r.OrganisationID != orgID || r.Status != status ||
+					authzStr(r.DecidedBy) != e.actorIDs[who] || r.DecidedAt == nil || r.DecisionNote != note {
+					t.Fatalf("decided request = %+v, want %s by %s", r, status, e.actorIDs[who])
+				}
+				if got := e.request(t, pid, rid); got.Status != status {
+					t.Errorf("follow-up read: request %+v, want %s", got, status)
+				}
+				if got := e.learner(t, lid); got.Status != wantLearner {
+					t.Errorf("follow-up read: learner status %s, want %s", got.Status, wantLearner)
+				}
+				e.expectAudit(t, pid, lid, action, who, func(en authzAuditEntry) bool { return en.Details["dataRequestId"] == rid })
+				if approve {
+					e.expectAudit(t, pid, lid, "learner.erase", who, func(en authzAuditEntry) bool { return en.Reason == "ONC-5" })
+				}
+			},
+			unchanged: func(t *testing.T) {
+				if got := e.request(t, pid, rid); got.Status != "AWAITING_APPROVAL" || got.DecidedBy != nil {
+					t.Errorf("refused decision changed the request: %+v", got)
+				}
+				if got := e.learner(t, lid); got.Status != "WITHDRAWN" {
+					t.Errorf("refused decision changed the learner: status %s", got.Status)
+				}
+			},
+		}
+	}
+}
+
+func azOpMarkLeaver(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, orgID, as := e.changedLearner(t, target, who)
+		before := e.learner(t, id)
+		reason := e.uniq("left the council, ref ")
+		vars := map[string]any{"id": id, "r": reason}
+		return authzCall{
+			query:   `mutation($id: ID!, $r: String!) { markLeaver(learnerId: $id, reason: $r) { id status removalReason removalDueAt organisation { id } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			as:      as,
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct{ MarkLeaver authzLearner }
+				authzDecode(t, data, &out)
+				l := out.MarkLeaver
+				// CTL-9: access ends at once; erasure after the leaver grace period.
+				if l.ID != id || l.Organisation.ID != orgID || l.Status != "REMOVAL_SCHEDULED" || authzStr(l.RemovalReason) != "LEAVER" ||
+					!authzTime(t, l.RemovalDueAt).After(e.api.Clock.Now()) {
+					t.Fatalf("markLeaver = %+v", l)
+				}
+				if got := e.learner(t, id); got.Status != "REMOVAL_SCHEDULED" || authzStr(got.RemovalReason) != "LEAVER" {
+					t.Errorf("follow-up read: %+v", got)
+				}
+				e.expectAudit(t, e.ctl.ID, id, "learner.leaver", who, func(en authzAuditEntry) bool { return en.Reason == reason })
+			},
+			unchanged: func(t *testing.T) {
+				if got := e.learner(t, id); got.Status != before.Status || got.RemovalReason != nil {
+					t.Errorf("refused markLeaver changed the learner: %+v → %+v", before, got)
+				}
+			},
+		}
+	}
+}
+
+// azOpReinstateLearner reverses a fresh leaver's scheduled removal within the
+// grace period (GEN-4).
+func azOpReinstateLearner(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		id, orgID, as := e.changedLearner(t, target, who)
+		e.markLeaverFixture(t, id)
+		reason := e.uniq("not a leaver after all, ref ")
+		vars := map[string]any{"id": id, "r": reason}
+		return authzCall{
+			query:   `mutation($id: ID!, $r: String!) { reinstateLearner(learnerId: $id, reason: $r) { id status removalReason removalDueAt organisation { id } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			as:      as,
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct{ ReinstateLearner authzLearner }
+				authzDecode(t, data, &out)
+				// Back to what it had: no compulsory policy accepted yet.
+				if l := out.ReinstateLearner; l.ID != id || l.Organisation.ID != orgID || l.Status != "PENDING_ACCEPTANCE" ||
+					l.RemovalReason != nil || l.RemovalDueAt != nil {
+					t.Fatalf("reinstateLearner = %+v", l)
+				}
+				if got := e.learner(t, id); got.Status != "PENDING_ACCEPTANCE" || got.RemovalReason != nil {
+					t.Errorf("follow-up read: %+v", got)
+				}
+				e.expectAudit(t, e.ctl.ID, id, "learner.reinstate", who, func(en authzAuditEntry) bool { return en.Reason == reason })
+			},
+			unchanged: func(t *testing.T) {
+				if got := e.learner(t, id); got.Status != "REMOVAL_SCHEDULED" || authzStr(got.RemovalReason) != "LEAVER" {
+					t.Errorf("refused reinstateLearner changed the learner: %+v", got)
+				}
+			},
+		}
+	}
+}
+
+type authzRoster struct {
+	DryRun, Applied                      bool
+	RosterSize, ActiveLearners, ToRemove int
+	Share, Threshold                     float64
+	RemovalDueAt                         string
+	LearnerIds                           []string
+	BadLines                             []struct {
+		Line   int
+		Code   string
+		Reason *string
+	}
+}
+
+const authzRosterQuery = `mutation($o: ID!, $emails: [String!]!, $dry: Boolean!, $allow: Float) {
+	reconcileRoster(organisationId: $o, emails: $emails, dryRun: $dry, allowRemovingMoreThan: $allow) {
+		dryRun rosterSize activeLearners toRemove share threshold applied removalDueAt learnerIds badLines { line code reason } } }`
+
+// azOpReconcileRosterDryRun: a dry run of a roster holding one learner of the
+// organisation, a malformed line and another organisation's address. The
+// safety valve is raised (everyone else would go), and nothing is written.
+func azOpReconcileRosterDryRun(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		o := e.org(target)
+		kept, others := e.medwayLearner, []string{e.self}
+		foreign := "someone@" + e.emailDomain(e.kcc.ID)
+		if o.ID == e.kcc.ID {
+			kept, others, foreign = e.kccLearner, nil, "someone@"+e.emailDomain(e.medway.ID)
+		}
+		keptEmail := authzStr(e.learner(t, kept).Email)
+		vars := map[string]any{"o": o.ID, "emails": []string{keptEmail, "not an email", foreign}, "dry": true, "allow": 1.0}
+		mark := e.auditMark(t, e.ctl.ID)
+		return authzCall{
+			query:   authzRosterQuery,
+			vars:    vars,
+			missing: authzWith(vars, "o", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct{ ReconcileRoster authzRoster }
+				authzDecode(t, data, &out)
+				rep := out.ReconcileRoster
+				if !rep.DryRun || rep.Applied || rep.RosterSize != 1 || rep.Threshold != 1.0 || rep.ActiveLearners < 1+len(others) ||
+					rep.ToRemove != rep.ActiveLearners-1 || len(rep.LearnerIds) != rep.ToRemove {
+					t.Fatalf("reconcileRoster = %+v", rep)
+				}
+				if slices.Contains(rep.LearnerIds, kept) {
+					t.Errorf("the learner on the roster would be removed")
+				}
+				for _, id := range others {
+					if !slices.Contains(rep.LearnerIds, id) {
+						t.Errorf("%s, not on the roster, would not be removed", id)
+					}
+				}
+				if len(rep.BadLines) != 2 || rep.BadLines[0].Line != 2 || rep.BadLines[1].Line != 3 ||
+					authzStr(rep.BadLines[1].Reason) != "DOMAIN_NOT_OWNED" {
+					t.Errorf("badLines = %+v, want lines 2 and 3 (3: DOMAIN_NOT_OWNED)", rep.BadLines)
+				}
+				// Invariant 4: a dry run writes nothing.
+				if es := e.auditAfter(t, e.ctl.ID, mark); len(es) > 0 {
+					t.Errorf("a dry run wrote audit entries: %+v", es)
+				}
+				for _, id := range append([]string{kept}, others...) {
+					if got := e.learner(t, id); got.Status == "REMOVAL_SCHEDULED" {
+						t.Errorf("a dry run scheduled %s", id)
+					}
+				}
+			},
+		}
+	}
+}
+
+// orgEmails lists the emails of every learner of an organisation, as the bootstrap admin.
+func (e *authzEnv) orgEmails(t *testing.T, orgID string) []string {
+	t.Helper()
+	var emails []string
+	var after *string
+	for {
+		var out struct {
+			Learners struct {
+				Edges    []struct{ Node authzLearner }
+				PageInfo struct {
+					HasNextPage bool
+					EndCursor   *string
+				}
+			}
+		}
+		e.boot(t, `query($p: ID!, $o: ID, $a: String) { learners(programmeId: $p, organisationId: $o, first: 500, after: $a) {
+			edges { node { id email } } pageInfo { hasNextPage endCursor } } }`,
+			map[string]any{"p": e.ctl.ID, "o": orgID, "a": after}, &out)
+		for _, ed := range out.Learners.Edges {
+			if ed.Node.Email != nil {
+				emails = append(emails, *ed.Node.Email)
+			}
+		}
+		if !out.Learners.PageInfo.HasNextPage {
+			return emails
+		}
+		after = out.Learners.PageInfo.EndCursor
+	}
+}
+
+// azOpReconcileRosterApplied applies Medway's roster: every learner of it but
+// one fresh learner, who alone is scheduled for removal (CTL-9, GEN-4).
+func azOpReconcileRosterApplied(t *testing.T, e *authzEnv, who string) authzCall {
+	leaver := e.newLearner(t, e.medway.ID)
+	leaverEmail := authzStr(e.learner(t, leaver).Email)
+	roster := slices.DeleteFunc(e.orgEmails(t, e.medway.ID), func(em string) bool { return em == leaverEmail })
+	vars := map[string]any{"o": e.medway.ID, "emails": roster, "dry": false, "allow": 1.0}
+	return authzCall{
+		query:   authzRosterQuery,
+		vars:    vars,
+		missing: authzWith(vars, "o", uuid.NewString()),
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct{ ReconcileRoster authzRoster }
+			authzDecode(t, data, &out)
+			rep := out.ReconcileRoster
+			if rep.DryRun || !rep.Applied || rep.ToRemove != 1 || !slices.Equal(rep.LearnerIds, []string{leaver}) || len(rep.BadLines) != 0 {
+				t.Fatalf("reconcileRoster = %+v, want only %s scheduled", rep, leaver)
+			}
+			got := e.learner(t, leaver)
+			if got.Status != "REMOVAL_SCHEDULED" || authzStr(got.RemovalReason) != "ROSTER_RECONCILIATION" ||
+				!authzTime(t, got.RemovalDueAt).Equal(authzTime(t, &rep.RemovalDueAt)) {
+				t.Errorf("follow-up read: %+v, want a removal scheduled with the automated grace (GEN-4)", got)
+			}
+			if got := e.learner(t, e.self); got.Status == "REMOVAL_SCHEDULED" {
+				t.Errorf("the roster scheduled the learner on it: %+v", got)
+			}
+			e.expectAudit(t, e.ctl.ID, e.medway.ID, "roster.reconcile", who, func(en authzAuditEntry) bool { return en.Details["scheduled"] == 1.0 })
+			e.expectAudit(t, e.ctl.ID, leaver, "learner.schedule_removal", who, func(en authzAuditEntry) bool { return en.Reason == "ROSTER_RECONCILIATION" })
+		},
+		unchanged: func(t *testing.T) {
+			if got := e.learner(t, leaver); got.Status != "PENDING_ACCEPTANCE" {
+				t.Errorf("refused reconcileRoster changed the learner: %+v", got)
+			}
+		},
+	}
+}
+
+// azOpRunRetentionSweep sweeps Connect to Learn: nothing is due (the clock
+// stands still, the contract runs), so nothing is done.
+func azOpRunRetentionSweep(t *testing.T, e *authzEnv, who string) authzCall {
+	vars := map[string]any{"p": e.ctl.ID}
+	mark := e.auditMark(t, e.ctl.ID)
+	return authzCall{
+		query:   `mutation($p: ID!) { runRetentionSweep(programmeId: $p) { programmeId skipped contractEnded erased scheduledInactive requestsOpened } }`,
+		vars:    vars,
+		missing: authzWith(vars, "p", uuid.NewString()),
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct {
+				RunRetentionSweep struct {
+					ProgrammeID                               string
+					Skipped, ContractEnded                    bool
+					Erased, ScheduledInactive, RequestsOpened int
+				}
+			}
+			authzDecode(t, data, &out)
+			rep := out.RunRetentionSweep
+			if rep.ProgrammeID != e.ctl.ID || rep.Skipped || rep.ContractEnded || rep.Erased != 0 || rep.ScheduledInactive != 0 || rep.RequestsOpened != 0 {
+				t.Fatalf("runRetentionSweep = %+v, want nothing done", rep)
+			}
+			if es := e.auditAfter(t, e.ctl.ID, mark); len(es) > 0 {
+				t.Errorf("a sweep with nothing to do wrote audit entries: %+v", es)
+			}
+			if got := e.learner(t, e.medwayLearner); got.Status != "PENDING_ACCEPTANCE" {
+				t.Errorf("the sweep changed %s: %+v", e.medwayLearner, got)
+			}
+		},
+	}
+}
+
+// authzPtr shows what a pointer points to, in failure messages.
+func authzPtr[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// ---------------------------------------------------------------------------
+// The LMS sync API: desired state, change feed, activity and API keys (CTL-4,
+// CTL-10, ONC-3, invariant 3). lms_test.go tests what they do; these cases
+// test who may call them.
+
+func authzLMSOperations(ops map[string]authzOp) {
+	ops["apiKeys"] = azOpAPIKeys
+	ops["issueApiKey"] = azOpIssueAPIKey
+	for _, target := range []string{"", "otherProgramme"} {
+		at := ""
+		if target != "" {
+			at = "@" + target
+		}
+		ops["enrolments"+at] = azOpEnrolments(target)
+		ops["lifecycleEvents"+at] = azOpLifecycleEvents(target)
+		ops["recordLearningActivity"+at] = azOpRecordLearningActivity(target)
+		ops["revokeApiKey"+at] = azOpRevokeAPIKey(target)
+	}
+}
+
+// lmsTarget resolves an LMS operation's target to a programme and the
+// organisation whose learners it uses: Connect to Learn and Medway Council,
+// or (otherProgramme) Onclick and West Sussex County Council.
+func (e *authzEnv) lmsTarget(target string) (programmeID, orgID string) {
+	if target == "otherProgramme" {
+		return e.onc.ID, e.wscc.ID
+	}
+	return e.ctl.ID, e.medway.ID
+}
+
+// activeLearner creates a learner of the organisation and accepts its
+// programme's current compulsory policies on their behalf: an ACTIVE learner,
+// in the desired state with the courses of their access group (CTL-4).
+func (e *authzEnv) activeLearner(t *testing.T, programmeID, orgID string) string {
+	t.Helper()
+	id := e.newLearner(t, orgID)
+	var p struct {
+		Programme struct {
+			Policies []struct {
+				Compulsory     bool
+				CurrentVersion *struct{ ID string }
+			}
+		}
+	}
+	e.boot(t, `query($id: ID!) { programme(id: $id) { policies { compulsory currentVersion { id } } } }`, map[string]any{"id": programmeID}, &p)
+	var versions []string
+	for _, pol := range p.Programme.Policies {
+		if pol.Compulsory && pol.CurrentVersion != nil {
+			versions = append(versions, pol.CurrentVersion.ID)
+		}
+	}
+	var out struct{ AcceptPoliciesOnBehalf struct{ Status string } }
+	e.boot(t, `mutation($id: ID!, $in: AcceptPoliciesInput!) {
+		acceptPoliciesOnBehalf(learnerId: $id, input: $in, note: "authorisation matrix fixture") { status } }`,
+		map[string]any{"id": id, "in": map[string]any{"policyVersionIds": versions, "confirmMinimumAge": true}}, &out)
+	if out.AcceptPoliciesOnBehalf.Status != "ACTIVE" {
+		t.Fatalf("fixture learner is %s after accepting the compulsory policies", out.AcceptPoliciesOnBehalf.Status)
+	}
+	return id
+}
+
+// defaultCourses lists the lmsCourseIds of the organisation's default access group, sorted.
+func (e *authzEnv) defaultCourses(t *testing.T, orgID string) []string {
+	t.Helper()
+	var out struct {
+		Organisation struct {
+			AccessGroups []struct {
+				IsDefault bool
+				Courses   []struct{ LmsCourseID string }
+			}
+		}
+	}
+	e.boot(t, `query($id: ID!) { organisation(id: $id) { accessGroups { isDefault courses { lmsCourseId } } } }`, map[string]any{"id": orgID}, &out)
+	for _, g := range out.Organisation.AccessGroups {
+		if g.IsDefault {
+			ids := authzMap(g.Courses, func(c struct{ LmsCourseID string }) string { return c.LmsCourseID })
+			slices.Sort(ids)
+			return ids
+		}
+	}
+	t.Fatalf("organisation %s has no default access group", orgID)
+	return nil
+}
+
+// feedHead is a position at the head of the programme's feed: the asOf of
+// the desired state's first page, read as the bootstrap admin.
+func (e *authzEnv) feedHead(t *testing.T, programmeID string) string {
+	t.Helper()
+	var out struct {
+		Enrolments struct{ AsOf *string }
+	}
+	e.boot(t, `query($p: ID!) { enrolments(programmeId: $p, first: 1) { asOf } }`, map[string]any{"p": programmeID}, &out)
+	if out.Enrolments.AsOf == nil {
+		t.Fatal("enrolments gave no asOf")
+	}
+	return *out.Enrolments.AsOf
+}
+
+func (e *authzEnv) lastActivityAt(t *testing.T, learnerID string) *string {
+	t.Helper()
+	var out struct {
+		Learner struct{ LastActivityAt *string }
+	}
+	e.boot(t, `query($id: ID!) { learner(id: $id) { lastActivityAt } }`, map[string]any{"id": learnerID}, &out)
+	return out.Learner.LastActivityAt
+}
+
+type authzAPIKey struct {
+	ID, ProgrammeID, Name, Prefix string
+	RevokedAt                     *string
+}
+
+const authzAPIKeyFields = `id programmeId name prefix revokedAt`
+
+// newAPIKey issues a key of the programme as the bootstrap admin.
+func (e *authzEnv) newAPIKey(t *testing.T, programmeID string) (authzAPIKey, string) {
+	t.Helper()
+	var out struct {
+		IssueAPIKey struct {
+			APIKey authzAPIKey
+			Secret string
+		} `json:"issueApiKey"`
+	}
+	e.boot(t, `mutation($p: ID!, $n: String!) { issueApiKey(programmeId: $p, name: $n) { apiKey { `+authzAPIKeyFields+` } secret } }`,
+		map[string]any{"p": programmeID, "n": e.uniq("authorisation matrix fixture key ")}, &out)
+	return out.IssueAPIKey.APIKey, out.IssueAPIKey.Secret
+}
+
+func (e *authzEnv) apiKeys(t *testing.T, programmeID string) []authzAPIKey {
+	t.Helper()
+	var out struct {
+		APIKeys []authzAPIKey `json:"apiKeys"`
+	}
+	e.boot(t, `query($p: ID!) { apiKeys(programmeId: $p) { `+authzAPIKeyFields+` } }`, map[string]any{"p": programmeID}, &out)
+	return out.APIKeys
+}
+
+func (e *authzEnv) apiKey(t *testing.T, programmeID, id string) (authzAPIKey, bool) {
+	t.Helper()
+	for _, k := range e.apiKeys(t, programmeID) {
+		if k.ID == id {
+			return k, true
+		}
+	}
+	return authzAPIKey{}, false
+}
+
+// keyViewer presents an API key: the HTTP status, and the key's roles when it is accepted.
+func (e *authzEnv) keyViewer(t *testing.T, secret string) (int, []authzGrant) {
+	t.Helper()
+	r := e.api.Do(secret, `{ viewer { roles { id role subject programmeId organisationId governingBodyId } } }`, nil)
+	if r.Status != http.StatusOK {
+		if r.Code() != "UNAUTHENTICATED" {
+			t.Errorf("API key refused with status %d %s, want UNAUTHENTICATED", r.Status, authzErrs(r))
+		}
+		return r.Status, nil
+	}
+	var out struct{ Viewer struct{ Roles []authzGrant } }
+	r.Decode(t, &out)
+	return r.Status, out.Viewer.Roles
+}
+
+func azOpEnrolments(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		pid, orgID := e.lmsTarget(target)
+		id := e.activeLearner(t, pid, orgID)
+		pending := e.newLearner(t, orgID)
+		want := e.defaultCourses(t, orgID)
+		vars := map[string]any{"p": pid}
+		return authzCall{
+			query: `query($p: ID!) { enrolments(programmeId: $p, first: 5000) {
+				enrolments { learnerId accessGroupId lmsCourseId learnerVersion } hasNextPage asOf } }`,
+			vars:    vars,
+			missing: authzWith(vars, "p", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					Enrolments struct {
+						Enrolments []struct {
+							LearnerID, AccessGroupID, LmsCourseID string
+							LearnerVersion                        int
+						}
+						HasNextPage bool
+						AsOf        *string
+					}
+				}
+				authzDecode(t, data, &out)
+				if out.Enrolments.HasNextPage || out.Enrolments.AsOf == nil {
+					t.Fatalf("enrolments: hasNextPage %v, asOf %v; want one page with asOf", out.Enrolments.HasNextPage, out.Enrolments.AsOf)
+				}
+				var got []string
+				for _, r := range out.Enrolments.Enrolments {
+					switch r.LearnerID {
+					case id:
+						got = append(got, r.LmsCourseID)
+					case pending, e.medwayLearner, e.kccLearner, e.self:
+						t.Errorf("enrolments list %s, who has not accepted the policies (CTL-4: active learners only)", r.LearnerID)
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("the active learner's enrolments %v, want the default group's courses %v", got, want)
+				}
+			},
+		}
+	}
+}
+
+func azOpLifecycleEvents(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		pid, orgID := e.lmsTarget(target)
+		head := e.feedHead(t, pid)
+		id := e.newLearner(t, orgID)
+		vars := map[string]any{"p": pid, "a": head}
+		return authzCall{
+			query: `query($p: ID!, $a: String) { lifecycleEvents(programmeId: $p, after: $a, first: 100) {
+				events { cursor type learnerId learnerVersion learner { id } } cursor hasMore } }`,
+			vars:    vars,
+			missing: authzWith(vars, "p", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					LifecycleEvents struct {
+						Events []struct {
+							Cursor, Type, LearnerID string
+							LearnerVersion          int
+							Learner                 *struct{ ID string }
+						}
+						Cursor  string
+						HasMore bool
+					}
+				}
+				authzDecode(t, data, &out)
+				f := out.LifecycleEvents
+				if len(f.Events) != 1 || f.HasMore {
+					t.Fatalf("the feed after the head: %+v, want the fresh learner's provisioning only", f)
+				}
+				ev := f.Events[0]
+				if ev.Type != "LEARNER_PROVISIONED" || ev.LearnerID != id || ev.LearnerVersion != 1 || ev.Learner == nil || ev.Learner.ID != id || f.Cursor != ev.Cursor {
+					t.Errorf("event %+v (learner %v), cursor %q; want LEARNER_PROVISIONED of %s at version 1", ev, authzPtr(ev.Learner), f.Cursor, id)
+				}
+			},
+		}
+	}
+}
+
+func azOpRecordLearningActivity(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		pid, orgID := e.lmsTarget(target)
+		id := e.newLearner(t, orgID)
+		course := e.defaultCourses(t, orgID)[0]
+		at := e.api.Clock.Now().Add(-time.Hour).UTC()
+		vars := map[string]any{"p": pid, "in": []map[string]any{{"learnerId": id, "lastAccessAt": at.Format(time.RFC3339),
+			"enrolments": []map[string]any{{"lmsCourseId": course, "state": "IN_PROGRESS"}}}}}
+		return authzCall{
+			query: `mutation($p: ID!, $in: [LearningActivityInput!]!) { recordLearningActivity(programmeId: $p, input: $in) {
+				applied rejected results { index learnerId status } } }`,
+			vars:    vars,
+			missing: authzWith(vars, "p", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					RecordLearningActivity struct {
+						Applied, Rejected int
+						Results           []struct {
+							Index             int
+							LearnerID, Status string
+						}
+					}
+				}
+				authzDecode(t, data, &out)
+				rec := out.RecordLearningActivity
+				if rec.Applied != 1 || rec.Rejected != 0 || len(rec.Results) != 1 || rec.Results[0].LearnerID != id || rec.Results[0].Status != "APPLIED" {
+					t.Fatalf("recordLearningActivity = %+v, want the one row APPLIED", rec)
+				}
+				if got := e.lastActivityAt(t, id); got == nil || !authzTime(t, got).Equal(at) {
+					t.Errorf("follow-up read: lastActivityAt %v, want %s (ONC-3, CTL-7)", authzPtr(got), at.Format(time.RFC3339))
+				}
+				e.expectAudit(t, pid, pid, "activity.record", who, func(en authzAuditEntry) bool { return en.Details["applied"] == 1.0 })
+			},
+			unchanged: func(t *testing.T) {
+				if got := e.lastActivityAt(t, id); got != nil {
+					t.Errorf("refused recordLearningActivity set lastActivityAt %s", *got)
+				}
+			},
+		}
+	}
+}
+
+func azOpAPIKeys(t *testing.T, e *authzEnv, who string) authzCall {
+	key, secret := e.newAPIKey(t, e.ctl.ID)
+	vars := map[string]any{"p": e.ctl.ID}
+	return authzCall{
+		query:   `query($p: ID!) { apiKeys(programmeId: $p) { ` + authzAPIKeyFields + ` createdAt } }`,
+		vars:    vars,
+		missing: authzWith(vars, "p", uuid.NewString()),
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct {
+				APIKeys []authzAPIKey `json:"apiKeys"`
+			}
+			authzDecode(t, data, &out)
+			if !slices.ContainsFunc(out.APIKeys, func(k authzAPIKey) bool { return k == key }) {
+				t.Errorf("apiKeys %+v lack the fresh key %+v", out.APIKeys, key)
+			}
+			for _, k := range out.APIKeys {
+				if k.ProgrammeID != e.ctl.ID {
+					t.Errorf("apiKeys of Connect to Learn list a key of another programme: %+v", k)
+				}
+			}
+			if strings.Contains(string(data), secret[len(key.Prefix):]) {
+				t.Errorf("apiKeys return a secret (it is shown once, at issue)")
+			}
+		},
+	}
+}
+
+func azOpIssueAPIKey(t *testing.T, e *authzEnv, who string) authzCall {
+	name := e.uniq("authorisation matrix key ")
+	vars := map[string]any{"p": e.ctl.ID, "n": name}
+	named := func(t *testing.T) []authzAPIKey {
+		return slices.DeleteFunc(e.apiKeys(t, e.ctl.ID), func(k authzAPIKey) bool { return k.Name != name })
+	}
+	return authzCall{
+		query:   `mutation($p: ID!, $n: String!) { issueApiKey(programmeId: $p, name: $n) { apiKey { ` + authzAPIKeyFields + ` } secret } }`,
+		vars:    vars,
+		missing: authzWith(vars, "p", uuid.NewString()),
+		ok: func(t *testing.T, data json.RawMessage) {
+			var out struct {
+				IssueAPIKey struct {
+					APIKey authzAPIKey
+					Secret string
+				} `json:"issueApiKey"`
+			}
+			authzDecode(t, data, &out)
+			k, secret := out.IssueAPIKey.APIKey, out.IssueAPIKey.Secret
+			if k.ProgrammeID != e.ctl.ID || k.Name != name || k.RevokedAt != nil || !strings.HasPrefix(secret, "rk_") ||
+				k.Prefix == "" || !strings.HasPrefix(secret, k.Prefix) || len(k.Prefix) >= len(secret) {
+				t.Fatalf("issueApiKey = %+v with secret %.6s…", k, secret)
+			}
+			if got := named(t); len(got) != 1 || got[0] != k {
+				t.Errorf("follow-up read: apiKeys named %q = %+v, want %+v", name, got, k)
+			}
+			// The key is an LMS of Connect to Learn, and nothing else.
+			if status, roles := e.keyViewer(t, secret); status != http.StatusOK || len(roles) != 1 ||
+				roles[0].Role != string(domain.RoleLMS) || roles[0].ProgrammeID != e.ctl.ID || roles[0].Subject != k.ID {
+				t.Errorf("the new key: status %d, roles %+v; want the LMS role of Connect to Learn", status, roles)
+			}
+			e.expectAudit(t, e.ctl.ID, k.ID, "api_key.issue", who, func(en authzAuditEntry) bool { return en.Details["name"] == name })
+		},
+		unchanged: func(t *testing.T) {
+			if got := named(t); len(got) != 0 {
+				t.Errorf("refused issueApiKey issued %+v", got)
+			}
+		},
+	}
+}
+
+// azOpRevokeAPIKey revokes a fresh key of Connect to Learn, or of Onclick.
+func azOpRevokeAPIKey(target string) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		pid, _ := e.lmsTarget(target)
+		key, secret := e.newAPIKey(t, pid)
+		vars := map[string]any{"id": key.ID}
+		return authzCall{
+			query:   `mutation($id: ID!) { revokeApiKey(apiKeyId: $id) { ` + authzAPIKeyFields + ` } }`,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				var out struct {
+					RevokeAPIKey authzAPIKey `json:"revokeApiKey"`
+				}
+				authzDecode(t, data, &out)
+				k := out.RevokeAPIKey
+				if k.ID != key.ID || k.ProgrammeID != pid || k.RevokedAt == nil {
+					t.Fatalf("revokeApiKey = %+v, want %s revoked", k, key.ID)
+				}
+				if got, _ := e.apiKey(t, pid, key.ID); got.RevokedAt == nil {
+					t.Errorf("follow-up read: %+v, want revokedAt", got)
+				}
+				if status, _ := e.keyViewer(t, secret); status != http.StatusUnauthorized {
+					t.Errorf("the revoked key answers %d, want 401 at once", status)
+				}
+				e.expectAudit(t, pid, key.ID, "api_key.revoke", who, nil)
+			},
+			unchanged: func(t *testing.T) {
+				if got, ok := e.apiKey(t, pid, key.ID); !ok || got.RevokedAt != nil {
+					t.Errorf("refused revokeApiKey: the key reads %+v", got)
+				}
+				if status, _ := e.keyViewer(t, secret); status != http.StatusOK {
+					t.Errorf("refused revokeApiKey: the key answers %d", status)
+				}
+			},
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
@@ -349,6 +350,31 @@ func TestLogin_INV1_TamperedOrMissingStateRefused(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestLogin_INV1_ProviderErrorMissingCodeOrLateCallbackRefused(t *testing.T) {
+	siEach(t, func(t *testing.T, e *siEnv) {
+		for name, mutate := range map[string]func(url.Values){
+			"provider error": func(v url.Values) { v.Del("code"); v.Set("error", "access_denied") },
+			"error and code": func(v url.Values) { v.Set("error", "access_denied") },
+			"missing code":   func(v url.Values) { v.Del("code") },
+			"forged code":    func(v url.Values) { v.Set("code", strings.Repeat("c", 43)) },
+		} {
+			t.Run(name, func(t *testing.T) {
+				b := lgNewBrowser(t)
+				cb := b.loginTo(t, e, e.kcc, "ned@kent.gov.uk", lgUser("kcc-ned", "ned@kent.gov.uk"), nil)
+				q := cb.Query()
+				mutate(q)
+				cb.RawQuery = q.Encode()
+				lgRefusedCallback(t, e, b, cb.String(), http.StatusUnauthorized)
+			})
+		}
+		// A login left for longer than it may take.
+		b := lgNewBrowser(t)
+		cb := b.loginTo(t, e, e.kcc, "ned@kent.gov.uk", lgUser("kcc-ned", "ned@kent.gov.uk"), nil)
+		e.api.Clock.Advance(11 * time.Minute)
+		lgRefusedCallback(t, e, b, cb.String(), http.StatusUnauthorized)
+	})
 }
 
 func TestLogin_INV1_CallbackInAnotherBrowserRefused(t *testing.T) {

@@ -413,8 +413,18 @@ func TestSignIn_CTL3_FirstSignInProvisionsNameAndEmailOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		rows.Close()
-		row := fmt.Sprint(vals...)
-		for _, leak := range []string{"7700", "1980", "Sessions House"} {
+		var cells []string
+		for _, v := range vals {
+			if b, ok := v.([]byte); ok {
+				v = string(b)
+			}
+			cells = append(cells, fmt.Sprint(v))
+		}
+		row := strings.Join(cells, " | ")
+		if !strings.Contains(row, "alice.smith@kent.gov.uk") {
+			t.Fatalf("row dump does not show the email, so the leak check would be blind: %s", row)
+		}
+		for _, leak := range []string{"+44 7700", "1980-02-29", "Sessions House"} {
 			if strings.Contains(row, leak) {
 				t.Errorf("learner row keeps a claim beyond name and email (%q): %v", leak, row)
 			}

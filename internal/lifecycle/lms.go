@@ -179,9 +179,20 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 	}
 	switch {
 	case len(rows) > first:
-		rows = rows[:first]
+		// Never split a learner across pages: their rows could come from two
+		// versions, and "keep the highest version" would then skip a change.
+		cut := first
+		for cut > 0 && rows[cut].LearnerID == rows[cut-1].LearnerID {
+			cut--
+		}
+		if cut == 0 { // one learner with more than `first` courses: all of them
+			for cut < len(rows) && rows[cut].LearnerID == rows[0].LearnerID {
+				cut++
+			}
+		}
+		rows = rows[:cut]
 		page.HasNext = true
-		page.Next = EnrolmentCursor{Learner: rows[first-1].LearnerID, Course: rows[first-1].LMSCourseID}
+		page.Next = EnrolmentCursor{Learner: rows[cut-1].LearnerID, LearnerDone: true}
 	case !exhausted:
 		page.HasNext = true
 		page.Next = EnrolmentCursor{Learner: last, LearnerDone: true}
@@ -219,15 +230,16 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 		return FeedPage{}, apperr.Invalid("waitSeconds", "waitSeconds must be between 0 and 30")
 	}
 	now := s.clock()
-	var from domain.FeedPosition
+	// Expired only when events after the cursor were purged: an idle reader
+	// at the head keeps its place however long it waits. Reading from the
+	// start begins at the horizon.
+	horizon, err := s.st.FeedHorizon(ctx, p.ID)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	from := domain.FeedPosition{ID: horizon}
 	if pos != nil {
 		from = *pos
-		// Expired only when events after the cursor were purged: an idle
-		// reader at the head keeps its place however long it waits.
-		horizon, err := s.st.FeedHorizon(ctx, p.ID)
-		if err != nil {
-			return FeedPage{}, err
-		}
 		if from.ID < horizon {
 			return FeedPage{}, apperr.New(apperr.CursorExpired, "events after this cursor are past the feed's retention; list enrolments again and follow the feed from its asOf").WithField("after")
 		}
@@ -374,7 +386,8 @@ rowLoop:
 				last[l.ID] = t
 			}
 			if l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalInactivity &&
-				(l.LastActivityAt == nil || t.After(*l.LastActivityAt)) {
+				(l.LastActivityAt == nil || t.After(*l.LastActivityAt)) &&
+				(p.Settings.InactivityLimit == nil || t.After(now.Add(-*p.Settings.InactivityLimit))) {
 				revive = append(revive, l.ID)
 			}
 		}

@@ -33,8 +33,11 @@ func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.F
 // FeedHead is the position of the last event visible now: a reader
 // following from it sees every change the caller could not see yet.
 func (s *Store) FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error) {
+	// The purge horizon counts too: after a purge emptied the feed, the head
+	// is where the purge stopped, not 0 (which would be expired at once).
 	var id *int64
-	if err := s.db(ctx).Raw(`SELECT max(id) FROM lifecycle_events WHERE programme_id = ?`, programmeID).Scan(&id).Error; err != nil {
+	if err := s.db(ctx).Raw(`SELECT max(id) FROM (SELECT max(id) AS id FROM lifecycle_events WHERE programme_id = ?
+		UNION ALL SELECT purged_upto FROM feed_horizons WHERE programme_id = ?) h`, programmeID, programmeID).Scan(&id).Error; err != nil {
 		return domain.FeedPosition{}, translate(err)
 	}
 	p := domain.FeedPosition{At: at}
@@ -119,7 +122,7 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 		LEFT JOIN access_groups g ON g.id = l.access_group_id
 		LEFT JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
 		LEFT JOIN courses c ON c.id = agc.course_id
-		ORDER BY l.id, c.lms_course_id`, args...).Rows()
+		ORDER BY l.id, c.lms_course_id`+collateC(s.dialect), args...).Rows()
 	if err != nil {
 		return nil, false, "", translate(err)
 	}
@@ -262,6 +265,7 @@ func (s *Store) RecordActivity(ctx context.Context, last map[string]time.Time, s
 		if !pg {
 			differs = "learning_activity.state IS NOT excluded.state OR learning_activity.completed_at IS NOT excluded.completed_at"
 		}
+		differs += " OR (learning_activity.last_access_at IS NULL AND excluded.last_access_at IS NOT NULL) OR learning_activity.last_access_at < excluded.last_access_at"
 		fmt.Fprintf(&sb, ` ON CONFLICT (learner_id, course_id) DO UPDATE SET state = excluded.state,
 			completed_at = excluded.completed_at,
 			last_access_at = CASE WHEN learning_activity.last_access_at IS NULL OR learning_activity.last_access_at < excluded.last_access_at
@@ -332,4 +336,12 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 // DeleteGrantsOf removes every grant of an identity (a revoked API key).
 func (s *Store) DeleteGrantsOf(ctx context.Context, issuer, subject string) error {
 	return translate(s.db(ctx).Where("issuer = ? AND subject = ?", issuer, subject).Delete(&grantRow{}).Error)
+}
+
+// collateC orders text bytewise on PostgreSQL, as Go compares cursors.
+func collateC(d migrations.Dialect) string {
+	if d == migrations.Postgres {
+		return ` COLLATE "C"`
+	}
+	return ""
 }
