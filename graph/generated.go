@@ -489,6 +489,7 @@ type ComplexityRoot struct {
 
 	SweepReport struct {
 		ContractEnded     func(childComplexity int) int
+		ContractWarned    func(childComplexity int) int
 		Erased            func(childComplexity int) int
 		ProgrammeID       func(childComplexity int) int
 		RequestsOpened    func(childComplexity int) int
@@ -2775,6 +2776,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SweepReport.ContractEnded(childComplexity), true
+	case "SweepReport.contractWarned":
+		if e.ComplexityRoot.SweepReport.ContractWarned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SweepReport.ContractWarned(childComplexity), true
 	case "SweepReport.erased":
 		if e.ComplexityRoot.SweepReport.Erased == nil {
 			break
@@ -3763,6 +3770,8 @@ func (ec *executionContext) childFields_SweepReport(ctx context.Context, field g
 		return ec.fieldContext_SweepReport_scheduledInactive(ctx, field)
 	case "requestsOpened":
 		return ec.fieldContext_SweepReport_requestsOpened(ctx, field)
+	case "contractWarned":
+		return ec.fieldContext_SweepReport_contractWarned(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SweepReport", field.Name)
 }
@@ -13845,6 +13854,29 @@ func (ec *executionContext) fieldContext_SweepReport_requestsOpened(_ context.Co
 	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "Int")
 }
 
+func (ec *executionContext) _SweepReport_contractWarned(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SweepReport_contractWarned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContractWarned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SweepReport_contractWarned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SweepReport", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Viewer_subject(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19244,6 +19276,11 @@ func (ec *executionContext) _SweepReport(ctx context.Context, sel ast.SelectionS
 			}
 		case "requestsOpened":
 			out.Values[i] = ec._SweepReport_requestsOpened(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contractWarned":
+			out.Values[i] = ec._SweepReport_contractWarned(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -91,7 +91,7 @@ func (r *mutationResolver) RunRetentionSweep(ctx context.Context, programmeID st
 		return nil, err
 	}
 	return &model.SweepReport{ProgrammeID: rep.ProgrammeID, Skipped: rep.Skipped, ContractEnded: rep.ContractEnded,
-		Erased: rep.Erased, ScheduledInactive: rep.ScheduledInactive, RequestsOpened: rep.RequestsOpened}, nil
+		Erased: rep.Erased, ScheduledInactive: rep.ScheduledInactive, RequestsOpened: rep.RequestsOpened, ContractWarned: rep.ContractWarned}, nil
 }
 
 func (r *queryResolver) MyData(ctx context.Context) (*model.PersonalDataExport, error) {

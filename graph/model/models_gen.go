@@ -555,7 +555,7 @@ type ScheduledRemoval struct {
 	LearnerID      string        `json:"learnerId"`
 	OrganisationID string        `json:"organisationId"`
 	Reason         RemovalReason `json:"reason"`
-	// SCHEDULE (a removal would be scheduled) or ERASE.
+	// SCHEDULE (a removal would be scheduled), ERASE, or WARN (the contract ends soon, CTL-6).
 	Action string    `json:"action"`
 	DueAt  time.Time `json:"dueAt"`
 }
@@ -568,6 +568,8 @@ type SweepReport struct {
 	Erased            int  `json:"erased"`
 	ScheduledInactive int  `json:"scheduledInactive"`
 	RequestsOpened    int  `json:"requestsOpened"`
+	// CTL-6: learners warned (once per end date) that the contract ends soon.
+	ContractWarned int `json:"contractWarned"`
 }
 
 type DataRequestStatus string
@@ -992,6 +994,8 @@ const (
 	LifecycleEventTypeRemovalScheduled   LifecycleEventType = "REMOVAL_SCHEDULED"
 	LifecycleEventTypeRemovalCancelled   LifecycleEventType = "REMOVAL_CANCELLED"
 	LifecycleEventTypeLearnerErased      LifecycleEventType = "LEARNER_ERASED"
+	// CTL-6: the programme's contract ends soon; every learner will be erased on that date.
+	LifecycleEventTypeContractEnding LifecycleEventType = "CONTRACT_ENDING"
 )
 
 var AllLifecycleEventType = []LifecycleEventType{
@@ -1005,11 +1009,12 @@ var AllLifecycleEventType = []LifecycleEventType{
 	LifecycleEventTypeRemovalScheduled,
 	LifecycleEventTypeRemovalCancelled,
 	LifecycleEventTypeLearnerErased,
+	LifecycleEventTypeContractEnding,
 }
 
 func (e LifecycleEventType) IsValid() bool {
 	switch e {
-	case LifecycleEventTypeLearnerProvisioned, LifecycleEventTypeLearnerActivated, LifecycleEventTypeLearnerUpdated, LifecycleEventTypeAccessGranted, LifecycleEventTypeAccessRevoked, LifecycleEventTypeGroupChanged, LifecycleEventTypeCoursesChanged, LifecycleEventTypeRemovalScheduled, LifecycleEventTypeRemovalCancelled, LifecycleEventTypeLearnerErased:
+	case LifecycleEventTypeLearnerProvisioned, LifecycleEventTypeLearnerActivated, LifecycleEventTypeLearnerUpdated, LifecycleEventTypeAccessGranted, LifecycleEventTypeAccessRevoked, LifecycleEventTypeGroupChanged, LifecycleEventTypeCoursesChanged, LifecycleEventTypeRemovalScheduled, LifecycleEventTypeRemovalCancelled, LifecycleEventTypeLearnerErased, LifecycleEventTypeContractEnding:
 		return true
 	}
 	return false

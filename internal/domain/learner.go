@@ -96,6 +96,9 @@ const (
 	EventRemovalScheduled EventType = "REMOVAL_SCHEDULED"
 	EventRemovalCancelled EventType = "REMOVAL_CANCELLED"
 	EventErased           EventType = "LEARNER_ERASED"
+	// EventContractEnding warns ahead of the contract end (CTL-6): every
+	// learner of the programme will be erased on that date.
+	EventContractEnding EventType = "CONTRACT_ENDING"
 )
 
 // Event is one feed row: opaque IDs only (invariant 3).

@@ -115,6 +115,8 @@ type Programme struct {
 	Settings  RuleSettings
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// ContractWarnedFor is the contract end learners were last warned about (CTL-6).
+	ContractWarnedFor *time.Time
 }
 
 type GoverningBody struct {

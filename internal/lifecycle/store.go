@@ -112,6 +112,7 @@ type Store interface {
 	AuditAbout(ctx context.Context, targetID string) ([]domain.AuditEntry, error)
 	ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error)
 	PurgeErasedIdentities(ctx context.Context, before time.Time) error
+	WarnContractEnd(ctx context.Context, programmeID string, end, at time.Time) (int, error)
 	TryLock(ctx context.Context, key int64) (unlock func(), ok bool, err error)
 
 	ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error)

@@ -24,6 +24,7 @@ type SweepReport struct {
 	ScheduledInactive int
 	RequestsOpened    int // ONC-5: due removals waiting for the controller
 	ContractEnded     bool
+	ContractWarned    int // CTL-6: learners warned of the coming contract end
 }
 
 // RunRetentionSweep applies the programme's retention rules now (CTL-6,
@@ -115,6 +116,22 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 			return err
 		})
 		return rep, err
+	}
+	// CTL-6: warn ahead of the contract end, once per end date, through the feed.
+	if end := p.Settings.ContractEndsAt; end != nil && !now.Before(end.Add(-p.Settings.ContractEndWarning)) &&
+		(p.ContractWarnedFor == nil || !p.ContractWarnedFor.Equal(*end)) {
+		err := s.st.InTx(ctx, func(ctx context.Context) error {
+			n, err := s.st.WarnContractEnd(ctx, p.ID, *end, now)
+			if err != nil || n == 0 {
+				return err
+			}
+			rep.ContractWarned = n
+			return s.audit(ctx, a, &p.ID, "programme.contract_end.warn", "programme", p.ID, "",
+				map[string]any{"contractEndsAt": end.Format(time.RFC3339), "learners": n, "rule": "CTL-6"})
+		})
+		if err != nil {
+			return rep, err
+		}
 	}
 	// Due removals: erased, or handed to the controller (ONC-5).
 	err := eachBatch(domain.SweepDue, now, func(ctx context.Context, ids []string) error {
@@ -219,12 +236,19 @@ func (s *Service) RetentionPreview(ctx context.Context, programmeID string, asOf
 			}
 		}
 	}
-	if p.Settings.ContractEndsAt != nil && !asOf.Before(*p.Settings.ContractEndsAt) {
-		end := *p.Settings.ContractEndsAt
+	if end := p.Settings.ContractEndsAt; end != nil && !asOf.Before(end.Add(-p.Settings.ContractEndWarning)) {
+		// CTL-6: from the warning period on, everyone is listed: WARN before
+		// the end date, ERASE from it.
+		action := "WARN"
+		if !asOf.Before(*end) {
+			action = "ERASE"
+		}
 		err := collect(domain.SweepAll, asOf, func(l domain.Learner) domain.Removal {
-			return domain.Removal{LearnerID: l.ID, OrganisationID: l.OrganisationID, Reason: domain.RemovalContractEnded, Action: "ERASE", DueAt: end}
+			return domain.Removal{LearnerID: l.ID, OrganisationID: l.OrganisationID, Reason: domain.RemovalContractEnded, Action: action, DueAt: *end}
 		})
-		return out, err
+		if err != nil || action == "ERASE" {
+			return out, err
+		}
 	}
 	err = collect(domain.SweepDue, asOf, func(l domain.Learner) domain.Removal {
 		r := domain.RemovalLeaver

@@ -415,3 +415,24 @@ func (s *Store) lockFeeds(ctx context.Context, rows []movedRow) error {
 	}
 	return nil
 }
+
+// WarnContractEnd gives every learner of a programme not yet erased a new
+// version and a CONTRACT_ENDING event, and records which end date was
+// announced: set-based, once per date (CTL-6).
+func (s *Store) WarnContractEnd(ctx context.Context, programmeID string, end, at time.Time) (int, error) {
+	res := s.db(ctx).Exec(`UPDATE programmes SET contract_warned_for = ? WHERE id = ? AND (contract_warned_for IS NULL OR contract_warned_for <> ?)`,
+		end.UTC(), programmeID, end.UTC())
+	if res.Error != nil || res.RowsAffected == 0 {
+		return 0, translate(res.Error)
+	}
+	var rows []movedRow
+	if err := s.db(ctx).Raw(`UPDATE learners SET version = version + 1, updated_at = ?
+		WHERE programme_id = ? AND status <> 'ERASED' RETURNING id, version, programme_id`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
+		return 0, translate(err)
+	}
+	es := make([]domain.Event, len(rows))
+	for i, r := range rows {
+		es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventContractEnding, LearnerVersion: r.Version, OccurredAt: at}
+	}
+	return len(rows), s.AppendEvents(ctx, es)
+}

@@ -25,6 +25,7 @@ type programmeRow struct {
 	RosterThreshold      float64
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+	ContractWarnedFor    *time.Time
 }
 
 func (programmeRow) TableName() string { return "programmes" }
@@ -80,7 +81,7 @@ func (r programmeRow) domain() domain.Programme {
 		s.ContractEndsAt = &t
 	}
 	return domain.Programme{ID: r.ID, Name: r.Name, Preset: domain.Preset(r.Preset), Settings: s,
-		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(), ContractWarnedFor: utcp(r.ContractWarnedFor)}
 }
 
 type governingBodyRow struct {
