@@ -1,0 +1,111 @@
+package lifecycle_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/store"
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+)
+
+const day = 24 * time.Hour
+
+// ONC-6: under the Onclick preset data is kept while the learner stays
+// registered: no inactivity limit, no contract end, so years of silence
+// schedule nobody, and the retention statement says so.
+func TestPreset_ONC6_KeptWhileRegistered(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		p, err := e.svc.CreateProgramme(e.sys, lifecycle.CreateProgrammeInput{Name: "Onclick", Preset: domain.PresetOnclick,
+			GoverningBodies: []lifecycle.GoverningBodyInput{{Name: "WSCC", Role: domain.BodyController}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		org := e.admit(p.ID, "West Sussex County Council", "westsussex.gov.uk")
+		l, err := e.svc.CreateLearner(e.sys, org.ID, lifecycle.LearnerInput{Email: "quiet@westsussex.gov.uk", GivenName: "Q", FamilyName: "R"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(5 * 365 * day)
+		rep, err := e.svc.RunRetentionSweep(e.sys, p.ID)
+		if err != nil || rep.ScheduledInactive != 0 || rep.Erased != 0 || rep.ContractEnded {
+			t.Fatalf("sweep after five silent years: %+v %v", rep, err)
+		}
+		r, err := e.svc.Retention(e.sys, l.ID)
+		if err != nil || r.KeptUntil != nil || r.Rule != "ONC-6" {
+			t.Fatalf("retention: %+v %v", r, err)
+		}
+	})
+}
+
+// GEN-5 (CTL-7 with a per-programme value): a two-year limit schedules a
+// learner silent for longer than two years, and not one silent for less.
+func TestInactivity_GEN5_PerProgrammeLimit(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		p, _ := e.ctlProgramme()
+		twoYears := 730 * day
+		if _, err := e.svc.UpdateProgrammeRules(e.sys, p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: &twoYears,
+			ClearContractEnd: true}, "two-year register rule"); err != nil {
+			t.Fatal(err)
+		}
+		org := e.admit(p.ID, "Kent County Council", "kent.gov.uk")
+		old, _ := e.svc.CreateLearner(e.sys, org.ID, lifecycle.LearnerInput{Email: "old@kent.gov.uk", GivenName: "O", FamilyName: "L"})
+		e.clock.Advance(2 * day)
+		recent, _ := e.svc.CreateLearner(e.sys, org.ID, lifecycle.LearnerInput{Email: "new@kent.gov.uk", GivenName: "N", FamilyName: "W"})
+		e.clock.Advance(twoYears - day) // old: 2 years + 1 day silent; recent: 2 years - 1 day
+		rep, err := e.svc.RunRetentionSweep(e.sys, p.ID)
+		if err != nil || rep.ScheduledInactive != 1 {
+			t.Fatalf("sweep: %+v %v", rep, err)
+		}
+		if l, _ := e.svc.Learner(e.sys, old.ID); l.Status != domain.StatusRemovalScheduled || *l.RemovalReason != domain.RemovalInactivity {
+			t.Fatalf("two years silent: %+v", l)
+		}
+		if l, _ := e.svc.Learner(e.sys, recent.ID); l.Status != domain.StatusPendingAcceptance {
+			t.Fatalf("less than two years silent: %+v", l)
+		}
+	})
+}
+
+// ONC-7: organisation reports hold aggregates only, for that organisation's
+// admins and programme staff; another organisation's admin gets NOT_FOUND.
+func TestOrganisationReport_ONC7_AggregatesOnly(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		p, _ := e.ctlProgramme()
+		kcc := e.admit(p.ID, "Kent County Council", "kent.gov.uk")
+		medway := e.admit(p.ID, "Medway Council", "medway.gov.uk")
+		e.grant("kcc-admin", domain.RoleOrganisationAdmin, p.ID, &kcc.ID, nil)
+		e.grant("medway-admin", domain.RoleOrganisationAdmin, p.ID, &medway.ID, nil)
+		var ids []string
+		for i := 0; i < 4; i++ {
+			l, err := e.svc.CreateLearner(e.sys, kcc.ID, lifecycle.LearnerInput{Email: fmt.Sprintf("staff%d@kent.gov.uk", i),
+				GivenName: "Zebedee", FamilyName: fmt.Sprintf("Quill%d", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, l.ID)
+		}
+		rep, err := e.svc.OrganisationReport(e.as("kcc-admin"), kcc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep["learnersEver"] != int64(4) || rep["byStatus"].(map[string]int64)["PENDING_ACCEPTANCE"] != 4 {
+			t.Fatalf("report: %+v", rep)
+		}
+		b, _ := json.Marshal(rep)
+		for _, needle := range append([]string{"Zebedee", "Quill", "@kent.gov.uk"}, ids...) {
+			if strings.Contains(string(b), needle) {
+				t.Fatalf("the report holds %q: %s", needle, b)
+			}
+		}
+		_, err = e.svc.OrganisationReport(e.as("medway-admin"), kcc.ID)
+		wantCode(t, err, apperr.NotFound)
+	})
+}
