@@ -463,9 +463,10 @@ func (s *Service) DataRequests(ctx context.Context, programmeID string, organisa
 	return rs, more, nil
 }
 
-// MarkLeaver: an admin reports that a learner has left their organisation
-// (CTL-9). Access ends at once; erasure follows the leaver grace period.
-func (s *Service) MarkLeaver(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
+// adminChange runs fn on a learner the actor manages, locked, in one
+// transaction, after checking the required reason: the common frame of the
+// organisation admins' changes to one learner.
+func (s *Service) adminChange(ctx context.Context, learnerID, reason string, fn func(ctx context.Context, a *domain.Actor, l domain.Learner, reason string) (domain.Learner, error)) (domain.Learner, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {
 		return domain.Learner{}, err
@@ -482,13 +483,23 @@ func (s *Service) MarkLeaver(ctx context.Context, learnerID, reason string) (dom
 		if !canManageLearner(a, l) {
 			return apperr.Forbiddenf("your role cannot change this learner")
 		}
+		out, err = fn(ctx, a, l, reason)
+		return err
+	})
+	return out, err
+}
+
+// MarkLeaver: an admin reports that a learner has left their organisation
+// (CTL-9). Access ends at once; erasure follows the leaver grace period.
+func (s *Service) MarkLeaver(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
+	return s.adminChange(ctx, learnerID, reason, func(ctx context.Context, a *domain.Actor, l domain.Learner, reason string) (domain.Learner, error) {
 		if l.Status != domain.StatusActive && l.Status != domain.StatusPendingAcceptance &&
 			!(l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalInactivity) {
-			return apperr.Conflictf("the learner's status is %s", l.Status)
+			return l, apperr.Conflictf("the learner's status is %s", l.Status)
 		}
 		p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
 		if err != nil {
-			return err
+			return l, err
 		}
 		now := s.clock()
 		l.Status = domain.StatusRemovalScheduled
@@ -497,55 +508,36 @@ func (s *Service) MarkLeaver(ctx context.Context, learnerID, reason string) (dom
 		l.Version++
 		l.UpdatedAt = now
 		if err := s.st.UpdateLearner(ctx, l); err != nil {
-			return err
+			return l, err
 		}
 		if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
-			return err
+			return l, err
 		}
 		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.leaver", "learner", l.ID, reason, map[string]any{"rule": "CTL-9"}); err != nil {
-			return err
+			return l, err
 		}
-		out = l
-		return s.emit(ctx, l, domain.EventRemovalScheduled)
+		return l, s.emit(ctx, l, domain.EventRemovalScheduled)
 	})
-	return out, err
 }
 
 // ReinstateLearner cancels a scheduled removal within its grace (GEN-4).
 func (s *Service) ReinstateLearner(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
-	a, err := s.Actor(ctx)
-	if err != nil {
-		return domain.Learner{}, err
-	}
-	if reason, err = cleanText("reason", reason, 1, 1000); err != nil {
-		return domain.Learner{}, err
-	}
-	var out domain.Learner
-	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		l, err := s.readLearner(ctx, a, learnerID, true)
-		if err != nil {
-			return err
-		}
-		if !canManageLearner(a, l) {
-			return apperr.Forbiddenf("your role cannot change this learner")
-		}
+	return s.adminChange(ctx, learnerID, reason, func(ctx context.Context, a *domain.Actor, l domain.Learner, reason string) (domain.Learner, error) {
 		if l.Status != domain.StatusRemovalScheduled || l.RemovalReason == nil || *l.RemovalReason == domain.RemovalErasureRequested ||
 			*l.RemovalReason == domain.RemovalContractEnded || *l.RemovalReason == domain.RemovalOrganisationLeft {
-			return apperr.Conflictf("only a scheduled removal can be reversed (status %s)", l.Status).WithRule("GEN-4")
+			return l, apperr.Conflictf("only a scheduled removal can be reversed (status %s)", l.Status).WithRule("GEN-4")
 		}
 		if l.RemovalDueAt != nil && !s.clock().Before(*l.RemovalDueAt) {
-			return apperr.Conflictf("the grace period has ended").WithRule("GEN-4")
+			return l, apperr.Conflictf("the grace period has ended").WithRule("GEN-4")
 		}
 		if err := s.restoreAccess(ctx, a, l.ID, domain.EventRemovalCancelled); err != nil {
-			return err
+			return l, err
 		}
 		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.reinstate", "learner", l.ID, reason, map[string]any{"rule": "GEN-4"}); err != nil {
-			return err
+			return l, err
 		}
-		out, err = s.st.GetLearner(ctx, l.ID, false)
-		return err
+		return s.st.GetLearner(ctx, l.ID, false)
 	})
-	return out, err
 }
 
 // scheduleOrganisationRemoval: an organisation leaving the programme schedules
