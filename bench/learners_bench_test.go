@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -22,16 +21,7 @@ import (
 // kccProvider registers a real in-process issuer as Kent County Council's
 // identity provider and returns it.
 func kccProvider(b *testing.B, api *testkit.API, p testkit.Programme) *oidcissuer.Issuer {
-	key, err := oidcissuer.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	mux := httptestMux()
-	srv := httptest.NewServer(mux)
-	b.Cleanup(srv.Close)
-	iss := oidcissuer.New(srv.URL, key)
-	iss.Now = api.Clock.Now
-	mux.Handle("/", iss.Handler())
+	iss := api.NewIssuer()
 	ctx := lifecycle.WithSystem(context.Background(), "bench")
 	if _, err := api.Service.RegisterIdentityProvider(ctx, "", p.Orgs["Kent County Council"].ID,
 		lifecycle.IdentityProviderInput{Issuer: iss.URL(), ClientID: "rollcall-kcc"}); err != nil {

@@ -82,5 +82,3 @@ func summarise(lat []time.Duration, errs int64, elapsed time.Duration) LoadResul
 	total := len(lat)
 	return LoadResult{Requests: total, Errors: errs, Elapsed: elapsed, P50: lat[total/2], P99: lat[total*99/100]}
 }
-
-func httptestMux() *http.ServeMux { return http.NewServeMux() }

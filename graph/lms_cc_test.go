@@ -2,14 +2,11 @@ package graph_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
 )
 
@@ -21,16 +18,7 @@ func TestLMS_CTL12_ClientCredentialsTokenWithLMSGrant(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			api := testkit.NewAPI(t, d)
 			p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
-			key, err := oidcissuer.GenerateKey()
-			if err != nil {
-				t.Fatal(err)
-			}
-			mux := http.NewServeMux()
-			srv := httptest.NewServer(mux)
-			t.Cleanup(srv.Close)
-			idp := oidcissuer.New(srv.URL, key)
-			idp.Now = api.Clock.Now
-			mux.Handle("/", idp.Handler())
+			idp := api.NewIssuer()
 			idp.RegisterClient("moodle-sync", "s3cret")
 			idp.RegisterClient("intruder", "other")
 

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
@@ -30,7 +29,6 @@ import (
 
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
-	"github.com/rollcall-dev/rollcall/migrations"
 )
 
 // lmsEnv is a running service with Connect to Learn and Onclick seeded.
@@ -142,22 +140,7 @@ func lmsTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // ---------------------------------------------------------------------------
 // SQL, rebound for the dialect.
 
-func (e *lmsEnv) sql(q string) string {
-	if e.api.Store.Dialect() != migrations.Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (e *lmsEnv) sql(q string) string { return e.api.SQL(q) }
 
 func (e *lmsEnv) count(t *testing.T, q string, args ...any) int {
 	t.Helper()
@@ -1920,16 +1903,7 @@ func TestActivity_ONC3_IdempotentMonotonicPerRowResults(t *testing.T) {
 // provider and returns a function minting its tokens (verified email).
 func (e *lmsEnv) medwayProvider(t *testing.T) func(sub, email string) string {
 	t.Helper()
-	key, err := oidcissuer.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	iss := oidcissuer.New(srv.URL, key)
-	iss.Now = e.api.Clock.Now
-	mux.Handle("/", iss.Handler())
+	iss := e.api.NewIssuer()
 	const clientID = "lms-test-medway"
 	e.must(t, e.boot(), `mutation($o: ID!, $in: IdentityProviderInput!) { registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
 		map[string]any{"o": e.medway, "in": map[string]any{"issuer": iss.URL(), "clientId": clientID}}, nil)

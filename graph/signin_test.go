@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -62,17 +61,7 @@ func siNewEnv(t *testing.T, d migrations.Dialect) *siEnv {
 // service's clock.
 func siNewIssuer(t *testing.T, api *testkit.API) *oidcissuer.Issuer {
 	t.Helper()
-	key, err := oidcissuer.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	iss := oidcissuer.New(srv.URL, key)
-	iss.Now = api.Clock.Now
-	mux.Handle("/", iss.Handler())
-	return iss
+	return api.NewIssuer()
 }
 
 func (e *siEnv) org(t *testing.T, name string) string {
@@ -233,22 +222,7 @@ func siDeref[T any](p *T) any {
 }
 
 // sql rebinds ? placeholders for the dialect.
-func (e *siEnv) sql(q string) string {
-	if e.api.Store.Dialect() != migrations.Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (e *siEnv) sql(q string) string { return e.api.SQL(q) }
 
 func (e *siEnv) count(t *testing.T, q string, args ...any) int {
 	t.Helper()

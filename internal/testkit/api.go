@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,4 +209,49 @@ func (a *API) MustDo(token, query string, vars map[string]any, v any) {
 	a.t.Helper()
 	r := a.Do(token, query, vars)
 	r.Decode(a.t, v)
+}
+
+// NewIssuer starts another real OIDC provider (an organisation's identity
+// provider in a test) on its own loopback server, on the API's clock.
+func (a *API) NewIssuer() *oidcissuer.Issuer {
+	a.t.Helper()
+	key, err := oidcissuer.GenerateKey()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	a.t.Cleanup(srv.Close)
+	iss := oidcissuer.New(srv.URL, key)
+	iss.Now = a.Clock.Now
+	mux.Handle("/", iss.Handler())
+	return iss
+}
+
+// SQL rebinds ? placeholders for the API's database ($1, $2… on PostgreSQL).
+func (a *API) SQL(q string) string {
+	if a.Store.Dialect() != migrations.Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Count runs a counting query with ? placeholders.
+func (a *API) Count(q string, args ...any) int {
+	a.t.Helper()
+	var n int
+	if err := a.Store.SQL().QueryRow(a.SQL(q), args...).Scan(&n); err != nil {
+		a.t.Fatalf("%s: %v", q, err)
+	}
+	return n
 }
