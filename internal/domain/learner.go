@@ -145,6 +145,11 @@ func RetentionFor(l Learner, s RuleSettings) Retention {
 	if l.Status == StatusErased {
 		return Retention{KeptUntil: l.ErasedAt, Reason: "Your personal data has been erased; only an anonymous record remains.", Rule: "GEN-2"}
 	}
+	if l.RemovalDueAt == nil && (l.Status == StatusRemovalScheduled || l.Status == StatusWithdrawn) && l.RemovalReason != nil {
+		// ONC-5: erasure waits for the controller's approval.
+		return Retention{Reason: fmt.Sprintf("Your access has ended (%s). Your data will be erased as soon as your organisation approves the erasure; nothing else is done with it meanwhile.",
+			removalWords(l.RemovalReason)), Rule: "ONC-5"}
+	}
 	if l.RemovalDueAt != nil && (l.Status == StatusRemovalScheduled || l.Status == StatusWithdrawn) {
 		return Retention{KeptUntil: l.RemovalDueAt, Reason: fmt.Sprintf("Your removal is scheduled (%s); your data will be erased on %s.",
 			removalWords(l.RemovalReason), l.RemovalDueAt.Format("2 January 2006")), Rule: removalRule(l.RemovalReason)}

@@ -249,3 +249,14 @@ func TestLearner_CTL7_LastActiveIsTheLatestOfCreationSignInAndActivity(t *testin
 		}
 	}
 }
+
+// GEN-1 under ONC-5: a withdrawn learner waiting for the controller's
+// approval is told so, not that data is kept while registered.
+func TestRetention_GEN1_WithdrawnAwaitingApproval(t *testing.T) {
+	reason := RemovalConsentWithdrawn
+	l := Learner{Status: StatusWithdrawn, RemovalReason: &reason, CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	r := RetentionFor(l, PresetSettings(PresetOnclick, l.CreatedAt))
+	if r.Rule != "ONC-5" || r.KeptUntil != nil || !strings.Contains(r.Reason, "approves the erasure") {
+		t.Fatalf("%+v", r)
+	}
+}
