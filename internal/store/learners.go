@@ -163,7 +163,7 @@ func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
 // not a state change the LMS needs to hear about.
 func (s *Store) TouchSignIn(ctx context.Context, learnerID string, at time.Time) error {
 	return translate(s.db(ctx).Model(&learnerRow{}).Where("id = ?", learnerID).
-		Update("last_sign_in_at", at.UTC()).Error)
+		UpdateColumn("last_sign_in_at", at.UTC()).Error) // no updated_at: not a state change
 }
 
 func (s *Store) LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learner, error) {
