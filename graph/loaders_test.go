@@ -82,3 +82,63 @@ func TestSetupQuery_FixedStatementCountWhateverTheWidth(t *testing.T) {
 		})
 	}
 }
+
+// A page of learners with organisation, group and acceptances runs a fixed
+// number of statements whatever the page size (relations are prefetched once
+// per page).
+func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
+	for _, d := range testkit.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			api := testkit.NewAPI(t, d, testkit.APIOptions{LoaderWait: 50 * time.Millisecond})
+			p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
+			ctx := lifecycle.WithSystem(context.Background(), "test")
+			rows := make([]lifecycle.ImportRow, 60)
+			for i := range rows {
+				rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("p%02d@kent.gov.uk", i), GivenName: "G", FamilyName: "F"}
+			}
+			rep, err := api.Service.ImportLearners(ctx, p.Orgs["Kent County Council"].ID, rows, false, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Give every learner acceptances, so the page has all its relations.
+			for _, line := range rep.Lines {
+				l, err := api.Service.Learner(ctx, line.LearnerID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pending, err := api.Service.PendingPolicies(ctx, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var vs []string
+				for _, v := range pending {
+					vs = append(vs, v.ID)
+				}
+				if _, err := api.Service.AcceptPolicies(ctx, lifecycle.AcceptInput{PolicyVersionIDs: vs, OnBehalfOf: l.ID, Note: "paper form"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			q := `query($p: ID!, $n: Int) { learners(programmeId: $p, first: $n) { edges { node { id email
+				organisation { name } accessGroup { name } acceptances { decision policyVersion { label } } } } } }`
+			tok := api.BootstrapToken()
+			count := func(n int) int64 {
+				var out struct {
+					Learners struct {
+						Edges []struct{ Node struct{ ID string } }
+					}
+				}
+				api.Statements.Store(0)
+				api.MustDo(tok, q, map[string]any{"p": p.ID, "n": n}, &out)
+				if len(out.Learners.Edges) != n {
+					t.Fatalf("page of %d: got %d learners", n, len(out.Learners.Edges))
+				}
+				return api.Statements.Load()
+			}
+			small, large := count(5), count(50)
+			if small != large {
+				t.Fatalf("statements grew with the page: %d for 5 learners, %d for 50", small, large)
+			}
+			t.Logf("%s: %d statements for a page of 5 and of 50", d, small)
+		})
+	}
+}
