@@ -109,3 +109,34 @@ func TestOrganisationReport_ONC7_AggregatesOnly(t *testing.T) {
 		wantCode(t, err, apperr.NotFound)
 	})
 }
+
+// GEN-2: an admin's free-text reason naming the learner (CTL-12 keeps it while
+// they exist) is blanked when they are erased; the entry itself survives.
+func TestErasure_GEN2_AdminReasonsAboutTheLearnerAreBlanked(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		p, _ := e.ctlProgramme()
+		org := e.admit(p.ID, "Kent County Council", "kent.gov.uk")
+		l, err := e.svc.CreateLearner(e.sys, org.ID, lifecycle.LearnerInput{Email: "ottoline@kent.gov.uk", GivenName: "Ottoline", FamilyName: "Brackenbury"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.MarkLeaver(e.as("kc"), l.ID, "Ottoline Brackenbury left in May"); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(8 * day)
+		if _, err := e.svc.RunRetentionSweep(e.sys, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, en := range e.audit(p.ID) {
+			if strings.Contains(en.Reason, "Ottoline") || strings.Contains(en.Reason, "Brackenbury") {
+				t.Fatalf("audit entry still names the erased learner: %+v", en)
+			}
+			found = found || (en.Action == "learner.leaver" && en.TargetID == l.ID && en.ActorID == lifecycle.ActorIDFor(testIssuer, "kc"))
+		}
+		if !found {
+			t.Fatal("the leaver entry did not survive the erasure")
+		}
+	})
+}

@@ -227,6 +227,8 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time, d
 			`DELETE FROM learner_identities WHERE learner_id IN ?`,
 			`UPDATE policy_acceptances SET note = '' WHERE learner_id IN ?`,
 			`UPDATE data_requests SET reason = '', decision_note = '' WHERE learner_id IN ?`,
+			// Admins' notes about the learner; the entries themselves stay (GEN-2).
+			`UPDATE audit_entries SET reason = '' WHERE target_id IN ? AND reason <> ''`,
 		} {
 			if err := db.Exec(q, done).Error; err != nil {
 				return translate(err)

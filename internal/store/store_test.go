@@ -99,3 +99,32 @@ func TestAudit_CTL12_AppendOnly(t *testing.T) {
 		}
 	})
 }
+
+// GEN-2 with CTL-12: the one change the audit log takes is blanking a reason
+// at erasure; nothing else about an entry can be rewritten.
+func TestAudit_GEN2_OnlyReasonsCanBeBlanked(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000001", "A")
+		if err := st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &p.ID, ActorID: "usr_1", Action: "learner.leaver",
+			TargetType: "learner", TargetID: "01900000-0000-7000-8000-0000000000aa", Reason: "Jane Doe left", OccurredAt: p.CreatedAt}); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			`UPDATE audit_entries SET reason = '', action = 'x'`,
+			`UPDATE audit_entries SET reason = '', actor_id = 'someone-else'`,
+			`UPDATE audit_entries SET reason = 'rewritten'`,
+		} {
+			if _, err := st.SQL().Exec(q); err == nil {
+				t.Fatalf("%s succeeded", q)
+			}
+		}
+		if _, err := st.SQL().Exec(`UPDATE audit_entries SET reason = ''`); err != nil {
+			t.Fatalf("blanking a reason: %v", err)
+		}
+		es, _ := st.AuditEntries(ctx, p.ID, nil, 0, 10)
+		if len(es) != 1 || es[0].Reason != "" || es[0].Action != "learner.leaver" || es[0].ActorID != "usr_1" {
+			t.Fatalf("entry after blanking: %+v", es)
+		}
+	})
+}
