@@ -110,10 +110,7 @@ func (s *Store) CreateLearner(ctx context.Context, l domain.Learner) error {
 // GetLearner reads a learner; forUpdate locks the row for the transaction so
 // concurrent changes to one learner serialise and versions stay monotonic.
 func (s *Store) GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error) {
-	q := s.db(ctx)
-	if forUpdate && s.dialect == migrations.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
+	q := s.lockable(ctx, forUpdate)
 	var r learnerRow
 	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
 		return domain.Learner{}, translate(err)

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm/clause"
-
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/migrations"
 )
@@ -52,10 +50,7 @@ func (s *Store) CreateDataRequest(ctx context.Context, r domain.DataRequest) err
 }
 
 func (s *Store) GetDataRequest(ctx context.Context, id string, forUpdate bool) (domain.DataRequest, error) {
-	q := s.db(ctx)
-	if forUpdate && s.dialect == migrations.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
+	q := s.lockable(ctx, forUpdate)
 	var r dataRequestRow
 	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
 		return domain.DataRequest{}, translate(err)

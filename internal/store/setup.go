@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
-	"github.com/rollcall-dev/rollcall/migrations"
 )
 
 // ---- programmes ----
@@ -162,10 +160,7 @@ func (s *Store) CreateProposal(ctx context.Context, p domain.MembershipProposal)
 // GetProposal reads a proposal; forUpdate locks the row until the transaction
 // ends so two approvals of one proposal serialise (PostgreSQL; SQLite has one writer).
 func (s *Store) GetProposal(ctx context.Context, id string, forUpdate bool) (domain.MembershipProposal, error) {
-	q := s.db(ctx)
-	if forUpdate && s.dialect == migrations.Postgres {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
+	q := s.lockable(ctx, forUpdate)
 	var r proposalRow
 	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
 		return domain.MembershipProposal{}, translate(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
@@ -153,6 +154,16 @@ func (s *Store) db(ctx context.Context) *gorm.DB {
 		return tx
 	}
 	return s.gdb.WithContext(ctx)
+}
+
+// lockable returns the context's handle, locking the rows it reads until the
+// transaction ends when forUpdate (PostgreSQL; SQLite has one writer anyway).
+func (s *Store) lockable(ctx context.Context, forUpdate bool) *gorm.DB {
+	q := s.db(ctx)
+	if forUpdate && s.dialect == migrations.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return q
 }
 
 // InTx runs fn in one transaction; everything fn writes through the store with
