@@ -19,7 +19,7 @@ import (
 
 func (r *lifecycleEventResolver) Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error) {
 	l, err := loaders.For(ctx).Learner.Load(ctx, obj.LearnerID)
-	if errors.Is(err, dataloadgen.ErrNotFound) || (err == nil && l.Status == domain.StatusErased) {
+	if errors.Is(err, dataloadgen.ErrNotFound) {
 		return nil, nil // erased (or never the caller's to see): null means gone
 	}
 	if err != nil {

@@ -48,7 +48,8 @@ func (s *Service) Learner(ctx context.Context, id string) (domain.Learner, error
 	return s.readLearner(ctx, a, id, false)
 }
 
-// LearnersByIDs is the batch read behind the feed's learner field.
+// LearnersByIDs is the batch read behind the feed's learner field. Erased
+// learners are left out: their current data is gone (invariant 3).
 func (s *Service) LearnersByIDs(ctx context.Context, ids []string) (map[string]domain.Learner, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {
@@ -60,7 +61,7 @@ func (s *Service) LearnersByIDs(ctx context.Context, ids []string) (map[string]d
 	}
 	out := map[string]domain.Learner{}
 	for _, l := range ls {
-		if canReadLearner(a, l) {
+		if canReadLearner(a, l) && l.Status != domain.StatusErased {
 			out[l.ID] = l
 		}
 	}
