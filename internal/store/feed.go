@@ -88,25 +88,12 @@ func (s *Store) FeedHorizon(ctx context.Context, programmeID string) (int64, err
 
 // ListEnrolments pages the desired state: every ACTIVE learner × every course
 // of their access group, keyset-ordered by (learner ID, LMS course ID). It
-// walks the active learners by index first (at most limit+1 of them) and
-// joins their courses, so a page costs the same wherever it starts. more
-// is set when fewer than limit learners remain; last is the last learner looked at.
+// walks at most limit active learners by index and keeps only as many of them
+// as the page can hold: a learner is kept while the course rows before theirs
+// number fewer than limit, so a page of limit rows reads about limit rows,
+// not limit learners' worth. exhausted is set when no active learner remains
+// after the page; last is the last learner the page holds.
 func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) (rows []domain.Enrolment, exhausted bool, last string, err error) {
-	type row struct {
-		LearnerID       string
-		Email           string
-		GivenName       *string
-		FamilyName      *string
-		AccessGroupID   string
-		AccessGroupName string
-		LMSCourseID     string `gorm:"column:lms_course_id"`
-		LearnerVersion  int64
-	}
-	// One statement: the next `limit` active learners by index, then their
-	// courses. The limit is written into the SQL, not bound: with a bound
-	// LIMIT, PostgreSQL's generic plan for the cached statement guesses a
-	// large share of rows and sorts the whole programme. LEFT JOINs keep learners without courses, so the page knows
-	// how far it scanned.
 	cond, args := "", []any{programmeID}
 	switch {
 	case afterLearner != "" && learnerDone:
@@ -114,49 +101,59 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 	case afterLearner != "":
 		cond, args = " AND id >= ?", append(args, afterLearner)
 	}
-	// Scanned by hand: gorm's reflection costs more than the query here.
-	sqlRows, err := s.db(ctx).Raw(`SELECT l.id, l.email, l.given_name, l.family_name, coalesce(CAST(l.access_group_id AS text), ''),
-			coalesce(g.name, ''), coalesce(c.lms_course_id, ''), l.version
-		FROM (SELECT id, email, given_name, family_name, access_group_id, version FROM learners
-			WHERE programme_id = ? AND status = 'ACTIVE'`+cond+` ORDER BY id LIMIT `+strconv.Itoa(limit)+`) l
-		LEFT JOIN access_groups g ON g.id = l.access_group_id
-		LEFT JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
+	// One statement. The limit is written into the SQL, not bound: with a
+	// bound LIMIT, PostgreSQL's generic plan for the cached statement guesses
+	// a large share of rows and sorts the whole programme. LEFT JOINs keep
+	// learners without courses, so the page knows how far it scanned.
+	n := strconv.Itoa(limit)
+	sqlRows, err := s.db(ctx).Raw(`WITH l AS (
+			SELECT id, email, given_name, family_name, access_group_id, version FROM learners
+			WHERE programme_id = ? AND status = 'ACTIVE'`+cond+` ORDER BY id LIMIT `+n+`
+		), k AS (
+			SELECT l.*, count(*) OVER () AS scanned,
+				coalesce(sum(coalesce(gc.n, 0)) OVER (ORDER BY l.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+			FROM l LEFT JOIN (SELECT access_group_id, count(*) AS n FROM access_group_courses
+				WHERE access_group_id IN (SELECT access_group_id FROM l) GROUP BY access_group_id) gc
+				ON gc.access_group_id = l.access_group_id
+		)
+		SELECT k.id, k.email, k.given_name, k.family_name, coalesce(CAST(k.access_group_id AS text), ''),
+			coalesce(g.name, ''), coalesce(c.lms_course_id, ''), k.version, k.scanned
+		FROM k
+		LEFT JOIN access_groups g ON g.id = k.access_group_id
+		LEFT JOIN access_group_courses agc ON agc.access_group_id = k.access_group_id
 		LEFT JOIN courses c ON c.id = agc.course_id
-		ORDER BY l.id, c.lms_course_id`+collateC(s.dialect), args...).Rows()
+		WHERE k.before < `+n+`
+		ORDER BY k.id, c.lms_course_id`+collateC(s.dialect), args...).Rows()
 	if err != nil {
 		return nil, false, "", translate(err)
 	}
 	defer sqlRows.Close()
-	var rs []row
+	// Scanned by hand: gorm's reflection costs more than the query here.
+	var scanned int64
+	kept := 0
 	for sqlRows.Next() {
-		var r row
+		var e domain.Enrolment
 		var email *string
-		if err := sqlRows.Scan(&r.LearnerID, &email, &r.GivenName, &r.FamilyName, &r.AccessGroupID, &r.AccessGroupName, &r.LMSCourseID, &r.LearnerVersion); err != nil {
+		if err := sqlRows.Scan(&e.LearnerID, &email, &e.GivenName, &e.FamilyName, &e.AccessGroupID, &e.AccessGroupName,
+			&e.LMSCourseID, &e.LearnerVersion, &scanned); err != nil {
 			return nil, false, "", translate(err)
 		}
-		if email != nil {
-			r.Email = *email
+		if e.LearnerID != last {
+			kept++
+			last = e.LearnerID
 		}
-		rs = append(rs, r)
+		if email != nil {
+			e.Email = *email
+		}
+		if e.LMSCourseID == "" || (e.LearnerID == afterLearner && !learnerDone && e.LMSCourseID <= afterCourse) {
+			continue // no course, or already on an earlier page
+		}
+		rows = append(rows, e)
 	}
 	if err := sqlRows.Err(); err != nil {
 		return nil, false, "", translate(err)
 	}
-	if len(rs) == 0 {
-		return nil, true, "", nil
-	}
-	learners := 0
-	for i, r := range rs {
-		if i == 0 || rs[i-1].LearnerID != r.LearnerID {
-			learners++
-		}
-		if r.LMSCourseID == "" || (r.LearnerID == afterLearner && !learnerDone && r.LMSCourseID <= afterCourse) {
-			continue // no course, or already on an earlier page
-		}
-		rows = append(rows, domain.Enrolment{LearnerID: r.LearnerID, Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName,
-			AccessGroupID: r.AccessGroupID, AccessGroupName: r.AccessGroupName, LMSCourseID: r.LMSCourseID, LearnerVersion: r.LearnerVersion})
-	}
-	return rows, learners < limit, rs[len(rs)-1].LearnerID, nil
+	return rows, int64(kept) == scanned && scanned < int64(limit), last, nil
 }
 
 // BumpGroup gives every learner of an access group a new version and a feed
