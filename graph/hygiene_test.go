@@ -695,3 +695,35 @@ func TestHygiene_ConcurrentRootFieldsLoadTheActorOnce(t *testing.T) {
 		})
 	}
 }
+
+// The POST transport writes successful responses as gqlgen marshalled them
+// and negotiates status codes as the stock transport does; an undecodable
+// body is refused without being echoed back.
+func TestHygiene_TransportStatusesAndNoEcho(t *testing.T) {
+	api := hygSQLite(t)
+	tok := api.BootstrapToken()
+
+	ok := hygPost(t, api, tok, `{ viewer { actorId } }`, nil)
+	if ok.Status != http.StatusOK || ok.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("success: %d %q", ok.Status, ok.Header.Get("Content-Type"))
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, ok.Body); err != nil || !bytes.Equal(compact.Bytes(), ok.Body) || !bytes.HasPrefix(ok.Body, []byte(`{"data":{"viewer":`)) {
+		t.Fatalf("success body is not compact JSON data: %s", ok.Body)
+	}
+
+	bad := hygDo(t, api, hygReq{ContentType: "application/json", Auth: "Bearer " + tok, Body: strings.NewReader(`{"query": "ECHO-ME-NOT`)})
+	hygWantError(t, bad, http.StatusBadRequest, "BAD_USER_INPUT")
+	if bytes.Contains(bad.Body, []byte("ECHO-ME-NOT")) {
+		t.Fatalf("undecodable body echoed back: %s", bad.Body)
+	}
+
+	parse := hygDo(t, api, hygReq{ContentType: "application/json", Auth: "Bearer " + tok, Body: strings.NewReader(`{"query": "{ viewer { "}`)})
+	hygWantError(t, parse, http.StatusUnprocessableEntity, "BAD_USER_INPUT")
+	parse = hygDo(t, api, hygReq{ContentType: "application/json", Auth: "Bearer " + tok, Body: strings.NewReader(`{"query": "{ viewer { "}`),
+		Header: map[string]string{"Accept": "application/graphql-response+json"}})
+	hygWantError(t, parse, http.StatusBadRequest, "BAD_USER_INPUT")
+	if ct := parse.Header.Get("Content-Type"); ct != "application/graphql-response+json" {
+		t.Fatalf("Accept application/graphql-response+json answered as %q", ct)
+	}
+}
