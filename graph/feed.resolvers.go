@@ -85,9 +85,11 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 		return nil, err
 	}
 	out := &model.EnrolmentConnection{Enrolments: make([]*model.Enrolment, len(page.Enrolments)), HasNextPage: page.HasNext}
+	ms := make([]model.Enrolment, len(page.Enrolments)) // one allocation for the page
 	for i, e := range page.Enrolments {
-		out.Enrolments[i] = &model.Enrolment{LearnerID: e.LearnerID, Email: e.Email, GivenName: e.GivenName, FamilyName: e.FamilyName,
+		ms[i] = model.Enrolment{LearnerID: e.LearnerID, Email: e.Email, GivenName: e.GivenName, FamilyName: e.FamilyName,
 			AccessGroupID: e.AccessGroupID, AccessGroupName: e.AccessGroupName, LmsCourseID: e.LMSCourseID, LearnerVersion: int(e.LearnerVersion)}
+		out.Enrolments[i] = &ms[i]
 	}
 	if page.HasNext {
 		c := encodeEnrolmentCursor(page.Next)
@@ -113,9 +115,11 @@ func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string,
 		return nil, err
 	}
 	out := &model.LifecycleEventConnection{Events: make([]*model.LifecycleEvent, len(page.Events)), Cursor: encodeFeedCursor(page.Next), HasMore: page.More}
+	es := make([]model.LifecycleEvent, len(page.Events)) // one allocation for the page
 	for i, e := range page.Events {
-		out.Events[i] = &model.LifecycleEvent{Cursor: encodeFeedCursor(domain.FeedPosition{TxID: e.TxID, ID: e.ID, At: e.OccurredAt}),
+		es[i] = model.LifecycleEvent{Cursor: encodeFeedCursor(domain.FeedPosition{TxID: e.TxID, ID: e.ID, At: e.OccurredAt}),
 			Type: model.LifecycleEventType(e.Type), OccurredAt: e.OccurredAt, LearnerID: e.LearnerID, LearnerVersion: int(e.LearnerVersion)}
+		out.Events[i] = &es[i]
 	}
 	return out, nil
 }

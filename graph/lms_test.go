@@ -1021,6 +1021,11 @@ func TestEnrolments_CTL4_DesiredStateIsActiveLearnersTimesCourses(t *testing.T) 
 		withdrawn := e.activeLearner(t, e.medway, "")
 		e.withdraw(t, withdrawn)
 		onclick := e.activeLearner(t, e.wscc, "")
+		// A learner with no given name and an empty family name: the list
+		// must keep NULL and "" apart.
+		if _, err := e.api.Store.SQL().Exec(e.sql(`UPDATE learners SET given_name = NULL, family_name = '' WHERE id = ?`), active[1]); err != nil {
+			t.Fatal(err)
+		}
 
 		// The expectation, from the learners and their groups' configured courses.
 		groupCourses := map[string]lmsGroup{}
@@ -1044,6 +1049,9 @@ func TestEnrolments_CTL4_DesiredStateIsActiveLearnersTimesCourses(t *testing.T) 
 				want = append(want, lmsEnrolment{LearnerID: id, Email: *l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName,
 					AccessGroupID: g.ID, AccessGroupName: g.Name, LmsCourseID: c, LearnerVersion: l.Version})
 			}
+		}
+		if l := e.learner(t, active[1]); l.GivenName != nil || l.FamilyName == nil || *l.FamilyName != "" {
+			t.Fatalf("fixture: names of %s are %v %v, want NULL and empty", active[1], l.GivenName, l.FamilyName)
 		}
 		lmsSortEnrolments(want)
 		if len(want) != 3*3+5+3 {

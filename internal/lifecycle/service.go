@@ -140,8 +140,11 @@ func (s *Service) Actor(ctx context.Context) (*domain.Actor, error) {
 		default:
 			return nil, err
 		}
-	} else if l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); err == nil {
-		a.Learner = &l
+	} else if id.Issuer != APIKeyIssuer {
+		// Staff can be learners too; an API key never is.
+		if l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); err == nil {
+			a.Learner = &l
+		}
 	}
 	cell.actor, cell.done = a, true
 	return a, nil

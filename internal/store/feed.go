@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -117,7 +118,8 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 				ON gc.access_group_id = l.access_group_id
 		)
 		SELECT k.id, k.email, k.given_name, k.family_name, coalesce(CAST(k.access_group_id AS text), ''),
-			coalesce(g.name, ''), coalesce(c.lms_course_id, ''), k.version, k.scanned
+			coalesce(g.name, ''), coalesce(c.lms_course_id, ''), k.version, k.scanned,
+			k.given_name IS NULL, k.family_name IS NULL
 		FROM k
 		LEFT JOIN access_groups g ON g.id = k.access_group_id
 		LEFT JOIN access_group_courses agc ON agc.access_group_id = k.access_group_id
@@ -128,26 +130,34 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 		return nil, false, "", translate(err)
 	}
 	defer sqlRows.Close()
-	// Scanned by hand: gorm's reflection costs more than the query here.
-	var scanned int64
-	kept := 0
+	// Scanned by hand: gorm's reflection costs more than the query here. A
+	// learner's columns repeat on each of their course rows: they are read
+	// as raw bytes and copied into strings once per learner.
+	var (
+		scanned                    int64
+		kept                       int
+		cur                        domain.Enrolment
+		id, email, given, family   sql.RawBytes
+		groupID, groupName, course sql.RawBytes
+		version                    int64
+		noGiven, noFamily          bool
+	)
+	rows = make([]domain.Enrolment, 0, limit+8)
 	for sqlRows.Next() {
-		var e domain.Enrolment
-		var email *string
-		if err := sqlRows.Scan(&e.LearnerID, &email, &e.GivenName, &e.FamilyName, &e.AccessGroupID, &e.AccessGroupName,
-			&e.LMSCourseID, &e.LearnerVersion, &scanned); err != nil {
+		if err := sqlRows.Scan(&id, &email, &given, &family, &groupID, &groupName, &course, &version, &scanned, &noGiven, &noFamily); err != nil {
 			return nil, false, "", translate(err)
 		}
-		if e.LearnerID != last {
+		if string(id) != last {
 			kept++
-			last = e.LearnerID
+			last = string(id)
+			cur = domain.Enrolment{LearnerID: last, Email: string(email), GivenName: optString(given, noGiven), FamilyName: optString(family, noFamily),
+				AccessGroupID: string(groupID), AccessGroupName: string(groupName), LearnerVersion: version}
 		}
-		if email != nil {
-			e.Email = *email
-		}
-		if e.LMSCourseID == "" || (e.LearnerID == afterLearner && !learnerDone && e.LMSCourseID <= afterCourse) {
+		if len(course) == 0 || (last == afterLearner && !learnerDone && string(course) <= afterCourse) {
 			continue // no course, or already on an earlier page
 		}
+		e := cur
+		e.LMSCourseID = string(course)
 		rows = append(rows, e)
 	}
 	if err := sqlRows.Err(); err != nil {
@@ -341,4 +351,14 @@ func collateC(d migrations.Dialect) string {
 		return ` COLLATE "C"`
 	}
 	return ""
+}
+
+// optString is a nullable column read as raw bytes (which cannot tell NULL
+// from the empty string).
+func optString(b sql.RawBytes, null bool) *string {
+	if null {
+		return nil
+	}
+	s := string(b)
+	return &s
 }
