@@ -31,7 +31,7 @@ check-generate: generate
 # Benchmarks run against PostgreSQL and print their figures.
 bench:
 	@./scripts/ensure-postgres.sh
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+	GOMEMLIMIT=305MiB $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
