@@ -55,6 +55,9 @@ type Learner struct {
 	Version        int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// NamesByPerson: the learner or an admin corrected the name (ONC-9,
+	// ONC-4); a provider's token names no longer replace it.
+	NamesByPerson bool
 }
 
 // AccessAllowed: only an active learner may use the LMS (CTL-5, ONC-1).

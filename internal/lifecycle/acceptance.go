@@ -256,6 +256,7 @@ func (s *Service) UpdateMyProfile(ctx context.Context, givenName, familyName *st
 				return err
 			}
 		}
+		l.NamesByPerson = true
 		l.Version++
 		l.UpdatedAt = s.clock()
 		if err := s.st.UpdateLearner(ctx, l); err != nil {

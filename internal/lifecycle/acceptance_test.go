@@ -640,3 +640,57 @@ func TestUpdateMyProfile_ONC9_NameOnly(t *testing.T) {
 		}
 	})
 }
+
+// A name the learner corrected (ONC-9) or an admin corrected (ONC-4) stays:
+// later sign-ins whose token carries other names change nothing, while a
+// learner nobody corrected still takes the provider's names.
+func TestSignIn_ONC9_CorrectedNameSurvivesTokenNames(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		signIn := func(subject, email, given, family string) domain.Learner {
+			t.Helper()
+			l, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: subject, Email: email,
+				EmailVerified: true, GivenName: given, FamilyName: family})
+			if err != nil {
+				t.Fatalf("sign in %s: %v", subject, err)
+			}
+			return l
+		}
+
+		// Nobody corrected bob: the provider's names are taken.
+		bob, _ := w.linked("bob")
+		got := signIn("bob", "bob@kent.gov.uk", "Robert", "Provider")
+		if lrnDeref(got.GivenName) != "Robert" || lrnDeref(got.FamilyName) != "Provider" || got.Version != bob.Version+1 {
+			t.Fatalf("uncorrected learner: %+v", got)
+		}
+
+		// Alice corrects her name; her next sign-ins carry the old one.
+		alice, self := w.linked("alice")
+		corrected, err := w.svc.UpdateMyProfile(self(), lrnPtr("Ali"), lrnPtr("Smith-Jones"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rowsBefore := lrnEventRows(t, st, w.p.ID)
+		for _, names := range [][2]string{{"Alice", "Smith"}, {"Alicia", ""}, {"", "Jones"}} {
+			got := signIn("alice", "alice@kent.gov.uk", names[0], names[1])
+			if lrnDeref(got.GivenName) != "Ali" || lrnDeref(got.FamilyName) != "Smith-Jones" || got.Version != corrected.Version {
+				t.Fatalf("token names %v replaced the learner's correction: %+v", names, got)
+			}
+		}
+		if after := accRead(w.env, alice.ID); lrnDeref(after.GivenName) != "Ali" || lrnDeref(after.FamilyName) != "Smith-Jones" {
+			t.Fatalf("stored names: %v %v", after.GivenName, after.FamilyName)
+		}
+		if n := lrnEventRows(t, st, w.p.ID); n != rowsBefore {
+			t.Fatalf("sign-ins with stale names wrote %d feed rows", n-rowsBefore)
+		}
+
+		// An admin's correction is kept the same way.
+		carol, _ := w.linked("carol")
+		if _, err := w.svc.UpdateLearner(w.env.sys, carol.ID, lifecycle.LearnerUpdate{FamilyName: lrnPtr("Corrected")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := signIn("carol", "carol@kent.gov.uk", "Caroline", "FromToken"); lrnDeref(got.FamilyName) != "Corrected" || lrnDeref(got.GivenName) != "Given carol" {
+			t.Fatalf("admin correction replaced: %+v", got)
+		}
+	})
+}

@@ -143,6 +143,9 @@ func (s *Service) UpdateLearner(ctx context.Context, learnerID string, in Learne
 			}
 			changed = true
 		}
+		if in.GivenName != nil || in.FamilyName != nil {
+			l.NamesByPerson = true
+		}
 		groupBefore := l.AccessGroupID
 		if in.Email != nil {
 			el, err := s.resolveEmail(ctx, *in.Email, "email")

@@ -241,8 +241,9 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 		}
 	}
 	emailChanged := id.Email != "" && l.Email != nil && !strings.EqualFold(strings.TrimSpace(id.Email), *l.Email)
-	namesChanged := (id.GivenName != "" && (l.GivenName == nil || *l.GivenName != id.GivenName)) ||
-		(id.FamilyName != "" && (l.FamilyName == nil || *l.FamilyName != id.FamilyName))
+	// ONC-9: once a person corrected the name, the token's names are not news.
+	namesChanged := !l.NamesByPerson && ((id.GivenName != "" && (l.GivenName == nil || *l.GivenName != id.GivenName)) ||
+		(id.FamilyName != "" && (l.FamilyName == nil || *l.FamilyName != id.FamilyName)))
 	if !emailChanged && !namesChanged {
 		if l.LastSignInAt == nil || now.Sub(*l.LastSignInAt) >= touchEvery {
 			if err := s.st.TouchSignIn(ctx, l.ID, now); err != nil {
@@ -333,6 +334,9 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 }
 
 func applyNames(l *domain.Learner, id domain.Identity) {
+	if l.NamesByPerson {
+		return
+	}
 	if g := strings.TrimSpace(id.GivenName); g != "" && len(g) <= 100 {
 		l.GivenName = &g
 	}

@@ -31,6 +31,7 @@ type learnerRow struct {
 	Version        int64
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	NamesByPerson  bool
 }
 
 func (learnerRow) TableName() string { return "learners" }
@@ -39,7 +40,8 @@ func toLearnerRow(l domain.Learner) learnerRow {
 	r := learnerRow{ID: l.ID, ProgrammeID: l.ProgrammeID, OrganisationID: l.OrganisationID, AccessGroupID: l.AccessGroupID,
 		Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName, Status: string(l.Status),
 		RemovalDueAt: utcp(l.RemovalDueAt), ErasedAt: utcp(l.ErasedAt), LastSignInAt: utcp(l.LastSignInAt),
-		LastActivityAt: utcp(l.LastActivityAt), Version: l.Version, CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC()}
+		LastActivityAt: utcp(l.LastActivityAt), Version: l.Version, CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
+		NamesByPerson: l.NamesByPerson}
 	if l.RemovalReason != nil {
 		s := string(*l.RemovalReason)
 		r.RemovalReason = &s
@@ -51,7 +53,8 @@ func (r learnerRow) domain() domain.Learner {
 	l := domain.Learner{ID: r.ID, ProgrammeID: r.ProgrammeID, OrganisationID: r.OrganisationID, AccessGroupID: r.AccessGroupID,
 		Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName, Status: domain.LearnerStatus(r.Status),
 		RemovalDueAt: utcp(r.RemovalDueAt), ErasedAt: utcp(r.ErasedAt), LastSignInAt: utcp(r.LastSignInAt),
-		LastActivityAt: utcp(r.LastActivityAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+		LastActivityAt: utcp(r.LastActivityAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		NamesByPerson: r.NamesByPerson}
 	if r.RemovalReason != nil {
 		rr := domain.RemovalReason(*r.RemovalReason)
 		l.RemovalReason = &rr
@@ -146,6 +149,7 @@ func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
 		"given_name": r.GivenName, "family_name": r.FamilyName, "status": r.Status, "removal_reason": r.RemovalReason,
 		"removal_due_at": r.RemovalDueAt, "erased_at": r.ErasedAt, "last_sign_in_at": r.LastSignInAt,
 		"last_activity_at": r.LastActivityAt, "version": r.Version, "updated_at": r.UpdatedAt,
+		"names_by_person": r.NamesByPerson,
 	})
 	if res.Error != nil {
 		return translate(res.Error)
