@@ -1,7 +1,9 @@
 package graph
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -45,19 +47,38 @@ func decodeIDCursor(c string) (string, error) {
 	return string(b[2:]), nil
 }
 
-// Feed cursors carry the position and when it was reached (for expiry).
-func encodeFeedCursor(p domain.FeedPosition) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%d:%d:%d", p.TxID, p.ID, p.At.Unix())))
+// programmeTag binds feed and enrolment cursors to their programme: 48 bits
+// of a hash of its ID, so a cursor read against another programme is
+// refused instead of silently starting at its position there.
+func programmeTag(programmeID string) string {
+	h := sha256.Sum256([]byte(programmeID))
+	return hex.EncodeToString(h[:6])
 }
 
-func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
+const tagLen = 12
+
+var errOtherProgramme = apperr.Invalid("after", "this cursor belongs to another programme")
+
+// Feed cursors carry the programme, the position and when it was reached
+// (for expiry).
+func encodeFeedCursor(tag string, p domain.FeedPosition) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", tag, p.TxID, p.ID, p.At.Unix())))
+}
+
+func decodeFeedCursor(tag, c string) (*domain.FeedPosition, error) {
 	bad := apperr.Invalid("after", "malformed cursor")
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), "f:") {
 		return nil, bad
 	}
 	parts := strings.Split(string(b[2:]), ":")
-	if len(parts) != 3 {
+	switch {
+	case len(parts) == 4 && len(parts[0]) == tagLen:
+		if parts[0] != tag {
+			return nil, errOtherProgramme
+		}
+		parts = parts[1:]
+	case len(parts) != 3: // 3: a cursor from before cursors named their programme
 		return nil, bad
 	}
 	tx, err1 := strconv.ParseUint(parts[0], 10, 64)
@@ -69,19 +90,31 @@ func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
 	return &domain.FeedPosition{TxID: tx, ID: id, At: time.Unix(at, 0).UTC()}, nil
 }
 
-func encodeEnrolmentCursor(c lifecycle.EnrolmentCursor) string {
+func encodeEnrolmentCursor(tag string, c lifecycle.EnrolmentCursor) string {
 	done := "0"
 	if c.LearnerDone {
 		done = "1"
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte("e:" + done + ":" + c.Learner + ":" + c.Course))
+	return base64.RawURLEncoding.EncodeToString([]byte("e:" + tag + ":" + done + ":" + c.Learner + ":" + c.Course))
 }
 
-func decodeEnrolmentCursor(c string) (lifecycle.EnrolmentCursor, error) {
+func decodeEnrolmentCursor(tag, c string) (lifecycle.EnrolmentCursor, error) {
+	bad := apperr.Invalid("after", "malformed cursor")
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	s := string(b)
-	if err != nil || !strings.HasPrefix(s, "e:") || len(s) < 41 || s[3] != ':' || s[40] != ':' || (s[2] != '0' && s[2] != '1') {
-		return lifecycle.EnrolmentCursor{}, apperr.Invalid("after", "malformed cursor")
+	if err != nil || !strings.HasPrefix(s, "e:") {
+		return lifecycle.EnrolmentCursor{}, bad
 	}
-	return lifecycle.EnrolmentCursor{LearnerDone: s[2] == '1', Learner: s[4:40], Course: s[41:]}, nil
+	s = s[2:]
+	if len(s) > tagLen && s[tagLen] == ':' {
+		if s[:tagLen] != tag {
+			return lifecycle.EnrolmentCursor{}, errOtherProgramme
+		}
+		s = s[tagLen+1:]
+	} // else a cursor from before cursors named their programme
+	// done ":" learner(36) ":" course
+	if len(s) < 39 || s[1] != ':' || s[38] != ':' || (s[0] != '0' && s[0] != '1') {
+		return lifecycle.EnrolmentCursor{}, bad
+	}
+	return lifecycle.EnrolmentCursor{LearnerDone: s[0] == '1', Learner: s[2:38], Course: s[39:]}, nil
 }

@@ -76,7 +76,7 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 	var cur lifecycle.EnrolmentCursor
 	if after != nil {
 		var err error
-		if cur, err = decodeEnrolmentCursor(*after); err != nil {
+		if cur, err = decodeEnrolmentCursor(programmeTag(programmeID), *after); err != nil {
 			return nil, err
 		}
 	}
@@ -92,21 +92,22 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 		out.Enrolments[i] = &ms[i]
 	}
 	if page.HasNext {
-		c := encodeEnrolmentCursor(page.Next)
+		c := encodeEnrolmentCursor(programmeTag(programmeID), page.Next)
 		out.EndCursor = &c
 	}
 	if page.AsOf != nil {
-		c := encodeFeedCursor(*page.AsOf)
+		c := encodeFeedCursor(programmeTag(programmeID), *page.AsOf)
 		out.AsOf = &c
 	}
 	return out, nil
 }
 
 func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string, after *string, first *int, waitSeconds *int) (*model.LifecycleEventConnection, error) {
+	tag := programmeTag(programmeID)
 	var pos *domain.FeedPosition
 	if after != nil && *after != "" {
 		var err error
-		if pos, err = decodeFeedCursor(*after); err != nil {
+		if pos, err = decodeFeedCursor(tag, *after); err != nil {
 			return nil, err
 		}
 	}
@@ -114,10 +115,10 @@ func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string,
 	if err != nil {
 		return nil, err
 	}
-	out := &model.LifecycleEventConnection{Events: make([]*model.LifecycleEvent, len(page.Events)), Cursor: encodeFeedCursor(page.Next), HasMore: page.More}
+	out := &model.LifecycleEventConnection{Events: make([]*model.LifecycleEvent, len(page.Events)), Cursor: encodeFeedCursor(tag, page.Next), HasMore: page.More}
 	es := make([]model.LifecycleEvent, len(page.Events)) // one allocation for the page
 	for i, e := range page.Events {
-		es[i] = model.LifecycleEvent{Cursor: encodeFeedCursor(domain.FeedPosition{TxID: e.TxID, ID: e.ID, At: e.OccurredAt}),
+		es[i] = model.LifecycleEvent{Cursor: encodeFeedCursor(tag, domain.FeedPosition{TxID: e.TxID, ID: e.ID, At: e.OccurredAt}),
 			Type: model.LifecycleEventType(e.Type), OccurredAt: e.OccurredAt, LearnerID: e.LearnerID, LearnerVersion: int(e.LearnerVersion)}
 		out.Events[i] = &es[i]
 	}

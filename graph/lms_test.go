@@ -2019,3 +2019,54 @@ func TestActivity_CTL7_ActivityCancelsInactivityRemoval(t *testing.T) {
 		})
 	})
 }
+
+// INV-3: feed and enrolment cursors name their programme. One read against
+// another programme is refused (BAD_USER_INPUT on after), where it used to
+// start silently at the same position there; cursors issued before they
+// named a programme are still followed.
+func TestFeed_INV3_CursorsAreBoundToTheirProgramme(t *testing.T) {
+	lmsEach(t, func(t *testing.T, e *lmsEnv) {
+		boot := e.boot()
+		for i := 0; i < 3; i++ {
+			e.activeLearner(t, e.medway, "")
+			e.activeLearner(t, e.wscc, "")
+		}
+		ctlPage := e.enrolmentPage(t, boot, e.ctl.ID, 1, nil)
+		if ctlPage.EndCursor == nil || ctlPage.AsOf == nil {
+			t.Fatalf("first page: %+v", ctlPage)
+		}
+		ctlFeed := e.feed(t, boot, e.ctl.ID, nil, 2, 0)
+		if len(ctlFeed.Events) == 0 {
+			t.Fatal("no feed events")
+		}
+		for name, c := range map[string]string{"asOf": *ctlPage.AsOf, "page cursor": ctlFeed.Cursor, "event cursor": ctlFeed.Events[0].Cursor} {
+			r := e.feedRaw(boot, e.onc.ID, &c, 10, 0)
+			lmsRefused(t, r, "BAD_USER_INPUT", "lifecycleEvents of Onclick after a Connect to Learn "+name)
+			if f := r.Ext("field"); f != "after" {
+				t.Errorf("%s: field %q, want after", name, f)
+			}
+			if len(r.Errors) > 0 && !strings.Contains(r.Errors[0].Message, "another programme") {
+				t.Errorf("%s: message %q", name, r.Errors[0].Message)
+			}
+			// The same cursor is fine where it came from.
+			if r := e.feedRaw(boot, e.ctl.ID, &c, 10, 0); len(r.Errors) > 0 {
+				t.Errorf("%s on its own programme: %s", name, lmsErrs(r))
+			}
+		}
+		r := e.enrolmentsRaw(boot, e.onc.ID, 10, ctlPage.EndCursor)
+		lmsRefused(t, r, "BAD_USER_INPUT", "enrolments of Onclick after a Connect to Learn cursor")
+
+		// Cursors from before the binding: still followed on any programme.
+		enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+		legacyFeed := enc(fmt.Sprintf("f:0:0:%d", time.Now().Unix()))
+		if p := e.feed(t, boot, e.ctl.ID, &legacyFeed, 100, 0); len(p.Events) == 0 {
+			t.Error("a legacy feed cursor at the start read no events")
+		}
+		all, _, _ := e.listAll(t, boot, e.ctl.ID, 1000, nil)
+		legacyEnrol := enc("e:1:" + all[0].LearnerID + ":")
+		p := e.enrolmentPage(t, boot, e.ctl.ID, 1000, &legacyEnrol)
+		if len(p.Enrolments) == 0 || p.Enrolments[0].LearnerID == all[0].LearnerID {
+			t.Errorf("a legacy enrolment cursor after %s: %+v", all[0].LearnerID, p.Enrolments)
+		}
+	})
+}
