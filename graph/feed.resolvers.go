@@ -47,7 +47,7 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, apiKeyID string) (*
 func (r *mutationResolver) RecordLearningActivity(ctx context.Context, programmeID string, input []*model.LearningActivityInput) (*model.ActivityReceipt, error) {
 	rows := make([]domain.ActivityRow, len(input))
 	for i, in := range input {
-		rows[i] = domain.ActivityRow{LearnerID: in.LearnerID, LastAccessAt: in.LastAccessAt}
+		rows[i] = domain.ActivityRow{LearnerID: in.LearnerID, LastAccessAt: in.LastAccessAt, ObservedAt: in.ObservedAt}
 		for _, e := range in.Enrolments {
 			rows[i].Enrolments = append(rows[i].Enrolments, domain.ActivityEnrolment{LMSCourseID: e.LmsCourseID, State: string(e.State), CompletedAt: e.CompletedAt})
 		}

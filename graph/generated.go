@@ -15876,7 +15876,7 @@ func (ec *executionContext) unmarshalInputLearningActivityInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"learnerId", "lastAccessAt", "enrolments"}
+	fieldsInOrder := [...]string{"learnerId", "lastAccessAt", "enrolments", "observedAt"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15904,6 +15904,13 @@ func (ec *executionContext) unmarshalInputLearningActivityInput(ctx context.Cont
 				return it, err
 			}
 			it.Enrolments = data
+		case "observedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("observedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ObservedAt = data
 		}
 	}
 	return it, nil

@@ -2070,3 +2070,72 @@ func TestFeed_INV3_CursorsAreBoundToTheirProgramme(t *testing.T) {
 		}
 	})
 }
+
+// ONC-3: with observedAt, a late retry of an older reading cannot move an
+// enrolment state back (lastAccessAt still only moves forward); a newer
+// reading applies; a batch holding two readings keeps the later one; a row
+// without observedAt applies as sent; an observedAt in the future is refused.
+func TestActivity_ONC3_ObservedAtKeepsTheLatestReading(t *testing.T) {
+	lmsEach(t, func(t *testing.T, e *lmsEnv) {
+		_, secret := e.issueKey(t, e.ctl.ID, "Moodle")
+		a := e.activeLearner(t, e.medway, "")
+		gdpr := e.courseID(t, e.ctl, "CTL-GDPR-101")
+		now := e.api.Clock.Now()
+		t1, t2, t3 := now.Add(-3*time.Hour), now.Add(-2*time.Hour), now.Add(-time.Hour)
+		row := func(state string, observed, access time.Time) map[string]any {
+			r := map[string]any{"learnerId": a, "lastAccessAt": lmsTime(access),
+				"enrolments": []map[string]any{{"lmsCourseId": "CTL-GDPR-101", "state": state}}}
+			if !observed.IsZero() {
+				r["observedAt"] = lmsTime(observed)
+			}
+			if state == "COMPLETED" {
+				r["enrolments"].([]map[string]any)[0]["completedAt"] = lmsTime(observed)
+			}
+			return r
+		}
+		state := func() (string, *time.Time) {
+			act := e.exportActivity(t, a)[gdpr]
+			return act.State, act.CompletedAt
+		}
+
+		e.record(t, secret, e.ctl.ID, []map[string]any{row("COMPLETED", t2, t2)})
+		// The retry of the earlier reading (IN_PROGRESS at t1) arrives late.
+		if rec := e.record(t, secret, e.ctl.ID, []map[string]any{row("IN_PROGRESS", t1, t1)}); rec.Applied != 1 {
+			t.Fatalf("late row: %+v", rec)
+		}
+		if s, c := state(); s != "COMPLETED" || c == nil {
+			t.Fatalf("a late, older reading moved the state to %s (completedAt %v)", s, c)
+		}
+		if got := e.learner(t, a).LastActivityAt; !lmsTimeIs(got, t2) {
+			t.Fatalf("lastActivityAt %s, want %s", lmsFmt(got), lmsTime(t2))
+		}
+
+		// A newer reading applies (a course reset in the LMS).
+		e.record(t, secret, e.ctl.ID, []map[string]any{row("IN_PROGRESS", t3, t3)})
+		if s, c := state(); s != "IN_PROGRESS" || c != nil {
+			t.Fatalf("a newer reading left the state %s (completedAt %v)", s, c)
+		}
+
+		// Two readings in one batch, the later first: the later one stays.
+		t4, t5 := now.Add(-30*time.Minute), now.Add(-10*time.Minute)
+		e.record(t, secret, e.ctl.ID, []map[string]any{row("COMPLETED", t5, t5), row("ENROLLED", t4, t4)})
+		if s, _ := state(); s != "COMPLETED" {
+			t.Fatalf("within one batch the earlier reading won: %s", s)
+		}
+
+		// Without observedAt, the row applies as sent.
+		e.record(t, secret, e.ctl.ID, []map[string]any{row("SUSPENDED", time.Time{}, t5)})
+		if s, _ := state(); s != "SUSPENDED" {
+			t.Fatalf("a row without observedAt was not applied: %s", s)
+		}
+
+		// The future is refused, and changes nothing.
+		rec := e.record(t, secret, e.ctl.ID, []map[string]any{row("ENROLLED", now.Add(time.Hour), t5)})
+		if rec.Rejected != 1 || rec.Results[0].Status != "BAD_INPUT" {
+			t.Fatalf("observedAt in the future: %+v", rec)
+		}
+		if s, _ := state(); s != "SUSPENDED" {
+			t.Fatalf("a refused row changed the state to %s", s)
+		}
+	})
+}

@@ -287,6 +287,10 @@ type LearningActivityInput struct {
 	LearnerID    string                 `json:"learnerId"`
 	LastAccessAt *time.Time             `json:"lastAccessAt,omitempty"`
 	Enrolments   []*EnrolmentStateInput `json:"enrolments,omitempty"`
+	// When the LMS read this row. Enrolment states read before the ones already
+	// stored are not applied, so a late retry of an older batch cannot move a
+	// state back. Without it the row's states are applied as sent.
+	ObservedAt *time.Time `json:"observedAt,omitempty"`
 }
 
 // Invariant 3: one change of a learner, in a fixed order. The row holds no personal data.

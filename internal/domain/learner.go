@@ -264,6 +264,7 @@ type APIKey struct {
 type ActivityRow struct {
 	LearnerID    string
 	LastAccessAt *time.Time
+	ObservedAt   *time.Time // when the LMS read the row; orders its enrolment states
 	Enrolments   []ActivityEnrolment
 }
 

@@ -47,6 +47,7 @@ type Activity struct {
 	State        string
 	CompletedAt  *time.Time
 	LastAccessAt *time.Time
+	ObservedAt   *time.Time
 	UpdatedAt    time.Time
 }
 

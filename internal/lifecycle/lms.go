@@ -365,6 +365,8 @@ rowLoop:
 			res.Status, res.Message = "ERASED", "the learner has been erased"
 		case r.LastAccessAt != nil && r.LastAccessAt.After(now.Add(5*time.Minute)):
 			res.Status, res.Message = "BAD_INPUT", "lastAccessAt is in the future"
+		case r.ObservedAt != nil && r.ObservedAt.After(now.Add(5*time.Minute)):
+			res.Status, res.Message = "BAD_INPUT", "observedAt is in the future"
 		}
 		if res.Status != "APPLIED" {
 			results[i] = res
@@ -392,8 +394,12 @@ rowLoop:
 			}
 		}
 		for _, e := range r.Enrolments {
-			states[key{l.ID, courseByLMS[e.LMSCourseID]}] = domain.Activity{LearnerID: l.ID, CourseID: courseByLMS[e.LMSCourseID],
-				State: e.State, CompletedAt: e.CompletedAt, LastAccessAt: r.LastAccessAt}
+			k := key{l.ID, courseByLMS[e.LMSCourseID]}
+			if prev, ok := states[k]; ok && prev.ObservedAt != nil && r.ObservedAt != nil && r.ObservedAt.Before(*prev.ObservedAt) {
+				continue // the batch holds a later reading of this enrolment
+			}
+			states[k] = domain.Activity{LearnerID: l.ID, CourseID: k.c, State: e.State, CompletedAt: e.CompletedAt,
+				LastAccessAt: r.LastAccessAt, ObservedAt: r.ObservedAt}
 		}
 		results[i] = res
 	}

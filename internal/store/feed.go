@@ -259,26 +259,33 @@ func (s *Store) RecordActivity(ctx context.Context, last map[string]time.Time, s
 	for start := 0; start < len(states); start += 1000 {
 		chunk := states[start:min(start+1000, len(states))]
 		sb.Reset()
-		sb.WriteString("INSERT INTO learning_activity (learner_id, course_id, state, completed_at, last_access_at, updated_at) VALUES ")
-		args := make([]any, 0, 6*len(chunk))
+		sb.WriteString("INSERT INTO learning_activity (learner_id, course_id, state, completed_at, last_access_at, observed_at, updated_at) VALUES ")
+		args := make([]any, 0, 7*len(chunk))
 		for i, a := range chunk {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,?,?,?)")
-			args = append(args, a.LearnerID, a.CourseID, a.State, utcp(a.CompletedAt), utcp(a.LastAccessAt), at.UTC())
+			sb.WriteString("(?,?,?,?,?,?,?)")
+			args = append(args, a.LearnerID, a.CourseID, a.State, utcp(a.CompletedAt), utcp(a.LastAccessAt), utcp(a.ObservedAt), at.UTC())
 		}
-		differs := "learning_activity.state IS DISTINCT FROM excluded.state OR learning_activity.completed_at IS DISTINCT FROM excluded.completed_at"
+		// A state read before the stored one (a late retry) is not applied;
+		// rows without observedAt are applied as sent.
+		fresh := "(excluded.observed_at IS NULL OR learning_activity.observed_at IS NULL OR excluded.observed_at >= learning_activity.observed_at)"
+		distinct := "IS DISTINCT FROM"
 		if !pg {
-			differs = "learning_activity.state IS NOT excluded.state OR learning_activity.completed_at IS NOT excluded.completed_at"
+			distinct = "IS NOT"
 		}
+		differs := fmt.Sprintf("(%[1]s AND (learning_activity.state %[2]s excluded.state OR learning_activity.completed_at %[2]s excluded.completed_at"+
+			" OR (excluded.observed_at IS NOT NULL AND learning_activity.observed_at %[2]s excluded.observed_at)))", fresh, distinct)
 		differs += " OR (learning_activity.last_access_at IS NULL AND excluded.last_access_at IS NOT NULL) OR learning_activity.last_access_at < excluded.last_access_at"
-		fmt.Fprintf(&sb, ` ON CONFLICT (learner_id, course_id) DO UPDATE SET state = excluded.state,
-			completed_at = excluded.completed_at,
+		fmt.Fprintf(&sb, ` ON CONFLICT (learner_id, course_id) DO UPDATE SET
+			state = CASE WHEN %[1]s THEN excluded.state ELSE learning_activity.state END,
+			completed_at = CASE WHEN %[1]s THEN excluded.completed_at ELSE learning_activity.completed_at END,
+			observed_at = CASE WHEN %[1]s THEN coalesce(excluded.observed_at, learning_activity.observed_at) ELSE learning_activity.observed_at END,
 			last_access_at = CASE WHEN learning_activity.last_access_at IS NULL OR learning_activity.last_access_at < excluded.last_access_at
 				THEN excluded.last_access_at ELSE learning_activity.last_access_at END,
 			updated_at = excluded.updated_at
-			WHERE %s`, differs)
+			WHERE %[2]s`, fresh, differs)
 		if err := db.Exec(sb.String(), args...).Error; err != nil {
 			return translate(err)
 		}
