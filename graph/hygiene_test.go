@@ -712,6 +712,18 @@ func TestHygiene_TransportStatusesAndNoEcho(t *testing.T) {
 		t.Fatalf("success body is not compact JSON data: %s", ok.Body)
 	}
 
+	if ok.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("X-Content-Type-Options = %q", ok.Header.Get("X-Content-Type-Options"))
+	}
+	// The data is written as gqlgen produced it, not re-encoded by
+	// encoding/json (which would escape < and & as \u003c and \u0026).
+	created := hygPost(t, api, tok, `mutation($in: CreateProgrammeInput!) { createProgramme(input: $in) { name } }`,
+		map[string]any{"in": map[string]any{"name": "Tom & Jerry <Trust>", "preset": "ONCLICK",
+			"governingBodies": []any{map[string]any{"name": "Controller", "role": "CONTROLLER"}}}})
+	if created.Status != http.StatusOK || len(created.GQL.Errors) > 0 || !bytes.Contains(created.Body, []byte(`"Tom & Jerry <Trust>"`)) {
+		t.Fatalf("success body not written as gqlgen marshalled it: %s", created.Body)
+	}
+
 	bad := hygDo(t, api, hygReq{ContentType: "application/json", Auth: "Bearer " + tok, Body: strings.NewReader(`{"query": "ECHO-ME-NOT`)})
 	hygWantError(t, bad, http.StatusBadRequest, "BAD_USER_INPUT")
 	if bytes.Contains(bad.Body, []byte("ECHO-ME-NOT")) {

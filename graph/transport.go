@@ -36,6 +36,9 @@ func (postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 	ctx := r.Context()
 	contentType := responseContentType(r.Header.Get("Accept"))
 	w.Header().Set("Content-Type", contentType)
+	// Data is written without encoding/json's HTML escaping of <, > and &:
+	// a browser must never sniff the JSON as something else.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	start := graphql.Now()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -94,7 +97,11 @@ func responseContentType(accept string) string {
 // writeResponse writes data verbatim when it is all there is: gqlgen's
 // marshallers produce compact, valid JSON already.
 func writeResponse(w io.Writer, resp *graphql.Response) {
-	if len(resp.Data) > 0 && len(resp.Errors) == 0 && resp.Extensions == nil && resp.Label == "" &&
+	if resp == nil { // the request's context ended before execution
+		_, _ = w.Write([]byte("null"))
+		return
+	}
+	if len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 && resp.Label == "" &&
 		resp.Path == nil && resp.HasNext == nil {
 		buf := make([]byte, 0, len(resp.Data)+10)
 		buf = append(buf, `{"data":`...)

@@ -70,7 +70,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	rt := config.TuneRuntime(getenv)
+	rt := config.TuneRuntime()
 	log.Info("runtime", "gc_percent", rt.GCPercent, "memory_limit_bytes", rt.MemoryLimit, "memory_limit_from", rt.Source)
 	st, err := openStore(ctx, cfg, false)
 	if err != nil {

@@ -3,7 +3,9 @@ package config
 import (
 	"math"
 	"os"
+	"path"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,10 +33,11 @@ type RuntimeTuning struct {
 
 // TuneRuntime applies the GC policy: an explicit GOGC or GOMEMLIMIT always
 // wins (Go reads them itself); otherwise the memory limit is 80% of the
-// cgroup's memory.max when there is one, and GOGC becomes 400 when any
-// memory limit is in force. Without a limit nothing changes.
-func TuneRuntime(getenv func(string) string) RuntimeTuning {
-	return tuneRuntime(getenv, cgroupMemoryMax)
+// cgroup's memory limit when there is one, and GOGC becomes 400 when any
+// memory limit is in force. Without a limit nothing changes. It reads the
+// process's real environment, as the Go runtime does.
+func TuneRuntime() RuntimeTuning {
+	return tuneRuntime(os.Getenv, cgroupMemoryMax)
 }
 
 func tuneRuntime(getenv func(string) string, memoryMax func() int64) RuntimeTuning {
@@ -58,10 +61,11 @@ func tuneRuntime(getenv func(string) string, memoryMax func() int64) RuntimeTuni
 	return t
 }
 
-// cgroupMemoryMax is the memory limit of this process's cgroup (v2, then
-// v1), or 0 when there is none.
+// cgroupMemoryMax is the memory limit of this process's cgroup, or 0 when
+// there is none.
 func cgroupMemoryMax() int64 {
-	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	for _, p := range cgroupLimitFiles(string(self)) {
 		if b, err := os.ReadFile(p); err == nil {
 			if n := parseMemoryMax(string(b)); n > 0 {
 				return n
@@ -69,6 +73,27 @@ func cgroupMemoryMax() int64 {
 		}
 	}
 	return 0
+}
+
+// cgroupLimitFiles lists where the memory limit of the cgroup named in
+// /proc/self/cgroup can be read: the process's own group (v2 "0::/path", v1
+// "N:memory:/path"), then the mount root, which is the group itself inside
+// a container's cgroup namespace.
+func cgroupLimitFiles(procSelfCgroup string) []string {
+	var out []string
+	for _, line := range strings.Split(procSelfCgroup, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || strings.Contains(parts[2], "..") {
+			continue
+		}
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			out = append(out, path.Join("/sys/fs/cgroup", parts[2], "memory.max"))
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			out = append(out, path.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"))
+		}
+	}
+	return append(out, "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 }
 
 // parseMemoryMax reads a cgroup memory limit file: a byte count, or "max"

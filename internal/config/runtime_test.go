@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"math"
 	"runtime/debug"
 	"testing"
@@ -82,4 +83,20 @@ func TestTuneRuntime(t *testing.T) {
 			t.Fatalf("tuning = %+v", got)
 		}
 	})
+}
+
+func TestCgroupLimitFiles(t *testing.T) {
+	got := cgroupLimitFiles("12:pids:/x\n4:memory:/process_api/b7b1\n0::/\n")
+	want := []string{"/sys/fs/cgroup/memory/process_api/b7b1/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max",
+		"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("v1: %v\nwant %v", got, want)
+	}
+	got = cgroupLimitFiles("0::/system.slice/rollcall.service\n")
+	if got[0] != "/sys/fs/cgroup/system.slice/rollcall.service/memory.max" {
+		t.Fatalf("v2: %v", got)
+	}
+	if got := cgroupLimitFiles("0::/../../etc\n"); len(got) != 2 {
+		t.Fatalf("a path with .. is used: %v", got)
+	}
 }

@@ -694,3 +694,29 @@ func TestSignIn_ONC9_CorrectedNameSurvivesTokenNames(t *testing.T) {
 		}
 	})
 }
+
+// Token names are compared as they would be stored: a claim with stray
+// spaces, or one too long to keep, is no change, so repeated sign-ins do
+// not bump the version or write feed rows.
+func TestSignIn_ONC9_UnchangedTokenNamesWriteNothing(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := newAccWorld(t, st)
+		w.linked("dan")
+		first, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "dan", Email: "dan@kent.gov.uk",
+			EmailVerified: true, GivenName: " Daniel ", FamilyName: strings.Repeat("x", 101)})
+		if err != nil || lrnDeref(first.GivenName) != "Daniel" || lrnDeref(first.FamilyName) != "Family" {
+			t.Fatalf("first sign-in: %+v %v", first, err)
+		}
+		rows := lrnEventRows(t, st, w.p.ID)
+		for i := 0; i < 3; i++ {
+			l, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "dan", Email: "dan@kent.gov.uk",
+				EmailVerified: true, GivenName: "Daniel  ", FamilyName: strings.Repeat("x", 101)})
+			if err != nil || l.Version != first.Version {
+				t.Fatalf("sign-in %d with the same names: version %d -> %d (%v)", i, first.Version, l.Version, err)
+			}
+		}
+		if n := lrnEventRows(t, st, w.p.ID); n != rows {
+			t.Fatalf("unchanged names wrote %d feed rows", n-rows)
+		}
+	})
+}

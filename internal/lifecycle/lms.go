@@ -190,9 +190,12 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 				cut++
 			}
 		}
+		// Kept whole, the last learner's rows end the list when nothing is after them.
+		if cut < len(rows) || !exhausted {
+			page.HasNext = true
+			page.Next = EnrolmentCursor{Learner: rows[cut-1].LearnerID, LearnerDone: true}
+		}
 		rows = rows[:cut]
-		page.HasNext = true
-		page.Next = EnrolmentCursor{Learner: rows[cut-1].LearnerID, LearnerDone: true}
 	case !exhausted:
 		page.HasNext = true
 		page.Next = EnrolmentCursor{Learner: last, LearnerDone: true}

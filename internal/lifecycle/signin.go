@@ -242,8 +242,11 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 	}
 	emailChanged := id.Email != "" && l.Email != nil && !strings.EqualFold(strings.TrimSpace(id.Email), *l.Email)
 	// ONC-9: once a person corrected the name, the token's names are not news.
-	namesChanged := !l.NamesByPerson && ((id.GivenName != "" && (l.GivenName == nil || *l.GivenName != id.GivenName)) ||
-		(id.FamilyName != "" && (l.FamilyName == nil || *l.FamilyName != id.FamilyName)))
+	// Compared as applyNames would store them, or a claim with a trailing
+	// space would count as a change on every request.
+	given, family := tokenNames(id)
+	namesChanged := !l.NamesByPerson && ((given != "" && (l.GivenName == nil || *l.GivenName != given)) ||
+		(family != "" && (l.FamilyName == nil || *l.FamilyName != family)))
 	if !emailChanged && !namesChanged {
 		if l.LastSignInAt == nil || now.Sub(*l.LastSignInAt) >= touchEvery {
 			if err := s.st.TouchSignIn(ctx, l.ID, now); err != nil {
@@ -337,12 +340,25 @@ func applyNames(l *domain.Learner, id domain.Identity) {
 	if l.NamesByPerson {
 		return
 	}
-	if g := strings.TrimSpace(id.GivenName); g != "" && len(g) <= 100 {
-		l.GivenName = &g
+	given, family := tokenNames(id)
+	if given != "" {
+		l.GivenName = &given
 	}
-	if f := strings.TrimSpace(id.FamilyName); f != "" && len(f) <= 100 {
-		l.FamilyName = &f
+	if family != "" {
+		l.FamilyName = &family
 	}
+}
+
+// tokenNames are the names of a token that Rollcall takes: trimmed, and
+// empty when blank or longer than 100 bytes.
+func tokenNames(id domain.Identity) (given, family string) {
+	keep := func(s string) string {
+		if s = strings.TrimSpace(s); len(s) > 100 {
+			return ""
+		}
+		return s
+	}
+	return keep(id.GivenName), keep(id.FamilyName)
 }
 
 // emit writes a feed event for l's current version (invariant 5: call it in
