@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -57,7 +58,21 @@ func programmeTag(programmeID string) string {
 
 const tagLen = 12
 
+// errOtherProgramme is returned by the decoders; resolvers pass it through
+// otherProgramme so authorisation errors come first.
 var errOtherProgramme = apperr.Invalid("after", "this cursor belongs to another programme")
+
+// otherProgramme turns a cursor of another programme into the error the
+// caller may see: NOT_FOUND or FORBIDDEN when the programme is not theirs
+// to sync (as for any other argument), else the refusal of the cursor.
+func (r *Resolver) otherProgramme(ctx context.Context, programmeID string, err error) error {
+	if err == errOtherProgramme {
+		if aerr := r.Svc.AuthoriseSync(ctx, programmeID); aerr != nil {
+			return aerr
+		}
+	}
+	return err
+}
 
 // Feed cursors carry the programme, the position and when it was reached
 // (for expiry).

@@ -77,7 +77,7 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 	if after != nil {
 		var err error
 		if cur, err = decodeEnrolmentCursor(programmeTag(programmeID), *after); err != nil {
-			return nil, err
+			return nil, r.otherProgramme(ctx, programmeID, err)
 		}
 	}
 	page, err := r.Svc.Enrolments(ctx, programmeID, deref(first), cur)
@@ -108,7 +108,7 @@ func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string,
 	if after != nil && *after != "" {
 		var err error
 		if pos, err = decodeFeedCursor(tag, *after); err != nil {
-			return nil, err
+			return nil, r.otherProgramme(ctx, programmeID, err)
 		}
 	}
 	page, err := r.Svc.LifecycleEvents(ctx, programmeID, pos, deref(first), time.Duration(deref(waitSeconds))*time.Second)

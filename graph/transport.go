@@ -103,11 +103,9 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 	}
 	if len(resp.Data) > 0 && len(resp.Errors) == 0 && len(resp.Extensions) == 0 && resp.Label == "" &&
 		resp.Path == nil && resp.HasNext == nil {
-		buf := make([]byte, 0, len(resp.Data)+10)
-		buf = append(buf, `{"data":`...)
-		buf = append(buf, resp.Data...)
-		buf = append(buf, '}')
-		_, _ = w.Write(buf)
+		_, _ = io.WriteString(w, `{"data":`)
+		_, _ = w.Write(resp.Data)
+		_, _ = io.WriteString(w, "}")
 		return
 	}
 	b, err := json.Marshal(resp)
