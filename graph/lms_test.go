@@ -2139,3 +2139,18 @@ func TestActivity_ONC3_ObservedAtKeepsTheLatestReading(t *testing.T) {
 		}
 	})
 }
+
+// CTL-4: a learner is never split across pages, even with more courses than
+// first; when that learner is the last, the page says so (no empty page).
+func TestEnrolments_CTL4_LastLearnerWithMoreCoursesThanFirstEndsTheList(t *testing.T) {
+	lmsEach(t, func(t *testing.T, e *lmsEnv) {
+		courses := []string{e.courseID(t, e.onc, "ONC-MECC-101"), e.courseID(t, e.onc, "ONC-MH-101"), e.courseID(t, e.onc, "ONC-ALC-101")}
+		g := e.createGroup(t, e.wscc, "Three courses", courses)
+		id := e.activeLearner(t, e.wscc, g)
+		p := e.enrolmentPage(t, e.boot(), e.onc.ID, 2, nil)
+		if len(p.Enrolments) != 3 || p.HasNextPage || p.EndCursor != nil {
+			t.Fatalf("enrolments(first: 2) of a programme whose one learner %s has 3 courses: %d rows, hasNextPage %v, endCursor %v",
+				id, len(p.Enrolments), p.HasNextPage, p.EndCursor)
+		}
+	})
+}
