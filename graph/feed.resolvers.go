@@ -74,7 +74,7 @@ func (r *mutationResolver) RecordLearningActivity(ctx context.Context, programme
 
 func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, first *int, after *string) (*model.EnrolmentConnection, error) {
 	var cur lifecycle.EnrolmentCursor
-	if after != nil {
+	if after != nil && *after != "" { // "" is the start, as for lifecycleEvents
 		var err error
 		if cur, err = decodeEnrolmentCursor(programmeTag(programmeID), *after); err != nil {
 			return nil, r.otherProgramme(ctx, programmeID, err)

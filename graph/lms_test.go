@@ -2152,5 +2152,10 @@ func TestEnrolments_CTL4_LastLearnerWithMoreCoursesThanFirstEndsTheList(t *testi
 			t.Fatalf("enrolments(first: 2) of a programme whose one learner %s has 3 courses: %d rows, hasNextPage %v, endCursor %v",
 				id, len(p.Enrolments), p.HasNextPage, p.EndCursor)
 		}
+		// after: "" is the start, as for lifecycleEvents.
+		empty := ""
+		if q := e.enrolmentPage(t, e.boot(), e.onc.ID, 2, &empty); len(q.Enrolments) != 3 || q.AsOf == nil {
+			t.Fatalf(`enrolments(after: ""): %d rows, asOf %v`, len(q.Enrolments), q.AsOf)
+		}
 	})
 }
