@@ -1,10 +1,7 @@
 package graph
 
 import (
-	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -48,51 +45,23 @@ func decodeIDCursor(c string) (string, error) {
 	return string(b[2:]), nil
 }
 
-// programmeTag binds feed and enrolment cursors to their programme: 48 bits
-// of a hash of its ID, so a cursor read against another programme is
-// refused instead of silently starting at its position there.
-func programmeTag(programmeID string) string {
-	h := sha256.Sum256([]byte(programmeID))
-	return hex.EncodeToString(h[:6])
-}
-
-const tagLen = 12
-
-// errOtherProgramme is returned by the decoders; resolvers pass it through
-// otherProgramme so authorisation errors come first.
-var errOtherProgramme = apperr.Invalid("after", "this cursor belongs to another programme")
-
-// otherProgramme turns a cursor of another programme into the error the
-// caller may see: NOT_FOUND or FORBIDDEN when the programme is not theirs
-// to sync (as for any other argument), else the refusal of the cursor.
-func (r *Resolver) otherProgramme(ctx context.Context, programmeID string, err error) error {
-	if err == errOtherProgramme {
-		if aerr := r.Svc.AuthoriseSync(ctx, programmeID); aerr != nil {
-			return aerr
-		}
-	}
-	return err
-}
-
-// Feed cursors carry the programme, the position and when it was reached
-// (for expiry).
+// Feed cursors carry the programme's cursor tag (lifecycle checks it), the
+// position and when it was reached (for expiry).
 func encodeFeedCursor(tag string, p domain.FeedPosition) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", tag, p.TxID, p.ID, p.At.Unix())))
 }
 
-func decodeFeedCursor(tag, c string) (*domain.FeedPosition, error) {
+func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
 	bad := apperr.Invalid("after", "malformed cursor")
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), "f:") {
 		return nil, bad
 	}
 	parts := strings.Split(string(b[2:]), ":")
+	tag := ""
 	switch {
-	case len(parts) == 4 && len(parts[0]) == tagLen:
-		if parts[0] != tag {
-			return nil, errOtherProgramme
-		}
-		parts = parts[1:]
+	case len(parts) == 4 && len(parts[0]) == lifecycle.CursorTagLen:
+		tag, parts = parts[0], parts[1:]
 	case len(parts) != 3: // 3: a cursor from before cursors named their programme
 		return nil, bad
 	}
@@ -102,7 +71,7 @@ func decodeFeedCursor(tag, c string) (*domain.FeedPosition, error) {
 	if err1 != nil || err2 != nil || err3 != nil || id < 0 {
 		return nil, bad
 	}
-	return &domain.FeedPosition{TxID: tx, ID: id, At: time.Unix(at, 0).UTC()}, nil
+	return &domain.FeedPosition{TxID: tx, ID: id, At: time.Unix(at, 0).UTC(), Programme: tag}, nil
 }
 
 func encodeEnrolmentCursor(tag string, c lifecycle.EnrolmentCursor) string {
@@ -113,7 +82,7 @@ func encodeEnrolmentCursor(tag string, c lifecycle.EnrolmentCursor) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("e:" + tag + ":" + done + ":" + c.Learner + ":" + c.Course))
 }
 
-func decodeEnrolmentCursor(tag, c string) (lifecycle.EnrolmentCursor, error) {
+func decodeEnrolmentCursor(c string) (lifecycle.EnrolmentCursor, error) {
 	bad := apperr.Invalid("after", "malformed cursor")
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	s := string(b)
@@ -121,15 +90,13 @@ func decodeEnrolmentCursor(tag, c string) (lifecycle.EnrolmentCursor, error) {
 		return lifecycle.EnrolmentCursor{}, bad
 	}
 	s = s[2:]
-	if len(s) > tagLen && s[tagLen] == ':' {
-		if s[:tagLen] != tag {
-			return lifecycle.EnrolmentCursor{}, errOtherProgramme
-		}
-		s = s[tagLen+1:]
+	tag := ""
+	if len(s) > lifecycle.CursorTagLen && s[lifecycle.CursorTagLen] == ':' {
+		tag, s = s[:lifecycle.CursorTagLen], s[lifecycle.CursorTagLen+1:]
 	} // else a cursor from before cursors named their programme
 	// done ":" learner(36) ":" course
 	if len(s) < 39 || s[1] != ':' || s[38] != ':' || (s[0] != '0' && s[0] != '1') {
 		return lifecycle.EnrolmentCursor{}, bad
 	}
-	return lifecycle.EnrolmentCursor{LearnerDone: s[0] == '1', Learner: s[2:38], Course: s[39:]}, nil
+	return lifecycle.EnrolmentCursor{LearnerDone: s[0] == '1', Learner: s[2:38], Course: s[39:], Programme: tag}, nil
 }

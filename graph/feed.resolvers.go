@@ -76,8 +76,8 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 	var cur lifecycle.EnrolmentCursor
 	if after != nil && *after != "" { // "" is the start, as for lifecycleEvents
 		var err error
-		if cur, err = decodeEnrolmentCursor(programmeTag(programmeID), *after); err != nil {
-			return nil, r.otherProgramme(ctx, programmeID, err)
+		if cur, err = decodeEnrolmentCursor(*after); err != nil {
+			return nil, err
 		}
 	}
 	page, err := r.Svc.Enrolments(ctx, programmeID, deref(first), cur)
@@ -92,23 +92,23 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 		out.Enrolments[i] = &ms[i]
 	}
 	if page.HasNext {
-		c := encodeEnrolmentCursor(programmeTag(programmeID), page.Next)
+		c := encodeEnrolmentCursor(lifecycle.CursorTag(programmeID), page.Next)
 		out.EndCursor = &c
 	}
 	if page.AsOf != nil {
-		c := encodeFeedCursor(programmeTag(programmeID), *page.AsOf)
+		c := encodeFeedCursor(lifecycle.CursorTag(programmeID), *page.AsOf)
 		out.AsOf = &c
 	}
 	return out, nil
 }
 
 func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string, after *string, first *int, waitSeconds *int) (*model.LifecycleEventConnection, error) {
-	tag := programmeTag(programmeID)
+	tag := lifecycle.CursorTag(programmeID)
 	var pos *domain.FeedPosition
 	if after != nil && *after != "" {
 		var err error
-		if pos, err = decodeFeedCursor(tag, *after); err != nil {
-			return nil, r.otherProgramme(ctx, programmeID, err)
+		if pos, err = decodeFeedCursor(*after); err != nil {
+			return nil, err
 		}
 	}
 	page, err := r.Svc.LifecycleEvents(ctx, programmeID, pos, deref(first), time.Duration(deref(waitSeconds))*time.Second)

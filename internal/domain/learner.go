@@ -228,6 +228,9 @@ type FeedPosition struct {
 	TxID uint64 // reserved; always 0
 	ID   int64
 	At   time.Time // when the position was reached: cursors expire with feed retention
+	// Programme is the cursor tag of the programme the position was issued
+	// for (see lifecycle.CursorTag); empty for cursors from before tags.
+	Programme string
 }
 
 // FeedEvent is an event read from the feed.

@@ -2,6 +2,8 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -139,22 +141,24 @@ type EnrolmentCursor struct {
 	Learner     string
 	Course      string
 	LearnerDone bool
+	Programme   string // CursorTag of the issuing programme; empty for cursors from before tags
 }
 
-// AuthoriseSync answers as Enrolments and LifecycleEvents would before they
-// look at their arguments: NOT_FOUND or FORBIDDEN, else nil. Callers refusing
-// an argument use it first, so a refusal never says more than authorisation
-// would.
-func (s *Service) AuthoriseSync(ctx context.Context, programmeID string) error {
-	a, err := s.Actor(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := s.Programme(ctx, programmeID); err != nil {
-		return err
-	}
-	if !canSync(a, programmeID) {
-		return apperr.Forbiddenf("only the programme's LMS and programme admins can read enrolments and the feed")
+// CursorTag binds feed and enrolment cursors to their programme: 48 bits of
+// a hash of its ID. A cursor carrying another programme's tag is refused
+// (after authorisation, like any other argument) instead of silently
+// starting at its position in this programme.
+func CursorTag(programmeID string) string {
+	h := sha256.Sum256([]byte(programmeID))
+	return hex.EncodeToString(h[:6])
+}
+
+// CursorTagLen is the length of CursorTag's result.
+const CursorTagLen = 12
+
+func checkCursorTag(tag, programmeID string) error {
+	if tag != "" && tag != CursorTag(programmeID) {
+		return apperr.Invalid("after", "this cursor belongs to another programme")
 	}
 	return nil
 }
@@ -185,6 +189,9 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 	}
 	if after.Learner != "" && !validID(after.Learner) {
 		return EnrolmentsPage{}, apperr.Invalid("after", "malformed cursor")
+	}
+	if err := checkCursorTag(after.Programme, p.ID); err != nil {
+		return EnrolmentsPage{}, err
 	}
 	var page EnrolmentsPage
 	if after.Learner == "" {
@@ -254,6 +261,11 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 	}
 	if wait < 0 || wait > MaxWait {
 		return FeedPage{}, apperr.Invalid("waitSeconds", "waitSeconds must be between 0 and 30")
+	}
+	if pos != nil {
+		if err := checkCursorTag(pos.Programme, p.ID); err != nil {
+			return FeedPage{}, err
+		}
 	}
 	now := s.clock()
 	// Expired only when events after the cursor were purged: an idle reader
