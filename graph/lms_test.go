@@ -696,6 +696,7 @@ type lmsActivity struct {
 	State        string
 	CompletedAt  *time.Time
 	LastAccessAt *time.Time
+	ObservedAt   *time.Time
 	UpdatedAt    *time.Time
 }
 
@@ -2105,6 +2106,10 @@ func TestActivity_ONC3_ObservedAtKeepsTheLatestReading(t *testing.T) {
 		}
 		if s, c := state(); s != "COMPLETED" || c == nil {
 			t.Fatalf("a late, older reading moved the state to %s (completedAt %v)", s, c)
+		}
+		// ONC-10: the reading's time is the learner's data too.
+		if got := e.exportActivity(t, a)[gdpr].ObservedAt; !lmsTimeIs(got, t2) {
+			t.Fatalf("export observedAt %s, want %s", lmsFmt(got), lmsTime(t2))
 		}
 		if got := e.learner(t, a).LastActivityAt; !lmsTimeIs(got, t2) {
 			t.Fatalf("lastActivityAt %s, want %s", lmsFmt(got), lmsTime(t2))

@@ -124,7 +124,7 @@ func (s *Service) export(ctx context.Context, a *domain.Actor, learnerID string)
 	activity := []map[string]any{}
 	for _, x := range act {
 		activity = append(activity, map[string]any{"courseId": x.CourseID, "state": x.State, "completedAt": x.CompletedAt,
-			"lastAccessAt": x.LastAccessAt, "updatedAt": x.UpdatedAt})
+			"lastAccessAt": x.LastAccessAt, "observedAt": x.ObservedAt, "updatedAt": x.UpdatedAt})
 	}
 	doc["learningActivity"] = activity
 	reqs, err := s.st.DataRequestsByLearner(ctx, l.ID)

@@ -349,6 +349,7 @@ func (s *Store) ActivityByLearner(ctx context.Context, learnerID string) ([]doma
 		State        string
 		CompletedAt  *time.Time
 		LastAccessAt *time.Time
+		ObservedAt   *time.Time
 		UpdatedAt    time.Time
 	}
 	var rows []row
@@ -358,7 +359,7 @@ func (s *Store) ActivityByLearner(ctx context.Context, learnerID string) ([]doma
 	out := make([]domain.Activity, len(rows))
 	for i, r := range rows {
 		out[i] = domain.Activity{LearnerID: r.LearnerID, CourseID: r.CourseID, State: r.State, CompletedAt: utcp(r.CompletedAt),
-			LastAccessAt: utcp(r.LastAccessAt), UpdatedAt: r.UpdatedAt.UTC()}
+			LastAccessAt: utcp(r.LastAccessAt), ObservedAt: utcp(r.ObservedAt), UpdatedAt: r.UpdatedAt.UTC()}
 	}
 	return out, nil
 }
