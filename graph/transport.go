@@ -18,7 +18,8 @@ import (
 //   - a successful response is written as gqlgen marshalled it. The stock
 //     transport passes the finished body through encoding/json, which
 //     validates and compacts it: a second full scan and copy of every
-//     response, a tenth of the time of a 1,000-row enrolments page;
+//     response: about a tenth of the CPU profile of a 1,000-row
+//     enrolments page;
 //   - a body that is not valid JSON is not echoed back in the error.
 type postJSON struct{}
 
