@@ -36,6 +36,17 @@ type learnerRow struct {
 
 func (learnerRow) TableName() string { return "learners" }
 
+// The hot list reads scan rows directly: gorm's reflective scan was a fifth of
+// the CPU of a learners page. learnerColumns and fields keep the same order.
+const learnerColumns = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, " +
+	"removal_reason, removal_due_at, erased_at, last_sign_in_at, last_activity_at, version, created_at, updated_at, names_by_person"
+
+func (r *learnerRow) fields() []any {
+	return []any{&r.ID, &r.ProgrammeID, &r.OrganisationID, &r.AccessGroupID, &r.Email, &r.GivenName, &r.FamilyName,
+		&r.Status, &r.RemovalReason, &r.RemovalDueAt, &r.ErasedAt, &r.LastSignInAt, &r.LastActivityAt, &r.Version,
+		&r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson}
+}
+
 func toLearnerRow(l domain.Learner) learnerRow {
 	r := learnerRow{ID: l.ID, ProgrammeID: l.ProgrammeID, OrganisationID: l.OrganisationID, AccessGroupID: l.AccessGroupID,
 		Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName, Status: string(l.Status),
@@ -96,6 +107,9 @@ type acceptanceRow struct {
 }
 
 func (acceptanceRow) TableName() string { return "policy_acceptances" }
+
+// acceptanceColumns is the order AcceptancesByLearners scans in.
+const acceptanceColumns = "id, learner_id, policy_version_id, decision, age_confirmed, given_by, actor_id, note, decided_at"
 
 func (r acceptanceRow) domain() domain.PolicyAcceptance {
 	return domain.PolicyAcceptance{ID: r.ID, LearnerID: r.LearnerID, PolicyVersionID: r.PolicyVersionID,
@@ -195,11 +209,20 @@ func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]dom
 	if f.AfterID != "" {
 		q = q.Where("id > ?", f.AfterID)
 	}
-	var rows []learnerRow
-	if err := q.Order("id").Limit(f.Limit).Find(&rows).Error; err != nil {
+	rows, err := q.Table("learners").Select(learnerColumns).Order("id").Limit(f.Limit).Rows()
+	if err != nil {
 		return nil, translate(err)
 	}
-	return mapRows(rows, learnerRow.domain), nil
+	defer rows.Close()
+	out := make([]domain.Learner, 0, f.Limit)
+	for rows.Next() {
+		var r learnerRow
+		if err := rows.Scan(r.fields()...); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, r.domain())
+	}
+	return out, translate(rows.Err())
 }
 
 func escapeLike(s string) string {
@@ -281,11 +304,22 @@ func (s *Store) SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) e
 }
 
 func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error) {
-	var rows []acceptanceRow
-	if err := s.db(ctx).Where("learner_id IN ?", ids).Order("decided_at, id").Find(&rows).Error; err != nil {
+	rows, err := s.db(ctx).Table("policy_acceptances").Select(acceptanceColumns).Where("learner_id IN ?", ids).
+		Order("decided_at, id").Rows()
+	if err != nil {
 		return nil, translate(err)
 	}
-	return mapRows(rows, acceptanceRow.domain), nil
+	defer rows.Close()
+	out := make([]domain.PolicyAcceptance, 0, 2*len(ids))
+	for rows.Next() {
+		var r acceptanceRow
+		if err := rows.Scan(&r.ID, &r.LearnerID, &r.PolicyVersionID, &r.Decision, &r.AgeConfirmed, &r.GivenBy,
+			&r.ActorID, &r.Note, &r.DecidedAt); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, r.domain())
+	}
+	return out, translate(rows.Err())
 }
 
 // RevokeStaleAcceptance moves every ACTIVE learner of a programme back to
