@@ -3,6 +3,7 @@ package graph
 import (
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -33,6 +34,11 @@ type HandlerOptions struct {
 	Log    *slog.Logger
 	// LoaderWait is the dataloaders' batching window (default loaders.DefaultWait).
 	LoaderWait time.Duration
+	// NoPlans turns off the compiled plan for learners queries
+	// (learners_fast.go): gqlgen executes every operation.
+	NoPlans bool
+	// PlansServed, when set, counts the requests a plan answered.
+	PlansServed *atomic.Int64
 }
 
 // NewHandler is the /graphql endpoint: POST JSON only (no GET, no multipart,
@@ -45,8 +51,14 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Svc: svc}}))
-	srv.AddTransport(postJSON{})
+	res := &Resolver{Svc: svc}
+	es := NewExecutableSchema(Config{Resolvers: res})
+	srv := handler.New(es)
+	var plans *fastPaths
+	if !o.NoPlans {
+		plans = newFastPaths(res, es, o.Log, o.PlansServed)
+	}
+	srv.AddTransport(postJSON{plans: plans})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(o.Limits.Tokens)
 	srv.SetDisableSuggestion(true)

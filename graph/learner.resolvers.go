@@ -149,29 +149,12 @@ func (r *queryResolver) Learner(ctx context.Context, id string) (*model.Learner,
 }
 
 func (r *queryResolver) Learners(ctx context.Context, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error) {
-	q := lifecycle.LearnerQuery{ProgrammeID: programmeID, OrganisationID: organisationID, Search: deref(search), First: deref(first)}
-	for _, st := range status {
-		q.Statuses = append(q.Statuses, domain.LearnerStatus(st))
-	}
-	if after != nil {
-		id, err := decodeIDCursor(*after)
-		if err != nil {
-			return nil, err
-		}
-		q.After = id
-	}
-	ls, more, err := r.Svc.Learners(ctx, q)
+	ls, conn, err := r.learnersPage(ctx, programmeID, organisationID, status, search, first, after)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.prefetchLearners(ctx, ls); err != nil {
 		return nil, err
-	}
-	conn := &model.LearnerConnection{Edges: make([]*model.LearnerEdge, len(ls)), PageInfo: &model.PageInfo{HasNextPage: more}}
-	for i, l := range ls {
-		c := encodeIDCursor(l.ID)
-		conn.Edges[i] = &model.LearnerEdge{Cursor: c, Node: learnerOut(l)}
-		conn.PageInfo.EndCursor = &c
 	}
 	return conn, nil
 }

@@ -47,15 +47,23 @@ func requested(ctx context.Context, names ...string) map[string]bool {
 	return out
 }
 
-// prefetchLearners loads the relations a page of learners asks for in one
-// batch each and primes the request's loaders, so the page costs a fixed
-// number of statements without waiting on loader windows level by level.
-func (r *Resolver) prefetchLearners(ctx context.Context, ls []domain.Learner) error {
-	l := loaders.For(ctx)
-	if l == nil || len(ls) == 0 {
-		return nil
+// learnerRelations are the relations of one page of learners, each read in
+// one batch.
+type learnerRelations struct {
+	orgs        map[string]domain.Organisation
+	groups      map[string]domain.AccessGroup
+	acceptances map[string][]domain.PolicyAcceptance
+	versions    map[string]domain.PolicyVersion
+}
+
+// loadLearnerRelations reads the relations want names ("organisation",
+// "accessGroup", "acceptances", "policyVersion") for a page of learners, one
+// statement per relation, through the same service calls as the loaders.
+func (r *Resolver) loadLearnerRelations(ctx context.Context, ls []domain.Learner, want map[string]bool) (learnerRelations, error) {
+	var rel learnerRelations
+	if len(ls) == 0 {
+		return rel, nil
 	}
-	want := requested(ctx, "organisation", "accessGroup", "acceptances", "policyVersion")
 	ids := make([]string, len(ls))
 	orgSet, groupSet := map[string]bool{}, map[string]bool{}
 	var orgIDs, groupIDs []string
@@ -70,34 +78,25 @@ func (r *Resolver) prefetchLearners(ctx context.Context, ls []domain.Learner) er
 			groupIDs = append(groupIDs, *x.AccessGroupID)
 		}
 	}
+	var err error
 	if want["organisation"] {
-		os, err := r.Svc.OrganisationsByIDs(ctx, orgIDs)
-		if err != nil {
-			return err
-		}
-		for id, o := range os {
-			l.Organisation.Prime(id, o)
+		if rel.orgs, err = r.Svc.OrganisationsByIDs(ctx, orgIDs); err != nil {
+			return rel, err
 		}
 	}
 	if want["accessGroup"] && len(groupIDs) > 0 {
-		gs, err := r.Svc.AccessGroupsByIDs(ctx, groupIDs)
-		if err != nil {
-			return err
-		}
-		for id, g := range gs {
-			l.AccessGroup.Prime(id, g)
+		if rel.groups, err = r.Svc.AccessGroupsByIDs(ctx, groupIDs); err != nil {
+			return rel, err
 		}
 	}
 	if want["acceptances"] {
-		as, err := r.Svc.AcceptancesByLearners(ctx, ids)
-		if err != nil {
-			return err
+		if rel.acceptances, err = r.Svc.AcceptancesByLearners(ctx, ids); err != nil {
+			return rel, err
 		}
 		vset := map[string]bool{}
 		var vids []string
 		for _, id := range ids {
-			l.Acceptances.Prime(id, as[id])
-			for _, a := range as[id] {
+			for _, a := range rel.acceptances[id] {
 				if !vset[a.PolicyVersionID] {
 					vset[a.PolicyVersionID] = true
 					vids = append(vids, a.PolicyVersionID)
@@ -105,14 +104,40 @@ func (r *Resolver) prefetchLearners(ctx context.Context, ls []domain.Learner) er
 			}
 		}
 		if want["policyVersion"] && len(vids) > 0 {
-			vs, err := r.Svc.PolicyVersionsByIDs(ctx, vids)
-			if err != nil {
-				return err
-			}
-			for id, v := range vs {
-				l.PolicyVersion.Prime(id, v)
+			if rel.versions, err = r.Svc.PolicyVersionsByIDs(ctx, vids); err != nil {
+				return rel, err
 			}
 		}
+	}
+	return rel, nil
+}
+
+// prefetchLearners loads the relations a page of learners asks for in one
+// batch each and primes the request's loaders, so the page costs a fixed
+// number of statements without waiting on loader windows level by level.
+func (r *Resolver) prefetchLearners(ctx context.Context, ls []domain.Learner) error {
+	l := loaders.For(ctx)
+	if l == nil || len(ls) == 0 {
+		return nil
+	}
+	want := requested(ctx, "organisation", "accessGroup", "acceptances", "policyVersion")
+	rel, err := r.loadLearnerRelations(ctx, ls, want)
+	if err != nil {
+		return err
+	}
+	for id, o := range rel.orgs {
+		l.Organisation.Prime(id, o)
+	}
+	for id, g := range rel.groups {
+		l.AccessGroup.Prime(id, g)
+	}
+	if want["acceptances"] {
+		for _, x := range ls {
+			l.Acceptances.Prime(x.ID, rel.acceptances[x.ID])
+		}
+	}
+	for id, v := range rel.versions {
+		l.PolicyVersion.Prime(id, v)
 	}
 	return nil
 }
