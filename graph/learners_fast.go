@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,8 +226,55 @@ type planWriter struct {
 }
 
 func writeKey(buf *bytes.Buffer, alias string) {
-	graphql.MarshalString(alias).MarshalGQL(buf)
+	quote(buf, alias)
 	buf.WriteByte(':')
+}
+
+// quote writes s as gqlgen's MarshalString does (graphql.writeQuotedString):
+// only control characters, quote and backslash are escaped; invalid UTF-8
+// passes through as it does there. It appends to the buffer where gqlgen
+// allocates a closure per value.
+func quote(buf *bytes.Buffer, s string) {
+	const hex = "0123456789ABCDEF" // as gqlgen: upper case
+	start := 0
+	buf.WriteByte('"')
+	for i, c := range s {
+		if c >= 0x20 && c != '\\' && c != '"' {
+			continue
+		}
+		buf.WriteString(s[start:i])
+		switch c {
+		case '\t':
+			buf.WriteString(`\t`)
+		case '\r':
+			buf.WriteString(`\r`)
+		case '\n':
+			buf.WriteString(`\n`)
+		case '\\':
+			buf.WriteString(`\\`)
+		case '"':
+			buf.WriteString(`\"`)
+		default:
+			buf.WriteString(`\u00`)
+			buf.WriteByte(hex[c>>4])
+			buf.WriteByte(hex[c&0xf])
+		}
+		start = i + 1
+	}
+	buf.WriteString(s[start:])
+	buf.WriteByte('"')
+}
+
+// enum writes an enum value as its generated MarshalGQL does
+// (strconv.Quote of a GraphQL name, which needs no escapes).
+func enum[E ~string](buf *bytes.Buffer, e E) { quote(buf, string(e)) }
+
+func boolean(buf *bytes.Buffer, b bool) {
+	if b {
+		buf.WriteString("true")
+	} else {
+		buf.WriteString("false")
+	}
 }
 
 func (pw *planWriter) object(ns []pnode, typename string, field func(n *pnode) bool) bool {
@@ -237,7 +285,7 @@ func (pw *planWriter) object(ns []pnode, typename string, field func(n *pnode) b
 		}
 		writeKey(pw.buf, ns[i].alias)
 		if ns[i].name == "__typename" {
-			graphql.MarshalString(typename).MarshalGQL(pw.buf)
+			quote(pw.buf, typename)
 			continue
 		}
 		if !field(&ns[i]) {
@@ -282,7 +330,7 @@ func (pw *planWriter) connection(ns []pnode, c *model.LearnerConnection) bool {
 			return pw.object(n.kids, "PageInfo", func(n *pnode) bool {
 				switch n.name {
 				case "hasNextPage":
-					graphql.MarshalBoolean(c.PageInfo.HasNextPage).MarshalGQL(pw.buf)
+					boolean(pw.buf, c.PageInfo.HasNextPage)
 				case "endCursor":
 					pw.optString(c.PageInfo.EndCursor)
 				default:
@@ -299,7 +347,7 @@ func (pw *planWriter) edge(ns []pnode, e *model.LearnerEdge) bool {
 	return pw.object(ns, "LearnerEdge", func(n *pnode) bool {
 		switch n.name {
 		case "cursor":
-			graphql.MarshalString(e.Cursor).MarshalGQL(pw.buf)
+			quote(pw.buf, e.Cursor)
 			return true
 		case "node":
 			return pw.learner(n.kids, e.Node)
@@ -313,7 +361,7 @@ func (pw *planWriter) learner(ns []pnode, l *model.Learner) bool {
 		b := pw.buf
 		switch n.name {
 		case "id":
-			graphql.MarshalID(l.ID).MarshalGQL(b)
+			quote(b, l.ID)
 		case "email":
 			pw.optString(l.Email)
 		case "givenName":
@@ -321,14 +369,14 @@ func (pw *planWriter) learner(ns []pnode, l *model.Learner) bool {
 		case "familyName":
 			pw.optString(l.FamilyName)
 		case "status":
-			l.Status.MarshalGQL(b)
+			enum(b, l.Status)
 		case "accessAllowed":
-			graphql.MarshalBoolean(l.AccessAllowed).MarshalGQL(b)
+			boolean(b, l.AccessAllowed)
 		case "removalReason":
 			if l.RemovalReason == nil {
-				graphql.Null.MarshalGQL(b)
+				b.WriteString("null")
 			} else {
-				l.RemovalReason.MarshalGQL(b)
+				enum(b, *l.RemovalReason)
 			}
 		case "removalDueAt":
 			pw.optTime(l.RemovalDueAt)
@@ -341,7 +389,7 @@ func (pw *planWriter) learner(ns []pnode, l *model.Learner) bool {
 		case "lastActivityAt":
 			pw.optTime(l.LastActivityAt)
 		case "version":
-			graphql.MarshalInt(l.Version).MarshalGQL(b)
+			b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(l.Version), 10))
 		case "organisation":
 			o, ok := pw.rel.orgs[l.Domain.OrganisationID]
 			if !ok {
@@ -350,7 +398,7 @@ func (pw *planWriter) learner(ns []pnode, l *model.Learner) bool {
 			return pw.memoised(n, o.ID, func() bool { return pw.organisation(n.kids, organisationOut(o)) })
 		case "accessGroup":
 			if l.Domain.AccessGroupID == nil {
-				graphql.Null.MarshalGQL(b)
+				b.WriteString("null")
 				return true
 			}
 			g, ok := pw.rel.groups[*l.Domain.AccessGroupID]
@@ -381,15 +429,15 @@ func (pw *planWriter) organisation(ns []pnode, o *model.Organisation) bool {
 		b := pw.buf
 		switch n.name {
 		case "id":
-			graphql.MarshalID(o.ID).MarshalGQL(b)
+			quote(b, o.ID)
 		case "programmeId":
-			graphql.MarshalID(o.ProgrammeID).MarshalGQL(b)
+			quote(b, o.ProgrammeID)
 		case "name":
-			graphql.MarshalString(o.Name).MarshalGQL(b)
+			quote(b, o.Name)
 		case "kind":
-			o.Kind.MarshalGQL(b)
+			enum(b, o.Kind)
 		case "status":
-			o.Status.MarshalGQL(b)
+			enum(b, o.Status)
 		case "createdAt":
 			return pw.time(o.CreatedAt)
 		case "admittedAt":
@@ -408,13 +456,13 @@ func (pw *planWriter) group(ns []pnode, g *model.AccessGroup) bool {
 		b := pw.buf
 		switch n.name {
 		case "id":
-			graphql.MarshalID(g.ID).MarshalGQL(b)
+			quote(b, g.ID)
 		case "organisationId":
-			graphql.MarshalID(g.OrganisationID).MarshalGQL(b)
+			quote(b, g.OrganisationID)
 		case "name":
-			graphql.MarshalString(g.Name).MarshalGQL(b)
+			quote(b, g.Name)
 		case "isDefault":
-			graphql.MarshalBoolean(g.IsDefault).MarshalGQL(b)
+			boolean(b, g.IsDefault)
 		case "createdAt":
 			return pw.time(g.CreatedAt)
 		default:
@@ -435,13 +483,13 @@ func (pw *planWriter) acceptance(ns []pnode, a *model.PolicyAcceptance) bool {
 			}
 			return pw.memoised(n, v.ID, func() bool { return pw.version(n.kids, versionOut(v)) })
 		case "decision":
-			a.Decision.MarshalGQL(b)
+			enum(b, a.Decision)
 		case "givenBy":
-			a.GivenBy.MarshalGQL(b)
+			enum(b, a.GivenBy)
 		case "ageConfirmed":
-			graphql.MarshalBoolean(a.AgeConfirmed).MarshalGQL(b)
+			boolean(b, a.AgeConfirmed)
 		case "note":
-			graphql.MarshalString(a.Note).MarshalGQL(b)
+			quote(b, a.Note)
 		case "decidedAt":
 			return pw.time(a.DecidedAt)
 		default:
@@ -456,17 +504,17 @@ func (pw *planWriter) version(ns []pnode, v *model.PolicyVersion) bool {
 		b := pw.buf
 		switch n.name {
 		case "id":
-			graphql.MarshalID(v.ID).MarshalGQL(b)
+			quote(b, v.ID)
 		case "policyId":
-			graphql.MarshalID(v.PolicyID).MarshalGQL(b)
+			quote(b, v.PolicyID)
 		case "label":
-			graphql.MarshalString(v.Label).MarshalGQL(b)
+			quote(b, v.Label)
 		case "summary":
-			graphql.MarshalString(v.Summary).MarshalGQL(b)
+			quote(b, v.Summary)
 		case "content":
-			graphql.MarshalString(v.Content).MarshalGQL(b)
+			quote(b, v.Content)
 		case "status":
-			v.Status.MarshalGQL(b)
+			enum(b, v.Status)
 		case "publishedAt":
 			return pw.time(v.PublishedAt)
 		case "activatedAt":
@@ -480,10 +528,10 @@ func (pw *planWriter) version(ns []pnode, v *model.PolicyVersion) bool {
 
 func (pw *planWriter) optString(s *string) {
 	if s == nil {
-		graphql.Null.MarshalGQL(pw.buf)
+		pw.buf.WriteString("null")
 		return
 	}
-	graphql.MarshalString(*s).MarshalGQL(pw.buf)
+	quote(pw.buf, *s)
 }
 
 // time writes a non-null Time; gqlgen turns a zero time into an error.
@@ -491,14 +539,26 @@ func (pw *planWriter) time(t time.Time) bool {
 	if t.IsZero() {
 		return false
 	}
-	graphql.MarshalTime(t).MarshalGQL(pw.buf)
+	pw.writeTime(t)
 	return true
+}
+
+// writeTime writes t as graphql.MarshalTime does: RFC 3339 with nanoseconds,
+// quoted (the layout needs no escapes); a zero time is null.
+func (pw *planWriter) writeTime(t time.Time) {
+	if t.IsZero() {
+		pw.buf.WriteString("null")
+		return
+	}
+	pw.buf.WriteByte('"')
+	pw.buf.Write(t.AppendFormat(pw.buf.AvailableBuffer(), time.RFC3339Nano))
+	pw.buf.WriteByte('"')
 }
 
 func (pw *planWriter) optTime(t *time.Time) {
 	if t == nil {
-		graphql.Null.MarshalGQL(pw.buf)
+		pw.buf.WriteString("null")
 		return
 	}
-	graphql.MarshalTime(*t).MarshalGQL(pw.buf)
+	pw.writeTime(*t)
 }
