@@ -200,31 +200,33 @@ func peakRSS() int64 {
 	return 0
 }
 
-// BenchmarkLearnersPageShapes is the evidence for where the learners page's
-// time goes: the same 16-client load with one learner and no relations, 50
-// learners with scalar fields only, and the issue's full page. The first two
-// bound what the full page can reach on this machine; no issue sets a target.
+// BenchmarkLearnersPageShapes shows where the learners page's time goes: the
+// same 16-client load on three shapes of the query, each answered by the
+// compiled plan and by gqlgen's executor (the same service with
+// ROLLCALL_QUERY_PLANS=false). No issue sets a target for these.
 func BenchmarkLearnersPageShapes(b *testing.B) {
 	api := testkit.NewAPI(b, migrations.Postgres)
 	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
 	seedLearners(b, api, p, 5_000)
 	tok := api.BootstrapToken()
-	url := api.Server.URL + "/graphql"
 	shapes := []struct{ name, query string }{
 		{"1 learner, id only", `query($p: ID!) { learners(programmeId: $p, first: 1) { edges { node { id } } } }`},
 		{"50 learners, scalars only", `query($p: ID!) { learners(programmeId: $p, first: 50) { edges { node { id email givenName familyName status } } pageInfo { endCursor } } }`},
 		{"50 learners, full (as BenchmarkLearnersPage)", `query($p: ID!) { learners(programmeId: $p, first: 50) { edges { node { id email givenName familyName status
 			organisation { name } accessGroup { name } acceptances { decision decidedAt policyVersion { label } } } } pageInfo { endCursor } } }`},
 	}
+	engines := []struct{ name, url string }{{"plan", api.Server.URL + "/graphql"}, {"gqlgen", api.UnplannedURL()}}
 	b.ResetTimer()
 	for i, s := range shapes {
 		body, _ := json.Marshal(map[string]any{"query": s.query, "variables": map[string]any{"p": p.ID}})
-		Load(url, tok, body, 16, 300)
-		res := Load(url, tok, body, 16, 3000)
-		if res.Errors > 0 {
-			b.Fatalf("%s: %d errors", s.name, res.Errors)
+		for _, e := range engines {
+			Load(e.url, tok, body, 16, 300)
+			res := Load(e.url, tok, body, 16, 3000)
+			if res.Errors > 0 {
+				b.Fatalf("%s, %s: %d errors", s.name, e.name, res.Errors)
+			}
+			b.ReportMetric(res.RPS(), fmt.Sprintf("shape%d-%s-req/s", i+1, e.name))
+			b.Logf("%s, %s: %s", s.name, e.name, res)
 		}
-		b.ReportMetric(res.RPS(), fmt.Sprintf("shape%d-req/s", i+1))
-		b.Logf("%s: %s", s.name, res)
 	}
 }
