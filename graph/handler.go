@@ -1,16 +1,19 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
@@ -63,6 +66,11 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	srv.SetParserTokenLimit(o.Limits.Tokens)
 	srv.SetDisableSuggestion(true)
 	srv.Use(extension.FixedComplexityLimit(o.Limits.Complexity))
+	srv.Use(noDefer{})
+	// A compiled plan answers some learners queries after these extensions
+	// have checked the operation but without gqlgen's executor: an
+	// AroundOperations, AroundResponses or AroundFields middleware added here
+	// would not run for them (learners_fast.go).
 	if o.Dev {
 		srv.Use(extension.Introspection{})
 	}
@@ -73,3 +81,49 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 
 // Playground is GraphiQL, mounted only in dev mode.
 func Playground() http.Handler { return playground.Handler("Rollcall", "/graphql") }
+
+// noDefer refuses @defer: the POST transport answers with one response, so
+// the deferred parts would be lost (gqlgen sends them as later parts, and
+// leaves their fields null in the first).
+type noDefer struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = noDefer{}
+
+func (noDefer) ExtensionName() string                          { return "NoDefer" }
+func (noDefer) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (noDefer) MutateOperationContext(_ context.Context, rc *graphql.OperationContext) *gqlerror.Error {
+	if rc.Doc == nil {
+		return nil
+	}
+	found := false
+	var walk func(ast.SelectionSet)
+	walk = func(ss ast.SelectionSet) {
+		for _, sel := range ss {
+			switch x := sel.(type) {
+			case *ast.Field:
+				walk(x.SelectionSet)
+			case *ast.InlineFragment:
+				found = found || x.Directives.ForName("defer") != nil
+				walk(x.SelectionSet)
+			case *ast.FragmentSpread:
+				found = found || x.Directives.ForName("defer") != nil
+			}
+		}
+	}
+	for _, op := range rc.Doc.Operations {
+		walk(op.SelectionSet)
+	}
+	for _, f := range rc.Doc.Fragments {
+		walk(f.SelectionSet)
+	}
+	if !found {
+		return nil
+	}
+	e := gqlerror.Errorf("@defer is not supported: ask for the fields without it")
+	e.Extensions = map[string]any{"code": "DEFER_NOT_SUPPORTED"}
+	return e
+}

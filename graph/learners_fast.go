@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -111,21 +112,22 @@ func (fp *fastPaths) serve(ctx context.Context, rc *graphql.OperationContext, w 
 	if fp == nil || fp.es == nil || rc == nil || rc.Operation == nil || rc.Operation.Operation != ast.Query {
 		return false
 	}
+	defer func() {
+		// A panic here must not cost the request: gqlgen runs it instead.
+		if p := recover(); p != nil {
+			fp.log.ErrorContext(ctx, "learners plan panicked; gqlgen serves the request", "panic", fmt.Sprint(p),
+				"stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
 	root := graphql.CollectFields(rc, rc.Operation.SelectionSet, []string{"Query"})
-	if len(root) != 1 || root[0].Name != "learners" || !plainDirectives(root[0].Field) {
+	if len(root) != 1 || root[0].Name != "learners" || !plainField(&root[0]) {
 		return false
 	}
 	kids, ok := compilePlan(rc, root[0].Selections, "LearnerConnection", 0)
 	if !ok {
 		return false
 	}
-	defer func() {
-		// A panic here must not cost the request: gqlgen runs it instead.
-		if p := recover(); p != nil {
-			fp.log.ErrorContext(ctx, "learners plan panicked; gqlgen serves the request", "panic", fmt.Sprint(p))
-			ok = false
-		}
-	}()
 	ctx = graphql.WithOperationContext(ctx, rc)
 	ec := newExecutionContext(rc, fp.es, nil)
 	args, err := ec.field_Query_learners_args(ctx, root[0].ArgumentMap(rc.Variables))
@@ -146,7 +148,11 @@ func (fp *fastPaths) serve(ctx context.Context, rc *graphql.OperationContext, w 
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // an occasional huge page is not kept
+			bufPool.Put(buf)
+		}
+	}()
 	pw := planWriter{buf: buf, rel: rel, memo: map[memoKey][]byte{}}
 	buf.WriteString(`{"data":{`)
 	writeKey(buf, root[0].Alias)
@@ -171,7 +177,7 @@ func compilePlan(rc *graphql.OperationContext, sel ast.SelectionSet, typ string,
 	fields := graphql.CollectFields(rc, sel, []string{typ})
 	out := make([]pnode, 0, len(fields))
 	for _, f := range fields {
-		if !plainDirectives(f.Field) || len(f.Arguments) > 0 {
+		if !plainField(&f) || len(f.Arguments) > 0 {
 			return nil, false
 		}
 		n := pnode{alias: f.Alias, name: f.Name}
@@ -193,9 +199,13 @@ func compilePlan(rc *graphql.OperationContext, sel ast.SelectionSet, typ string,
 	return out, true
 }
 
-// plainDirectives reports whether f carries no directive but skip and
-// include, which CollectFields has already applied.
-func plainDirectives(f *ast.Field) bool {
+// plainField reports whether f carries no directive but skip and include,
+// which CollectFields has already applied, and sits in no @defer fragment
+// (gqlgen would answer those fields in a later part).
+func plainField(f *graphql.CollectedField) bool {
+	if len(f.Deferrables) > 0 {
+		return false
+	}
 	for _, d := range f.Directives {
 		if d.Name != "skip" && d.Name != "include" {
 			return false
@@ -265,9 +275,10 @@ func quote(buf *bytes.Buffer, s string) {
 	buf.WriteByte('"')
 }
 
-// enum writes an enum value as its generated MarshalGQL does
-// (strconv.Quote of a GraphQL name, which needs no escapes).
-func enum[E ~string](buf *bytes.Buffer, e E) { quote(buf, string(e)) }
+// enum writes an enum value as its generated MarshalGQL does: strconv.Quote.
+func enum[E ~string](buf *bytes.Buffer, e E) {
+	buf.Write(strconv.AppendQuote(buf.AvailableBuffer(), string(e)))
+}
 
 func boolean(buf *bytes.Buffer, b bool) {
 	if b {

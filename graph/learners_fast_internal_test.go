@@ -2,6 +2,8 @@ package graph
 
 import (
 	"bytes"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +38,67 @@ func TestPlanWriteTimeMatchesGqlgen(t *testing.T) {
 		graphql.MarshalTime(tm).MarshalGQL(&want)
 		if !bytes.Equal(got.Bytes(), want.Bytes()) {
 			t.Errorf("writeTime(%v) = %s, gqlgen writes %s", tm, got.Bytes(), want.Bytes())
+		}
+	}
+}
+
+// The plan hard-codes which fields it may write and how. This fails when the
+// schema or the resolvers move under it: a planned field that gains a
+// resolver (authorisation or masking the plan would skip), changes type or
+// nullability, or a planned type that joins an interface or union (fragments
+// on those the plan does not match).
+func TestPlanFieldsStillMatchTheSchema(t *testing.T) {
+	nonNullObjects := map[string]bool{"LearnerConnection.edges": true, "LearnerConnection.pageInfo": true,
+		"LearnerEdge.node": true, "Learner.organisation": true, "Learner.acceptances": true, "PolicyAcceptance.policyVersion": true}
+	for typ, fields := range fastFields {
+		def := parsedSchema.Types[typ]
+		if def == nil || def.Kind != "OBJECT" {
+			t.Fatalf("%s is not an object type", typ)
+		}
+		if len(def.Interfaces) > 0 || len(parsedSchema.GetImplements(def)) > 0 {
+			t.Errorf("%s implements an interface or sits in a union: the plan matches fragments by type name only", typ)
+		}
+		for name, child := range fields {
+			f := def.Fields.ForName(name)
+			if f == nil {
+				t.Errorf("%s.%s is not in the schema", typ, name)
+				continue
+			}
+			if len(f.Arguments) > 0 {
+				t.Errorf("%s.%s takes arguments", typ, name)
+			}
+			if f.Type.Name() != child && child != "" {
+				t.Errorf("%s.%s is %s, the plan writes %s", typ, name, f.Type.Name(), child)
+			}
+			if child != "" && f.Type.NonNull != nonNullObjects[typ+"."+name] {
+				t.Errorf("%s.%s nullability changed: the plan's null handling must change with it", typ, name)
+			}
+		}
+	}
+	// A field with a resolver may authorise or mask; the plan writes only
+	// these four relations itself (through the resolvers' own service calls).
+	readByPlan := map[string]bool{"Learner.organisation": true, "Learner.accessGroup": true, "Learner.acceptances": true,
+		"PolicyAcceptance.policyVersion": true}
+	root := reflect.TypeOf((*ResolverRoot)(nil)).Elem()
+	for typ, fields := range fastFields {
+		m, ok := root.MethodByName(typ)
+		if !ok {
+			continue
+		}
+		iface := m.Type.Out(0)
+		for i := 0; i < iface.NumMethod(); i++ {
+			name := iface.Method(i).Name
+			field := strings.ToLower(name[:1]) + name[1:]
+			if _, planned := fields[field]; planned && !readByPlan[typ+"."+field] {
+				t.Errorf("%s.%s has a resolver now; the plan writes the struct field and would skip it", typ, field)
+			}
+		}
+	}
+	for f := range readByPlan {
+		typ, field, _ := strings.Cut(f, ".")
+		m, _ := root.MethodByName(typ)
+		if _, ok := m.Type.Out(0).MethodByName(strings.ToUpper(field[:1]) + field[1:]); !ok {
+			t.Errorf("%s is no longer a resolver field; check what the plan writes for it", f)
 		}
 	}
 }

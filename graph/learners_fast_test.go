@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
@@ -67,8 +70,8 @@ func fastPathFixture(t *testing.T, api *testkit.API) (testkit.Programme, []strin
 			current = append(current, po.CurrentVersion.ID)
 		}
 	}
-	for i, id := range ids[:5] {
-		note := []string{`paper form "A" \ ref <1> & co`, "phoned, née Łukasz 🙂", "line one\nline two\ttabbed", "ok", "ok"}[i]
+	for i, id := range ids[:4] {
+		note := []string{`paper form "A" \ ref <1> & co`, "phoned, née Łukasz 🙂", "line one\nline two\ttabbed", "ok"}[i]
 		api.MustDo(boot, `mutation($id: ID!, $in: AcceptPoliciesInput!, $note: String!) { acceptPoliciesOnBehalf(learnerId: $id, input: $in, note: $note) { id } }`,
 			map[string]any{"id": id, "in": map[string]any{"policyVersionIds": current, "confirmMinimumAge": true}, "note": note}, &struct{}{})
 	}
@@ -76,6 +79,24 @@ func fastPathFixture(t *testing.T, api *testkit.API) (testkit.Programme, []strin
 		map[string]any{"id": ids[4], "r": "left in March"}, &struct{}{})
 	api.MustDo(boot, `mutation($id: ID!, $r: String!) { withdrawConsentOnBehalf(learnerId: $id, reason: $r) { id } }`,
 		map[string]any{"id": ids[5], "r": "by letter"}, &struct{}{})
+	// Values no mutation here produces: a tombstone (null names, email and
+	// group; erasedAt), sign-in and activity times, and the learner's own
+	// refusal of a policy.
+	at := api.Clock.Now().Add(-time.Hour).Truncate(time.Microsecond)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`UPDATE learners SET status = 'ERASED', email = NULL, given_name = NULL, family_name = NULL, access_group_id = NULL,
+			erased_at = $1 WHERE id = $2`, []any{at, ids[5]}},
+		{`UPDATE learners SET last_sign_in_at = $1, last_activity_at = $2 WHERE id = $3`, []any{at, at.Add(time.Minute + 7), ids[0]}},
+		{`INSERT INTO policy_acceptances (id, learner_id, policy_version_id, decision, age_confirmed, given_by, actor_id, note, decided_at)
+			VALUES ($1, $2, $3, 'DECLINED', false, 'SELF', 'self', '', $4)`, []any{uuid.NewString(), ids[4], current[0], at}},
+	} {
+		if _, err := api.Store.SQL().Exec(q.sql, q.args...); err != nil {
+			t.Fatalf("fixture: %v", err)
+		}
+	}
 	return p, ids
 }
 
@@ -109,7 +130,7 @@ func TestLearnersPlan_SameBytesAsGqlgen(t *testing.T) {
 			if page1.Learners.PageInfo.EndCursor == "" {
 				t.Fatal("fixture: no cursor")
 			}
-			vars := map[string]any{"p": p.ID, "after": page1.Learners.PageInfo.EndCursor, "o": kcc, "yes": true, "no": false}
+			vars := map[string]any{"p": p.ID, "after": page1.Learners.PageInfo.EndCursor, "o": kcc, "yes": true, "no": false, "n": nil}
 
 			cases := []struct {
 				name, token, query string
@@ -133,11 +154,21 @@ func TestLearnersPlan_SameBytesAsGqlgen(t *testing.T) {
 				{"an organisation admin sees their own", orgAdmin, `query($p: ID!) { learners(programmeId: $p) { edges { node { id email organisation { name } } } } }`, true, ""},
 				{"named operation among two", boot, `query Other { viewer { bootstrapAdmin } } query Page($p: ID!) { learners(programmeId: $p, first: 1) { edges { node { id } } } }`, true, "Page"},
 
+				{"the same field twice, merged", boot, `query($p: ID!) { learners(programmeId: $p, first: 3) { edges { node { id } } } learners(programmeId: $p, first: 3) { edges { node { email organisation { id } } } } }`, true, ""},
+				{"a single status coerced to a list", boot, `query($p: ID!) { learners(programmeId: $p, status: ACTIVE) { edges { node { id status } } } }`, true, ""},
+				{"LIKE metacharacters in search", boot, `query($p: ID!) { a: learners(programmeId: $p, search: "\\\\") { edges { node { id familyName } } } }`, true, ""},
+				{"two aliases of one relation", boot, `query($p: ID!) { learners(programmeId: $p) { edges { node { o1: organisation { name } o2: organisation { id kind } } } } }`, true, ""},
+				{"everything skipped below node", boot, `query($p: ID!, $yes: Boolean!) { learners(programmeId: $p, first: 2) { edges { node { id @skip(if: $yes) } } } }`, true, ""},
+				{"a full page of 500", boot, `query($p: ID!) { learners(programmeId: $p, first: 500) { edges { node { ` + allLearnerFields + ` } } } }`, true, ""},
+
+				{"@defer is refused on a fragment", boot, `query($p: ID!) { learners(programmeId: $p, first: 2) { edges { node { id ... @defer { organisation { name } } } } } }`, false, ""},
+				{"@defer is refused on a spread", boot, `query($p: ID!) { learners(programmeId: $p) { edges { node { acceptances { ...V @defer(label: "v") } } } } } fragment V on PolicyAcceptance { policyVersion { id } }`, false, ""},
 				{"courses are gqlgen's", boot, `query($p: ID!) { learners(programmeId: $p) { edges { node { id courses { lmsCourseId } } } } }`, false, ""},
 				{"retention is gqlgen's", boot, `query($p: ID!) { learners(programmeId: $p) { edges { node { id retention { rule } } } } }`, false, ""},
 				{"organisation domains are gqlgen's", boot, `query($p: ID!) { learners(programmeId: $p) { edges { node { organisation { domains { domain } } } } } }`, false, ""},
 				{"two root fields", boot, `query($p: ID!) { viewer { bootstrapAdmin } learners(programmeId: $p) { edges { node { id } } } }`, false, ""},
 				{"root typename", boot, `query($p: ID!) { __typename learners(programmeId: $p) { edges { node { id } } } }`, false, ""},
+				{"an explicit null first", boot, `query($p: ID!, $n: Int) { learners(programmeId: $p, first: $n) { edges { node { id } } } }`, false, ""},
 				{"a malformed cursor", boot, `query($p: ID!) { learners(programmeId: $p, after: "not a cursor") { edges { node { id } } } }`, false, ""},
 				{"first out of range", boot, `query($p: ID!) { learners(programmeId: $p, first: 0) { edges { node { id } } } }`, false, ""},
 				{"an unknown programme", boot, `query { learners(programmeId: "00000000-0000-0000-0000-000000000000") { edges { node { id } } } }`, false, ""},
@@ -145,7 +176,7 @@ func TestLearnersPlan_SameBytesAsGqlgen(t *testing.T) {
 				{"no token", "", `query($p: ID!) { learners(programmeId: $p) { edges { node { id } } } }`, false, ""},
 				{"an organisation outside the admin's", orgAdmin, `query($p: ID!) { learners(programmeId: $p, organisationId: "` + p.Orgs["Medway Council"].ID + `") { edges { node { id } } } }`, false, ""},
 			}
-			sawNull := map[string]bool{}
+			sawNull, sawValue := map[string]bool{}, map[string]bool{}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
 					before := api.PlansServed.Load()
@@ -158,6 +189,9 @@ func TestLearnersPlan_SameBytesAsGqlgen(t *testing.T) {
 					stmtsExecuted := api.Statements.Load()
 					if st1 != st2 || !bytes.Equal(planned, executed) {
 						t.Fatalf("answers differ:\nplan   %d %s\ngqlgen %d %s", st1, planned, st2, executed)
+					}
+					if strings.HasPrefix(c.name, "@defer") && !bytes.Contains(planned, []byte(`"reason":"DEFER_NOT_SUPPORTED"`)) {
+						t.Fatalf("@defer must be refused: %s", planned)
 					}
 					if want := map[bool]int64{true: 1, false: 0}[c.planned]; served != want {
 						t.Fatalf("plan served %d requests, want %d: %s", served, want, planned)
@@ -177,6 +211,11 @@ func TestLearnersPlan_SameBytesAsGqlgen(t *testing.T) {
 								sawNull[k] = true
 							}
 						}
+						for _, v := range []string{`"status":"ERASED"`, `"givenBy":"SELF"`, `"decision":"DECLINED"`, `"lastActivityAt":"20`} {
+							if strings.Contains(string(planned), v) {
+								sawValue[v] = true
+							}
+						}
 					} else if !bytes.Contains(planned, []byte(`"data"`)) && !bytes.Contains(planned, []byte(`"errors"`)) {
 						t.Fatalf("not a GraphQL answer: %s", planned)
 					}
@@ -184,9 +223,14 @@ func TestLearnersPlan_SameBytesAsGqlgen(t *testing.T) {
 			}
 			// The fixture must exercise the nulls the plan writes, or the
 			// comparison proves less than it says.
-			for _, k := range []string{"removalReason", "removalDueAt", "lastSignInAt"} {
+			for _, k := range []string{"accessGroup", "removalReason", "removalDueAt", "erasedAt", "email", "lastSignInAt"} {
 				if !sawNull[k] {
 					t.Errorf("no planned answer had %s null", k)
+				}
+			}
+			for _, want := range []string{`"status":"ERASED"`, `"givenBy":"SELF"`, `"decision":"DECLINED"`, `"lastActivityAt":"20`} {
+				if !sawValue[want] {
+					t.Errorf("no planned answer had %s", want)
 				}
 			}
 			_ = ids

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -317,9 +318,10 @@ func (s *Store) SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) e
 
 func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error) {
 	q := s.db(ctx).Table("policy_acceptances").Select(acceptanceColumns)
-	if s.dialect == migrations.Postgres {
+	if s.dialect == migrations.Postgres && allUUIDs(ids) {
 		// One array parameter rather than an IN list of 50: PostgreSQL plans
 		// the list afresh on every execution but caches the array's plan.
+		// The array literal is safe to join because every element is a UUID.
 		q = q.Where("learner_id = ANY(?::uuid[])", "{"+strings.Join(ids, ",")+"}")
 	} else {
 		q = q.Where("learner_id IN ?", ids)
@@ -439,4 +441,13 @@ func feedLockKey(programmeID string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("rollcall-feed:" + programmeID))
 	return int64(h.Sum64())
+}
+
+func allUUIDs(ids []string) bool {
+	for _, id := range ids {
+		if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+			return false
+		}
+	}
+	return true
 }
