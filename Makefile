@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run build test test-short vet fmt generate check-generate bench fuzz tidy docker
+.PHONY: run build test test-clean test-short vet fmt generate check-generate bench fuzz tidy docker
 
 run:
 	ROLLCALL_DEV=1 $(GO) run ./cmd/rollcall serve
@@ -40,3 +40,9 @@ fuzz:
 
 docker:
 	docker build -t rollcall .
+
+# Drops the test databases and templates the suite leaves on the local PostgreSQL.
+test-clean:
+	psql "$${ROLLCALL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}" -Atc \
+	  "SELECT datname FROM pg_database WHERE datname LIKE 'rollcall_tmpl_%' OR datname LIKE 'rollcall_test_%'" \
+	  | while read -r db; do psql "$${ROLLCALL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}" -qc "DROP DATABASE IF EXISTS $$db WITH (FORCE)"; done

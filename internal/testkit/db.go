@@ -174,20 +174,9 @@ func ensureTemplate(ctx context.Context, admin *sql.DB) (string, error) {
 	if exists {
 		return name, nil
 	}
-	// Drop templates of older schema versions.
-	rows, err := conn.QueryContext(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'rollcall_tmpl_%'`)
-	if err == nil {
-		var old []string
-		for rows.Next() {
-			var n string
-			_ = rows.Scan(&n)
-			old = append(old, n)
-		}
-		rows.Close()
-		for _, n := range old {
-			_, _ = conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+n+` WITH (FORCE)`)
-		}
-	}
+	// Templates of other schema versions are left alone: another checkout
+	// (a branch, a worktree) may be running its tests from one right now.
+	// `make test-clean` drops them all.
 	building := name + "_building"
 	if _, err := conn.ExecContext(ctx, `DROP DATABASE IF EXISTS `+building+` WITH (FORCE)`); err != nil {
 		return "", err
