@@ -87,6 +87,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	)
 	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
 		FeedRetention:        cfg.FeedRetention,
+		Getenv:               getenv,
 		AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev,
 		OnProviderChange:     func(iss string) { forget(iss); verifier.Forget(iss) }})
 	var issuers []auth.Issuer
@@ -281,39 +282,9 @@ func devToken(ctx context.Context, args []string, getenv func(string) string, st
 	if r != "BOOTSTRAP" && r != "NONE" {
 		svc := lifecycle.New(st, lifecycle.Options{})
 		sctx := lifecycle.WithSystem(ctx, "dev-token")
-		in := lifecycle.GrantRoleInput{Issuer: iss.URL(), Subject: sub, Role: domain.Role(r)}
-		p, err := findProgramme(sctx, svc, *programme)
+		in, err := grantInput(sctx, svc, iss.URL(), sub, r, *programme, *organisation, *body)
 		if err != nil {
 			return err
-		}
-		in.ProgrammeID = p.ID
-		if *organisation != "" {
-			orgs, err := svc.OrganisationsByProgrammes(sctx, []string{p.ID})
-			if err != nil {
-				return err
-			}
-			for _, o := range orgs[p.ID] {
-				if o.ID == *organisation || strings.EqualFold(o.Name, *organisation) {
-					in.OrganisationID = &o.ID
-				}
-			}
-			if in.OrganisationID == nil {
-				return fmt.Errorf("--organisation: no organisation %q in %s", *organisation, p.Name)
-			}
-		}
-		if *body != "" {
-			bodies, err := svc.GoverningBodies(sctx, p.ID)
-			if err != nil {
-				return err
-			}
-			for _, b := range bodies {
-				if strings.EqualFold(b.Name, *body) {
-					in.GoverningBodyID = &b.ID
-				}
-			}
-			if in.GoverningBodyID == nil {
-				return fmt.Errorf("--body: no governing body %q in %s", *body, p.Name)
-			}
 		}
 		if _, err := svc.GrantRole(sctx, in); err != nil && apperr.CodeOf(err) != apperr.Conflict {
 			return fmt.Errorf("grant: %w", err)

@@ -96,6 +96,11 @@ func (s *Service) RegisterIdentityProvider(ctx context.Context, programmeID, org
 		if !secretEnvName.MatchString(*in.ClientSecretEnv) {
 			return p, apperr.Invalid("clientSecretEnv", "the variable name must match ROLLCALL_IDP_SECRET_[A-Z0-9_]+")
 		}
+		// A name this process cannot read would show as hasClientSecret and
+		// fail at the first browser login: refuse it now.
+		if s.getenv(*in.ClientSecretEnv) == "" {
+			return p, apperr.Invalid("clientSecretEnv", "the variable "+*in.ClientSecretEnv+" is not set in the service's environment; set it on every replica and restart before registering it").WithReason("SECRET_ENV_UNSET")
+		}
 		p.ClientSecretEnv = in.ClientSecretEnv
 	}
 	p.CreatedAt, p.UpdatedAt = s.clock(), s.clock()

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ type Service struct {
 	allowInsecureIssuers bool
 	onProviderChange     func(issuer string)
 	feedKeep             time.Duration
+	getenv               func(string) string // reads clientSecretEnv variables
 }
 
 // Options configure a Service; zero values take defaults.
@@ -49,6 +51,9 @@ type Options struct {
 	OnProviderChange func(issuer string)
 	// FeedRetention is how long feed rows are kept (default 30 days).
 	FeedRetention time.Duration
+	// Getenv reads the ROLLCALL_IDP_SECRET_* variables providers name
+	// (default os.Getenv).
+	Getenv func(string) string
 }
 
 func New(st Store, o Options) *Service {
@@ -56,6 +61,9 @@ func New(st Store, o Options) *Service {
 		allowInsecureIssuers: o.AllowInsecureIssuers, onProviderChange: o.OnProviderChange, feedKeep: o.FeedRetention}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.getenv = o.Getenv; s.getenv == nil {
+		s.getenv = os.Getenv
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
