@@ -228,6 +228,21 @@ type IdentityProviderInput struct {
 	EmailTrust *EmailTrust `json:"emailTrust,omitempty"`
 }
 
+// Fields left out keep their value. The issuer cannot change: remove the provider and register the new one.
+type IdentityProviderUpdateInput struct {
+	// When audience is left out and was the old client ID, it follows the new one.
+	ClientID *string `json:"clientId,omitempty"`
+	// A new secret (rotation), sealed with ROLLCALL_SECRET_KEY; never returned.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+	// Or a ROLLCALL_IDP_SECRET_* variable holding it; it must be set in the service's environment.
+	ClientSecretEnv *string `json:"clientSecretEnv,omitempty"`
+	// Remove the secret: a public client (PKCE only).
+	ClearClientSecret *bool       `json:"clearClientSecret,omitempty"`
+	Audience          *string     `json:"audience,omitempty"`
+	Scopes            []string    `json:"scopes,omitempty"`
+	EmailTrust        *EmailTrust `json:"emailTrust,omitempty"`
+}
+
 type ImportLine struct {
 	// 1-based row number in the input.
 	Row int `json:"row"`
@@ -458,6 +473,12 @@ type ProposedDomain struct {
 }
 
 type Query struct {
+}
+
+type RemoveIdentityProviderResult struct {
+	ProviderID string `json:"providerId"`
+	// Browser sessions the provider's sign-ins had opened, now revoked.
+	SessionsRevoked int `json:"sessionsRevoked"`
 }
 
 // GEN-1: the earliest retention trigger that applies, in plain words.
