@@ -94,7 +94,7 @@ func TestProviders_INV1_UpdateFixesClientIDRotatesSecretAndChangesTrust(t *testi
 func TestProviders_INV1_BadUpdatesAndUnsetSecretVariablesAreRefused(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		for _, tc := range []struct {
-			in          map[string]any
+			in         map[string]any
 			field, why string
 		}{
 			{map[string]any{"clientSecretEnv": "ROLLCALL_IDP_SECRET_NEVER_SET_IN_TESTS"}, "clientSecretEnv", "SECRET_ENV_UNSET"},
