@@ -78,13 +78,13 @@ func init() {
 		f("preferences", opt(multiple(single(f("type", value(pRaw)), f("value", value(pRaw)))))),
 	)
 	functions = map[string]function{
-		"core_user_create_users":       {paramsOf(f("users", multiple(userCreate))), createUsers},
-		"core_user_update_users":       {paramsOf(f("users", multiple(userUpdate))), updateUsers},
-		"core_user_delete_users":       {paramsOf(f("userids", multiple(value(pInt)))), deleteUsers},
-		"core_user_get_users_by_field": {paramsOf(f("field", value(pAlpha)), f("values", multiple(value(pRaw)))), getUsersByField},
-		"core_user_get_users": {paramsOf(f("criteria", multiple(single(f("key", value(pAlpha)), f("value", value(pRaw)))))), getUsers},
+		"core_user_create_users":        {paramsOf(f("users", multiple(userCreate))), createUsers},
+		"core_user_update_users":        {paramsOf(f("users", multiple(userUpdate))), updateUsers},
+		"core_user_delete_users":        {paramsOf(f("userids", multiple(value(pInt)))), deleteUsers},
+		"core_user_get_users_by_field":  {paramsOf(f("field", value(pAlpha)), f("values", multiple(value(pRaw)))), getUsersByField},
+		"core_user_get_users":           {paramsOf(f("criteria", multiple(single(f("key", value(pAlpha)), f("value", value(pRaw)))))), getUsers},
 		"core_webservice_get_site_info": {paramsOf(f("serviceshortnames", dflt(multiple(value(pAlphaNumExt)), []any{}))), getSiteInfo},
-		"core_cohort_get_cohorts":      {paramsOf(f("cohortids", dflt(multiple(value(pInt)), []any{}))), getCohorts},
+		"core_cohort_get_cohorts":       {paramsOf(f("cohortids", dflt(multiple(value(pInt)), []any{}))), getCohorts},
 		"core_cohort_create_cohorts": {paramsOf(f("cohorts", multiple(single(
 			f("categorytype", single(f("type", value(pText)), f("value", value(pRaw)))),
 			f("name", value(pRaw)),
@@ -403,7 +403,7 @@ func getUsersByField(s *Server, args map[string]any) (any, *wsError) {
 	case "id", "idnumber", "username", "email":
 	default:
 		return nil, &wsError{Exception: exCoding, ErrorCode: "codingerror",
-			Message: "Coding error detected, it must be fixed by a programmer: invalid field parameter",
+			Message:   "Coding error detected, it must be fixed by a programmer: invalid field parameter",
 			DebugInfo: "The search field '" + field + "' is not supported, look at the web service documentation"}
 	}
 	want := map[string]bool{}
