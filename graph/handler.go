@@ -65,6 +65,7 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(o.Limits.Tokens)
 	srv.SetDisableSuggestion(true)
+	srv.Use(operationLabel{}) // metrics: the root field, before a limit can refuse
 	srv.Use(extension.FixedComplexityLimit(o.Limits.Complexity))
 	srv.Use(noDefer{})
 	// A compiled plan answers some learners queries after these extensions
@@ -74,7 +75,7 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	if o.Dev {
 		srv.Use(extension.Introspection{})
 	}
-	srv.SetErrorPresenter(presentError(o.Log))
+	srv.SetErrorPresenter(noteErrorCode(presentError(o.Log)))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
 	return loaders.Middleware(svc, o.LoaderWait, srv)
 }

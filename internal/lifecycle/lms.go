@@ -304,6 +304,7 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 				// so the reader's cursor ages from today.
 				page.Next.At = now
 			}
+			s.observeFeedRead(a, p.ID, page)
 			return page, nil
 		}
 		select {
@@ -312,6 +313,24 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// observeFeedRead tells the metrics of an LMS's read: how many events, and
+// the age of the last one when more are waiting (how far behind it is).
+func (s *Service) observeFeedRead(a *domain.Actor, programmeID string, page FeedPage) {
+	if s.feedObs == nil || !a.HasRoleIn(programmeID, domain.RoleLMS) {
+		return
+	}
+	client := a.ID
+	if a.Identity.Issuer == APIKeyIssuer {
+		client = "api-key:" + a.Identity.Subject
+	}
+	now := s.clock()
+	var lag time.Duration
+	if page.More && len(page.Events) > 0 {
+		lag = max(now.Sub(page.Events[len(page.Events)-1].OccurredAt), 0)
+	}
+	s.feedObs.FeedRead(client, len(page.Events), lag, now)
 }
 
 func maxTime(a, b time.Time) time.Time {

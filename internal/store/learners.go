@@ -286,7 +286,11 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 		rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
 			LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
 	}
-	return translate(s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error)
+	if err := s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error; err != nil {
+		return translate(err)
+	}
+	s.countEvents(ctx, len(rows))
+	return nil
 }
 
 // EventsByLearner lists a learner's feed events (tests, exports).

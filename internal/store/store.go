@@ -36,6 +36,8 @@ type Store struct {
 	stmts   *atomic.Int64
 	// localLock stands in for advisory locks on SQLite (one process).
 	localLock sync.Mutex
+	// onEvents is told how many feed events each committed transaction wrote.
+	onEvents func(n int)
 }
 
 // Options tune Open; the zero value is fine.
@@ -44,6 +46,9 @@ type Options struct {
 	// (tests use it to prove a query runs a fixed number of statements).
 	CountStatements *atomic.Int64
 	MaxOpenConns    int
+	// OnEventsCommitted, when set, is told how many feed events a transaction
+	// wrote once it has committed (metrics).
+	OnEventsCommitted func(n int)
 }
 
 // Open connects to dsn: "postgres://…" (or "postgresql://…") or "sqlite:PATH".
@@ -107,7 +112,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements}
+	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, onEvents: opt.OnEventsCommitted}
 	if s.stmts != nil {
 		counter := func(*gorm.DB) { s.stmts.Add(1) }
 		cb := gdb.Callback()
@@ -173,10 +178,26 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
+	events := new(int)
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		return fn(context.WithValue(context.WithValue(ctx, txKey{}, tx), eventsKey{}, events))
 	})
+	if err == nil && *events > 0 && s.onEvents != nil {
+		s.onEvents(*events)
+	}
 	return translate(err)
+}
+
+type eventsKey struct{}
+
+// countEvents adds n feed events to the transaction's count, reported when
+// it commits; outside a transaction they are committed already.
+func (s *Store) countEvents(ctx context.Context, n int) {
+	if c, ok := ctx.Value(eventsKey{}).(*int); ok {
+		*c += n
+	} else if s.onEvents != nil && n > 0 {
+		s.onEvents(n)
+	}
 }
 
 // translate maps storage errors to apperr codes; everything else passes through.
