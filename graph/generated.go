@@ -101,6 +101,7 @@ type ComplexityRoot struct {
 	CountEntry struct {
 		Count func(childComplexity int) int
 		Key   func(childComplexity int) int
+		Label func(childComplexity int) int
 	}
 
 	Course struct {
@@ -330,13 +331,14 @@ type ComplexityRoot struct {
 	}
 
 	OrganisationReport struct {
-		Activity        func(childComplexity int) int
-		ByAccessGroup   func(childComplexity int) int
-		ByStatus        func(childComplexity int) int
-		GeneratedAt     func(childComplexity int) int
-		LearnersEver    func(childComplexity int) int
-		OrganisationID  func(childComplexity int) int
-		PolicyDecisions func(childComplexity int) int
+		Activity         func(childComplexity int) int
+		ByAccessGroup    func(childComplexity int) int
+		ByStatus         func(childComplexity int) int
+		GeneratedAt      func(childComplexity int) int
+		LearnersEver     func(childComplexity int) int
+		OrganisationID   func(childComplexity int) int
+		OrganisationName func(childComplexity int) int
+		PolicyDecisions  func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -843,6 +845,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CountEntry.Key(childComplexity), true
+	case "CountEntry.label":
+		if e.ComplexityRoot.CountEntry.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CountEntry.Label(childComplexity), true
 
 	case "Course.createdAt":
 		if e.ComplexityRoot.Course.CreatedAt == nil {
@@ -2064,6 +2072,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganisationReport.OrganisationID(childComplexity), true
+	case "OrganisationReport.organisationName":
+		if e.ComplexityRoot.OrganisationReport.OrganisationName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.OrganisationName(childComplexity), true
 	case "OrganisationReport.policyDecisions":
 		if e.ComplexityRoot.OrganisationReport.PolicyDecisions == nil {
 			break
@@ -3159,6 +3173,8 @@ func (ec *executionContext) childFields_CountEntry(ctx context.Context, field gr
 		return ec.fieldContext_CountEntry_key(ctx, field)
 	case "count":
 		return ec.fieldContext_CountEntry_count(ctx, field)
+	case "label":
+		return ec.fieldContext_CountEntry_label(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CountEntry", field.Name)
 }
@@ -3539,6 +3555,8 @@ func (ec *executionContext) childFields_OrganisationReport(ctx context.Context, 
 	switch field.Name {
 	case "organisationId":
 		return ec.fieldContext_OrganisationReport_organisationId(ctx, field)
+	case "organisationName":
+		return ec.fieldContext_OrganisationReport_organisationName(ctx, field)
 	case "generatedAt":
 		return ec.fieldContext_OrganisationReport_generatedAt(ctx, field)
 	case "learnersEver":
@@ -6043,6 +6061,29 @@ func (ec *executionContext) _CountEntry_count(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_CountEntry_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CountEntry_label(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CountEntry_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CountEntry_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "String")
 }
 
 func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
@@ -10772,6 +10813,29 @@ func (ec *executionContext) _OrganisationReport_organisationId(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_OrganisationReport_organisationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrganisationReport_organisationName(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_organisationName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganisationName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_organisationName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "String")
 }
 
 func (ec *executionContext) _OrganisationReport_generatedAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
@@ -17045,6 +17109,11 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "label":
+			out.Values[i] = ec._CountEntry_label(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18568,6 +18637,11 @@ func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.Sel
 			out.Values[i] = graphql.MarshalString("OrganisationReport")
 		case "organisationId":
 			out.Values[i] = ec._OrganisationReport_organisationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organisationName":
+			out.Values[i] = ec._OrganisationReport_organisationName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

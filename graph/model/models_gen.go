@@ -83,6 +83,8 @@ type AuditEntryEdge struct {
 type CountEntry struct {
 	Key   string `json:"key"`
 	Count int    `json:"count"`
+	// What the key names, for a person reading the report: an access group's name, 'Privacy Policy v2: ACCEPTED', 'Course title (LMS ID): COMPLETED'. Null for statuses and for keys whose object no longer exists.
+	Label *string `json:"label,omitempty"`
 }
 
 type Course struct {
@@ -371,11 +373,12 @@ type Organisation struct {
 
 // ONC-7: aggregates only. GEN-3: erasures do not change them.
 type OrganisationReport struct {
-	OrganisationID string        `json:"organisationId"`
-	GeneratedAt    time.Time     `json:"generatedAt"`
-	LearnersEver   int           `json:"learnersEver"`
-	ByStatus       []*CountEntry `json:"byStatus"`
-	ByAccessGroup  []*CountEntry `json:"byAccessGroup"`
+	OrganisationID   string        `json:"organisationId"`
+	OrganisationName string        `json:"organisationName"`
+	GeneratedAt      time.Time     `json:"generatedAt"`
+	LearnersEver     int           `json:"learnersEver"`
+	ByStatus         []*CountEntry `json:"byStatus"`
+	ByAccessGroup    []*CountEntry `json:"byAccessGroup"`
 	// key: policyVersionId:DECISION
 	PolicyDecisions []*CountEntry `json:"policyDecisions"`
 	// key: courseId:STATE
