@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -135,6 +136,13 @@ func registerDevProvider(ctx context.Context, svc *lifecycle.Service, programmeI
 	for _, p := range ps {
 		if p.Issuer == issuer {
 			return nil
+		}
+		if p.ClientID == devClientID && p.OrganisationID == nil {
+			// Providers cannot be re-pointed, and two would compete for the
+			// demo people's sign-in.
+			u, _ := url.Parse(p.Issuer)
+			return fmt.Errorf("dev mode: this database's demo sign-in is set up for %s://%s; serve on that address (ROLLCALL_LISTEN, ROLLCALL_PUBLIC_URL) or start from a new database file",
+				u.Scheme, u.Host)
 		}
 	}
 	_, err = svc.RegisterIdentityProvider(ctx, programmeID, "", lifecycle.IdentityProviderInput{Issuer: issuer, ClientID: devClientID,

@@ -603,7 +603,6 @@ func (h *Handler) ended(w http.ResponseWriter, r *http.Request) {
 	case "erasure":
 		msg = text(defaultLang, "ended.erasure")
 	}
-	h.clearSession(w)
 	h.render(w, r, http.StatusOK, "ended", &page{Title: text(defaultLang, "ended.title"), Data: endedData{Message: msg}})
 }
 
