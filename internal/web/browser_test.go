@@ -431,7 +431,7 @@ func TestBrowser_LearnerPath_ONC2_ONC9_ONC10_ONC8_AccessibleAndSessionEnds(t *te
 				t.Fatal("no session cookie")
 			}
 			c.run(chromedp.Navigate(base+"/withdraw"), c.page("withdraw"))
-			if s := c.text("main"); !strings.Contains(s, "once West Sussex County Council, which controls it, approves the erasure") {
+			if s := c.text("main"); !strings.Contains(s, "your data is erased once West Sussex County Council approves the erasure") {
 				t.Errorf("withdraw page does not say what happens: %s", s)
 			}
 			c.check("11-withdraw")

@@ -130,7 +130,7 @@ var en = map[string]string{
 	"trigger.WITHDRAWAL":       "If you withdraw consent, your access ends at once. %s",
 	"trigger.ERASURE_REQUEST":  "If you ask for your data to be erased, your access ends at once. %s",
 
-	"timing.approval":       "Your data is then erased once your organisation, which controls it, approves the erasure.",
+	"timing.approval":       "Your data is then erased once your organisation approves the erasure.",
 	"timing.now":            "Your data is then erased straight away.",
 	"timing.after":          "Your data is then erased %s later.",
 	"timing.grace":          "Your organisation can reverse it within %s; after that your data is erased.",
@@ -147,7 +147,7 @@ var en = map[string]string{
 	"withdraw.lms":      "the e-learning site is told to suspend your account",
 	"withdraw.now":      "your data is erased straight away; only an anonymous record that you accepted and then withdrew is kept",
 	"withdraw.after":    "your data is erased %s later",
-	"withdraw.approval": "your data is erased once %s, which controls it, approves the erasure; nothing else is done with it meanwhile",
+	"withdraw.approval": "your data is erased once %s approves the erasure; nothing else is done with it meanwhile",
 	"withdraw.undo":     "You cannot undo this yourself.",
 	"withdraw.button":   "Withdraw consent",
 	"withdraw.cancel":   "Cancel",
@@ -156,7 +156,7 @@ var en = map[string]string{
 	"erasure.lead":     "If you ask for erasure:",
 	"erasure.access":   "your access to the courses ends straight away and you are signed out",
 	"erasure.now":      "your data is erased straight away; only an anonymous record remains",
-	"erasure.approval": "your request goes to %s, which controls your data; your data is erased when they approve it",
+	"erasure.approval": "your request goes to %s; your data is erased when they approve it",
 	"erasure.button":   "Ask for erasure",
 	"erasure.link":     "Ask for your data to be erased",
 
