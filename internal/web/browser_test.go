@@ -80,6 +80,12 @@ type chrome struct {
 
 func newChrome(t *testing.T, base, axe, outDir string) *chrome {
 	t.Helper()
+	// A fresh profile, removed once Chromium has gone (its helpers can
+	// still be writing to it as it exits, which t.TempDir would fail on).
+	profile, err := os.MkdirTemp("", "rollcall-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -87,7 +93,7 @@ func newChrome(t *testing.T, base, axe, outDir string) *chrome {
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
@@ -99,7 +105,14 @@ func newChrome(t *testing.T, base, axe, outDir string) *chrome {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	t.Cleanup(func() {
+		cancelT()
+		cancelC()
+		cancelA()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	c := &chrome{t: t, ctx: ctx, base: base, axe: axe, outDir: outDir, download: make(chan string, 4)}
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch e := ev.(type) {
