@@ -632,7 +632,7 @@ func (a *Agent) fullSyncOnce(ctx context.Context, reconcile bool) error {
 			case w.version == 0 || r.LearnerVersion > w.version:
 				// The first row, or a learner who changed while being
 				// listed: keep the newest rows only.
-				w.desired = desired{email: r.Email, given: r.GivenName, family: r.FamilyName, allowed: true,
+				w.desired = desired{email: r.Email, given: r.GivenName, family: r.FamilyName, allowed: true, profile: true,
 					groupID: r.AccessGroupID, groupName: r.AccessGroupName, courses: []string{r.LMSCourseID}}
 				if w.version == 0 {
 					w.minVersion = r.LearnerVersion
@@ -715,11 +715,10 @@ func (a *Agent) fullSyncOnce(ctx context.Context, reconcile bool) error {
 			if ls := a.st.Learners[id]; ls != nil {
 				version = ls.Version
 			}
+			// With access but not listed: a learner whose group has no
+			// courses (the list has learner × course rows), or one who
+			// gained access after the list was read. Applied as read.
 			it := itemFromLearner(id, version, l, false)
-			if it.kind == kindUpsert {
-				// Listed after the list was read: the feed brings it.
-				continue
-			}
 			it.force = true
 			items = append(items, it)
 		}
