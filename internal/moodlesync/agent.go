@@ -340,8 +340,11 @@ func (a *Agent) preflight(ctx context.Context, reconcile bool) error {
 	si, err := a.moodle.siteInfo(ctx)
 	var me *MoodleError
 	if errors.As(err, &me) && (me.ErrorCode == "accessexception" || me.ErrorCode == "invalidrecord") {
-		return &ConfigError{Problem: "core_webservice_get_site_info is not in the token's service",
-			Hint: "add it (and the other functions in docs/moodle.md) to the external service"}
+		// public/webservice/lib.php: a function outside the service, and
+		// also a nologin, suspended or password-expired user, or an IP
+		// restriction, are webservice_access_exception.
+		return &ConfigError{Problem: "Moodle refused core_webservice_get_site_info (" + me.ErrorCode + ": " + redact(me.Message) + ")",
+			Hint: "add it and the other functions in docs/moodle.md to the external service; the token's user must not use the nologin auth, be suspended or have an expired password, and the service's IP restriction must allow this host"}
 	}
 	if err != nil {
 		return err
