@@ -124,7 +124,9 @@ func TestDockerfile_OneImageWithBothBinariesAndTheSeedFiles(t *testing.T) {
 	}
 	for _, want := range []string{
 		"COPY --from=build /out/rollcall /out/rollcall-moodle-sync /usr/local/bin/",
-		"/src/examples/*.yaml /rollcall/examples/",
+		"cp examples/*.yaml /out/home/examples/",
+		"COPY --from=build --chown=65532:65532 /out/home /rollcall",
+		"WORKDIR /rollcall",
 		"ROLLCALL_PUBLIC_URL=",
 		`HEALTHCHECK`,
 		"USER nonroot",
