@@ -63,7 +63,7 @@ func (s *Service) MyHome(ctx context.Context) (LearnerHome, error) {
 		return LearnerHome{}, err
 	}
 	h := LearnerHome{Learner: l, Organisation: o.Name, Programme: p.Name, Settings: p.Settings,
-		Triggers: domain.RetentionTriggers(p.Settings),
+		Triggers:   domain.RetentionTriggers(p.Settings),
 		Withdrawal: domain.WithdrawalErasure(p.Settings), ErasureAsked: domain.RequestedErasure(p.Settings),
 		AccessAllowed: l.AccessAllowed()}
 	// GEN-1: the same statement as the retention query.
