@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ func (l login) start(w http.ResponseWriter, r *http.Request) {
 		Scopes: scopes, RedirectURL: l.d.Config.PublicURL + "/auth/callback"}, ls.State, ls.Nonce, ls.Verifier)
 	if err != nil {
 		l.d.Log.WarnContext(r.Context(), "login: provider unavailable", "provider", ls.Provider.ID)
-		writeJSON(w, http.StatusBadGateway, gqlErr("the organisation's sign-in service is unavailable", "INTERNAL_SERVER_ERROR"))
+		apperr.WriteHTTP(w, http.StatusBadGateway, apperr.New(apperr.Unavailable, "the organisation's sign-in service is unavailable"))
 		return
 	}
 	http.SetCookie(w, l.cookie(loginCookie, ls.BrowserSecret, int((10*time.Minute)/time.Second), "/auth"))
@@ -90,8 +91,15 @@ func (l login) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, fin.ReturnTo, http.StatusFound)
 }
 
-// logout: POST /auth/logout revokes the session server-side.
+// logout: POST /auth/logout revokes the session server-side. The cookie is
+// SameSite=Lax, which still lets another site's page navigate here; the
+// Origin header (sent by browsers on every POST) must be this service's own.
 func (l login) logout(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r.Header.Get("Origin"), l.d.Config.PublicURL) {
+		apperr.WriteHTTP(w, http.StatusForbidden,
+			apperr.Forbiddenf("logout must come from this service's own pages (the Origin header must be %s)", origin(l.d.Config.PublicURL)).WithReason("ORIGIN_MISMATCH"))
+		return
+	}
 	if c, err := r.Cookie(auth.SessionCookie); err == nil {
 		if err := l.d.Service.EndSession(r.Context(), c.Value); err != nil {
 			l.fail(w, r, err)
@@ -103,20 +111,32 @@ func (l login) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l login) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := map[apperr.Code]int{apperr.Unauthenticated: 401, apperr.Forbidden: 403, apperr.NotFound: 404,
-		apperr.BadUserInput: 400, apperr.Conflict: 409}[apperr.CodeOf(err)]
-	if status == 0 {
+	switch code := apperr.CodeOf(err); {
+	case errors.Is(err, lifecycle.ErrNoSignIn):
+		// One answer for every reason (the reason would tell which domains exist).
+		err = apperr.NotFoundf("%s", lifecycle.ErrNoSignIn.Message)
+	case code == apperr.Internal:
+		if r.Context().Err() != nil {
+			l.d.Log.InfoContext(r.Context(), "login: client disconnected")
+			return
+		}
 		l.d.Log.ErrorContext(r.Context(), "login failed", "err", err.Error())
-		writeJSON(w, http.StatusInternalServerError, gqlErr("internal error", "INTERNAL_SERVER_ERROR"))
-		return
 	}
-	ae, _ := apperr.As(err)
-	body := map[string]any{"message": ae.Message, "extensions": map[string]any{"code": string(ae.Code)}}
-	if ae.Reason != "" {
-		body["extensions"].(map[string]any)["reason"] = ae.Reason
+	apperr.WriteHTTP(w, 0, err)
+}
+
+// origin is the scheme://host[:port] of an absolute URL.
+func origin(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return ""
 	}
-	if errors.Is(err, lifecycle.ErrNoSignIn) {
-		body = map[string]any{"message": lifecycle.ErrNoSignIn.Message, "extensions": map[string]any{"code": "NOT_FOUND"}}
-	}
-	writeJSON(w, status, map[string]any{"errors": []any{body}, "data": nil})
+	return pu.Scheme + "://" + pu.Host
+}
+
+// sameOrigin compares an Origin header with the public URL's origin; a
+// missing or "null" Origin is not the same origin.
+func sameOrigin(hdr, publicURL string) bool {
+	want := origin(publicURL)
+	return hdr != "" && want != "" && strings.EqualFold(strings.TrimRight(hdr, "/"), want)
 }

@@ -7,8 +7,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -189,6 +192,9 @@ func translate(err error) error {
 	if _, ok := apperr.As(err); ok {
 		return err
 	}
+	if Unreachable(err) {
+		return apperr.Unreachable(err)
+	}
 	if errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, sql.ErrNoRows) {
 		return &apperr.Error{Code: apperr.NotFound, Message: "not found", Err: err}
 	}
@@ -208,6 +214,34 @@ func translate(err error) error {
 		return &apperr.Error{Code: apperr.NotFound, Message: "a referenced object does not exist", Err: err}
 	}
 	return err
+}
+
+// Unreachable reports whether err means the database could not be reached
+// or the connection was lost (not that a statement failed): refused or
+// failed connections, a server shutting down or refusing connections, a
+// connection dropped mid-statement. A cancelled or expired context is the
+// caller's doing and is not unreachable.
+func Unreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// Class 08 connection exception; 57P01-57P03 admin/crash shutdown,
+		// cannot connect now; 53300 too many connections.
+		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" ||
+			pg.Code == "57P03" || pg.Code == "53300"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "conn closed")
 }
 
 func isUniqueViolation(err error) bool {
