@@ -31,6 +31,7 @@ type Service struct {
 	allowInsecureIssuers bool
 	onProviderChange     func(issuer string)
 	feedKeep             time.Duration
+	polls                pollSlots
 }
 
 // Options configure a Service; zero values take defaults.

@@ -268,16 +268,20 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 	if len(es) == 0 {
 		return nil
 	}
-	if s.dialect == migrations.Postgres {
-		// Hold the programme's feed lock to commit: feed IDs then become
-		// visible in order (gap-free reads) and per learner in version order.
-		seen := map[string]bool{}
-		for _, e := range es {
-			if !seen[e.ProgrammeID] {
-				seen[e.ProgrammeID] = true
-				if err := s.db(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, feedLockKey(e.ProgrammeID)).Error; err != nil {
-					return translate(err)
-				}
+	// PostgreSQL: hold the programme's feed lock to commit, so feed IDs
+	// become visible in order (gap-free reads) and per learner in version
+	// order; and notify the programme's long-polls, delivered at commit
+	// (notify.go).
+	seen := map[string]bool{}
+	for _, e := range es {
+		if seen[e.ProgrammeID] {
+			continue
+		}
+		seen[e.ProgrammeID] = true
+		if s.dialect == migrations.Postgres {
+			if err := s.db(ctx).Exec(`SELECT pg_advisory_xact_lock(?), pg_notify('`+feedChannel+`', ?)`,
+				feedLockKey(e.ProgrammeID), e.ProgrammeID).Error; err != nil {
+				return translate(err)
 			}
 		}
 	}
@@ -286,7 +290,13 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 		rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
 			LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
 	}
-	return translate(s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error)
+	if err := s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error; err != nil {
+		return translate(err)
+	}
+	for id := range seen {
+		s.feedAppended(ctx, id)
+	}
+	return nil
 }
 
 // EventsByLearner lists a learner's feed events (tests, exports).

@@ -39,6 +39,8 @@ type Store struct {
 	stmts   *atomic.Int64
 	// localLock stands in for advisory locks on SQLite (one process).
 	localLock sync.Mutex
+	dsn       string
+	hub       feedHub // long-poll wake-ups (notify.go)
 }
 
 // Options tune Open; the zero value is fine.
@@ -110,7 +112,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements}
+	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, dsn: dsn}
 	if s.stmts != nil {
 		counter := func(*gorm.DB) { s.stmts.Add(1) }
 		cb := gdb.Callback()
@@ -130,7 +132,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) Close() error { return s.sqlDB.Close() }
+func (s *Store) Close() error {
+	s.hub.close()
+	return s.sqlDB.Close()
+}
 
 // Dialect is "postgres" or "sqlite".
 func (s *Store) Dialect() migrations.Dialect { return s.dialect }
@@ -176,9 +181,15 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
+	t := &touched{}
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		return fn(context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t))
 	})
+	if err == nil {
+		for id := range t.ids { // SQLite: wake long-polls after the commit
+			s.hub.wake(id)
+		}
+	}
 	return translate(err)
 }
 
