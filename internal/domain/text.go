@@ -30,15 +30,15 @@ const MaxNameRunes = 100
 
 // Text problem reasons (extensions.reason).
 const (
-	TextRequired      = "REQUIRED"
-	TextTooLong       = "TOO_LONG"
-	TextTooShort      = "TOO_SHORT"
-	TextInvalidUTF8   = "INVALID_UTF8"
-	TextControl       = "CONTROL_CHARACTER"
-	TextBidiControl   = "BIDI_CONTROL"
-	TextInvisible     = "INVISIBLE_CHARACTER"
-	TextNoLetter      = "NO_LETTER"
-	TextNotOneLine    = "NOT_ONE_LINE"
+	TextRequired    = "REQUIRED"
+	TextTooLong     = "TOO_LONG"
+	TextTooShort    = "TOO_SHORT"
+	TextInvalidUTF8 = "INVALID_UTF8"
+	TextControl     = "CONTROL_CHARACTER"
+	TextBidiControl = "BIDI_CONTROL"
+	TextInvisible   = "INVISIBLE_CHARACTER"
+	TextNoLetter    = "NO_LETTER"
+	TextNotOneLine  = "NOT_ONE_LINE"
 )
 
 // TextError says why a text was refused; it never repeats the text.

@@ -119,7 +119,6 @@ func (s *Service) RegisterIdentityProvider(ctx context.Context, programmeID, org
 	return p, err
 }
 
-//
 // One issuer has one meaning. The bootstrap admin's issuer
 // (ROLLCALL_BOOTSTRAP_ADMIN) is answered by the verifier's static entry with
 // its own audience before any registered provider is consulted, so a
