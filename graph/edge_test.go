@@ -157,13 +157,13 @@ func TestEdge_CostCountsListSizes(t *testing.T) {
 	q := hygAliases(100, fmt.Sprintf(`learners(programmeId: %q, first: 500) { edges { node { id email } } }`, p.ID))
 	r := hygPost(t, api, tok, q, nil)
 	hygWantError(t, r, 0, "BAD_USER_INPUT")
-	if r.GQL.Ext("reason") != "COMPLEXITY_LIMIT_EXCEEDED" || r.GQL.Errors[0].Message != "operation has complexity 200100, which exceeds the limit of 15000" {
+	if r.GQL.Ext("reason") != "COMPLEXITY_LIMIT_EXCEEDED" || r.GQL.Errors[0].Message != "operation has complexity 200100, which exceeds the limit of 64000" {
 		t.Fatalf("aliased multiplication: %s", r.Body)
 	}
 	// first as a variable counts the same.
-	q = `query($n: Int) {` + strings.TrimPrefix(hygAliases(10, fmt.Sprintf(`learners(programmeId: %q, first: $n) { edges { node { id email } } }`, p.ID)), "{")
+	q = `query($n: Int) {` + strings.TrimPrefix(hygAliases(40, fmt.Sprintf(`learners(programmeId: %q, first: $n) { edges { node { id email } } }`, p.ID)), "{")
 	r = hygPost(t, api, tok, q, map[string]any{"n": 500})
-	if r.GQL.Ext("reason") != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(r.GQL.Errors[0].Message, "complexity 20010,") {
+	if r.GQL.Ext("reason") != "COMPLEXITY_LIMIT_EXCEEDED" || !strings.Contains(r.GQL.Errors[0].Message, "complexity 80040,") {
 		t.Fatalf("first from a variable: %s", r.Body)
 	}
 }

@@ -302,16 +302,16 @@ func TestHygiene_ComplexityLimit(t *testing.T) {
 // `first`, and the refusal says the cost and the limit.
 func TestHygiene_DefaultComplexityLimit(t *testing.T) {
 	api := hygSQLite(t)
-	// 20 aliases of learners(first: 500) { edges { node { id email } } }:
-	// 20 x (1 + 500 x 4) = 40,020, over the default 15,000.
-	q := hygAliases(20, `learners(programmeId: "00000000-0000-0000-0000-000000000000", first: 500) { edges { node { id email } } }`)
+	// 40 aliases of learners(first: 500) { edges { node { id email } } }:
+	// 40 x (1 + 500 x 4) = 80,040, over the default 64,000.
+	q := hygAliases(40, `learners(programmeId: "00000000-0000-0000-0000-000000000000", first: 500) { edges { node { id email } } }`)
 	for _, token := range []string{api.BootstrapToken(), ""} {
 		r := hygPost(t, api, token, q, nil)
 		hygWantError(t, r, 0, "BAD_USER_INPUT")
 		if got := r.GQL.Ext("reason"); got != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Fatalf("reason = %q, want COMPLEXITY_LIMIT_EXCEEDED; %.300s", got, r.Body)
 		}
-		if msg := r.GQL.Errors[0].Message; msg != "operation has complexity 40020, which exceeds the limit of 15000" {
+		if msg := r.GQL.Errors[0].Message; msg != "operation has complexity 80040, which exceeds the limit of 64000" {
 			t.Fatalf("message = %q, want the cost and the limit", msg)
 		}
 	}
