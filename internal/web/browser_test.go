@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/internal/web"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -561,4 +563,33 @@ func TestBrowser_AdminConsole_OfflineSDLSchemaNoLocalStorage(t *testing.T) {
 			c.check("02-console")
 		})
 	}
+}
+
+// The pages no walk above reaches: dev mode's sign-in page with its demo
+// people, the signed-out page and the not-found page, each checked by axe.
+func TestBrowser_DevSignInAndPlainPages_Accessible(t *testing.T) {
+	axe := browserTools(t)
+	api := testkit.NewAPI(t, testkit.Dialects[0])
+	var h http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	base := "http://" + srv.Listener.Addr().String()
+	h = web.New(web.Deps{Service: api.Service, PublicURL: base, Dev: &web.DevSignIn{People: []web.DevPerson{
+		{Key: "a", Name: "Sam Taylor", Description: "A learner at Kent County Council (sam.taylor@kent.gov.uk)"},
+		{Key: "b", Name: "Jo Evans", Description: "A programme admin of Connect to Learn (jo.evans@kent.gov.uk)"},
+	}}})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newChrome(t, base, axe, outDir(t))
+	c.run(chromedp.Navigate(base+"/"), c.page("signin"))
+	if s := c.text("main"); !strings.Contains(s, "Sign in as Sam Taylor") || !strings.Contains(s, "Demo people (dev mode)") {
+		t.Errorf("the dev sign-in page: %s", s)
+	}
+	c.check("01-dev-sign-in")
+	c.run(chromedp.Navigate(base+"/signed-out"), c.page("signedout"))
+	c.check("02-signed-out")
+	c.run(chromedp.Navigate(base+"/no-such-page"), c.page("problem"))
+	if s := c.text("h1"); s != "Page not found" {
+		t.Errorf("the not-found page says %q", s)
+	}
+	c.check("03-not-found")
 }
