@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/config"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
+	"github.com/rollcall-dev/rollcall/internal/scim"
 )
 
 // Readiness reports whether the database answers and the schema is current.
@@ -51,6 +52,7 @@ func New(d Deps) http.Handler {
 	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log,
 		LoaderWait: d.LoaderWait, NoPlans: d.Config.NoQueryPlans, PlansServed: d.PlansServed})
 	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, lifecycle.WithIdentity, d.Service.SessionIdentity, d.Service.APIKeyIdentity, gql)))
+	mux.Handle(scim.Prefix+"/", scim.New(d.Service, scim.Options{PublicURL: d.Config.PublicURL, Log: d.Log, RequestID: func(r *http.Request) string { return RequestID(r.Context()) }}))
 	lg := login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
 	mux.HandleFunc("GET /auth/login", lg.start)
 	mux.HandleFunc("GET /auth/callback", lg.callback)
