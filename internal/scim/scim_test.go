@@ -545,7 +545,9 @@ func TestSCIM_Invariant1_TokenIsScopedToItsOrganisation(t *testing.T) {
 		e.want(t, e.do(t, medway, http.MethodPost, "/Users", entraCreate("other@kent.gov.uk", "x")), http.StatusBadRequest)
 
 		// Revoked: 401 at once. Unknown and LMS keys: 401.
-		var list struct{ ScimTokens []struct{ ID, Name, Prefix string } }
+		var list struct {
+			ScimTokens []struct{ ID, Name, Prefix string }
+		}
 		e.api.MustDo(e.api.BootstrapToken(), `query($o: ID!) { scimTokens(organisationId: $o) { id name prefix lastUsedAt } }`, map[string]any{"o": e.medway}, &list)
 		if len(list.ScimTokens) != 1 || !strings.HasPrefix(medway, list.ScimTokens[0].Prefix) {
 			t.Fatalf("tokens: %+v", list)
@@ -584,7 +586,9 @@ func TestSCIM_CTL12_TokensAreManagedByTheOrganisationsAdmins(t *testing.T) {
 		if n := e.api.Count(`SELECT count(*) FROM scim_tokens WHERE hash = ?`, own); n != 0 {
 			t.Fatal("the secret is stored in clear")
 		}
-		var list struct{ ScimTokens []struct{ LastUsedAt *time.Time } }
+		var list struct {
+			ScimTokens []struct{ LastUsedAt *time.Time }
+		}
 		e.api.MustDo(e.api.Token("kcc-admin"), `query($o: ID!) { scimTokens(organisationId: $o) { lastUsedAt } }`, map[string]any{"o": e.kcc}, &list)
 		used := 0
 		for _, x := range list.ScimTokens {
