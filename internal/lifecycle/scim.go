@@ -162,8 +162,10 @@ func (s *Service) WithScimToken(ctx context.Context, secret string) (context.Con
 	if o.Status != domain.OrgAdmitted {
 		return ctx, false, nil
 	}
-	if err := s.st.TouchScimToken(ctx, t.ID, s.clock(), scimTouchEvery); err != nil {
-		return ctx, false, err
+	if now := s.clock(); t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= scimTouchEvery {
+		if err := s.st.TouchScimToken(ctx, t.ID, now, scimTouchEvery); err != nil {
+			return ctx, false, err
+		}
 	}
 	a := &domain.Actor{ID: "scim:" + t.ID,
 		Directory: &domain.DirectoryScope{TokenID: t.ID, ProgrammeID: t.ProgrammeID, OrganisationID: t.OrganisationID}}

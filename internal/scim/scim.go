@@ -73,7 +73,6 @@ func New(svc *lifecycle.Service, o Options) http.Handler {
 	users := &users{svc: svc, log: o.Log, reqID: o.RequestID}
 	srv, err := escim.NewServer(&escim.ServerArgs{
 		ServiceProviderConfig: &escim.ServiceProviderConfig{
-			DocumentationURI: optional.NewString(strings.TrimRight(o.PublicURL, "/") + "/docs/scim"),
 			MaxResults:       lifecycle.MaxDirectoryPage,
 			SupportFiltering: true,
 			SupportPatch:     true,
@@ -163,7 +162,6 @@ func serviceProviderConfig(w http.ResponseWriter, publicURL string) {
 	w.Header().Set("Content-Type", "application/scim+json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
-		"documentationUri": strings.TrimRight(publicURL, "/") + "/docs/scim",
 		"patch":            map[string]any{"supported": true},
 		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
 		"filter":           map[string]any{"supported": true, "maxResults": lifecycle.MaxDirectoryPage},
