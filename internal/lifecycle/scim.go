@@ -292,6 +292,9 @@ func (s *Service) DirectoryUserByID(ctx context.Context, id string) (DirectoryUs
 func (s *Service) directoryRead(ctx context.Context, a *domain.Actor, id string, forUpdate bool) (domain.Learner, domain.DirectoryLink, error) {
 	l, err := s.readLearner(ctx, a, id, forUpdate)
 	if err != nil {
+		if apperr.CodeOf(err) == apperr.NotFound {
+			err = notFound("user") // one answer for missing and for another organisation's (CTL-10)
+		}
 		return l, domain.DirectoryLink{}, err
 	}
 	links, err := s.st.DirectoryLinks(ctx, []string{l.ID})
@@ -356,17 +359,17 @@ func (s *Service) DirectoryCreate(ctx context.Context, in DirectoryUserInput) (D
 		if err != nil {
 			return err
 		}
-		now := s.clock()
-		link := domain.DirectoryLink{LearnerID: l.ID, OrganisationID: l.OrganisationID, ExternalID: in.ExternalID, Version: 1, UpdatedAt: now}
-		if err := s.saveLink(ctx, link); err != nil {
-			return err
-		}
+		link := domain.DirectoryLink{LearnerID: l.ID, OrganisationID: l.OrganisationID, ExternalID: in.ExternalID, Version: 1}
 		if in.Active != nil && !*in.Active {
 			// Entra creates an in-scope user whose account is disabled with
 			// active false: provisioned and a leaver at once (CTL-9).
 			if l, link, err = s.directoryLeave(ctx, l, link); err != nil {
 				return err
 			}
+		}
+		link.UpdatedAt = s.clock()
+		if err := s.saveLink(ctx, link); err != nil {
+			return err
 		}
 		out = directoryUser(l, link)
 		return nil
@@ -419,6 +422,14 @@ func (s *Service) directoryRejoin(ctx context.Context, a *domain.Actor, l domain
 	}
 	if l, err = s.directoryCorrect(ctx, l, DirectoryChange{GivenName: in.GivenName, FamilyName: in.FamilyName}); err != nil {
 		return DirectoryUser{}, err
+	}
+	if in.Active != nil && !*in.Active && directoryActive(l) {
+		if l, link, err = s.directoryLeave(ctx, l, link); err != nil {
+			return DirectoryUser{}, err
+		}
+		if err := s.saveLink(ctx, link); err != nil {
+			return DirectoryUser{}, err
+		}
 	}
 	return directoryUser(l, link), nil
 }
@@ -473,19 +484,20 @@ func (s *Service) DirectoryUpdate(ctx context.Context, id string, ch DirectoryCh
 			}
 			ch.UserName = &email
 		}
+		linkChanged := false
 		if ch.Active != nil && *ch.Active && !directoryActive(l) && directoryCaused(l, link) && s.clock().Before(*l.RemovalDueAt) {
 			if l, err = s.ReinstateLearner(ctx, l.ID, reasonDirectoryEnabled); err != nil {
 				return err
 			}
 			link.RemovalDueAt = nil
-			link.Version++
+			linkChanged = true
 		}
 		if l, err = s.directoryCorrect(ctx, l, ch); err != nil {
 			return err
 		}
 		if ch.ExternalID != nil && !sameString(*ch.ExternalID, link.ExternalID) {
 			link.ExternalID = *ch.ExternalID
-			link.Version++
+			linkChanged = true
 			if err := s.audit(ctx, a, &l.ProgrammeID, "learner.directory_link", "learner", l.ID, "", nil); err != nil {
 				return err
 			}
@@ -494,11 +506,13 @@ func (s *Service) DirectoryUpdate(ctx context.Context, id string, ch DirectoryCh
 			if l, link, err = s.directoryLeave(ctx, l, link); err != nil {
 				return err
 			}
+			linkChanged = true
 		}
-		if link.LearnerID == "" {
-			link.LearnerID, link.OrganisationID = l.ID, l.OrganisationID
-		}
-		if link.Version > 0 {
+		if linkChanged {
+			if link.LearnerID == "" {
+				link.LearnerID, link.OrganisationID = l.ID, l.OrganisationID
+			}
+			link.Version++
 			link.UpdatedAt = s.clock()
 			if err := s.saveLink(ctx, link); err != nil {
 				return err
@@ -561,7 +575,6 @@ func (s *Service) directoryLeaveAs(ctx context.Context, l domain.Learner, link d
 		return l, link, err
 	}
 	link.RemovalDueAt = l.RemovalDueAt
-	link.Version++
 	return l, link, nil
 }
 
