@@ -731,3 +731,27 @@ func TestSCIM_Invariant2_ErasureForgetsTheDirectoryLink(t *testing.T) {
 		}
 	})
 }
+
+// Entra creates an in-scope user whose account is disabled with active
+// false: a learner who is a leaver from the start (CTL-9), still returned.
+func TestSCIM_CTL9_CreatedDisabledIsALeaver(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		body := strings.Replace(entraCreate("disabled@kent.gov.uk", "ext-d"), `"active": true`, `"active": false`, 1)
+		r := e.want(t, e.do(t, e.kccToken, http.MethodPost, "/Users", body), http.StatusCreated)
+		if r.body["active"] != false {
+			t.Fatalf("created: %s", r.raw)
+		}
+		id := r.str("id")
+		if st, reason, _, _, _ := e.learner(t, id); st != "REMOVAL_SCHEDULED" || reason != "LEAVER" {
+			t.Fatalf("status %s %s", st, reason)
+		}
+		if got := e.events(t, id); !slices.Equal(got, []string{"LEARNER_PROVISIONED", "REMOVAL_SCHEDULED"}) {
+			t.Fatalf("feed %v", got)
+		}
+		// Enabled later, within the grace: the directory's own removal is reversed (GEN-4).
+		e.want(t, e.do(t, e.kccToken, http.MethodPatch, "/Users/"+id, patch(`{"op": "replace", "value": {"active": true}}`)), http.StatusOK)
+		if st, _, _, _, _ := e.learner(t, id); st != "PENDING_ACCEPTANCE" {
+			t.Fatalf("after enable: %s", st)
+		}
+	})
+}
