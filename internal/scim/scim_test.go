@@ -607,13 +607,18 @@ func TestSCIM_PaginationOver250Users(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		rows := make([]map[string]any, 250)
 		for i := range rows {
-			rows[i] = map[string]any{"email": fmt.Sprintf("staff%03d@kent.gov.uk", i), "givenName": "Staff", "familyName": fmt.Sprint(i)}
+			rows[i] = map[string]any{"email": fmt.Sprintf("staff%03d@kent.gov.uk", i), "givenName": "Staff", "familyName": fmt.Sprintf("Number%d", i)}
 		}
-		var imp struct{ ImportLearners struct{ Created int } }
-		e.api.MustDo(e.api.BootstrapToken(), `mutation($o: ID!, $rows: [LearnerInput!]!) { importLearners(organisationId: $o, rows: $rows, dryRun: false) { created } }`,
+		var imp struct {
+			ImportLearners struct {
+				Created, Failed int
+				Lines           []map[string]any
+			}
+		}
+		e.api.MustDo(e.api.BootstrapToken(), `mutation($o: ID!, $rows: [LearnerInput!]!) { importLearners(organisationId: $o, rows: $rows, dryRun: false) { created failed lines { row code reason message } } }`,
 			map[string]any{"o": e.kcc, "rows": rows}, &imp)
 		if imp.ImportLearners.Created != 250 {
-			t.Fatalf("imported %d", imp.ImportLearners.Created)
+			t.Fatalf("imported %d: %v", imp.ImportLearners.Created, imp.ImportLearners.Lines[:min(3, len(imp.ImportLearners.Lines))])
 		}
 		seen := map[string]bool{}
 		var order []string
