@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/rollcall-dev/rollcall/graph/model"
+	"github.com/rollcall-dev/rollcall/internal/domain"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -30,13 +31,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	AccessGroup() AccessGroupResolver
 	Learner() LearnerResolver
-	LifecycleEvent() LifecycleEventResolver
 	Mutation() MutationResolver
-	Organisation() OrganisationResolver
-	Policy() PolicyResolver
-	PolicyAcceptance() PolicyAcceptanceResolver
 	Programme() ProgrammeResolver
 	Query() QueryResolver
 	Viewer() ViewerResolver
@@ -106,7 +102,7 @@ type ComplexityRoot struct {
 	Course struct {
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
-		LmsCourseID func(childComplexity int) int
+		LMSCourseID func(childComplexity int) int
 		ProgrammeID func(childComplexity int) int
 		Title       func(childComplexity int) int
 	}
@@ -406,7 +402,7 @@ type ComplexityRoot struct {
 		Enrolments          func(childComplexity int, programmeID string, first *int, after *string) int
 		IdentityProviders   func(childComplexity int, programmeID string) int
 		Learner             func(childComplexity int, id string) int
-		Learners            func(childComplexity int, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) int
+		Learners            func(childComplexity int, programmeID string, organisationID *string, status []domain.LearnerStatus, search *string, first *int, after *string) int
 		LifecycleEvents     func(childComplexity int, programmeID string, after *string, first *int, waitSeconds *int) int
 		MembershipProposals func(childComplexity int, programmeID string, status *model.ProposalStatus) int
 		MyData              func(childComplexity int) int
@@ -514,18 +510,8 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type AccessGroupResolver interface {
-	Courses(ctx context.Context, obj *model.AccessGroup) ([]*model.Course, error)
-}
 type LearnerResolver interface {
-	Organisation(ctx context.Context, obj *model.Learner) (*model.Organisation, error)
-	AccessGroup(ctx context.Context, obj *model.Learner) (*model.AccessGroup, error)
-	Courses(ctx context.Context, obj *model.Learner) ([]*model.Course, error)
-	Acceptances(ctx context.Context, obj *model.Learner) ([]*model.PolicyAcceptance, error)
 	Retention(ctx context.Context, obj *model.Learner) (*model.RetentionStatement, error)
-}
-type LifecycleEventResolver interface {
-	Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error)
 }
 type MutationResolver interface {
 	GrantRole(ctx context.Context, input model.GrantRoleInput) (*model.RoleGrant, error)
@@ -554,32 +540,17 @@ type MutationResolver interface {
 	ProposeMembership(ctx context.Context, input model.ProposeMembershipInput) (*model.MembershipProposal, error)
 	ApproveMembership(ctx context.Context, proposalID string, note *string) (*model.MembershipProposal, error)
 	RejectMembership(ctx context.Context, proposalID string, reason string) (*model.MembershipProposal, error)
-	AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*model.EmailDomain, error)
+	AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*domain.DomainRule, error)
 	RemoveEmailDomain(ctx context.Context, domainID string) (*model.Organisation, error)
-	CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*model.Course, error)
+	CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*domain.Course, error)
 	CreateAccessGroup(ctx context.Context, organisationID string, input model.AccessGroupInput) (*model.AccessGroup, error)
 	SetAccessGroupCourses(ctx context.Context, accessGroupID string, courseIds []string) (*model.AccessGroup, error)
 	CreatePolicy(ctx context.Context, programmeID string, input model.PolicyInput) (*model.Policy, error)
-	PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*model.PolicyVersion, error)
+	PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*domain.PolicyVersion, error)
 	CreateProgramme(ctx context.Context, input model.CreateProgrammeInput) (*model.Programme, error)
 	UpdateProgrammeRules(ctx context.Context, programmeID string, input model.RuleSettingsInput) (*model.Programme, error)
 }
-type OrganisationResolver interface {
-	Domains(ctx context.Context, obj *model.Organisation) ([]*model.EmailDomain, error)
-	AccessGroups(ctx context.Context, obj *model.Organisation) ([]*model.AccessGroup, error)
-}
-type PolicyResolver interface {
-	CurrentVersion(ctx context.Context, obj *model.Policy) (*model.PolicyVersion, error)
-	Versions(ctx context.Context, obj *model.Policy) ([]*model.PolicyVersion, error)
-}
-type PolicyAcceptanceResolver interface {
-	PolicyVersion(ctx context.Context, obj *model.PolicyAcceptance) (*model.PolicyVersion, error)
-}
 type ProgrammeResolver interface {
-	GoverningBodies(ctx context.Context, obj *model.Programme) ([]*model.GoverningBody, error)
-	Organisations(ctx context.Context, obj *model.Programme) ([]*model.Organisation, error)
-	Courses(ctx context.Context, obj *model.Programme) ([]*model.Course, error)
-	Policies(ctx context.Context, obj *model.Programme) ([]*model.Policy, error)
 	Rules(ctx context.Context, obj *model.Programme) ([]*model.Rule, error)
 }
 type QueryResolver interface {
@@ -589,7 +560,7 @@ type QueryResolver interface {
 	LifecycleEvents(ctx context.Context, programmeID string, after *string, first *int, waitSeconds *int) (*model.LifecycleEventConnection, error)
 	APIKeys(ctx context.Context, programmeID string) ([]*model.APIKey, error)
 	Learner(ctx context.Context, id string) (*model.Learner, error)
-	Learners(ctx context.Context, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
+	Learners(ctx context.Context, programmeID string, organisationID *string, status []domain.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
 	Retention(ctx context.Context, learnerID string) (*model.RetentionStatement, error)
 	IdentityProviders(ctx context.Context, programmeID string) ([]*model.IdentityProvider, error)
 	MyData(ctx context.Context) (*model.PersonalDataExport, error)
@@ -607,7 +578,7 @@ type QueryResolver interface {
 type ViewerResolver interface {
 	Learner(ctx context.Context, obj *model.Viewer) (*model.Learner, error)
 
-	PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*model.PolicyVersion, error)
+	PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*domain.PolicyVersion, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -847,11 +818,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Course.ID(childComplexity), true
 	case "Course.lmsCourseId":
-		if e.ComplexityRoot.Course.LmsCourseID == nil {
+		if e.ComplexityRoot.Course.LMSCourseID == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Course.LmsCourseID(childComplexity), true
+		return e.ComplexityRoot.Course.LMSCourseID(childComplexity), true
 	case "Course.programmeId":
 		if e.ComplexityRoot.Course.ProgrammeID == nil {
 			break
@@ -2369,7 +2340,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Learners(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]model.LearnerStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Learners(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]domain.LearnerStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.lifecycleEvents":
 		if e.ComplexityRoot.Query.LifecycleEvents == nil {
 			break
@@ -4844,8 +4815,8 @@ func (ec *executionContext) field_Query_learners_args(ctx context.Context, rawAr
 	}
 	args["organisationId"] = arg1
 	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
-		func(ctx context.Context, v any) ([]model.LearnerStatus, error) {
-			return ec.unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx, v)
+		func(ctx context.Context, v any) ([]domain.LearnerStatus, error) {
+			return ec.unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5233,11 +5204,11 @@ func (ec *executionContext) _AccessGroup_courses(ctx context.Context, field grap
 			return ec.fieldContext_AccessGroup_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.AccessGroup().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5247,8 +5218,8 @@ func (ec *executionContext) fieldContext_AccessGroup_courses(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "AccessGroup",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -5936,7 +5907,7 @@ func (ec *executionContext) fieldContext_CountEntry_count(_ context.Context, fie
 	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5959,7 +5930,7 @@ func (ec *executionContext) fieldContext_Course_id(_ context.Context, field grap
 	return graphql.NewScalarFieldContext("Course", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5982,7 +5953,7 @@ func (ec *executionContext) fieldContext_Course_programmeId(_ context.Context, f
 	return graphql.NewScalarFieldContext("Course", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5991,7 +5962,7 @@ func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graph
 			return ec.fieldContext_Course_lmsCourseId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.LmsCourseID, nil
+			return obj.LMSCourseID, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -6005,7 +5976,7 @@ func (ec *executionContext) fieldContext_Course_lmsCourseId(_ context.Context, f
 	return graphql.NewScalarFieldContext("Course", field, false, false, "String")
 }
 
-func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6028,7 +5999,7 @@ func (ec *executionContext) fieldContext_Course_title(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Course", field, false, false, "String")
 }
 
-func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6178,8 +6149,8 @@ func (ec *executionContext) _DataRequest_origin(ctx context.Context, field graph
 			return obj.Origin, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6492,7 +6463,7 @@ func (ec *executionContext) fieldContext_DataRequestEdge_node(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6515,7 +6486,7 @@ func (ec *executionContext) fieldContext_EmailDomain_id(_ context.Context, field
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "ID")
 }
 
-func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6538,7 +6509,7 @@ func (ec *executionContext) fieldContext_EmailDomain_organisationId(_ context.Co
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "ID")
 }
 
-func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6561,7 +6532,7 @@ func (ec *executionContext) fieldContext_EmailDomain_domain(_ context.Context, f
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "String")
 }
 
-func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6584,7 +6555,7 @@ func (ec *executionContext) fieldContext_EmailDomain_includeSubdomains(_ context
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6892,7 +6863,7 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_asOf(_ context.Cont
 	return graphql.NewScalarFieldContext("EnrolmentConnection", field, false, false, "String")
 }
 
-func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6915,7 +6886,7 @@ func (ec *executionContext) fieldContext_GoverningBody_id(_ context.Context, fie
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "ID")
 }
 
-func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6938,7 +6909,7 @@ func (ec *executionContext) fieldContext_GoverningBody_name(_ context.Context, f
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "String")
 }
 
-func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6950,8 +6921,8 @@ func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graph
 			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.GoverningBodyRole) graphql.Marshaler {
-			return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.GoverningBodyRole) graphql.Marshaler {
+			return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6961,7 +6932,7 @@ func (ec *executionContext) fieldContext_GoverningBody_role(_ context.Context, f
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "GoverningBodyRole")
 }
 
-func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7658,8 +7629,8 @@ func (ec *executionContext) _Learner_status(ctx context.Context, field graphql.C
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.LearnerStatus) graphql.Marshaler {
-			return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.LearnerStatus) graphql.Marshaler {
+			return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7678,7 +7649,7 @@ func (ec *executionContext) _Learner_accessAllowed(ctx context.Context, field gr
 			return ec.fieldContext_Learner_accessAllowed(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AccessAllowed, nil
+			return obj.AccessAllowed(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -7689,7 +7660,7 @@ func (ec *executionContext) _Learner_accessAllowed(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Learner_accessAllowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Learner", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Learner", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Learner_organisation(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
@@ -7701,7 +7672,7 @@ func (ec *executionContext) _Learner_organisation(ctx context.Context, field gra
 			return ec.fieldContext_Learner_organisation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Organisation(ctx, obj)
+			return obj.Organisation, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Organisation) graphql.Marshaler {
@@ -7715,8 +7686,8 @@ func (ec *executionContext) fieldContext_Learner_organisation(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Organisation(ctx, field)
 		},
@@ -7733,7 +7704,7 @@ func (ec *executionContext) _Learner_accessGroup(ctx context.Context, field grap
 			return ec.fieldContext_Learner_accessGroup(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().AccessGroup(ctx, obj)
+			return obj.AccessGroup, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessGroup) graphql.Marshaler {
@@ -7747,8 +7718,8 @@ func (ec *executionContext) fieldContext_Learner_accessGroup(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccessGroup(ctx, field)
 		},
@@ -7765,11 +7736,11 @@ func (ec *executionContext) _Learner_courses(ctx context.Context, field graphql.
 			return ec.fieldContext_Learner_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7779,8 +7750,8 @@ func (ec *executionContext) fieldContext_Learner_courses(_ context.Context, fiel
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -7797,7 +7768,7 @@ func (ec *executionContext) _Learner_acceptances(ctx context.Context, field grap
 			return ec.fieldContext_Learner_acceptances(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Acceptances(ctx, obj)
+			return obj.Acceptances, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyAcceptance) graphql.Marshaler {
@@ -7811,8 +7782,8 @@ func (ec *executionContext) fieldContext_Learner_acceptances(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyAcceptance(ctx, field)
 		},
@@ -7864,8 +7835,8 @@ func (ec *executionContext) _Learner_removalReason(ctx context.Context, field gr
 			return obj.RemovalReason, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.RemovalReason) graphql.Marshaler {
-			return ec.marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		false,
@@ -8002,8 +7973,8 @@ func (ec *executionContext) _Learner_version(ctx context.Context, field graphql.
 			return obj.Version, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8256,7 +8227,7 @@ func (ec *executionContext) _LifecycleEvent_learner(ctx context.Context, field g
 			return ec.fieldContext_LifecycleEvent_learner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.LifecycleEvent().Learner(ctx, obj)
+			return obj.Learner, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Learner) graphql.Marshaler {
@@ -8270,8 +8241,8 @@ func (ec *executionContext) fieldContext_LifecycleEvent_learner(_ context.Contex
 	fc = &graphql.FieldContext{
 		Object:     "LifecycleEvent",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Learner(ctx, field)
 		},
@@ -8599,8 +8570,8 @@ func (ec *executionContext) _MembershipProposal_kind(ctx context.Context, field 
 			return obj.Kind, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9923,8 +9894,8 @@ func (ec *executionContext) _Mutation_addEmailDomain(ctx context.Context, field 
 			return ec.Resolvers.Mutation().AddEmailDomain(ctx, fc.Args["organisationId"].(string), fc.Args["domain"].(string), fc.Args["includeSubdomains"].(*bool))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailDomain) graphql.Marshaler {
-			return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.DomainRule) graphql.Marshaler {
+			return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10011,8 +9982,8 @@ func (ec *executionContext) _Mutation_createCourse(ctx context.Context, field gr
 			return ec.Resolvers.Mutation().CreateCourse(ctx, fc.Args["programmeId"].(string), fc.Args["input"].(model.CourseInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10187,8 +10158,8 @@ func (ec *executionContext) _Mutation_publishPolicyVersion(ctx context.Context, 
 			return ec.Resolvers.Mutation().PublishPolicyVersion(ctx, fc.Args["policyId"].(string), fc.Args["input"].(model.PolicyVersionInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10387,8 +10358,8 @@ func (ec *executionContext) _Organisation_kind(ctx context.Context, field graphq
 			return obj.Kind, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10410,8 +10381,8 @@ func (ec *executionContext) _Organisation_status(ctx context.Context, field grap
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationStatus) graphql.Marshaler {
-			return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationStatus) graphql.Marshaler {
+			return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10430,11 +10401,11 @@ func (ec *executionContext) _Organisation_domains(ctx context.Context, field gra
 			return ec.fieldContext_Organisation_domains(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Organisation().Domains(ctx, obj)
+			return obj.Domains, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.EmailDomain) graphql.Marshaler {
-			return ec.marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomainᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
+			return ec.marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10444,8 +10415,8 @@ func (ec *executionContext) fieldContext_Organisation_domains(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Organisation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_EmailDomain(ctx, field)
 		},
@@ -10462,7 +10433,7 @@ func (ec *executionContext) _Organisation_accessGroups(ctx context.Context, fiel
 			return ec.fieldContext_Organisation_accessGroups(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Organisation().AccessGroups(ctx, obj)
+			return obj.AccessGroups, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.AccessGroup) graphql.Marshaler {
@@ -10476,8 +10447,8 @@ func (ec *executionContext) fieldContext_Organisation_accessGroups(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "Organisation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccessGroup(ctx, field)
 		},
@@ -10947,8 +10918,8 @@ func (ec *executionContext) _Policy_type(ctx context.Context, field graphql.Coll
 			return obj.Type, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyType) graphql.Marshaler {
-			return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyType) graphql.Marshaler {
+			return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10970,8 +10941,8 @@ func (ec *executionContext) _Policy_audience(ctx context.Context, field graphql.
 			return obj.Audience, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyAudience) graphql.Marshaler {
-			return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyAudience) graphql.Marshaler {
+			return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11013,11 +10984,11 @@ func (ec *executionContext) _Policy_currentVersion(ctx context.Context, field gr
 			return ec.fieldContext_Policy_currentVersion(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Policy().CurrentVersion(ctx, obj)
+			return obj.CurrentVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		false,
@@ -11027,8 +10998,8 @@ func (ec *executionContext) fieldContext_Policy_currentVersion(_ context.Context
 	fc = &graphql.FieldContext{
 		Object:     "Policy",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11045,11 +11016,11 @@ func (ec *executionContext) _Policy_versions(ctx context.Context, field graphql.
 			return ec.fieldContext_Policy_versions(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Policy().Versions(ctx, obj)
+			return obj.Versions, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11059,8 +11030,8 @@ func (ec *executionContext) fieldContext_Policy_versions(_ context.Context, fiel
 	fc = &graphql.FieldContext{
 		Object:     "Policy",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11100,11 +11071,11 @@ func (ec *executionContext) _PolicyAcceptance_policyVersion(ctx context.Context,
 			return ec.fieldContext_PolicyAcceptance_policyVersion(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.PolicyAcceptance().PolicyVersion(ctx, obj)
+			return obj.PolicyVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11114,8 +11085,8 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_policyVersion(_ contex
 	fc = &graphql.FieldContext{
 		Object:     "PolicyAcceptance",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11135,8 +11106,8 @@ func (ec *executionContext) _PolicyAcceptance_decision(ctx context.Context, fiel
 			return obj.Decision, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11158,8 +11129,8 @@ func (ec *executionContext) _PolicyAcceptance_givenBy(ctx context.Context, field
 			return obj.GivenBy, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.GivenBy) graphql.Marshaler {
-			return ec.marshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNGivenBy2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11238,7 +11209,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decidedAt(_ context.Co
 	return graphql.NewScalarFieldContext("PolicyAcceptance", field, false, false, "Time")
 }
 
-func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11261,7 +11232,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_id(_ context.Context, fie
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "ID")
 }
 
-func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11284,7 +11255,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_policyId(_ context.Contex
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "ID")
 }
 
-func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11307,7 +11278,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_label(_ context.Context, 
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11330,7 +11301,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_summary(_ context.Context
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11353,7 +11324,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_content(_ context.Context
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11365,8 +11336,8 @@ func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field gra
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyVersionStatus) graphql.Marshaler {
-			return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyVersionStatus) graphql.Marshaler {
+			return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11376,7 +11347,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_status(_ context.Context,
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "PolicyVersionStatus")
 }
 
-func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11399,7 +11370,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_publishedAt(_ context.Con
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "Time")
 }
 
-func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11532,11 +11503,11 @@ func (ec *executionContext) _Programme_governingBodies(ctx context.Context, fiel
 			return ec.fieldContext_Programme_governingBodies(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().GoverningBodies(ctx, obj)
+			return obj.GoverningBodies, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.GoverningBody) graphql.Marshaler {
-			return ec.marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
+			return ec.marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11546,8 +11517,8 @@ func (ec *executionContext) fieldContext_Programme_governingBodies(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_GoverningBody(ctx, field)
 		},
@@ -11564,7 +11535,7 @@ func (ec *executionContext) _Programme_organisations(ctx context.Context, field 
 			return ec.fieldContext_Programme_organisations(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Organisations(ctx, obj)
+			return obj.Organisations, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Organisation) graphql.Marshaler {
@@ -11578,8 +11549,8 @@ func (ec *executionContext) fieldContext_Programme_organisations(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Organisation(ctx, field)
 		},
@@ -11596,11 +11567,11 @@ func (ec *executionContext) _Programme_courses(ctx context.Context, field graphq
 			return ec.fieldContext_Programme_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11610,8 +11581,8 @@ func (ec *executionContext) fieldContext_Programme_courses(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -11628,7 +11599,7 @@ func (ec *executionContext) _Programme_policies(ctx context.Context, field graph
 			return ec.fieldContext_Programme_policies(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Policies(ctx, obj)
+			return obj.Policies, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
@@ -11642,8 +11613,8 @@ func (ec *executionContext) fieldContext_Programme_policies(_ context.Context, f
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Policy(ctx, field)
 		},
@@ -12037,7 +12008,7 @@ func (ec *executionContext) _Query_learners(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Learners(ctx, fc.Args["programmeId"].(string), fc.Args["organisationId"].(*string), fc.Args["status"].([]model.LearnerStatus), fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Learners(ctx, fc.Args["programmeId"].(string), fc.Args["organisationId"].(*string), fc.Args["status"].([]domain.LearnerStatus), fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.LearnerConnection) graphql.Marshaler {
@@ -13659,8 +13630,8 @@ func (ec *executionContext) _ScheduledRemoval_reason(ctx context.Context, field 
 			return obj.Reason, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		true,
@@ -14068,8 +14039,8 @@ func (ec *executionContext) _Viewer_pendingPolicies(ctx context.Context, field g
 			return ec.Resolvers.Viewer().PendingPolicies(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -15545,7 +15516,7 @@ func (ec *executionContext) unmarshalInputGoverningBodyInput(ctx context.Context
 			it.Name = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx, v)
+			data, err := ec.unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -15955,14 +15926,14 @@ func (ec *executionContext) unmarshalInputPolicyInput(ctx context.Context, obj a
 			it.Name = data
 		case "type":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
-			data, err := ec.unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx, v)
+			data, err := ec.unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Type = data
 		case "audience":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
-			data, err := ec.unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx, v)
+			data, err := ec.unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16148,7 +16119,7 @@ func (ec *executionContext) unmarshalInputProposeMembershipInput(ctx context.Con
 			it.Name = data
 		case "kind":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
-			data, err := ec.unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, v)
+			data, err := ec.unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16332,33 +16303,32 @@ func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionS
 		case "id":
 			out.Values[i] = ec._AccessGroup_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "organisationId":
 			out.Values[i] = ec._AccessGroup_organisationId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._AccessGroup_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "isDefault":
 			out.Values[i] = ec._AccessGroup_isDefault(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._AccessGroup_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._AccessGroup_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._AccessGroup_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16710,7 +16680,7 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 
 var courseImplementors = []string{"Course"}
 
-func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *model.Course) graphql.Marshaler {
+func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *domain.Course) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, courseImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -16937,7 +16907,7 @@ func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.Select
 
 var emailDomainImplementors = []string{"EmailDomain"}
 
-func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *model.EmailDomain) graphql.Marshaler {
+func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *domain.DomainRule) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, emailDomainImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -17106,7 +17076,7 @@ func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.Se
 
 var governingBodyImplementors = []string{"GoverningBody"}
 
-func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *model.GoverningBody) graphql.Marshaler {
+func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *domain.GoverningBody) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, governingBodyImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -17426,29 +17396,25 @@ func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "organisation":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_organisation(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_organisation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "accessGroup":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_accessGroup(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_accessGroup(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "acceptances":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_acceptances(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_acceptances(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "retention":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -17597,34 +17563,33 @@ func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.Selecti
 		case "cursor":
 			out.Values[i] = ec._LifecycleEvent_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "type":
 			out.Values[i] = ec._LifecycleEvent_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "occurredAt":
 			out.Values[i] = ec._LifecycleEvent_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learnerId":
 			out.Values[i] = ec._LifecycleEvent_learnerId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learnerVersion":
 			out.Values[i] = ec._LifecycleEvent_learnerVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._LifecycleEvent_learner(ctx, field, obj)
-				})
+			out.Values[i] = ec._LifecycleEvent_learner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18121,54 +18086,52 @@ func (ec *executionContext) _Organisation(ctx context.Context, sel ast.Selection
 		case "id":
 			out.Values[i] = ec._Organisation_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "programmeId":
 			out.Values[i] = ec._Organisation_programmeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Organisation_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "kind":
 			out.Values[i] = ec._Organisation_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "status":
 			out.Values[i] = ec._Organisation_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "domains":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Organisation_domains(ctx, field, obj)
-				})
+			out.Values[i] = ec._Organisation_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "accessGroups":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Organisation_accessGroups(ctx, field, obj)
-				})
+			out.Values[i] = ec._Organisation_accessGroups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Organisation_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "admittedAt":
 			out.Values[i] = ec._Organisation_admittedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "removedAt":
 			out.Values[i] = ec._Organisation_removedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18345,49 +18308,47 @@ func (ec *executionContext) _Policy(ctx context.Context, sel ast.SelectionSet, o
 		case "id":
 			out.Values[i] = ec._Policy_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "programmeId":
 			out.Values[i] = ec._Policy_programmeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Policy_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "type":
 			out.Values[i] = ec._Policy_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "audience":
 			out.Values[i] = ec._Policy_audience(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "compulsory":
 			out.Values[i] = ec._Policy_compulsory(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "currentVersion":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Policy_currentVersion(ctx, field, obj)
-				})
+			out.Values[i] = ec._Policy_currentVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "versions":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Policy_versions(ctx, field, obj)
-				})
+			out.Values[i] = ec._Policy_versions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Policy_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18418,35 +18379,34 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PolicyAcceptance")
 		case "policyVersion":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._PolicyAcceptance_policyVersion(ctx, field, obj)
-				})
+			out.Values[i] = ec._PolicyAcceptance_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "decision":
 			out.Values[i] = ec._PolicyAcceptance_decision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "givenBy":
 			out.Values[i] = ec._PolicyAcceptance_givenBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "ageConfirmed":
 			out.Values[i] = ec._PolicyAcceptance_ageConfirmed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "note":
 			out.Values[i] = ec._PolicyAcceptance_note(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "decidedAt":
 			out.Values[i] = ec._PolicyAcceptance_decidedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18467,7 +18427,7 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 
 var policyVersionImplementors = []string{"PolicyVersion"}
 
-func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *model.PolicyVersion) graphql.Marshaler {
+func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *domain.PolicyVersion) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, policyVersionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18565,29 +18525,25 @@ func (ec *executionContext) _Programme(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "governingBodies":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_governingBodies(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_governingBodies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "organisations":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_organisations(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_organisations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "policies":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_policies(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_policies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "rules":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19913,11 +19869,11 @@ func (ec *executionContext) marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdev�
 	return ec._CountEntry(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Course) graphql.Marshaler {
+func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx, sel, v[i])
+		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -19929,7 +19885,7 @@ func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdev�
 	return ret
 }
 
-func (ec *executionContext) marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx context.Context, sel ast.SelectionSet, v *model.Course) graphql.Marshaler {
+func (ec *executionContext) marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx context.Context, sel ast.SelectionSet, v *domain.Course) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Course!")
 		return graphql.Null
@@ -19997,15 +19953,31 @@ func (ec *executionContext) marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑ
 	return v
 }
 
-func (ec *executionContext) unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx context.Context, v any) (model.Decision, error) {
-	var res model.Decision
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx context.Context, v any) (domain.Decision, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx context.Context, sel ast.SelectionSet, v model.Decision) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx context.Context, sel ast.SelectionSet, v domain.Decision) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Decision!")
+	}
+	return res
 }
+
+var (
+	unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision = map[string]domain.Decision{
+		"ACCEPTED": domain.DecisionAccepted,
+		"DECLINED": domain.DecisionDeclined,
+	}
+	marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision = map[domain.Decision]string{
+		domain.DecisionAccepted: "ACCEPTED",
+		domain.DecisionDeclined: "DECLINED",
+	}
+)
 
 func (ec *executionContext) unmarshalNDomainInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDomainInput(ctx context.Context, v any) (*model.DomainInput, error) {
 	res, err := ec.unmarshalInputDomainInput(ctx, v)
@@ -20022,11 +19994,11 @@ func (ec *executionContext) marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrol
 	return v
 }
 
-func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EmailDomain) graphql.Marshaler {
+func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx, sel, v[i])
+		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20038,7 +20010,7 @@ func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑ
 	return ret
 }
 
-func (ec *executionContext) marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx context.Context, sel ast.SelectionSet, v *model.EmailDomain) graphql.Marshaler {
+func (ec *executionContext) marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx context.Context, sel ast.SelectionSet, v *domain.DomainRule) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "EmailDomain!")
 		return graphql.Null
@@ -20117,21 +20089,37 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
-func (ec *executionContext) unmarshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx context.Context, v any) (model.GivenBy, error) {
-	var res model.GivenBy
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNGivenBy2string(ctx context.Context, v any) (string, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNGivenBy2string[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx context.Context, sel ast.SelectionSet, v model.GivenBy) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNGivenBy2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNGivenBy2string[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "GivenBy!")
+	}
+	return res
 }
 
-func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GoverningBody) graphql.Marshaler {
+var (
+	unmarshalNGivenBy2string = map[string]string{
+		"SELF":  domain.GivenBySelf,
+		"ADMIN": domain.GivenByAdmin,
+	}
+	marshalNGivenBy2string = map[string]string{
+		domain.GivenBySelf:  "SELF",
+		domain.GivenByAdmin: "ADMIN",
+	}
+)
+
+func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBody(ctx, sel, v[i])
+		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20143,7 +20131,7 @@ func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcall�
 	return ret
 }
 
-func (ec *executionContext) marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBody(ctx context.Context, sel ast.SelectionSet, v *model.GoverningBody) graphql.Marshaler {
+func (ec *executionContext) marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx context.Context, sel ast.SelectionSet, v *domain.GoverningBody) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "GoverningBody!")
 		return graphql.Null
@@ -20170,15 +20158,33 @@ func (ec *executionContext) unmarshalNGoverningBodyInput2ᚖgithubᚗcomᚋrollc
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx context.Context, v any) (model.GoverningBodyRole, error) {
-	var res model.GoverningBodyRole
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx context.Context, v any) (domain.GoverningBodyRole, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx context.Context, sel ast.SelectionSet, v model.GoverningBodyRole) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx context.Context, sel ast.SelectionSet, v domain.GoverningBodyRole) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "GoverningBodyRole!")
+	}
+	return res
 }
+
+var (
+	unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole = map[string]domain.GoverningBodyRole{
+		"OWNER":         domain.BodyOwner,
+		"ADMINISTRATOR": domain.BodyAdministrator,
+		"CONTROLLER":    domain.BodyController,
+	}
+	marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole = map[domain.GoverningBodyRole]string{
+		domain.BodyOwner:         "OWNER",
+		domain.BodyAdministrator: "ADMINISTRATOR",
+		domain.BodyController:    "CONTROLLER",
+	}
+)
 
 func (ec *executionContext) unmarshalNGrantRoleInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGrantRoleInput(ctx context.Context, v any) (model.GrantRoleInput, error) {
 	res, err := ec.unmarshalInputGrantRoleInput(ctx, v)
@@ -20303,6 +20309,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNIssuedApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIssuedAPIKey(ctx context.Context, sel ast.SelectionSet, v *model.IssuedAPIKey) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "IssuedApiKey!")
@@ -20393,15 +20413,37 @@ func (ec *executionContext) unmarshalNLearnerInput2ᚖgithubᚗcomᚋrollcallᚑ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx context.Context, v any) (model.LearnerStatus, error) {
-	var res model.LearnerStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx context.Context, v any) (domain.LearnerStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx context.Context, sel ast.SelectionSet, v model.LearnerStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx context.Context, sel ast.SelectionSet, v domain.LearnerStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "LearnerStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus = map[string]domain.LearnerStatus{
+		"PENDING_ACCEPTANCE": domain.StatusPendingAcceptance,
+		"ACTIVE":             domain.StatusActive,
+		"REMOVAL_SCHEDULED":  domain.StatusRemovalScheduled,
+		"WITHDRAWN":          domain.StatusWithdrawn,
+		"ERASED":             domain.StatusErased,
+	}
+	marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus = map[domain.LearnerStatus]string{
+		domain.StatusPendingAcceptance: "PENDING_ACCEPTANCE",
+		domain.StatusActive:            "ACTIVE",
+		domain.StatusRemovalScheduled:  "REMOVAL_SCHEDULED",
+		domain.StatusWithdrawn:         "WITHDRAWN",
+		domain.StatusErased:            "ERASED",
+	}
+)
 
 func (ec *executionContext) unmarshalNLearnerUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerUpdateInput(ctx context.Context, v any) (model.LearnerUpdateInput, error) {
 	res, err := ec.unmarshalInputLearnerUpdateInput(ctx, v)
@@ -20541,15 +20583,43 @@ func (ec *executionContext) marshalNOrganisation2ᚖgithubᚗcomᚋrollcallᚑde
 	return ec._Organisation(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, v any) (model.OrganisationKind, error) {
-	var res model.OrganisationKind
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, v any) (domain.OrganisationKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OrganisationKind!")
+	}
+	return res
 }
+
+var (
+	unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[string]domain.OrganisationKind{
+		"COUNTY_COUNCIL":   domain.KindCountyCouncil,
+		"UNITARY_COUNCIL":  domain.KindUnitaryCouncil,
+		"DISTRICT_COUNCIL": domain.KindDistrictCouncil,
+		"FIRE_AND_RESCUE":  domain.KindFireAndRescue,
+		"POLICE":           domain.KindPolice,
+		"UNIVERSITY":       domain.KindUniversity,
+		"FE_COLLEGE":       domain.KindFeCollege,
+		"OTHER":            domain.KindOther,
+	}
+	marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[domain.OrganisationKind]string{
+		domain.KindCountyCouncil:   "COUNTY_COUNCIL",
+		domain.KindUnitaryCouncil:  "UNITARY_COUNCIL",
+		domain.KindDistrictCouncil: "DISTRICT_COUNCIL",
+		domain.KindFireAndRescue:   "FIRE_AND_RESCUE",
+		domain.KindPolice:          "POLICE",
+		domain.KindUniversity:      "UNIVERSITY",
+		domain.KindFeCollege:       "FE_COLLEGE",
+		domain.KindOther:           "OTHER",
+	}
+)
 
 func (ec *executionContext) marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationReport(ctx context.Context, sel ast.SelectionSet, v *model.OrganisationReport) graphql.Marshaler {
 	if v == nil {
@@ -20559,15 +20629,31 @@ func (ec *executionContext) marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcal
 	return ec._OrganisationReport(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx context.Context, v any) (model.OrganisationStatus, error) {
-	var res model.OrganisationStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx context.Context, v any) (domain.OrganisationStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx context.Context, sel ast.SelectionSet, v model.OrganisationStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx context.Context, sel ast.SelectionSet, v domain.OrganisationStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OrganisationStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus = map[string]domain.OrganisationStatus{
+		"ADMITTED": domain.OrgAdmitted,
+		"REMOVED":  domain.OrgRemoved,
+	}
+	marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus = map[domain.OrganisationStatus]string{
+		domain.OrgAdmitted: "ADMITTED",
+		domain.OrgRemoved:  "REMOVED",
+	}
+)
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
@@ -20633,36 +20719,72 @@ func (ec *executionContext) marshalNPolicyAcceptance2ᚖgithubᚗcomᚋrollcall�
 	return ec._PolicyAcceptance(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx context.Context, v any) (model.PolicyAudience, error) {
-	var res model.PolicyAudience
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx context.Context, v any) (domain.PolicyAudience, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx context.Context, sel ast.SelectionSet, v model.PolicyAudience) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx context.Context, sel ast.SelectionSet, v domain.PolicyAudience) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyAudience!")
+	}
+	return res
 }
+
+var (
+	unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience = map[string]domain.PolicyAudience{
+		"ALL_USERS":     domain.AudienceAll,
+		"AUTHENTICATED": domain.AudienceAuthenticated,
+	}
+	marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience = map[domain.PolicyAudience]string{
+		domain.AudienceAll:           "ALL_USERS",
+		domain.AudienceAuthenticated: "AUTHENTICATED",
+	}
+)
 
 func (ec *executionContext) unmarshalNPolicyInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyInput(ctx context.Context, v any) (model.PolicyInput, error) {
 	res, err := ec.unmarshalInputPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx context.Context, v any) (model.PolicyType, error) {
-	var res model.PolicyType
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx context.Context, v any) (domain.PolicyType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx context.Context, sel ast.SelectionSet, v model.PolicyType) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx context.Context, sel ast.SelectionSet, v domain.PolicyType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyType!")
+	}
+	return res
 }
 
-func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
+var (
+	unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType = map[string]domain.PolicyType{
+		"SITE":        domain.PolicySite,
+		"PRIVACY":     domain.PolicyPrivacy,
+		"THIRD_PARTY": domain.PolicyThirdParty,
+		"OTHER":       domain.PolicyOther,
+	}
+	marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType = map[domain.PolicyType]string{
+		domain.PolicySite:       "SITE",
+		domain.PolicyPrivacy:    "PRIVACY",
+		domain.PolicyThirdParty: "THIRD_PARTY",
+		domain.PolicyOther:      "OTHER",
+	}
+)
+
+func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, sel, v[i])
+		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20674,7 +20796,7 @@ func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcall�
 	return ret
 }
 
-func (ec *executionContext) marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
+func (ec *executionContext) marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PolicyVersion!")
 		return graphql.Null
@@ -20687,15 +20809,33 @@ func (ec *executionContext) unmarshalNPolicyVersionInput2githubᚗcomᚋrollcall
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx context.Context, v any) (model.PolicyVersionStatus, error) {
-	var res model.PolicyVersionStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx context.Context, v any) (domain.PolicyVersionStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx context.Context, sel ast.SelectionSet, v model.PolicyVersionStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx context.Context, sel ast.SelectionSet, v domain.PolicyVersionStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyVersionStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus = map[string]domain.PolicyVersionStatus{
+		"DRAFT":    domain.VersionDraft,
+		"ACTIVE":   domain.VersionActive,
+		"ARCHIVED": domain.VersionArchived,
+	}
+	marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus = map[domain.PolicyVersionStatus]string{
+		domain.VersionDraft:    "DRAFT",
+		domain.VersionActive:   "ACTIVE",
+		domain.VersionArchived: "ARCHIVED",
+	}
+)
 
 func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProfileInput(ctx context.Context, v any) (model.ProfileInput, error) {
 	res, err := ec.unmarshalInputProfileInput(ctx, v)
@@ -20775,15 +20915,41 @@ func (ec *executionContext) marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑ
 	return ec._ProposedDomain(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, v any) (model.RemovalReason, error) {
-	var res model.RemovalReason
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, v any) (domain.RemovalReason, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RemovalReason!")
+	}
+	return res
 }
+
+var (
+	unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[string]domain.RemovalReason{
+		"CONSENT_WITHDRAWN":     domain.RemovalConsentWithdrawn,
+		"LEAVER":                domain.RemovalLeaver,
+		"ROSTER_RECONCILIATION": domain.RemovalRoster,
+		"INACTIVITY":            domain.RemovalInactivity,
+		"CONTRACT_ENDED":        domain.RemovalContractEnded,
+		"ORGANISATION_REMOVED":  domain.RemovalOrganisationLeft,
+		"ERASURE_REQUESTED":     domain.RemovalErasureRequested,
+	}
+	marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[domain.RemovalReason]string{
+		domain.RemovalConsentWithdrawn: "CONSENT_WITHDRAWN",
+		domain.RemovalLeaver:           "LEAVER",
+		domain.RemovalRoster:           "ROSTER_RECONCILIATION",
+		domain.RemovalInactivity:       "INACTIVITY",
+		domain.RemovalContractEnded:    "CONTRACT_ENDED",
+		domain.RemovalOrganisationLeft: "ORGANISATION_REMOVED",
+		domain.RemovalErasureRequested: "ERASURE_REQUESTED",
+	}
+)
 
 func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionStatement(ctx context.Context, sel ast.SelectionSet, v *model.RetentionStatement) graphql.Marshaler {
 	if v == nil {
@@ -21379,16 +21545,16 @@ func (ec *executionContext) marshalOLearner2ᚖgithubᚗcomᚋrollcallᚑdevᚋr
 	return ec._Learner(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx context.Context, v any) ([]model.LearnerStatus, error) {
+func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx context.Context, v any) ([]domain.LearnerStatus, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]model.LearnerStatus, len(vSlice))
+	res := make([]domain.LearnerStatus, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -21396,14 +21562,14 @@ func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcall�
 	return res, nil
 }
 
-func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.LearnerStatus) graphql.Marshaler {
+func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.LearnerStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, sel, v[i])
+		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21422,23 +21588,49 @@ func (ec *executionContext) marshalOOrganisation2ᚖgithubᚗcomᚋrollcallᚑde
 	return ec._Organisation(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, v any) (*model.OrganisationKind, error) {
+func (ec *executionContext) unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, v any) (*domain.OrganisationKind, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.OrganisationKind)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v *model.OrganisationKind) graphql.Marshaler {
+func (ec *executionContext) marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v *domain.OrganisationKind) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[*v])
+	return res
 }
 
-func (ec *executionContext) marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
+var (
+	unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[string]domain.OrganisationKind{
+		"COUNTY_COUNCIL":   domain.KindCountyCouncil,
+		"UNITARY_COUNCIL":  domain.KindUnitaryCouncil,
+		"DISTRICT_COUNCIL": domain.KindDistrictCouncil,
+		"FIRE_AND_RESCUE":  domain.KindFireAndRescue,
+		"POLICE":           domain.KindPolice,
+		"UNIVERSITY":       domain.KindUniversity,
+		"FE_COLLEGE":       domain.KindFeCollege,
+		"OTHER":            domain.KindOther,
+	}
+	marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[domain.OrganisationKind]string{
+		domain.KindCountyCouncil:   "COUNTY_COUNCIL",
+		domain.KindUnitaryCouncil:  "UNITARY_COUNCIL",
+		domain.KindDistrictCouncil: "DISTRICT_COUNCIL",
+		domain.KindFireAndRescue:   "FIRE_AND_RESCUE",
+		domain.KindPolice:          "POLICE",
+		domain.KindUniversity:      "UNIVERSITY",
+		domain.KindFeCollege:       "FE_COLLEGE",
+		domain.KindOther:           "OTHER",
+	}
+)
+
+func (ec *executionContext) marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -21468,21 +21660,45 @@ func (ec *executionContext) marshalOProposalStatus2ᚖgithubᚗcomᚋrollcallᚑ
 	return v
 }
 
-func (ec *executionContext) unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, v any) (*model.RemovalReason, error) {
+func (ec *executionContext) unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, v any) (*domain.RemovalReason, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.RemovalReason)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v *model.RemovalReason) graphql.Marshaler {
+func (ec *executionContext) marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v *domain.RemovalReason) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[*v])
+	return res
 }
+
+var (
+	unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[string]domain.RemovalReason{
+		"CONSENT_WITHDRAWN":     domain.RemovalConsentWithdrawn,
+		"LEAVER":                domain.RemovalLeaver,
+		"ROSTER_RECONCILIATION": domain.RemovalRoster,
+		"INACTIVITY":            domain.RemovalInactivity,
+		"CONTRACT_ENDED":        domain.RemovalContractEnded,
+		"ORGANISATION_REMOVED":  domain.RemovalOrganisationLeft,
+		"ERASURE_REQUESTED":     domain.RemovalErasureRequested,
+	}
+	marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[domain.RemovalReason]string{
+		domain.RemovalConsentWithdrawn: "CONSENT_WITHDRAWN",
+		domain.RemovalLeaver:           "LEAVER",
+		domain.RemovalRoster:           "ROSTER_RECONCILIATION",
+		domain.RemovalInactivity:       "INACTIVITY",
+		domain.RemovalContractEnded:    "CONTRACT_ENDED",
+		domain.RemovalOrganisationLeft: "ORGANISATION_REMOVED",
+		domain.RemovalErasureRequested: "ERASURE_REQUESTED",
+	}
+)
 
 func (ec *executionContext) unmarshalORuleSettingsInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleSettingsInput(ctx context.Context, v any) (*model.RuleSettingsInput, error) {
 	if v == nil {

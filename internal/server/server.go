@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/graph"
@@ -39,17 +38,12 @@ type Deps struct {
 	Log       *slog.Logger
 	DevIssuer *oidcissuer.Issuer // dev mode only
 	Limits    graph.Limits
-	// LoaderWait overrides the dataloaders' batching window (tests).
-	LoaderWait time.Duration
-	// PlansServed, when set, counts requests a compiled query plan answered.
-	PlansServed *atomic.Int64
 }
 
 // New returns the service's root handler.
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
-	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log,
-		LoaderWait: d.LoaderWait, NoPlans: d.Config.NoQueryPlans, PlansServed: d.PlansServed})
+	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log})
 	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, lifecycle.WithIdentity, d.Service.SessionIdentity, d.Service.APIKeyIdentity, gql)))
 	lg := login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
 	mux.HandleFunc("GET /auth/login", lg.start)
