@@ -36,7 +36,6 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzParseEmail -fuzztime 30s ./internal/domain
-	$(GO) test -run '^$$' -fuzz FuzzPlanQuoteMatchesGqlgen -fuzztime 30s ./graph
 
 docker:
 	docker build -t rollcall .
