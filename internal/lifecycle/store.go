@@ -61,6 +61,8 @@ type Store interface {
 	GetGrant(ctx context.Context, id string) (domain.RoleGrant, error)
 	DeleteGrant(ctx context.Context, id string) error
 	GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error)
+	// AuthGeneration changes whenever grants or learner identities change.
+	AuthGeneration() uint64
 	GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error)
 
 	OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error)

@@ -246,6 +246,7 @@ func escapeLike(s string) string {
 
 func (s *Store) CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error {
 	r := identityRow{ID: li.ID, LearnerID: li.LearnerID, Issuer: li.Issuer, Subject: li.Subject, CreatedAt: li.CreatedAt.UTC()}
+	s.identityChanged(ctx)
 	return translate(s.db(ctx).Create(&r).Error)
 }
 
