@@ -406,8 +406,8 @@ func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[st
 		}
 		sb.WriteString(" ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING RETURNING id")
 		var ids []string
-		if err := s.db(ctx).Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
-			return nil, translate(err)
+		if err := queryRows(s.db(ctx), sb.String(), args, scanIDs(&ids)); err != nil {
+			return nil, err
 		}
 		for _, id := range ids {
 			written[id] = true
