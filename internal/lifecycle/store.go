@@ -84,7 +84,9 @@ type Store interface {
 	AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error)
 	RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error)
 	ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error)
-	InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error)
+	// ImportLearners inserts ls with a feed event and an audit entry by
+	// actorID for each one written; it returns the IDs written.
+	ImportLearners(ctx context.Context, ls []domain.Learner, actorID string, at time.Time) (map[string]bool, error)
 	AppendAudits(ctx context.Context, es []domain.AuditEntry) error
 
 	CreateProvider(ctx context.Context, p domain.IdentityProvider) error

@@ -384,10 +384,7 @@ func (s *Store) ExistingEmails(ctx context.Context, emails []string) (map[string
 // race); it returns the IDs it wrote, so the caller can report the others.
 func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error) {
 	written := make(map[string]bool, len(ls))
-	// Insert in email order, so concurrent imports take the unique index's
-	// locks in the same order and cannot deadlock.
-	ls = slices.Clone(ls)
-	slices.SortFunc(ls, func(a, b domain.Learner) int { return strings.Compare(deref(a.Email), deref(b.Email)) })
+	ls = byEmail(ls)
 	const batch = 1000
 	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at"
 	var sb strings.Builder
@@ -414,6 +411,14 @@ func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[st
 		}
 	}
 	return written, nil
+}
+
+// byEmail returns ls in email order: inserts in that order take the unique
+// index's locks in the same order and cannot deadlock.
+func byEmail(ls []domain.Learner) []domain.Learner {
+	ls = slices.Clone(ls)
+	slices.SortFunc(ls, func(a, b domain.Learner) int { return strings.Compare(deref(a.Email), deref(b.Email)) })
+	return ls
 }
 
 // AppendAudits writes many audit entries at once (bulk operations keep one
