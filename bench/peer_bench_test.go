@@ -244,8 +244,8 @@ func peerFeed(b *testing.B) (time.Duration, time.Duration) {
 	}
 	key := lmsKey(b, api, p.ID)
 	conn := peerConn(b, api)
-	floorQ := `SELECT id, txid, type, learner_id, learner_version, occurred_at FROM lifecycle_events
-		WHERE programme_id = '` + p.ID + `' ORDER BY txid, id`
+	floorQ := `SELECT id, type, learner_id, learner_version, occurred_at FROM lifecycle_events
+		WHERE programme_id = '` + p.ID + `' ORDER BY id`
 	copyOut(b, conn, floorQ)
 	floor, rows := copyOut(b, conn, floorQ)
 	if rows < 1_000_000 {
