@@ -19744,7 +19744,7 @@ func (ec *executionContext) unmarshalNAcceptPoliciesInput2githubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNAccessGroup2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AccessGroup) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAccessGroup2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroup(ctx, sel, v[i])
@@ -19781,7 +19781,7 @@ func (ec *executionContext) marshalNActivityReceipt2ᚖgithubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNActivityResult2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ActivityResult) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResult(ctx, sel, v[i])
@@ -19805,7 +19805,7 @@ func (ec *executionContext) marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑ
 }
 
 func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx, sel, v[i])
@@ -19845,7 +19845,7 @@ func (ec *executionContext) marshalNAuditEntryConnection2ᚖgithubᚗcomᚋrollc
 }
 
 func (ec *executionContext) marshalNAuditEntryEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditEntryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAuditEntryEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdge(ctx, sel, v[i])
@@ -19883,7 +19883,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntry(ctx, sel, v[i])
@@ -19907,7 +19907,7 @@ func (ec *executionContext) marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdev�
 }
 
 func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, sel, v[i])
@@ -19957,7 +19957,7 @@ func (ec *executionContext) marshalNDataRequestConnection2ᚖgithubᚗcomᚋroll
 }
 
 func (ec *executionContext) marshalNDataRequestEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DataRequestEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDataRequestEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdge(ctx, sel, v[i])
@@ -20032,7 +20032,7 @@ func (ec *executionContext) marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrol
 }
 
 func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, sel, v[i])
@@ -20066,7 +20066,7 @@ func (ec *executionContext) marshalNEmailTrust2githubᚗcomᚋrollcallᚑdevᚋr
 }
 
 func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx, sel, v[i])
@@ -20153,7 +20153,7 @@ var (
 )
 
 func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx, sel, v[i])
@@ -20272,7 +20272,7 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 }
 
 func (ec *executionContext) marshalNIdentityProvider2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.IdentityProvider) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNIdentityProvider2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProvider(ctx, sel, v[i])
@@ -20301,7 +20301,7 @@ func (ec *executionContext) unmarshalNIdentityProviderInput2githubᚗcomᚋrollc
 }
 
 func (ec *executionContext) marshalNImportLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImportLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImportLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLine(ctx, sel, v[i])
@@ -20403,7 +20403,7 @@ func (ec *executionContext) marshalNLearnerConnection2ᚖgithubᚗcomᚋrollcall
 }
 
 func (ec *executionContext) marshalNLearnerEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LearnerEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLearnerEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdge(ctx, sel, v[i])
@@ -20507,7 +20507,7 @@ func (ec *executionContext) unmarshalNLearningActivityInput2ᚖgithubᚗcomᚋro
 }
 
 func (ec *executionContext) marshalNLifecycleEvent2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LifecycleEvent) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLifecycleEvent2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEvent(ctx, sel, v[i])
@@ -20549,7 +20549,7 @@ func (ec *executionContext) marshalNLifecycleEventType2githubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNMembershipApproval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipApproval) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApproval(ctx, sel, v[i])
@@ -20573,7 +20573,7 @@ func (ec *executionContext) marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNMembershipProposal2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipProposal) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposal(ctx, sel, v[i])
@@ -20597,7 +20597,7 @@ func (ec *executionContext) marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNOrganisation2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Organisation) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOrganisation2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisation(ctx, sel, v[i])
@@ -20709,7 +20709,7 @@ func (ec *executionContext) marshalNPersonalDataExport2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNPolicy2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicy(ctx, sel, v[i])
@@ -20733,7 +20733,7 @@ func (ec *executionContext) marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋro
 }
 
 func (ec *executionContext) marshalNPolicyAcceptance2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PolicyAcceptance) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPolicyAcceptance2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptance(ctx, sel, v[i])
@@ -20818,7 +20818,7 @@ var (
 )
 
 func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, sel, v[i])
@@ -20880,7 +20880,7 @@ func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋrollcallᚑdev
 }
 
 func (ec *executionContext) marshalNProgramme2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgrammeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Programme) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProgramme2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgramme(ctx, sel, v[i])
@@ -20929,7 +20929,7 @@ func (ec *executionContext) unmarshalNProposeMembershipInput2githubᚗcomᚋroll
 }
 
 func (ec *executionContext) marshalNProposedDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProposedDomain) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomain(ctx, sel, v[i])
@@ -21007,7 +21007,7 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋrollcallᚑdevᚋrollcal
 }
 
 func (ec *executionContext) marshalNRoleGrant2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RoleGrant) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrant(ctx, sel, v[i])
@@ -21031,7 +21031,7 @@ func (ec *executionContext) marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdev�
 }
 
 func (ec *executionContext) marshalNRosterLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RosterLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRosterLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLine(ctx, sel, v[i])
@@ -21063,7 +21063,7 @@ func (ec *executionContext) marshalNRosterReconciliation2ᚖgithubᚗcomᚋrollc
 }
 
 func (ec *executionContext) marshalNRule2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Rule) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRule2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRule(ctx, sel, v[i])
@@ -21110,7 +21110,7 @@ func (ec *executionContext) unmarshalNRuleSettingsInput2githubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNScheduledRemoval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScheduledRemoval) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemoval(ctx, sel, v[i])
@@ -21211,7 +21211,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -21255,7 +21255,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -21283,7 +21283,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21311,7 +21311,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -21406,7 +21406,7 @@ func (ec *executionContext) marshalODataRequestStatus2ᚕgithubᚗcomᚋrollcall
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, sel, v[i])
@@ -21603,7 +21603,7 @@ func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑd
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, sel, v[i])
@@ -21820,7 +21820,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -21839,7 +21839,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -21858,7 +21858,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21877,7 +21877,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
