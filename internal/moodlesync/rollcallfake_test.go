@@ -17,7 +17,7 @@ import (
 // Feed cursors are "c:<n>" (after the n-th event); list cursors are
 // "k:<learnerId>|<lmsCourseId>".
 type fakeRollcall struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *httptest.Server
 	apiKey    string
 	programme string
@@ -36,6 +36,9 @@ type fakeRollcall struct {
 	feedCalls  int
 	// unreadable learners read as null, as when the server cannot load them.
 	unreadable map[string]bool
+	// restricted: as for an LMS key under CTL-10, a learner without access
+	// reads with null email, names and accessAllowed in the feed too.
+	restricted bool
 }
 
 type fakeGroup struct {
@@ -60,7 +63,7 @@ type fakeEvent struct {
 	at        time.Time
 }
 
-func newFakeRollcall(t *testing.T) *fakeRollcall {
+func newFakeRollcall(t testing.TB) *fakeRollcall {
 	f := &fakeRollcall{t: t, apiKey: "lms-key-1", programme: "prog-1", groups: map[string]*fakeGroup{}, learners: map[string]*fakeLearner{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -211,6 +214,10 @@ func (f *fakeRollcall) serve(w http.ResponseWriter, r *http.Request) {
 		gqlErr(w, http.StatusBadRequest, "BAD_USER_INPUT", "bad body")
 		return
 	}
+	if strings.Contains(req.Query, "RollcallMoodleSyncLearners") || strings.Contains(req.Query, "RollcallMoodleSyncOrganisation") {
+		f.learnerQuery(w, req.Query, req.Variables)
+		return
+	}
 	if req.Variables["programmeId"] != f.programme {
 		gqlErr(w, http.StatusOK, "FORBIDDEN", "not your programme")
 		return
@@ -235,6 +242,10 @@ func (f *fakeRollcall) serve(w http.ResponseWriter, r *http.Request) {
 func (f *fakeRollcall) learnerJSON(l *fakeLearner) any {
 	if l.erased || f.unreadable[l.id] {
 		return nil
+	}
+	if f.restricted && !l.allowed {
+		return map[string]any{"id": l.id, "email": nil, "givenName": nil, "familyName": nil, "status": l.status,
+			"accessAllowed": nil, "accessGroup": nil, "courses": nil, "version": l.version}
 	}
 	opt := func(s string) any {
 		if s == "" {
@@ -348,6 +359,55 @@ func (f *fakeRollcall) list(w http.ResponseWriter, after string, first int) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"enrolments": map[string]any{
 		"enrolments": out, "endCursor": endCursor, "hasNextPage": end < len(rows), "asOf": asOf}}})
+}
+
+// learnerQuery answers learner(id) by alias (l0: learner(id: $i0)) or the
+// organisation query. As the service does for an LMS key (CTL-10): an
+// erased learner reads as its tombstone (status ERASED, no name or email);
+// a learner outside the desired state without name or email; an unknown
+// or unreadable one as null with NOT_FOUND.
+func (f *fakeRollcall) learnerQuery(w http.ResponseWriter, query string, vars map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if strings.Contains(query, "RollcallMoodleSyncOrganisation") {
+		id, _ := vars["id"].(string)
+		l := f.learners[id]
+		if l == nil || l.erased {
+			gqlErr(w, http.StatusOK, "NOT_FOUND", "learner not found", "learner")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"learner": map[string]any{
+			"organisation": map[string]any{"name": "Org of " + l.group}}}})
+		return
+	}
+	data := map[string]any{}
+	var errs []gqlError
+	for i := 0; ; i++ {
+		v, ok := vars["i"+strconv.Itoa(i)].(string)
+		if !ok {
+			break
+		}
+		alias := "l" + strconv.Itoa(i)
+		l := f.learners[v]
+		switch {
+		case l == nil || f.unreadable[v]:
+			data[alias] = nil
+			errs = append(errs, gqlError{Message: "learner not found", Path: []any{alias}, Extensions: map[string]any{"code": "NOT_FOUND"}})
+		case l.erased:
+			data[alias] = map[string]any{"id": l.id, "email": nil, "givenName": nil, "familyName": nil, "status": "ERASED",
+				"accessAllowed": false, "accessGroup": nil, "courses": []any{}, "version": l.version}
+		case !l.allowed:
+			data[alias] = map[string]any{"id": l.id, "email": nil, "givenName": nil, "familyName": nil, "status": l.status,
+				"accessAllowed": nil, "accessGroup": nil, "courses": nil, "version": l.version}
+		default:
+			data[alias] = f.learnerJSON(l)
+		}
+	}
+	out := map[string]any{"data": data}
+	if len(errs) > 0 {
+		out["errors"] = errs
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (f *fakeRollcall) String() string { return fmt.Sprintf("fakeRollcall(%d events)", len(f.events)) }
