@@ -49,6 +49,7 @@ bench-peer:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzParseEmail -fuzztime 30s ./internal/domain
+	$(GO) test -run '^$$' -fuzz FuzzCleanName -fuzztime 30s ./internal/domain
 
 docker:
 	docker build -t rollcall .

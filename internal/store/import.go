@@ -27,6 +27,9 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 	if len(ls) == 0 {
 		return written, nil
 	}
+	if err := s.emailWriter(ctx, false); err != nil {
+		return nil, err
+	}
 	ls = byEmail(ls)
 	const batch = 5000
 	at = at.UTC()

@@ -141,7 +141,8 @@ func newChrome(t *testing.T, base, axe, outDir string) *chrome {
 			// A form re-shown with its errors answers 400 or 403, which
 			// Chromium logs; an asset that fails to load is a problem.
 			expected := strings.HasPrefix(e.Entry.Text, "Failed to load resource: the server responded with a status of 4") &&
-				!strings.Contains(e.Entry.URL, "/assets/") && !strings.Contains(e.Entry.URL, "/console/")
+				!strings.Contains(e.Entry.URL, "/assets/") && !strings.Contains(e.Entry.URL, "/console/") ||
+				strings.Contains(e.Entry.Text, "net::ERR_BLOCKED_BY_CLIENT") // the JavaScript-off test's own blocking
 			if e.Entry.Level == log.LevelError && !expected {
 				c.mu.Lock()
 				c.problems = append(c.problems, "console: "+e.Entry.Text)
@@ -592,4 +593,38 @@ func TestBrowser_DevSignInAndPlainPages_Accessible(t *testing.T) {
 		t.Errorf("the not-found page says %q", s)
 	}
 	c.check("03-not-found")
+}
+
+// The pages work with JavaScript off: sign in, accept with the age
+// confirmation, correct the name.
+func TestBrowser_JavaScriptOff_SignInAcceptRename(t *testing.T) {
+	axe := browserTools(t)
+	api := testkit.NewAPI(t, testkit.Dialects[0])
+	p := testkit.SeedExample(t, api.Service, "onclick.yaml")
+	iss := registerProvider(t, api, p.Orgs["West Sussex County Council"].ID)
+	iss.QueueLogin(oidcissuer.User{Subject: "nojs-1", Email: "chris.bell@westsussex.gov.uk", EmailVerified: true, GivenName: "Chris", FamilyName: "Bell"})
+	base := api.Server.URL
+	c := newChrome(t, base, axe, outDir(t))
+	c.allowed = []string{iss.URL()}
+	// The pages have no inline scripts (CSP), so blocking their script files
+	// is JavaScript off for them. (Turning script execution off in the
+	// browser would also stop the test's own DOM queries.)
+	c.run(network.SetBlockedURLs().WithURLPatterns([]*network.BlockPattern{
+		{URLPattern: "*://*:*/*.js", Block: true}, {URLPattern: "*://*:*/*.mjs", Block: true}}), chromedp.Navigate(base+"/"), c.page("signin"),
+		chromedp.SendKeys("#email", "chris.bell@westsussex.gov.uk", chromedp.ByQuery))
+	c.submit(`form[action="/sign-in"] button`, "home")
+	var ran bool
+	c.run(chromedp.Evaluate(`document.body.classList.contains('govuk-frontend-supported')`, &ran))
+	if ran {
+		t.Fatal("the page's scripts ran: JavaScript is not off")
+	}
+	c.run(chromedp.Navigate(base+"/policies"), c.page("policies"), chromedp.Click("#confirm-age", chromedp.ByQuery))
+	c.submit(`form[action="/policies"] button[type=submit]`, "access")
+	c.run(chromedp.Navigate(base+"/details"), c.page("details"),
+		chromedp.Clear("#family-name", chromedp.ByQuery), chromedp.SendKeys("#family-name", "Bell-Ward", chromedp.ByQuery))
+	c.submit(`form[action="/details"] button`, "details")
+	if n := api.Count(api.SQL(`SELECT count(*) FROM learners WHERE status = 'ACTIVE' AND family_name = ?`), "Bell-Ward"); n != 1 {
+		t.Fatalf("with JavaScript off the learner is not active and renamed (%d)", n)
+	}
+	c.check("01-details-saved-without-javascript")
 }
