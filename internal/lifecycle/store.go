@@ -11,6 +11,7 @@ import (
 // it; a transaction travels in the context InTx passes to fn.
 type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	DirectoryStore // scim.go
 
 	CreateProgramme(ctx context.Context, p domain.Programme, bodies []domain.GoverningBody) error
 	GetProgramme(ctx context.Context, id string) (domain.Programme, error)
