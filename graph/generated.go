@@ -21846,7 +21846,7 @@ func (ec *executionContext) marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNScimToken2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScimToken) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimToken(ctx, sel, v[i])
