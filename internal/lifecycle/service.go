@@ -34,6 +34,7 @@ type Service struct {
 	feedKeep             time.Duration
 	getenv               func(string) string // reads clientSecretEnv variables
 	feedObs              FeedObserver
+	actors               actorCache
 	polls                pollSlots
 }
 
@@ -140,10 +141,16 @@ func (s *Service) Actor(ctx context.Context) (*domain.Actor, error) {
 		return cell.actor, cell.err
 	}
 	id, _ := ctx.Value(identityKey).(domain.Identity)
-	grants, err := s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject)
-	if err != nil {
-		return nil, apperr.Wrap(err, "load grants")
+	key, gen, now := identityCacheKey(id), s.st.AuthGeneration(), s.clock()
+	cached, hit := s.actors.get(key, gen, now)
+	grants := cached.grants
+	if !hit {
+		var err error
+		if grants, err = s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject); err != nil {
+			return nil, apperr.Wrap(err, "load grants")
+		}
 	}
+	noLearner := false
 	a := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject), Identity: id, Grants: grants}
 	if s.bootstrap != nil && s.bootstrap.Issuer == id.Issuer && s.bootstrap.Subject == id.Subject {
 		a.Bootstrap = true
@@ -162,9 +169,18 @@ func (s *Service) Actor(ctx context.Context) (*domain.Actor, error) {
 		}
 	} else if id.Issuer != APIKeyIssuer {
 		// Staff can be learners too; an API key never is.
-		if l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); err == nil {
+		if hit && cached.noLearner {
+			noLearner = true
+		} else if l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); err == nil {
 			a.Learner = &l
+		} else {
+			noLearner = apperr.CodeOf(err) == apperr.NotFound
 		}
+	}
+	if !hit {
+		s.actors.put(key, actorEntry{gen: gen, at: now, grants: grants, noLearner: noLearner})
+	} else if noLearner != cached.noLearner {
+		s.actors.put(key, actorEntry{gen: gen, at: cached.at, grants: grants, noLearner: noLearner})
 	}
 	cell.actor, cell.done = a, true
 	return a, nil

@@ -62,6 +62,8 @@ type Store interface {
 	GetGrant(ctx context.Context, id string) (domain.RoleGrant, error)
 	DeleteGrant(ctx context.Context, id string) error
 	GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error)
+	// AuthGeneration changes whenever grants or learner identities change.
+	AuthGeneration() uint64
 	GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error)
 
 	OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error)
@@ -83,7 +85,9 @@ type Store interface {
 	AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error)
 	RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error)
 	ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error)
-	InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error)
+	// ImportLearners inserts ls with a feed event and an audit entry by
+	// actorID for each one written; it returns the IDs written.
+	ImportLearners(ctx context.Context, ls []domain.Learner, actorID string, at time.Time) (map[string]bool, error)
 	AppendAudits(ctx context.Context, es []domain.AuditEntry) error
 
 	CreateProvider(ctx context.Context, p domain.IdentityProvider) error
