@@ -767,7 +767,9 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 			totals  int
 		}
 		take := func() snap {
-			return snap{accRead(w.env, l.ID), fmt.Sprint(lrnFeed(t, st, l.ID)),
+			stored := accRead(w.env, l.ID)
+			stored.ContractEnded = false // not stored: the programme's contract, renewed below
+			return snap{stored, fmt.Sprint(lrnFeed(t, st, l.ID)),
 				lrnCount(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = $1 AND action = 'learner.erase'`, l.ID),
 				lrnCount(t, st, `SELECT count(*) FROM audit_entries`),
 				lrnCount(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals`)}

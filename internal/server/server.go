@@ -50,7 +50,7 @@ func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log,
 		LoaderWait: d.LoaderWait, NoPlans: d.Config.NoQueryPlans, PlansServed: d.PlansServed})
-	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, lifecycle.WithIdentity, d.Service.SessionIdentity, d.Service.APIKeyIdentity, gql)))
+	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, d.Service.Authenticate, d.Service.SessionIdentity, d.Service.APIKeyIdentity, gql)))
 	lg := login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
 	mux.HandleFunc("GET /auth/login", lg.start)
 	mux.HandleFunc("GET /auth/callback", lg.callback)

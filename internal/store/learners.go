@@ -34,6 +34,10 @@ type learnerRow struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	NamesByPerson  bool
+	// Origin, IdentityLinkedAt and FirstActivatedAt: see domain.Learner.
+	Origin           string
+	IdentityLinkedAt *time.Time
+	FirstActivatedAt *time.Time
 }
 
 func (learnerRow) TableName() string { return "learners" }
@@ -41,12 +45,13 @@ func (learnerRow) TableName() string { return "learners" }
 // The hot list reads scan rows directly: gorm's reflective scan was a fifth of
 // the CPU of a learners page. learnerColumns and fields keep the same order.
 const learnerColumns = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, " +
-	"removal_reason, removal_due_at, erased_at, last_sign_in_at, last_activity_at, version, created_at, updated_at, names_by_person"
+	"removal_reason, removal_due_at, erased_at, last_sign_in_at, last_activity_at, version, created_at, updated_at, names_by_person, " +
+	"origin, identity_linked_at, first_activated_at"
 
 func (r *learnerRow) fields() []any {
 	return []any{&r.ID, &r.ProgrammeID, &r.OrganisationID, &r.AccessGroupID, &r.Email, &r.GivenName, &r.FamilyName,
 		&r.Status, &r.RemovalReason, &r.RemovalDueAt, &r.ErasedAt, &r.LastSignInAt, &r.LastActivityAt, &r.Version,
-		&r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson}
+		&r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson, &r.Origin, &r.IdentityLinkedAt, &r.FirstActivatedAt}
 }
 
 func toLearnerRow(l domain.Learner) learnerRow {
@@ -54,7 +59,11 @@ func toLearnerRow(l domain.Learner) learnerRow {
 		Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName, Status: string(l.Status),
 		RemovalDueAt: utcp(l.RemovalDueAt), ErasedAt: utcp(l.ErasedAt), LastSignInAt: utcp(l.LastSignInAt),
 		LastActivityAt: utcp(l.LastActivityAt), Version: l.Version, CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
-		NamesByPerson: l.NamesByPerson}
+		NamesByPerson: l.NamesByPerson, Origin: string(l.Origin), IdentityLinkedAt: utcp(l.IdentityLinkedAt),
+		FirstActivatedAt: utcp(l.FirstActivatedAt)}
+	if r.Origin == "" {
+		r.Origin = string(domain.OriginAdmin)
+	}
 	if l.RemovalReason != nil {
 		s := string(*l.RemovalReason)
 		r.RemovalReason = &s
@@ -67,7 +76,8 @@ func (r learnerRow) domain() domain.Learner {
 		Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName, Status: domain.LearnerStatus(r.Status),
 		RemovalDueAt: utcp(r.RemovalDueAt), ErasedAt: utcp(r.ErasedAt), LastSignInAt: utcp(r.LastSignInAt),
 		LastActivityAt: utcp(r.LastActivityAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		NamesByPerson: r.NamesByPerson}
+		NamesByPerson: r.NamesByPerson, Origin: domain.Origin(r.Origin), IdentityLinkedAt: utcp(r.IdentityLinkedAt),
+		FirstActivatedAt: utcp(r.FirstActivatedAt)}
 	if r.RemovalReason != nil {
 		rr := domain.RemovalReason(*r.RemovalReason)
 		l.RemovalReason = &rr
@@ -165,7 +175,7 @@ func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
 		"given_name": r.GivenName, "family_name": r.FamilyName, "status": r.Status, "removal_reason": r.RemovalReason,
 		"removal_due_at": r.RemovalDueAt, "erased_at": r.ErasedAt, "last_sign_in_at": r.LastSignInAt,
 		"last_activity_at": r.LastActivityAt, "version": r.Version, "updated_at": r.UpdatedAt,
-		"names_by_person": r.NamesByPerson,
+		"names_by_person": r.NamesByPerson, "identity_linked_at": r.IdentityLinkedAt, "first_activated_at": r.FirstActivatedAt,
 	})
 	if res.Error != nil {
 		return translate(res.Error)
@@ -388,20 +398,20 @@ func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[st
 	ls = slices.Clone(ls)
 	slices.SortFunc(ls, func(a, b domain.Learner) int { return strings.Compare(deref(a.Email), deref(b.Email)) })
 	const batch = 1000
-	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at"
+	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at, origin"
 	var sb strings.Builder
 	for start := 0; start < len(ls); start += batch {
 		end := min(start+batch, len(ls))
 		sb.Reset()
 		sb.WriteString("INSERT INTO learners (" + cols + ") VALUES ")
-		args := make([]any, 0, (end-start)*11)
+		args := make([]any, 0, (end-start)*12)
 		for i, l := range ls[start:end] {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 			args = append(args, l.ID, l.ProgrammeID, l.OrganisationID, l.AccessGroupID, l.Email, l.GivenName, l.FamilyName,
-				string(l.Status), l.Version, l.CreatedAt.UTC(), l.UpdatedAt.UTC())
+				string(l.Status), l.Version, l.CreatedAt.UTC(), l.UpdatedAt.UTC(), string(l.Origin))
 		}
 		sb.WriteString(" ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING RETURNING id")
 		var ids []string
