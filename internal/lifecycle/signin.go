@@ -445,4 +445,3 @@ func tokenNames(id domain.Identity) (given, family string) {
 	}
 	return keep(id.GivenName), keep(id.FamilyName)
 }
-
