@@ -38,6 +38,15 @@ const (
 	RemovalErasureRequested RemovalReason = "ERASURE_REQUESTED"
 )
 
+func (r RemovalReason) Valid() bool {
+	switch r {
+	case RemovalConsentWithdrawn, RemovalLeaver, RemovalRoster, RemovalInactivity, RemovalContractEnded,
+		RemovalOrganisationLeft, RemovalErasureRequested:
+		return true
+	}
+	return false
+}
+
 // Learner holds a name and a work email and nothing more (CTL-3).
 type Learner struct {
 	ID             string

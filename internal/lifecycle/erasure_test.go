@@ -781,7 +781,7 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 		w.clock.Advance(time.Hour)
 
 		// The store: erasing an erased learner (even listed twice) is a no-op, not an error.
-		done, err := st.EraseLearners(context.Background(), []string{l.ID, l.ID}, w.clock.Now(), nil)
+		done, err := st.EraseLearners(context.Background(), []string{l.ID, l.ID}, domain.BulkErase, w.clock.Now(), nil)
 		if err != nil || len(done) != 0 {
 			t.Fatalf("second erasure in the store: %v %v", done, err)
 		}

@@ -152,7 +152,11 @@ func (s *Service) erase(ctx context.Context, a *domain.Actor, ids []string, rule
 // eraseWhere is erase limited to learners still due by dueBy (the sweep).
 func (s *Service) eraseWhere(ctx context.Context, a *domain.Actor, ids []string, rule string, dueBy *time.Time) (int, error) {
 	now := s.clock()
-	done, err := s.st.EraseLearners(ctx, ids, now, dueBy)
+	bulk := domain.BulkErase
+	if dueBy != nil {
+		bulk = domain.BulkEraseDue
+	}
+	done, err := s.st.EraseLearners(ctx, ids, bulk, now, dueBy)
 	if err != nil || len(done) == 0 {
 		return 0, err
 	}
@@ -510,12 +514,12 @@ func (s *Service) ReinstateLearner(ctx context.Context, learnerID, reason string
 // scheduleOrganisationRemoval: an organisation leaving the programme schedules
 // every learner of it (CTL-9), with the automated-removal grace.
 func (s *Service) scheduleOrganisationRemoval(ctx context.Context, a *domain.Actor, p domain.Programme, orgID string) (int, error) {
-	ids, err := s.st.OrganisationLearnerIDs(ctx, orgID)
+	ids, err := s.st.OrganisationLearnerIDs(ctx, orgID, domain.BulkSchedule(domain.RemovalOrganisationLeft))
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	now := s.clock()
-	moved, err := s.st.ScheduleRemoval(ctx, ids, domain.RemovalOrganisationLeft, now.Add(p.Settings.AutomatedRemovalGrace), now)
+	moved, err := s.st.ScheduleRemoval(ctx, ids, domain.BulkSchedule(domain.RemovalOrganisationLeft), domain.RemovalOrganisationLeft, now.Add(p.Settings.AutomatedRemovalGrace), now)
 	if err != nil {
 		return 0, err
 	}

@@ -80,7 +80,7 @@ type Store interface {
 	EventsByLearner(ctx context.Context, learnerID string) ([]domain.Event, error)
 	SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) error
 	AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error)
-	RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error)
+	RevokeStaleAcceptance(ctx context.Context, programmeID string, b domain.Bulk, at time.Time) (int64, error)
 	ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error)
 	InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error)
 	AppendAudits(ctx context.Context, es []domain.AuditEntry) error
@@ -102,17 +102,17 @@ type Store interface {
 	UpdateDataRequest(ctx context.Context, r domain.DataRequest) error
 	ListDataRequests(ctx context.Context, f domain.DataRequestFilter) ([]domain.DataRequest, error)
 	DataRequestsByLearner(ctx context.Context, learnerID string) ([]domain.DataRequest, error)
-	ScheduleRemoval(ctx context.Context, ids []string, reason domain.RemovalReason, due, at time.Time) ([]string, error)
-	EraseLearners(ctx context.Context, ids []string, at time.Time, dueBy *time.Time) ([]string, error)
-	SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, cutoff time.Time, afterID string, limit int) ([]string, error)
-	RosterLeavers(ctx context.Context, organisationID string, emails []string) ([]string, int, error)
-	OrganisationLearnerIDs(ctx context.Context, organisationID string) ([]string, error)
+	ScheduleRemoval(ctx context.Context, ids []string, b domain.Bulk, reason domain.RemovalReason, due, at time.Time) ([]string, error)
+	EraseLearners(ctx context.Context, ids []string, b domain.Bulk, at time.Time, dueBy *time.Time) ([]string, error)
+	SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, b domain.Bulk, cutoff time.Time, afterID string, limit int) ([]string, error)
+	RosterLeavers(ctx context.Context, organisationID string, b domain.Bulk, emails []string) ([]string, int, error)
+	OrganisationLearnerIDs(ctx context.Context, organisationID string, b domain.Bulk) ([]string, error)
 	OrganisationCounts(ctx context.Context, orgID string) (byStatus, byGroup, byVersion, byActivity []domain.Count, err error)
 	ActivityByLearner(ctx context.Context, learnerID string) ([]domain.Activity, error)
 	AuditAbout(ctx context.Context, targetID string) ([]domain.AuditEntry, error)
 	ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error)
 	PurgeErasedIdentities(ctx context.Context, before time.Time) error
-	WarnContractEnd(ctx context.Context, programmeID string, end, at time.Time) (int, error)
+	WarnContractEnd(ctx context.Context, programmeID string, b domain.Bulk, end, at time.Time) (int, error)
 	TryLock(ctx context.Context, key int64) (unlock func(), ok bool, err error)
 
 	ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error)
@@ -120,7 +120,7 @@ type Store interface {
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
 	FeedHorizon(ctx context.Context, programmeID string) (int64, error)
 	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) ([]domain.Enrolment, bool, string, error)
-	BumpGroup(ctx context.Context, groupID string, t domain.EventType, at time.Time) (int, error)
+	BumpGroup(ctx context.Context, groupID string, b domain.Bulk, at time.Time) (int, error)
 	RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error
 	CreateAPIKey(ctx context.Context, k domain.APIKey) error
 	APIKeyByHash(ctx context.Context, hash string) (domain.APIKey, error)

@@ -357,17 +357,19 @@ func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]doma
 // PENDING_ACCEPTANCE when a compulsory policy gets a new current version
 // (ONC-1), bumping versions and writing ACCESS_REVOKED feed rows: set-based,
 // one statement per dialect path, not a loop. It returns how many moved.
-func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error) {
+//
+// b is domain.BulkRevokeAccess.
+func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, b domain.Bulk, at time.Time) (int64, error) {
 	// Rows first, then the feed lock (AppendEvents): the lock order every
 	// writer follows.
 	var rows []movedRow
-	if err := s.db(ctx).Raw(`UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
-		WHERE programme_id = ? AND status = 'ACTIVE' RETURNING id, version, programme_id`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
+	if err := s.db(ctx).Raw(`UPDATE learners SET status = ?, version = version + 1, updated_at = ?
+		WHERE programme_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, string(b.To), at.UTC(), programmeID).Scan(&rows).Error; err != nil {
 		return 0, translate(err)
 	}
 	es := make([]domain.Event, len(rows))
 	for i, r := range rows {
-		es[i] = domain.Event{ProgrammeID: programmeID, LearnerID: r.ID, Type: domain.EventAccessRevoked, LearnerVersion: r.Version, OccurredAt: at}
+		es[i] = domain.Event{ProgrammeID: programmeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 	}
 	return int64(len(rows)), s.AppendEvents(ctx, es)
 }
@@ -460,4 +462,53 @@ func allUUIDs(ids []string) bool {
 		}
 	}
 	return true
+}
+
+// guardSQL renders a domain guard set (the statuses, and the removal reasons
+// of scheduled learners, a transition may leave) as a condition on the
+// learners table: store keeps no status of its own. The values are the
+// domain's enum constants, checked, and written into the SQL text rather
+// than bound, so PostgreSQL can match the partial indexes on status
+// (learners_active, learners_due) in cached plans.
+func guardSQL(alias string, b domain.Bulk) string {
+	if alias != "" {
+		alias += "."
+	}
+	in := func(vals []string) string {
+		var sb strings.Builder
+		sb.WriteByte('(')
+		for i, v := range vals {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("'" + v + "'")
+		}
+		sb.WriteByte(')')
+		return sb.String()
+	}
+	sts := make([]string, 0, len(b.From))
+	for _, st := range b.From {
+		if !st.Valid() {
+			panic("store: invalid learner status in a guard set: " + string(st))
+		}
+		sts = append(sts, string(st))
+	}
+	cond := alias + "status IN " + in(sts)
+	if len(b.FromScheduled) > 0 {
+		rs := make([]string, 0, len(b.FromScheduled))
+		for _, r := range b.FromScheduled {
+			if !r.Valid() {
+				panic("store: invalid removal reason in a guard set: " + string(r))
+			}
+			rs = append(rs, string(r))
+		}
+		cond = "(" + cond + " OR (" + alias + "status = '" + string(domain.StatusRemovalScheduled) + "' AND " +
+			alias + "removal_reason IN " + in(rs) + "))"
+	}
+	return cond
+}
+
+// statusIs renders "status = <the domain's status>" for a target status.
+func statusIs(alias string, st domain.LearnerStatus) string {
+	return guardSQL(alias, domain.Bulk{From: []domain.LearnerStatus{st}})
 }

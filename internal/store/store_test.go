@@ -151,7 +151,7 @@ func TestAudit_GEN2_ReasonBlankedOnlyInsideTheLearnersErasure(t *testing.T) {
 		}
 		// Jane's erasure blanks the reasons about her, in its transaction.
 		if err := st.InTx(ctx, func(ctx context.Context) error {
-			_, err := st.EraseLearners(ctx, []string{jane}, now.Add(time.Hour), nil)
+			_, err := st.EraseLearners(ctx, []string{jane}, domain.BulkErase, now.Add(time.Hour), nil)
 			return err
 		}); err != nil {
 			t.Fatalf("erasure: %v", err)
