@@ -1,7 +1,7 @@
 package graph_test
 
 // The authorisation matrix (CTL-10, CTL-12): every query and mutation of the
-// schema, called over HTTP by every kind of caller, against what API.md and
+// schema, called over HTTP by every kind of caller, against what docs/admins.md and
 // the lifecycle package promise:
 //
 //   - no token                              → UNAUTHENTICATED
@@ -532,7 +532,7 @@ type authzCall struct {
 	query string
 	vars  map[string]any
 	// missing is the same request naming an object that does not exist; a
-	// NOT_FOUND refusal must be indistinguishable from its answer (API.md).
+	// NOT_FOUND refusal must be indistinguishable from its answer (docs/admins.md, "The API").
 	missing map[string]any
 	// ok checks the data of an allowed call, the follow-up read and the audit entry.
 	ok func(t *testing.T, data json.RawMessage)

@@ -82,7 +82,7 @@ func ruleOut(r domain.Rule) *model.Rule {
 	for k, v := range r.Parameters {
 		params[k] = v
 	}
-	return &model.Rule{ID: r.ID, Source: r.Source, Notice: r.Notice, Text: r.Text, Parameters: params}
+	return &model.Rule{ID: r.ID, Source: r.Source, Reference: r.Reference(), Notice: r.Notice, Text: r.Text, Parameters: params}
 }
 
 func organisationOut(o domain.Organisation) *model.Organisation {

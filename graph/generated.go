@@ -470,6 +470,7 @@ type ComplexityRoot struct {
 		ID         func(childComplexity int) int
 		Notice     func(childComplexity int) int
 		Parameters func(childComplexity int) int
+		Reference  func(childComplexity int) int
 		Source     func(childComplexity int) int
 		Text       func(childComplexity int) int
 	}
@@ -2703,6 +2704,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Rule.Parameters(childComplexity), true
+	case "Rule.reference":
+		if e.ComplexityRoot.Rule.Reference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rule.Reference(childComplexity), true
 	case "Rule.source":
 		if e.ComplexityRoot.Rule.Source == nil {
 			break
@@ -3752,6 +3759,8 @@ func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.
 		return ec.fieldContext_Rule_id(ctx, field)
 	case "source":
 		return ec.fieldContext_Rule_source(ctx, field)
+	case "reference":
+		return ec.fieldContext_Rule_reference(ctx, field)
 	case "notice":
 		return ec.fieldContext_Rule_notice(ctx, field)
 	case "text":
@@ -13472,6 +13481,29 @@ func (ec *executionContext) fieldContext_Rule_source(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Rule", field, false, false, "String")
 }
 
+func (ec *executionContext) _Rule_reference(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rule_reference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reference, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rule_reference(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rule", field, false, false, "String")
+}
+
 func (ec *executionContext) _Rule_notice(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19279,6 +19311,11 @@ func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "source":
 			out.Values[i] = ec._Rule_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reference":
+			out.Values[i] = ec._Rule_reference(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -1,6 +1,6 @@
 package graph_test
 
-// Browser login (invariant 1, API.md "Login"): home-realm discovery,
+// Browser login (invariant 1, docs/admins.md "Browser login"): home-realm discovery,
 // authorization code flow with PKCE (S256), state and nonce, the callback,
 // the server-side session cookie and logout, driven end to end by a cookie
 // jar browser that does not follow redirects by itself, against the real

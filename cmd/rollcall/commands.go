@@ -123,7 +123,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	log.Info("listening", "addr", ln.Addr().String(), "database", string(st.Dialect()))
 	if cfg.Dev {
-		fmt.Fprintf(stdout, "\nRollcall dev mode on %s (GraphiQL: %s/graphiql)\nGet a token:\n  go run ./cmd/rollcall dev-token --role BOOTSTRAP\n  go run ./cmd/rollcall dev-token --role ORGANISATION_ADMIN --programme 'Connect to Learn' --organisation 'Medway Council'\nthen send it as: Authorization: Bearer <token>\n\n",
+		fmt.Fprintf(stdout, "\nRollcall dev mode on %s (GraphiQL: %s/graphiql)\nGet a token:\n  ROLLCALL_DEV=1 go run ./cmd/rollcall dev-token --role BOOTSTRAP\n  ROLLCALL_DEV=1 go run ./cmd/rollcall dev-token --role ORGANISATION_ADMIN --programme 'Connect to Learn' --organisation 'Medway Council'\nthen send it as: Authorization: Bearer <token>\n\n",
 			cfg.PublicURL, cfg.PublicURL)
 	}
 	errc := make(chan error, 1)

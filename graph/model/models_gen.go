@@ -519,17 +519,19 @@ type RosterReconciliation struct {
 	BadLines   []*RosterLine `json:"badLines"`
 }
 
-// A rulebook entry in force (RULES.md).
+// A rulebook entry in force (docs/rules.md).
 type Rule struct {
 	ID string `json:"id"`
-	// The privacy notice it comes from.
-	Source     string         `json:"source"`
+	// The privacy notice it comes from (its file in docs/notices/).
+	Source string `json:"source"`
+	// Where the rule is written in the repository, e.g. docs/rules.md#ctl-7.
+	Reference  string         `json:"reference"`
 	Notice     string         `json:"notice"`
 	Text       string         `json:"text"`
 	Parameters map[string]any `json:"parameters"`
 }
 
-// The programme's rule parameters (RULES.md); each can be changed with updateProgrammeRules.
+// The programme's rule parameters (docs/rules.md); each can be changed with updateProgrammeRules.
 type RuleSettings struct {
 	// ONC-2: 0 means no minimum age.
 	MinimumAge int `json:"minimumAge"`

@@ -23,7 +23,7 @@ const (
 )
 
 // Error carries a code, a message safe to show a client, and optionally the
-// offending input field and the rule ID (RULES.md) that the input breached.
+// offending input field and the rule ID (docs/rules.md) that the input breached.
 type Error struct {
 	Code    Code
 	Message string

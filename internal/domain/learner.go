@@ -121,7 +121,7 @@ type LearnerIdentity struct {
 	CreatedAt time.Time
 }
 
-// EventType is a change-feed event type (API.md).
+// EventType is a change-feed event type (docs/lms.md).
 type EventType string
 
 const (

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Preset names a rulebook from RULES.md that a programme is created from.
+// Preset names a rulebook from docs/rules.md that a programme is created from.
 type Preset string
 
 const (

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Rule is one entry of the rulebook (RULES.md): what a privacy notice says and
+// Rule is one entry of the rulebook (docs/rules.md): what a privacy notice says and
 // what the service does about it.
 type Rule struct {
 	ID         string
@@ -49,6 +49,13 @@ var rulebook = []Rule{
 	{ID: "GEN-4", Source: noticeONC, Notice: "given you 21 days to request a reconsideration", Text: "A rule-decided removal waits the automated-removal grace period, during which an organisation admin can reverse it."},
 	{ID: "GEN-5", Source: "003_a0aaf65563565335.txt", Notice: "register-inactive accounts deleted after two years", Text: "Covered by the inactivity limit with a per-programme value."},
 }
+
+// Reference is where the rule is written in the repository: its anchor in
+// docs/rules.md (the project's copy of the rulebook).
+func (r Rule) Reference() string { return "docs/rules.md#" + strings.ToLower(r.ID) }
+
+// AllRules lists every rulebook entry, whatever the programme.
+func AllRules() []Rule { return append([]Rule(nil), rulebook...) }
 
 // RulesInForce lists the rulebook entries that govern a programme, with the
 // programme's current parameter values. The preset decides the notice family;

@@ -48,6 +48,27 @@ type Config struct {
 	// lifecycleEvents (default 500) and enrolments (default 1000).
 	EventPageSize int
 	ListPageSize  int
+	// Auth is the auth plugin of the accounts the agent creates, and how
+	// --reconcile finds the accounts it manages (with their idnumber):
+	// oauth2 (default), saml2, auth_oidc, … — whichever lets learners sign
+	// in through their organisation's identity provider.
+	Auth string
+	// StudentRoleID is the role learners get on their courses (default 5,
+	// "student" on a standard install). Moodle's web services have no
+	// function that lists roles, so rollcall-moodle-sync resolves
+	// --student-role (a shortname) through a table it is given; see
+	// docs/moodle.md.
+	StudentRoleID int64
+	// CohortName names a new cohort: {organisation}, {group} and
+	// {groupId} are filled in (default "{organisation}: {group}").
+	CohortName string
+	// BatchSize is how many learners go into one Moodle call (default
+	// 100).
+	BatchSize int
+	// ParkRetry is the first wait before a parked learner is tried again
+	// (default 1 minute); it doubles up to ParkRetryMax (default 6 hours).
+	ParkRetry    time.Duration
+	ParkRetryMax time.Duration
 }
 
 // Agent keeps one Moodle site in step with one Rollcall programme.
@@ -65,6 +86,9 @@ type Agent struct {
 	courses map[string]int64
 	// expiredInARow guards against a feed that expires every cursor.
 	expiredInARow int
+	// checked: the preflight passed.
+	checked bool
+	now     func() time.Time
 }
 
 const maxPollWait = 30 * time.Second
@@ -107,6 +131,24 @@ func New(cfg Config) (*Agent, error) {
 		cfg.ListPageSize = 1000
 	}
 	cfg.Retry = cfg.Retry.withDefaults()
+	if strings.TrimSpace(cfg.Auth) == "" {
+		cfg.Auth = DefaultAuth
+	}
+	if cfg.StudentRoleID <= 0 {
+		cfg.StudentRoleID = DefaultStudentRoleID
+	}
+	if strings.TrimSpace(cfg.CohortName) == "" {
+		cfg.CohortName = "{organisation}: {group}"
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 100
+	}
+	if cfg.ParkRetry <= 0 {
+		cfg.ParkRetry = time.Minute
+	}
+	if cfg.ParkRetryMax < cfg.ParkRetry {
+		cfg.ParkRetryMax = max(cfg.ParkRetry, 6*time.Hour)
+	}
 	st, err := loadState(cfg.StateFile, cfg.ProgrammeID, strings.TrimSuffix(moodleEndpoint, "/webservice/rest/server.php"))
 	if err != nil {
 		return nil, err
@@ -116,6 +158,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg: cfg,
 		log: log,
 		st:  st,
+		now: time.Now,
 		rollcall: &rollcallClient{endpoint: rollcallEndpoint, apiKey: cfg.APIKey, programmeID: cfg.ProgrammeID,
 			hc: cfg.HTTPClient, retry: cfg.Retry, log: log},
 		moodle: &moodleClient{endpoint: moodleEndpoint, token: cfg.MoodleToken, hc: cfg.HTTPClient, retry: cfg.Retry, log: log},
@@ -142,18 +185,23 @@ func endpoint(raw, suffix string) (string, error) {
 
 var errBusy = errors.New("moodlesync: this agent is already running")
 
-// RunOnce syncs until caught up: a full list of the desired state when there
-// is no cursor (first run, or the cursor expired), then every feed page up to
-// the present. The cursor is saved after every page. It returns the first
-// error that retries could not overcome; what was applied until then is
-// saved, and the next RunOnce (of this or a new Agent on the same state file)
-// goes on from there.
+// RunOnce syncs until caught up: the preflight (once per Agent), a full
+// list of the desired state when there is no cursor (first run, or the
+// cursor expired), the parked learners that are due, then every feed page
+// up to the present. The cursor is saved after every page. Learners that
+// cannot be applied are parked (see Status) and do not stop it; it returns
+// an error only for what concerns every learner (configuration, Moodle or
+// Rollcall unreachable after retries). What was applied until then is
+// saved, and the next RunOnce goes on from there.
 func (a *Agent) RunOnce(ctx context.Context) error {
 	if !a.running.TryLock() {
 		return errBusy
 	}
 	defer a.running.Unlock()
 	a.resetCaches()
+	if err := a.retryParked(ctx); err != nil {
+		return err
+	}
 	total := 0
 	for {
 		caughtUp, n, err := a.step(ctx, 0)
@@ -162,17 +210,38 @@ func (a *Agent) RunOnce(ctx context.Context) error {
 			return err
 		}
 		if caughtUp {
-			a.log.InfoContext(ctx, "caught up", "events", total)
+			a.log.InfoContext(ctx, "caught up", "events", total, "parked", len(a.st.Parked))
 			return nil
 		}
 	}
 }
 
+// Reconcile compares every account the agent manages in Moodle (auth =
+// Config.Auth with an idnumber) and every learner of the state file with
+// the desired state, and repairs drift: it applies every listed learner
+// whatever the state says (account, suspension, cohort, courses), ends
+// access of accounts whose learner is not listed, deletes (after
+// overwriting) those whose learner is erased, and deletes accounts left
+// overwritten by a failed erasure. It needs no state file: run it after
+// losing one, or on a schedule. It ends with the feed cursor at the list's
+// asOf, so Run or RunOnce follow on from there.
+func (a *Agent) Reconcile(ctx context.Context) error {
+	if !a.running.TryLock() {
+		return errBusy
+	}
+	defer a.running.Unlock()
+	a.resetCaches()
+	if err := a.preflight(ctx, true); err != nil {
+		return err
+	}
+	return a.fullSync(ctx, true)
+}
+
 // Run syncs until ctx is done, long-polling the feed when caught up. Failures
 // are logged and retried with back-off (up to 5 minutes apart); it returns
 // nil when ctx is done, or an error only when retrying cannot help (a bad API
-// key or Moodle token, a web-service function not enabled, an unusable state
-// file).
+// key or Moodle token, a web-service function or capability missing, an
+// unusable state file): that is reported once, and Run stops.
 func (a *Agent) Run(ctx context.Context) error {
 	if !a.running.TryLock() {
 		return errBusy
@@ -186,7 +255,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			wait = a.cfg.PollWait
 		}
 		start := time.Now()
-		cu, n, err := a.step(ctx, wait)
+		err := a.retryParked(ctx)
+		cu, n := false, 0
+		if err == nil {
+			cu, n, err = a.step(ctx, wait)
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -235,11 +308,85 @@ func (a *Agent) resetCaches() {
 
 func (a *Agent) save() error { return a.st.save(a.cfg.StateFile) }
 
+// requiredFunctions are the web-service functions the token's service must
+// include; reconcile also needs core_user_get_users.
+var requiredFunctions = []string{
+	"core_webservice_get_site_info",
+	"core_user_get_users_by_field", "core_user_create_users", "core_user_update_users", "core_user_delete_users",
+	"core_cohort_get_cohorts", "core_cohort_create_cohorts", "core_cohort_add_cohort_members", "core_cohort_delete_cohort_members",
+	"core_course_get_courses_by_field", "enrol_manual_enrol_users", "enrol_manual_unenrol_users",
+}
+
+// ConfigError is a Moodle set-up the agent cannot work with; it says what
+// to change. Fatal.
+type ConfigError struct {
+	Problem string
+	Hint    string
+}
+
+func (e *ConfigError) Error() string { return "moodle set-up: " + e.Problem + ": " + e.Hint }
+
+// preflight checks, once, what would otherwise fail learner after learner:
+// the service's functions (core_webservice_get_site_info lists them), and
+// that the token's user can see other users' idnumbers and usernames
+// (public/user/lib.php user_get_user_details: moodle/user:viewdetails and
+// moodle/user:viewalldetails; without them core_user_get_users_by_field
+// finds nobody by idnumber, and the agent would try to create every
+// account again). The probe looks up the guest account by username.
+func (a *Agent) preflight(ctx context.Context, reconcile bool) error {
+	if a.checked && !reconcile {
+		return nil
+	}
+	si, err := a.moodle.siteInfo(ctx)
+	var me *MoodleError
+	if errors.As(err, &me) && (me.ErrorCode == "accessexception" || me.ErrorCode == "invalidrecord") {
+		return &ConfigError{Problem: "core_webservice_get_site_info is not in the token's service",
+			Hint: "add it (and the other functions in docs/moodle.md) to the external service"}
+	}
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, f := range si.Functions {
+		have[f.Name] = true
+	}
+	need := requiredFunctions
+	if reconcile {
+		need = append(append([]string(nil), need...), "core_user_get_users")
+	}
+	var missing []string
+	for _, f := range need {
+		if !have[f] {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return &ConfigError{Problem: "the token's service lacks " + strings.Join(missing, ", "),
+			Hint: "add them in Site administration > Server > Web services > External services > Functions"}
+	}
+	guest, err := a.moodle.usersByField(ctx, "username", []string{"guest"})
+	if err != nil {
+		return err
+	}
+	if len(guest) == 0 {
+		return &ConfigError{Problem: "the web-service user cannot see other users' usernames and idnumbers",
+			Hint: "allow moodle/user:viewdetails and moodle/user:viewalldetails in its system role (docs/moodle.md)"}
+	}
+	if !a.checked {
+		a.log.InfoContext(ctx, "moodle preflight passed", "release", si.Release, "auth", a.cfg.Auth, "student_role", a.cfg.StudentRoleID)
+	}
+	a.checked = true
+	return nil
+}
+
 // step lists the desired state if there is no cursor, then reads and applies
 // one feed page. caughtUp: the page was the last one for now.
 func (a *Agent) step(ctx context.Context, wait time.Duration) (caughtUp bool, events int, err error) {
+	if err := a.preflight(ctx, false); err != nil {
+		return false, 0, err
+	}
 	if a.st.Cursor == "" {
-		if err := a.fullSync(ctx); err != nil {
+		if err := a.fullSync(ctx, false); err != nil {
 			return false, 0, err
 		}
 	}
@@ -266,6 +413,10 @@ func (a *Agent) step(ctx context.Context, wait time.Duration) (caughtUp bool, ev
 	return !page.HasMore, len(page.Events), nil
 }
 
+// applyPage applies a feed page: the events collapse to one item per
+// learner (its current data, which covers every event of the page), the
+// items are applied in batches, removals first, and learners that cannot
+// be applied are parked. The cursor then moves past the page.
 func (a *Agent) applyPage(ctx context.Context, page *eventPage) error {
 	if page.Cursor == "" {
 		return errors.New("rollcall lifecycleEvents: empty cursor")
@@ -273,109 +424,169 @@ func (a *Agent) applyPage(ctx context.Context, page *eventPage) error {
 	if page.HasMore && len(page.Events) == 0 && page.Cursor == a.st.Cursor {
 		return errors.New("rollcall lifecycleEvents: hasMore without progress")
 	}
-	applied := 0
+	byID := map[string]int{}
+	var items []item
 	for _, ev := range page.Events {
-		did, err := a.applyEvent(ctx, ev)
-		if err != nil {
-			// Keep what was applied: the page is read again from its
-			// start, and its applied events are skipped by version.
-			if serr := a.save(); serr != nil {
-				err = errors.Join(err, serr)
+		id := ev.LearnerID
+		if id == "" {
+			return errors.New("rollcall lifecycleEvents: an event without learnerId")
+		}
+		if ev.Learner != nil && ev.Learner.ID != "" && ev.Learner.ID != id {
+			return fmt.Errorf("rollcall lifecycleEvents: the event for learner %s carries learner %s", id, ev.Learner.ID)
+		}
+		ls := a.st.Learners[id]
+		if ls != nil && ev.LearnerVersion <= ls.Version && a.st.Parked[id] == nil {
+			continue // applied already
+		}
+		if ls != nil && ls.Erased && (ev.Learner == nil || ev.Learner.Status == "ERASED") {
+			// Erasure is final and done; an erased learner's events
+			// carry no data, so their versions could not be skipped.
+			ls.Version = max(ls.Version, ev.LearnerVersion)
+			continue
+		}
+		it := itemFromLearner(id, ev.LearnerVersion, ev.Learner, ev.Type == "LEARNER_ERASED")
+		if ev.Learner == nil && it.kind == kindSuspend {
+			a.log.WarnContext(ctx, "learner data unavailable (erased, or not readable): access ends, deletion waits for LEARNER_ERASED",
+				"learner", id, "type", ev.Type, "version", ev.LearnerVersion)
+		}
+		if i, ok := byID[id]; ok {
+			// A later event of the same learner: its data is as current,
+			// its version higher; an erasure stays an erasure.
+			if items[i].kind == kindErase {
+				it.kind = kindErase
 			}
-			return fmt.Errorf("learner %s, event %s v%d: %w", ev.LearnerID, ev.Type, ev.LearnerVersion, err)
+			it.version = max(it.version, items[i].version)
+			items[i] = it
+			continue
 		}
-		if did {
-			applied++
+		byID[id] = len(items)
+		items = append(items, it)
+	}
+	applied, parked, err := a.applyItems(ctx, items)
+	if err != nil {
+		if serr := a.save(); serr != nil {
+			err = errors.Join(err, serr)
 		}
+		return err
 	}
 	a.st.Cursor = page.Cursor
 	if err := a.save(); err != nil {
 		return err
 	}
 	if len(page.Events) > 0 {
-		a.log.InfoContext(ctx, "feed page applied", "events", len(page.Events), "applied", applied, "skipped", len(page.Events)-applied)
+		a.log.InfoContext(ctx, "feed page applied", "events", len(page.Events), "learners_applied", applied, "parked_now", parked)
 	}
 	return nil
 }
 
-// applyEvent applies the learner's current data, unless an equal or later
-// version was applied already. did: something was applied.
-func (a *Agent) applyEvent(ctx context.Context, ev lifecycleEvent) (did bool, err error) {
-	id := ev.LearnerID
-	if id == "" {
-		return false, errors.New("event without learnerId")
-	}
-	if ls := a.st.Learners[id]; ls != nil && ev.LearnerVersion <= ls.Version {
-		a.log.DebugContext(ctx, "event already applied", "learner", id, "type", ev.Type, "version", ev.LearnerVersion, "applied_version", ls.Version)
-		return false, nil
-	}
-	l := ev.Learner
-	if ls := a.st.Learners[id]; ls != nil && ls.Erased && (l == nil || l.Status == "ERASED") {
-		// Erasure is final and done; an erased learner's events carry no
-		// data, so their versions could not be skipped at once.
-		ls.Version = max(ls.Version, ev.LearnerVersion)
-		return false, nil
-	}
-	if ev.Type == "LEARNER_ERASED" || l != nil && l.Status == "ERASED" {
-		if err := a.erase(ctx, id); err != nil {
-			return false, err
-		}
-		ls := a.st.learner(id)
-		ls.Version = max(ls.Version, ev.LearnerVersion)
-		ls.Erased, ls.Group, ls.Courses = true, "", nil
-		return true, nil
-	}
-	if l == nil {
-		// Null is what an erased learner reads as, and their
-		// LEARNER_ERASED event follows in the feed; but it is also what the
-		// server answers for a learner it could not load. Deleting cannot
-		// be undone, so: end access now, delete on the erasure event.
-		did, err := a.suspendIfActive(ctx, id)
+// applyItems applies items in batches, removals first, recording each
+// applied learner's version and parking the ones that failed. The error is
+// one that concerns every learner.
+func (a *Agent) applyItems(ctx context.Context, items []item) (applied, parked int, err error) {
+	sortItems(items)
+	for start := 0; start < len(items); start += a.cfg.BatchSize {
+		batch := items[start:min(len(items), start+a.cfg.BatchSize)]
+		res, err := a.applyBatch(ctx, batch)
 		if err != nil {
-			return false, err
+			return applied, parked, err
 		}
-		a.log.WarnContext(ctx, "learner data unavailable (erased, or not readable): access ended, deletion waits for LEARNER_ERASED",
-			"learner", id, "type", ev.Type, "version", ev.LearnerVersion, "suspended_now", did)
-		ls := a.st.learner(id)
-		ls.Version = max(ls.Version, ev.LearnerVersion)
-		return true, nil
-	}
-	if l.ID != "" && l.ID != id {
-		return false, fmt.Errorf("event for learner %s carries learner %s", id, l.ID)
-	}
-	d := desired{allowed: l.AccessAllowed}
-	if l.Email != nil {
-		d.email = *l.Email
-	}
-	d.given, d.family = l.GivenName, l.FamilyName
-	if l.AccessGroup != nil {
-		d.groupID, d.groupName = l.AccessGroup.ID, l.AccessGroup.Name
-	}
-	for _, c := range l.Courses {
-		d.courses = appendUnique(d.courses, c.LMSCourseID)
-	}
-	// The learner field is read now: it may be ahead of the event, and
-	// then the events up to its version are covered too.
-	if err := a.applyLearner(ctx, id, d, max(ev.LearnerVersion, l.Version)); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-func appendUnique(xs []string, x string) []string {
-	for _, y := range xs {
-		if y == x {
-			return xs
+		for _, it := range batch {
+			if lerr := res[it.id]; lerr != nil {
+				a.park(ctx, it.id, lerr)
+				parked++
+				continue
+			}
+			a.record(it)
+			applied++
+		}
+		if err := a.save(); err != nil {
+			return applied, parked, err
 		}
 	}
-	return append(xs, x)
+	return applied, parked, nil
 }
 
-// fullSync lists every page of the desired state, applies it, suspends
-// known learners that left it, and saves its asOf as the cursor.
-func (a *Agent) fullSync(ctx context.Context) error {
+// record notes what was applied of a learner, and unparks them.
+func (a *Agent) record(it item) {
+	ls := a.st.learner(it.id)
+	ls.Version = max(ls.Version, it.version)
+	switch it.kind {
+	case kindErase:
+		ls.Erased, ls.Group, ls.Courses, ls.MoodleID = true, "", nil, 0
+	case kindUpsert:
+		ls.Erased, ls.Group = false, it.d.groupID
+		ls.Courses = append([]string(nil), it.d.courses...)
+		sort.Strings(ls.Courses)
+	}
+	if p := a.st.Parked[it.id]; p != nil {
+		a.log.InfoContext(context.Background(), "parked learner applied", "learner", it.id, "after_attempts", p.Attempts)
+		delete(a.st.Parked, it.id)
+	}
+}
+
+// park sets a learner aside with why, to be tried again with back-off; the
+// log line carries Moodle's error code and a hint, never personal data.
+func (a *Agent) park(ctx context.Context, id string, err error) {
+	p := a.st.Parked[id]
+	if p == nil {
+		p = &Parked{Since: a.now().UTC()}
+		a.st.Parked[id] = p
+	}
+	p.Attempts++
+	d := a.cfg.ParkRetry
+	for i := 1; i < p.Attempts && d < a.cfg.ParkRetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, a.cfg.ParkRetryMax)
+	p.Next = a.now().UTC().Add(d)
+	p.Code, p.Hint = hintFor(err)
+	p.Reason = redact(err.Error())
+	a.log.WarnContext(ctx, "learner parked: not applied, will retry", "learner", id, "code", p.Code, "hint", p.Hint,
+		"err", p.Reason, "attempts", p.Attempts, "retry_in", d)
+}
+
+// retryParked applies again the parked learners that are due, with their
+// current data read from Rollcall.
+func (a *Agent) retryParked(ctx context.Context) error {
+	var due []string
+	now := a.now()
+	for id, p := range a.st.Parked {
+		if !p.Next.After(now) {
+			due = append(due, id)
+		}
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	if err := a.preflight(ctx, false); err != nil {
+		return err
+	}
+	sort.Strings(due)
+	ls, err := a.rollcall.learners(ctx, due)
+	if err != nil {
+		return err
+	}
+	items := make([]item, 0, len(due))
+	for _, id := range due {
+		it := itemFromLearner(id, 0, ls[id], false)
+		it.force = true
+		items = append(items, it)
+	}
+	applied, parked, err := a.applyItems(ctx, items)
+	if err != nil {
+		return err
+	}
+	a.log.InfoContext(ctx, "parked learners retried", "due", len(due), "applied", applied, "still_parked", parked)
+	return a.save()
+}
+
+// fullSync lists every page of the desired state, applies it, ends access
+// of learners no longer in it (deleting the erased ones' accounts), and
+// saves its asOf as the cursor. reconcile: also every account in Moodle
+// with the agent's auth, and every listed learner whatever its version.
+func (a *Agent) fullSync(ctx context.Context, reconcile bool) error {
 	for attempt := 1; ; attempt++ {
-		err := a.fullSyncOnce(ctx)
+		err := a.fullSyncOnce(ctx, reconcile)
 		if isCursorExpired(err) && attempt < 3 {
 			// The list's own page cursor went stale: start the list over.
 			a.log.WarnContext(ctx, "enrolments cursor expired: listing again")
@@ -395,8 +606,8 @@ type listed struct {
 	version, minVersion int64
 }
 
-func (a *Agent) fullSyncOnce(ctx context.Context) error {
-	a.log.InfoContext(ctx, "listing the desired state (full sync)")
+func (a *Agent) fullSyncOnce(ctx context.Context, reconcile bool) error {
+	a.log.InfoContext(ctx, "listing the desired state (full sync)", "reconcile", reconcile)
 	want := map[string]*listed{}
 	after, asOf, rows := "", "", 0
 	for page := 0; ; page++ {
@@ -440,58 +651,94 @@ func (a *Agent) fullSyncOnce(ctx context.Context) error {
 		}
 		after = *p.EndCursor
 	}
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
+	// Every group and course of the list is the agent's: a reconcile
+	// without a state file must know them to repair cohorts and courses.
+	for _, w := range want {
+		a.st.addGroup(w.groupID)
+		for _, c := range w.courses {
+			a.st.addCourse(c)
+		}
 	}
-	sort.Strings(ids)
-	applied := 0
-	for _, id := range ids {
-		w := want[id]
-		if ls := a.st.Learners[id]; ls != nil && !ls.Erased && w.version <= ls.Version {
+
+	var items []item
+	for id, w := range want {
+		ls := a.st.Learners[id]
+		if !reconcile && ls != nil && !ls.Erased && w.version <= ls.Version && a.st.Parked[id] == nil {
 			continue
 		}
-		if err := a.applyLearner(ctx, id, w.desired, w.minVersion); err != nil {
-			if serr := a.save(); serr != nil {
-				err = errors.Join(err, serr)
-			}
-			return fmt.Errorf("full sync, learner %s: %w", id, err)
-		}
-		applied++
-		if applied%200 == 0 {
-			if err := a.save(); err != nil {
-				return err
-			}
-		}
+		items = append(items, item{id: id, version: w.minVersion, kind: kindUpsert, d: w.desired, force: reconcile})
 	}
-	// Learners this agent put in Moodle who are no longer in the list have
-	// lost access (withdrawn, removal scheduled, or erased: the list cannot
-	// tell which). Suspend them; deleting would destroy the Moodle record of
-	// someone who may be reinstated.
-	known := make([]string, 0, len(a.st.Learners))
+
+	// Learners that left the list: the state's, and with reconcile every
+	// account with the agent's auth and an idnumber. Rollcall says which
+	// were erased (delete) and which only lost access (suspend); an
+	// account whose learner this key cannot read is not this programme's,
+	// and is left alone.
+	absent := map[string]bool{}
 	for id, ls := range a.st.Learners {
 		if want[id] == nil && !ls.Erased {
-			known = append(known, id)
+			absent[id] = true
 		}
 	}
-	sort.Strings(known)
-	suspended := 0
-	for _, id := range known {
-		did, err := a.suspendIfActive(ctx, id)
+	var remnants []int64
+	if reconcile {
+		us, err := a.moodle.usersByAuth(ctx, a.cfg.Auth)
 		if err != nil {
-			if serr := a.save(); serr != nil {
-				err = errors.Join(err, serr)
+			return err
+		}
+		for _, u := range us {
+			switch {
+			case strings.HasPrefix(u.IDNumber, erasedPrefix):
+				remnants = append(remnants, u.ID)
+			case u.IDNumber != "" && want[u.IDNumber] == nil:
+				absent[u.IDNumber] = true
 			}
-			return fmt.Errorf("full sync, learner %s: %w", id, err)
 		}
-		if did {
-			suspended++
+	}
+	if len(absent) > 0 {
+		ids := make([]string, 0, len(absent))
+		for id := range absent {
+			ids = append(ids, id)
 		}
+		sort.Strings(ids)
+		current, err := a.rollcall.learners(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			l := current[id]
+			if l == nil && a.st.Learners[id] == nil {
+				a.log.WarnContext(ctx, "moodle account with the agent's auth whose learner this API key cannot read: left alone", "idnumber", id)
+				continue
+			}
+			version := int64(0)
+			if ls := a.st.Learners[id]; ls != nil {
+				version = ls.Version
+			}
+			it := itemFromLearner(id, version, l, false)
+			if it.kind == kindUpsert {
+				// Listed after the list was read: the feed brings it.
+				continue
+			}
+			it.force = true
+			items = append(items, it)
+		}
+	}
+	applied, parked, err := a.applyItems(ctx, items)
+	if err != nil {
+		return err
+	}
+	for _, id := range remnants {
+		if err := a.deleteOne(ctx, id); err != nil {
+			return err
+		}
+		a.log.InfoContext(ctx, "overwritten account of an erased learner deleted", "moodle_user", id)
 	}
 	a.st.Cursor = asOf
 	if err := a.save(); err != nil {
 		return err
 	}
-	a.log.InfoContext(ctx, "full sync done", "learners", len(want), "rows", rows, "applied", applied, "suspended_absent", suspended)
+	a.log.InfoContext(ctx, "full sync done", "learners", len(want), "rows", rows, "applied", applied, "parked", parked,
+		"absent_checked", len(absent), "reconcile", reconcile)
 	return nil
 }

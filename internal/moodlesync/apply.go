@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -18,15 +19,25 @@ type desired struct {
 	courses       []string // lmsCourseIds = Moodle course idnumbers
 }
 
-// MoodleAuth is the auth plugin of the accounts the agent creates. Learners
-// sign in to Moodle through the same identity provider they use for
-// Rollcall (Moodle's OAuth 2 plugin, matched by email), so Moodle holds no
-// password for them and none is sent; "manual" would need one.
-const MoodleAuth = "oauth2"
+// DefaultAuth is the default auth plugin of the accounts the agent creates
+// and manages (Config.Auth). Learners sign in to Moodle through the same
+// identity provider they use for Rollcall (Moodle's OAuth 2 plugin,
+// matched by email), so Moodle holds no password for them and none is sent;
+// an internal plugin such as "manual" would need one.
+const DefaultAuth = "oauth2"
+
+// DefaultStudentRoleID is Moodle's "student" role on a standard install.
+const DefaultStudentRoleID = 5
 
 // placeholderName fills a missing given or family name: Moodle refuses
 // blank first and last names.
 const placeholderName = "-"
+
+// erasedPrefix marks an account whose personal data the agent has
+// overwritten before deleting it: its username and idnumber are
+// erasedPrefix + the Moodle user ID. A reconcile deletes any such account
+// left over (a deletion that failed after the overwrite).
+const erasedPrefix = "rollcall-erased-"
 
 func (d desired) username() string { return strings.ToLower(strings.TrimSpace(d.email)) }
 
@@ -37,131 +48,505 @@ func nameOr(p *string) string {
 	return strings.TrimSpace(*p)
 }
 
-// applyLearner makes Moodle match d and records version for the learner.
-//
-//   - No account yet: created only if access is allowed. A learner who has
-//     not accepted the policies (or has withdrawn) gets no account, so no
-//     personal data reaches Moodle before acceptance; the full list holds
-//     active learners only, so list and feed agree on this.
-//   - Account: username, email and names updated where they differ;
-//     suspended = !accessAllowed.
-//   - Cohort: the access group's (created if missing); removed from the
-//     learner's previous Rollcall cohort (or, for a learner the state does
-//     not know, from every Rollcall cohort but this one).
-//   - Courses: enrolled (manual enrolment, student role) on each; unenrolled
-//     from courses this agent enrolled them on that are no longer theirs.
-func (a *Agent) applyLearner(ctx context.Context, id string, d desired, version int64) error {
-	prev := a.st.Learners[id] // nil: never seen
-	u, err := a.moodle.userByIDNumber(ctx, id)
+type itemKind int
+
+const (
+	kindErase   itemKind = iota // delete the account, after overwriting it
+	kindSuspend                 // end access; keep the account
+	kindUpsert                  // access allowed: create or update, cohort, courses
+)
+
+// item is one learner to apply: the learner's current data at version.
+type item struct {
+	id      string
+	version int64
+	kind    itemKind
+	d       desired
+	// force: apply even if the state holds this version (reconcile,
+	// parked learners); also repairs cohorts and courses the state does
+	// not know of.
+	force bool
+}
+
+// itemFromLearner turns the learner's current data into an item. l nil: not
+// readable (erased, or not this key's to read): access ends, the account
+// is kept (deletion waits for LEARNER_ERASED).
+func itemFromLearner(id string, version int64, l *learner, erasedEvent bool) item {
+	it := item{id: id, version: version}
+	switch {
+	case erasedEvent || l != nil && l.Status == "ERASED":
+		it.kind = kindErase
+	case l == nil || l.AccessAllowed == nil || !*l.AccessAllowed:
+		it.kind = kindSuspend
+	default:
+		it.kind = kindUpsert
+		it.d.allowed = true
+		if l.Email != nil {
+			it.d.email = *l.Email
+		}
+		it.d.given, it.d.family = l.GivenName, l.FamilyName
+		if l.AccessGroup != nil {
+			it.d.groupID, it.d.groupName = l.AccessGroup.ID, l.AccessGroup.Name
+		}
+		for _, c := range l.Courses {
+			it.d.courses = appendUnique(it.d.courses, c.LMSCourseID)
+		}
+	}
+	if l != nil {
+		it.version = max(it.version, l.Version)
+	}
+	return it
+}
+
+// LearnerError is a learner that could not be applied: it is parked and
+// retried later while the others go on.
+type LearnerError struct {
+	LearnerID string
+	Err       error
+}
+
+func (e *LearnerError) Error() string { return "learner " + e.LearnerID + ": " + e.Err.Error() }
+func (e *LearnerError) Unwrap() error { return e.Err }
+
+// WarningError is a change Moodle answered with a warning instead of
+// making it.
+type WarningError struct {
+	Function string
+	Code     string
+	Message  string
+}
+
+func (e *WarningError) Error() string {
+	return fmt.Sprintf("moodle %s: warning %s: %s", e.Function, e.Code, redact(e.Message))
+}
+
+// MissingCourseError: Rollcall names a course that Moodle does not have
+// (or that the web-service user cannot see).
+type MissingCourseError struct{ LMSCourseID string }
+
+func (e *MissingCourseError) Error() string {
+	return fmt.Sprintf("moodle has no course with idnumber %q (the lmsCourseId in Rollcall) that the web-service user can see", e.LMSCourseID)
+}
+
+// batchResult: per learner, nil (applied) or why not.
+type batchResult map[string]error
+
+func (r batchResult) fail(id string, err error) {
+	if r[id] == nil {
+		r[id] = err
+	}
+}
+
+// applyBatch applies items (distinct learners) with as few calls as
+// Moodle's array-taking functions allow: one lookup, one update, one
+// create, one cohort and one enrolment call per kind of change. Removals
+// (erasures, suspensions) go first. A learner that cannot be applied gets
+// its error in the result, and the others go on; the returned error is for
+// failures that concern every learner (configuration, Moodle unreachable).
+func (a *Agent) applyBatch(ctx context.Context, items []item) (batchResult, error) {
+	res := batchResult{}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.id
+	}
+	found, err := a.moodle.usersByIDNumber(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	account := map[string]*moodleUser{}
+	for _, it := range items {
+		switch us := found[it.id]; len(us) {
+		case 0:
+		case 1:
+			account[it.id] = &us[0]
+			a.st.learner(it.id).MoodleID = us[0].ID
+		default:
+			res.fail(it.id, fmt.Errorf("moodle has %d accounts with idnumber %s: merge them by hand", len(us), it.id))
+		}
+	}
+	var erase, suspend, upsert []item
+	for _, it := range items {
+		if res[it.id] != nil {
+			continue
+		}
+		switch it.kind {
+		case kindErase:
+			erase = append(erase, it)
+		case kindSuspend:
+			suspend = append(suspend, it)
+		default:
+			upsert = append(upsert, it)
+		}
+	}
+	if err := a.eraseAll(ctx, erase, account, res); err != nil {
+		return nil, err
+	}
+	if err := a.suspendAll(ctx, suspend, account, res); err != nil {
+		return nil, err
+	}
+	if err := a.upsertAll(ctx, upsert, account, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// eraseAll deletes the accounts of erased learners. Moodle's delete_user()
+// (lib/moodlelib.php) logs a user_deleted event whose "other" holds the
+// account's username, email and idnumber, and keeps the names and a hash
+// of the username in the user row; so first the username, email, names and
+// idnumber are overwritten with opaque values (invariant 2: nothing of the
+// person stays in Moodle, its log included), then the account is deleted.
+func (a *Agent) eraseAll(ctx context.Context, items []item, account map[string]*moodleUser, res batchResult) error {
+	var scrubs []map[string]any
+	byMoodle := map[int64]string{}
+	for _, it := range items {
+		u := account[it.id]
+		if u == nil {
+			// Overwritten by an earlier try whose delete failed?
+			if ls := a.st.Learners[it.id]; ls != nil && ls.MoodleID != 0 {
+				us, err := a.moodle.usersByField(ctx, "id", []string{strconv.FormatInt(ls.MoodleID, 10)})
+				if err != nil {
+					return err
+				}
+				if len(us) == 1 && us[0].IDNumber == erasedPrefix+strconv.FormatInt(ls.MoodleID, 10) {
+					u = &us[0]
+				}
+			}
+			if u == nil {
+				continue
+			}
+		}
+		byMoodle[u.ID] = it.id
+		opaque := erasedPrefix + strconv.FormatInt(u.ID, 10)
+		scrubs = append(scrubs, map[string]any{"id": u.ID, "username": opaque, "idnumber": opaque,
+			"email": opaque + "@rollcall.invalid", "firstname": "Erased", "lastname": "learner", "suspended": true})
+	}
+	warnings, err := a.moodle.updateUsers(ctx, scrubs)
 	if err != nil {
 		return err
 	}
-	created := false
-	if u == nil {
-		if !d.allowed {
-			a.log.DebugContext(ctx, "no Moodle account and no access: nothing to do", "learner", id)
-			ls := a.st.learner(id)
-			ls.Version = max(ls.Version, version)
-			ls.Erased, ls.Group, ls.Courses = false, "", nil
-			return nil
+	var del []int64
+	for _, s := range scrubs {
+		id := s["id"].(int64)
+		if w, ok := warnings[id]; ok {
+			res.fail(byMoodle[id], &WarningError{Function: "core_user_update_users", Code: w.WarningCode, Message: w.Message})
+			continue
 		}
-		if u, err = a.createUser(ctx, id, d); err != nil {
-			return err
-		}
-		created = true
-		a.log.InfoContext(ctx, "moodle account created", "learner", id, "moodle_user", u.ID)
-	} else if err := a.updateUser(ctx, id, u, d); err != nil {
-		return err
+		del = append(del, id)
 	}
-
-	// Cohort membership.
-	var remove []int64
-	if d.groupID != "" {
-		if _, err := a.ensureCohort(ctx, d.groupID, d.groupName); err != nil {
-			return err
-		}
-		if err := a.moodle.addCohortMember(ctx, d.groupID, u.ID); err != nil {
-			return err
-		}
-		a.st.addGroup(d.groupID)
-	}
-	if !created {
-		var others []string
-		if prev != nil {
-			if prev.Group != "" && prev.Group != d.groupID {
-				others = []string{prev.Group}
-			}
-		} else {
-			for _, g := range a.st.AccessGroups {
-				if g != d.groupID {
-					others = append(others, g)
+	err = a.moodle.deleteUsers(ctx, del)
+	if err != nil && !Fatal(err) && !transient(err) {
+		// All or nothing. Which are gone already (a lost answer to an
+		// earlier try), and which does Moodle refuse?
+		err = nil
+		for _, id := range del {
+			if derr := a.deleteOne(ctx, id); derr != nil {
+				if Fatal(derr) || transient(derr) {
+					return derr
 				}
+				res.fail(byMoodle[id], derr)
 			}
-		}
-		for _, g := range others {
-			cid, ok, err := a.cohortID(ctx, g)
-			if err != nil {
-				return err
-			}
-			if ok {
-				remove = append(remove, cid)
-			}
-		}
-		if err := a.moodle.removeCohortMembers(ctx, u.ID, remove); err != nil {
-			return err
 		}
 	}
-
-	// Course enrolments.
-	var enrol, unenrol []int64
-	for _, c := range d.courses {
-		cid, ok, err := a.courseID(ctx, c)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return &MissingCourseError{LMSCourseID: c}
-		}
-		enrol = append(enrol, cid)
-	}
-	if err := a.moodle.enrol(ctx, u.ID, enrol); err != nil {
+	if err != nil {
 		return err
 	}
-	if prev != nil && !created {
-		for _, c := range prev.Courses {
-			if containsString(d.courses, c) {
+	for _, id := range del {
+		if res[byMoodle[id]] == nil {
+			a.log.InfoContext(ctx, "moodle account overwritten and deleted (learner erased)", "learner", byMoodle[id], "moodle_user", id)
+		}
+	}
+	return nil
+}
+
+// deleteOne deletes one account unless it is gone already (a lost answer
+// to an earlier try: Moodle then says "invalidrecord").
+func (a *Agent) deleteOne(ctx context.Context, id int64) error {
+	us, err := a.moodle.usersByField(ctx, "id", []string{strconv.FormatInt(id, 10)})
+	if err != nil {
+		return err
+	}
+	if len(us) == 0 {
+		return nil
+	}
+	return a.moodle.deleteUsers(ctx, []int64{id})
+}
+
+// suspendAll ends access: suspended = 1, in one call for all, and before
+// anything else of the batch. The account, its cohort and enrolments stay.
+func (a *Agent) suspendAll(ctx context.Context, items []item, account map[string]*moodleUser, res batchResult) error {
+	var upd []map[string]any
+	byMoodle := map[int64]string{}
+	for _, it := range items {
+		u := account[it.id]
+		if u == nil || u.Suspended != nil && bool(*u.Suspended) {
+			continue
+		}
+		byMoodle[u.ID] = it.id
+		upd = append(upd, map[string]any{"id": u.ID, "suspended": true})
+	}
+	warnings, err := a.moodle.updateUsers(ctx, upd)
+	if err != nil {
+		return err
+	}
+	for id, learnerID := range byMoodle {
+		if w, ok := warnings[id]; ok {
+			res.fail(learnerID, &WarningError{Function: "core_user_update_users", Code: w.WarningCode, Message: w.Message})
+			continue
+		}
+		a.log.InfoContext(ctx, "moodle account suspended", "learner", learnerID, "moodle_user", id)
+	}
+	return nil
+}
+
+// upsertAll creates or updates the accounts of learners with access, puts
+// them in their access group's cohort (and out of the agent's other
+// cohorts) and enrols them on their group's courses (and off the agent's
+// courses that are no longer theirs).
+func (a *Agent) upsertAll(ctx context.Context, items []item, account map[string]*moodleUser, res batchResult) error {
+	created := map[string]bool{}
+	// Updates: only what differs; a field Moodle did not show (email,
+	// without moodle/site:viewuseridentity) is sent, as it cannot be
+	// compared. Moodle writes only the attributes that change
+	// (public/user/lib.php user_update_user).
+	var upd []map[string]any
+	updOf := map[int64]string{}
+	var create []item
+	for _, it := range items {
+		u := account[it.id]
+		if u == nil {
+			if strings.TrimSpace(it.d.email) == "" {
+				res.fail(it.id, errors.New("learner has no email address: cannot create a Moodle account"))
 				continue
 			}
+			create = append(create, it)
+			continue
+		}
+		ch := map[string]any{"id": u.ID}
+		if u.Suspended == nil || bool(*u.Suspended) {
+			ch["suspended"] = false
+		}
+		want := map[string]string{"firstname": nameOr(it.d.given), "lastname": nameOr(it.d.family)}
+		if it.d.email != "" {
+			want["username"], want["email"] = it.d.username(), strings.TrimSpace(it.d.email)
+		}
+		has := map[string]string{"username": u.Username, "email": u.Email, "firstname": u.FirstName, "lastname": u.LastName}
+		for k, v := range want {
+			if has[k] != v {
+				ch[k] = v
+			}
+		}
+		if len(ch) > 1 {
+			upd = append(upd, ch)
+			updOf[u.ID] = it.id
+		}
+	}
+	warnings, err := a.moodle.updateUsers(ctx, upd)
+	if err != nil {
+		return err
+	}
+	for id, learnerID := range updOf {
+		if w, ok := warnings[id]; ok {
+			res.fail(learnerID, &WarningError{Function: "core_user_update_users", Code: w.WarningCode, Message: w.Message})
+		}
+	}
+
+	// Creates: one call; if Moodle refuses one user the call fails whole,
+	// and then each is tried alone to find which.
+	if len(create) > 0 {
+		fields := make([]map[string]any, len(create))
+		for i, it := range create {
+			fields[i] = map[string]any{
+				"username": it.d.username(), "email": strings.TrimSpace(it.d.email),
+				"firstname": nameOr(it.d.given), "lastname": nameOr(it.d.family),
+				"idnumber": it.id, "auth": a.cfg.Auth,
+			}
+		}
+		newIDs, err := a.moodle.createUsers(ctx, fields)
+		switch {
+		case err == nil:
+			for i, it := range create {
+				a.adopt(it, newIDs[i], fields[i], account, created)
+			}
+		case Fatal(err) || transient(err):
+			return err
+		default:
+			for i, it := range create {
+				ids, cerr := a.moodle.createUsers(ctx, fields[i:i+1])
+				if cerr == nil {
+					a.adopt(it, ids[0], fields[i], account, created)
+					continue
+				}
+				if Fatal(cerr) || transient(cerr) {
+					return cerr
+				}
+				// A lost answer to an earlier try may have created it.
+				if us, lerr := a.moodle.usersByIDNumber(ctx, []string{it.id}); lerr == nil && len(us[it.id]) == 1 {
+					account[it.id] = &us[it.id][0]
+					continue
+				}
+				res.fail(it.id, cerr)
+			}
+		}
+	}
+
+	// Cohorts.
+	var add []membership
+	var remove []pair
+	for _, it := range items {
+		u := account[it.id]
+		if res[it.id] != nil || u == nil {
+			continue
+		}
+		if it.d.groupID != "" {
+			if _, err := a.ensureCohort(ctx, it.id, it.d.groupID, it.d.groupName); err != nil {
+				if Fatal(err) || transient(err) {
+					return err
+				}
+				res.fail(it.id, err)
+				continue
+			}
+			add = append(add, membership{it.d.groupID, u.ID})
+		}
+		if created[it.id] {
+			continue
+		}
+		for _, g := range a.otherGroups(it) {
+			if cid, ok, err := a.cohortID(ctx, g); err != nil {
+				return err
+			} else if ok {
+				remove = append(remove, pair{cid, u.ID})
+			}
+		}
+	}
+	ws, err := a.moodle.addCohortMembers(ctx, add)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		// Warning 2 names the user (or cohort) it could not find.
+		for _, it := range items {
+			if u := account[it.id]; u != nil && strings.Contains(w.Message, "id="+strconv.FormatInt(u.ID, 10)+" ") {
+				res.fail(it.id, &WarningError{Function: "core_cohort_add_cohort_members", Code: w.WarningCode, Message: w.Message})
+			}
+		}
+	}
+	if err := a.moodle.removeCohortMembers(ctx, remove); err != nil {
+		return err
+	}
+
+	// Enrolments.
+	var enrol, unenrol []pair
+	enrolOf := map[string][]pair{}
+	for _, it := range items {
+		u := account[it.id]
+		if res[it.id] != nil || u == nil {
+			continue
+		}
+		for _, c := range it.d.courses {
 			cid, ok, err := a.courseID(ctx, c)
 			if err != nil {
 				return err
 			}
-			if ok {
-				unenrol = append(unenrol, cid)
+			if !ok {
+				res.fail(it.id, &MissingCourseError{LMSCourseID: c})
+				break
+			}
+			enrolOf[it.id] = append(enrolOf[it.id], pair{u.ID, cid})
+		}
+		if res[it.id] != nil {
+			delete(enrolOf, it.id)
+			continue
+		}
+		enrol = append(enrol, enrolOf[it.id]...)
+		if created[it.id] {
+			continue
+		}
+		for _, c := range a.otherCourses(it) {
+			if cid, ok, err := a.courseID(ctx, c); err != nil {
+				return err
+			} else if ok {
+				unenrol = append(unenrol, pair{u.ID, cid})
 			}
 		}
-		if err := a.moodle.unenrol(ctx, u.ID, unenrol); err != nil {
-			return err
+	}
+	err = a.moodle.enrol(ctx, a.cfg.StudentRoleID, enrol)
+	if err != nil && !Fatal(err) && !transient(err) {
+		// All or nothing: one learner at a time, to find the one.
+		for id, ps := range enrolOf {
+			if eerr := a.moodle.enrol(ctx, a.cfg.StudentRoleID, ps); eerr != nil {
+				if Fatal(eerr) || transient(eerr) {
+					return eerr
+				}
+				res.fail(id, eerr)
+			}
 		}
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.moodle.unenrol(ctx, unenrol); err != nil {
+		return err
 	}
 
-	ls := a.st.learner(id)
-	ls.Version = max(ls.Version, version)
-	ls.Erased, ls.Group = false, d.groupID
-	ls.Courses = append([]string(nil), d.courses...)
-	sort.Strings(ls.Courses)
-	a.log.InfoContext(ctx, "learner applied", "learner", id, "version", version, "access", d.allowed,
-		"access_group", d.groupID, "courses", len(enrol), "unenrolled", len(unenrol), "cohorts_left", len(remove))
+	for _, it := range items {
+		if res[it.id] != nil || account[it.id] == nil {
+			continue
+		}
+		a.log.InfoContext(ctx, "learner applied", "learner", it.id, "version", it.version, "moodle_user", account[it.id].ID,
+			"created", created[it.id], "access_group", it.d.groupID, "courses", len(it.d.courses))
+	}
 	return nil
 }
 
-// MissingCourseError: Rollcall names a course that Moodle does not have.
-// Create it in Moodle with this idnumber (or fix the course's lmsCourseId in
-// Rollcall); the learner is applied on the next try.
-type MissingCourseError struct{ LMSCourseID string }
+func (a *Agent) adopt(it item, id int64, f map[string]any, account map[string]*moodleUser, created map[string]bool) {
+	no := flexBool(false)
+	account[it.id] = &moodleUser{ID: id, Username: f["username"].(string), Email: f["email"].(string), IDNumber: it.id,
+		FirstName: f["firstname"].(string), LastName: f["lastname"].(string), Auth: a.cfg.Auth, Suspended: &no}
+	created[it.id] = true
+	a.st.learner(it.id).MoodleID = id
+}
 
-func (e *MissingCourseError) Error() string {
-	return fmt.Sprintf("moodle has no course with idnumber %q (the lmsCourseId in Rollcall)", e.LMSCourseID)
+// otherGroups are the agent's cohorts the learner must leave: the previous
+// group's, or, for a learner the state does not know (or a forced apply),
+// every cohort of an access group the agent knows.
+func (a *Agent) otherGroups(it item) []string {
+	prev := a.st.Learners[it.id]
+	var out []string
+	if prev != nil && prev.Applied() && !it.force {
+		if prev.Group != "" && prev.Group != it.d.groupID {
+			out = append(out, prev.Group)
+		}
+		return out
+	}
+	for _, g := range a.st.AccessGroups {
+		if g != it.d.groupID {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// otherCourses are the agent's courses the learner must leave, in the same
+// way: the previous ones, or every course the agent knows.
+func (a *Agent) otherCourses(it item) []string {
+	prev := a.st.Learners[it.id]
+	var out []string
+	if prev != nil && prev.Applied() && !it.force {
+		for _, c := range prev.Courses {
+			if !containsString(it.d.courses, c) {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	for _, c := range a.st.Courses {
+		if !containsString(it.d.courses, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func containsString(xs []string, x string) bool {
@@ -173,149 +558,11 @@ func containsString(xs []string, x string) bool {
 	return false
 }
 
-func (a *Agent) createUser(ctx context.Context, id string, d desired) (*moodleUser, error) {
-	if strings.TrimSpace(d.email) == "" {
-		return nil, errors.New("learner has no email address: cannot create a Moodle account")
+func appendUnique(xs []string, x string) []string {
+	if containsString(xs, x) {
+		return xs
 	}
-	fields := map[string]any{
-		"username":  d.username(),
-		"email":     strings.TrimSpace(d.email),
-		"firstname": nameOr(d.given),
-		"lastname":  nameOr(d.family),
-		"idnumber":  id,
-		"auth":      MoodleAuth,
-	}
-	newID, err := a.moodle.createUser(ctx, fields)
-	if err != nil {
-		// An earlier try whose answer was lost may have created it.
-		var me *MoodleError
-		if errors.As(err, &me) && me.ErrorCode == "invalidparameter" {
-			if u, lerr := a.moodle.userByIDNumber(ctx, id); lerr == nil && u != nil {
-				return u, a.updateUser(ctx, id, u, d)
-			}
-		}
-		return nil, err
-	}
-	no := flexBool(false)
-	return &moodleUser{ID: newID, Username: d.username(), Email: fields["email"].(string), IDNumber: id,
-		FirstName: fields["firstname"].(string), LastName: fields["lastname"].(string), Auth: MoodleAuth, Suspended: &no}, nil
-}
-
-// updateUser sends only what differs. Suspension goes in a call of its
-// own, first: Moodle's update_users skips a user whole (silently, in older
-// versions) when the new email address belongs to another account, and
-// access must end regardless. A profile change is read back to catch that.
-func (a *Agent) updateUser(ctx context.Context, id string, u *moodleUser, d desired) error {
-	if u.Suspended == nil || bool(*u.Suspended) != !d.allowed {
-		if err := a.moodle.updateUser(ctx, map[string]any{"id": u.ID, "suspended": !d.allowed}); err != nil {
-			return err
-		}
-		a.log.InfoContext(ctx, "moodle account suspension set", "learner", id, "suspended", !d.allowed)
-	}
-	want := map[string]string{"firstname": nameOr(d.given), "lastname": nameOr(d.family)}
-	if d.email != "" {
-		want["username"], want["email"] = d.username(), strings.TrimSpace(d.email)
-	}
-	has := func(u *moodleUser) map[string]string {
-		return map[string]string{"username": u.Username, "email": u.Email, "firstname": u.FirstName, "lastname": u.LastName}
-	}
-	upd := map[string]any{"id": u.ID}
-	for k, v := range want {
-		if has(u)[k] != v {
-			upd[k] = v
-		}
-	}
-	if len(upd) == 1 {
-		return nil
-	}
-	if err := a.moodle.updateUser(ctx, upd); err != nil {
-		return err
-	}
-	after, err := a.moodle.userByIDNumber(ctx, id)
-	if err != nil {
-		return err
-	}
-	if after == nil {
-		return errors.New("the Moodle account disappeared while being updated")
-	}
-	var skipped []string
-	for k := range upd {
-		if k != "id" && has(after)[k] != want[k] {
-			skipped = append(skipped, k)
-		}
-	}
-	if len(skipped) > 0 {
-		sort.Strings(skipped)
-		return &SkippedUpdateError{MoodleUserID: u.ID, Fields: skipped}
-	}
-	return nil
-}
-
-// SkippedUpdateError: Moodle accepted core_user_update_users but did not
-// change the account, typically because the new email address belongs to
-// another Moodle account. Resolve the clash in Moodle; the learner is
-// applied again on the next run.
-type SkippedUpdateError struct {
-	MoodleUserID int64
-	Fields       []string
-}
-
-func (e *SkippedUpdateError) Error() string {
-	return fmt.Sprintf("moodle did not update user %d (%s): is the email address or username taken by another Moodle account?",
-		e.MoodleUserID, strings.Join(e.Fields, ", "))
-}
-
-// erase deletes the learner's Moodle account, if there is one. Moodle's
-// delete keeps the first and last name (and an email hash) in its user
-// table, so they are overwritten first.
-func (a *Agent) erase(ctx context.Context, id string) error {
-	u, err := a.moodle.userByIDNumber(ctx, id)
-	if err != nil || u == nil {
-		return err
-	}
-	scrub := map[string]any{"id": u.ID}
-	if u.FirstName != "Erased" {
-		scrub["firstname"] = "Erased"
-	}
-	if u.LastName != "learner" {
-		scrub["lastname"] = "learner"
-	}
-	if e := fmt.Sprintf("erased-%d@rollcall.invalid", u.ID); u.Email != e {
-		scrub["email"] = e
-	}
-	if len(scrub) > 1 {
-		if err := a.moodle.updateUser(ctx, scrub); err != nil {
-			return err
-		}
-	}
-	if err := a.moodle.deleteUser(ctx, u.ID); err != nil {
-		// A lost answer to an earlier try may have deleted it.
-		var me *MoodleError
-		if !errors.As(err, &me) || me.ErrorCode != "invalidrecord" {
-			return err
-		}
-		if still, lerr := a.moodle.userByIDNumber(ctx, id); lerr != nil || still != nil {
-			return err
-		}
-	}
-	a.log.InfoContext(ctx, "moodle account deleted (learner erased)", "learner", id, "moodle_user", u.ID)
-	return nil
-}
-
-// suspendIfActive suspends the learner's account if it exists and is not.
-func (a *Agent) suspendIfActive(ctx context.Context, id string) (bool, error) {
-	u, err := a.moodle.userByIDNumber(ctx, id)
-	if err != nil || u == nil {
-		return false, err
-	}
-	if u.Suspended != nil && bool(*u.Suspended) {
-		return false, nil
-	}
-	if err := a.moodle.updateUser(ctx, map[string]any{"id": u.ID, "suspended": true}); err != nil {
-		return false, err
-	}
-	a.log.InfoContext(ctx, "moodle account suspended (no longer in the desired state)", "learner", id, "moodle_user", u.ID)
-	return true, nil
+	return append(xs, x)
 }
 
 func (a *Agent) loadCohorts(ctx context.Context) error {
@@ -343,10 +590,16 @@ func (a *Agent) cohortID(ctx context.Context, groupID string) (int64, bool, erro
 	return id, ok, nil
 }
 
-// ensureCohort finds or creates the access group's cohort (system context).
-func (a *Agent) ensureCohort(ctx context.Context, groupID, name string) (int64, error) {
+// ensureCohort finds or creates the access group's cohort (system context,
+// idnumber = access-group ID), named by Config.CohortName so that the
+// default groups of different organisations ("All staff") can be told
+// apart.
+func (a *Agent) ensureCohort(ctx context.Context, learnerID, groupID, groupName string) (int64, error) {
 	fresh := a.cohorts == nil
 	if id, ok, err := a.cohortID(ctx, groupID); err != nil || ok {
+		if ok {
+			a.st.addGroup(groupID)
+		}
 		return id, err
 	}
 	if !fresh { // made by someone since the cache was filled?
@@ -354,25 +607,48 @@ func (a *Agent) ensureCohort(ctx context.Context, groupID, name string) (int64, 
 			return 0, err
 		}
 		if id, ok := a.cohorts[groupID]; ok {
+			a.st.addGroup(groupID)
 			return id, nil
 		}
 	}
-	if strings.TrimSpace(name) == "" {
-		name = groupID
-	}
+	name := a.cohortName(ctx, learnerID, groupID, groupName)
 	c, err := a.moodle.createCohort(ctx, groupID, name)
 	if err != nil {
 		// A lost answer to an earlier try may have created it.
 		if lerr := a.loadCohorts(ctx); lerr == nil {
 			if id, ok := a.cohorts[groupID]; ok {
+				a.st.addGroup(groupID)
 				return id, nil
 			}
 		}
 		return 0, err
 	}
 	a.cohorts[groupID] = c.ID
+	a.st.addGroup(groupID)
 	a.log.InfoContext(ctx, "moodle cohort created", "access_group", groupID, "cohort", c.ID)
 	return c.ID, nil
+}
+
+// cohortName fills Config.CohortName: {organisation}, {group}, {groupId}.
+// The organisation's name is read from Rollcall (best effort: without it,
+// the group's ID tells groups of the same name apart).
+func (a *Agent) cohortName(ctx context.Context, learnerID, groupID, groupName string) string {
+	if strings.TrimSpace(groupName) == "" {
+		groupName = groupID
+	}
+	tmpl := a.cfg.CohortName
+	org := ""
+	if strings.Contains(tmpl, "{organisation}") {
+		org = a.rollcall.organisationName(ctx, learnerID)
+		if org == "" {
+			tmpl = "{group} ({groupId})"
+		}
+	}
+	name := strings.NewReplacer("{organisation}", org, "{group}", groupName, "{groupId}", groupID).Replace(tmpl)
+	if len(name) > 254 { // cohort.name is varchar(254)
+		name = name[:254]
+	}
+	return name
 }
 
 func (a *Agent) courseID(ctx context.Context, lmsCourseID string) (int64, bool, error) {
@@ -382,6 +658,13 @@ func (a *Agent) courseID(ctx context.Context, lmsCourseID string) (int64, bool, 
 	id, ok, err := a.moodle.courseByIDNumber(ctx, lmsCourseID)
 	if err == nil && ok {
 		a.courses[lmsCourseID] = id
+		a.st.addCourse(lmsCourseID)
 	}
 	return id, ok, err
+}
+
+// sortItems puts removals first: an erasure or a suspension never waits
+// behind anyone's account creation.
+func sortItems(items []item) {
+	sort.SliceStable(items, func(i, j int) bool { return items[i].kind < items[j].kind })
 }

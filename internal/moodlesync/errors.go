@@ -45,8 +45,11 @@ var transientMoodleCodes = map[string]bool{
 func (e *MoodleError) Transient() bool { return transientMoodleCodes[e.ErrorCode] }
 
 // fatalMoodleCodes mean the agent's configuration is wrong: Run gives up
-// instead of retrying forever.
+// instead of retrying forever, and says so once.
 var fatalMoodleCodes = map[string]bool{
+	"nopermissions":         true, // required_capability_exception: a capability is missing
+	"wsusercannotassign":    true, // the student role is not assignable by the web-service user
+	"requireloginerror":     true,
 	"invalidtoken":          true, // wrong MOODLE_TOKEN
 	"accessexception":       true, // function not in the token's service
 	"servicerequireslogin":  true,
@@ -140,6 +143,8 @@ func Fatal(err error) bool {
 		return ge.Code == "UNAUTHENTICATED" || ge.Code == "FORBIDDEN"
 	case errors.As(err, &se):
 		return true
+	case errors.As(err, new(*ConfigError)):
+		return true
 	}
 	return false
 }
@@ -152,4 +157,48 @@ func redact(s string) string {
 		s = s[:500] + "…"
 	}
 	return emailRE.ReplaceAllString(s, "<redacted>")
+}
+
+// hintFor is Moodle's (or the agent's) code for why a learner could not be
+// applied, and what an administrator can do about it.
+func hintFor(err error) (code, hint string) {
+	var me *MoodleError
+	var we *WarningError
+	var mc *MissingCourseError
+	switch {
+	case errors.As(err, &mc):
+		return "missingcourse", "create the course in Moodle with idnumber = the course's lmsCourseId (and a manual enrolment instance), or correct the lmsCourseId in Rollcall; a hidden course needs moodle/course:viewhiddencourses"
+	case errors.As(err, &we):
+		code = we.Code
+	case errors.As(err, &me):
+		code = me.ErrorCode
+	default:
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "no email address"):
+			return "noemail", "the learner has no email address in Rollcall"
+		case strings.Contains(msg, "accounts with idnumber"):
+			return "duplicateidnumber", "several Moodle accounts carry this learner's idnumber: merge them, or clear the idnumber of all but one"
+		}
+		return "error", "see the error; the learner is retried with back-off"
+	}
+	switch code {
+	case "invalidparameter":
+		return code, "Moodle refused to create the account. Most often its username (the learner's email in lower case) or its email address belongs to another Moodle account; a site without developer debugging does not say which. Find that account: give it this learner's ID as idnumber and the agent's auth to let the agent adopt it, or remove it. Otherwise: characters Moodle does not allow in usernames ($CFG->extendedusernamechars), or the auth plugin is not enabled"
+	case "useremailduplicate":
+		return code, "another Moodle account has the learner's new email address (and $CFG->allowaccountssameemail is off); Moodle kept the whole change back: merge or change that account"
+	case "dmlwriteexception":
+		return code, "another Moodle account has the learner's new username (their email in lower case): merge or rename that account"
+	case "useremailinvalid":
+		return code, "Moodle does not accept the learner's email address"
+	case "usernamelowercase", "invalidusername":
+		return code, "Moodle does not accept the username: enable $CFG->extendedusernamechars for addresses with characters outside a-z 0-9 . _ @ -"
+	case "wsnoinstance":
+		return code, "the course has no enabled manual enrolment instance: add one (Participants > Enrolment methods > Manual enrolments)"
+	case "usernotupdatedadmin", "usernotupdatedguest", "usernotupdateddeleted", "invaliduserid":
+		return code, "the account with this learner's idnumber cannot be updated by the web service: clear its idnumber"
+	case "2":
+		return code, "Moodle did not find the cohort or account to join: run --reconcile"
+	}
+	return code, "see Moodle's message; the learner is retried with back-off"
 }

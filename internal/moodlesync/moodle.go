@@ -155,80 +155,122 @@ type moodleWarning struct {
 	Message     string `json:"message"`
 }
 
-// WarningError is a call that Moodle answered with warnings instead of
-// doing the work.
-type WarningError struct {
-	Function string
-	Warnings []string // "code: message", emails redacted
-}
-
-func (e *WarningError) Error() string {
-	return fmt.Sprintf("moodle %s: warnings: %s", e.Function, strings.Join(e.Warnings, "; "))
-}
-
-func warningError(fn string, ws []moodleWarning, ignore func(moodleWarning) bool) error {
-	var out []string
-	for _, w := range ws {
-		if ignore != nil && ignore(w) {
-			continue
-		}
-		out = append(out, w.WarningCode+": "+redact(w.Message))
+// usersByIDNumber looks learners' accounts up by idnumber, one call for
+// all of them (core_user_get_users_by_field takes a list of values). Moodle
+// returns a user only if the caller can see the searched field
+// (public/user/externallib.php get_users_by_field, public/user/lib.php
+// user_get_user_details: idnumber needs moodle/user:viewalldetails), which
+// the preflight checks, so an empty answer means "no account". Fields the
+// caller cannot see (email without moodle/site:viewuseridentity) are absent
+// from the answer, and left empty here.
+func (m *moodleClient) usersByIDNumber(ctx context.Context, idnumbers []string) (map[string][]moodleUser, error) {
+	out := map[string][]moodleUser{}
+	if len(idnumbers) == 0 {
+		return out, nil
 	}
-	if len(out) == 0 {
-		return nil
-	}
-	return &WarningError{Function: fn, Warnings: out}
-}
-
-func (m *moodleClient) userByIDNumber(ctx context.Context, idnumber string) (*moodleUser, error) {
 	var users []moodleUser
-	err := m.call(ctx, "core_user_get_users_by_field", map[string]any{
-		"field": "idnumber", "values": []string{idnumber},
-	}, &users)
-	if err != nil {
+	if err := m.call(ctx, "core_user_get_users_by_field", map[string]any{"field": "idnumber", "values": idnumbers}, &users); err != nil {
 		return nil, err
 	}
-	var found *moodleUser
-	for i := range users {
-		if users[i].IDNumber != idnumber {
-			continue
+	for _, u := range users {
+		if u.IDNumber != "" {
+			out[u.IDNumber] = append(out[u.IDNumber], u)
 		}
-		if found != nil {
-			return nil, fmt.Errorf("moodle has more than one user with idnumber %s: merge them by hand", idnumber)
-		}
-		found = &users[i]
 	}
-	return found, nil
+	return out, nil
 }
 
-func (m *moodleClient) createUser(ctx context.Context, u map[string]any) (int64, error) {
+func (m *moodleClient) usersByField(ctx context.Context, field string, values []string) ([]moodleUser, error) {
+	var users []moodleUser
+	err := m.call(ctx, "core_user_get_users_by_field", map[string]any{"field": field, "values": values}, &users)
+	return users, err
+}
+
+// usersByAuth lists the live accounts with this auth plugin
+// (core_user_get_users, criteria auth: returned only to holders of
+// moodle/user:viewalldetails, who can see auth).
+func (m *moodleClient) usersByAuth(ctx context.Context, auth string) ([]moodleUser, error) {
+	var res struct {
+		Users []moodleUser `json:"users"`
+	}
+	err := m.call(ctx, "core_user_get_users", map[string]any{"criteria": []any{map[string]any{"key": "auth", "value": auth}}}, &res)
+	return res.Users, err
+}
+
+type siteInfo struct {
+	Release   string `json:"release"`
+	UserID    int64  `json:"userid"`
+	Functions []struct {
+		Name string `json:"name"`
+	} `json:"functions"`
+}
+
+func (m *moodleClient) siteInfo(ctx context.Context) (*siteInfo, error) {
+	var si siteInfo
+	if err := m.call(ctx, "core_webservice_get_site_info", map[string]any{}, &si); err != nil {
+		return nil, err
+	}
+	return &si, nil
+}
+
+// createUsers creates accounts in one call. core_user_create_users is all
+// or nothing (one delegated transaction, public/user/externallib.php), so
+// one refused user fails the call; the caller then tries them one by one.
+func (m *moodleClient) createUsers(ctx context.Context, us []map[string]any) ([]int64, error) {
 	var created []struct {
 		ID       int64  `json:"id"`
 		Username string `json:"username"`
 	}
-	if err := m.call(ctx, "core_user_create_users", map[string]any{"users": []any{u}}, &created); err != nil {
-		return 0, err
+	list := make([]any, len(us))
+	for i, u := range us {
+		list[i] = u
 	}
-	if len(created) != 1 || created[0].ID == 0 {
-		return 0, fmt.Errorf("moodle core_user_create_users: expected one new user, got %d", len(created))
+	if err := m.call(ctx, "core_user_create_users", map[string]any{"users": list}, &created); err != nil {
+		return nil, err
 	}
-	return created[0].ID, nil
+	if len(created) != len(us) {
+		return nil, fmt.Errorf("moodle core_user_create_users: %d users sent, %d created", len(us), len(created))
+	}
+	ids := make([]int64, len(created))
+	for i, c := range created {
+		ids[i] = c.ID
+	}
+	return ids, nil
 }
 
-// updateUser: older Moodles answer null, newer ones {"warnings": […]} and
-// skip users they would not update.
-func (m *moodleClient) updateUser(ctx context.Context, u map[string]any) error {
+// updateUsers updates accounts in one call. Moodle 5.x updates each user in
+// a transaction of its own and answers a user it would not update (another
+// account has the email: useremailduplicate; a taken username:
+// dmlwriteexception; …) with a warning whose itemid is the user, losing
+// that user's whole change. The warnings are returned by user ID.
+func (m *moodleClient) updateUsers(ctx context.Context, us []map[string]any) (map[int64]moodleWarning, error) {
+	if len(us) == 0 {
+		return nil, nil
+	}
+	list := make([]any, len(us))
+	for i, u := range us {
+		list[i] = u
+	}
 	var res struct {
 		Warnings []moodleWarning `json:"warnings"`
 	}
-	if err := m.call(ctx, "core_user_update_users", map[string]any{"users": []any{u}}, &res); err != nil {
-		return err
+	if err := m.call(ctx, "core_user_update_users", map[string]any{"users": list}, &res); err != nil {
+		return nil, err
 	}
-	return warningError("core_user_update_users", res.Warnings, nil)
+	out := map[int64]moodleWarning{}
+	for _, w := range res.Warnings {
+		id, _ := strconv.ParseInt(strings.Trim(fmt.Sprint(w.ItemID), `"`), 10, 64)
+		out[id] = w
+	}
+	return out, nil
 }
 
-func (m *moodleClient) deleteUser(ctx context.Context, id int64) error {
-	return m.call(ctx, "core_user_delete_users", map[string]any{"userids": []int64{id}}, nil)
+// deleteUsers is all or nothing, too.
+func (m *moodleClient) deleteUsers(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return m.call(ctx, "core_user_delete_users", map[string]any{"userids": ids}, nil)
 }
 
 func (m *moodleClient) cohorts(ctx context.Context) ([]moodleCohort, error) {
@@ -254,72 +296,110 @@ func (m *moodleClient) createCohort(ctx context.Context, idnumber, name string) 
 	return cs[0], nil
 }
 
-func (m *moodleClient) addCohortMember(ctx context.Context, cohortIDNumber string, userID int64) error {
+type membership struct {
+	cohort string // cohort idnumber
+	user   int64
+}
+
+// addCohortMembers: problems are warnings (public/cohort/externallib.php
+// add_cohort_members): 1 bad type, 2 no such cohort or user, 3 already a
+// member (ignored).
+func (m *moodleClient) addCohortMembers(ctx context.Context, ms []membership) ([]moodleWarning, error) {
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	members := make([]any, len(ms))
+	for i, x := range ms {
+		members[i] = map[string]any{
+			"cohorttype": map[string]any{"type": "idnumber", "value": x.cohort},
+			"usertype":   map[string]any{"type": "id", "value": strconv.FormatInt(x.user, 10)},
+		}
+	}
 	var res struct {
 		Warnings []moodleWarning `json:"warnings"`
 	}
-	err := m.call(ctx, "core_cohort_add_cohort_members", map[string]any{"members": []any{map[string]any{
-		"cohorttype": map[string]any{"type": "idnumber", "value": cohortIDNumber},
-		"usertype":   map[string]any{"type": "id", "value": strconv.FormatInt(userID, 10)},
-	}}}, &res)
-	if err != nil {
-		return err
+	if err := m.call(ctx, "core_cohort_add_cohort_members", map[string]any{"members": members}, &res); err != nil {
+		return nil, err
 	}
-	// Warning 3 is "record already exists": already a member.
-	return warningError("core_cohort_add_cohort_members", res.Warnings, func(w moodleWarning) bool { return w.WarningCode == "3" })
+	var out []moodleWarning
+	for _, w := range res.Warnings {
+		if w.WarningCode != "3" {
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
-func (m *moodleClient) removeCohortMembers(ctx context.Context, userID int64, cohortIDs []int64) error {
-	if len(cohortIDs) == 0 {
+type pair struct{ a, b int64 }
+
+// removeCohortMembers takes (cohort id, user id) pairs; removing a
+// non-member does nothing; a missing cohort or user fails the call.
+func (m *moodleClient) removeCohortMembers(ctx context.Context, ps []pair) error {
+	if len(ps) == 0 {
 		return nil
 	}
-	members := make([]any, len(cohortIDs))
-	for i, c := range cohortIDs {
-		members[i] = map[string]any{"cohortid": c, "userid": userID}
+	members := make([]any, len(ps))
+	for i, p := range ps {
+		members[i] = map[string]any{"cohortid": p.a, "userid": p.b}
 	}
 	return m.call(ctx, "core_cohort_delete_cohort_members", map[string]any{"members": members}, nil)
 }
 
 // courseByIDNumber finds the Moodle course whose idnumber is lmsCourseID.
+// Moodle returns a course's idnumber only to holders of moodle/course:update
+// (public/course/externallib.php get_courses_by_field, "Information for
+// managers only"), but its search is exact ($DB->get_records('course',
+// ['idnumber' => …])) and course idnumbers are unique, so the one course
+// found is the one: the agent needs no course:update. An empty idnumber is
+// never searched (it would match every course without one).
 func (m *moodleClient) courseByIDNumber(ctx context.Context, lmsCourseID string) (int64, bool, error) {
+	if strings.TrimSpace(lmsCourseID) == "" {
+		return 0, false, nil
+	}
 	var res struct {
 		Courses []struct {
-			ID       int64  `json:"id"`
-			IDNumber string `json:"idnumber"`
+			ID       int64   `json:"id"`
+			IDNumber *string `json:"idnumber"`
 		} `json:"courses"`
 	}
 	if err := m.call(ctx, "core_course_get_courses_by_field", map[string]any{"field": "idnumber", "value": lmsCourseID}, &res); err != nil {
 		return 0, false, err
 	}
+	var found []int64
 	for _, c := range res.Courses {
-		if c.IDNumber == lmsCourseID {
-			return c.ID, true, nil
+		if c.IDNumber == nil || *c.IDNumber == lmsCourseID {
+			found = append(found, c.ID)
 		}
 	}
-	return 0, false, nil
+	switch len(found) {
+	case 0:
+		return 0, false, nil
+	case 1:
+		return found[0], true, nil
+	}
+	return 0, false, fmt.Errorf("moodle has %d courses with idnumber %q", len(found), lmsCourseID)
 }
 
-// studentRoleID is Moodle's default "student" role.
-const studentRoleID = 5
-
-func (m *moodleClient) enrol(ctx context.Context, userID int64, courseIDs []int64) error {
-	if len(courseIDs) == 0 {
+// enrol and unenrol take (user id, course id) pairs; enrol_manual_enrol_users
+// is all or nothing (public/enrol/manual/externallib.php).
+func (m *moodleClient) enrol(ctx context.Context, roleID int64, ps []pair) error {
+	if len(ps) == 0 {
 		return nil
 	}
-	es := make([]any, len(courseIDs))
-	for i, c := range courseIDs {
-		es[i] = map[string]any{"roleid": studentRoleID, "userid": userID, "courseid": c}
+	es := make([]any, len(ps))
+	for i, p := range ps {
+		es[i] = map[string]any{"roleid": roleID, "userid": p.a, "courseid": p.b}
 	}
 	return m.call(ctx, "enrol_manual_enrol_users", map[string]any{"enrolments": es}, nil)
 }
 
-func (m *moodleClient) unenrol(ctx context.Context, userID int64, courseIDs []int64) error {
-	if len(courseIDs) == 0 {
+func (m *moodleClient) unenrol(ctx context.Context, ps []pair) error {
+	if len(ps) == 0 {
 		return nil
 	}
-	es := make([]any, len(courseIDs))
-	for i, c := range courseIDs {
-		es[i] = map[string]any{"userid": userID, "courseid": c}
+	es := make([]any, len(ps))
+	for i, p := range ps {
+		es[i] = map[string]any{"userid": p.a, "courseid": p.b}
 	}
 	return m.call(ctx, "enrol_manual_unenrol_users", map[string]any{"enrolments": es}, nil)
 }

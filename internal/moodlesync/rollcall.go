@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -26,13 +28,42 @@ const (
   lifecycleEvents(programmeId: $programmeId, after: $after, first: $first, waitSeconds: $waitSeconds) {
     events {
       cursor type occurredAt learnerId learnerVersion
-      learner { id email givenName familyName status accessAllowed accessGroup { id name } courses { lmsCourseId } version }
+      learner { ` + learnerFields + ` }
     }
     cursor
     hasMore
   }
 }`
 )
+
+// learnerFields are read of every learner. An LMS key reads name and email
+// only of learners in the desired state (CTL-10); of the others (whom the
+// agent suspends or erases) they may be null, and so may accessAllowed.
+const learnerFields = `id email givenName familyName status accessAllowed accessGroup { id name } courses { lmsCourseId } version`
+
+// LearnersQuery reads n learners by ID in one request (aliases l0…l{n-1},
+// variables $i0…). The agent uses it for parked learners and for accounts
+// that left the desired state (erased, or only without access?).
+func LearnersQuery(n int) string {
+	var b strings.Builder
+	b.WriteString("query RollcallMoodleSyncLearners(")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$i%d: ID!", i)
+	}
+	b.WriteString(") {\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  l%d: learner(id: $i%d) { %s }\n", i, i, learnerFields)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// OrganisationQuery reads the organisation name of a learner, for naming
+// a new cohort.
+const OrganisationQuery = `query RollcallMoodleSyncOrganisation($id: ID!) { learner(id: $id) { organisation { name } } }`
 
 type enrolmentRow struct {
 	LearnerID       string  `json:"learnerId"`
@@ -58,7 +89,7 @@ type learner struct {
 	GivenName     *string `json:"givenName"`
 	FamilyName    *string `json:"familyName"`
 	Status        string  `json:"status"`
-	AccessAllowed bool    `json:"accessAllowed"`
+	AccessAllowed *bool   `json:"accessAllowed"`
 	AccessGroup   *struct {
 		ID   string `json:"id"`
 		Name string `json:"name"`
@@ -126,6 +157,50 @@ func (r *rollcallClient) lifecycleEvents(ctx context.Context, after string, firs
 	return data.LifecycleEvents, nil
 }
 
+// learners reads learners by ID, up to 100 per request. A learner the key
+// may not read (NOT_FOUND) is left out of the answer; other errors fail.
+func (r *rollcallClient) learners(ctx context.Context, ids []string) (map[string]*learner, error) {
+	out := map[string]*learner{}
+	for start := 0; start < len(ids); start += 100 {
+		chunk := ids[start:min(len(ids), start+100)]
+		vars := map[string]any{}
+		for i, id := range chunk {
+			vars[fmt.Sprintf("i%d", i)] = id
+		}
+		var data map[string]*learner
+		err := r.query(ctx, "learners", LearnersQuery(len(chunk)), vars, 0, &data)
+		var ge *GraphQLError
+		if errors.As(err, &ge) && ge.Code == "NOT_FOUND" {
+			err = nil // data holds the readable ones
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range chunk {
+			if l := data[fmt.Sprintf("l%d", i)]; l != nil {
+				out[id] = l
+			}
+		}
+	}
+	return out, nil
+}
+
+// organisationName is best effort: "" when it cannot be read.
+func (r *rollcallClient) organisationName(ctx context.Context, learnerID string) string {
+	var data struct {
+		Learner *struct {
+			Organisation *struct {
+				Name string `json:"name"`
+			} `json:"organisation"`
+		} `json:"learner"`
+	}
+	if err := r.query(ctx, "organisation", OrganisationQuery, map[string]any{"id": learnerID}, 0, &data); err != nil ||
+		data.Learner == nil || data.Learner.Organisation == nil {
+		return ""
+	}
+	return data.Learner.Organisation.Name
+}
+
 func (r *rollcallClient) query(ctx context.Context, name, query string, vars map[string]any, wait time.Duration, out any) error {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
@@ -182,6 +257,9 @@ func (r *rollcallClient) once(ctx context.Context, body []byte, wait time.Durati
 			default:
 				code = "UNKNOWN"
 			}
+		}
+		if out != nil && len(gr.Data) > 0 && string(gr.Data) != "null" {
+			_ = json.Unmarshal(gr.Data, out) // partial data, for callers that accept some errors
 		}
 		return &GraphQLError{Code: code, Message: e.Message, Path: e.Path}
 	}

@@ -211,6 +211,10 @@ func (f *fakeRollcall) serve(w http.ResponseWriter, r *http.Request) {
 		gqlErr(w, http.StatusBadRequest, "BAD_USER_INPUT", "bad body")
 		return
 	}
+	if strings.Contains(req.Query, "RollcallMoodleSyncLearners") || strings.Contains(req.Query, "RollcallMoodleSyncOrganisation") {
+		f.learnerQuery(w, req.Query, req.Variables)
+		return
+	}
 	if req.Variables["programmeId"] != f.programme {
 		gqlErr(w, http.StatusOK, "FORBIDDEN", "not your programme")
 		return
@@ -348,6 +352,55 @@ func (f *fakeRollcall) list(w http.ResponseWriter, after string, first int) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"enrolments": map[string]any{
 		"enrolments": out, "endCursor": endCursor, "hasNextPage": end < len(rows), "asOf": asOf}}})
+}
+
+// learnerQuery answers learner(id) by alias (l0: learner(id: $i0)) or the
+// organisation query. As the service does for an LMS key (CTL-10): an
+// erased learner reads as its tombstone (status ERASED, no name or email);
+// a learner outside the desired state without name or email; an unknown
+// or unreadable one as null with NOT_FOUND.
+func (f *fakeRollcall) learnerQuery(w http.ResponseWriter, query string, vars map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if strings.Contains(query, "RollcallMoodleSyncOrganisation") {
+		id, _ := vars["id"].(string)
+		l := f.learners[id]
+		if l == nil || l.erased {
+			gqlErr(w, http.StatusOK, "NOT_FOUND", "learner not found", "learner")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"learner": map[string]any{
+			"organisation": map[string]any{"name": "Org of " + l.group}}}})
+		return
+	}
+	data := map[string]any{}
+	var errs []gqlError
+	for i := 0; ; i++ {
+		v, ok := vars["i"+strconv.Itoa(i)].(string)
+		if !ok {
+			break
+		}
+		alias := "l" + strconv.Itoa(i)
+		l := f.learners[v]
+		switch {
+		case l == nil || f.unreadable[v]:
+			data[alias] = nil
+			errs = append(errs, gqlError{Message: "learner not found", Path: []any{alias}, Extensions: map[string]any{"code": "NOT_FOUND"}})
+		case l.erased:
+			data[alias] = map[string]any{"id": l.id, "email": nil, "givenName": nil, "familyName": nil, "status": "ERASED",
+				"accessAllowed": false, "accessGroup": nil, "courses": []any{}, "version": l.version}
+		case !l.allowed:
+			data[alias] = map[string]any{"id": l.id, "email": nil, "givenName": nil, "familyName": nil, "status": l.status,
+				"accessAllowed": nil, "accessGroup": nil, "courses": nil, "version": l.version}
+		default:
+			data[alias] = f.learnerJSON(l)
+		}
+	}
+	out := map[string]any{"data": data}
+	if len(errs) > 0 {
+		out["errors"] = errs
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (f *fakeRollcall) String() string { return fmt.Sprintf("fakeRollcall(%d events)", len(f.events)) }

@@ -34,6 +34,8 @@ func TestQueriesMatchSchema(t *testing.T) {
 	for name, q := range map[string]string{
 		"enrolments":      moodlesync.EnrolmentsQuery,
 		"lifecycleEvents": moodlesync.LifecycleEventsQuery,
+		"learners":        moodlesync.LearnersQuery(3),
+		"organisation":    moodlesync.OrganisationQuery,
 	} {
 		if _, errs := gqlparser.LoadQuery(schema, q); len(errs) > 0 {
 			t.Errorf("%s query is not valid against the schema: %v", name, errs)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 )
 
 // stateFormat is bumped when the file's meaning changes.
@@ -28,6 +29,26 @@ type state struct {
 	// AccessGroups are the access-group IDs whose Moodle cohorts (cohort
 	// idnumber = access-group ID) this agent manages.
 	AccessGroups []string `json:"accessGroups,omitempty"`
+	// Courses are the lmsCourseIds (course idnumbers) the agent has
+	// enrolled learners on.
+	Courses []string `json:"courses,omitempty"`
+	// Parked are learners that could not be applied, with why; they are
+	// retried with back-off while everyone else goes on.
+	Parked map[string]*Parked `json:"parked,omitempty"`
+}
+
+// Parked is a learner the agent could not apply. It holds no personal
+// data: Moodle's error code, the error with email addresses redacted, and
+// a hint for the administrator.
+type Parked struct {
+	Since    time.Time `json:"since"`
+	Attempts int       `json:"attempts"`
+	Next     time.Time `json:"next"`
+	// Code is Moodle's errorcode or warning code (or the agent's:
+	// missingcourse, noemail, duplicateidnumber).
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+	Hint   string `json:"hint"`
 }
 
 type learnerState struct {
@@ -41,7 +62,13 @@ type learnerState struct {
 	// Courses are the lmsCourseIds the account was enrolled on by this
 	// agent; dropping one from the learner's courses unenrols them.
 	Courses []string `json:"courses,omitempty"`
+	// MoodleID is the learner's Moodle user ID, once known.
+	MoodleID int64 `json:"moodleId,omitempty"`
 }
+
+// Applied: something of this learner was applied (or found to need
+// nothing), so Group and Courses are what Moodle has from the agent.
+func (ls *learnerState) Applied() bool { return ls.Version > 0 }
 
 // StateError is a state file that cannot be used: unreadable, or written
 // for another programme or Moodle.
@@ -55,7 +82,8 @@ func (e *StateError) Unwrap() error { return e.Err }
 
 // loadState reads path; a missing file is a fresh state.
 func loadState(path, programmeID, moodleURL string) (*state, error) {
-	st := &state{Format: stateFormat, ProgrammeID: programmeID, MoodleURL: moodleURL, Learners: map[string]*learnerState{}}
+	st := &state{Format: stateFormat, ProgrammeID: programmeID, MoodleURL: moodleURL, Learners: map[string]*learnerState{},
+		Parked: map[string]*Parked{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -78,6 +106,9 @@ func loadState(path, programmeID, moodleURL string) (*state, error) {
 	if got.Learners == nil {
 		got.Learners = map[string]*learnerState{}
 	}
+	if got.Parked == nil {
+		got.Parked = map[string]*Parked{}
+	}
 	return &got, nil
 }
 
@@ -86,6 +117,7 @@ func loadState(path, programmeID, moodleURL string) (*state, error) {
 // either the old file or the new one, never a torn one.
 func (st *state) save(path string) error {
 	sort.Strings(st.AccessGroups)
+	sort.Strings(st.Courses)
 	b, err := json.MarshalIndent(st, "", " ")
 	if err != nil {
 		return err
@@ -143,6 +175,12 @@ func (st *state) hasGroup(id string) bool {
 		}
 	}
 	return false
+}
+
+func (st *state) addCourse(id string) {
+	if id != "" && !containsString(st.Courses, id) {
+		st.Courses = append(st.Courses, id)
+	}
 }
 
 func (st *state) addGroup(id string) {

@@ -1,7 +1,11 @@
 // Package seed loads a programme from a YAML file (examples/*.yaml) through
 // the lifecycle use cases, as a system actor, so seeded data passes the same
 // validation and audit as data entered over the API. Seeding is idempotent:
-// what exists (matched by name, lmsCourseId, label) is left alone.
+// what exists (matched by name, lmsCourseId, label) is left alone, including
+// the courses of an access group that an admin has changed since: only the
+// groups of an organisation admitted in this run (whose default group the
+// admission made) get the file's courses. So `rollcall serve` in dev mode,
+// which seeds the demo on every start, never reverts an admin's change.
 package seed
 
 import (
@@ -147,9 +151,11 @@ func Apply(ctx context.Context, svc *lifecycle.Service, f *File) (Report, error)
 	}
 	orgByKey := map[string]string{}
 	for _, o := range f.Organisations {
+		orgNew := false
 		if existing, ok := orgByName[o.Name]; ok {
 			orgByKey[o.Key] = existing.ID
 		} else {
+			orgNew = true
 			in := lifecycle.ProposeMembershipInput{ProgrammeID: p.ID, Action: domain.ProposalAdmit, Name: o.Name,
 				Kind: domain.OrganisationKind(o.Kind), Reason: "seed"}
 			for _, d := range o.Domains {
@@ -168,7 +174,7 @@ func Apply(ctx context.Context, svc *lifecycle.Service, f *File) (Report, error)
 			orgByKey[o.Key] = *prop.OrganisationID
 			rep.Created["organisations"]++
 		}
-		if err := applyGroups(ctx, svc, orgByKey[o.Key], o.AccessGroups, courseByLMS, &rep); err != nil {
+		if err := applyGroups(ctx, svc, orgByKey[o.Key], orgNew, o.AccessGroups, courseByLMS, &rep); err != nil {
 			return rep, fmt.Errorf("organisation %s: %w", o.Name, err)
 		}
 	}
@@ -194,7 +200,11 @@ func Apply(ctx context.Context, svc *lifecycle.Service, f *File) (Report, error)
 	return rep, applyPolicies(ctx, svc, p.ID, f, &rep)
 }
 
-func applyGroups(ctx context.Context, svc *lifecycle.Service, orgID string, groups []struct {
+// applyGroups creates the file's groups that are missing. The courses of a
+// group that exists are set only when its organisation was admitted in this
+// run (the admission made its default group, without courses); otherwise
+// they are the admins' to change and are left alone.
+func applyGroups(ctx context.Context, svc *lifecycle.Service, orgID string, orgNew bool, groups []struct {
 	Name    string   `yaml:"name"`
 	Default bool     `yaml:"default"`
 	Courses []string `yaml:"courses"`
@@ -232,6 +242,9 @@ func applyGroups(ctx context.Context, svc *lifecycle.Service, orgID string, grou
 				return fmt.Errorf("group %s: %w", fg.Name, err)
 			}
 			rep.Created["accessGroups"]++
+			continue
+		}
+		if !orgNew {
 			continue
 		}
 		have := make([]string, 0)

@@ -82,3 +82,46 @@ func TestSeed_RefusesUnknownKeys(t *testing.T) {
 		t.Fatal("a file without programme.name was accepted")
 	}
 }
+
+// Seeding again (as `rollcall serve` does in dev mode on every start) leaves
+// an admin's change to a group's courses alone: no course set is reverted
+// and no COURSES_CHANGED reaches the LMS feed.
+func TestSeed_SeedingTwiceKeepsAnAdminsCourseChange(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		svc := lifecycle.New(st, lifecycle.Options{})
+		p := testkit.SeedExample(t, svc, "connect-to-learn.yaml")
+		ctx := lifecycle.WithSystem(t.Context(), "admin")
+		var group string
+		for _, g := range p.DefaultGroups {
+			group = g.ID
+			break
+		}
+		if group == "" {
+			t.Fatal("the seed made no default group")
+		}
+		before, err := svc.CoursesByAccessGroups(ctx, []string{group})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(before[group]) < 1 {
+			t.Fatalf("the seed gave the default group no courses: %+v", before)
+		}
+		// The admin drops every course but the first.
+		keep := []string{before[group][0].ID}
+		if _, err := svc.SetAccessGroupCourses(ctx, group, keep); err != nil {
+			t.Fatal(err)
+		}
+		audits := counts(t, st)["audit_entries"]
+		testkit.SeedExample(t, svc, "connect-to-learn.yaml") // a restart of serve in dev mode
+		after, err := svc.CoursesByAccessGroups(ctx, []string{group})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after[group]) != 1 || after[group][0].ID != keep[0] {
+			t.Errorf("seeding again reverted the admin's change: %d courses, want 1", len(after[group]))
+		}
+		if n := counts(t, st)["audit_entries"]; n != audits {
+			t.Errorf("seeding again wrote %d audit entries", n-audits)
+		}
+	})
+}

@@ -5,14 +5,24 @@
 // needs (see Functions), keeping users, cohorts, cohort members, courses and
 // enrolments in memory.
 //
-// It follows Moodle's own code for these functions (core_user_external,
-// core_cohort_external, core_course_external, enrol_manual_external):
-// parameter names and PHP bracket encoding, validation by parameter type
-// (an unexpected or missing key, or a value that cleaning would change, is
+// It follows Moodle 5.1's own code for these functions (read in the
+// moodle/moodle repository: public/user/externallib.php, public/user/lib.php
+// user_get_user_details, public/course/externallib.php,
+// public/cohort/externallib.php, public/enrol/manual/externallib.php,
+// lib/classes/exception/*, public/webservice/externallib.php): parameter
+// names and PHP bracket encoding, validation by parameter type (an
+// unexpected or missing key, or a value that cleaning would change, is
 // "invalidparameter"), errors as HTTP 200 with {"exception", "errorcode",
-// "message"[, "debuginfo"]}, warnings where Moodle warns, all-or-nothing
-// calls, and what deleting a user leaves behind. It is a stand-in, not a
-// Moodle: no capabilities beyond the token's, no contexts below the site,
+// "message"[, "debuginfo"]} where 5.x names the exception class with its
+// namespace (core\exception\invalid_parameter_exception) and sends
+// debuginfo only with developer debugging on (Debug), capability checks
+// (Caps: the token user's capabilities at system level) including the
+// fields and search results that user_get_user_details hides without them,
+// warnings where Moodle warns (core_user_update_users' useremailduplicate
+// loses that user's whole change), all-or-nothing calls, what deleting a
+// user leaves behind, and a log store (Log) of the user events Moodle
+// writes, user_deleted with the account's username, email and idnumber as
+// they were. It is a stand-in, not a Moodle: no contexts below the site,
 // one course category.
 package moodlefake
 
@@ -43,6 +53,17 @@ type User struct {
 	Deleted   bool
 }
 
+// LogEntry is a row of Moodle's standard log store (logstore_standard_log)
+// for the events the stand-in triggers: \core\event\user_created,
+// user_updated and user_deleted. Other holds the event's "other" data:
+// lib/moodlelib.php delete_user() triggers user_deleted with the username,
+// email and idnumber the account had before deletion.
+type LogEntry struct {
+	EventName string
+	ObjectID  int64
+	Other     map[string]string
+}
+
 // Cohort is a site-level cohort.
 type Cohort struct {
 	ID          int64
@@ -59,6 +80,7 @@ type Course struct {
 	FullName    string
 	IDNumber    string
 	ManualEnrol bool // the manual enrolment instance exists and is enabled
+	Hidden      bool // visible = 0
 }
 
 // Call is one web-service call as received (wstoken left out).
@@ -98,12 +120,14 @@ type model struct {
 	members map[int64]map[int64]bool // cohort → user
 	courses map[int64]*Course
 	enrol   map[int64]map[int64]int64 // course → user → role
+	log     []LogEntry
 	next    int64
 }
 
 func (m *model) clone() *model {
 	c := &model{users: map[int64]*User{}, cohorts: map[int64]*Cohort{}, members: map[int64]map[int64]bool{},
-		courses: map[int64]*Course{}, enrol: map[int64]map[int64]int64{}, next: m.next}
+		courses: map[int64]*Course{}, enrol: map[int64]map[int64]int64{}, next: m.next,
+		log: m.log[:len(m.log):len(m.log)]}
 	for k, v := range m.users {
 		u := *v
 		c.users[k] = &u
@@ -139,8 +163,17 @@ type Server struct {
 	Token string
 	// AllowAccountsSameEmail mirrors $CFG->allowaccountssameemail.
 	AllowAccountsSameEmail bool
-	// Debug adds "debuginfo" to errors, as a Moodle with debugging on does.
+	// Debug adds "debuginfo" to errors, as a Moodle with developer
+	// debugging on does ($CFG->debug = DEBUG_DEVELOPER). Off by default, as
+	// on a production site: then "Username already exists" is not sent,
+	// only "Invalid parameter value detected".
 	Debug bool
+	// Caps are the token user's capabilities at system level. New grants
+	// AgentCapabilities.
+	Caps map[string]bool
+	// ShowUserIdentity mirrors $CFG->showuseridentity (default "email"):
+	// the identity fields shown to holders of moodle/site:viewuseridentity.
+	ShowUserIdentity []string
 
 	mu       sync.Mutex
 	m        *model
@@ -151,14 +184,33 @@ type Server struct {
 	now      func() time.Time
 }
 
+// AgentCapabilities is the least-privilege set docs/moodle.md asks for:
+// what rollcall-moodle-sync needs, and no more. Not moodle/course:update
+// (the agent trusts Moodle's exact idnumber search instead), not
+// moodle/site:viewuseridentity (fields it cannot see, it sends).
+var AgentCapabilities = []string{
+	"webservice/rest:use",
+	"moodle/user:create", "moodle/user:update", "moodle/user:delete",
+	"moodle/user:viewdetails", "moodle/user:viewalldetails",
+	"moodle/cohort:view", "moodle/cohort:manage", "moodle/cohort:assign",
+	"moodle/course:viewhiddencourses",
+	"enrol/manual:enrol", "enrol/manual:unenrol", "moodle/role:assign",
+}
+
 // New returns a Moodle with its guest (id 1) and admin (id 2) users and
-// nothing else, accepting token, with debugging on.
+// nothing else, accepting token, whose user holds AgentCapabilities, with
+// debugging off.
 func New(token string) *Server {
 	m := &model{users: map[int64]*User{}, cohorts: map[int64]*Cohort{}, members: map[int64]map[int64]bool{},
 		courses: map[int64]*Course{}, enrol: map[int64]map[int64]int64{}, next: 100}
 	m.users[guestID] = &User{ID: guestID, Username: "guest", Email: "root@localhost", FirstName: "Guest user", LastName: " ", Auth: "manual"}
 	m.users[adminID] = &User{ID: adminID, Username: "admin", Email: "admin@example.com", FirstName: "Admin", LastName: "User", Auth: "manual"}
-	return &Server{Token: token, Debug: true, m: m, disabled: map[string]bool{}, queued: map[string][]Failure{}, now: time.Now}
+	caps := map[string]bool{}
+	for _, c := range AgentCapabilities {
+		caps[c] = true
+	}
+	return &Server{Token: token, Caps: caps, ShowUserIdentity: []string{"email"}, m: m,
+		disabled: map[string]bool{}, queued: map[string][]Failure{}, now: time.Now}
 }
 
 // Path is where Moodle answers REST calls.
@@ -248,14 +300,19 @@ func (s *Server) call(token, fn string, vars *node, raws []string) (any, *Failur
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if token == "" || token != s.Token {
-		return nil, nil, &wsError{Exception: "moodle_exception", ErrorCode: "invalidtoken", Message: "Invalid token - token not found"}
+		return nil, nil, &wsError{Exception: exMoodle, ErrorCode: "invalidtoken", Message: "Invalid token - token not found"}
 	}
 	def, ok := functions[fn]
 	if !ok {
 		return nil, nil, missingRecord("external_functions")
 	}
 	if s.disabled[fn] {
-		return nil, nil, &wsError{Exception: "webservice_access_exception", ErrorCode: "accessexception", Message: "Access control exception"}
+		// public/webservice/lib.php: a function not in the token's service.
+		return nil, nil, &wsError{Exception: "webservice_access_exception", ErrorCode: "accessexception", Message: "Access control exception",
+			DebugInfo: "Access to the function " + fn + "() is not allowed.\nThere could be multiple reasons for this:\n1. The service linked to the user token does not contain the function.\n2. The service is user-restricted and the user is not listed.\n3. The service is IP-restricted and the user IP is not listed.\n4. The service is time-restricted and the time has expired.\n5. The token is time-restricted and the time has expired.\n6. The service requires a specific capability which the user does not have.\n7. The function is called with username/password (no user token is sent)\nand none of the services has the function to allow the user.\nThese settings can be found in Administration > Site administration\n> Server > Web services > External services and Manage tokens."}
+	}
+	if !s.Caps["webservice/rest:use"] {
+		return nil, nil, noPermission("webservice/rest:use")
 	}
 	params := url.Values{}
 	for _, raw := range raws {
@@ -458,6 +515,81 @@ func (s *Server) Enrol(courseIDNumber string, userID, roleID int64) {
 			s.m.enrol[c.ID] = map[int64]int64{}
 		}
 		s.m.enrol[c.ID][userID] = roleID
+	}
+}
+
+// Revoke takes capabilities away from the token's user.
+func (s *Server) Revoke(caps ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range caps {
+		delete(s.Caps, c)
+	}
+}
+
+// Grant gives the token's user capabilities.
+func (s *Server) Grant(caps ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range caps {
+		s.Caps[c] = true
+	}
+}
+
+// Log returns the log store's rows so far.
+func (s *Server) Log() []LogEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]LogEntry(nil), s.m.log...)
+}
+
+// Dump is everything the stand-in holds (users live and deleted, cohorts,
+// members, courses, enrolments, the log store) as text, for tests that
+// look for personal data left behind.
+func (s *Server) Dump() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, u := range s.m.sortedUsers(allIDs(s.m)) {
+		fmt.Fprintf(&b, "user %+v\n", u)
+	}
+	for _, c := range s.sortedCohorts() {
+		fmt.Fprintf(&b, "cohort %+v members %v\n", *c, s.m.members[c.ID])
+	}
+	for _, c := range s.m.courses {
+		fmt.Fprintf(&b, "course %+v enrolled %v\n", *c, s.m.enrol[c.ID])
+	}
+	for _, l := range s.m.log {
+		fmt.Fprintf(&b, "log %+v\n", l)
+	}
+	return b.String()
+}
+
+// SetUser changes a live user by hand, as an administrator would in
+// Moodle's user editor (for drift tests).
+func (s *Server) SetUser(id int64, change func(*User)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.m.liveUser(id); u != nil {
+		change(u)
+	}
+}
+
+// Unenrol removes an enrolment by hand.
+func (s *Server) Unenrol(courseIDNumber string, userID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.m.courseByIDNumber(courseIDNumber); c != nil {
+		delete(s.m.enrol[c.ID], userID)
+	}
+}
+
+// HideCourse sets a course's visibility to hidden.
+func (s *Server) HideCourse(courseIDNumber string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.m.courseByIDNumber(courseIDNumber); c != nil {
+		c.Hidden = true
 	}
 }
 

@@ -78,11 +78,13 @@ func init() {
 		f("preferences", opt(multiple(single(f("type", value(pRaw)), f("value", value(pRaw)))))),
 	)
 	functions = map[string]function{
-		"core_user_create_users":       {paramsOf(f("users", multiple(userCreate))), createUsers},
-		"core_user_update_users":       {paramsOf(f("users", multiple(userUpdate))), updateUsers},
-		"core_user_delete_users":       {paramsOf(f("userids", multiple(value(pInt)))), deleteUsers},
-		"core_user_get_users_by_field": {paramsOf(f("field", value(pAlpha)), f("values", multiple(value(pRaw)))), getUsersByField},
-		"core_cohort_get_cohorts":      {paramsOf(f("cohortids", dflt(multiple(value(pInt)), []any{}))), getCohorts},
+		"core_user_create_users":        {paramsOf(f("users", multiple(userCreate))), createUsers},
+		"core_user_update_users":        {paramsOf(f("users", multiple(userUpdate))), updateUsers},
+		"core_user_delete_users":        {paramsOf(f("userids", multiple(value(pInt)))), deleteUsers},
+		"core_user_get_users_by_field":  {paramsOf(f("field", value(pAlpha)), f("values", multiple(value(pRaw)))), getUsersByField},
+		"core_user_get_users":           {paramsOf(f("criteria", multiple(single(f("key", value(pAlpha)), f("value", value(pRaw)))))), getUsers},
+		"core_webservice_get_site_info": {paramsOf(f("serviceshortnames", dflt(multiple(value(pAlphaNumExt)), []any{}))), getSiteInfo},
+		"core_cohort_get_cohorts":       {paramsOf(f("cohortids", dflt(multiple(value(pInt)), []any{}))), getCohorts},
 		"core_cohort_create_cohorts": {paramsOf(f("cohorts", multiple(single(
 			f("categorytype", single(f("type", value(pText)), f("value", value(pRaw)))),
 			f("name", value(pRaw)),
@@ -124,8 +126,59 @@ func str(m map[string]any, k string) (string, bool) {
 	return v, ok
 }
 
-// core_user_create_users (user/externallib.php create_users).
+// Exception classes as Moodle 5.x names them in the "exception" key
+// (get_class() of the thrown exception; lib/classes/exception/*).
+const (
+	exMoodle             = `core\exception\moodle_exception`
+	exInvalidParameter   = `core\exception\invalid_parameter_exception`
+	exRequiredCapability = `core\exception\required_capability_exception`
+	exCoding             = `core\exception\coding_exception`
+)
+
+// capabilityNames are get_capability_string() of the capabilities checked.
+var capabilityNames = map[string]string{
+	"webservice/rest:use":  "Use REST protocol",
+	"moodle/user:create":   "Create users",
+	"moodle/user:update":   "Update user profiles",
+	"moodle/user:delete":   "Delete users",
+	"moodle/cohort:view":   "View site-wide cohorts",
+	"moodle/cohort:manage": "Create, delete and move cohorts",
+	"moodle/cohort:assign": "Add and remove cohort members",
+	"enrol/manual:enrol":   "Enrol users",
+	"enrol/manual:unenrol": "Unenrol users from the course",
+}
+
+// noPermission is require_capability()'s failure: a
+// required_capability_exception, errorcode nopermissions, naming the
+// capability's description (lib/classes/exception/required_capability_exception.php).
+func noPermission(capability string) *wsError {
+	name := capabilityNames[capability]
+	if name == "" {
+		name = capability
+	}
+	return &wsError{Exception: exRequiredCapability, ErrorCode: "nopermissions",
+		Message: "Sorry, but you do not currently have permissions to do that (" + name + ")."}
+}
+
+func (s *Server) require(capability string) *wsError {
+	if !s.Caps[capability] {
+		return noPermission(capability)
+	}
+	return nil
+}
+
+func (s *Server) logEvent(name string, id int64, other map[string]string) {
+	s.m.log = append(s.m.log, LogEntry{EventName: name, ObjectID: id, Other: other})
+}
+
+// core_user_create_users (public/user/externallib.php create_users): needs
+// moodle/user:create; all or nothing (one delegated transaction); the
+// reasons a user is refused are invalid_parameter_exception's debuginfo,
+// which only a site with debugging on sends.
 func createUsers(s *Server, args map[string]any) (any, *wsError) {
+	if err := s.require("moodle/user:create"); err != nil {
+		return nil, err
+	}
 	var out []map[string]any
 	for _, u := range items(args, "users") {
 		username, _ := str(u, "username")
@@ -134,10 +187,8 @@ func createUsers(s *Server, args map[string]any) (any, *wsError) {
 				return nil, invalidParam("The field " + k + " cannot be blank")
 			}
 		}
-		for _, x := range s.m.users {
-			if x.Username == username {
-				return nil, invalidParam("Username already exists: " + username)
-			}
+		if s.m.userByUsername(username) != nil {
+			return nil, invalidParam("Username already exists: " + username)
 		}
 		auth, _ := str(u, "auth")
 		if !authPlugins[auth] {
@@ -155,54 +206,91 @@ func createUsers(s *Server, args map[string]any) (any, *wsError) {
 		if !emailRE.MatchString(email) {
 			return nil, invalidParam("Email address is invalid: " + email)
 		}
-		if !s.AllowAccountsSameEmail {
-			for _, x := range s.m.users {
-				if strings.EqualFold(x.Email, email) {
-					return nil, invalidParam("Email address already exists: " + email)
-				}
-			}
+		if !s.AllowAccountsSameEmail && s.m.emailTaken(email, 0) {
+			return nil, invalidParam("Email address already exists: " + email)
 		}
 		first, _ := str(u, "firstname")
 		last, _ := str(u, "lastname")
 		idnumber, _ := str(u, "idnumber")
 		nu := &User{ID: s.m.id(), Username: username, Email: email, FirstName: first, LastName: last, IDNumber: idnumber, Auth: auth}
 		s.m.users[nu.ID] = nu
+		s.logEvent(`\core\event\user_created`, nu.ID, nil)
 		out = append(out, map[string]any{"id": nu.ID, "username": nu.Username})
 	}
 	return out, nil
 }
 
-// core_user_update_users (update_users): users that do not exist, are
-// deleted or are the guest are skipped, and so are changes to an invalid
-// or taken email address; a taken username fails in the database.
+func (m *model) userByUsername(username string) *User {
+	for _, x := range m.users {
+		if x.Username == username {
+			return x
+		}
+	}
+	return nil
+}
+
+func (m *model) emailTaken(email string, except int64) bool {
+	for _, o := range m.users {
+		if o.ID != except && strings.EqualFold(o.Email, email) {
+			return true
+		}
+	}
+	return false
+}
+
+// core_user_update_users (public/user/externallib.php update_users): needs
+// moodle/user:update. Each user is updated in a transaction of its own;
+// whatever goes wrong with one (not found, deleted, the guest, an invalid
+// or taken email address, a username Moodle refuses or that another
+// account holds) rolls back that user's whole change, suspension included,
+// and becomes a warning {item: user, itemid, warningcode, message}; the
+// others are updated.
 func updateUsers(s *Server, args map[string]any) (any, *wsError) {
+	if err := s.require("moodle/user:update"); err != nil {
+		return nil, err
+	}
+	warnings := []map[string]any{}
+	warn := func(id int64, code, msg string) {
+		warnings = append(warnings, map[string]any{"item": "user", "itemid": id, "warningcode": code, "message": msg})
+	}
 	for _, u := range items(args, "users") {
-		x := s.m.liveUser(u["id"].(int64))
-		if x == nil || x.ID == guestID {
+		id := u["id"].(int64)
+		x := s.m.users[id]
+		switch {
+		case x == nil:
+			warn(id, "invaliduserid", "Invalid user ID")
+			continue
+		case x.ID == adminID:
+			warn(id, "usernotupdatedadmin", "Cannot update admin accounts")
+			continue
+		case x.Deleted:
+			warn(id, "usernotupdateddeleted", "User is a deleted user")
+			continue
+		case x.ID == guestID:
+			warn(id, "usernotupdatedguest", "Cannot update guest account")
 			continue
 		}
 		if email, ok := str(u, "email"); ok && email != x.Email {
 			if !emailRE.MatchString(email) {
+				warn(id, "useremailinvalid", "Invalid email address")
 				continue
 			}
-			if !s.AllowAccountsSameEmail {
-				taken := false
-				for _, o := range s.m.users {
-					if o.ID != x.ID && strings.EqualFold(o.Email, email) {
-						taken = true
-					}
-				}
-				if taken {
-					continue
-				}
+			if !s.AllowAccountsSameEmail && s.m.emailTaken(email, x.ID) {
+				warn(id, "useremailduplicate", "Duplicate email address")
+				continue
 			}
 		}
 		if username, ok := str(u, "username"); ok {
-			for _, o := range s.m.users {
-				if o.ID != x.ID && o.Username == username {
-					return nil, &wsError{Exception: "dml_write_exception", ErrorCode: "dmlwriteexception", Message: "Error writing to database",
-						DebugInfo: "Duplicate entry '" + username + "-1' for key 'mdl_user_mneuse_uix'"}
-				}
+			// user_update_user() (public/user/lib.php).
+			if username != strings.ToLower(username) {
+				warn(id, "usernamelowercase", "The username must be in lower case")
+				continue
+			}
+			if o := s.m.userByUsername(username); o != nil && o.ID != x.ID {
+				// The unique index on (mnethostid, username): a
+				// dml_write_exception, caught and turned into a warning.
+				warn(id, "dmlwriteexception", "Error writing to database")
+				continue
 			}
 			x.Username = username
 		}
@@ -222,37 +310,37 @@ func updateUsers(s *Server, args map[string]any) (any, *wsError) {
 			x.Auth = v
 		}
 		if v, ok := u["suspended"].(bool); ok {
-			if v && x.ID == adminID {
-				return nil, &wsError{Exception: "moodle_exception", ErrorCode: "useradminodelete", Message: "You can not suspend an admin account"}
-			}
 			x.Suspended = v
 		}
+		s.logEvent(`\core\event\user_updated`, x.ID, nil)
 	}
-	return nil, nil
+	return map[string]any{"warnings": warnings}, nil
 }
 
-// core_user_delete_users: user_delete_user() marks the row deleted, frees
-// the username and email (username = email.timestamp, email = md5 of the
-// old username), clears the idnumber, drops cohort memberships and
-// enrolments, and keeps the names.
+// core_user_delete_users: needs moodle/user:delete; all or nothing.
+// delete_user() (lib/moodlelib.php) triggers user_deleted with the
+// account's username, email and idnumber in "other" (so they stay in the
+// log store), then marks the row deleted, frees the username and email
+// (username = email.timestamp, email = md5 of the old username), clears
+// the idnumber, drops cohort memberships and enrolments, and keeps the
+// names.
 func deleteUsers(s *Server, args map[string]any) (any, *wsError) {
+	if err := s.require("moodle/user:delete"); err != nil {
+		return nil, err
+	}
 	for _, v := range args["userids"].([]any) {
 		x := s.m.liveUser(v.(int64))
 		if x == nil {
 			return nil, missingRecord("user")
 		}
 		if x.ID == adminID {
-			return nil, &wsError{Exception: "moodle_exception", ErrorCode: "useradminodelete", Message: "You can not delete an admin account"}
+			return nil, &wsError{Exception: exMoodle, ErrorCode: "useradminodelete", Message: "You can not delete an admin account"}
 		}
+		s.logEvent(`\core\event\user_deleted`, x.ID, map[string]string{
+			"username": x.Username, "email": x.Email, "idnumber": x.IDNumber, "picture": "0", "mnethostid": "1"})
 		del := usernameBadRE.ReplaceAllString(strings.ToLower(fmt.Sprintf("%s.%d", x.Email, s.now().Unix())), "")
-		for taken := true; taken; {
-			taken = false
-			for _, o := range s.m.users {
-				if o.Username == del {
-					taken = true
-					del += "1"
-				}
-			}
+		for s.m.userByUsername(del) != nil {
+			del += "1"
 		}
 		old := x.Username
 		x.Deleted, x.Username, x.Email, x.IDNumber = true, del, md5hex(old), ""
@@ -266,13 +354,57 @@ func deleteUsers(s *Server, args map[string]any) (any, *wsError) {
 	return nil, nil
 }
 
-// core_user_get_users_by_field: deleted users are left out.
+// userDetails is user_get_user_details() (public/user/lib.php) for a
+// caller with s.Caps at system level and the default site settings: nil
+// without moodle/user:viewdetails; username, auth (and the other "extra"
+// fields) only with moodle/user:viewalldetails; idnumber with
+// viewalldetails or, for holders of moodle/site:viewuseridentity, when it
+// is in $CFG->showuseridentity; email only in the latter way (the default
+// maildisplay shows it to course members only); an empty idnumber left
+// out. Names and suspended are shown (default fullnamedisplay, no
+// hiddenuserfields).
+func (s *Server) userDetails(u User) map[string]any {
+	if !s.Caps["moodle/user:viewdetails"] {
+		return nil
+	}
+	all := s.Caps["moodle/user:viewalldetails"]
+	identity := map[string]bool{}
+	if s.Caps["moodle/site:viewuseridentity"] {
+		for _, f := range s.ShowUserIdentity {
+			identity[f] = true
+		}
+	}
+	d := map[string]any{
+		"id": u.ID, "fullname": strings.TrimSpace(u.FirstName + " " + u.LastName), "firstname": u.FirstName, "lastname": u.LastName,
+		"suspended": u.Suspended, "firstaccess": 0, "lastaccess": 0, "description": "", "descriptionformat": 1,
+		"profileimageurlsmall": "https://moodle.invalid/theme/image.php/boost/core/1/u/f2",
+		"profileimageurl":      "https://moodle.invalid/theme/image.php/boost/core/1/u/f1",
+	}
+	if all {
+		d["username"] = u.Username
+		d["auth"], d["confirmed"], d["lang"], d["theme"], d["mailformat"], d["trackforums"] = u.Auth, true, "en", "", 1, 0
+	}
+	if u.IDNumber != "" && (all || identity["idnumber"]) {
+		d["idnumber"] = u.IDNumber
+	}
+	if identity["email"] {
+		d["email"] = u.Email
+	}
+	return d
+}
+
+// core_user_get_users_by_field: deleted users are left out, and so is a
+// user whose searched field the caller cannot see ("Return the user only
+// if the searched field is returned"): without viewalldetails a search by
+// idnumber or username finds nobody.
 func getUsersByField(s *Server, args map[string]any) (any, *wsError) {
 	field := args["field"].(string)
 	switch field {
 	case "id", "idnumber", "username", "email":
 	default:
-		return nil, invalidParam("Invalid field: " + field)
+		return nil, &wsError{Exception: exCoding, ErrorCode: "codingerror",
+			Message:   "Coding error detected, it must be fixed by a programmer: invalid field parameter",
+			DebugInfo: "The search field '" + field + "' is not supported, look at the web service documentation"}
 	}
 	want := map[string]bool{}
 	for _, v := range args["values"].([]any) {
@@ -297,17 +429,111 @@ func getUsersByField(s *Server, args map[string]any) (any, *wsError) {
 		if !want[got] {
 			continue
 		}
-		out = append(out, map[string]any{
-			"id": u.ID, "username": u.Username, "firstname": u.FirstName, "lastname": u.LastName,
-			"fullname": strings.TrimSpace(u.FirstName + " " + u.LastName), "email": u.Email, "idnumber": u.IDNumber,
-			"auth": u.Auth, "suspended": u.Suspended, "confirmed": true, "lang": "en", "theme": "", "timezone": "99",
-			"mailformat": 1, "department": "", "institution": "", "firstaccess": 0, "lastaccess": 0,
-			"description": "", "descriptionformat": 1,
-			"profileimageurlsmall": "https://moodle.invalid/theme/image.php/boost/core/1/u/f2",
-			"profileimageurl":      "https://moodle.invalid/theme/image.php/boost/core/1/u/f1",
-		})
+		d := s.userDetails(u)
+		if d == nil || d[field] == nil || d[field] == "" {
+			continue
+		}
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// core_user_get_users (get_users): criteria ANDed (id, idnumber, username,
+// auth exact; email, firstname, lastname LIKE); deleted users left out;
+// unknown keys are warnings; a user is returned only if every searched
+// field is visible to the caller (so searching by auth needs
+// moodle/user:viewalldetails).
+func getUsers(s *Server, args map[string]any) (any, *wsError) {
+	crit := map[string]string{}
+	warnings := []map[string]any{}
+	for _, c := range items(args, "criteria") {
+		k, v := c["key"].(string), c["value"].(string)
+		if _, dup := crit[k]; dup {
+			return nil, &wsError{Exception: exMoodle, ErrorCode: "keyalreadyset", Message: "error/keyalreadyset"}
+		}
+		switch k {
+		case "id", "idnumber", "username", "auth", "email", "firstname", "lastname":
+			crit[k] = v
+		default:
+			warnings = append(warnings, map[string]any{"item": k, "warningcode": "invalidfieldparameter",
+				"message": "The search key '" + k + "' is not supported, look at the web service documentation"})
+		}
+	}
+	users := []map[string]any{}
+	for _, u := range s.m.sortedUsers(allIDs(s.m)) {
+		if u.Deleted {
+			continue
+		}
+		fields := map[string]string{"id": strconv.FormatInt(u.ID, 10), "idnumber": u.IDNumber, "username": u.Username,
+			"auth": u.Auth, "email": u.Email, "firstname": u.FirstName, "lastname": u.LastName}
+		match := true
+		for k, v := range crit {
+			switch k {
+			case "email", "firstname", "lastname":
+				match = match && likeMatch(strings.ToLower(v), strings.ToLower(fields[k]))
+			default:
+				match = match && fields[k] == v
+			}
+		}
+		if !match {
+			continue
+		}
+		d := s.userDetails(u)
+		if d == nil {
+			continue
+		}
+		visible := true
+		for k := range crit {
+			if d[k] == nil || d[k] == "" {
+				visible = false
+			}
+		}
+		if visible {
+			users = append(users, d)
+		}
+	}
+	return map[string]any{"users": users, "warnings": warnings}, nil
+}
+
+// likeMatch is SQL LIKE with % only.
+func likeMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "%")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for i, p := range parts[1:] {
+		if i == len(parts)-2 {
+			return strings.HasSuffix(s, p)
+		}
+		j := strings.Index(s, p)
+		if j < 0 {
+			return false
+		}
+		s = s[j+len(p):]
+	}
+	return true
+}
+
+// core_webservice_get_site_info (public/webservice/classes/external/
+// get_site_info.php in 5.x): the site, the token's user and the functions
+// of the token's service.
+func getSiteInfo(s *Server, args map[string]any) (any, *wsError) {
+	fns := []map[string]any{}
+	for _, name := range Functions() {
+		if !s.disabled[name] {
+			fns = append(fns, map[string]any{"name": name, "version": "2025100600"})
+		}
+	}
+	return map[string]any{"sitename": "Moodle stand-in", "username": "rollcall-sync", "firstname": "Rollcall", "lastname": "Sync",
+		"fullname": "Rollcall Sync", "lang": "en", "userid": adminID + 1, "siteurl": "https://moodle.invalid",
+		"userpictureurl": "", "functions": fns, "downloadfiles": 0, "uploadfiles": 0,
+		"release": "5.1+ (Build: 20251017)", "version": "2025100600", "mobilecssurl": "", "usercanmanageownfiles": false,
+		"userquota": 0, "usermaxuploadfilesize": 0, "userhomepage": 1, "siteid": 1, "sitecalendartype": "gregorian",
+		"usercalendartype": "gregorian", "userissiteadmin": false, "theme": "boost", "limitconcurrentlogins": 0}, nil
 }
 
 func allIDs(m *model) map[int64]bool {
@@ -324,7 +550,11 @@ func cohortJSON(c *Cohort) map[string]any {
 }
 
 // core_cohort_get_cohorts: no ids → every cohort; unknown ids are ignored.
+// (public/cohort/externallib.php): moodle/cohort:view or manage.
 func getCohorts(s *Server, args map[string]any) (any, *wsError) {
+	if !s.Caps["moodle/cohort:view"] && !s.Caps["moodle/cohort:manage"] {
+		return nil, noPermission("moodle/cohort:view")
+	}
 	ids := args["cohortids"].([]any)
 	out := []map[string]any{}
 	for _, c := range s.sortedCohorts() {
@@ -354,6 +584,9 @@ func (s *Server) sortedCohorts() []*Cohort {
 // core_cohort_create_cohorts: system context only (no course categories
 // here); the idnumber must be new.
 func createCohorts(s *Server, args map[string]any) (any, *wsError) {
+	if err := s.require("moodle/cohort:manage"); err != nil {
+		return nil, err
+	}
 	var out []map[string]any
 	for _, c := range items(args, "cohorts") {
 		ct := c["categorytype"].(map[string]any)
@@ -386,6 +619,9 @@ func createCohorts(s *Server, args map[string]any) (any, *wsError) {
 // core_cohort_add_cohort_members answers problems with warnings, not
 // errors: 1 bad type, 2 no such cohort or user, 3 already a member.
 func addCohortMembers(s *Server, args map[string]any) (any, *wsError) {
+	if err := s.require("moodle/cohort:assign"); err != nil {
+		return nil, err
+	}
 	warnings := []map[string]any{}
 	warn := func(code, msg string) {
 		warnings = append(warnings, map[string]any{"warningcode": code, "message": msg})
@@ -437,6 +673,9 @@ func addCohortMembers(s *Server, args map[string]any) (any, *wsError) {
 // core_cohort_delete_cohort_members: cohort and user must exist; removing a
 // non-member does nothing.
 func deleteCohortMembers(s *Server, args map[string]any) (any, *wsError) {
+	if err := s.require("moodle/cohort:assign"); err != nil {
+		return nil, err
+	}
 	for _, m := range items(args, "members") {
 		cid, uid := m["cohortid"].(int64), m["userid"].(int64)
 		if s.m.cohorts[cid] == nil {
@@ -450,22 +689,42 @@ func deleteCohortMembers(s *Server, args map[string]any) (any, *wsError) {
 	return nil, nil
 }
 
-func courseJSON(c *Course) map[string]any {
+// courseJSON is get_course_public_information plus the fields for those
+// who can access the course; idnumber (with legacyfiles, calendartype,
+// timecreated, timemodified, requested, cacherev) only for holders of
+// moodle/course:update (public/course/externallib.php get_courses_by_field,
+// "Information for managers only").
+func (s *Server) courseJSON(c *Course) map[string]any {
 	methods := []string{}
 	if c.ManualEnrol {
 		methods = append(methods, "manual")
 	}
-	return map[string]any{"id": c.ID, "fullname": c.FullName, "displayname": c.FullName, "shortname": c.ShortName,
+	out := map[string]any{"id": c.ID, "fullname": c.FullName, "displayname": c.FullName, "shortname": c.ShortName,
 		"categoryid": 1, "categoryname": "Category 1", "sortorder": 10001, "summary": "", "summaryformat": 1,
 		"summaryfiles": []any{}, "overviewfiles": []any{}, "contacts": []any{}, "enrollmentmethods": methods,
-		"idnumber": c.IDNumber, "format": "topics", "showgrades": 1, "newsitems": 5, "startdate": 0, "enddate": 0,
-		"maxbytes": 0, "showreports": 0, "visible": 1, "groupmode": 0, "groupmodeforce": 0, "defaultgroupingid": 0,
-		"enablecompletion": 1, "completionnotify": 0, "lang": "", "theme": "", "marker": 0, "legacyfiles": 0,
-		"calendartype": "", "timecreated": 0, "timemodified": 0, "requested": 0, "cacherev": 0, "filters": []any{},
+		"format": "topics", "showgrades": 1, "newsitems": 5, "startdate": 0, "enddate": 0,
+		"maxbytes": 0, "showreports": 0, "visible": boolInt(!c.Hidden), "groupmode": 0, "groupmodeforce": 0, "defaultgroupingid": 0,
+		"enablecompletion": 1, "completionnotify": 0, "lang": "", "theme": "", "marker": 0, "filters": []any{},
 		"courseformatoptions": []any{}}
+	if s.Caps["moodle/course:update"] {
+		for k, v := range map[string]any{"idnumber": c.IDNumber, "legacyfiles": 0, "calendartype": "", "timecreated": 0,
+			"timemodified": 0, "requested": 0, "cacherev": 0} {
+			out[k] = v
+		}
+	}
+	return out
 }
 
-// core_course_get_courses_by_field: no field → every course.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// core_course_get_courses_by_field: no field → every course; the search is
+// exact ($DB->get_records('course', [field => value])); a hidden course is
+// left out without moodle/course:viewhiddencourses (or course:update).
 func getCoursesByField(s *Server, args map[string]any) (any, *wsError) {
 	field, val := args["field"].(string), args["value"].(string)
 	switch field {
@@ -498,8 +757,11 @@ func getCoursesByField(s *Server, args map[string]any) (any, *wsError) {
 		case "category":
 			match = val == "1"
 		}
+		if c.Hidden && !s.Caps["moodle/course:viewhiddencourses"] && !s.Caps["moodle/course:update"] {
+			continue
+		}
 		if match {
-			courses = append(courses, courseJSON(c))
+			courses = append(courses, s.courseJSON(c))
 		}
 	}
 	return map[string]any{"courses": courses, "warnings": []any{}}, nil
@@ -513,16 +775,21 @@ func enrolUsers(s *Server, args map[string]any) (any, *wsError) {
 		if c == nil {
 			return nil, invalidParam("Context does not exist")
 		}
-		if !assignableRoles[rid] {
-			return nil, &wsError{Exception: "moodle_exception", ErrorCode: "wsusercannotassign",
+		if err := s.require("enrol/manual:enrol"); err != nil {
+			return nil, err
+		}
+		// get_assignable_roles(): needs moodle/role:assign and the role
+		// in the "allow role assignments" table.
+		if !s.Caps["moodle/role:assign"] || !assignableRoles[rid] {
+			return nil, &wsError{Exception: exMoodle, ErrorCode: "wsusercannotassign",
 				Message: fmt.Sprintf("You don't have the permission to assign this role (%d) to this user (%d) in this course(%d).", rid, uid, cid)}
 		}
 		if !c.ManualEnrol {
-			return nil, &wsError{Exception: "moodle_exception", ErrorCode: "wsnoinstance",
+			return nil, &wsError{Exception: exMoodle, ErrorCode: "wsnoinstance",
 				Message: fmt.Sprintf("Manual enrolment plugin instance doesn't exist or is disabled for the course (id = %d)", cid)}
 		}
 		if s.m.liveUser(uid) == nil {
-			return nil, &wsError{Exception: "coding_exception", ErrorCode: "codingerror",
+			return nil, &wsError{Exception: exCoding, ErrorCode: "codingerror",
 				Message: "Coding error detected, it must be fixed by a programmer: User ID does not exist or is deleted!"}
 		}
 		if s.m.enrol[cid] == nil {
@@ -539,6 +806,9 @@ func unenrolUsers(s *Server, args map[string]any) (any, *wsError) {
 		uid, cid := e["userid"].(int64), e["courseid"].(int64)
 		if s.m.courses[cid] == nil {
 			return nil, missingRecord("course")
+		}
+		if err := s.require("enrol/manual:unenrol"); err != nil {
+			return nil, err
 		}
 		if s.m.users[uid] == nil {
 			return nil, invalidParam(fmt.Sprintf("User id not exist: %d", uid))

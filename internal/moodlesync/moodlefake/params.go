@@ -169,7 +169,7 @@ func opt(d *desc) *desc            { c := *d; c.presence = optional; return &c }
 func dflt(d *desc, def any) *desc  { c := *d; c.presence = withDefault; c.def = def; return &c }
 func paramsOf(fs ...field) *desc   { return single(fs...) }
 func invalidParam(debug string) *wsError {
-	return &wsError{Exception: "invalid_parameter_exception", ErrorCode: "invalidparameter",
+	return &wsError{Exception: exInvalidParameter, ErrorCode: "invalidparameter",
 		Message: "Invalid parameter value detected", DebugInfo: debug}
 }
 
