@@ -184,7 +184,7 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 		// GEN-3: keep the counts reports show, without the learner.
 		upsert := `INSERT INTO erased_activity_totals (organisation_id, course_id, state, n)
 			SELECT l.organisation_id, a.course_id, a.state, count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id
-			WHERE a.learner_id IN ? AND `+guardSQL("l", b)+` GROUP BY l.organisation_id, a.course_id, a.state
+			WHERE a.learner_id IN ? AND ` + guardSQL("l", b) + ` GROUP BY l.organisation_id, a.course_id, a.state
 			ON CONFLICT (organisation_id, course_id, state) DO UPDATE SET n = erased_activity_totals.n + excluded.n`
 		if err := db.Exec(upsert, batch).Error; err != nil {
 			return translate(err)
