@@ -3,8 +3,10 @@ package graph_test
 import (
 	"context"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
@@ -120,6 +122,41 @@ func TestMoodleSync_CTL4_AgentMirrorsTheRealService(t *testing.T) {
 					t.Fatalf("after a restart with nothing new the agent called %s %d times", fn, n)
 				}
 			}
+
+			// Cohorts are named after the organisation (read with the LMS key).
+			var named bool
+			for _, c := range moodle.Cohorts() {
+				named = named || strings.HasPrefix(c.Name, "Kent County Council: ")
+			}
+			if !named {
+				t.Errorf("cohorts: %+v", moodle.Cohorts())
+			}
+
+			// Recovery: Moodle restored from a backup brings bob's account
+			// back, an admin un-suspends nobody but drops ann from a course
+			// by hand, and the state file is lost. --reconcile asks the
+			// service about bob (erased: his account is deleted) and repairs
+			// ann, with no state file.
+			restored := moodle.AddUser(moodlefake.User{Username: "bob@kent.gov.uk", Email: "bob@kent.gov.uk", FirstName: "G", LastName: "F",
+				IDNumber: ids[1], Auth: "oauth2"})
+			ann, _ := moodle.UserByIDNumber(ids[0])
+			moodle.Unenrol("CTL-LEAD-201", ann.ID)
+			if err := os.Remove(state); err != nil {
+				t.Fatal(err)
+			}
+			if err := newAgent().Reconcile(context.Background()); err != nil {
+				t.Fatalf("reconcile: %v", err)
+			}
+			wantUsers(t, moodle, ids[0], ids[2])
+			for _, u := range moodle.Users() {
+				if u.ID == restored {
+					t.Fatalf("the restored account of the erased learner survived the reconcile: %+v", u)
+				}
+			}
+			if got := len(moodle.Enrolled("CTL-LEAD-201")); got != 2 {
+				t.Fatalf("after reconcile: %d enrolled on the new course, want 2", got)
+			}
+			run(newAgent()) // and the feed goes on from the reconcile's cursor
 		})
 	}
 }

@@ -1,6 +1,7 @@
 // Command rollcall-moodle-sync keeps a Moodle site's accounts, cohorts and
 // course enrolments in step with one Rollcall programme, through Rollcall's
-// LMS API and Moodle's REST web services (see package moodlesync).
+// LMS API and Moodle's REST web services (see package moodlesync and
+// docs/moodle.md).
 //
 // Configuration comes from the environment; the non-secret settings can also
 // be given as flags, which win. The API key and the Moodle token are read
@@ -12,10 +13,16 @@
 //	MOODLE_URL             the Moodle site's root URL
 //	MOODLE_TOKEN           a Moodle web-service token
 //	STATE_FILE             cursor and versions (default ./moodle-sync.state.json)
+//	MOODLE_AUTH            auth plugin of the accounts (default oauth2)
+//	MOODLE_STUDENT_ROLE_ID the role learners get on courses (default 5)
+//	MOODLE_COHORT_NAME     cohort names (default "{organisation}: {group}")
 //	LOG_LEVEL, LOG_FORMAT  debug|info|warn|error, text|json
 //
-// With --once it syncs until caught up and exits (for cron); otherwise it
-// runs until SIGINT or SIGTERM, long-polling the feed.
+// With --once it syncs until caught up and exits (for cron); with
+// --reconcile it compares every account it manages with the desired state,
+// repairs drift and exits (no state file needed); otherwise it runs until
+// SIGINT or SIGTERM, long-polling the feed. "rollcall-moodle-sync status"
+// prints the state file and exits 3 while learners are parked.
 package main
 
 import (
@@ -27,6 +34,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,11 +45,21 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var ex exitError
+	if errors.As(err, &ex) {
+		os.Exit(int(ex))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "rollcall-moodle-sync:", err)
 		os.Exit(1)
 	}
 }
+
+// exitError is an exit status without a message (status: 3 = parked).
+type exitError int
+
+func (e exitError) Error() string { return "exit status " + strconv.Itoa(int(e)) }
 
 const defaultStateFile = "./moodle-sync.state.json"
 
@@ -54,18 +72,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return v
 	}
+	if len(args) > 0 && args[0] == "status" {
+		return status(args[1:], getenv, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("rollcall-moodle-sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	once := fs.Bool("once", false, "sync until caught up, then exit")
+	reconcile := fs.Bool("reconcile", false, "compare every managed Moodle account with the desired state, repair drift, then exit (no state file needed)")
 	rollcallURL := fs.String("rollcall-url", getenv("ROLLCALL_URL"), "Rollcall's base URL (env ROLLCALL_URL)")
 	programmeID := fs.String("programme-id", getenv("ROLLCALL_PROGRAMME_ID"), "the programme (env ROLLCALL_PROGRAMME_ID)")
 	moodleURL := fs.String("moodle-url", getenv("MOODLE_URL"), "the Moodle site's root URL (env MOODLE_URL)")
 	stateFile := fs.String("state-file", or(getenv("STATE_FILE"), defaultStateFile), "the state file (env STATE_FILE)")
+	auth := fs.String("auth", or(getenv("MOODLE_AUTH"), moodlesync.DefaultAuth), "auth plugin of the accounts the agent creates and manages (env MOODLE_AUTH)")
+	roleDefault := int64(moodlesync.DefaultStudentRoleID)
+	if v := getenv("MOODLE_STUDENT_ROLE_ID"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("MOODLE_STUDENT_ROLE_ID %q: a Moodle role ID (a positive number)", v)
+		}
+		roleDefault = n
+	}
+	role := fs.Int64("student-role-id", roleDefault, "the Moodle role ID learners get on their courses (env MOODLE_STUDENT_ROLE_ID)")
+	cohortName := fs.String("cohort-name", or(getenv("MOODLE_COHORT_NAME"), "{organisation}: {group}"), "name of new cohorts: {organisation}, {group}, {groupId} (env MOODLE_COHORT_NAME)")
+	batch := fs.Int("batch-size", 100, "learners per Moodle call")
 	pollWait := fs.Duration("poll-wait", 30*time.Second, "how long to long-poll the feed when caught up (at most 30s)")
 	logLevel := fs.String("log-level", or(getenv("LOG_LEVEL"), "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	logFormat := fs.String("log-format", or(getenv("LOG_FORMAT"), "text"), "text or json (env LOG_FORMAT)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: rollcall-moodle-sync [--once] [flags]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: rollcall-moodle-sync [--once | --reconcile] [flags]\n"+
+			"       rollcall-moodle-sync status [--state-file FILE]\n\n"+
 			"The API key and the Moodle token come from ROLLCALL_API_KEY and MOODLE_TOKEN.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
@@ -78,10 +113,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
+	if *once && *reconcile {
+		return errors.New("--once and --reconcile: choose one")
+	}
+	if *role <= 0 || *batch <= 0 {
+		return errors.New("--student-role-id and --batch-size must be positive")
+	}
 
 	cfg := moodlesync.Config{
 		RollcallURL: *rollcallURL, APIKey: getenv("ROLLCALL_API_KEY"), ProgrammeID: *programmeID,
 		MoodleURL: *moodleURL, MoodleToken: getenv("MOODLE_TOKEN"), StateFile: *stateFile, PollWait: *pollWait,
+		Auth: *auth, StudentRoleID: *role, CohortName: *cohortName, BatchSize: *batch,
 	}
 	var missing []string
 	for _, m := range []struct{ name, v string }{
@@ -115,8 +157,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if *once {
+	switch {
+	case *once:
 		return agent.RunOnce(ctx)
+	case *reconcile:
+		return agent.Reconcile(ctx)
 	}
 	cfg.Log.Info("rollcall-moodle-sync running", "programme", cfg.ProgrammeID, "state_file", cfg.StateFile)
 	if err := agent.Run(ctx); err != nil {
@@ -124,4 +169,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.Log.Info("rollcall-moodle-sync stopped")
 	return nil
+}
+
+// status prints the state file: cursor, learners, parked learners. Exit
+// status 3 while any learner is parked, for monitoring.
+func status(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rollcall-moodle-sync status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := getenv("STATE_FILE")
+	if def == "" {
+		def = defaultStateFile
+	}
+	stateFile := fs.String("state-file", def, "the state file (env STATE_FILE)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	st, err := moodlesync.ReadStatus(*stateFile)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "programme   %s\nmoodle      %s\ncursor      %s\nlearners    %d (%d erased)\nparked      %d\n",
+		st.ProgrammeID, st.MoodleURL, or(st.Cursor, "(none: the next run lists the desired state)"), st.Learners, st.Erased, len(st.Parked))
+	for _, p := range st.Parked {
+		fmt.Fprintf(stdout, "  %s  since %s  attempts %d  next %s  %s\n      %s\n      %s\n", p.LearnerID,
+			p.Since.Format(time.RFC3339), p.Attempts, p.Next.Format(time.RFC3339), p.Code, p.Reason, p.Hint)
+	}
+	if len(st.Parked) > 0 {
+		return exitError(3)
+	}
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

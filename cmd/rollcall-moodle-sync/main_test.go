@@ -159,3 +159,75 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// TestStatusListsParkedLearners: a learner Moodle refuses is parked; `status`
+// lists them (code, hint, no personal data) and exits 3, for monitoring.
+func TestStatusListsParkedLearners(t *testing.T) {
+	env, m := setup(t)
+	m.AddUser(moodlefake.User{Username: "secret.person@example.org", Email: "someone.else@example.org", FirstName: "X", LastName: "Y"})
+	getenv := func(k string) string { return env[k] }
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"--once"}, getenv, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "learner parked") || !strings.Contains(stderr.String(), "code=invalidparameter") {
+		t.Errorf("log:\n%s", stderr.String())
+	}
+	stdout.Reset()
+	err := run(context.Background(), []string{"status"}, getenv, &stdout, &stderr)
+	if err == nil || err.Error() != "exit status 3" {
+		t.Errorf("status: %v, want exit status 3", err)
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "parked      1") || !strings.Contains(out, "L-77") || !strings.Contains(out, "invalidparameter") {
+		t.Errorf("status output:\n%s", out)
+	}
+	if strings.Contains(out, "secret") {
+		t.Errorf("status shows personal data:\n%s", out)
+	}
+	// Resolved in Moodle: the next run applies the learner, status exits 0.
+	for _, u := range m.Users() {
+		if u.Username == "secret.person@example.org" {
+			m.SetUser(u.ID, func(u *moodlefake.User) { u.Username = "renamed" })
+		}
+	}
+	if err := run(context.Background(), []string{"--once"}, getenv, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	// The parked learner is due after its back-off (a minute); --reconcile
+	// applies everyone at once.
+	if err := run(context.Background(), []string{"--reconcile"}, getenv, &stdout, &stderr); err != nil {
+		t.Fatalf("reconcile: %v\n%s", err, stderr.String())
+	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"status"}, getenv, &stdout, &stderr); err != nil {
+		t.Errorf("status after the fix: %v\n%s", err, stdout.String())
+	}
+	if _, ok := m.UserByIDNumber("L-77"); !ok {
+		t.Error("not applied after the fix")
+	}
+}
+
+func TestConfigFlags(t *testing.T) {
+	env, m := setup(t)
+	env["MOODLE_AUTH"] = "saml2"
+	env["MOODLE_STUDENT_ROLE_ID"] = "4"
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"--once", "--cohort-name", "{group} [{groupId}]"}, func(k string) string { return env[k] }, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	u, _ := m.UserByIDNumber("L-77")
+	if u.Auth != "saml2" || m.EnrolmentRole("C1", u.ID) != 4 {
+		t.Errorf("user %+v role %d", u, m.EnrolmentRole("C1", u.ID))
+	}
+	if c := m.Cohorts(); len(c) != 1 || c[0].Name != "Group [G1]" {
+		t.Errorf("cohorts %+v", c)
+	}
+	env["MOODLE_STUDENT_ROLE_ID"] = "student"
+	if err := run(context.Background(), []string{"--once"}, func(k string) string { return env[k] }, &stdout, &stderr); err == nil {
+		t.Error("a role shortname where the ID goes was accepted")
+	}
+	if err := run(context.Background(), []string{"--once", "--reconcile"}, func(k string) string { return env[k] }, &stdout, &stderr); err == nil {
+		t.Error("--once with --reconcile was accepted")
+	}
+}

@@ -340,8 +340,11 @@ func (a *Agent) preflight(ctx context.Context, reconcile bool) error {
 	si, err := a.moodle.siteInfo(ctx)
 	var me *MoodleError
 	if errors.As(err, &me) && (me.ErrorCode == "accessexception" || me.ErrorCode == "invalidrecord") {
-		return &ConfigError{Problem: "core_webservice_get_site_info is not in the token's service",
-			Hint: "add it (and the other functions in docs/moodle.md) to the external service"}
+		// public/webservice/lib.php: a function outside the service, and
+		// also a nologin, suspended or password-expired user, or an IP
+		// restriction, are webservice_access_exception.
+		return &ConfigError{Problem: "Moodle refused core_webservice_get_site_info (" + me.ErrorCode + ": " + redact(me.Message) + ")",
+			Hint: "add it and the other functions in docs/moodle.md to the external service; the token's user must not use the nologin auth, be suspended or have an expired password, and the service's IP restriction must allow this host"}
 	}
 	if err != nil {
 		return err
@@ -632,7 +635,7 @@ func (a *Agent) fullSyncOnce(ctx context.Context, reconcile bool) error {
 			case w.version == 0 || r.LearnerVersion > w.version:
 				// The first row, or a learner who changed while being
 				// listed: keep the newest rows only.
-				w.desired = desired{email: r.Email, given: r.GivenName, family: r.FamilyName, allowed: true,
+				w.desired = desired{email: r.Email, given: r.GivenName, family: r.FamilyName, allowed: true, profile: true,
 					groupID: r.AccessGroupID, groupName: r.AccessGroupName, courses: []string{r.LMSCourseID}}
 				if w.version == 0 {
 					w.minVersion = r.LearnerVersion
@@ -715,11 +718,10 @@ func (a *Agent) fullSyncOnce(ctx context.Context, reconcile bool) error {
 			if ls := a.st.Learners[id]; ls != nil {
 				version = ls.Version
 			}
+			// With access but not listed: a learner whose group has no
+			// courses (the list has learner × course rows), or one who
+			// gained access after the list was read. Applied as read.
 			it := itemFromLearner(id, version, l, false)
-			if it.kind == kindUpsert {
-				// Listed after the list was read: the feed brings it.
-				continue
-			}
 			it.force = true
 			items = append(items, it)
 		}

@@ -53,7 +53,7 @@ const moodleToken = "ws-token-1"
 
 // newEnv: a Rollcall with access groups G1 (courses C-101, C-102) and G2
 // (C-201), and a Moodle with those courses.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{rc: newFakeRollcall(t), moodle: moodlefake.New(moodleToken), logs: &syncBuffer{},
 		stateFile: filepath.Join(t.TempDir(), "moodle-sync.state.json")}

@@ -17,6 +17,9 @@ type desired struct {
 	groupID       string
 	groupName     string
 	courses       []string // lmsCourseIds = Moodle course idnumbers
+	// profile: email and names are known. An LMS key may read them as
+	// null (CTL-10); then the account's profile is left as it is.
+	profile bool
 }
 
 // DefaultAuth is the default auth plugin of the accounts the agent creates
@@ -82,7 +85,7 @@ func itemFromLearner(id string, version int64, l *learner, erasedEvent bool) ite
 		it.kind = kindUpsert
 		it.d.allowed = true
 		if l.Email != nil {
-			it.d.email = *l.Email
+			it.d.email, it.d.profile = *l.Email, true
 		}
 		it.d.given, it.d.family = l.GivenName, l.FamilyName
 		if l.AccessGroup != nil {
@@ -326,8 +329,11 @@ func (a *Agent) upsertAll(ctx context.Context, items []item, account map[string]
 		if u.Suspended == nil || bool(*u.Suspended) {
 			ch["suspended"] = false
 		}
-		want := map[string]string{"firstname": nameOr(it.d.given), "lastname": nameOr(it.d.family)}
-		if it.d.email != "" {
+		want := map[string]string{}
+		if it.d.profile {
+			want["firstname"], want["lastname"] = nameOr(it.d.given), nameOr(it.d.family)
+		}
+		if it.d.profile && it.d.email != "" {
 			want["username"], want["email"] = it.d.username(), strings.TrimSpace(it.d.email)
 		}
 		has := map[string]string{"username": u.Username, "email": u.Email, "firstname": u.FirstName, "lastname": u.LastName}
@@ -574,6 +580,9 @@ func (a *Agent) loadCohorts(ctx context.Context) error {
 	for _, c := range cs {
 		if c.IDNumber != "" {
 			a.cohorts[c.IDNumber] = c.ID
+			if strings.Contains(c.Description, cohortMarker) {
+				a.st.addGroup(c.IDNumber) // the agent's, though the state may not know it
+			}
 		}
 	}
 	return nil

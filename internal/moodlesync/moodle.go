@@ -143,10 +143,15 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 }
 
 type moodleCohort struct {
-	ID       int64  `json:"id"`
-	Name     string `json:"name"`
-	IDNumber string `json:"idnumber"`
+	ID          int64  `json:"id"`
+	Name        string `json:"name"`
+	IDNumber    string `json:"idnumber"`
+	Description string `json:"description"`
 }
+
+// cohortMarker ends the description of the cohorts the agent creates, so
+// that a reconcile without a state file knows them from hand-made ones.
+const cohortMarker = "kept in step by rollcall-moodle-sync."
 
 type moodleWarning struct {
 	Item        string `json:"item"`
@@ -285,7 +290,7 @@ func (m *moodleClient) createCohort(ctx context.Context, idnumber, name string) 
 		"categorytype": map[string]any{"type": "system", "value": ""},
 		"name":         name,
 		"idnumber":     idnumber,
-		"description":  "Rollcall access group " + idnumber + ", kept in step by rollcall-moodle-sync.",
+		"description":  "Rollcall access group " + idnumber + ", " + cohortMarker,
 	}}}, &cs)
 	if err != nil {
 		return moodleCohort{}, err

@@ -17,7 +17,7 @@ import (
 // Feed cursors are "c:<n>" (after the n-th event); list cursors are
 // "k:<learnerId>|<lmsCourseId>".
 type fakeRollcall struct {
-	t         *testing.T
+	t         testing.TB
 	srv       *httptest.Server
 	apiKey    string
 	programme string
@@ -36,6 +36,9 @@ type fakeRollcall struct {
 	feedCalls  int
 	// unreadable learners read as null, as when the server cannot load them.
 	unreadable map[string]bool
+	// restricted: as for an LMS key under CTL-10, a learner without access
+	// reads with null email, names and accessAllowed in the feed too.
+	restricted bool
 }
 
 type fakeGroup struct {
@@ -60,7 +63,7 @@ type fakeEvent struct {
 	at        time.Time
 }
 
-func newFakeRollcall(t *testing.T) *fakeRollcall {
+func newFakeRollcall(t testing.TB) *fakeRollcall {
 	f := &fakeRollcall{t: t, apiKey: "lms-key-1", programme: "prog-1", groups: map[string]*fakeGroup{}, learners: map[string]*fakeLearner{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -239,6 +242,10 @@ func (f *fakeRollcall) serve(w http.ResponseWriter, r *http.Request) {
 func (f *fakeRollcall) learnerJSON(l *fakeLearner) any {
 	if l.erased || f.unreadable[l.id] {
 		return nil
+	}
+	if f.restricted && !l.allowed {
+		return map[string]any{"id": l.id, "email": nil, "givenName": nil, "familyName": nil, "status": l.status,
+			"accessAllowed": nil, "accessGroup": nil, "courses": nil, "version": l.version}
 	}
 	opt := func(s string) any {
 		if s == "" {

@@ -575,6 +575,15 @@ func (s *Server) SetUser(id int64, change func(*User)) {
 	}
 }
 
+// RemoveCohortMember takes a user out of a cohort by hand.
+func (s *Server) RemoveCohortMember(cohortIDNumber string, userID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.m.cohortByIDNumber(cohortIDNumber); c != nil {
+		delete(s.m.members[c.ID], userID)
+	}
+}
+
 // Unenrol removes an enrolment by hand.
 func (s *Server) Unenrol(courseIDNumber string, userID int64) {
 	s.mu.Lock()

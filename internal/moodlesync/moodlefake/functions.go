@@ -13,7 +13,7 @@ type function struct {
 }
 
 // Auth plugins installed; the internal ones need a password.
-var authPlugins = map[string]bool{"manual": true, "nologin": true, "email": true, "oauth2": true}
+var authPlugins = map[string]bool{"manual": true, "nologin": true, "email": true, "oauth2": true, "saml2": true, "ldap": true}
 var internalAuth = map[string]bool{"manual": true, "email": true}
 
 // Roles the token's (admin) user may assign on a course.
