@@ -1,9 +1,10 @@
 # Rollcall. `make run` starts the service on the embedded database with demo
-# data; `make test` runs the whole suite on SQLite and PostgreSQL.
+# data; `make test` runs the whole suite on SQLite and PostgreSQL, the
+# learner pages and console in headless Chromium among it.
 GO ?= go
 PKGS := ./...
 
-.PHONY: run build test test-clean test-short vet fmt generate check-generate bench fuzz tidy docker
+.PHONY: run build test test-clean test-short vet fmt generate check-generate bench fuzz tidy docker web-assets
 
 run:
 	ROLLCALL_DEV=1 $(GO) run ./cmd/rollcall serve
@@ -13,6 +14,7 @@ build:
 
 test:
 	@./scripts/ensure-postgres.sh
+	@./scripts/ensure-browser-tools.sh
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 vet:
@@ -46,3 +48,8 @@ test-clean:
 	psql "$${ROLLCALL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}" -Atc \
 	  "SELECT datname FROM pg_database WHERE datname LIKE 'rollcall_tmpl_%' OR datname LIKE 'rollcall_test_%'" \
 	  | while read -r db; do psql "$${ROLLCALL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}" -qc "DROP DATABASE IF EXISTS $$db WITH (FORCE)"; done
+
+# Refreshes the embedded GOV.UK Frontend and GraphiQL files from npm
+# (versions in scripts/refresh-web-assets.sh); commit the result.
+web-assets:
+	./scripts/refresh-web-assets.sh

@@ -38,6 +38,9 @@ func programmeOut(p domain.Programme) *model.Programme {
 		ContractEndWarning:     model.Duration(s.ContractEndWarning),
 		RosterRemovalThreshold: s.RosterRemovalThreshold,
 	}
+	if s.LMSURL != "" {
+		rs.LmsURL = &s.LMSURL
+	}
 	if s.InactivityLimit != nil {
 		d := model.Duration(*s.InactivityLimit)
 		rs.InactivityLimit = &d
@@ -69,6 +72,7 @@ func settingsIn(in *model.RuleSettingsInput) (lifecycle.RuleSettingsPatch, strin
 		ClearContractEnd:       in.ClearContractEnd != nil && *in.ClearContractEnd,
 		ContractEndWarning:     d(in.ContractEndWarning),
 		RosterRemovalThreshold: in.RosterRemovalThreshold,
+		LMSURL:                 in.LmsURL,
 	}
 	return p, deref(in.Reason)
 }

@@ -482,6 +482,7 @@ type ComplexityRoot struct {
 		ErasureNeedsApproval   func(childComplexity int) int
 		InactivityLimit        func(childComplexity int) int
 		LeaverGracePeriod      func(childComplexity int) int
+		LmsURL                 func(childComplexity int) int
 		MinimumAge             func(childComplexity int) int
 		RosterRemovalThreshold func(childComplexity int) int
 		WithdrawalErasureDelay func(childComplexity int) int
@@ -2759,6 +2760,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RuleSettings.LeaverGracePeriod(childComplexity), true
+	case "RuleSettings.lmsUrl":
+		if e.ComplexityRoot.RuleSettings.LmsURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuleSettings.LmsURL(childComplexity), true
 	case "RuleSettings.minimumAge":
 		if e.ComplexityRoot.RuleSettings.MinimumAge == nil {
 			break
@@ -3791,6 +3798,8 @@ func (ec *executionContext) childFields_RuleSettings(ctx context.Context, field 
 		return ec.fieldContext_RuleSettings_contractEndWarning(ctx, field)
 	case "rosterRemovalThreshold":
 		return ec.fieldContext_RuleSettings_rosterRemovalThreshold(ctx, field)
+	case "lmsUrl":
+		return ec.fieldContext_RuleSettings_lmsUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RuleSettings", field.Name)
 }
@@ -13780,6 +13789,29 @@ func (ec *executionContext) fieldContext_RuleSettings_rosterRemovalThreshold(_ c
 	return graphql.NewScalarFieldContext("RuleSettings", field, false, false, "Float")
 }
 
+func (ec *executionContext) _RuleSettings_lmsUrl(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuleSettings_lmsUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LmsURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuleSettings_lmsUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuleSettings", field, false, false, "String")
+}
+
 func (ec *executionContext) _ScheduledRemoval_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16381,7 +16413,7 @@ func (ec *executionContext) unmarshalInputRuleSettingsInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"minimumAge", "erasureNeedsApproval", "withdrawalErasureDelay", "leaverGracePeriod", "automatedRemovalGrace", "inactivityLimit", "clearInactivityLimit", "contractEndsAt", "clearContractEnd", "contractEndWarning", "rosterRemovalThreshold", "reason"}
+	fieldsInOrder := [...]string{"minimumAge", "erasureNeedsApproval", "withdrawalErasureDelay", "leaverGracePeriod", "automatedRemovalGrace", "inactivityLimit", "clearInactivityLimit", "contractEndsAt", "clearContractEnd", "contractEndWarning", "rosterRemovalThreshold", "lmsUrl", "reason"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16465,6 +16497,13 @@ func (ec *executionContext) unmarshalInputRuleSettingsInput(ctx context.Context,
 				return it, err
 			}
 			it.RosterRemovalThreshold = data
+		case "lmsUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lmsUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LmsURL = data
 		case "reason":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -19405,6 +19444,11 @@ func (ec *executionContext) _RuleSettings(ctx context.Context, sel ast.Selection
 		case "rosterRemovalThreshold":
 			out.Values[i] = ec._RuleSettings_rosterRemovalThreshold(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lmsUrl":
+			out.Values[i] = ec._RuleSettings_lmsUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:

@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/seed"
 	"github.com/rollcall-dev/rollcall/internal/server"
 	"github.com/rollcall-dev/rollcall/internal/store"
+	"github.com/rollcall-dev/rollcall/internal/web"
 	"github.com/rollcall-dev/rollcall/migrations"
 )
 
@@ -88,13 +89,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
 		FeedRetention:        cfg.FeedRetention,
 		AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev,
-		OnProviderChange:     func(iss string) { forget(iss); verifier.Forget(iss) }})
+		OnProviderChange: func(iss string) {
+			// Dev mode registers its providers before the verifier exists.
+			if verifier != nil {
+				forget(iss)
+				verifier.Forget(iss)
+			}
+		}})
 	var issuers []auth.Issuer
 	if cfg.BootstrapIssuer != "" {
 		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})
 	}
 	vopts := auth.VerifierOptions{AllowInsecureIssuers: cfg.AllowInsecureIssuers, Log: log}
-	var dev *oidcissuer.Issuer
+	var (
+		dev       *oidcissuer.Issuer
+		devIdP    http.Handler
+		devSignIn *web.DevSignIn
+	)
 	if cfg.Dev {
 		key, err := oidcissuer.LoadOrCreateKeyFile(cfg.DevKeyFile)
 		if err != nil {
@@ -103,17 +114,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		dev = oidcissuer.New(cfg.DevIssuerURL(), key)
 		issuers = append(issuers, auth.Issuer{URL: dev.URL(), Audiences: []string{config.DevAudience}})
 		vopts.AllowInsecureIssuers = true
-		vopts.HTTPClient = server.InProcessClient(dev.URL(), dev.Handler())
 		if err := loadDemo(ctx, svc); err != nil {
 			return fmt.Errorf("demo data: %w", err)
 		}
+		if devIdP, devSignIn, err = devIdentityProviders(ctx, svc, cfg, key); err != nil {
+			return err
+		}
+		// The server verifies its own dev issuers' discovery, keys and
+		// tokens in-process, whatever address it listens on.
+		devMux := http.NewServeMux()
+		devMux.Handle("/oidc/", http.StripPrefix("/oidc", dev.Handler()))
+		devMux.Handle("/idp/", http.StripPrefix("/idp", devIdP))
+		vopts.HTTPClient = server.InProcessClient(cfg.PublicURL+"/dev", devMux)
 		log.Warn("DEV MODE: a local OIDC issuer is running and its tokens are accepted. Never run dev mode with real data.",
 			"issuer", dev.URL())
 	}
 	providers, f := auth.CachedSource(server.ProviderSource(svc), 30*time.Second, time.Now)
 	forget = f
 	verifier = auth.NewVerifier(auth.Chain(auth.StaticIssuers(issuers...), providers), vopts)
-	handler := server.New(server.Deps{Config: cfg, Service: svc, Verifier: verifier, Ready: st, Log: log, DevIssuer: dev})
+	handler := server.New(server.Deps{Config: cfg, Service: svc, Verifier: verifier, Ready: st, Log: log, DevIssuer: dev,
+		DevIdP: devIdP, DevSignIn: devSignIn})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -123,8 +143,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	log.Info("listening", "addr", ln.Addr().String(), "database", string(st.Dialect()))
 	if cfg.Dev {
-		fmt.Fprintf(stdout, "\nRollcall dev mode on %s (GraphiQL: %s/graphiql)\nGet a token:\n  ROLLCALL_DEV=1 go run ./cmd/rollcall dev-token --role BOOTSTRAP\n  ROLLCALL_DEV=1 go run ./cmd/rollcall dev-token --role ORGANISATION_ADMIN --programme 'Connect to Learn' --organisation 'Medway Council'\nthen send it as: Authorization: Bearer <token>\n\n",
-			cfg.PublicURL, cfg.PublicURL)
+		fmt.Fprint(stdout, devHint(cfg, getenv))
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -551,6 +551,8 @@ type RuleSettings struct {
 	ContractEndWarning Duration `json:"contractEndWarning"`
 	// GEN-4 safety valve: the share of an organisation a roster reconciliation may remove.
 	RosterRemovalThreshold float64 `json:"rosterRemovalThreshold"`
+	// Where learners go once they have access (the programme's LMS); null when not set.
+	LmsURL *string `json:"lmsUrl,omitempty"`
 }
 
 // Fields left out keep their value. clearInactivityLimit / clearContractEnd switch those rules off.
@@ -566,6 +568,8 @@ type RuleSettingsInput struct {
 	ClearContractEnd       *bool      `json:"clearContractEnd,omitempty"`
 	ContractEndWarning     *Duration  `json:"contractEndWarning,omitempty"`
 	RosterRemovalThreshold *float64   `json:"rosterRemovalThreshold,omitempty"`
+	// An absolute https:// address learners are sent to once they have access; an empty string clears it.
+	LmsURL *string `json:"lmsUrl,omitempty"`
 	// Recorded in the audit log.
 	Reason *string `json:"reason,omitempty"`
 }

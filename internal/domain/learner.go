@@ -180,11 +180,13 @@ type Retention struct {
 	// Triggers lists every retention trigger that applies to the learner, in
 	// plain words, earliest first (undated ones last), so a learner sees all
 	// of them, not only the one that comes first.
-	Triggers []RetentionTrigger
+	Triggers []AppliedTrigger
 }
 
-// RetentionTrigger is one reason the data will go, with its date if known.
-type RetentionTrigger struct {
+// AppliedTrigger is one retention trigger that applies to the learner: why
+// the data will go, in plain words, with its date if known. (RetentionTrigger
+// is a rule in force, whoever it applies to.)
+type AppliedTrigger struct {
 	Rule   string
 	Reason string
 	Date   *time.Time
@@ -196,33 +198,33 @@ const rights = " You can withdraw consent or ask for erasure at any time."
 // keeps the earliest date as KeptUntil (GEN-1).
 func RetentionFor(l Learner, s RuleSettings) Retention {
 	if l.Status == StatusErased {
-		return withTriggers(RetentionTrigger{Date: l.ErasedAt, Reason: "Your personal data has been erased; only an anonymous record remains.", Rule: "GEN-2"})
+		return withTriggers(AppliedTrigger{Date: l.ErasedAt, Reason: "Your personal data has been erased; only an anonymous record remains.", Rule: "GEN-2"})
 	}
-	var ts []RetentionTrigger
+	var ts []AppliedTrigger
 	leaving := l.Status == StatusRemovalScheduled || l.Status == StatusWithdrawn
 	switch {
 	case leaving && l.RemovalDueAt == nil && l.RemovalReason != nil:
 		// ONC-5: erasure waits for the controller's approval.
-		ts = append(ts, RetentionTrigger{Reason: fmt.Sprintf("Your access has ended (%s). Your data will be erased as soon as your organisation approves the erasure; nothing else is done with it meanwhile.",
+		ts = append(ts, AppliedTrigger{Reason: fmt.Sprintf("Your access has ended (%s). Your data will be erased as soon as your organisation approves the erasure; nothing else is done with it meanwhile.",
 			removalWords(l.RemovalReason)), Rule: "ONC-5"})
 	case leaving && l.RemovalDueAt != nil:
-		ts = append(ts, RetentionTrigger{Date: l.RemovalDueAt, Reason: fmt.Sprintf("Your removal is scheduled (%s); your data will be erased on %s.",
+		ts = append(ts, AppliedTrigger{Date: l.RemovalDueAt, Reason: fmt.Sprintf("Your removal is scheduled (%s); your data will be erased on %s.",
 			removalWords(l.RemovalReason), l.RemovalDueAt.Format("2 January 2006")), Rule: removalRule(l.RemovalReason)})
 	}
 	if s.InactivityLimit != nil && !leaving {
 		until := l.LastActive().Add(*s.InactivityLimit)
-		ts = append(ts, RetentionTrigger{Date: &until, Rule: "CTL-7",
+		ts = append(ts, AppliedTrigger{Date: &until, Rule: "CTL-7",
 			Reason: fmt.Sprintf("Your data is kept while you use e-learning. If you neither sign in nor use a course for %s, your account will be scheduled for removal on %s.",
 				humanDuration(*s.InactivityLimit), until.Format("2 January 2006"))})
 	}
 	if s.ContractEndsAt != nil {
 		end := *s.ContractEndsAt
-		ts = append(ts, RetentionTrigger{Date: &end, Rule: "CTL-6",
+		ts = append(ts, AppliedTrigger{Date: &end, Rule: "CTL-6",
 			Reason: fmt.Sprintf("Your data is kept for the duration of the programme's contract with its supplier, which ends on %s; it will be erased then.",
 				end.Format("2 January 2006"))})
 	}
 	if len(ts) == 0 {
-		ts = append(ts, RetentionTrigger{Reason: "Your data is kept for as long as you remain a registered user.", Rule: "ONC-6"})
+		ts = append(ts, AppliedTrigger{Reason: "Your data is kept for as long as you remain a registered user.", Rule: "ONC-6"})
 	}
 	r := withTriggers(ts...)
 	if !leaving {
@@ -233,8 +235,8 @@ func RetentionFor(l Learner, s RuleSettings) Retention {
 
 // withTriggers orders the triggers (dated, earliest first, then undated) and
 // states the first: its date is the earliest, so it is KeptUntil.
-func withTriggers(ts ...RetentionTrigger) Retention {
-	slices.SortStableFunc(ts, func(a, b RetentionTrigger) int {
+func withTriggers(ts ...AppliedTrigger) Retention {
+	slices.SortStableFunc(ts, func(a, b AppliedTrigger) int {
 		switch {
 		case a.Date == nil && b.Date == nil:
 			return 0

@@ -3,6 +3,8 @@
 package domain
 
 import (
+	"net"
+	"net/url"
 	"time"
 )
 
@@ -39,6 +41,9 @@ type RuleSettings struct {
 	ContractEndWarning time.Duration
 	// GEN-4 safety valve: reconciliation refuses to remove more than this share of an organisation.
 	RosterRemovalThreshold float64
+	// LMSURL is where learners go once they have access (the programme's
+	// LMS); "" when the programme has not said.
+	LMSURL string
 }
 
 // PresetSettings returns the rule settings a new programme starts with.
@@ -91,6 +96,8 @@ func (s RuleSettings) Validate() (field, msg string, ok bool) {
 		return "contractEndWarning", "must be between zero and ten years", false
 	case s.RosterRemovalThreshold <= 0 || s.RosterRemovalThreshold > 1:
 		return "rosterRemovalThreshold", "must be a share above 0 and at most 1", false
+	case s.LMSURL != "" && !validLMSURL(s.LMSURL):
+		return "lmsUrl", "must be an absolute https:// address (http:// only on this machine), without user name or password, of at most 500 characters", false
 	}
 	return "", "", true
 }
@@ -188,4 +195,25 @@ type Course struct {
 	LMSCourseID string
 	Title       string
 	CreatedAt   time.Time
+}
+
+// validLMSURL: learners follow this link from their home page, so it must be
+// a plain web address: https (http on a loopback host, for local LMSs), a
+// host, no credentials, no fragment tricks.
+func validLMSURL(raw string) bool {
+	if len(raw) > 500 {
+		return false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		ip := net.ParseIP(u.Hostname())
+		return u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
@@ -27,6 +28,7 @@ type RuleSettingsPatch struct {
 	ClearContractEnd       bool
 	ContractEndWarning     *time.Duration
 	RosterRemovalThreshold *float64
+	LMSURL                 *string // "" clears it
 }
 
 func (p RuleSettingsPatch) apply(s domain.RuleSettings) domain.RuleSettings {
@@ -62,6 +64,9 @@ func (p RuleSettingsPatch) apply(s domain.RuleSettings) domain.RuleSettings {
 	}
 	if p.RosterRemovalThreshold != nil {
 		s.RosterRemovalThreshold = *p.RosterRemovalThreshold
+	}
+	if p.LMSURL != nil {
+		s.LMSURL = strings.TrimSpace(*p.LMSURL)
 	}
 	return s
 }
@@ -220,6 +225,9 @@ func settingsMap(s domain.RuleSettings) map[string]any {
 	}
 	if s.ContractEndsAt != nil {
 		m["contractEndsAt"] = s.ContractEndsAt.Format(time.RFC3339)
+	}
+	if s.LMSURL != "" {
+		m["lmsUrl"] = s.LMSURL
 	}
 	return m
 }

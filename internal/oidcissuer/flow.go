@@ -59,6 +59,15 @@ func (i *Issuer) QueueLogin(u User) {
 	i.logins = append(i.logins, u)
 }
 
+// SetNextLogin drops any queued logins and queues u alone. Dev mode's
+// sign-in page uses it: a person chosen and then abandoned must not sign in
+// whoever is chosen next.
+func (i *Issuer) SetNextLogin(u User) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.logins = []User{u}
+}
+
 // serveAuthorize implements the authorization endpoint (RFC 6749 §4.1.1,
 // OIDC Core §3.1.2) for response_type=code with mandatory PKCE S256.
 //

@@ -30,6 +30,7 @@ type File struct {
 		Rules  *struct {
 			ContractEndsAt *time.Time `yaml:"contractEndsAt"`
 			MinimumAge     *int       `yaml:"minimumAge"`
+			LMSURL         *string    `yaml:"lmsUrl"`
 		} `yaml:"rules"`
 		GoverningBodies []struct {
 			Key          string `yaml:"key"`
@@ -109,7 +110,7 @@ func Apply(ctx context.Context, svc *lifecycle.Service, f *File) (Report, error)
 			in.GoverningBodies = append(in.GoverningBodies, lifecycle.GoverningBodyInput{Name: b.Name, Role: domain.GoverningBodyRole(b.Role)})
 		}
 		if r := f.Programme.Rules; r != nil {
-			in.Rules = &lifecycle.RuleSettingsPatch{ContractEndsAt: r.ContractEndsAt, MinimumAge: r.MinimumAge}
+			in.Rules = &lifecycle.RuleSettingsPatch{ContractEndsAt: r.ContractEndsAt, MinimumAge: r.MinimumAge, LMSURL: r.LMSURL}
 		}
 		if p, err = svc.CreateProgramme(ctx, in); err != nil {
 			return rep, fmt.Errorf("programme: %w", err)

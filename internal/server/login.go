@@ -10,6 +10,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/auth"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/web"
 )
 
 const loginCookie = "rollcall_login"
@@ -29,36 +30,52 @@ func ProviderSource(svc *lifecycle.Service) auth.IssuerSource {
 type login struct {
 	d      Deps
 	secure bool
+	pages  *web.Handler // shows a browser its sign-in errors as pages
 }
 
-func (l login) cookie(name, value string, maxAge int, path string) *http.Cookie {
+func (l *login) cookie(name, value string, maxAge int, path string) *http.Cookie {
 	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
 		Secure: l.secure, SameSite: http.SameSiteLaxMode}
 }
 
 // start: GET /auth/login?email=… or ?organisation=ID. Home-realm discovery
 // by email domain, then a redirect to that organisation's provider.
-func (l login) start(w http.ResponseWriter, r *http.Request) {
+func (l *login) start(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	ls, err := l.d.Service.BeginLogin(r.Context(), strings.TrimSpace(q.Get("email")), q.Get("organisation"), q.Get("return_to"))
-	if err != nil {
+	if err := l.begin(w, r, strings.TrimSpace(q.Get("email")), q.Get("organisation"), q.Get("return_to")); err != nil {
 		l.fail(w, r, err)
-		return
+	}
+}
+
+// errProviderDown: the organisation's provider could not be discovered.
+var errProviderDown = apperr.New(apperr.Internal, "the organisation's sign-in service is unavailable")
+
+// begin starts the code flow (home-realm discovery by email, or an
+// organisation ID) and redirects the browser to the provider; on error it
+// writes nothing, so the caller (this API, or the sign-in page) answers.
+func (l *login) begin(w http.ResponseWriter, r *http.Request, email, organisationID, returnTo string) error {
+	ls, err := l.d.Service.BeginLogin(r.Context(), email, organisationID, returnTo)
+	if err != nil {
+		return err
 	}
 	scopes := strings.Fields(ls.Provider.Scopes)
 	to, err := l.d.Verifier.AuthCodeURL(r.Context(), auth.Client{Issuer: ls.Provider.Issuer, ClientID: ls.Provider.ClientID,
 		Scopes: scopes, RedirectURL: l.d.Config.PublicURL + "/auth/callback"}, ls.State, ls.Nonce, ls.Verifier)
 	if err != nil {
 		l.d.Log.WarnContext(r.Context(), "login: provider unavailable", "provider", ls.Provider.ID)
-		writeJSON(w, http.StatusBadGateway, gqlErr("the organisation's sign-in service is unavailable", "INTERNAL_SERVER_ERROR"))
-		return
+		return errProviderDown
 	}
 	http.SetCookie(w, l.cookie(loginCookie, ls.BrowserSecret, int((10*time.Minute)/time.Second), "/auth"))
-	http.Redirect(w, r, to, http.StatusFound)
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther // from the sign-in page's form: the provider wants a GET
+	}
+	http.Redirect(w, r, to, status)
+	return nil
 }
 
 // callback: GET /auth/callback?code=…&state=…
-func (l login) callback(w http.ResponseWriter, r *http.Request) {
+func (l *login) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	secret := ""
 	if c, err := r.Cookie(loginCookie); err == nil {
@@ -91,7 +108,7 @@ func (l login) callback(w http.ResponseWriter, r *http.Request) {
 }
 
 // logout: POST /auth/logout revokes the session server-side.
-func (l login) logout(w http.ResponseWriter, r *http.Request) {
+func (l *login) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(auth.SessionCookie); err == nil {
 		if err := l.d.Service.EndSession(r.Context(), c.Value); err != nil {
 			l.fail(w, r, err)
@@ -102,7 +119,21 @@ func (l login) logout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (l login) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (l *login) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errProviderDown) {
+		if l.pages != nil && web.WantsHTML(r) {
+			l.pages.Problem(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusBadGateway, gqlErr(errProviderDown.Message, "INTERNAL_SERVER_ERROR"))
+		return
+	}
+	// A browser (the learner following a link or the callback) sees a page,
+	// never raw JSON; API clients keep the JSON answer.
+	if l.pages != nil && web.WantsHTML(r) {
+		l.pages.Problem(w, r, err)
+		return
+	}
 	status := map[apperr.Code]int{apperr.Unauthenticated: 401, apperr.Forbidden: 403, apperr.NotFound: 404,
 		apperr.BadUserInput: 400, apperr.Conflict: 409}[apperr.CodeOf(err)]
 	if status == 0 {

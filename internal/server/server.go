@@ -23,6 +23,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/config"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
+	"github.com/rollcall-dev/rollcall/internal/web"
 )
 
 // Readiness reports whether the database answers and the schema is current.
@@ -38,6 +39,11 @@ type Deps struct {
 	Ready     Readiness
 	Log       *slog.Logger
 	DevIssuer *oidcissuer.Issuer // dev mode only
+	// DevIdP serves dev mode's identity providers for the demo programmes
+	// (mounted at /dev/idp/), and DevSignIn offers their demo people on the
+	// sign-in page. Dev mode only.
+	DevIdP    http.Handler
+	DevSignIn *web.DevSignIn
 	Limits    graph.Limits
 	// LoaderWait overrides the dataloaders' batching window (tests).
 	LoaderWait time.Duration
@@ -51,7 +57,15 @@ func New(d Deps) http.Handler {
 	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log,
 		LoaderWait: d.LoaderWait, NoPlans: d.Config.NoQueryPlans, PlansServed: d.PlansServed})
 	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, d.Service.Authenticate, d.Service.SessionIdentity, d.Service.APIKeyIdentity, gql)))
-	lg := login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
+	lg := &login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
+	wd := web.Deps{Service: d.Service, Log: d.Log, PublicURL: d.Config.PublicURL, SDL: graph.SDL(), StartLogin: lg.begin}
+	if d.Config.Dev {
+		wd.Dev = d.DevSignIn
+	}
+	lg.pages = web.New(wd)
+	// The learner pages, the admin console and their assets: everything
+	// not routed below.
+	mux.Handle("/", lg.pages)
 	mux.HandleFunc("GET /auth/login", lg.start)
 	mux.HandleFunc("GET /auth/callback", lg.callback)
 	mux.HandleFunc("POST /auth/logout", lg.logout)
@@ -70,8 +84,12 @@ func New(d Deps) http.Handler {
 	})
 	if d.Config.Dev && d.DevIssuer != nil {
 		mux.Handle("/dev/oidc/", http.StripPrefix("/dev/oidc", d.DevIssuer.Handler()))
-		mux.Handle("GET /graphiql", graph.Playground())
+		if d.DevIdP != nil {
+			mux.Handle("/dev/idp/", http.StripPrefix("/dev/idp", d.DevIdP))
+		}
 	}
+	// GraphiQL now lives in the admin console, from embedded assets.
+	mux.Handle("GET /graphiql", http.RedirectHandler("/console", http.StatusFound))
 	var h http.Handler = mux
 	h = cors(d.Config.CORSOrigins, h)
 	h = limitBody(d.Config.MaxBodyBytes, h)

@@ -23,6 +23,7 @@ type programmeRow struct {
 	ContractEndsAt       *time.Time
 	ContractWarningS     int64
 	RosterThreshold      float64
+	LMSURL               string `gorm:"column:lms_url"`
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
 	ContractWarnedFor    *time.Time
@@ -60,6 +61,7 @@ func setSettings(r *programmeRow, s domain.RuleSettings) {
 	}
 	r.ContractWarningS = secs(s.ContractEndWarning)
 	r.RosterThreshold = s.RosterRemovalThreshold
+	r.LMSURL = s.LMSURL
 }
 
 func (r programmeRow) domain() domain.Programme {
@@ -71,6 +73,7 @@ func (r programmeRow) domain() domain.Programme {
 		AutomatedRemovalGrace:  dur(r.AutomatedGraceS),
 		ContractEndWarning:     dur(r.ContractWarningS),
 		RosterRemovalThreshold: r.RosterThreshold,
+		LMSURL:                 r.LMSURL,
 	}
 	if r.InactivityLimitS != nil {
 		d := dur(*r.InactivityLimitS)

@@ -69,7 +69,7 @@ func (s *Store) UpdateProgrammeSettings(ctx context.Context, id string, set doma
 		"withdrawal_delay_s": r.WithdrawalDelayS, "leaver_grace_s": r.LeaverGraceS,
 		"automated_grace_s": r.AutomatedGraceS, "inactivity_limit_s": r.InactivityLimitS,
 		"contract_ends_at": r.ContractEndsAt, "contract_warning_s": r.ContractWarningS,
-		"roster_threshold": r.RosterThreshold, "updated_at": at.UTC(),
+		"roster_threshold": r.RosterThreshold, "lms_url": r.LMSURL, "updated_at": at.UTC(),
 	})
 	if res.Error != nil {
 		return translate(res.Error)
