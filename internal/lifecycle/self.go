@@ -63,9 +63,13 @@ func (s *Service) MyHome(ctx context.Context) (LearnerHome, error) {
 		return LearnerHome{}, err
 	}
 	h := LearnerHome{Learner: l, Organisation: o.Name, Programme: p.Name, Settings: p.Settings,
-		Retention: domain.RetentionFor(l, p.Settings), Triggers: domain.RetentionTriggers(p.Settings),
+		Triggers:   domain.RetentionTriggers(p.Settings),
 		Withdrawal: domain.WithdrawalErasure(p.Settings), ErasureAsked: domain.RequestedErasure(p.Settings),
 		AccessAllowed: l.AccessAllowed()}
+	// GEN-1: the same statement as the retention query.
+	if h.Retention, err = s.RetentionOf(ctx, l); err != nil {
+		return LearnerHome{}, err
+	}
 	if l.AccessGroupID != nil {
 		g, err := s.st.GetAccessGroup(ctx, *l.AccessGroupID)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/internal/web"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -139,7 +141,8 @@ func newChrome(t *testing.T, base, axe, outDir string) *chrome {
 			// A form re-shown with its errors answers 400 or 403, which
 			// Chromium logs; an asset that fails to load is a problem.
 			expected := strings.HasPrefix(e.Entry.Text, "Failed to load resource: the server responded with a status of 4") &&
-				!strings.Contains(e.Entry.URL, "/assets/") && !strings.Contains(e.Entry.URL, "/console/")
+				!strings.Contains(e.Entry.URL, "/assets/") && !strings.Contains(e.Entry.URL, "/console/") ||
+				strings.Contains(e.Entry.Text, "net::ERR_BLOCKED_BY_CLIENT") // the JavaScript-off test's own blocking
 			if e.Entry.Level == log.LevelError && !expected {
 				c.mu.Lock()
 				c.problems = append(c.problems, "console: "+e.Entry.Text)
@@ -561,4 +564,67 @@ func TestBrowser_AdminConsole_OfflineSDLSchemaNoLocalStorage(t *testing.T) {
 			c.check("02-console")
 		})
 	}
+}
+
+// The pages no walk above reaches: dev mode's sign-in page with its demo
+// people, the signed-out page and the not-found page, each checked by axe.
+func TestBrowser_DevSignInAndPlainPages_Accessible(t *testing.T) {
+	axe := browserTools(t)
+	api := testkit.NewAPI(t, testkit.Dialects[0])
+	var h http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	base := "http://" + srv.Listener.Addr().String()
+	h = web.New(web.Deps{Service: api.Service, PublicURL: base, Dev: &web.DevSignIn{People: []web.DevPerson{
+		{Key: "a", Name: "Sam Taylor", Description: "A learner at Kent County Council (sam.taylor@kent.gov.uk)"},
+		{Key: "b", Name: "Jo Evans", Description: "A programme admin of Connect to Learn (jo.evans@kent.gov.uk)"},
+	}}})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := newChrome(t, base, axe, outDir(t))
+	c.run(chromedp.Navigate(base+"/"), c.page("signin"))
+	if s := c.text("main"); !strings.Contains(s, "Sign in as Sam Taylor") || !strings.Contains(s, "Demo people (dev mode)") {
+		t.Errorf("the dev sign-in page: %s", s)
+	}
+	c.check("01-dev-sign-in")
+	c.run(chromedp.Navigate(base+"/signed-out"), c.page("signedout"))
+	c.check("02-signed-out")
+	c.run(chromedp.Navigate(base+"/no-such-page"), c.page("problem"))
+	if s := c.text("h1"); s != "Page not found" {
+		t.Errorf("the not-found page says %q", s)
+	}
+	c.check("03-not-found")
+}
+
+// The pages work with JavaScript off: sign in, accept with the age
+// confirmation, correct the name.
+func TestBrowser_JavaScriptOff_SignInAcceptRename(t *testing.T) {
+	axe := browserTools(t)
+	api := testkit.NewAPI(t, testkit.Dialects[0])
+	p := testkit.SeedExample(t, api.Service, "onclick.yaml")
+	iss := registerProvider(t, api, p.Orgs["West Sussex County Council"].ID)
+	iss.QueueLogin(oidcissuer.User{Subject: "nojs-1", Email: "chris.bell@westsussex.gov.uk", EmailVerified: true, GivenName: "Chris", FamilyName: "Bell"})
+	base := api.Server.URL
+	c := newChrome(t, base, axe, outDir(t))
+	c.allowed = []string{iss.URL()}
+	// The pages have no inline scripts (CSP), so blocking their script files
+	// is JavaScript off for them. (Turning script execution off in the
+	// browser would also stop the test's own DOM queries.)
+	c.run(network.SetBlockedURLs().WithURLPatterns([]*network.BlockPattern{
+		{URLPattern: "*://*:*/*.js", Block: true}, {URLPattern: "*://*:*/*.mjs", Block: true}}), chromedp.Navigate(base+"/"), c.page("signin"),
+		chromedp.SendKeys("#email", "chris.bell@westsussex.gov.uk", chromedp.ByQuery))
+	c.submit(`form[action="/sign-in"] button`, "home")
+	var ran bool
+	c.run(chromedp.Evaluate(`document.body.classList.contains('govuk-frontend-supported')`, &ran))
+	if ran {
+		t.Fatal("the page's scripts ran: JavaScript is not off")
+	}
+	c.run(chromedp.Navigate(base+"/policies"), c.page("policies"), chromedp.Click("#confirm-age", chromedp.ByQuery))
+	c.submit(`form[action="/policies"] button[type=submit]`, "access")
+	c.run(chromedp.Navigate(base+"/details"), c.page("details"),
+		chromedp.Clear("#family-name", chromedp.ByQuery), chromedp.SendKeys("#family-name", "Bell-Ward", chromedp.ByQuery))
+	c.submit(`form[action="/details"] button`, "details")
+	if n := api.Count(api.SQL(`SELECT count(*) FROM learners WHERE status = 'ACTIVE' AND family_name = ?`), "Bell-Ward"); n != 1 {
+		t.Fatalf("with JavaScript off the learner is not active and renamed (%d)", n)
+	}
+	c.check("01-details-saved-without-javascript")
 }
