@@ -9,8 +9,9 @@ PKGS := ./...
 run:
 	ROLLCALL_DEV=1 $(GO) run ./cmd/rollcall serve
 
+# Both binaries, as the Dockerfile builds them.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rollcall ./cmd/rollcall
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/rollcall ./cmd/rollcall-moodle-sync
 
 test:
 	@./scripts/ensure-postgres.sh
@@ -42,7 +43,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzPlanQuoteMatchesGqlgen -fuzztime 30s ./graph
 
 docker:
-	docker build -t rollcall .
+	docker build -t rollcall:local .
 
 # Drops the test databases and templates the suite leaves on the local PostgreSQL.
 test-clean:

@@ -254,11 +254,16 @@ func rosterOut(r lifecycle.RosterReport) *model.RosterReconciliation {
 }
 
 func reportOut(rep map[string]any) *model.OrganisationReport {
+	labels, _ := rep["labels"].(map[string]string)
 	entries := func(k string) []*model.CountEntry {
 		m, _ := rep[k].(map[string]int64)
 		out := make([]*model.CountEntry, 0, len(m))
 		for key, n := range m {
-			out = append(out, &model.CountEntry{Key: key, Count: int(n)})
+			e := &model.CountEntry{Key: key, Count: int(n)}
+			if l, ok := labels[key]; ok && k != "byStatus" {
+				e.Label = &l
+			}
+			out = append(out, e)
 		}
 		slices.SortFunc(out, func(a, b *model.CountEntry) int { return strings.Compare(a.Key, b.Key) })
 		return out
@@ -266,7 +271,8 @@ func reportOut(rep map[string]any) *model.OrganisationReport {
 	gen, _ := rep["generatedAt"].(time.Time)
 	id, _ := rep["organisationId"].(string)
 	ever, _ := rep["learnersEver"].(int64)
-	return &model.OrganisationReport{OrganisationID: id, GeneratedAt: gen, LearnersEver: int(ever), ByStatus: entries("byStatus"),
+	name, _ := rep["organisationName"].(string)
+	return &model.OrganisationReport{OrganisationID: id, OrganisationName: name, GeneratedAt: gen, LearnersEver: int(ever), ByStatus: entries("byStatus"),
 		ByAccessGroup: entries("byAccessGroup"), PolicyDecisions: entries("policyDecisions"), Activity: entries("activity")}
 }
 

@@ -101,6 +101,7 @@ type ComplexityRoot struct {
 	CountEntry struct {
 		Count func(childComplexity int) int
 		Key   func(childComplexity int) int
+		Label func(childComplexity int) int
 	}
 
 	Course struct {
@@ -302,11 +303,13 @@ type ComplexityRoot struct {
 		RejectDataRequest                 func(childComplexity int, requestID string, reason string) int
 		RejectMembership                  func(childComplexity int, proposalID string, reason string) int
 		RemoveEmailDomain                 func(childComplexity int, domainID string) int
+		RemoveIdentityProvider            func(childComplexity int, providerID string, reason string) int
 		RequestErasure                    func(childComplexity int, reason *string) int
 		RevokeAPIKey                      func(childComplexity int, apiKeyID string) int
 		RevokeRole                        func(childComplexity int, grantID string) int
 		RunRetentionSweep                 func(childComplexity int, programmeID string) int
 		SetAccessGroupCourses             func(childComplexity int, accessGroupID string, courseIds []string) int
+		UpdateIdentityProvider            func(childComplexity int, providerID string, input model.IdentityProviderUpdateInput) int
 		UpdateLearner                     func(childComplexity int, learnerID string, input model.LearnerUpdateInput) int
 		UpdateMyProfile                   func(childComplexity int, input model.ProfileInput) int
 		UpdateProgrammeRules              func(childComplexity int, programmeID string, input model.RuleSettingsInput) int
@@ -328,13 +331,14 @@ type ComplexityRoot struct {
 	}
 
 	OrganisationReport struct {
-		Activity        func(childComplexity int) int
-		ByAccessGroup   func(childComplexity int) int
-		ByStatus        func(childComplexity int) int
-		GeneratedAt     func(childComplexity int) int
-		LearnersEver    func(childComplexity int) int
-		OrganisationID  func(childComplexity int) int
-		PolicyDecisions func(childComplexity int) int
+		Activity         func(childComplexity int) int
+		ByAccessGroup    func(childComplexity int) int
+		ByStatus         func(childComplexity int) int
+		GeneratedAt      func(childComplexity int) int
+		LearnersEver     func(childComplexity int) int
+		OrganisationID   func(childComplexity int) int
+		OrganisationName func(childComplexity int) int
+		PolicyDecisions  func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -420,6 +424,11 @@ type ComplexityRoot struct {
 		RoleGrants          func(childComplexity int, programmeID string) int
 		Rules               func(childComplexity int, programmeID string) int
 		Viewer              func(childComplexity int) int
+	}
+
+	RemoveIdentityProviderResult struct {
+		ProviderID      func(childComplexity int) int
+		SessionsRevoked func(childComplexity int) int
 	}
 
 	RetentionStatement struct {
@@ -572,6 +581,8 @@ type MutationResolver interface {
 	PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*model.PolicyVersion, error)
 	CreateProgramme(ctx context.Context, input model.CreateProgrammeInput) (*model.Programme, error)
 	UpdateProgrammeRules(ctx context.Context, programmeID string, input model.RuleSettingsInput) (*model.Programme, error)
+	UpdateIdentityProvider(ctx context.Context, providerID string, input model.IdentityProviderUpdateInput) (*model.IdentityProvider, error)
+	RemoveIdentityProvider(ctx context.Context, providerID string, reason string) (*model.RemoveIdentityProviderResult, error)
 }
 type OrganisationResolver interface {
 	Domains(ctx context.Context, obj *model.Organisation) ([]*model.EmailDomain, error)
@@ -842,6 +853,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CountEntry.Key(childComplexity), true
+	case "CountEntry.label":
+		if e.ComplexityRoot.CountEntry.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CountEntry.Label(childComplexity), true
 
 	case "Course.createdAt":
 		if e.ComplexityRoot.Course.CreatedAt == nil {
@@ -1833,6 +1850,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveEmailDomain(childComplexity, args["domainId"].(string)), true
+	case "Mutation.removeIdentityProvider":
+		if e.ComplexityRoot.Mutation.RemoveIdentityProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeIdentityProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveIdentityProvider(childComplexity, args["providerId"].(string), args["reason"].(string)), true
 	case "Mutation.requestErasure":
 		if e.ComplexityRoot.Mutation.RequestErasure == nil {
 			break
@@ -1888,6 +1916,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetAccessGroupCourses(childComplexity, args["accessGroupId"].(string), args["courseIds"].([]string)), true
+	case "Mutation.updateIdentityProvider":
+		if e.ComplexityRoot.Mutation.UpdateIdentityProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateIdentityProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateIdentityProvider(childComplexity, args["providerId"].(string), args["input"].(model.IdentityProviderUpdateInput)), true
 	case "Mutation.updateLearner":
 		if e.ComplexityRoot.Mutation.UpdateLearner == nil {
 			break
@@ -2041,6 +2080,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganisationReport.OrganisationID(childComplexity), true
+	case "OrganisationReport.organisationName":
+		if e.ComplexityRoot.OrganisationReport.OrganisationName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.OrganisationName(childComplexity), true
 	case "OrganisationReport.policyDecisions":
 		if e.ComplexityRoot.OrganisationReport.PolicyDecisions == nil {
 			break
@@ -2508,6 +2553,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "RemoveIdentityProviderResult.providerId":
+		if e.ComplexityRoot.RemoveIdentityProviderResult.ProviderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveIdentityProviderResult.ProviderID(childComplexity), true
+	case "RemoveIdentityProviderResult.sessionsRevoked":
+		if e.ComplexityRoot.RemoveIdentityProviderResult.SessionsRevoked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveIdentityProviderResult.SessionsRevoked(childComplexity), true
+
 	case "RetentionStatement.keptUntil":
 		if e.ComplexityRoot.RetentionStatement.KeptUntil == nil {
 			break
@@ -2932,6 +2990,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("GoverningBodyInput", ec.unmarshalInputGoverningBodyInput),
 			graphql.NewInputUnmarshaler("GrantRoleInput", ec.unmarshalInputGrantRoleInput),
 			graphql.NewInputUnmarshaler("IdentityProviderInput", ec.unmarshalInputIdentityProviderInput),
+			graphql.NewInputUnmarshaler("IdentityProviderUpdateInput", ec.unmarshalInputIdentityProviderUpdateInput),
 			graphql.NewInputUnmarshaler("LearnerInput", ec.unmarshalInputLearnerInput),
 			graphql.NewInputUnmarshaler("LearnerUpdateInput", ec.unmarshalInputLearnerUpdateInput),
 			graphql.NewInputUnmarshaler("LearningActivityInput", ec.unmarshalInputLearningActivityInput),
@@ -3015,7 +3074,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/feed.graphqls" "schema/learner.graphqls" "schema/leaving.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls"
+//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/feed.graphqls" "schema/learner.graphqls" "schema/leaving.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls" "schema/providers.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3035,6 +3094,7 @@ var sources = []*ast.Source{
 	{Name: "schema/organisation.graphqls", Input: sourceData("schema/organisation.graphqls"), BuiltIn: false},
 	{Name: "schema/policy.graphqls", Input: sourceData("schema/policy.graphqls"), BuiltIn: false},
 	{Name: "schema/programme.graphqls", Input: sourceData("schema/programme.graphqls"), BuiltIn: false},
+	{Name: "schema/providers.graphqls", Input: sourceData("schema/providers.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3152,6 +3212,8 @@ func (ec *executionContext) childFields_CountEntry(ctx context.Context, field gr
 		return ec.fieldContext_CountEntry_key(ctx, field)
 	case "count":
 		return ec.fieldContext_CountEntry_count(ctx, field)
+	case "label":
+		return ec.fieldContext_CountEntry_label(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CountEntry", field.Name)
 }
@@ -3532,6 +3594,8 @@ func (ec *executionContext) childFields_OrganisationReport(ctx context.Context, 
 	switch field.Name {
 	case "organisationId":
 		return ec.fieldContext_OrganisationReport_organisationId(ctx, field)
+	case "organisationName":
+		return ec.fieldContext_OrganisationReport_organisationName(ctx, field)
 	case "generatedAt":
 		return ec.fieldContext_OrganisationReport_generatedAt(ctx, field)
 	case "learnersEver":
@@ -3670,6 +3734,16 @@ func (ec *executionContext) childFields_ProposedDomain(ctx context.Context, fiel
 		return ec.fieldContext_ProposedDomain_includeSubdomains(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProposedDomain", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveIdentityProviderResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "providerId":
+		return ec.fieldContext_RemoveIdentityProviderResult_providerId(ctx, field)
+	case "sessionsRevoked":
+		return ec.fieldContext_RemoveIdentityProviderResult_sessionsRevoked(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveIdentityProviderResult", field.Name)
 }
 
 func (ec *executionContext) childFields_RetentionStatement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4538,6 +4612,28 @@ func (ec *executionContext) field_Mutation_removeEmailDomain_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeIdentityProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "providerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["providerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_requestErasure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4613,6 +4709,28 @@ func (ec *executionContext) field_Mutation_setAccessGroupCourses_args(ctx contex
 		return nil, err
 	}
 	args["courseIds"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateIdentityProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "providerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["providerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.IdentityProviderUpdateInput, error) {
+			return ec.unmarshalNIdentityProviderUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderUpdateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -5998,6 +6116,29 @@ func (ec *executionContext) _CountEntry_count(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_CountEntry_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CountEntry_label(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CountEntry_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CountEntry_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "String")
 }
 
 func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
@@ -10370,6 +10511,94 @@ func (ec *executionContext) fieldContext_Mutation_updateProgrammeRules(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateIdentityProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateIdentityProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateIdentityProvider(ctx, fc.Args["providerId"].(string), fc.Args["input"].(model.IdentityProviderUpdateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentityProvider) graphql.Marshaler {
+			return ec.marshalNIdentityProvider2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProvider(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateIdentityProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProvider(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateIdentityProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeIdentityProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeIdentityProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveIdentityProvider(ctx, fc.Args["providerId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveIdentityProviderResult) graphql.Marshaler {
+			return ec.marshalNRemoveIdentityProviderResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemoveIdentityProviderResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeIdentityProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemoveIdentityProviderResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeIdentityProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organisation_id(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10639,6 +10868,29 @@ func (ec *executionContext) _OrganisationReport_organisationId(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_OrganisationReport_organisationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrganisationReport_organisationName(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_organisationName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganisationName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_organisationName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "String")
 }
 
 func (ec *executionContext) _OrganisationReport_generatedAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
@@ -12757,6 +13009,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RemoveIdentityProviderResult_providerId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveIdentityProviderResult_providerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProviderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_providerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveIdentityProviderResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RemoveIdentityProviderResult_sessionsRevoked(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveIdentityProviderResult_sessionsRevoked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SessionsRevoked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_sessionsRevoked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveIdentityProviderResult", field, false, false, "Int")
 }
 
 func (ec *executionContext) _RetentionStatement_keptUntil(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
@@ -15943,6 +16241,94 @@ func UnmarshalIdentityProviderInput(ctx context.Context, raw any) (model.Identit
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputIdentityProviderUpdateInput(ctx context.Context, obj any) (model.IdentityProviderUpdateInput, error) {
+	var it model.IdentityProviderUpdateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["clearClientSecret"]; !present {
+		asMap["clearClientSecret"] = false
+	}
+
+	fieldsInOrder := [...]string{"clientId", "clientSecret", "clientSecretEnv", "clearClientSecret", "audience", "scopes", "emailTrust"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientID = data
+		case "clientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecret = data
+		case "clientSecretEnv":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecretEnv"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecretEnv = data
+		case "clearClientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearClientSecret"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearClientSecret = data
+		case "audience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audience = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "emailTrust":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailTrust"))
+			data, err := ec.unmarshalOEmailTrust2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailTrust(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailTrust = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalIdentityProviderUpdateInput unmarshals raw into the IdentityProviderUpdateInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalIdentityProviderUpdateInput(ctx context.Context, raw any) (model.IdentityProviderUpdateInput, error) {
+	var out model.IdentityProviderUpdateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "IdentityProviderUpdateInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLearnerInput(ctx context.Context, obj any) (model.LearnerInput, error) {
 	var it model.LearnerInput
 	if obj == nil {
@@ -16907,6 +17293,11 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 		case "count":
 			out.Values[i] = ec._CountEntry_count(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "label":
+			out.Values[i] = ec._CountEntry_label(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -18308,6 +18699,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateIdentityProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateIdentityProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeIdentityProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeIdentityProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18418,6 +18823,11 @@ func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.Sel
 			out.Values[i] = graphql.MarshalString("OrganisationReport")
 		case "organisationId":
 			out.Values[i] = ec._OrganisationReport_organisationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organisationName":
+			out.Values[i] = ec._OrganisationReport_organisationName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19029,6 +19439,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var removeIdentityProviderResultImplementors = []string{"RemoveIdentityProviderResult"}
+
+func (ec *executionContext) _RemoveIdentityProviderResult(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveIdentityProviderResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeIdentityProviderResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveIdentityProviderResult")
+		case "providerId":
+			out.Values[i] = ec._RemoveIdentityProviderResult_providerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sessionsRevoked":
+			out.Values[i] = ec._RemoveIdentityProviderResult_sessionsRevoked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -20533,6 +20981,11 @@ func (ec *executionContext) unmarshalNIdentityProviderInput2githubᚗcomᚋrollc
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNIdentityProviderUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderUpdateInput(ctx context.Context, v any) (model.IdentityProviderUpdateInput, error) {
+	res, err := ec.unmarshalInputIdentityProviderUpdateInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNImportLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImportLine) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -21059,6 +21512,14 @@ func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑde
 
 func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNRemoveIdentityProviderResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemoveIdentityProviderResult(ctx context.Context, sel ast.SelectionSet, v *model.RemoveIdentityProviderResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RemoveIdentityProviderResult!")
+		return graphql.Null
+	}
+	return ec._RemoveIdentityProviderResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionStatement(ctx context.Context, sel ast.SelectionSet, v *model.RetentionStatement) graphql.Marshaler {

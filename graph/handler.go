@@ -72,6 +72,7 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	// strictInputs first: the cost is then computed from arguments of the
 	// types the schema says.
 	srv.Use(&strictInputs{})
+	srv.Use(operationLabel{}) // metrics: the root field, before a limit can refuse
 	srv.Use(extension.FixedComplexityLimit(o.Limits.Complexity))
 	srv.Use(noDefer{})
 	// A compiled plan answers some learners queries after these extensions
@@ -81,7 +82,7 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	if o.Dev {
 		srv.Use(extension.Introspection{})
 	}
-	srv.SetErrorPresenter(presentError(o.Log))
+	srv.SetErrorPresenter(noteErrorCode(presentError(o.Log)))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
 	return loaders.Middleware(svc, o.LoaderWait, srv)
 }

@@ -83,6 +83,8 @@ type AuditEntryEdge struct {
 type CountEntry struct {
 	Key   string `json:"key"`
 	Count int    `json:"count"`
+	// What the key names, for a person reading the report: an access group's name, 'Privacy Policy v2: ACCEPTED', 'Course title (LMS ID): COMPLETED'. Null for statuses and for keys whose object no longer exists.
+	Label *string `json:"label,omitempty"`
 }
 
 type Course struct {
@@ -228,6 +230,21 @@ type IdentityProviderInput struct {
 	EmailTrust *EmailTrust `json:"emailTrust,omitempty"`
 }
 
+// Fields left out keep their value. The issuer cannot change: remove the provider and register the new one.
+type IdentityProviderUpdateInput struct {
+	// When audience is left out and was the old client ID, it follows the new one.
+	ClientID *string `json:"clientId,omitempty"`
+	// A new secret (rotation), sealed with ROLLCALL_SECRET_KEY; never returned.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+	// Or a ROLLCALL_IDP_SECRET_* variable holding it; it must be set in the service's environment.
+	ClientSecretEnv *string `json:"clientSecretEnv,omitempty"`
+	// Remove the secret: a public client (PKCE only).
+	ClearClientSecret *bool       `json:"clearClientSecret,omitempty"`
+	Audience          *string     `json:"audience,omitempty"`
+	Scopes            []string    `json:"scopes,omitempty"`
+	EmailTrust        *EmailTrust `json:"emailTrust,omitempty"`
+}
+
 type ImportLine struct {
 	// 1-based row number in the input.
 	Row int `json:"row"`
@@ -356,11 +373,12 @@ type Organisation struct {
 
 // ONC-7: aggregates only. GEN-3: erasures do not change them.
 type OrganisationReport struct {
-	OrganisationID string        `json:"organisationId"`
-	GeneratedAt    time.Time     `json:"generatedAt"`
-	LearnersEver   int           `json:"learnersEver"`
-	ByStatus       []*CountEntry `json:"byStatus"`
-	ByAccessGroup  []*CountEntry `json:"byAccessGroup"`
+	OrganisationID   string        `json:"organisationId"`
+	OrganisationName string        `json:"organisationName"`
+	GeneratedAt      time.Time     `json:"generatedAt"`
+	LearnersEver     int           `json:"learnersEver"`
+	ByStatus         []*CountEntry `json:"byStatus"`
+	ByAccessGroup    []*CountEntry `json:"byAccessGroup"`
 	// key: policyVersionId:DECISION
 	PolicyDecisions []*CountEntry `json:"policyDecisions"`
 	// key: courseId:STATE
@@ -458,6 +476,12 @@ type ProposedDomain struct {
 }
 
 type Query struct {
+}
+
+type RemoveIdentityProviderResult struct {
+	ProviderID string `json:"providerId"`
+	// Browser sessions the provider's sign-ins had opened, now revoked.
+	SessionsRevoked int `json:"sessionsRevoked"`
 }
 
 // GEN-1: until when and why the learner's data is kept.

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ type Service struct {
 	onProviderChange     func(issuer string)
 	feedKeep             time.Duration
 	polls                pollSlots
+	getenv               func(string) string // reads clientSecretEnv variables
+	feedObs              FeedObserver
 }
 
 // Options configure a Service; zero values take defaults.
@@ -50,6 +53,18 @@ type Options struct {
 	OnProviderChange func(issuer string)
 	// FeedRetention is how long feed rows are kept (default 30 days).
 	FeedRetention time.Duration
+	// Getenv reads the ROLLCALL_IDP_SECRET_* variables providers name
+	// (default os.Getenv).
+	Getenv func(string) string
+	// FeedObserver, when set, is told of every LMS read of the feed (metrics).
+	FeedObserver FeedObserver
+}
+
+// FeedObserver is told of each read of the feed by an LMS: an opaque client
+// ID (the API key's ID, or the actor ID), the events served, and how far
+// behind the head the reader was (0 when it has caught up).
+type FeedObserver interface {
+	FeedRead(client string, served int, lag time.Duration, at time.Time)
 }
 
 func New(st Store, o Options) *Service {
@@ -57,6 +72,10 @@ func New(st Store, o Options) *Service {
 		allowInsecureIssuers: o.AllowInsecureIssuers, onProviderChange: o.OnProviderChange, feedKeep: o.FeedRetention}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.feedObs = o.FeedObserver
+	if s.getenv = o.Getenv; s.getenv == nil {
+		s.getenv = os.Getenv
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -157,6 +157,9 @@ type SignIns interface {
 	ProviderByIssuer(ctx context.Context, issuer string) (domain.IdentityProvider, error)
 	ProvidersFor(ctx context.Context, programmeID, organisationID string) ([]domain.IdentityProvider, error)
 	ProvidersByProgramme(ctx context.Context, programmeID string) ([]domain.IdentityProvider, error)
+	UpdateProvider(ctx context.Context, p domain.IdentityProvider) error
+	DeleteProvider(ctx context.Context, id string) error
+	RevokeSessionsByIssuer(ctx context.Context, issuer string, at time.Time) (int64, error)
 	CreateSession(ctx context.Context, se domain.Session) error
 	GetSession(ctx context.Context, id string) (domain.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time) error

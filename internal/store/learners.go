@@ -343,6 +343,7 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 	for id := range seen {
 		s.feedAppended(ctx, id)
 	}
+	s.countEvents(ctx, len(rows))
 	return nil
 }
 

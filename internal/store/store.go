@@ -41,6 +41,8 @@ type Store struct {
 	localLock sync.Mutex
 	dsn       string
 	hub       feedHub // long-poll wake-ups (notify.go)
+	// onEvents is told how many feed events each committed transaction wrote.
+	onEvents func(n int)
 }
 
 // Options tune Open; the zero value is fine.
@@ -49,6 +51,9 @@ type Options struct {
 	// (tests use it to prove a query runs a fixed number of statements).
 	CountStatements *atomic.Int64
 	MaxOpenConns    int
+	// OnEventsCommitted, when set, is told how many feed events a transaction
+	// wrote once it has committed (metrics).
+	OnEventsCommitted func(n int)
 }
 
 // Open connects to dsn: "postgres://…" (or "postgresql://…") or "sqlite:PATH".
@@ -112,7 +117,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, dsn: dsn}
+	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, dsn: dsn, onEvents: opt.OnEventsCommitted}
 	if s.stmts != nil {
 		counter := func(*gorm.DB) { s.stmts.Add(1) }
 		cb := gdb.Callback()
@@ -182,15 +187,32 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 		return fn(ctx)
 	}
 	t := &touched{}
+	events := new(int)
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t))
+		ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
+		return fn(context.WithValue(ctx, eventsKey{}, events))
 	})
 	if err == nil {
 		for id := range t.ids { // SQLite: wake long-polls after the commit
 			s.hub.wake(id)
 		}
+		if *events > 0 && s.onEvents != nil {
+			s.onEvents(*events)
+		}
 	}
 	return translate(err)
+}
+
+type eventsKey struct{}
+
+// countEvents adds n feed events to the transaction's count, reported when
+// it commits; outside a transaction they are committed already.
+func (s *Store) countEvents(ctx context.Context, n int) {
+	if c, ok := ctx.Value(eventsKey{}).(*int); ok {
+		*c += n
+	} else if s.onEvents != nil && n > 0 {
+		s.onEvents(n)
+	}
 }
 
 // translate maps storage errors to apperr codes; everything else passes through.
