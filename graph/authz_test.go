@@ -263,6 +263,12 @@ apiKeys                            UNAUTHENTICATED  OK         OK         NOT_FO
 issueApiKey                        UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
 revokeApiKey                       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
 revokeApiKey@otherProgramme        UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+scimTokens@ownOrg                  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+scimTokens@otherOrg                UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+issueScimToken@ownOrg              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+issueScimToken@otherOrg            UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+revokeScimToken@ownOrg             UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+revokeScimToken@otherOrg           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
 `
 
 type authzRow struct {
@@ -1107,6 +1113,7 @@ func authzOperations() map[string]authzOp {
 	ops["updateMyProfile"] = azOpUpdateMyProfile
 	authzLeavingOperations(ops)
 	authzLMSOperations(ops)
+	authzScimOperations(ops) // authz_scim_test.go
 	return ops
 }
 

@@ -272,6 +272,12 @@ type IssuedAPIKey struct {
 	Secret string `json:"secret"`
 }
 
+type IssuedScimToken struct {
+	Token *ScimToken `json:"token"`
+	// Shown once; only a hash is stored. Paste it as the directory's secret token.
+	Secret string `json:"secret"`
+}
+
 type LearnerConnection struct {
 	Edges    []*LearnerEdge `json:"edges"`
 	PageInfo *PageInfo      `json:"pageInfo"`
@@ -605,6 +611,19 @@ type ScheduledRemoval struct {
 	// SCHEDULE (a removal would be scheduled), ERASE, or WARN (the contract ends soon, CTL-6).
 	Action string    `json:"action"`
 	DueAt  time.Time `json:"dueAt"`
+}
+
+// A directory's token for one organisation. The secret is never returned again.
+type ScimToken struct {
+	ID             string `json:"id"`
+	OrganisationID string `json:"organisationId"`
+	Name           string `json:"name"`
+	// The first characters, to tell tokens apart.
+	Prefix    string    `json:"prefix"`
+	CreatedAt time.Time `json:"createdAt"`
+	// When the directory last used it (written at most once a minute).
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
 }
 
 type SweepReport struct {

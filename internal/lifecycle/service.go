@@ -225,7 +225,7 @@ func canReadProgramme(a *domain.Actor, programmeID string) bool {
 // admin sees only their own (CTL-10: others are NOT_FOUND, not filtered).
 func canReadOrganisation(a *domain.Actor, o domain.Organisation) bool {
 	return a.Bootstrap || a.HasRoleIn(o.ProgrammeID, domain.RoleProgrammeAdmin, domain.RoleAuditor) ||
-		a.OrganisationAdmin(o.ID)
+		a.OrganisationAdmin(o.ID) || a.DirectoryFor(o.ID)
 }
 
 func canManageOrganisation(a *domain.Actor, o domain.Organisation) bool {

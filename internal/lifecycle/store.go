@@ -25,6 +25,7 @@ type Store interface {
 	Leaving
 	Feed
 	Audit
+	DirectoryStore // scim.go
 }
 
 // Transactions: one transaction per change (invariant 5).

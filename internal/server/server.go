@@ -22,6 +22,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/config"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
+	"github.com/rollcall-dev/rollcall/internal/scim"
 	"github.com/rollcall-dev/rollcall/internal/web"
 )
 
@@ -70,6 +71,7 @@ func New(d Deps) http.Handler {
 	// then the one reader of the body (graph.ReadParams in the transport).
 	mux.Handle("/graphql", onlyPOSTJSON(maxBody, auth.Middleware(d.Verifier, d.Service.Authenticate,
 		d.Service.SessionIdentity, d.Service.APIKeyIdentity, sizedBody(maxBody, gql))))
+	mux.Handle(scim.Prefix+"/", scim.New(d.Service, scim.Options{PublicURL: d.Config.PublicURL, Log: d.Log, RequestID: func(r *http.Request) string { return RequestID(r.Context()) }}))
 	lg := &login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
 	wd := web.Deps{Service: d.Service, Log: d.Log, PublicURL: d.Config.PublicURL, SDL: graph.SDL(), StartLogin: lg.begin}
 	if d.Config.Dev {
@@ -124,7 +126,7 @@ func securityHeaders(https bool, next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.URL.Path == "/graphql" || strings.HasPrefix(r.URL.Path, "/auth/") {
+		if r.URL.Path == "/graphql" || strings.HasPrefix(r.URL.Path, "/auth/") || strings.HasPrefix(r.URL.Path, scim.Prefix+"/") {
 			h.Set("Cache-Control", "no-store")
 		}
 		if https {
@@ -183,7 +185,9 @@ func sizedBody(maxBody int64, next http.Handler) http.Handler {
 // a body; a handler added later cannot be made to buffer megabytes).
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/graphql" {
+		// /scim/v2 bounds its body itself (scim.MaxBody) once the token in
+		// the headers has been checked, as /graphql does.
+		if r.URL.Path != "/graphql" && !strings.HasPrefix(r.URL.Path, scim.Prefix+"/") {
 			r.Body = http.MaxBytesReader(w, r.Body, AnonymousBodyBytes)
 		}
 		next.ServeHTTP(w, r)
