@@ -92,8 +92,18 @@ func TestFeed_LongPollIdleRunsNoQueryAndWakesOnlyItsProgramme(t *testing.T) {
 		lpWaiting(t, e, e.ctl.ID, 1)
 		lpWaiting(t, e, e.onc.ID, 1)
 
-		// Parked: no statement runs while they wait.
+		// A poll watches the feed before its first read (so nothing is
+		// missed between the two): let that read finish before counting.
 		before := e.api.Statements.Load()
+		for i := 0; i < 100; i++ {
+			time.Sleep(200 * time.Millisecond)
+			now := e.api.Statements.Load()
+			if now == before {
+				break
+			}
+			before = now
+		}
+		// Parked: no statement runs while they wait.
 		time.Sleep(1500 * time.Millisecond)
 		if n := e.api.Statements.Load() - before; n != 0 {
 			t.Fatalf("two idle long-polls ran %d SQL statements in 1.5s, want none", n)
