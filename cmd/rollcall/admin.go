@@ -208,7 +208,8 @@ func providerCmd(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer st.Close()
-	svc := lifecycle.New(st, lifecycle.Options{SecretKey: cfg.SecretKey, AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev, Getenv: getenv})
+	svc := lifecycle.New(st, lifecycle.Options{SecretKey: cfg.SecretKey, AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev, Getenv: getenv,
+		BootstrapAdmin: bootstrapIdentity(cfg)})
 	sctx := lifecycle.WithSystem(ctx, "cli")
 	in, err := grantInput(sctx, svc, "", "", "", *programme, *organisation, "")
 	if err != nil {

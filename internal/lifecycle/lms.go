@@ -348,6 +348,24 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 	}
 }
 
+// observeFeedRead tells the metrics of an LMS's read: how many events, and
+// the age of the last one when more are waiting (how far behind it is).
+func (s *Service) observeFeedRead(a *domain.Actor, programmeID string, page FeedPage) {
+	if s.feedObs == nil || !a.HasRoleIn(programmeID, domain.RoleLMS) {
+		return
+	}
+	client := a.ID
+	if a.Identity.Issuer == APIKeyIssuer {
+		client = "api-key:" + a.Identity.Subject
+	}
+	now := s.clock()
+	var lag time.Duration
+	if page.More && len(page.Events) > 0 {
+		lag = max(now.Sub(page.Events[len(page.Events)-1].OccurredAt), 0)
+	}
+	s.feedObs.FeedRead(client, len(page.Events), lag, now)
+}
+
 // pollSlots counts the long-polls waiting per credential.
 type pollSlots struct {
 	mu sync.Mutex
@@ -373,24 +391,6 @@ func (p *pollSlots) release(key string) {
 	if p.n[key]--; p.n[key] <= 0 {
 		delete(p.n, key)
 	}
-}
-
-// observeFeedRead tells the metrics of an LMS's read: how many events, and
-// the age of the last one when more are waiting (how far behind it is).
-func (s *Service) observeFeedRead(a *domain.Actor, programmeID string, page FeedPage) {
-	if s.feedObs == nil || !a.HasRoleIn(programmeID, domain.RoleLMS) {
-		return
-	}
-	client := a.ID
-	if a.Identity.Issuer == APIKeyIssuer {
-		client = "api-key:" + a.Identity.Subject
-	}
-	now := s.clock()
-	var lag time.Duration
-	if page.More && len(page.Events) > 0 {
-		lag = max(now.Sub(page.Events[len(page.Events)-1].OccurredAt), 0)
-	}
-	s.feedObs.FeedRead(client, len(page.Events), lag, now)
 }
 
 func maxTime(a, b time.Time) time.Time {

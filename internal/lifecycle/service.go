@@ -32,9 +32,9 @@ type Service struct {
 	allowInsecureIssuers bool
 	onProviderChange     func(issuer string)
 	feedKeep             time.Duration
-	polls                pollSlots
 	getenv               func(string) string // reads clientSecretEnv variables
 	feedObs              FeedObserver
+	polls                pollSlots
 }
 
 // Options configure a Service; zero values take defaults.

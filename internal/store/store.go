@@ -39,10 +39,10 @@ type Store struct {
 	stmts   *atomic.Int64
 	// localLock stands in for advisory locks on SQLite (one process).
 	localLock sync.Mutex
-	dsn       string
-	hub       feedHub // long-poll wake-ups (notify.go)
 	// onEvents is told how many feed events each committed transaction wrote.
 	onEvents func(n int)
+	dsn      string
+	hub      feedHub // long-poll wake-ups (notify.go)
 }
 
 // Options tune Open; the zero value is fine.
