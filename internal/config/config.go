@@ -34,7 +34,6 @@ type Config struct {
 	SecretKey            []byte        // ROLLCALL_SECRET_KEY (32 bytes, base64)
 	SweepInterval        time.Duration // ROLLCALL_SWEEP_INTERVAL (0: no scheduler)
 	FeedRetention        time.Duration // ROLLCALL_FEED_RETENTION
-	NoQueryPlans         bool          // ROLLCALL_QUERY_PLANS=false
 	MetricsListen        string        // ROLLCALL_METRICS_LISTEN ("": no /metrics)
 }
 
@@ -76,11 +75,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.AllowInsecureIssuers, err = boolVar(getenv, "ROLLCALL_ALLOW_INSECURE_ISSUERS", false); err != nil {
 		return c, err
 	}
-	plans, err := boolVar(getenv, "ROLLCALL_QUERY_PLANS", true)
-	if err != nil {
-		return c, err
-	}
-	c.NoQueryPlans = !plans
 	host, port, _ := net.SplitHostPort(c.Listen)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"

@@ -15,15 +15,12 @@ func TestFromEnv_Defaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != "sqlite:./rollcall.db" || c.Listen != "127.0.0.1:8080" || !c.Migrate || c.Dev ||
-		c.PublicURL != "http://127.0.0.1:8080" || c.AllowInsecureIssuers || c.NoQueryPlans {
+		c.PublicURL != "http://127.0.0.1:8080" || c.AllowInsecureIssuers {
 		t.Fatalf("defaults: %+v", c)
 	}
 	c, err = config.FromEnv(env(map[string]string{"ROLLCALL_DATABASE_URL": "postgres://u@db/rollcall"}))
 	if err != nil || c.Migrate {
 		t.Fatalf("PostgreSQL does not migrate on start by default: %+v %v", c, err)
-	}
-	if c, err = config.FromEnv(env(map[string]string{"ROLLCALL_QUERY_PLANS": "false"})); err != nil || !c.NoQueryPlans {
-		t.Fatalf("ROLLCALL_QUERY_PLANS=false turns the plans off: %+v %v", c, err)
 	}
 }
 
@@ -42,7 +39,6 @@ func TestFromEnv_BadValuesNameTheVariable(t *testing.T) {
 		"ROLLCALL_LOG_LEVEL":              {"ROLLCALL_LOG_LEVEL": "loud"},
 		"ROLLCALL_CORS_ORIGINS":           {"ROLLCALL_CORS_ORIGINS": "not an origin"},
 		"ROLLCALL_MAX_BODY_BYTES":         {"ROLLCALL_MAX_BODY_BYTES": "10"},
-		"ROLLCALL_QUERY_PLANS":            {"ROLLCALL_QUERY_PLANS": "sometimes"},
 		"ROLLCALL_METRICS_LISTEN":         {"ROLLCALL_METRICS_LISTEN": "9090"},
 		"ROLLCALL_METRICS_LISTEN ":        {"ROLLCALL_METRICS_LISTEN": "127.0.0.1:8080"},
 	}

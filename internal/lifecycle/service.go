@@ -34,6 +34,7 @@ type Service struct {
 	feedKeep             time.Duration
 	getenv               func(string) string // reads clientSecretEnv variables
 	feedObs              FeedObserver
+	actors               actorCache
 	polls                pollSlots
 }
 
@@ -164,11 +165,18 @@ func (s *Service) signInActor(ctx context.Context, id domain.Identity) (*domain.
 	return a, nil
 }
 
-// loadActor reads the identity's grants; it writes nothing.
+// loadActor reads the identity's grants (from the actor cache while the
+// store's AuthGeneration has not moved); it writes nothing.
 func (s *Service) loadActor(ctx context.Context, id domain.Identity) (*domain.Actor, error) {
-	grants, err := s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject)
-	if err != nil {
-		return nil, apperr.Wrap(err, "load grants")
+	key, gen, now := identityCacheKey(id), s.st.AuthGeneration(), s.clock()
+	cached, hit := s.actors.get(key, gen, now)
+	grants := cached.grants
+	if !hit {
+		var err error
+		if grants, err = s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject); err != nil {
+			return nil, apperr.Wrap(err, "load grants")
+		}
+		s.actors.put(key, actorEntry{gen: gen, at: now, grants: grants})
 	}
 	a := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject), Identity: id, Grants: grants}
 	if s.bootstrap != nil && s.bootstrap.Issuer == id.Issuer && s.bootstrap.Subject == id.Subject {

@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/graph"
@@ -45,10 +44,6 @@ type Deps struct {
 	DevIdP    http.Handler
 	DevSignIn *web.DevSignIn
 	Limits    graph.Limits
-	// LoaderWait overrides the dataloaders' batching window (tests).
-	LoaderWait time.Duration
-	// PlansServed, when set, counts requests a compiled query plan answered.
-	PlansServed *atomic.Int64
 }
 
 // AnonymousBodyBytes bounds the body of a request that carries no valid
@@ -60,8 +55,7 @@ const AnonymousBodyBytes = 8 << 10
 // New returns the service's root handler.
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
-	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log,
-		LoaderWait: d.LoaderWait, NoPlans: d.Config.NoQueryPlans, PlansServed: d.PlansServed})
+	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log})
 	maxBody := d.Config.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = 16 << 20

@@ -43,6 +43,10 @@ type Store struct {
 	onEvents func(n int)
 	dsn      string
 	hub      feedHub // long-poll wake-ups (notify.go)
+	// identityGen changes whenever this process changes who an identity is:
+	// a role grant created or deleted, a learner identity linked or removed
+	// (AuthGeneration).
+	identityGen atomic.Uint64
 }
 
 // Options tune Open; the zero value is fine.
@@ -161,6 +165,27 @@ func (s *Store) Ready(ctx context.Context) error {
 
 type txKey struct{}
 
+// txState is what InTx learns about its transaction while it runs.
+type txState struct{ identityChanged bool }
+
+type txStateKey struct{}
+
+// AuthGeneration changes whenever this process commits a change to role
+// grants or learner identities. A cache of what an identity may do is valid
+// while the generation it was read at is current; it is read before the
+// rows are, so a change committed meanwhile invalidates it.
+func (s *Store) AuthGeneration() uint64 { return s.identityGen.Load() }
+
+// identityChanged bumps the generation now (readers of the old rows stop
+// trusting them) and, inside a transaction, again once it ends (a reader
+// that read the old rows before the commit does not keep them).
+func (s *Store) identityChanged(ctx context.Context) {
+	s.identityGen.Add(1)
+	if st, ok := ctx.Value(txStateKey{}).(*txState); ok {
+		st.identityChanged = true
+	}
+}
+
 // db returns the transaction carried by ctx, or the pool.
 func (s *Store) db(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
@@ -186,12 +211,16 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
+	st := &txState{}
 	t := &touched{}
 	events := new(int)
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
-		return fn(context.WithValue(ctx, eventsKey{}, events))
+		return fn(context.WithValue(context.WithValue(ctx, eventsKey{}, events), txStateKey{}, st))
 	})
+	if st.identityChanged {
+		s.identityGen.Add(1)
+	}
 	if err == nil {
 		for id := range t.ids { // SQLite: wake long-polls after the commit
 			s.hub.wake(id)
