@@ -38,6 +38,7 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzParseEmail -fuzztime 30s ./internal/domain
+	$(GO) test -run '^$$' -fuzz FuzzCleanName -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzPlanQuoteMatchesGqlgen -fuzztime 30s ./graph
 
 docker:

@@ -19,6 +19,13 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		if ae, ok := apperr.As(err); ok {
+			if ae.Code == apperr.Unavailable {
+				// Retryable; the transport answers 503 with Retry-After and
+				// logs once for the request.
+				gqlErr.Message = apperr.UnavailableMessage
+				gqlErr.Extensions = map[string]any{"code": string(apperr.Unavailable)}
+				return gqlErr
+			}
 			if ae.Code == apperr.Internal {
 				return internal(ctx, log, gqlErr, err)
 			}
@@ -65,7 +72,12 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 }
 
 func internal(ctx context.Context, log *slog.Logger, gqlErr *gqlerror.Error, err error) *gqlerror.Error {
-	log.ErrorContext(ctx, "internal error", "err", err.Error(), "path", gqlErr.Path.String())
+	// A client that went away cancels the request's context and with it every
+	// query still running: not a fault of the service. The transport logs
+	// it once, at info.
+	if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		log.ErrorContext(ctx, "internal error", "err", err.Error(), "path", gqlErr.Path.String())
+	}
 	gqlErr.Message = "internal error"
 	gqlErr.Extensions = map[string]any{"code": string(apperr.Internal)}
 	return gqlErr

@@ -93,7 +93,7 @@ func hygPost(t *testing.T, api *testkit.API, token, query string, vars map[strin
 }
 
 var hygCodes = map[string]bool{"UNAUTHENTICATED": true, "FORBIDDEN": true, "NOT_FOUND": true, "BAD_USER_INPUT": true,
-	"CONFLICT": true, "CURSOR_EXPIRED": true, "RATE_LIMITED": true, "INTERNAL_SERVER_ERROR": true}
+	"CONFLICT": true, "CURSOR_EXPIRED": true, "RATE_LIMITED": true, "SERVICE_UNAVAILABLE": true, "INTERNAL_SERVER_ERROR": true}
 
 var hygRequestID = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
@@ -235,14 +235,15 @@ func hygBigBody() []byte {
 
 func TestHygiene_BodyOver1MiBRefused(t *testing.T) {
 	api := hygSQLite(t)
-	r := hygDo(t, api, hygReq{ContentType: "application/json", Body: bytes.NewReader(hygBigBody())})
+	auth := "Bearer " + api.BootstrapToken()
+	r := hygDo(t, api, hygReq{ContentType: "application/json", Auth: auth, Body: bytes.NewReader(hygBigBody())})
 	hygWantError(t, r, http.StatusRequestEntityTooLarge, "BAD_USER_INPUT")
 	// Just under the limit is fine.
 	small := []byte(`{"query":"{ __typename }` + strings.Repeat(" ", (1<<20)-64) + `"}`)
 	if len(small) > 1<<20 {
 		t.Fatalf("setup: %d bytes", len(small))
 	}
-	r = hygDo(t, api, hygReq{ContentType: "application/json", Body: bytes.NewReader(small)})
+	r = hygDo(t, api, hygReq{ContentType: "application/json", Auth: auth, Body: bytes.NewReader(small)})
 	if r.Status != http.StatusOK || len(r.GQL.Errors) != 0 {
 		t.Fatalf("body of %d bytes refused: %d %.300s", len(small), r.Status, r.Body)
 	}
@@ -254,7 +255,7 @@ func TestHygiene_ChunkedBodyOver1MiBRefused(t *testing.T) {
 	api := hygSQLite(t)
 	// Hiding the length makes the client send Transfer-Encoding: chunked.
 	body := struct{ io.Reader }{bytes.NewReader(hygBigBody())}
-	r := hygDo(t, api, hygReq{ContentType: "application/json", Body: body})
+	r := hygDo(t, api, hygReq{ContentType: "application/json", Auth: "Bearer " + api.BootstrapToken(), Body: body})
 	if len(r.GQL.Errors) == 0 || r.GQL.Code() != "BAD_USER_INPUT" {
 		t.Fatalf("chunked body over 1 MiB not refused with BAD_USER_INPUT: %d %.300s", r.Status, r.Body)
 	}
@@ -297,14 +298,22 @@ func TestHygiene_ComplexityLimit(t *testing.T) {
 	}
 }
 
+// The cost counts list sizes: aliases of a paginated field multiply by
+// `first`, and the refusal says the cost and the limit.
 func TestHygiene_DefaultComplexityLimit(t *testing.T) {
 	api := hygSQLite(t)
-	// ~4500 tokens, so under the default parser limit, but complexity 2500.
-	q := hygAliases(500, "viewer { actorId subject issuer bootstrapAdmin }")
-	r := hygPost(t, api, api.BootstrapToken(), q, nil)
-	hygWantError(t, r, 0, "BAD_USER_INPUT")
-	if got := r.GQL.Ext("reason"); got != "COMPLEXITY_LIMIT_EXCEEDED" {
-		t.Fatalf("reason = %q, want COMPLEXITY_LIMIT_EXCEEDED; %.300s", got, r.Body)
+	// 40 aliases of learners(first: 500) { edges { node { id email } } }:
+	// 40 x (1 + 500 x 4) = 80,040, over the default 64,000.
+	q := hygAliases(40, `learners(programmeId: "00000000-0000-0000-0000-000000000000", first: 500) { edges { node { id email } } }`)
+	for _, token := range []string{api.BootstrapToken(), ""} {
+		r := hygPost(t, api, token, q, nil)
+		hygWantError(t, r, 0, "BAD_USER_INPUT")
+		if got := r.GQL.Ext("reason"); got != "COMPLEXITY_LIMIT_EXCEEDED" {
+			t.Fatalf("reason = %q, want COMPLEXITY_LIMIT_EXCEEDED; %.300s", got, r.Body)
+		}
+		if msg := r.GQL.Errors[0].Message; msg != "operation has complexity 80040, which exceeds the limit of 64000" {
+			t.Fatalf("message = %q, want the cost and the limit", msg)
+		}
 	}
 }
 

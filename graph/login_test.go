@@ -68,6 +68,11 @@ func (r lgResp) cookie(name string) *http.Cookie {
 
 func (b *lgBrowser) do(t *testing.T, req *http.Request) lgResp {
 	t.Helper()
+	if req.Method == http.MethodPost && req.Header.Get("Origin") == "" {
+		// A browser sends the page's origin with every POST: here, a page of
+		// the service itself.
+		req.Header.Set("Origin", req.URL.Scheme+"://"+req.URL.Host)
+	}
 	res, err := b.c.Do(req)
 	if err != nil {
 		t.Fatal(err)

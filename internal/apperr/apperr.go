@@ -19,7 +19,10 @@ const (
 	Conflict        Code = "CONFLICT"
 	CursorExpired   Code = "CURSOR_EXPIRED"
 	RateLimited     Code = "RATE_LIMITED"
-	Internal        Code = "INTERNAL_SERVER_ERROR"
+	// Unavailable: a dependency (the database) cannot be reached; the
+	// request changed nothing and may be retried after Retry-After.
+	Unavailable Code = "SERVICE_UNAVAILABLE"
+	Internal    Code = "INTERNAL_SERVER_ERROR"
 )
 
 // Error carries a code, a message safe to show a client, and optionally the

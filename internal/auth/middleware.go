@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -10,11 +9,19 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
-// Middleware verifies an `Authorization: Bearer` token and hands the identity
-// to attach (lifecycle.WithIdentity) so use cases can authorise. A request
-// without a token goes on anonymous; one with a bad token is refused here with
-// UNAUTHENTICATED, before any GraphQL work.
+// Middleware verifies the credential in the request's headers (an
+// `Authorization: Bearer` token, an API key, or the session cookie) and hands
+// the identity to attach (lifecycle.WithIdentity) so use cases can authorise.
+// It reads headers only, never the body: the edge sizes the body by what it
+// learns here (Authenticated). A request without a credential goes on
+// anonymous; one with a bad token is refused here with UNAUTHENTICATED,
+// before any body is read or GraphQL work done. A database that cannot be
+// reached answers 503 SERVICE_UNAVAILABLE, which a client may retry.
 func Middleware(v *Verifier, attach func(context.Context, domain.Identity) context.Context, sessions, apiKeys SessionLookup, next http.Handler) http.Handler {
+	known := func(w http.ResponseWriter, r *http.Request, id domain.Identity) {
+		ctx := context.WithValue(attach(r.Context(), id), authenticatedKey{}, true)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
@@ -23,11 +30,11 @@ func Middleware(v *Verifier, attach func(context.Context, domain.Identity) conte
 			if c, err := r.Cookie(SessionCookie); err == nil && sessions != nil {
 				id, ok, err := sessions(r.Context(), c.Value)
 				if err != nil {
-					writeGraphQLError(w, http.StatusInternalServerError, apperr.New(apperr.Internal, "internal error"))
+					apperr.WriteHTTP(w, 0, err)
 					return
 				}
 				if ok {
-					next.ServeHTTP(w, r.WithContext(attach(r.Context(), id)))
+					known(w, r, id)
 					return
 				}
 			}
@@ -36,7 +43,7 @@ func Middleware(v *Verifier, attach func(context.Context, domain.Identity) conte
 		}
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			writeGraphQLError(w, http.StatusUnauthorized, apperr.Unauthenticatedf("use Authorization: Bearer <token>"))
+			apperr.WriteHTTP(w, http.StatusUnauthorized, apperr.Unauthenticatedf("use Authorization: Bearer <token>"))
 			return
 		}
 		tok = strings.TrimSpace(tok)
@@ -44,26 +51,30 @@ func Middleware(v *Verifier, attach func(context.Context, domain.Identity) conte
 			id, ok, err := apiKeys(r.Context(), tok)
 			switch {
 			case err != nil:
-				writeGraphQLError(w, http.StatusInternalServerError, apperr.New(apperr.Internal, "internal error"))
+				apperr.WriteHTTP(w, 0, err)
 			case !ok:
-				writeGraphQLError(w, http.StatusUnauthorized, errUnauth)
+				apperr.WriteHTTP(w, http.StatusUnauthorized, errUnauth)
 			default:
-				next.ServeHTTP(w, r.WithContext(attach(r.Context(), id)))
+				known(w, r, id)
 			}
 			return
 		}
 		id, err := v.Verify(r.Context(), tok)
 		if err != nil {
-			status := http.StatusUnauthorized
-			if apperr.CodeOf(err) != apperr.Unauthenticated {
-				status = http.StatusInternalServerError
-				err = apperr.New(apperr.Internal, "internal error")
-			}
-			writeGraphQLError(w, status, err)
+			apperr.WriteHTTP(w, 0, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(attach(r.Context(), id)))
+		known(w, r, id)
 	})
+}
+
+type authenticatedKey struct{}
+
+// Authenticated reports whether Middleware verified a credential for the
+// request of ctx (the edge then allows a full-size body).
+func Authenticated(ctx context.Context) bool {
+	ok, _ := ctx.Value(authenticatedKey{}).(bool)
+	return ok
 }
 
 // APIKeyPrefix starts every Rollcall API key (never a JWT).
@@ -74,25 +85,3 @@ const SessionCookie = "rollcall_session"
 
 // SessionLookup resolves a session cookie to an identity.
 type SessionLookup func(ctx context.Context, token string) (domain.Identity, bool, error)
-
-// writeGraphQLError answers in the GraphQL response shape so clients parse
-// one format whatever refused them.
-func writeGraphQLError(w http.ResponseWriter, status int, err error) {
-	ae, _ := apperr.As(err)
-	msg, code := "internal error", string(apperr.Internal)
-	if ae != nil {
-		msg, code = ae.Message, string(ae.Code)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
-		"data":   nil,
-	})
-}
-
-// WriteError is writeGraphQLError for other HTTP handlers of the service.
-func WriteError(w http.ResponseWriter, status int, err error) { writeGraphQLError(w, status, err) }

@@ -25,12 +25,9 @@ type LearnerUpdate struct {
 }
 
 func cleanName(field, v string) (*string, error) {
-	v, err := cleanText(field, v, 1, 100)
+	v, err := domain.CleanName(field, v)
 	if err != nil {
-		return nil, err
-	}
-	if strings.ContainsAny(v, "\n\t") {
-		return nil, apperr.Invalid(field, "%s must be one line", field)
+		return nil, textInvalid(field, err)
 	}
 	return &v, nil
 }

@@ -733,10 +733,10 @@ func TestImport_ConcurrentImportsOfSameEmailCreateOne(t *testing.T) {
 			email := func(i int) string { return fmt.Sprintf("r%d.p%02d@kent.gov.uk", round, i) }
 			var a, b []lifecycle.ImportRow
 			for i := 0; i < 30; i++ {
-				a = append(a, lifecycle.ImportRow{Email: email(i), GivenName: "A", FamilyName: fmt.Sprint(i)})
+				a = append(a, lifecycle.ImportRow{Email: email(i), GivenName: "A", FamilyName: fmt.Sprint("Number ", i)})
 			}
 			for i := 15; i < 45; i++ {
-				b = append(b, lifecycle.ImportRow{Email: email(i), GivenName: "B", FamilyName: fmt.Sprint(i)})
+				b = append(b, lifecycle.ImportRow{Email: email(i), GivenName: "B", FamilyName: fmt.Sprint("Number ", i)})
 			}
 			var wg sync.WaitGroup
 			reps := make([]lifecycle.ImportReport, 2)
@@ -918,10 +918,10 @@ func TestLearners_CTL10_OrgAdminSeesOnlyOwnOrganisation(t *testing.T) {
 		w := newLrnWorld(t, st)
 		var kccIDs, medwayIDs []string
 		for i := 0; i < 3; i++ {
-			kccIDs = append(kccIDs, w.create(w.kcc.ID, fmt.Sprintf("k%d@kent.gov.uk", i), "K", fmt.Sprint(i)).ID)
+			kccIDs = append(kccIDs, w.create(w.kcc.ID, fmt.Sprintf("k%d@kent.gov.uk", i), "K", fmt.Sprint("Number ", i)).ID)
 		}
 		for i := 0; i < 5; i++ {
-			medwayIDs = append(medwayIDs, w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint(i)).ID)
+			medwayIDs = append(medwayIDs, w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i)).ID)
 		}
 		medwayAdmin := w.as("medway-admin")
 

@@ -1089,10 +1089,10 @@ func newLvRosterWorld(t *testing.T, st *store.Store) *lvRosterWorld {
 	t.Helper()
 	w := &lvRosterWorld{lrnWorld: newLrnWorld(t, st)}
 	for i := 0; i < 10; i++ {
-		w.k = append(w.k, w.create(w.kcc.ID, fmt.Sprintf("k%02d@kent.gov.uk", i), "K", fmt.Sprint(i)))
+		w.k = append(w.k, w.create(w.kcc.ID, fmt.Sprintf("k%02d@kent.gov.uk", i), "K", fmt.Sprint("Number ", i)))
 	}
 	for i := 0; i < 2; i++ {
-		w.m = append(w.m, w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint(i)))
+		w.m = append(w.m, w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i)))
 	}
 	return w
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
@@ -22,6 +23,10 @@ const DefaultFeedRetention = 30 * 24 * time.Hour
 
 // MaxWait bounds a long-poll.
 const MaxWait = 30 * time.Second
+
+// MaxWaitingPolls bounds the long-polls one credential (an API key, an
+// identity) may have waiting at once; the reference agent keeps one.
+const MaxWaitingPolls = 4
 
 func canSync(a *domain.Actor, programmeID string) bool {
 	return a.System || a.Bootstrap || a.ProgrammeAdmin(programmeID) || a.HasRoleIn(programmeID, domain.RoleLMS)
@@ -290,7 +295,22 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 			return FeedPage{}, apperr.New(apperr.CursorExpired, "events after this cursor are past the feed's retention; list enrolments again and follow the feed from its asOf").WithField("after")
 		}
 	}
-	deadline := time.Now().Add(wait)
+	var wake <-chan struct{}
+	if wait > 0 {
+		if !s.polls.acquire(a.ID) {
+			return FeedPage{}, apperr.Errorf(apperr.RateLimited,
+				"at most %d long-polls may wait at once for one credential; let one return first", MaxWaitingPolls).
+				WithField("waitSeconds").WithReason("TOO_MANY_WAITING_POLLS")
+		}
+		defer s.polls.release(a.ID)
+		// Watch before the first read, so an event committed between the
+		// read and the wait still wakes this poll.
+		w, stop := s.st.WatchFeed(p.ID)
+		defer stop()
+		wake = w
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		es, err := s.st.ReadEvents(ctx, p.ID, from, first+1)
 		if err != nil {
@@ -306,19 +326,50 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 			page.Next = domain.FeedPosition{TxID: last.TxID, ID: last.ID, At: last.OccurredAt}
 		}
 		page.Next.At = maxTime(page.Next.At, from.At)
-		if len(es) > 0 || wait == 0 || time.Now().After(deadline) {
-			if len(es) == 0 && pos == nil {
-				// An empty feed read from the start: hand out a position now,
-				// so the reader's cursor ages from today.
-				page.Next.At = now
-			}
+		if len(es) == 0 && pos == nil {
+			// An empty feed read from the start: hand out a position now,
+			// so the reader's cursor ages from today.
+			page.Next.At = now
+		}
+		if len(es) > 0 || wait == 0 {
 			return page, nil
 		}
+		// Idle: no connection held, no query run, until this programme's
+		// feed grows, the wait ends or the client goes.
 		select {
 		case <-ctx.Done():
 			return page, nil
-		case <-time.After(200 * time.Millisecond):
+		case <-timer.C:
+			return page, nil
+		case <-wake:
 		}
+	}
+}
+
+// pollSlots counts the long-polls waiting per credential.
+type pollSlots struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (p *pollSlots) acquire(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == nil {
+		p.n = map[string]int{}
+	}
+	if p.n[key] >= MaxWaitingPolls {
+		return false
+	}
+	p.n[key]++
+	return true
+}
+
+func (p *pollSlots) release(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n[key]--; p.n[key] <= 0 {
+		delete(p.n, key)
 	}
 }
 

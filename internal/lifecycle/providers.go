@@ -119,11 +119,20 @@ func (s *Service) RegisterIdentityProvider(ctx context.Context, programmeID, org
 	return p, err
 }
 
+// One issuer has one meaning. The bootstrap admin's issuer
+// (ROLLCALL_BOOTSTRAP_ADMIN) is answered by the verifier's static entry with
+// its own audience before any registered provider is consulted, so a
+// provider registered at that issuer would have every learner token refused;
+// it is refused here instead (not merged: docs/security.md).
 func (s *Service) checkIssuer(raw string) (string, error) {
 	raw = strings.TrimSpace(raw)
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || len(raw) > 500 {
 		return "", apperr.Invalid("issuer", "the issuer must be an absolute URL without query, fragment or credentials")
+	}
+	if s.bootstrap != nil && strings.EqualFold(strings.TrimRight(raw, "/"), strings.TrimRight(s.bootstrap.Issuer, "/")) {
+		return "", apperr.Invalid("issuer", "this issuer is the installation's bootstrap admin issuer (ROLLCALL_BOOTSTRAP_ADMIN): "+
+			"one issuer has one meaning, so an organisation's provider must have its own issuer").WithReason("BOOTSTRAP_ISSUER")
 	}
 	switch u.Scheme {
 	case "https":

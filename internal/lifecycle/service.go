@@ -9,8 +9,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +31,7 @@ type Service struct {
 	allowInsecureIssuers bool
 	onProviderChange     func(issuer string)
 	feedKeep             time.Duration
+	polls                pollSlots
 }
 
 // Options configure a Service; zero values take defaults.
@@ -222,24 +223,23 @@ func (s *Service) audit(ctx context.Context, a *domain.Actor, programmeID *strin
 
 func ptr[T any](v T) *T { return &v }
 
-// cleanText trims and bounds free text an admin supplies (names, reasons).
+// cleanText trims and bounds free text an admin supplies (reasons, notes,
+// titles): domain.CleanText's rules, as BAD_USER_INPUT on field.
 func cleanText(field, v string, min, max int) (string, error) {
-	v = strings.TrimSpace(v)
-	if len([]rune(v)) < min {
-		if min == 1 {
-			return "", apperr.Invalid(field, "%s is required", field)
-		}
-		return "", apperr.Invalid(field, "%s must be at least %d characters", field, min)
+	v, err := domain.CleanText(field, v, min, max)
+	return v, textInvalid(field, err)
+}
+
+// textInvalid presents a domain text refusal as BAD_USER_INPUT on field.
+func textInvalid(field string, err error) error {
+	if err == nil {
+		return nil
 	}
-	if len([]rune(v)) > max {
-		return "", apperr.Invalid(field, "%s must be at most %d characters", field, max)
+	var te *domain.TextError
+	if errors.As(err, &te) {
+		return apperr.Invalid(field, "%s", te.Message).WithReason(te.Reason)
 	}
-	for _, r := range v {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
-			return "", apperr.Invalid(field, "%s contains control characters", field)
-		}
-	}
-	return v, nil
+	return err
 }
 
 // Refresh returns a context whose actor is loaded again on next use (after a

@@ -435,10 +435,12 @@ func applyNames(l *domain.Learner, id domain.Identity) {
 }
 
 // tokenNames are the names of a token that Rollcall takes: trimmed, and
-// empty when blank or longer than 100 bytes.
+// empty when a name breaks the text rules (domain.CleanName) or is longer
+// than 100 bytes. A provider's odd name does not stop the person signing in.
 func tokenNames(id domain.Identity) (given, family string) {
 	keep := func(s string) string {
-		if s = strings.TrimSpace(s); len(s) > 100 {
+		s, err := domain.CleanName("name", s)
+		if err != nil || len(s) > 100 {
 			return ""
 		}
 		return s

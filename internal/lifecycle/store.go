@@ -190,6 +190,9 @@ type Feed interface {
 	FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error)
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
 	FeedHorizon(ctx context.Context, programmeID string) (int64, error)
+	// WatchFeed wakes the returned channel when events of the programme
+	// commit after the call (LISTEN/NOTIFY on PostgreSQL); stop ends it.
+	WatchFeed(programmeID string) (wake <-chan struct{}, stop func())
 	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) ([]domain.Enrolment, bool, string, error)
 	BumpGroup(ctx context.Context, groupID string, b domain.Bulk, at time.Time) (int, error)
 	RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error

@@ -29,7 +29,7 @@ func swpImport(w *lrnWorld, admin, orgID, prefix, emailDomain string, n int) []s
 	w.t.Helper()
 	rows := make([]lifecycle.ImportRow, n)
 	for i := range rows {
-		rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("%s%05d@%s", prefix, i, emailDomain), GivenName: "Imported", FamilyName: fmt.Sprint(i)}
+		rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("%s%05d@%s", prefix, i, emailDomain), GivenName: "Imported", FamilyName: fmt.Sprint("Number ", i)}
 	}
 	rep, err := w.svc.ImportLearners(w.as(admin), orgID, rows, false, true)
 	if err != nil || rep.Created != n {
@@ -170,7 +170,7 @@ func TestSweep_CTL6_ContractEndErasesEveryone(t *testing.T) {
 		n := lifecycle.SweepBatch + 100 // more than one batch
 		swpImport(w, "kcc-admin", w.kcc.ID, "ce", "kent.gov.uk", n)
 		for i := 0; i < 3; i++ {
-			w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint(i))
+			w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i))
 		}
 		linked, _ := lrnLinked(w.env, w.kcc.ID, "linked@kent.gov.uk", kccIssuer, "linked")
 		if _, _, err := w.svc.StartSession(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "linked"}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -107,8 +108,15 @@ func (l *login) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, fin.ReturnTo, http.StatusFound)
 }
 
-// logout: POST /auth/logout revokes the session server-side.
+// logout: POST /auth/logout revokes the session server-side. The cookie is
+// SameSite=Lax, which still lets another site's page navigate here; the
+// Origin header (sent by browsers on every POST) must be this service's own.
 func (l *login) logout(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r.Header.Get("Origin"), l.d.Config.PublicURL) {
+		apperr.WriteHTTP(w, http.StatusForbidden,
+			apperr.Forbiddenf("logout must come from this service's own pages (the Origin header must be %s)", origin(l.d.Config.PublicURL)).WithReason("ORIGIN_MISMATCH"))
+		return
+	}
 	if c, err := r.Cookie(auth.SessionCookie); err == nil {
 		if err := l.d.Service.EndSession(r.Context(), c.Value); err != nil {
 			l.fail(w, r, err)
@@ -120,34 +128,41 @@ func (l *login) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *login) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, errProviderDown) {
-		if l.pages != nil && web.WantsHTML(r) {
-			l.pages.Problem(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusBadGateway, gqlErr(errProviderDown.Message, "INTERNAL_SERVER_ERROR"))
-		return
-	}
 	// A browser (the learner following a link or the callback) sees a page,
 	// never raw JSON; API clients keep the JSON answer.
 	if l.pages != nil && web.WantsHTML(r) {
 		l.pages.Problem(w, r, err)
 		return
 	}
-	status := map[apperr.Code]int{apperr.Unauthenticated: 401, apperr.Forbidden: 403, apperr.NotFound: 404,
-		apperr.BadUserInput: 400, apperr.Conflict: 409}[apperr.CodeOf(err)]
-	if status == 0 {
-		l.d.Log.ErrorContext(r.Context(), "login failed", "err", err.Error())
-		writeJSON(w, http.StatusInternalServerError, gqlErr("internal error", "INTERNAL_SERVER_ERROR"))
+	switch code := apperr.CodeOf(err); {
+	case errors.Is(err, errProviderDown):
+		apperr.WriteHTTP(w, http.StatusBadGateway, apperr.New(apperr.Unavailable, errProviderDown.Message))
 		return
+	case errors.Is(err, lifecycle.ErrNoSignIn):
+		// One answer for every reason (the reason would tell which domains exist).
+		err = apperr.NotFoundf("%s", lifecycle.ErrNoSignIn.Message)
+	case code == apperr.Internal:
+		if r.Context().Err() != nil {
+			l.d.Log.InfoContext(r.Context(), "login: client disconnected")
+			return
+		}
+		l.d.Log.ErrorContext(r.Context(), "login failed", "err", err.Error())
 	}
-	ae, _ := apperr.As(err)
-	body := map[string]any{"message": ae.Message, "extensions": map[string]any{"code": string(ae.Code)}}
-	if ae.Reason != "" {
-		body["extensions"].(map[string]any)["reason"] = ae.Reason
+	apperr.WriteHTTP(w, 0, err)
+}
+
+// origin is the scheme://host[:port] of an absolute URL.
+func origin(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return ""
 	}
-	if errors.Is(err, lifecycle.ErrNoSignIn) {
-		body = map[string]any{"message": lifecycle.ErrNoSignIn.Message, "extensions": map[string]any{"code": "NOT_FOUND"}}
-	}
-	writeJSON(w, status, map[string]any{"errors": []any{body}, "data": nil})
+	return pu.Scheme + "://" + pu.Host
+}
+
+// sameOrigin compares an Origin header with the public URL's origin; a
+// missing or "null" Origin is not the same origin.
+func sameOrigin(hdr, publicURL string) bool {
+	want := origin(publicURL)
+	return hdr != "" && want != "" && strings.EqualFold(strings.TrimRight(hdr, "/"), want)
 }

@@ -4,21 +4,20 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/graph"
+	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/auth"
 	"github.com/rollcall-dev/rollcall/internal/config"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
@@ -51,12 +50,26 @@ type Deps struct {
 	PlansServed *atomic.Int64
 }
 
+// AnonymousBodyBytes bounds the body of a request that carries no valid
+// credential. Nothing anonymous needs more: the only anonymous GraphQL a
+// client sends is a small query (viewer, sign-in discovery), and /auth/*
+// takes no body at all. Memory is bounded before anyone is known.
+const AnonymousBodyBytes = 8 << 10
+
 // New returns the service's root handler.
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log,
 		LoaderWait: d.LoaderWait, NoPlans: d.Config.NoQueryPlans, PlansServed: d.PlansServed})
-	mux.Handle("/graphql", onlyPOSTJSON(auth.Middleware(d.Verifier, d.Service.Authenticate, d.Service.SessionIdentity, d.Service.APIKeyIdentity, gql)))
+	maxBody := d.Config.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 16 << 20
+	}
+	// The order is the point: method and media type, then the credential
+	// from the headers, then a body limit sized by what the headers proved,
+	// then the one reader of the body (graph.ReadParams in the transport).
+	mux.Handle("/graphql", onlyPOSTJSON(maxBody, auth.Middleware(d.Verifier, d.Service.Authenticate,
+		d.Service.SessionIdentity, d.Service.APIKeyIdentity, sizedBody(maxBody, gql))))
 	lg := &login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
 	wd := web.Deps{Service: d.Service, Log: d.Log, PublicURL: d.Config.PublicURL, SDL: graph.SDL(), StartLogin: lg.begin}
 	if d.Config.Dev {
@@ -77,6 +90,7 @@ func New(d Deps) http.Handler {
 		defer cancel()
 		if err := d.Ready.Ready(ctx); err != nil {
 			d.Log.WarnContext(ctx, "not ready", "err", err.Error())
+			w.Header().Set("Retry-After", strconv.Itoa(apperr.RetryAfter))
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
 			return
 		}
@@ -92,53 +106,86 @@ func New(d Deps) http.Handler {
 	mux.Handle("GET /graphiql", http.RedirectHandler("/console", http.StatusFound))
 	var h http.Handler = mux
 	h = cors(d.Config.CORSOrigins, h)
-	h = limitBody(d.Config.MaxBodyBytes, h)
+	h = limitBody(h)
+	h = securityHeaders(strings.HasPrefix(d.Config.PublicURL, "https://"), h)
 	h = logRequests(d.Log, h)
 	return h
 }
 
-// onlyPOSTJSON refuses anything but POST with a JSON body, so no cross-site
-// form or GET can reach a mutation.
-func onlyPOSTJSON(next http.Handler) http.Handler {
+// securityHeaders go on every response: no MIME sniffing (the JSON is
+// written without HTML escaping), no framing (clickjacking), no Referer
+// leaving the service (a login URL can carry an email address), no caching
+// of anything under /auth/ (the callback sets the session cookie) or of
+// /graphql answers, and HSTS when the service is served over https.
+func securityHeaders(https bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", "POST")
-			writeJSON(w, http.StatusMethodNotAllowed, gqlErr("use POST with Content-Type: application/json", "BAD_USER_INPUT"))
-			return
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.URL.Path == "/graphql" || strings.HasPrefix(r.URL.Path, "/auth/") {
+			h.Set("Cache-Control", "no-store")
 		}
-		ct := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]))
-		if ct != "application/json" {
-			writeJSON(w, http.StatusUnsupportedMediaType, gqlErr("Content-Type must be application/json", "BAD_USER_INPUT"))
-			return
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
-		// Read the (size-limited) body here so an oversized chunked body is a
-		// 413 and a batch is refused before gqlgen sees either.
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				writeJSON(w, http.StatusRequestEntityTooLarge, gqlErr("request body too large", "BAD_USER_INPUT"))
-				return
-			}
-			writeJSON(w, http.StatusBadRequest, gqlErr("could not read the request body", "BAD_USER_INPUT"))
-			return
-		}
-		if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
-			writeJSON(w, http.StatusBadRequest, gqlErr("the body must be one JSON object {\"query\": …}; batches are not accepted", "BAD_USER_INPUT"))
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }
 
-func limitBody(n int64, next http.Handler) http.Handler {
+// onlyPOSTJSON refuses anything but POST with a JSON body, so no cross-site
+// form or GET can reach a mutation, and a declared length over the largest
+// body anyone may send, all before the credential is checked. It does not
+// read the body.
+func onlyPOSTJSON(maxBody int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			apperr.WriteHTTP(w, http.StatusMethodNotAllowed,
+				apperr.Invalid("", "use POST with Content-Type: application/json").WithReason("METHOD_NOT_ALLOWED"))
+			return
+		}
+		ct := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]))
+		if ct != "application/json" {
+			apperr.WriteHTTP(w, http.StatusUnsupportedMediaType,
+				apperr.Invalid("", "Content-Type must be application/json").WithReason("UNSUPPORTED_MEDIA_TYPE"))
+			return
+		}
+		if r.ContentLength > maxBody {
+			apperr.WriteHTTP(w, http.StatusRequestEntityTooLarge, graph.ErrBodyTooLarge(maxBody))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sizedBody bounds the body by who is asking: maxBody for a verified
+// credential, AnonymousBodyBytes for everyone else. A declared length over
+// the bound is refused without reading; a chunked body is cut at the bound
+// (graph.ReadParams answers 413).
+func sizedBody(maxBody int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int64(AnonymousBodyBytes)
+		if auth.Authenticated(r.Context()) {
+			n = maxBody
+		}
 		if r.ContentLength > n {
-			writeJSON(w, http.StatusRequestEntityTooLarge, gqlErr("request body too large", "BAD_USER_INPUT"))
+			apperr.WriteHTTP(w, http.StatusRequestEntityTooLarge, graph.ErrBodyTooLarge(n))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody gives every other path the anonymous bound (none of them reads
+// a body; a handler added later cannot be made to buffer megabytes).
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/graphql" {
+			r.Body = http.MaxBytesReader(w, r.Body, AnonymousBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -218,10 +265,8 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func gqlErr(msg, code string) map[string]any {
-	return map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}, "data": nil}
-}
-
+// writeJSON writes a non-error JSON body (health endpoints); errors go
+// through apperr.WriteHTTP.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

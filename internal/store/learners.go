@@ -131,9 +131,17 @@ func (r acceptanceRow) domain() domain.PolicyAcceptance {
 
 // ---- learners ----
 
+// CreateLearner inserts l; a learner with the same email (or ID) is a
+// CONFLICT. No unique violation is ever raised for it: PostgreSQL would log
+// the duplicate key, the email, in its server log (nopii.go).
 func (s *Store) CreateLearner(ctx context.Context, l domain.Learner) error {
 	r := toLearnerRow(l)
-	return translate(s.db(ctx).Create(&r).Error)
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.emailWriter(ctx, false); err != nil {
+			return err
+		}
+		return insertNew(s.db(ctx), &r)
+	})
 }
 
 // GetLearner reads a learner; forUpdate locks the row for the transaction so
@@ -167,16 +175,43 @@ func (s *Store) LearnerByIdentity(ctx context.Context, issuer, subject string) (
 	return r.domain(), nil
 }
 
-// UpdateLearner writes every mutable column of l.
+// UpdateLearner writes every mutable column of l. A new email that another
+// learner holds is a CONFLICT, found by looking first (nopii.go): the
+// update that keeps the email runs as one statement; one that changes it
+// takes the email writers' lock, checks, then writes.
 func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
 	r := toLearnerRow(l)
-	res := s.db(ctx).Model(&learnerRow{}).Where("id = ?", l.ID).Updates(map[string]any{
+	cols := map[string]any{
 		"organisation_id": r.OrganisationID, "access_group_id": r.AccessGroupID, "email": r.Email,
 		"given_name": r.GivenName, "family_name": r.FamilyName, "status": r.Status, "removal_reason": r.RemovalReason,
 		"removal_due_at": r.RemovalDueAt, "erased_at": r.ErasedAt, "last_sign_in_at": r.LastSignInAt,
 		"last_activity_at": r.LastActivityAt, "version": r.Version, "updated_at": r.UpdatedAt,
 		"names_by_person": r.NamesByPerson, "identity_linked_at": r.IdentityLinkedAt, "first_activated_at": r.FirstActivatedAt,
+	}
+	if r.Email == nil {
+		return updatedOne(s.db(ctx).Model(&learnerRow{}).Where("id = ?", l.ID).Updates(cols))
+	}
+	// The email is unchanged: no unique check can fail.
+	res := s.db(ctx).Model(&learnerRow{}).Where("id = ? AND email = ?", l.ID, *r.Email).Updates(cols)
+	if res.Error != nil || res.RowsAffected > 0 {
+		return translate(res.Error)
+	}
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.emailWriter(ctx, true); err != nil {
+			return err
+		}
+		var taken int64
+		if err := s.db(ctx).Raw(`SELECT count(*) FROM learners WHERE email = ? AND id <> ?`, *r.Email, l.ID).Scan(&taken).Error; err != nil {
+			return translate(err)
+		}
+		if taken > 0 {
+			return errAlreadyExists()
+		}
+		return updatedOne(s.db(ctx).Model(&learnerRow{}).Where("id = ?", l.ID).Updates(cols))
 	})
+}
+
+func updatedOne(res *gorm.DB) error {
 	if res.Error != nil {
 		return translate(res.Error)
 	}
@@ -254,9 +289,11 @@ func escapeLike(s string) string {
 
 // ---- identities ----
 
+// CreateIdentity links an identity; one linked already is a CONFLICT,
+// without a unique violation (a subject may be an email: nopii.go).
 func (s *Store) CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error {
 	r := identityRow{ID: li.ID, LearnerID: li.LearnerID, Issuer: li.Issuer, Subject: li.Subject, CreatedAt: li.CreatedAt.UTC()}
-	return translate(s.db(ctx).Create(&r).Error)
+	return insertNew(s.db(ctx), &r)
 }
 
 func (s *Store) IdentitiesByLearner(ctx context.Context, learnerID string) ([]domain.LearnerIdentity, error) {
@@ -278,16 +315,20 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 	if len(es) == 0 {
 		return nil
 	}
-	if s.dialect == migrations.Postgres {
-		// Hold the programme's feed lock to commit: feed IDs then become
-		// visible in order (gap-free reads) and per learner in version order.
-		seen := map[string]bool{}
-		for _, e := range es {
-			if !seen[e.ProgrammeID] {
-				seen[e.ProgrammeID] = true
-				if err := s.db(ctx).Exec(`SELECT pg_advisory_xact_lock(?)`, feedLockKey(e.ProgrammeID)).Error; err != nil {
-					return translate(err)
-				}
+	// PostgreSQL: hold the programme's feed lock to commit, so feed IDs
+	// become visible in order (gap-free reads) and per learner in version
+	// order; and notify the programme's long-polls, delivered at commit
+	// (notify.go).
+	seen := map[string]bool{}
+	for _, e := range es {
+		if seen[e.ProgrammeID] {
+			continue
+		}
+		seen[e.ProgrammeID] = true
+		if s.dialect == migrations.Postgres {
+			if err := s.db(ctx).Exec(`SELECT pg_advisory_xact_lock(?), pg_notify('`+feedChannel+`', ?)`,
+				feedLockKey(e.ProgrammeID), e.ProgrammeID).Error; err != nil {
+				return translate(err)
 			}
 		}
 	}
@@ -296,7 +337,13 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 		rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
 			LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
 	}
-	return translate(s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error)
+	if err := s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error; err != nil {
+		return translate(err)
+	}
+	for id := range seen {
+		s.feedAppended(ctx, id)
+	}
+	return nil
 }
 
 // EventsByLearner lists a learner's feed events (tests, exports).
@@ -395,6 +442,9 @@ func (s *Store) ExistingEmails(ctx context.Context, emails []string) (map[string
 // race); it returns the IDs it wrote, so the caller can report the others.
 func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error) {
 	written := make(map[string]bool, len(ls))
+	if err := s.emailWriter(ctx, false); err != nil {
+		return nil, err
+	}
 	// Insert in email order, so concurrent imports take the unique index's
 	// locks in the same order and cannot deadlock.
 	ls = slices.Clone(ls)

@@ -7,8 +7,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,6 +39,8 @@ type Store struct {
 	stmts   *atomic.Int64
 	// localLock stands in for advisory locks on SQLite (one process).
 	localLock sync.Mutex
+	dsn       string
+	hub       feedHub // long-poll wake-ups (notify.go)
 }
 
 // Options tune Open; the zero value is fine.
@@ -107,7 +112,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements}
+	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, dsn: dsn}
 	if s.stmts != nil {
 		counter := func(*gorm.DB) { s.stmts.Add(1) }
 		cb := gdb.Callback()
@@ -127,7 +132,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) Close() error { return s.sqlDB.Close() }
+func (s *Store) Close() error {
+	s.hub.close()
+	return s.sqlDB.Close()
+}
 
 // Dialect is "postgres" or "sqlite".
 func (s *Store) Dialect() migrations.Dialect { return s.dialect }
@@ -173,9 +181,15 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
+	t := &touched{}
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		return fn(context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t))
 	})
+	if err == nil {
+		for id := range t.ids { // SQLite: wake long-polls after the commit
+			s.hub.wake(id)
+		}
+	}
 	return translate(err)
 }
 
@@ -188,6 +202,9 @@ func translate(err error) error {
 	}
 	if _, ok := apperr.As(err); ok {
 		return err
+	}
+	if Unreachable(err) {
+		return apperr.Unreachable(err)
 	}
 	if errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, sql.ErrNoRows) {
 		return &apperr.Error{Code: apperr.NotFound, Message: "not found", Err: err}
@@ -208,6 +225,34 @@ func translate(err error) error {
 		return &apperr.Error{Code: apperr.NotFound, Message: "a referenced object does not exist", Err: err}
 	}
 	return err
+}
+
+// Unreachable reports whether err means the database could not be reached
+// or the connection was lost (not that a statement failed): refused or
+// failed connections, a server shutting down or refusing connections, a
+// connection dropped mid-statement. A cancelled or expired context is the
+// caller's doing and is not unreachable.
+func Unreachable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// Class 08 connection exception; 57P01-57P03 admin/crash shutdown,
+		// cannot connect now; 53300 too many connections.
+		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" ||
+			pg.Code == "57P03" || pg.Code == "53300"
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "conn closed")
 }
 
 func isUniqueViolation(err error) bool {

@@ -76,6 +76,11 @@ type APIOptions struct {
 	LoaderWait time.Duration
 	// MaxBodyBytes overrides the 1 MiB request limit (bulk imports).
 	MaxBodyBytes int64
+	// Log receives the service's log (default: discarded).
+	Log *slog.Logger
+	// PublicURL overrides ROLLCALL_PUBLIC_URL (default: the server's own
+	// http:// address).
+	PublicURL string
 }
 
 // TestSecretKey seals identity-provider secrets in tests.
@@ -108,6 +113,9 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opt.Log != nil {
+		log = opt.Log
+	}
 	var (
 		ver    *auth.Verifier
 		forget func(string)
@@ -128,6 +136,9 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	var h http.Handler
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	cfg := config.Config{MaxBodyBytes: maxBody, Dev: opt.Dev, PublicURL: "http://" + srv.Listener.Addr().String()}
+	if opt.PublicURL != "" {
+		cfg.PublicURL = opt.PublicURL
+	}
 	plans := &atomic.Int64{}
 	deps := server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits,
 		LoaderWait: opt.LoaderWait, PlansServed: plans}
