@@ -2041,6 +2041,14 @@ func azOpLearner(target string) authzOp {
 				if got == nil || got.ID != id || got.Organisation.ID != orgID || got.Status != "PENDING_ACCEPTANCE" {
 					t.Fatalf("learner = %+v, want %s of organisation %s", got, id, orgID)
 				}
+				if who == azLMS {
+					// CTL-10: the LMS reads no personal data of a learner
+					// without access (this one awaits acceptance).
+					if got.Email != nil {
+						t.Errorf("the LMS read the email of a learner without access: %q", *got.Email)
+					}
+					return
+				}
 				want := e.learner(t, id).Email
 				if got.Email == nil || want == nil || *got.Email != *want || (target == "self" && *got.Email != azLearnerEmail) {
 					t.Errorf("learner email %q, want %q", authzStr(got.Email), authzStr(want))

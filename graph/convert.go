@@ -126,7 +126,12 @@ func deref[T any](p *T) T {
 }
 
 func retentionOut(r domain.Retention) *model.RetentionStatement {
-	return &model.RetentionStatement{KeptUntil: r.KeptUntil, Reason: r.Reason, Rule: r.Rule}
+	out := &model.RetentionStatement{KeptUntil: r.KeptUntil, Reason: r.Reason, Rule: r.Rule,
+		Triggers: make([]*model.RetentionTrigger, len(r.Triggers))}
+	for i, t := range r.Triggers {
+		out.Triggers[i] = &model.RetentionTrigger{Rule: t.Rule, Reason: t.Reason, Date: t.Date}
+	}
+	return out
 }
 
 func providerOut(p domain.IdentityProvider) *model.IdentityProvider {

@@ -439,6 +439,13 @@ type ComplexityRoot struct {
 		KeptUntil func(childComplexity int) int
 		Reason    func(childComplexity int) int
 		Rule      func(childComplexity int) int
+		Triggers  func(childComplexity int) int
+	}
+
+	RetentionTrigger struct {
+		Date   func(childComplexity int) int
+		Reason func(childComplexity int) int
+		Rule   func(childComplexity int) int
 	}
 
 	RoleGrant struct {
@@ -2615,6 +2622,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RetentionStatement.Rule(childComplexity), true
+	case "RetentionStatement.triggers":
+		if e.ComplexityRoot.RetentionStatement.Triggers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionStatement.Triggers(childComplexity), true
+
+	case "RetentionTrigger.date":
+		if e.ComplexityRoot.RetentionTrigger.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionTrigger.Date(childComplexity), true
+	case "RetentionTrigger.reason":
+		if e.ComplexityRoot.RetentionTrigger.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionTrigger.Reason(childComplexity), true
+	case "RetentionTrigger.rule":
+		if e.ComplexityRoot.RetentionTrigger.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionTrigger.Rule(childComplexity), true
 
 	case "RoleGrant.createdAt":
 		if e.ComplexityRoot.RoleGrant.CreatedAt == nil {
@@ -3814,8 +3846,22 @@ func (ec *executionContext) childFields_RetentionStatement(ctx context.Context, 
 		return ec.fieldContext_RetentionStatement_reason(ctx, field)
 	case "rule":
 		return ec.fieldContext_RetentionStatement_rule(ctx, field)
+	case "triggers":
+		return ec.fieldContext_RetentionStatement_triggers(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RetentionStatement", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionTrigger(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_RetentionTrigger_rule(ctx, field)
+	case "reason":
+		return ec.fieldContext_RetentionTrigger_reason(ctx, field)
+	case "date":
+		return ec.fieldContext_RetentionTrigger_date(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionTrigger", field.Name)
 }
 
 func (ec *executionContext) childFields_RoleGrant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -13429,6 +13475,107 @@ func (ec *executionContext) fieldContext_RetentionStatement_rule(_ context.Conte
 	return graphql.NewScalarFieldContext("RetentionStatement", field, false, false, "String")
 }
 
+func (ec *executionContext) _RetentionStatement_triggers(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionStatement_triggers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Triggers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RetentionTrigger) graphql.Marshaler {
+			return ec.marshalNRetentionTrigger2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTriggerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionStatement_triggers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionStatement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionTrigger(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionTrigger_rule(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionTrigger_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionTrigger_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionTrigger", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionTrigger_reason(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionTrigger_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionTrigger_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionTrigger", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionTrigger_date(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionTrigger_date(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Date, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionTrigger_date(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionTrigger", field, false, false, "Time")
+}
+
 func (ec *executionContext) _RoleGrant_id(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19927,6 +20074,54 @@ func (ec *executionContext) _RetentionStatement(ctx context.Context, sel ast.Sel
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "triggers":
+			out.Values[i] = ec._RetentionStatement_triggers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionTriggerImplementors = []string{"RetentionTrigger"}
+
+func (ec *executionContext) _RetentionTrigger(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionTrigger) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionTriggerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionTrigger")
+		case "rule":
+			out.Values[i] = ec._RetentionTrigger_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._RetentionTrigger_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "date":
+			out.Values[i] = ec._RetentionTrigger_date(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22167,6 +22362,30 @@ func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcal
 		return graphql.Null
 	}
 	return ec._RetentionStatement(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionTrigger2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTriggerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RetentionTrigger) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionTrigger2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTrigger(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionTrigger2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTrigger(ctx context.Context, sel ast.SelectionSet, v *model.RetentionTrigger) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionTrigger!")
+		return graphql.Null
+	}
+	return ec._RetentionTrigger(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRole(ctx context.Context, v any) (model.Role, error) {

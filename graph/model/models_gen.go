@@ -420,13 +420,26 @@ type RemoveIdentityProviderResult struct {
 	SessionsRevoked int `json:"sessionsRevoked"`
 }
 
-// GEN-1: the earliest retention trigger that applies, in plain words.
+// GEN-1: until when and why the learner's data is kept.
 type RetentionStatement struct {
-	// Null: kept while the learner stays registered (ONC-6).
+	// The earliest date of the triggers that apply. Null: kept while the learner stays registered (ONC-6).
 	KeptUntil *time.Time `json:"keptUntil,omitempty"`
-	Reason    string     `json:"reason"`
+	// In plain words, the trigger that decides keptUntil.
+	Reason string `json:"reason"`
 	// The rule ID that decides it.
 	Rule string `json:"rule"`
+	// Every retention trigger that applies to the learner (contract end, inactivity, a pending removal), earliest first, undated ones last.
+	Triggers []*RetentionTrigger `json:"triggers"`
+}
+
+// One reason the learner's data will be erased (GEN-1).
+type RetentionTrigger struct {
+	// The rule ID (CTL-6 contract end, CTL-7 inactivity, CTL-8/CTL-9/CTL-11/GEN-4 a pending removal, ONC-5 awaiting approval, ONC-6 none).
+	Rule string `json:"rule"`
+	// In plain words.
+	Reason string `json:"reason"`
+	// When it takes effect; null when it has no date (awaiting the controller, or while registered).
+	Date *time.Time `json:"date,omitempty"`
 }
 
 type RoleGrant struct {

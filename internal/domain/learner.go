@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -37,6 +38,15 @@ const (
 	RemovalErasureRequested RemovalReason = "ERASURE_REQUESTED"
 )
 
+func (r RemovalReason) Valid() bool {
+	switch r {
+	case RemovalConsentWithdrawn, RemovalLeaver, RemovalRoster, RemovalInactivity, RemovalContractEnded,
+		RemovalOrganisationLeft, RemovalErasureRequested:
+		return true
+	}
+	return false
+}
+
 // Learner holds a name and a work email and nothing more (CTL-3).
 type Learner struct {
 	ID             string
@@ -58,10 +68,36 @@ type Learner struct {
 	// NamesByPerson: the learner or an admin corrected the name (ONC-9,
 	// ONC-4); a provider's token names no longer replace it.
 	NamesByPerson bool
+	// Origin is how the record came to exist (sign-in, admin, import,
+	// directory): only a record someone else made may be linked to a sign-in.
+	Origin Origin
+	// IdentityLinkedAt is when a sign-in identity was first linked to the
+	// record; nil: never.
+	IdentityLinkedAt *time.Time
+	// FirstActivatedAt is the first activation (LEARNER_ACTIVATED); later
+	// ones are ACCESS_GRANTED. Nothing reads the feed to decide state.
+	FirstActivatedAt *time.Time
+	// ContractEnded is not stored: lifecycle sets it when the programme's
+	// contract end has passed (CTL-6), which ends access at once, before any
+	// sweep erases the learner.
+	ContractEnded bool
 }
 
-// AccessAllowed: only an active learner may use the LMS (CTL-5, ONC-1).
-func (l Learner) AccessAllowed() bool { return l.Status == StatusActive }
+// AccessAllowed: only an active learner may use the LMS (CTL-5, ONC-1), and
+// nobody once the programme's contract has ended (CTL-6).
+func (l Learner) AccessAllowed() bool { return l.Status == StatusActive && !l.ContractEnded }
+
+// Personal reports whether the LMS may read the learner's name and email:
+// only of a learner in the desired state (CTL-10). Of others it reads the
+// ID, status and version.
+func (l Learner) Personal() bool { return l.AccessAllowed() }
+
+// WithoutPersonalData is l as the LMS may see it when it has no access:
+// no name, no email.
+func (l Learner) WithoutPersonalData() Learner {
+	l.Email, l.GivenName, l.FamilyName = nil, nil, nil
+	return l
+}
 
 // LastActive is the start of the inactivity clock (CTL-7): the latest of
 // sign-in, LMS activity and creation.
@@ -144,43 +180,80 @@ type PolicyAcceptance struct {
 
 // Retention is GEN-1's statement: until when and why a learner's data is kept.
 type Retention struct {
-	KeptUntil *time.Time // nil: while the learner stays registered (ONC-6)
-	Reason    string     // plain words
+	KeptUntil *time.Time // the earliest dated trigger; nil: while the learner stays registered (ONC-6)
+	Reason    string     // plain words, of the trigger that decides KeptUntil
 	Rule      string     // the rule ID that decides it
+	// Triggers lists every retention trigger that applies to the learner, in
+	// plain words, earliest first (undated ones last), so a learner sees all
+	// of them, not only the one that comes first.
+	Triggers []AppliedTrigger
 }
 
-// RetentionFor computes the earliest retention trigger that applies.
+// AppliedTrigger is one retention trigger that applies to the learner: why
+// the data will go, in plain words, with its date if known. (RetentionTrigger
+// is a rule in force, whoever it applies to.)
+type AppliedTrigger struct {
+	Rule   string
+	Reason string
+	Date   *time.Time
+}
+
+const rights = " You can withdraw consent or ask for erasure at any time."
+
+// RetentionFor lists the retention triggers that apply to the learner and
+// keeps the earliest date as KeptUntil (GEN-1).
 func RetentionFor(l Learner, s RuleSettings) Retention {
 	if l.Status == StatusErased {
-		return Retention{KeptUntil: l.ErasedAt, Reason: "Your personal data has been erased; only an anonymous record remains.", Rule: "GEN-2"}
+		return withTriggers(AppliedTrigger{Date: l.ErasedAt, Reason: "Your personal data has been erased; only an anonymous record remains.", Rule: "GEN-2"})
 	}
-	if l.RemovalDueAt == nil && (l.Status == StatusRemovalScheduled || l.Status == StatusWithdrawn) && l.RemovalReason != nil {
+	var ts []AppliedTrigger
+	leaving := l.Status == StatusRemovalScheduled || l.Status == StatusWithdrawn
+	switch {
+	case leaving && l.RemovalDueAt == nil && l.RemovalReason != nil:
 		// ONC-5: erasure waits for the controller's approval.
-		return Retention{Reason: fmt.Sprintf("Your access has ended (%s). Your data will be erased as soon as your organisation approves the erasure; nothing else is done with it meanwhile.",
-			removalWords(l.RemovalReason)), Rule: "ONC-5"}
+		ts = append(ts, AppliedTrigger{Reason: fmt.Sprintf("Your access has ended (%s). Your data will be erased as soon as your organisation approves the erasure; nothing else is done with it meanwhile.",
+			removalWords(l.RemovalReason)), Rule: "ONC-5"})
+	case leaving && l.RemovalDueAt != nil:
+		ts = append(ts, AppliedTrigger{Date: l.RemovalDueAt, Reason: fmt.Sprintf("Your removal is scheduled (%s); your data will be erased on %s.",
+			removalWords(l.RemovalReason), l.RemovalDueAt.Format("2 January 2006")), Rule: removalRule(l.RemovalReason)})
 	}
-	if l.RemovalDueAt != nil && (l.Status == StatusRemovalScheduled || l.Status == StatusWithdrawn) {
-		return Retention{KeptUntil: l.RemovalDueAt, Reason: fmt.Sprintf("Your removal is scheduled (%s); your data will be erased on %s.",
-			removalWords(l.RemovalReason), l.RemovalDueAt.Format("2 January 2006")), Rule: removalRule(l.RemovalReason)}
-	}
-	var best *Retention
-	if s.InactivityLimit != nil {
+	if s.InactivityLimit != nil && !leaving {
 		until := l.LastActive().Add(*s.InactivityLimit)
-		best = &Retention{KeptUntil: &until, Rule: "CTL-7",
+		ts = append(ts, AppliedTrigger{Date: &until, Rule: "CTL-7",
 			Reason: fmt.Sprintf("Your data is kept while you use e-learning. If you neither sign in nor use a course for %s, your account will be scheduled for removal on %s.",
-				humanDuration(*s.InactivityLimit), until.Format("2 January 2006"))}
+				humanDuration(*s.InactivityLimit), until.Format("2 January 2006"))})
 	}
-	if s.ContractEndsAt != nil && (best == nil || s.ContractEndsAt.Before(*best.KeptUntil)) {
+	if s.ContractEndsAt != nil {
 		end := *s.ContractEndsAt
-		best = &Retention{KeptUntil: &end, Rule: "CTL-6",
+		ts = append(ts, AppliedTrigger{Date: &end, Rule: "CTL-6",
 			Reason: fmt.Sprintf("Your data is kept for the duration of the programme's contract with its supplier, which ends on %s; it will be erased then.",
-				end.Format("2 January 2006"))}
+				end.Format("2 January 2006"))})
 	}
-	if best == nil {
-		return Retention{Reason: "Your data is kept for as long as you remain a registered user. You can withdraw consent or ask for erasure at any time.", Rule: "ONC-6"}
+	if len(ts) == 0 {
+		ts = append(ts, AppliedTrigger{Reason: "Your data is kept for as long as you remain a registered user.", Rule: "ONC-6"})
 	}
-	best.Reason += " You can withdraw consent or ask for erasure at any time."
-	return *best
+	r := withTriggers(ts...)
+	if !leaving {
+		r.Reason += rights
+	}
+	return r
+}
+
+// withTriggers orders the triggers (dated, earliest first, then undated) and
+// states the first: its date is the earliest, so it is KeptUntil.
+func withTriggers(ts ...AppliedTrigger) Retention {
+	slices.SortStableFunc(ts, func(a, b AppliedTrigger) int {
+		switch {
+		case a.Date == nil && b.Date == nil:
+			return 0
+		case a.Date == nil:
+			return 1
+		case b.Date == nil:
+			return -1
+		}
+		return a.Date.Compare(*b.Date)
+	})
+	return Retention{KeptUntil: ts[0].Date, Reason: ts[0].Reason, Rule: ts[0].Rule, Triggers: ts}
 }
 
 func removalWords(r *RemovalReason) string {

@@ -171,26 +171,18 @@ func (s *Service) AcceptPolicies(ctx context.Context, in AcceptInput) (domain.Le
 			return err
 		}
 		if l.Status == domain.StatusPendingAcceptance && len(pendingOf(cur, pols, acc)) == 0 {
-			first, err := s.firstActivation(ctx, l.ID)
-			if err != nil {
+			// CTL-5: every current compulsory version accepted. CTL-6: the
+			// domain refuses activation once the contract has ended.
+			l.ContractEnded = contractOver(p, now)
+			c := &change{L: l}
+			if err := c.do(c.L.Activate(now)); err != nil {
 				return err
 			}
-			l.Status = domain.StatusActive
-			l.Version++
-			l.UpdatedAt = now
-			if err := s.st.UpdateLearner(ctx, l); err != nil {
+			c.audit("learner.activate", "", nil)
+			if err := s.commit(ctx, a, c); err != nil {
 				return err
 			}
-			if err := s.audit(ctx, a, &l.ProgrammeID, "learner.activate", "learner", l.ID, "", nil); err != nil {
-				return err
-			}
-			t := domain.EventActivated
-			if !first {
-				t = domain.EventAccessGranted
-			}
-			if err := s.emit(ctx, l, t); err != nil {
-				return err
-			}
+			l = c.L
 		}
 		out = l
 		return nil
@@ -205,21 +197,6 @@ func (s *Service) AcceptPolicies(ctx context.Context, in AcceptInput) (domain.Le
 		}
 	}
 	return out, err
-}
-
-// firstActivation tells a first activation (LEARNER_ACTIVATED) from access
-// regained after a stale acceptance or a cancelled removal (ACCESS_GRANTED).
-func (s *Service) firstActivation(ctx context.Context, learnerID string) (bool, error) {
-	es, err := s.st.EventsByLearner(ctx, learnerID)
-	if err != nil {
-		return false, err
-	}
-	for _, e := range es {
-		if e.Type == domain.EventActivated {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // UpdateMyProfile lets a learner correct their own name, and nothing else (ONC-9).
@@ -237,38 +214,21 @@ func (s *Service) UpdateMyProfile(ctx context.Context, givenName, familyName *st
 	if givenName == nil && familyName == nil {
 		return domain.Learner{}, apperr.Invalid("input", "give a givenName or a familyName")
 	}
-	var out domain.Learner
-	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		l, err := s.st.GetLearner(ctx, a.Learner.ID, true)
-		if err != nil {
-			return err
+	var given, family *string
+	if givenName != nil {
+		if given, err = cleanName("givenName", *givenName); err != nil {
+			return domain.Learner{}, err
 		}
-		if l.Status == domain.StatusErased || l.Status == domain.StatusWithdrawn {
-			return apperr.Conflictf("the learner's status is %s", l.Status)
+	}
+	if familyName != nil {
+		if family, err = cleanName("familyName", *familyName); err != nil {
+			return domain.Learner{}, err
 		}
-		if givenName != nil {
-			if l.GivenName, err = cleanName("givenName", *givenName); err != nil {
-				return err
-			}
-		}
-		if familyName != nil {
-			if l.FamilyName, err = cleanName("familyName", *familyName); err != nil {
-				return err
-			}
-		}
-		l.NamesByPerson = true
-		l.Version++
-		l.UpdatedAt = s.clock()
-		if err := s.st.UpdateLearner(ctx, l); err != nil {
-			return err
-		}
-		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.profile.update", "learner", l.ID, "", nil); err != nil {
-			return err
-		}
-		out = l
-		return s.emit(ctx, l, domain.EventUpdated)
+	}
+	return s.onLearner(ctx, a, a.Learner.ID, nil, func(ctx context.Context, c *change) error {
+		c.audit("learner.profile.update", "", nil)
+		return c.do(c.L.Correct(domain.Correction{GivenName: given, FamilyName: family, ByPerson: true, BySelf: true}, s.clock()))
 	})
-	return out, err
 }
 
 // PolicyVersionsByIDs backs PolicyAcceptance.policyVersion.

@@ -16,9 +16,8 @@ const actorCacheTTL = 10 * time.Second
 // actorCacheMax bounds the cache; when full it starts again.
 const actorCacheMax = 20000
 
-// actorCache remembers, per identity, the grants Actor read and whether a
-// staff identity has no learner, so a page does not pay two lookups before
-// its own statements. Entries are valid while the store's AuthGeneration is
+// actorCache remembers, per identity, the grants loadActor read, so a page
+// does not pay a grants lookup before its own statements. Entries are valid while the store's AuthGeneration is
 // the one they were read at and for actorCacheTTL.
 type actorCache struct {
 	mu sync.RWMutex
@@ -26,10 +25,9 @@ type actorCache struct {
 }
 
 type actorEntry struct {
-	gen       uint64
-	at        time.Time
-	grants    []domain.RoleGrant
-	noLearner bool // a staff identity with no learner linked
+	gen    uint64
+	at     time.Time
+	grants []domain.RoleGrant
 }
 
 func identityCacheKey(id domain.Identity) string { return id.Issuer + "\x00" + id.Subject }

@@ -82,9 +82,16 @@ func (s *Service) CreateLearner(ctx context.Context, organisationID string, in L
 		return domain.Learner{}, err
 	}
 	now := s.clock()
+	ended, err := s.contractEnded(ctx, o.ProgrammeID)
+	if err != nil {
+		return domain.Learner{}, err
+	}
 	email := el.email.String()
-	l := domain.Learner{ID: newID(), ProgrammeID: o.ProgrammeID, OrganisationID: o.ID, AccessGroupID: group, Email: &email,
-		GivenName: given, FamilyName: family, Status: domain.StatusPendingAcceptance, Version: 1, CreatedAt: now, UpdatedAt: now}
+	l, events, err := domain.NewLearner(domain.Learner{ID: newID(), ProgrammeID: o.ProgrammeID, OrganisationID: o.ID,
+		AccessGroupID: group, Email: &email, GivenName: given, FamilyName: family}, domain.OriginAdmin, ended, now)
+	if err != nil {
+		return domain.Learner{}, fromDomain(err)
+	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
 		if err := s.st.CreateLearner(ctx, l); err != nil {
 			if apperr.CodeOf(err) == apperr.Conflict {
@@ -96,7 +103,7 @@ func (s *Service) CreateLearner(ctx context.Context, organisationID string, in L
 			map[string]any{"organisationId": o.ID}); err != nil {
 			return err
 		}
-		return s.emit(ctx, l, domain.EventProvisioned)
+		return s.st.AppendEvents(ctx, events)
 	})
 	return l, err
 }
@@ -113,108 +120,93 @@ func (s *Service) UpdateLearner(ctx context.Context, learnerID string, in Learne
 	if err != nil {
 		return domain.Learner{}, err
 	}
-	var out domain.Learner
-	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		l, err := s.readLearner(ctx, a, learnerID, true)
-		if err != nil {
-			return err
+	var given, family *string
+	if in.GivenName != nil {
+		if given, err = cleanName("givenName", *in.GivenName); err != nil {
+			return domain.Learner{}, err
 		}
+	}
+	if in.FamilyName != nil {
+		if family, err = cleanName("familyName", *in.FamilyName); err != nil {
+			return domain.Learner{}, err
+		}
+	}
+	manage := func(l domain.Learner) error {
 		if !canManageLearner(a, l) {
 			return apperr.Forbiddenf("your role cannot change this learner")
 		}
-		if l.Status == domain.StatusErased {
-			return apperr.Conflictf("the learner has been erased")
-		}
-		changed := false
-		events := []domain.EventType{}
+		return nil
+	}
+	out, err := s.onLearner(ctx, a, learnerID, manage, func(ctx context.Context, c *change) error {
+		now := s.clock()
 		details := map[string]any{}
-		if in.GivenName != nil {
-			if l.GivenName, err = cleanName("givenName", *in.GivenName); err != nil {
-				return err
-			}
-			changed = true
-		}
-		if in.FamilyName != nil {
-			if l.FamilyName, err = cleanName("familyName", *in.FamilyName); err != nil {
-				return err
-			}
-			changed = true
-		}
-		if in.GivenName != nil || in.FamilyName != nil {
-			l.NamesByPerson = true
-		}
-		groupBefore := l.AccessGroupID
+		group := c.L.AccessGroupID
+		var sameOrgEmail *string
 		if in.Email != nil {
 			el, err := s.resolveEmail(ctx, *in.Email, "email")
 			if err != nil {
 				return err
 			}
-			if el.org.ProgrammeID != l.ProgrammeID {
+			if el.org.ProgrammeID != c.L.ProgrammeID {
 				return apperr.Invalid("email", "this email's domain belongs to another programme").WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
 			}
 			email := el.email.String()
-			if l.Email == nil || *l.Email != email {
-				changed = true
+			if el.org.ID != c.L.OrganisationID {
+				// CTL-10, invariant 1: a move writes into the destination
+				// organisation, so the actor must administer it too.
+				if !canManageOrganisation(a, el.org) {
+					return apperr.Forbiddenf("moving a learner to another organisation needs an admin of both organisations").
+						WithField("email").WithReason("MOVE_NEEDS_BOTH_ORGANISATIONS").WithRule("CTL-10")
+				}
+				details["movedFrom"], details["movedTo"] = c.L.OrganisationID, el.org.ID
+				if err := c.do(c.L.Move(el.org.ID, email, now)); err != nil {
+					return err
+				}
+				group = nil
+				if el.group != "" {
+					group = ptr(el.group)
+				}
+			} else if c.L.Email == nil || *c.L.Email != email {
+				sameOrgEmail = &email
 				// CTL-4: the domain rule decides the group; when the new
 				// address falls under another rule, the group follows it.
-				if el.org.ID == l.OrganisationID && l.Email != nil {
-					if prev, err := s.resolveEmail(ctx, *l.Email, "email"); err == nil && prev.group != el.group && el.group != "" {
-						l.AccessGroupID = ptr(el.group)
+				if c.L.Email != nil {
+					if prev, err := s.resolveEmail(ctx, *c.L.Email, "email"); err == nil && prev.group != el.group && el.group != "" {
+						group = ptr(el.group)
 					}
 				}
-				l.Email = &email
-			}
-			if el.org.ID != l.OrganisationID {
-				details["movedFrom"], details["movedTo"] = l.OrganisationID, el.org.ID
-				l.OrganisationID = el.org.ID
-				if el.group != "" {
-					l.AccessGroupID = ptr(el.group)
-				} else {
-					l.AccessGroupID = nil
-				}
-				changed = true
 			}
 		}
 		if in.AccessGroupID != nil {
-			g, err := s.groupOf(ctx, l.OrganisationID, in.AccessGroupID, "")
+			g, err := s.groupOf(ctx, c.L.OrganisationID, in.AccessGroupID, "")
 			if err != nil {
 				return err
 			}
-			l.AccessGroupID = g
-			changed = true
+			group = g
 		}
-		if !changed {
-			out = l
+		if err := c.do(c.L.Correct(domain.Correction{GivenName: given, FamilyName: family, Email: sameOrgEmail, ByPerson: true}, now)); err != nil {
+			return err
+		}
+		if err := c.do(c.L.ChangeGroup(group, now)); err != nil {
+			return err
+		}
+		if !c.changed() {
 			return nil
 		}
-		if (groupBefore == nil) != (l.AccessGroupID == nil) || (groupBefore != nil && *groupBefore != *l.AccessGroupID) {
-			events = append(events, domain.EventGroupChanged)
-			details["accessGroupId"] = deref(l.AccessGroupID)
-		}
-		events = append([]domain.EventType{domain.EventUpdated}, events...)
-		l.Version++
-		l.UpdatedAt = s.clock()
-		if err := s.st.UpdateLearner(ctx, l); err != nil {
-			if apperr.CodeOf(err) == apperr.Conflict {
-				return apperr.Conflictf("a learner with this email already exists").WithField("email")
-			}
-			return err
+		if c.L.AccessGroupID != nil || group == nil {
+			details["accessGroupId"] = deref(c.L.AccessGroupID)
 		}
 		action := "learner.update"
 		if details["movedTo"] != nil {
 			action = "learner.move"
 		}
-		if err := s.audit(ctx, a, &l.ProgrammeID, action, "learner", l.ID, reason, details); err != nil {
-			return err
-		}
-		for _, t := range events {
-			if err := s.emit(ctx, l, t); err != nil {
-				return err
-			}
-		}
-		out = l
+		c.audit(action, reason, details)
 		return nil
 	})
+	if ae, ok := apperr.As(err); ok && ae.Code == apperr.Conflict && ae.Reason == "" {
+		// The unique email index: another learner holds the address.
+		return out, apperr.Conflictf("a learner with this email already exists").WithField("email")
+	}
 	return out, err
 }
 
@@ -299,6 +291,14 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		rep.Lines = append(rep.Lines, ImportLine{Row: i + 1, Code: string(e.Code), Reason: e.Reason, Field: e.Field, Message: e.Message})
 	}
 	now := s.clock()
+	ended, err := s.contractEnded(ctx, o.ProgrammeID)
+	if err != nil {
+		return rep, err
+	}
+	if ended {
+		_, _, err := domain.NewLearner(domain.Learner{}, domain.OriginImport, ended, now)
+		return rep, fromDomain(err)
+	}
 	seen := make(map[string]int, len(rows))
 	cands := make([]domain.Learner, 0, len(rows))
 	candRow := make([]int, 0, len(rows))
@@ -348,8 +348,11 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 			continue
 		}
 		seen[email] = i + 1
-		l := domain.Learner{ID: newID(), ProgrammeID: o.ProgrammeID, OrganisationID: o.ID, Email: &email,
-			GivenName: given, FamilyName: family, Status: domain.StatusPendingAcceptance, Version: 1, CreatedAt: now, UpdatedAt: now}
+		l, _, err := domain.NewLearner(domain.Learner{ID: newID(), ProgrammeID: o.ProgrammeID, OrganisationID: o.ID, Email: &email,
+			GivenName: given, FamilyName: family}, domain.OriginImport, ended, now)
+		if err != nil {
+			return rep, fromDomain(err)
+		}
 		if group != "" {
 			l.AccessGroupID = ptr(group)
 		}

@@ -767,7 +767,9 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 			totals  int
 		}
 		take := func() snap {
-			return snap{accRead(w.env, l.ID), fmt.Sprint(lrnFeed(t, st, l.ID)),
+			stored := accRead(w.env, l.ID)
+			stored.ContractEnded = false // not stored: the programme's contract, renewed below
+			return snap{stored, fmt.Sprint(lrnFeed(t, st, l.ID)),
 				lrnCount(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = $1 AND action = 'learner.erase'`, l.ID),
 				lrnCount(t, st, `SELECT count(*) FROM audit_entries`),
 				lrnCount(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals`)}
@@ -779,7 +781,7 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 		w.clock.Advance(time.Hour)
 
 		// The store: erasing an erased learner (even listed twice) is a no-op, not an error.
-		done, err := st.EraseLearners(context.Background(), []string{l.ID, l.ID}, w.clock.Now(), nil)
+		done, err := st.EraseLearners(context.Background(), []string{l.ID, l.ID}, domain.BulkErase, w.clock.Now(), nil)
 		if err != nil || len(done) != 0 {
 			t.Fatalf("second erasure in the store: %v %v", done, err)
 		}

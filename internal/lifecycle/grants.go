@@ -88,8 +88,29 @@ func (s *Service) GrantRole(ctx context.Context, in GrantRoleInput) (domain.Role
 		return g, apperr.Invalid("governingBodyId", "only programme admin grants take a governing body")
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if g.GoverningBodyID != nil {
+			// CTL-1: decisions are joint, so one person acts for one
+			// governing body of a programme (the database holds it too).
+			held, err := s.st.GrantsForIdentity(ctx, g.Issuer, g.Subject)
+			if err != nil {
+				return err
+			}
+			for _, h := range held {
+				if h.Role == domain.RoleProgrammeAdmin && h.ProgrammeID == g.ProgrammeID && h.GoverningBodyID != nil {
+					if *h.GoverningBodyID == *g.GoverningBodyID {
+						return apperr.Conflictf("this identity already holds this grant")
+					}
+					return apperr.Conflictf("this identity already acts for another governing body of the programme").
+						WithField("governingBodyId").WithReason("ONE_GOVERNING_BODY_PER_PERSON").WithRule("CTL-1")
+				}
+			}
+		}
 		if err := s.st.CreateGrant(ctx, g); err != nil {
 			if apperr.CodeOf(err) == apperr.Conflict {
+				if g.GoverningBodyID != nil {
+					return apperr.Conflictf("this identity already acts for a governing body of the programme").
+						WithField("governingBodyId").WithReason("ONE_GOVERNING_BODY_PER_PERSON").WithRule("CTL-1")
+				}
 				return apperr.Conflictf("this identity already holds this grant")
 			}
 			return err

@@ -42,13 +42,47 @@ func (s *Service) readLearner(ctx context.Context, a *domain.Actor, id string, f
 	return l, nil
 }
 
+// onlyAsLMS reports whether the actor reads l only because it is the
+// programme's LMS: then it reads personal data only of learners in the
+// desired state (CTL-10), of others only ID, status and version.
+func onlyAsLMS(a *domain.Actor, l domain.Learner) bool {
+	if a.System || a.Bootstrap || (a.Learner != nil && a.Learner.ID == l.ID) ||
+		a.ProgrammeAdmin(l.ProgrammeID) || a.OrganisationAdmin(l.OrganisationID) {
+		return false
+	}
+	return a.HasRoleIn(l.ProgrammeID, domain.RoleLMS)
+}
+
+// shown is l as the actor may read it: its access as of now (CTL-6), and
+// without name and email for an LMS when it has no access (CTL-10).
+func (s *Service) shown(ctx context.Context, a *domain.Actor, ls []domain.Learner) error {
+	ps := make([]*domain.Learner, len(ls))
+	for i := range ls {
+		ps[i] = &ls[i]
+	}
+	if err := s.stampContract(ctx, ps...); err != nil {
+		return err
+	}
+	for i, l := range ls {
+		if !l.Personal() && onlyAsLMS(a, l) {
+			ls[i] = l.WithoutPersonalData()
+		}
+	}
+	return nil
+}
+
 // Learner returns a learner the actor may see.
 func (s *Service) Learner(ctx context.Context, id string) (domain.Learner, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {
 		return domain.Learner{}, err
 	}
-	return s.readLearner(ctx, a, id, false)
+	l, err := s.readLearner(ctx, a, id, false)
+	if err != nil {
+		return l, err
+	}
+	one := []domain.Learner{l}
+	return one[0], s.shown(ctx, a, one)
 }
 
 // LearnersByIDs is the batch read behind the feed's learner field. Erased
@@ -62,11 +96,18 @@ func (s *Service) LearnersByIDs(ctx context.Context, ids []string) (map[string]d
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]domain.Learner{}
+	keep := ls[:0]
 	for _, l := range ls {
 		if canReadLearner(a, l) && l.Status != domain.StatusErased {
-			out[l.ID] = l
+			keep = append(keep, l)
 		}
+	}
+	if err := s.shown(ctx, a, keep); err != nil {
+		return nil, err
+	}
+	out := make(map[string]domain.Learner, len(keep))
+	for _, l := range keep {
+		out[l.ID] = l
 	}
 	return out, nil
 }
@@ -144,7 +185,7 @@ func (s *Service) Learners(ctx context.Context, q LearnerQuery) ([]domain.Learne
 	if more {
 		ls = ls[:q.First]
 	}
-	return ls, more, nil
+	return ls, more, s.shown(ctx, a, ls)
 }
 
 // AcceptancesByLearners backs Learner.acceptances.

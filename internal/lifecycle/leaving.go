@@ -54,71 +54,66 @@ func (s *Service) withdraw(ctx context.Context, a *domain.Actor, learnerID, reas
 	if err != nil {
 		return domain.Learner{}, err
 	}
-	var out domain.Learner
-	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		l, err := s.readLearner(ctx, a, learnerID, true)
-		if err != nil {
-			return err
-		}
+	authorise := func(l domain.Learner) error {
 		if onBehalf && !canManageLearner(a, l) {
 			return apperr.Forbiddenf("your role cannot act for this learner")
 		}
-		switch l.Status {
-		case domain.StatusWithdrawn:
-			return apperr.Conflictf("consent has already been withdrawn").WithRule("CTL-8")
-		case domain.StatusErased:
-			return apperr.Conflictf("the learner has been erased")
+		return nil
+	}
+	var p domain.Programme
+	var out domain.Learner
+	// One transaction holds the withdrawal and, with no delay, the erasure.
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = s.withdrawLocked(ctx, a, learnerID, reason, onBehalf, authorise, &p)
+		if err != nil || p.Settings.ErasureNeedsApproval || p.Settings.WithdrawalErasureDelay != 0 {
+			return err
 		}
-		p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
-		if err != nil {
+		// CTL-8 with no delay: erased at once.
+		if _, err := s.erase(ctx, a, []string{out.ID}, "CTL-8"); err != nil {
+			return err
+		}
+		out, err = s.st.GetLearner(ctx, out.ID, false)
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) withdrawLocked(ctx context.Context, a *domain.Actor, learnerID, reason string, onBehalf bool,
+	authorise func(domain.Learner) error, pp *domain.Programme) (domain.Learner, error) {
+	return s.onLearner(ctx, a, learnerID, authorise, func(ctx context.Context, c *change) error {
+		p := pp
+		var err error
+		if *p, err = s.st.GetProgramme(ctx, c.L.ProgrammeID); err != nil {
 			return err
 		}
 		now := s.clock()
-		l.Status = domain.StatusWithdrawn
-		l.RemovalReason = ptr(domain.RemovalConsentWithdrawn)
-		l.RemovalDueAt = nil
+		var due *time.Time
 		if !p.Settings.ErasureNeedsApproval {
-			l.RemovalDueAt = ptr(now.Add(p.Settings.WithdrawalErasureDelay))
+			due = ptr(now.Add(p.Settings.WithdrawalErasureDelay))
 		}
-		l.Version++
-		l.UpdatedAt = now
-		if err := s.st.UpdateLearner(ctx, l); err != nil {
+		if err := c.do(c.L.Withdraw(due, now)); err != nil {
 			return err
 		}
-		if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
+		if _, err := s.st.RevokeLearnerSessions(ctx, c.L.ID, now); err != nil {
 			return err
 		}
-		action, auditReason := "learner.withdraw", ""
+		auditReason := ""
+		action := "learner.withdraw"
 		if onBehalf {
 			// An admin's reason is part of their accountability (CTL-12); a
 			// learner's own words are personal data and stay out of the
 			// append-only log (GEN-2).
 			action, auditReason = "learner.withdraw.on_behalf", reason
 		}
-		if err := s.audit(ctx, a, &l.ProgrammeID, action, "learner", l.ID, auditReason, map[string]any{"rule": "CTL-8"}); err != nil {
-			return err
-		}
-		if err := s.emit(ctx, l, domain.EventAccessRevoked); err != nil {
-			return err
-		}
-		switch {
-		case p.Settings.ErasureNeedsApproval:
+		c.audit(action, auditReason, map[string]any{"rule": "CTL-8"})
+		if p.Settings.ErasureNeedsApproval {
 			// ONC-5: nothing is removed without the controller's authorisation.
-			if _, err := s.openRequest(ctx, a, l, domain.RemovalConsentWithdrawn, reason); err != nil {
-				return err
-			}
-		case p.Settings.WithdrawalErasureDelay == 0:
-			if _, err := s.erase(ctx, a, []string{l.ID}, "CTL-8"); err != nil {
-				return err
-			}
-			if l, err = s.st.GetLearner(ctx, l.ID, false); err != nil {
-				return err
-			}
+			_, err := s.openRequest(ctx, a, c.L, domain.RemovalConsentWithdrawn, reason)
+			return err
 		}
-		out = l
 		return nil
 	})
-	return out, err
 }
 
 // openRequest records an erasure request for the learner's organisation to
@@ -157,7 +152,11 @@ func (s *Service) erase(ctx context.Context, a *domain.Actor, ids []string, rule
 // eraseWhere is erase limited to learners still due by dueBy (the sweep).
 func (s *Service) eraseWhere(ctx context.Context, a *domain.Actor, ids []string, rule string, dueBy *time.Time) (int, error) {
 	now := s.clock()
-	done, err := s.st.EraseLearners(ctx, ids, now, dueBy)
+	bulk := domain.BulkErase
+	if dueBy != nil {
+		bulk = domain.BulkEraseDue
+	}
+	done, err := s.st.EraseLearners(ctx, ids, bulk, now, dueBy)
 	if err != nil || len(done) == 0 {
 		return 0, err
 	}
@@ -222,23 +221,20 @@ func (s *Service) RequestErasure(ctx context.Context, reason string) (domain.Dat
 		}
 		// An active learner, or one only scheduled for inactivity, leaves at
 		// their own request now; a leaver keeps their scheduled removal.
-		scheduledOther := l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason != domain.RemovalInactivity
-		if (l.Status == domain.StatusActive || l.Status == domain.StatusPendingAcceptance || l.Status == domain.StatusRemovalScheduled) && !scheduledOther {
-			l.Status = domain.StatusRemovalScheduled
-			l.RemovalReason = ptr(domain.RemovalErasureRequested)
-			l.RemovalDueAt = nil
+		if domain.BulkSchedule(domain.RemovalErasureRequested).Allows(l) {
+			var due *time.Time
 			if !p.Settings.ErasureNeedsApproval {
-				l.RemovalDueAt = &now
+				due = &now
 			}
-			l.Version++
-			l.UpdatedAt = now
-			if err := s.st.UpdateLearner(ctx, l); err != nil {
+			c := &change{L: l}
+			if err := c.do(c.L.RequestErasure(due, now)); err != nil {
 				return err
 			}
+			if err := s.commit(ctx, a, c); err != nil {
+				return err
+			}
+			l = c.L
 			if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
-				return err
-			}
-			if err := s.emit(ctx, l, domain.EventAccessRevoked); err != nil {
 				return err
 			}
 		}
@@ -358,7 +354,9 @@ func (s *Service) decideRequest(ctx context.Context, requestID, note string, app
 					return err
 				}
 				if l.RemovalReason != nil && *l.RemovalReason == domain.RemovalErasureRequested {
-					if err := s.restoreAccess(ctx, a, r.LearnerID, domain.EventRemovalCancelled); err != nil {
+					if _, err := s.changeLocked(ctx, a, l, func(ctx context.Context, c *change) error {
+						return s.cancelRemoval(ctx, a, c, domain.RemovalErasureRequested)
+					}); err != nil {
 						return err
 					}
 				}
@@ -370,32 +368,24 @@ func (s *Service) decideRequest(ctx context.Context, requestID, note string, app
 	return out, err
 }
 
-// restoreAccess puts a learner whose removal was cancelled back to ACTIVE, or
-// PENDING_ACCEPTANCE when current compulsory versions are not accepted.
-func (s *Service) restoreAccess(ctx context.Context, a *domain.Actor, learnerID string, event domain.EventType) error {
-	l, err := s.st.GetLearner(ctx, learnerID, true)
-	if err != nil {
+// cancelRemoval cancels a learner's removal scheduled for reason, gives
+// access back when nothing is pending (a second transition, so a second
+// version), and closes an erasure request that no longer has a removal
+// behind it. It writes the change with the caller's audit entry.
+func (s *Service) cancelRemoval(ctx context.Context, a *domain.Actor, c *change, reason domain.RemovalReason) error {
+	if err := c.do(c.L.CancelRemoval(reason, s.clock())); err != nil {
 		return err
 	}
-	if l.Status != domain.StatusRemovalScheduled {
-		return nil
-	}
-	pending, err := s.PendingPolicies(ctx, l)
-	if err != nil {
+	return s.afterCancel(ctx, a, c)
+}
+
+// afterCancel follows a cancelled removal: access back when nothing is
+// pending, and an open erasure request closed.
+func (s *Service) afterCancel(ctx context.Context, a *domain.Actor, c *change) error {
+	if err := s.restore(ctx, c); err != nil {
 		return err
 	}
-	l.Status = domain.StatusActive
-	if len(pending) > 0 {
-		l.Status = domain.StatusPendingAcceptance
-	}
-	l.RemovalReason, l.RemovalDueAt = nil, nil
-	l.Version++
-	l.UpdatedAt = s.clock()
-	if err := s.st.UpdateLearner(ctx, l); err != nil {
-		return err
-	}
-	// An erasure waiting for approval no longer has a removal behind it.
-	reqs, err := s.st.DataRequestsByLearner(ctx, l.ID)
+	reqs, err := s.st.DataRequestsByLearner(ctx, c.L.ID)
 	if err != nil {
 		return err
 	}
@@ -407,12 +397,6 @@ func (s *Service) restoreAccess(ctx context.Context, a *domain.Actor, learnerID 
 				return err
 			}
 		}
-	}
-	if err := s.emit(ctx, l, event); err != nil {
-		return err
-	}
-	if l.Status == domain.StatusActive {
-		return s.emit(ctx, l, domain.EventAccessGranted)
 	}
 	return nil
 }
@@ -493,62 +477,49 @@ func (s *Service) adminChange(ctx context.Context, learnerID, reason string, fn 
 // (CTL-9). Access ends at once; erasure follows the leaver grace period.
 func (s *Service) MarkLeaver(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
 	return s.adminChange(ctx, learnerID, reason, func(ctx context.Context, a *domain.Actor, l domain.Learner, reason string) (domain.Learner, error) {
-		if l.Status != domain.StatusActive && l.Status != domain.StatusPendingAcceptance &&
-			!(l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalInactivity) {
-			return l, apperr.Conflictf("the learner's status is %s", l.Status)
-		}
 		p, err := s.st.GetProgramme(ctx, l.ProgrammeID)
 		if err != nil {
 			return l, err
 		}
-		now := s.clock()
-		l.Status = domain.StatusRemovalScheduled
-		l.RemovalReason = ptr(domain.RemovalLeaver)
-		l.RemovalDueAt = ptr(now.Add(p.Settings.LeaverGracePeriod))
-		l.Version++
-		l.UpdatedAt = now
-		if err := s.st.UpdateLearner(ctx, l); err != nil {
-			return l, err
-		}
-		if _, err := s.st.RevokeLearnerSessions(ctx, l.ID, now); err != nil {
-			return l, err
-		}
-		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.leaver", "learner", l.ID, reason, map[string]any{"rule": "CTL-9"}); err != nil {
-			return l, err
-		}
-		return l, s.emit(ctx, l, domain.EventRemovalScheduled)
+		return s.changeLocked(ctx, a, l, func(ctx context.Context, c *change) error {
+			now := s.clock()
+			if err := c.do(c.L.ScheduleRemoval(domain.RemovalLeaver, ptr(now.Add(p.Settings.LeaverGracePeriod)), now)); err != nil {
+				return err
+			}
+			if _, err := s.st.RevokeLearnerSessions(ctx, c.L.ID, now); err != nil {
+				return err
+			}
+			c.audit("learner.leaver", reason, map[string]any{"rule": "CTL-9"})
+			return nil
+		})
 	})
 }
 
 // ReinstateLearner cancels a scheduled removal within its grace (GEN-4).
 func (s *Service) ReinstateLearner(ctx context.Context, learnerID, reason string) (domain.Learner, error) {
 	return s.adminChange(ctx, learnerID, reason, func(ctx context.Context, a *domain.Actor, l domain.Learner, reason string) (domain.Learner, error) {
-		if l.Status != domain.StatusRemovalScheduled || l.RemovalReason == nil || *l.RemovalReason == domain.RemovalErasureRequested ||
-			*l.RemovalReason == domain.RemovalContractEnded || *l.RemovalReason == domain.RemovalOrganisationLeft {
-			return l, apperr.Conflictf("only a scheduled removal can be reversed (status %s)", l.Status).WithRule("GEN-4")
-		}
-		if l.RemovalDueAt != nil && !s.clock().Before(*l.RemovalDueAt) {
-			return l, apperr.Conflictf("the grace period has ended").WithRule("GEN-4")
-		}
-		if err := s.restoreAccess(ctx, a, l.ID, domain.EventRemovalCancelled); err != nil {
-			return l, err
-		}
-		if err := s.audit(ctx, a, &l.ProgrammeID, "learner.reinstate", "learner", l.ID, reason, map[string]any{"rule": "GEN-4"}); err != nil {
-			return l, err
-		}
-		return s.st.GetLearner(ctx, l.ID, false)
+		return s.changeLocked(ctx, a, l, func(ctx context.Context, c *change) error {
+			if err := c.do(c.L.Reinstate(s.clock())); err != nil {
+				return err
+			}
+			if err := s.afterCancel(ctx, a, c); err != nil {
+				return err
+			}
+			c.audit("learner.reinstate", reason, map[string]any{"rule": "GEN-4"})
+			return nil
+		})
 	})
 }
 
 // scheduleOrganisationRemoval: an organisation leaving the programme schedules
 // every learner of it (CTL-9), with the automated-removal grace.
 func (s *Service) scheduleOrganisationRemoval(ctx context.Context, a *domain.Actor, p domain.Programme, orgID string) (int, error) {
-	ids, err := s.st.OrganisationLearnerIDs(ctx, orgID)
+	ids, err := s.st.OrganisationLearnerIDs(ctx, orgID, domain.BulkSchedule(domain.RemovalOrganisationLeft))
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
 	now := s.clock()
-	moved, err := s.st.ScheduleRemoval(ctx, ids, domain.RemovalOrganisationLeft, now.Add(p.Settings.AutomatedRemovalGrace), now)
+	moved, err := s.st.ScheduleRemoval(ctx, ids, domain.BulkSchedule(domain.RemovalOrganisationLeft), domain.RemovalOrganisationLeft, now.Add(p.Settings.AutomatedRemovalGrace), now)
 	if err != nil {
 		return 0, err
 	}

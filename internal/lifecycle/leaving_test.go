@@ -710,11 +710,11 @@ func TestDataRequest_CTL11_RequestErasure(t *testing.T) {
 				t.Fatalf("rejected: %+v", rej)
 			}
 			got = accRead(w.env, sam.ID)
-			if got.Status != domain.StatusActive || !got.AccessAllowed() || got.RemovalReason != nil || got.RemovalDueAt != nil || got.Version != 5 {
+			if got.Status != domain.StatusActive || !got.AccessAllowed() || got.RemovalReason != nil || got.RemovalDueAt != nil || got.Version != 6 {
 				t.Fatalf("learner after rejection: %+v", got)
 			}
 			lrnWantFeed(t, st, sam.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-				lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 5))
+				lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 6))
 			if rj := lrnEntries(w.audit(w.p.ID), "data_request.reject", sam.ID); len(rj) != 1 || rj[0].Reason != "records must be kept until the audit" ||
 				rj[0].ActorID != admin {
 				t.Fatalf("reject audit: %+v", rj)
@@ -723,7 +723,7 @@ func TestDataRequest_CTL11_RequestErasure(t *testing.T) {
 			wantCode(t, err, apperr.Conflict)
 			_, err = w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, "")
 			wantCode(t, err, apperr.Conflict)
-			if got := accRead(w.env, sam.ID); got.Status != domain.StatusActive || got.Version != 5 {
+			if got := accRead(w.env, sam.ID); got.Status != domain.StatusActive || got.Version != 6 {
 				t.Fatalf("approving a rejected request erased: %+v", got)
 			}
 			// A new request after a rejection is a new request; approved, it erases.
@@ -970,11 +970,11 @@ func TestReinstate_GEN4_WithinGrace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.Status != domain.StatusActive || !out.AccessAllowed() || out.RemovalReason != nil || out.RemovalDueAt != nil || out.Version != 5 {
+		if out.Status != domain.StatusActive || !out.AccessAllowed() || out.RemovalReason != nil || out.RemovalDueAt != nil || out.Version != 6 {
 			t.Fatalf("reinstated: %+v", out)
 		}
 		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 5))
+			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 6))
 		if re := lrnEntries(w.audit(w.p.ID), "learner.reinstate", alice.ID); len(re) != 1 || re[0].Reason != "still employed, roster was out of date" ||
 			re[0].Details["rule"] != "GEN-4" || re[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
 			t.Fatalf("reinstate audit: %+v", re)
@@ -1420,12 +1420,12 @@ func TestSignIn_CTL7_ActivityCancelsInactivityRemoval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if back.Status != domain.StatusActive || !back.AccessAllowed() || back.RemovalReason != nil || back.RemovalDueAt != nil || back.Version != 5 ||
+		if back.Status != domain.StatusActive || !back.AccessAllowed() || back.RemovalReason != nil || back.RemovalDueAt != nil || back.Version != 6 ||
 			back.LastSignInAt == nil || !back.LastSignInAt.Equal(w.clock.Now()) {
 			t.Fatalf("after sign-in: %+v", back)
 		}
 		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 5))
+			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 6))
 		ca := lrnEntries(w.audit(w.p.ID), "learner.removal.cancelled_by_activity", alice.ID)
 		if len(ca) != 1 || ca[0].Details["rule"] != "CTL-7" || ca[0].ActorID != lifecycle.ActorIDFor(kccIssuer, "alice") {
 			t.Fatalf("cancel audit: %+v", ca)
@@ -1435,14 +1435,14 @@ func TestSignIn_CTL7_ActivityCancelsInactivityRemoval(t *testing.T) {
 		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
 			t.Fatalf("sweep after sign-in: %+v", rep)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive || got.Version != 5 {
+		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive || got.Version != 6 {
 			t.Fatalf("alice rescheduled after signing in: %+v", got)
 		}
 		if got := accRead(w.env, bob.ID); lvReason(got) != string(domain.RemovalInactivity) {
 			t.Fatalf("bob: %+v", got)
 		}
 		// Signing in again changes nothing more.
-		if again, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil || again.Version != 5 {
+		if again, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil || again.Version != 6 {
 			t.Fatalf("second sign-in: %+v %v", again, err)
 		}
 	})

@@ -177,14 +177,17 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 	if err != nil {
 		return EnrolmentsPage{}, err
 	}
-	p := domain.Programme{ID: programmeID}
-	// The LMS's grant in the programme proves it exists (role_grants
-	// references programmes): one statement fewer on every page. Others
-	// (bootstrap, system) read the programme.
+	var p domain.Programme
 	if a.System || !(a.ProgrammeAdmin(programmeID) || a.HasRoleIn(programmeID, domain.RoleLMS)) {
 		if p, err = s.Programme(ctx, programmeID); err != nil {
 			return EnrolmentsPage{}, err
 		}
+	} else if !validID(programmeID) {
+		return EnrolmentsPage{}, notFound("programme")
+	} else if p, err = s.st.GetProgramme(ctx, programmeID); err != nil {
+		// The LMS's grant proves the programme exists; its contract end
+		// is read for CTL-6 below.
+		return EnrolmentsPage{}, err
 	}
 	if !canSync(a, p.ID) {
 		return EnrolmentsPage{}, apperr.Forbiddenf("only the programme's LMS and programme admins can read enrolments")
@@ -207,6 +210,11 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 			return page, err
 		}
 		page.AsOf = &head
+	}
+	if contractOver(p, s.clock()) {
+		// CTL-6: from the contract end nobody has access, before any sweep
+		// erases them: the desired state is empty.
+		return page, nil
 	}
 	rows, exhausted, last, err := s.st.ListEnrolments(ctx, p.ID, after.Learner, after.Course, after.LearnerDone, first)
 	if err != nil {
@@ -333,6 +341,7 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 		case <-ctx.Done():
 			return page, nil
 		case <-timer.C:
+			s.observeFeedRead(a, p.ID, page)
 			return page, nil
 		case <-wake:
 		}
@@ -526,7 +535,17 @@ rowLoop:
 			return err
 		}
 		for _, id := range revive {
-			if err := s.restoreAccess(ctx, a, id, domain.EventRemovalCancelled); err != nil {
+			// CTL-7: activity cancels a removal for inactivity.
+			l, err := s.st.GetLearner(ctx, id, true)
+			if err != nil {
+				return err
+			}
+			if l.Status != domain.StatusRemovalScheduled || l.RemovalReason == nil || *l.RemovalReason != domain.RemovalInactivity {
+				continue // changed since it was read
+			}
+			if _, err := s.changeLocked(ctx, a, l, func(ctx context.Context, c *change) error {
+				return s.cancelRemoval(ctx, a, c, domain.RemovalInactivity)
+			}); err != nil {
 				return err
 			}
 		}

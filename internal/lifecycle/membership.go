@@ -134,6 +134,16 @@ func (s *Service) ApproveMembership(ctx context.Context, proposalID, note string
 		if err != nil {
 			return err
 		}
+		// CTL-1: one person approves once, whatever grants they hold, so a
+		// decision is joint. (System actors seed both bodies' approvals.)
+		if !a.System {
+			for _, ap := range approvals {
+				if ap.ActorID == a.ID {
+					return apperr.Conflictf("you have already approved this proposal; another governing body's admin must approve it").
+						WithReason("ALREADY_APPROVED_BY_YOU").WithRule("CTL-1")
+				}
+			}
+		}
 		body, err := pickBody(a, prop.ProgrammeID, bodies, approvals)
 		if err != nil {
 			return err
@@ -142,7 +152,7 @@ func (s *Service) ApproveMembership(ctx context.Context, proposalID, note string
 		ap := domain.MembershipApproval{ProposalID: prop.ID, GoverningBodyID: body, ActorID: a.ID, Note: note, ApprovedAt: now}
 		if err := s.st.AddApproval(ctx, ap); err != nil {
 			if apperr.CodeOf(err) == apperr.Conflict {
-				return apperr.Conflictf("this governing body has already approved").WithRule("CTL-1")
+				return apperr.Conflictf("this governing body, or you, already approved").WithRule("CTL-1")
 			}
 			return err
 		}

@@ -283,7 +283,7 @@ func (s *Service) SetAccessGroupCourses(ctx context.Context, groupID string, cou
 			return err
 		}
 		// The LMS must re-enrol every member: one set-based version bump.
-		n, err := s.st.BumpGroup(ctx, g.ID, domain.EventCoursesChanged, s.clock())
+		n, err := s.st.BumpGroup(ctx, g.ID, domain.BulkCoursesChanged, s.clock())
 		if err != nil {
 			return err
 		}

@@ -127,7 +127,7 @@ func (s *Service) activateVersion(ctx context.Context, a *domain.Actor, pol doma
 	if !pol.Compulsory {
 		return nil
 	}
-	n, err := s.st.RevokeStaleAcceptance(ctx, pol.ProgrammeID, now)
+	n, err := s.st.RevokeStaleAcceptance(ctx, pol.ProgrammeID, domain.BulkRevokeAccess, now)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func (s *Service) ReconcileRoster(ctx context.Context, organisationID string, em
 		clean = append(clean, em.String())
 	}
 	rep.RosterSize = len(clean)
-	leavers, active, err := s.st.RosterLeavers(ctx, o.ID, clean)
+	leavers, active, err := s.st.RosterLeavers(ctx, o.ID, domain.Bulk{From: domain.StillMember}, clean)
 	if err != nil {
 		return rep, err
 	}
@@ -111,7 +111,7 @@ func (s *Service) ReconcileRoster(ctx context.Context, organisationID string, em
 		return rep, nil
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		moved, err := s.st.ScheduleRemoval(ctx, leavers, domain.RemovalRoster, due, s.clock())
+		moved, err := s.st.ScheduleRemoval(ctx, leavers, domain.BulkSchedule(domain.RemovalRoster), domain.RemovalRoster, due, s.clock())
 		if err != nil {
 			return err
 		}

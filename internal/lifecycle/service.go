@@ -117,8 +117,9 @@ type actorCell struct {
 	done  bool
 }
 
-// WithIdentity marks ctx as acting for a verified identity. Grants are loaded
-// once per context on first use.
+// WithIdentity marks ctx as acting for a verified identity. Reading the
+// actor (Actor) loads its grants and the learner already linked to it, once
+// per context, and writes nothing: signing in is Authenticate's explicit step.
 func WithIdentity(ctx context.Context, id domain.Identity) context.Context {
 	ctx = context.WithValue(ctx, identityKey, id)
 	return context.WithValue(ctx, actorKey, &actorCell{})
@@ -129,7 +130,64 @@ func WithSystem(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, actorKey, &actorCell{actor: domain.SystemActor(name), done: true})
 }
 
-// Actor returns the caller, or UNAUTHENTICATED.
+// Authenticate is the sign-in step of a request, done once, explicitly, by
+// the HTTP edge after it verified the identity: it loads the grants and signs
+// the identity in as a learner (provisioning, refreshing names, cancelling a
+// removal for inactivity, CTL-7). Staff sign in as learners too: a member of
+// staff who administers is also a learner of their own organisation. An API
+// key never is. The outcome (or a sign-in refusal, kept as SignInErr) is what
+// Actor returns for the rest of the request.
+func (s *Service) Authenticate(ctx context.Context, id domain.Identity) context.Context {
+	ctx = context.WithValue(ctx, identityKey, id)
+	cell := &actorCell{done: true}
+	cell.actor, cell.err = s.signInActor(ctx, id)
+	return context.WithValue(ctx, actorKey, cell)
+}
+
+func (s *Service) signInActor(ctx context.Context, id domain.Identity) (*domain.Actor, error) {
+	a, err := s.loadActor(ctx, id)
+	if err != nil || id.Issuer == APIKeyIssuer {
+		return a, err
+	}
+	l, err := s.SignIn(ctx, id)
+	switch {
+	case err == nil:
+		a.Learner = &l
+	case apperr.CodeOf(err) == apperr.Forbidden:
+		// Staff signing in through an issuer that is no learner provider
+		// (the admin issuer) are simply not learners.
+		if ae, _ := apperr.As(err); len(a.Grants) == 0 && !a.Bootstrap || ae == nil || ae.Reason != "ISSUER_NOT_A_PROVIDER" {
+			a.SignInErr = err
+		}
+	default:
+		return nil, err
+	}
+	return a, nil
+}
+
+// loadActor reads the identity's grants (from the actor cache while the
+// store's AuthGeneration has not moved); it writes nothing.
+func (s *Service) loadActor(ctx context.Context, id domain.Identity) (*domain.Actor, error) {
+	key, gen, now := identityCacheKey(id), s.st.AuthGeneration(), s.clock()
+	cached, hit := s.actors.get(key, gen, now)
+	grants := cached.grants
+	if !hit {
+		var err error
+		if grants, err = s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject); err != nil {
+			return nil, apperr.Wrap(err, "load grants")
+		}
+		s.actors.put(key, actorEntry{gen: gen, at: now, grants: grants})
+	}
+	a := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject), Identity: id, Grants: grants}
+	if s.bootstrap != nil && s.bootstrap.Issuer == id.Issuer && s.bootstrap.Subject == id.Subject {
+		a.Bootstrap = true
+	}
+	return a, nil
+}
+
+// Actor returns the caller, or UNAUTHENTICATED. It has no side effects: on a
+// context Authenticate did not prepare (tests, Refresh) it reads the grants
+// and the learner already linked to the identity.
 func (s *Service) Actor(ctx context.Context) (*domain.Actor, error) {
 	cell, _ := ctx.Value(actorKey).(*actorCell)
 	if cell == nil {
@@ -141,46 +199,21 @@ func (s *Service) Actor(ctx context.Context) (*domain.Actor, error) {
 		return cell.actor, cell.err
 	}
 	id, _ := ctx.Value(identityKey).(domain.Identity)
-	key, gen, now := identityCacheKey(id), s.st.AuthGeneration(), s.clock()
-	cached, hit := s.actors.get(key, gen, now)
-	grants := cached.grants
-	if !hit {
-		var err error
-		if grants, err = s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject); err != nil {
-			return nil, apperr.Wrap(err, "load grants")
-		}
+	a, err := s.loadActor(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	noLearner := false
-	a := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject), Identity: id, Grants: grants}
-	if s.bootstrap != nil && s.bootstrap.Issuer == id.Issuer && s.bootstrap.Subject == id.Subject {
-		a.Bootstrap = true
-	}
-	if len(grants) == 0 && !a.Bootstrap {
-		// An identity with no admin role is a learner: the first request
-		// provisions them, later ones refresh them (bearer and session alike).
-		l, err := s.SignIn(ctx, id)
-		switch {
-		case err == nil:
+	if id.Issuer != APIKeyIssuer {
+		switch l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); apperr.CodeOf(err) {
+		case "":
+			if err := s.stampContract(ctx, &l); err != nil {
+				return nil, err
+			}
 			a.Learner = &l
-		case apperr.CodeOf(err) == apperr.Forbidden:
-			a.SignInErr = err
+		case apperr.NotFound:
 		default:
 			return nil, err
 		}
-	} else if id.Issuer != APIKeyIssuer {
-		// Staff can be learners too; an API key never is.
-		if hit && cached.noLearner {
-			noLearner = true
-		} else if l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); err == nil {
-			a.Learner = &l
-		} else {
-			noLearner = apperr.CodeOf(err) == apperr.NotFound
-		}
-	}
-	if !hit {
-		s.actors.put(key, actorEntry{gen: gen, at: now, grants: grants, noLearner: noLearner})
-	} else if noLearner != cached.noLearner {
-		s.actors.put(key, actorEntry{gen: gen, at: cached.at, grants: grants, noLearner: noLearner})
 	}
 	cell.actor, cell.done = a, true
 	return a, nil

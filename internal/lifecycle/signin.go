@@ -91,8 +91,8 @@ var errNoSignIn = apperr.Forbiddenf("this sign-in cannot be accepted for a learn
 // SignIn provisions or refreshes the learner of a verified identity. Identity
 // is issuer + subject: a known subject is updated (and moved if its email now
 // belongs to another organisation), never duplicated; an unknown subject is
-// linked to an existing learner by verified email from the authoritative
-// issuer only, or creates one.
+// linked to an existing learner by verified email only as the domain's
+// LinkIdentity allows (docs/lifecycle.md has the table), or creates one.
 func (s *Service) SignIn(ctx context.Context, id domain.Identity) (domain.Learner, error) {
 	prov, err := s.st.ProviderByIssuer(ctx, id.Issuer)
 	if err != nil {
@@ -104,7 +104,11 @@ func (s *Service) SignIn(ctx context.Context, id domain.Identity) (domain.Learne
 	now := s.clock()
 	l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject)
 	if err == nil {
-		return s.refreshSignIn(ctx, prov, l, id, now)
+		l, err = s.refreshSignIn(ctx, prov, l, id, now)
+		if err == nil {
+			err = s.stampContract(ctx, &l)
+		}
+		return l, err
 	}
 	if apperr.CodeOf(err) != apperr.NotFound {
 		return domain.Learner{}, err
@@ -127,30 +131,86 @@ func (s *Service) SignIn(ctx context.Context, id domain.Identity) (domain.Learne
 		// A token from Medway's provider carrying a kent.gov.uk address.
 		s.log.WarnContext(ctx, "sign-in refused", "why", "issuer not authoritative for the email's organisation",
 			"provider", prov.ID, "organisation", el.org.ID)
-		return domain.Learner{}, errNoSignIn.WithReason("ISSUER_NOT_AUTHORITATIVE")
+		refusal := errNoSignIn.WithReason(domain.LinkIssuerNotTheOrgs)
+		if existing, err := s.st.LearnerByEmail(ctx, el.email.String()); err == nil {
+			s.auditLinkRefused(ctx, id, prov, existing, refusal)
+		}
+		return domain.Learner{}, refusal
 	}
 	// Two first sign-ins of one person race on the unique email and
 	// identity; the loser retries and finds the winner's learner.
 	for attempt := 0; ; attempt++ {
-		l, err = s.provision(ctx, prov, el, id, now)
+		var target *domain.Learner
+		l, target, err = s.provision(ctx, prov, el, id, now)
+		if target != nil && apperr.CodeOf(err) == apperr.Forbidden {
+			s.auditLinkRefused(ctx, id, prov, *target, err)
+		}
 		if apperr.CodeOf(err) != apperr.Conflict || attempt == 2 {
+			if err == nil {
+				err = s.stampContract(ctx, &l)
+			}
 			return l, err
 		}
 		if existing, e2 := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject); e2 == nil {
-			return existing, nil
+			return existing, s.stampContract(ctx, &existing)
 		}
 	}
 }
 
-func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, el eligibility, id domain.Identity, now time.Time) (domain.Learner, error) {
+// auditLinkRefused records a refused takeover by email, in its own
+// transaction (the refused change wrote nothing): opaque IDs and the reason
+// code only.
+func (s *Service) auditLinkRefused(ctx context.Context, id domain.Identity, prov domain.IdentityProvider, l domain.Learner, refusal error) {
+	reason := ""
+	if ae, ok := apperr.As(refusal); ok {
+		reason = ae.Reason
+	}
+	actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
+	if err := s.st.InTx(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return s.audit(ctx, actor, &l.ProgrammeID, "learner.identity.link.refused", "learner", l.ID, "",
+			map[string]any{"providerId": prov.ID, "refusal": reason})
+	}); err != nil {
+		s.log.ErrorContext(ctx, "could not audit a refused link", "learner", l.ID, "err", err.Error())
+	}
+}
+
+// speaksFor reports whether prov is THE provider authoritative for org: the
+// organisation's own, or the programme's where the organisation has none of
+// its own. Only that provider may link a sign-in to a record someone else
+// made (docs/lifecycle.md).
+func (s *Service) speaksFor(ctx context.Context, prov domain.IdentityProvider, org domain.Organisation) (bool, error) {
+	if prov.OrganisationID != nil {
+		return *prov.OrganisationID == org.ID, nil
+	}
+	if prov.ProgrammeID != org.ProgrammeID {
+		return false, nil
+	}
+	ps, err := s.st.ProvidersFor(ctx, org.ProgrammeID, org.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range ps {
+		if p.OrganisationID != nil && *p.OrganisationID == org.ID {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// provision links the identity to the learner its email finds, or creates
+// one. On a refused link it returns the learner it refused, for the audit.
+func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, el eligibility, id domain.Identity, now time.Time) (domain.Learner, *domain.Learner, error) {
 	var out domain.Learner
+	var refused *domain.Learner
+	actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
+	given, family := tokenNames(id)
 	err := s.st.InTx(ctx, func(ctx context.Context) error {
-		actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
 		existing, err := s.st.LearnerByEmail(ctx, el.email.String())
 		switch apperr.CodeOf(err) {
 		case "":
-			// An admin created this learner: link the identity on first
-			// sign-in by verified email from the right issuer, once.
+			if existing, err = s.st.GetLearner(ctx, existing.ID, true); err != nil {
+				return err
+			}
 			ids, err := s.st.IdentitiesByLearner(ctx, existing.ID)
 			if err != nil {
 				return err
@@ -160,34 +220,43 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 					out = existing // a concurrent first sign-in of ours linked it
 					return nil
 				}
-				if li.Issuer == id.Issuer {
-					return errNoSignIn.WithReason("EMAIL_LINKED_TO_ANOTHER_ACCOUNT")
+			}
+			own, err := s.speaksFor(ctx, prov, el.org)
+			if err != nil {
+				return err
+			}
+			c := &change{L: existing}
+			if err := c.do(c.L.LinkIdentity(own, given, family, now)); err != nil {
+				refused = &existing
+				if ae, ok := apperr.As(err); ok {
+					return errNoSignIn.WithReason(ae.Reason)
 				}
+				return err
 			}
 			if err := s.st.CreateIdentity(ctx, domain.LearnerIdentity{ID: newID(), LearnerID: existing.ID,
 				Issuer: id.Issuer, Subject: id.Subject, CreatedAt: now}); err != nil {
 				return err
 			}
-			existing.LastSignInAt = &now
-			applyNames(&existing, id)
-			existing.Version++
-			existing.UpdatedAt = now
-			if err := s.st.UpdateLearner(ctx, existing); err != nil {
-				return err
-			}
-			if err := s.audit(ctx, actor, &existing.ProgrammeID, "learner.identity.link", "learner", existing.ID, "",
-				map[string]any{"providerId": prov.ID}); err != nil {
-				return err
-			}
-			out = existing
-			return s.emit(ctx, existing, domain.EventUpdated)
+			c.audit("learner.identity.link", "", map[string]any{"providerId": prov.ID})
+			out = c.L
+			return s.commit(ctx, actor, c)
 		case apperr.NotFound:
 		default:
 			return err
 		}
+		ended, err := s.contractEnded(ctx, el.org.ProgrammeID)
+		if err != nil {
+			return err
+		}
 		email := el.email.String()
-		l := domain.Learner{ID: newID(), ProgrammeID: el.org.ProgrammeID, OrganisationID: el.org.ID, Email: &email,
-			Status: domain.StatusPendingAcceptance, LastSignInAt: &now, Version: 1, CreatedAt: now, UpdatedAt: now}
+		l, events, err := domain.NewLearner(domain.Learner{ID: newID(), ProgrammeID: el.org.ProgrammeID, OrganisationID: el.org.ID,
+			Email: &email, LastSignInAt: &now, IdentityLinkedAt: &now}, domain.OriginSignIn, ended, now)
+		if err != nil {
+			if ae, ok := apperr.As(fromDomain(err)); ok {
+				return errNoSignIn.WithReason(ae.Reason).WithRule(ae.Rule)
+			}
+			return err
+		}
 		if el.group != "" {
 			l.AccessGroupID = ptr(el.group)
 		}
@@ -204,9 +273,22 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 			return err
 		}
 		out = l
-		return s.emit(ctx, l, domain.EventProvisioned)
+		return s.st.AppendEvents(ctx, events)
 	})
-	return out, err
+	return out, refused, err
+}
+
+// restore gives a learner whose removal was just cancelled their access back
+// when nothing is pending and the contract runs (CTL-5, CTL-6).
+func (s *Service) restore(ctx context.Context, c *change) error {
+	if c.L.Status != domain.StatusPendingAcceptance || c.L.ContractEnded {
+		return nil
+	}
+	pending, err := s.PendingPolicies(ctx, c.L)
+	if err != nil || len(pending) > 0 {
+		return err
+	}
+	return c.do(c.L.Activate(s.clock()))
 }
 
 // refreshSignIn updates a returning learner: names and email from the
@@ -220,20 +302,27 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 	if !authoritative(prov, domain.Organisation{ID: l.OrganisationID, ProgrammeID: l.ProgrammeID}) {
 		return l, errNoSignIn.WithReason("ISSUER_NOT_AUTHORITATIVE")
 	}
+	actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
 	if l.Status == domain.StatusRemovalScheduled && l.RemovalReason != nil && *l.RemovalReason == domain.RemovalInactivity {
 		// CTL-7: signing in is activity; it cancels a removal for inactivity
 		// (but not one for leaving, GEN-4).
 		err := s.st.InTx(ctx, func(ctx context.Context) error {
-			if err := s.restoreAccess(ctx, &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}, l.ID, domain.EventRemovalCancelled); err != nil {
+			cur, err := s.st.GetLearner(ctx, l.ID, true)
+			if err != nil {
 				return err
 			}
-			if err := s.st.TouchSignIn(ctx, l.ID, now); err != nil {
+			if err := s.stampContract(ctx, &cur); err != nil {
 				return err
 			}
-			return s.audit(ctx, &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}, &l.ProgrammeID, "learner.removal.cancelled_by_activity",
-				"learner", l.ID, "", map[string]any{"rule": "CTL-7"})
+			c := &change{L: cur}
+			if err := s.cancelRemoval(ctx, actor, c, domain.RemovalInactivity); err != nil {
+				return err
+			}
+			c.L.LastSignInAt = &now
+			c.audit("learner.removal.cancelled_by_activity", "", map[string]any{"rule": "CTL-7"})
+			return s.commit(ctx, actor, c)
 		})
-		if err != nil {
+		if err != nil && apperr.CodeOf(err) != apperr.Conflict {
 			return l, err
 		}
 		if l, err = s.st.GetLearner(ctx, l.ID, false); err != nil {
@@ -278,59 +367,55 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 		if err != nil {
 			return err
 		}
-		actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
-		applyNames(&cur, id)
-		events := []domain.EventType{domain.EventUpdated}
+		c := &change{L: cur}
 		details := map[string]any{}
+		var sameOrgEmail *string
+		group := cur.AccessGroupID
 		if emailChanged {
 			email := el.email.String()
 			if other, err := s.st.LearnerByEmail(ctx, email); err == nil && other.ID != cur.ID {
 				// Never take over another learner's account.
 				return errNoSignIn.WithReason("EMAIL_BELONGS_TO_ANOTHER_LEARNER")
 			}
-			groupBefore := deref(cur.AccessGroupID)
 			if el.org.ID != cur.OrganisationID {
 				details["movedFrom"], details["movedTo"] = cur.OrganisationID, el.org.ID
-				cur.OrganisationID = el.org.ID
-				cur.AccessGroupID = nil
-				if el.group != "" {
-					cur.AccessGroupID = ptr(el.group)
+				if err := c.do(c.L.Move(el.org.ID, email, now)); err != nil {
+					return err
 				}
-			} else if cur.Email != nil {
+				group = nil
+				if el.group != "" {
+					group = ptr(el.group)
+				}
+			} else {
+				sameOrgEmail = &email
 				// CTL-4: within one organisation the group follows the domain
 				// rule only when the rule changes, so a group an admin chose
 				// survives a renamed mailbox.
-				if prev, err := s.resolveEmail(ctx, *cur.Email, "email"); err == nil && prev.group != el.group && el.group != "" {
-					cur.AccessGroupID = ptr(el.group)
+				if cur.Email != nil {
+					if prev, err := s.resolveEmail(ctx, *cur.Email, "email"); err == nil && prev.group != el.group && el.group != "" {
+						group = ptr(el.group)
+					}
 				}
 			}
-			cur.Email = &email
-			if deref(cur.AccessGroupID) != groupBefore {
-				events = append(events, domain.EventGroupChanged)
-			}
 		}
-		cur.LastSignInAt = &now
-		cur.Version++
-		cur.UpdatedAt = now
-		if err := s.st.UpdateLearner(ctx, cur); err != nil {
-			if apperr.CodeOf(err) == apperr.Conflict {
-				return errNoSignIn.WithReason("EMAIL_BELONGS_TO_ANOTHER_LEARNER")
-			}
+		if err := c.do(c.L.SignInUpdate(given, family, sameOrgEmail, now)); err != nil {
+			return err
+		}
+		if err := c.do(c.L.ChangeGroup(group, now)); err != nil {
 			return err
 		}
 		action := "learner.signin.update"
 		if details["movedTo"] != nil {
 			action = "learner.move"
 		}
-		if err := s.audit(ctx, actor, &cur.ProgrammeID, action, "learner", cur.ID, "", details); err != nil {
+		c.audit(action, "", details)
+		if err := s.commit(ctx, actor, c); err != nil {
+			if apperr.CodeOf(err) == apperr.Conflict {
+				return errNoSignIn.WithReason("EMAIL_BELONGS_TO_ANOTHER_LEARNER")
+			}
 			return err
 		}
-		out = cur
-		for _, t := range events {
-			if err := s.emit(ctx, cur, t); err != nil {
-				return err
-			}
-		}
+		out = c.L
 		return nil
 	})
 	return out, err
@@ -361,11 +446,4 @@ func tokenNames(id domain.Identity) (given, family string) {
 		return s
 	}
 	return keep(id.GivenName), keep(id.FamilyName)
-}
-
-// emit writes a feed event for l's current version (invariant 5: call it in
-// the change's transaction).
-func (s *Service) emit(ctx context.Context, l domain.Learner, t domain.EventType) error {
-	return s.st.AppendEvents(ctx, []domain.Event{{ProgrammeID: l.ProgrammeID, LearnerID: l.ID, Type: t,
-		LearnerVersion: l.Version, OccurredAt: s.clock()}})
 }

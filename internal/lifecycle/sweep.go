@@ -94,7 +94,7 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 	eachBatch := func(kind domain.SweepKind, cutoff time.Time, fn func(ctx context.Context, ids []string) error) error {
 		after := ""
 		for {
-			ids, err := s.st.SweepCandidates(ctx, p.ID, kind, cutoff, after, SweepBatch)
+			ids, err := s.st.SweepCandidates(ctx, p.ID, kind, sweepGuard(kind), cutoff, after, SweepBatch)
 			if err != nil || len(ids) == 0 {
 				return err
 			}
@@ -121,7 +121,7 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 	if end := p.Settings.ContractEndsAt; end != nil && !now.Before(end.Add(-p.Settings.ContractEndWarning)) &&
 		(p.ContractWarnedFor == nil || !p.ContractWarnedFor.Equal(*end)) {
 		err := s.st.InTx(ctx, func(ctx context.Context) error {
-			n, err := s.st.WarnContractEnd(ctx, p.ID, *end, now)
+			n, err := s.st.WarnContractEnd(ctx, p.ID, domain.BulkContractEnding, *end, now)
 			if err != nil || n == 0 {
 				return err
 			}
@@ -167,7 +167,7 @@ func (s *Service) sweep(ctx context.Context, a *domain.Actor, p domain.Programme
 		cutoff := now.Add(-*p.Settings.InactivityLimit)
 		due := now.Add(p.Settings.AutomatedRemovalGrace)
 		err := eachBatch(domain.SweepInactive, cutoff, func(ctx context.Context, ids []string) error {
-			moved, err := s.st.ScheduleRemoval(ctx, ids, domain.RemovalInactivity, due, now)
+			moved, err := s.st.ScheduleRemoval(ctx, ids, domain.BulkSchedule(domain.RemovalInactivity), domain.RemovalInactivity, due, now)
 			if err != nil {
 				return err
 			}
@@ -219,7 +219,7 @@ func (s *Service) RetentionPreview(ctx context.Context, programmeID string, asOf
 	collect := func(kind domain.SweepKind, cutoff time.Time, mk func(l domain.Learner) domain.Removal) error {
 		after := ""
 		for {
-			ids, err := s.st.SweepCandidates(ctx, p.ID, kind, cutoff, after, SweepBatch)
+			ids, err := s.st.SweepCandidates(ctx, p.ID, kind, sweepGuard(kind), cutoff, after, SweepBatch)
 			if err != nil || len(ids) == 0 {
 				return err
 			}
@@ -268,4 +268,17 @@ func (s *Service) RetentionPreview(ctx context.Context, programmeID string, asOf
 		})
 	}
 	return out, err
+}
+
+// sweepGuard is the domain's guard set each sweep condition reads: everyone
+// not erased (contract end), the leaving (due removals), the members
+// (inactivity).
+func sweepGuard(kind domain.SweepKind) domain.Bulk {
+	switch kind {
+	case domain.SweepDue:
+		return domain.BulkEraseDue
+	case domain.SweepInactive:
+		return domain.Bulk{From: domain.StillMember}
+	}
+	return domain.BulkErase
 }

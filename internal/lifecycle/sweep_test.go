@@ -944,8 +944,8 @@ type swpRaceStore struct {
 	after func(ids []string)
 }
 
-func (s *swpRaceStore) SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, cutoff time.Time, afterID string, limit int) ([]string, error) {
-	ids, err := s.Store.SweepCandidates(ctx, programmeID, kind, cutoff, afterID, limit)
+func (s *swpRaceStore) SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, b domain.Bulk, cutoff time.Time, afterID string, limit int) ([]string, error) {
+	ids, err := s.Store.SweepCandidates(ctx, programmeID, kind, b, cutoff, afterID, limit)
 	if err == nil && kind == s.kind && len(ids) > 0 {
 		s.once.Do(func() { s.after(ids) })
 	}

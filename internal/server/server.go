@@ -63,7 +63,7 @@ func New(d Deps) http.Handler {
 	// The order is the point: method and media type, then the credential
 	// from the headers, then a body limit sized by what the headers proved,
 	// then the one reader of the body (graph.ReadParams in the transport).
-	mux.Handle("/graphql", onlyPOSTJSON(maxBody, auth.Middleware(d.Verifier, lifecycle.WithIdentity,
+	mux.Handle("/graphql", onlyPOSTJSON(maxBody, auth.Middleware(d.Verifier, d.Service.Authenticate,
 		d.Service.SessionIdentity, d.Service.APIKeyIdentity, sizedBody(maxBody, gql))))
 	mux.Handle(scim.Prefix+"/", scim.New(d.Service, scim.Options{PublicURL: d.Config.PublicURL, Log: d.Log, RequestID: func(r *http.Request) string { return RequestID(r.Context()) }}))
 	lg := &login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}

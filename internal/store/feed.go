@@ -109,7 +109,7 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 	n := strconv.Itoa(limit)
 	sqlRows, err := s.db(ctx).Raw(`WITH l AS (
 			SELECT id, email, given_name, family_name, access_group_id, version FROM learners
-			WHERE programme_id = ? AND status = 'ACTIVE'`+cond+` ORDER BY id LIMIT `+n+`
+			WHERE programme_id = ? AND `+guardSQL("", domain.Bulk{From: domain.HasAccess})+cond+` ORDER BY id LIMIT `+n+`
 		), k AS (
 			SELECT l.*, count(*) OVER () AS scanned,
 				coalesce(sum(coalesce(gc.n, 0)) OVER (ORDER BY l.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
@@ -168,10 +168,13 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 
 // BumpGroup gives every learner of an access group a new version and a feed
 // event (COURSES_CHANGED when the group's courses change): set-based.
-func (s *Store) BumpGroup(ctx context.Context, groupID string, t domain.EventType, at time.Time) (int, error) {
+//
+// b is domain.BulkCoursesChanged.
+func (s *Store) BumpGroup(ctx context.Context, groupID string, b domain.Bulk, at time.Time) (int, error) {
 	var rows []movedRow
+	t := b.Event
 	if err := queryRows(s.db(ctx), `UPDATE learners SET version = version + 1, updated_at = ?
-		WHERE access_group_id = ? AND status <> 'ERASED' RETURNING id, version, programme_id`, []any{at.UTC(), groupID}, scanMoved(&rows)); err != nil {
+		WHERE access_group_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, []any{at.UTC(), groupID}, scanMoved(&rows)); err != nil {
 		return 0, err
 	}
 	es := make([]domain.Event, len(rows))
@@ -206,7 +209,7 @@ func (s *Store) RecordActivity(ctx context.Context, last map[string]time.Time, s
 	slices.Sort(all)
 	live := make(map[string]bool, len(all))
 	if err := inBatches(all, 5000, func(batch []string) error {
-		q := `SELECT id FROM learners WHERE id IN ? AND status <> 'ERASED' ORDER BY id`
+		q := `SELECT id FROM learners WHERE id IN ? AND ` + guardSQL("", domain.Bulk{From: domain.NotErased}) + ` ORDER BY id`
 		if pg {
 			q += ` FOR SHARE`
 		}

@@ -34,6 +34,10 @@ type learnerRow struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	NamesByPerson  bool
+	// Origin, IdentityLinkedAt and FirstActivatedAt: see domain.Learner.
+	Origin           string
+	IdentityLinkedAt *time.Time
+	FirstActivatedAt *time.Time
 }
 
 func (learnerRow) TableName() string { return "learners" }
@@ -41,12 +45,13 @@ func (learnerRow) TableName() string { return "learners" }
 // The hot list reads scan rows directly: gorm's reflective scan was a fifth of
 // the CPU of a learners page. learnerColumns and fields keep the same order.
 const learnerColumns = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, " +
-	"removal_reason, removal_due_at, erased_at, last_sign_in_at, last_activity_at, version, created_at, updated_at, names_by_person"
+	"removal_reason, removal_due_at, erased_at, last_sign_in_at, last_activity_at, version, created_at, updated_at, names_by_person, " +
+	"origin, identity_linked_at, first_activated_at"
 
 func (r *learnerRow) fields() []any {
 	return []any{&r.ID, &r.ProgrammeID, &r.OrganisationID, &r.AccessGroupID, &r.Email, &r.GivenName, &r.FamilyName,
 		&r.Status, &r.RemovalReason, &r.RemovalDueAt, &r.ErasedAt, &r.LastSignInAt, &r.LastActivityAt, &r.Version,
-		&r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson}
+		&r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson, &r.Origin, &r.IdentityLinkedAt, &r.FirstActivatedAt}
 }
 
 func toLearnerRow(l domain.Learner) learnerRow {
@@ -54,7 +59,11 @@ func toLearnerRow(l domain.Learner) learnerRow {
 		Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName, Status: string(l.Status),
 		RemovalDueAt: utcp(l.RemovalDueAt), ErasedAt: utcp(l.ErasedAt), LastSignInAt: utcp(l.LastSignInAt),
 		LastActivityAt: utcp(l.LastActivityAt), Version: l.Version, CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
-		NamesByPerson: l.NamesByPerson}
+		NamesByPerson: l.NamesByPerson, Origin: string(l.Origin), IdentityLinkedAt: utcp(l.IdentityLinkedAt),
+		FirstActivatedAt: utcp(l.FirstActivatedAt)}
+	if r.Origin == "" {
+		r.Origin = string(domain.OriginAdmin)
+	}
 	if l.RemovalReason != nil {
 		s := string(*l.RemovalReason)
 		r.RemovalReason = &s
@@ -67,7 +76,8 @@ func (r learnerRow) domain() domain.Learner {
 		Email: r.Email, GivenName: r.GivenName, FamilyName: r.FamilyName, Status: domain.LearnerStatus(r.Status),
 		RemovalDueAt: utcp(r.RemovalDueAt), ErasedAt: utcp(r.ErasedAt), LastSignInAt: utcp(r.LastSignInAt),
 		LastActivityAt: utcp(r.LastActivityAt), Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		NamesByPerson: r.NamesByPerson}
+		NamesByPerson: r.NamesByPerson, Origin: domain.Origin(r.Origin), IdentityLinkedAt: utcp(r.IdentityLinkedAt),
+		FirstActivatedAt: utcp(r.FirstActivatedAt)}
 	if r.RemovalReason != nil {
 		rr := domain.RemovalReason(*r.RemovalReason)
 		l.RemovalReason = &rr
@@ -176,7 +186,7 @@ func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
 		"given_name": r.GivenName, "family_name": r.FamilyName, "status": r.Status, "removal_reason": r.RemovalReason,
 		"removal_due_at": r.RemovalDueAt, "erased_at": r.ErasedAt, "last_sign_in_at": r.LastSignInAt,
 		"last_activity_at": r.LastActivityAt, "version": r.Version, "updated_at": r.UpdatedAt,
-		"names_by_person": r.NamesByPerson,
+		"names_by_person": r.NamesByPerson, "identity_linked_at": r.IdentityLinkedAt, "first_activated_at": r.FirstActivatedAt,
 	}
 	if r.Email == nil {
 		return updatedOne(s.db(ctx).Model(&learnerRow{}).Where("id = ?", l.ID).Updates(cols))
@@ -396,17 +406,19 @@ func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]doma
 // PENDING_ACCEPTANCE when a compulsory policy gets a new current version
 // (ONC-1), bumping versions and writing ACCESS_REVOKED feed rows: set-based,
 // one statement per dialect path, not a loop. It returns how many moved.
-func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, at time.Time) (int64, error) {
+//
+// b is domain.BulkRevokeAccess.
+func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, b domain.Bulk, at time.Time) (int64, error) {
 	// Rows first, then the feed lock (AppendEvents): the lock order every
 	// writer follows.
 	var rows []movedRow
-	if err := s.db(ctx).Raw(`UPDATE learners SET status = 'PENDING_ACCEPTANCE', version = version + 1, updated_at = ?
-		WHERE programme_id = ? AND status = 'ACTIVE' RETURNING id, version, programme_id`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
+	if err := s.db(ctx).Raw(`UPDATE learners SET status = ?, version = version + 1, updated_at = ?
+		WHERE programme_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, string(b.To), at.UTC(), programmeID).Scan(&rows).Error; err != nil {
 		return 0, translate(err)
 	}
 	es := make([]domain.Event, len(rows))
 	for i, r := range rows {
-		es[i] = domain.Event{ProgrammeID: programmeID, LearnerID: r.ID, Type: domain.EventAccessRevoked, LearnerVersion: r.Version, OccurredAt: at}
+		es[i] = domain.Event{ProgrammeID: programmeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 	}
 	return int64(len(rows)), s.AppendEvents(ctx, es)
 }
@@ -437,20 +449,20 @@ func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[st
 	}
 	ls = byEmail(ls)
 	const batch = 1000
-	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at"
+	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at, origin"
 	var sb strings.Builder
 	for start := 0; start < len(ls); start += batch {
 		end := min(start+batch, len(ls))
 		sb.Reset()
 		sb.WriteString("INSERT INTO learners (" + cols + ") VALUES ")
-		args := make([]any, 0, (end-start)*11)
+		args := make([]any, 0, (end-start)*12)
 		for i, l := range ls[start:end] {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
 			args = append(args, l.ID, l.ProgrammeID, l.OrganisationID, l.AccessGroupID, l.Email, l.GivenName, l.FamilyName,
-				string(l.Status), l.Version, l.CreatedAt.UTC(), l.UpdatedAt.UTC())
+				string(l.Status), l.Version, l.CreatedAt.UTC(), l.UpdatedAt.UTC(), string(l.Origin))
 		}
 		sb.WriteString(" ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING RETURNING id")
 		var ids []string
@@ -507,4 +519,53 @@ func allUUIDs(ids []string) bool {
 		}
 	}
 	return true
+}
+
+// guardSQL renders a domain guard set (the statuses, and the removal reasons
+// of scheduled learners, a transition may leave) as a condition on the
+// learners table: store keeps no status of its own. The values are the
+// domain's enum constants, checked, and written into the SQL text rather
+// than bound, so PostgreSQL can match the partial indexes on status
+// (learners_active, learners_due) in cached plans.
+func guardSQL(alias string, b domain.Bulk) string {
+	if alias != "" {
+		alias += "."
+	}
+	in := func(vals []string) string {
+		var sb strings.Builder
+		sb.WriteByte('(')
+		for i, v := range vals {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("'" + v + "'")
+		}
+		sb.WriteByte(')')
+		return sb.String()
+	}
+	sts := make([]string, 0, len(b.From))
+	for _, st := range b.From {
+		if !st.Valid() {
+			panic("store: invalid learner status in a guard set: " + string(st))
+		}
+		sts = append(sts, string(st))
+	}
+	cond := alias + "status IN " + in(sts)
+	if len(b.FromScheduled) > 0 {
+		rs := make([]string, 0, len(b.FromScheduled))
+		for _, r := range b.FromScheduled {
+			if !r.Valid() {
+				panic("store: invalid removal reason in a guard set: " + string(r))
+			}
+			rs = append(rs, string(r))
+		}
+		cond = "(" + cond + " OR (" + alias + "status = '" + string(domain.StatusRemovalScheduled) + "' AND " +
+			alias + "removal_reason IN " + in(rs) + "))"
+	}
+	return cond
+}
+
+// statusIs renders "status = <the domain's status>" for a target status.
+func statusIs(alias string, st domain.LearnerStatus) string {
+	return guardSQL(alias, domain.Bulk{From: []domain.LearnerStatus{st}})
 }

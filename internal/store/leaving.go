@@ -113,17 +113,16 @@ func inBatches(ids []string, n int, fn func([]string) error) error {
 	return nil
 }
 
-// ScheduleRemoval moves learners that still have or await access to
-// REMOVAL_SCHEDULED, in one UPDATE per batch, and writes their feed rows.
-// Learners already leaving are left alone; the IDs moved are returned.
-func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, reason domain.RemovalReason, due, at time.Time) ([]string, error) {
+// ScheduleRemoval applies the domain's bulk transition b (domain.BulkSchedule)
+// to the learners it may leave, in one UPDATE per batch, and writes their
+// feed rows. The IDs moved are returned.
+func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, b domain.Bulk, reason domain.RemovalReason, due, at time.Time) ([]string, error) {
 	var moved []string
 	err := inBatches(ids, 1000, func(batch []string) error {
 		var rows []movedRow
-		if err := s.db(ctx).Raw(`UPDATE learners SET status = 'REMOVAL_SCHEDULED', removal_reason = ?, removal_due_at = ?,
-			version = version + 1, updated_at = ? WHERE id IN ?
-			AND (status IN ('ACTIVE', 'PENDING_ACCEPTANCE') OR (status = 'REMOVAL_SCHEDULED' AND removal_reason = 'INACTIVITY' AND ? <> 'INACTIVITY'))
-			RETURNING id, version, programme_id`, string(reason), due.UTC(), at.UTC(), batch, string(reason)).Scan(&rows).Error; err != nil {
+		if err := s.db(ctx).Raw(`UPDATE learners SET status = ?, removal_reason = ?, removal_due_at = ?,
+			version = version + 1, updated_at = ? WHERE id IN ? AND `+guardSQL("", b)+`
+			RETURNING id, version, programme_id`, string(b.To), string(reason), due.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
 			return translate(err)
 		}
 		es := make([]domain.Event, len(rows))
@@ -131,7 +130,7 @@ func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, reason domain
 		for i, r := range rows {
 			moved = append(moved, r.ID)
 			ids[i] = r.ID
-			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventRemovalScheduled, LearnerVersion: r.Version, OccurredAt: at}
+			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 		}
 		if len(ids) > 0 {
 			// Access has ended: so have their browser sessions.
@@ -151,16 +150,18 @@ func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, reason domain
 // so erasing twice is a no-op. It returns the IDs erased now.
 // dueBy, when set, erases only learners still due for removal by then: the
 // sweep picked them a moment ago, and a sign-in may have cancelled it since.
-func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time, dueBy *time.Time) ([]string, error) {
+//
+// b is domain.BulkErase, or domain.BulkEraseDue with dueBy.
+func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, at time.Time, dueBy *time.Time) ([]string, error) {
 	var erased []string
 	err := inBatches(ids, 1000, func(batch []string) error {
 		db := s.db(ctx)
 		// Lock order everywhere: learner rows, then the feed lock, then the
 		// shared totals, so concurrent erasures and other writers cannot deadlock.
 		var locked []movedRow
-		q, args := `SELECT id, version, programme_id FROM learners WHERE id IN ? AND status <> 'ERASED'`, []any{batch}
+		q, args := `SELECT id, version, programme_id FROM learners WHERE id IN ? AND `+guardSQL("", b), []any{batch}
 		if dueBy != nil {
-			q += ` AND status IN ('REMOVAL_SCHEDULED', 'WITHDRAWN') AND removal_due_at <= ?`
+			q += ` AND removal_due_at <= ?`
 			args = append(args, dueBy.UTC())
 		}
 		q += ` ORDER BY id`
@@ -183,16 +184,16 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time, d
 		// GEN-3: keep the counts reports show, without the learner.
 		upsert := `INSERT INTO erased_activity_totals (organisation_id, course_id, state, n)
 			SELECT l.organisation_id, a.course_id, a.state, count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id
-			WHERE a.learner_id IN ? AND l.status <> 'ERASED' GROUP BY l.organisation_id, a.course_id, a.state
+			WHERE a.learner_id IN ? AND ` + guardSQL("l", b) + ` GROUP BY l.organisation_id, a.course_id, a.state
 			ON CONFLICT (organisation_id, course_id, state) DO UPDATE SET n = erased_activity_totals.n + excluded.n`
 		if err := db.Exec(upsert, batch).Error; err != nil {
 			return translate(err)
 		}
 		var rows []movedRow
-		if err := db.Raw(`UPDATE learners SET email = NULL, given_name = NULL, family_name = NULL, status = 'ERASED',
+		if err := db.Raw(`UPDATE learners SET email = NULL, given_name = NULL, family_name = NULL, status = ?,
 			erased_at = ?, removal_due_at = NULL, last_sign_in_at = NULL, last_activity_at = NULL,
-			version = version + 1, updated_at = ? WHERE id IN ? AND status <> 'ERASED'
-			RETURNING id, version, programme_id`, at.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
+			version = version + 1, updated_at = ? WHERE id IN ? AND `+guardSQL("", b)+`
+			RETURNING id, version, programme_id`, string(b.To), at.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
 			return translate(err)
 		}
 		if len(rows) == 0 {
@@ -202,7 +203,7 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time, d
 		es := make([]domain.Event, len(rows))
 		for i, r := range rows {
 			done[i] = r.ID
-			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventErased, LearnerVersion: r.Version, OccurredAt: at}
+			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 		}
 		// Remember hashed identities briefly, so tokens issued before the
 		// erasure cannot provision the person again at once.
@@ -236,21 +237,20 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, at time.Time, d
 	return erased, err
 }
 
-// SweepCandidates pages learner IDs matching a sweep condition, by ID.
-func (s *Store) SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, cutoff time.Time, afterID string, limit int) ([]string, error) {
+// SweepCandidates pages learner IDs matching a sweep condition, by ID: the
+// learners b may leave, and for due and inactive ones, the cutoff.
+func (s *Store) SweepCandidates(ctx context.Context, programmeID string, kind domain.SweepKind, b domain.Bulk, cutoff time.Time, afterID string, limit int) ([]string, error) {
 	q := s.db(ctx).Model(&learnerRow{}).Where("programme_id = ?", programmeID)
 	if afterID != "" {
 		q = q.Where("id > ?", afterID)
 	}
+	q = q.Where(guardSQL("", b))
 	switch kind {
-	case domain.SweepAll:
-		q = q.Where("status <> 'ERASED'")
 	case domain.SweepDue:
-		q = q.Where("status IN ('REMOVAL_SCHEDULED', 'WITHDRAWN') AND removal_due_at <= ?", cutoff.UTC())
+		q = q.Where("removal_due_at <= ?", cutoff.UTC())
 	case domain.SweepInactive:
 		c := cutoff.UTC()
-		q = q.Where(`status IN ('ACTIVE', 'PENDING_ACCEPTANCE') AND created_at < ?
-			AND (last_sign_in_at IS NULL OR last_sign_in_at < ?) AND (last_activity_at IS NULL OR last_activity_at < ?)`, c, c, c)
+		q = q.Where(`created_at < ? AND (last_sign_in_at IS NULL OR last_sign_in_at < ?) AND (last_activity_at IS NULL OR last_activity_at < ?)`, c, c, c)
 	}
 	var ids []string
 	if err := q.Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
@@ -262,7 +262,9 @@ func (s *Store) SweepCandidates(ctx context.Context, programmeID string, kind do
 // RosterLeavers returns the learners of an organisation who still have or
 // await access and whose email is not on the roster. The roster goes into a
 // temporary table so the comparison is one anti-join, not a loop.
-func (s *Store) RosterLeavers(ctx context.Context, organisationID string, emails []string) (leavers []string, active int, err error) {
+//
+// b is the bulk transition the leavers will take (its guard set).
+func (s *Store) RosterLeavers(ctx context.Context, organisationID string, b domain.Bulk, emails []string) (leavers []string, active int, err error) {
 	err = s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
 		create := `CREATE TEMP TABLE roster_emails (email text PRIMARY KEY) ON COMMIT DROP`
@@ -296,22 +298,21 @@ func (s *Store) RosterLeavers(ctx context.Context, organisationID string, emails
 			return err
 		}
 		var n int64
-		if err := db.Model(&learnerRow{}).Where("organisation_id = ? AND status IN ('ACTIVE', 'PENDING_ACCEPTANCE')", organisationID).
+		if err := db.Model(&learnerRow{}).Where("organisation_id = ? AND "+guardSQL("", b), organisationID).
 			Count(&n).Error; err != nil {
 			return translate(err)
 		}
 		active = int(n)
-		return translate(db.Raw(`SELECT l.id FROM learners l WHERE l.organisation_id = ? AND l.status IN ('ACTIVE', 'PENDING_ACCEPTANCE')
+		return translate(db.Raw(`SELECT l.id FROM learners l WHERE l.organisation_id = ? AND `+guardSQL("l", b)+`
 			AND NOT EXISTS (SELECT 1 FROM roster_emails r WHERE r.email = l.email) ORDER BY l.id`, organisationID).Scan(&leavers).Error)
 	})
 	return leavers, active, err
 }
 
-// OrganisationLearnerIDs lists every learner of an organisation not yet leaving.
-func (s *Store) OrganisationLearnerIDs(ctx context.Context, organisationID string) ([]string, error) {
+// OrganisationLearnerIDs lists the learners of an organisation that b may leave.
+func (s *Store) OrganisationLearnerIDs(ctx context.Context, organisationID string, b domain.Bulk) ([]string, error) {
 	var ids []string
-	err := s.db(ctx).Model(&learnerRow{}).Where(`organisation_id = ? AND (status IN ('ACTIVE', 'PENDING_ACCEPTANCE')
-		OR (status = 'REMOVAL_SCHEDULED' AND removal_reason = 'INACTIVITY'))`, organisationID).Order("id").Pluck("id", &ids).Error
+	err := s.db(ctx).Model(&learnerRow{}).Where(`organisation_id = ? AND `+guardSQL("", b), organisationID).Order("id").Pluck("id", &ids).Error
 	return ids, translate(err)
 }
 
@@ -325,8 +326,8 @@ func (s *Store) OrganisationCounts(ctx context.Context, orgID string) (byStatus,
 	if err = db.Raw(`SELECT status AS k, count(*) AS n FROM learners WHERE organisation_id = ? GROUP BY status ORDER BY status`, orgID).Scan(&byStatus).Error; err != nil {
 		return
 	}
-	if err = db.Raw(`SELECT coalesce(CAST(access_group_id AS text), '') AS k, count(*) AS n FROM learners WHERE organisation_id = ? AND status <> 'ERASED'
-		GROUP BY access_group_id ORDER BY 1`, orgID).Scan(&byGroup).Error; err != nil {
+	if err = db.Raw(`SELECT coalesce(CAST(access_group_id AS text), '') AS k, count(*) AS n FROM learners WHERE organisation_id = ? AND `+
+		guardSQL("", domain.Bulk{From: domain.NotErased})+` GROUP BY access_group_id ORDER BY 1`, orgID).Scan(&byGroup).Error; err != nil {
 		return
 	}
 	if err = db.Raw(`SELECT a.policy_version_id || ':' || a.decision AS k, count(*) AS n FROM policy_acceptances a
@@ -418,7 +419,7 @@ func (s *Store) lockFeeds(ctx context.Context, rows []movedRow) error {
 // WarnContractEnd gives every learner of a programme not yet erased a new
 // version and a CONTRACT_ENDING event, and records which end date was
 // announced: set-based, once per date (CTL-6).
-func (s *Store) WarnContractEnd(ctx context.Context, programmeID string, end, at time.Time) (int, error) {
+func (s *Store) WarnContractEnd(ctx context.Context, programmeID string, b domain.Bulk, end, at time.Time) (int, error) {
 	res := s.db(ctx).Exec(`UPDATE programmes SET contract_warned_for = ? WHERE id = ? AND (contract_warned_for IS NULL OR contract_warned_for <> ?)`,
 		end.UTC(), programmeID, end.UTC())
 	if res.Error != nil || res.RowsAffected == 0 {
@@ -426,12 +427,12 @@ func (s *Store) WarnContractEnd(ctx context.Context, programmeID string, end, at
 	}
 	var rows []movedRow
 	if err := s.db(ctx).Raw(`UPDATE learners SET version = version + 1, updated_at = ?
-		WHERE programme_id = ? AND status <> 'ERASED' RETURNING id, version, programme_id`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
+		WHERE programme_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
 		return 0, translate(err)
 	}
 	es := make([]domain.Event, len(rows))
 	for i, r := range rows {
-		es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: domain.EventContractEnding, LearnerVersion: r.Version, OccurredAt: at}
+		es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 	}
 	return len(rows), s.AppendEvents(ctx, es)
 }

@@ -41,12 +41,12 @@ type Store struct {
 	localLock sync.Mutex
 	// onEvents is told how many feed events each committed transaction wrote.
 	onEvents func(n int)
+	dsn      string
+	hub      feedHub // long-poll wake-ups (notify.go)
 	// identityGen changes whenever this process changes who an identity is:
 	// a role grant created or deleted, a learner identity linked or removed
 	// (AuthGeneration).
 	identityGen atomic.Uint64
-	dsn         string
-	hub         feedHub // long-poll wake-ups (notify.go)
 }
 
 // Options tune Open; the zero value is fine.
@@ -215,8 +215,8 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	t := &touched{}
 	events := new(int)
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		ctx := context.WithValue(context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t), txStateKey{}, st)
-		return fn(context.WithValue(ctx, eventsKey{}, events))
+		ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
+		return fn(context.WithValue(context.WithValue(ctx, eventsKey{}, events), txStateKey{}, st))
 	})
 	if st.identityChanged {
 		s.identityGen.Add(1)

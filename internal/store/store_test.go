@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/store"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
 )
 
 func newProgramme(t *testing.T, st *store.Store, id, name string) domain.Programme {
@@ -100,31 +102,78 @@ func TestAudit_CTL12_AppendOnly(t *testing.T) {
 	})
 }
 
-// GEN-2 with CTL-12: the one change the audit log takes is blanking a reason
-// at erasure; nothing else about an entry can be rewritten.
-func TestAudit_GEN2_OnlyReasonsCanBeBlanked(t *testing.T) {
+// GEN-2 with CTL-12: the one change the audit log takes is blanking a reason,
+// and only inside the erasure of the learner the entry concerns; nothing else
+// about an entry can be rewritten, and TRUNCATE is refused (PostgreSQL; SQLite
+// has no TRUNCATE, and its DELETE trigger refuses the nearest thing).
+func TestAudit_GEN2_ReasonBlankedOnlyInsideTheLearnersErasure(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000001", "A")
-		if err := st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &p.ID, ActorID: "usr_1", Action: "learner.leaver",
-			TargetType: "learner", TargetID: "01900000-0000-7000-8000-0000000000aa", Reason: "Jane Doe left", OccurredAt: p.CreatedAt}); err != nil {
+		now := p.CreatedAt
+		org := domain.Organisation{ID: "01900000-0000-7000-8000-0000000000b1", ProgrammeID: p.ID, Name: "Org", Kind: "COUNCIL",
+			Status: domain.OrgAdmitted, CreatedAt: now}
+		if err := st.CreateOrganisation(ctx, org); err != nil {
 			t.Fatal(err)
 		}
+		mk := func(id, email string) {
+			l := domain.Learner{ID: id, ProgrammeID: p.ID, OrganisationID: org.ID, Email: &email, Status: domain.StatusActive,
+				Version: 1, CreatedAt: now, UpdatedAt: now}
+			if err := st.CreateLearner(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &p.ID, ActorID: "usr_1", Action: "learner.leaver",
+				TargetType: "learner", TargetID: id, Reason: "named person left", OccurredAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		jane, john := "01900000-0000-7000-8000-0000000000aa", "01900000-0000-7000-8000-0000000000ab"
+		mk(jane, "jane@example.gov.uk")
+		mk(john, "john@example.gov.uk")
 		for _, q := range []string{
 			`UPDATE audit_entries SET reason = '', action = 'x'`,
 			`UPDATE audit_entries SET reason = '', actor_id = 'someone-else'`,
 			`UPDATE audit_entries SET reason = 'rewritten'`,
+			// Neither learner is erased: no reason may be blanked.
+			`UPDATE audit_entries SET reason = ''`,
 		} {
 			if _, err := st.SQL().Exec(q); err == nil {
 				t.Fatalf("%s succeeded", q)
 			}
 		}
-		if _, err := st.SQL().Exec(`UPDATE audit_entries SET reason = ''`); err != nil {
-			t.Fatalf("blanking a reason: %v", err)
+		if st.Dialect() == migrations.Postgres {
+			if _, err := st.SQL().Exec(`TRUNCATE audit_entries`); err == nil {
+				t.Fatal("TRUNCATE of audit_entries succeeded")
+			}
+		}
+		if _, err := st.SQL().Exec(`DELETE FROM audit_entries`); err == nil {
+			t.Fatal("DELETE of audit_entries succeeded")
+		}
+		// Jane's erasure blanks the reasons about her, in its transaction.
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			_, err := st.EraseLearners(ctx, []string{jane}, domain.BulkErase, now.Add(time.Hour), nil)
+			return err
+		}); err != nil {
+			t.Fatalf("erasure: %v", err)
 		}
 		es, _ := st.AuditEntries(ctx, p.ID, nil, 0, 10)
-		if len(es) != 1 || es[0].Reason != "" || es[0].Action != "learner.leaver" || es[0].ActorID != "usr_1" {
-			t.Fatalf("entry after blanking: %+v", es)
+		reasons := map[string]string{}
+		for _, e := range es {
+			reasons[e.TargetID] = e.Reason
+		}
+		if len(es) != 2 || reasons[jane] != "" || reasons[john] != "named person left" {
+			t.Fatalf("entries after Jane's erasure: %+v", es)
+		}
+		// John is not erased: his entry's reason still cannot be blanked.
+		if _, err := st.SQL().Exec(testkitSQL(st, `UPDATE audit_entries SET reason = '' WHERE target_id = ?`), john); err == nil {
+			t.Fatal("blanking the reason of a learner who is not erased succeeded")
 		}
 	})
+}
+
+func testkitSQL(st *store.Store, q string) string {
+	if st.Dialect() == migrations.Postgres {
+		return strings.Replace(q, "?", "$1", 1)
+	}
+	return q
 }

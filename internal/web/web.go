@@ -361,7 +361,7 @@ func (h *Handler) session(r *http.Request) (*session, sessionState, error) {
 	if !ok {
 		return nil, endedSession, nil
 	}
-	ctx := lifecycle.WithIdentity(r.Context(), id)
+	ctx := h.d.Service.Authenticate(r.Context(), id) // the sign-in step, as /graphql takes it
 	a, err := h.d.Service.Actor(ctx)
 	if err != nil {
 		return nil, noSession, err
