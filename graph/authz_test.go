@@ -115,7 +115,9 @@ const azOK = "OK"
 //     configuration is not personal data).
 //   - registerIdentityProvider follows the organisation's visibility (admins of
 //     that organisation and programme admins may); the programme's own provider
-//     is a programme admin's only.
+//     is a programme admin's only. updateIdentityProvider and
+//     removeIdentityProvider follow the same rules for the provider they name
+//     (@programme: a programme's own provider).
 //   - Leaving (CTL-8, CTL-9, CTL-11, ONC-5, GEN-4). The operations that change a
 //     learner (withdrawConsentOnBehalf, markLeaver, reinstateLearner) follow
 //     updateLearner: a fresh learner per case, and for @self a fresh learner
@@ -199,6 +201,12 @@ identityProviders                  UNAUTHENTICATED  OK         OK         NOT_FO
 registerIdentityProvider@ownOrg    UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
 registerIdentityProvider@otherOrg  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
 registerProgrammeIdentityProvider  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+updateIdentityProvider@ownOrg      UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+updateIdentityProvider@otherOrg    UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+updateIdentityProvider@programme   UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
+removeIdentityProvider@ownOrg      UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+removeIdentityProvider@otherOrg    UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+removeIdentityProvider@programme   UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
 createLearner@ownOrg               UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
 createLearner@otherOrg             UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
 importLearners@ownOrg              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
@@ -255,6 +263,12 @@ apiKeys                            UNAUTHENTICATED  OK         OK         NOT_FO
 issueApiKey                        UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
 revokeApiKey                       UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  FORBIDDEN  FORBIDDEN       NOT_FOUND  NOT_FOUND
 revokeApiKey@otherProgramme        UNAUTHENTICATED  OK         NOT_FOUND  OK            NOT_FOUND  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+scimTokens@ownOrg                  UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+scimTokens@otherOrg                UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+issueScimToken@ownOrg              UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+issueScimToken@otherOrg            UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
+revokeScimToken@ownOrg             UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  OK              NOT_FOUND  NOT_FOUND
+revokeScimToken@otherOrg           UNAUTHENTICATED  OK         OK         NOT_FOUND     FORBIDDEN  NOT_FOUND  NOT_FOUND       NOT_FOUND  NOT_FOUND
 `
 
 type authzRow struct {
@@ -1078,6 +1092,8 @@ func authzOperations() map[string]authzOp {
 		ops["setAccessGroupCourses@"+target] = azOpSetAccessGroupCourses(target)
 		ops["learners@"+target] = azOpLearners(target)
 		ops["registerIdentityProvider@"+target] = azOpRegisterIdentityProvider(target)
+		ops["updateIdentityProvider@"+target] = azOpChangeIdentityProvider(target, false)
+		ops["removeIdentityProvider@"+target] = azOpChangeIdentityProvider(target, true)
 		ops["createLearner@"+target] = azOpCreateLearner(target)
 		ops["importLearners@"+target] = azOpImportLearners(target)
 	}
@@ -1088,6 +1104,8 @@ func authzOperations() map[string]authzOp {
 		ops["acceptPoliciesOnBehalf@"+target] = azOpAcceptPoliciesOnBehalf(target)
 	}
 	ops["learners"] = azOpLearners("")
+	ops["updateIdentityProvider@programme"] = azOpChangeIdentityProvider("", false)
+	ops["removeIdentityProvider@programme"] = azOpChangeIdentityProvider("", true)
 	ops["identityProviders"] = azOpIdentityProviders
 	ops["registerProgrammeIdentityProvider"] = azOpRegisterIdentityProvider("")
 	ops["acceptPolicies"] = azOpAcceptPolicies(false)
@@ -1095,6 +1113,7 @@ func authzOperations() map[string]authzOp {
 	ops["updateMyProfile"] = azOpUpdateMyProfile
 	authzLeavingOperations(ops)
 	authzLMSOperations(ops)
+	authzScimOperations(ops) // authz_scim_test.go
 	return ops
 }
 
@@ -3708,6 +3727,79 @@ func azOpRevokeAPIKey(target string) authzOp {
 				}
 				if status, _ := e.keyViewer(t, secret); status != http.StatusOK {
 					t.Errorf("refused revokeApiKey: the key answers %d", status)
+				}
+			},
+		}
+	}
+}
+
+// azOpChangeIdentityProvider updates (a new client ID, the audience following
+// it) or removes a provider registered for the case: the organisation's, or
+// (target "") a programme's own. The learner's case names Medway's provider,
+// the one they sign in with, which they may not change.
+func azOpChangeIdentityProvider(target string, remove bool) authzOp {
+	return func(t *testing.T, e *authzEnv, who string) authzCall {
+		var pid string
+		orgID := ""
+		if target != "" {
+			orgID = e.org(target).ID
+		}
+		if orgID == e.medway.ID && who == azLearnerMedway {
+			pid = e.medwayProvider
+		} else {
+			if orgID != "" {
+				e.freeProvider(t, orgID)
+			}
+			pid = e.registerProvider(t, orgID, e.uniq(azFakeIssuerStart), e.uniq("authz-client-"))
+		}
+		var before authzProvider
+		for _, p := range e.providers(t) {
+			if p.ID == pid {
+				before = p
+			}
+		}
+		newClient := e.uniq("authz-client-fixed-")
+		query := `mutation($id: ID!, $in: IdentityProviderUpdateInput!) { updateIdentityProvider(providerId: $id, input: $in) { ` + authzProviderFields + ` } }`
+		vars := map[string]any{"id": pid, "in": map[string]any{"clientId": newClient}}
+		if remove {
+			query = `mutation($id: ID!) { removeIdentityProvider(providerId: $id, reason: "the council moved tenants") { providerId sessionsRevoked } }`
+			vars = map[string]any{"id": pid}
+		}
+		current := func(t *testing.T) (authzProvider, bool) {
+			for _, p := range e.providers(t) {
+				if p.ID == pid {
+					return p, true
+				}
+			}
+			return authzProvider{}, false
+		}
+		return authzCall{
+			query:   query,
+			vars:    vars,
+			missing: authzWith(vars, "id", uuid.NewString()),
+			ok: func(t *testing.T, data json.RawMessage) {
+				p, ok := current(t)
+				if remove {
+					if ok {
+						t.Fatalf("removed provider still listed: %+v", p)
+					}
+					e.expectAudit(t, e.ctl.ID, pid, "identity_provider.remove", who, func(en authzAuditEntry) bool {
+						return en.Details["issuer"] == before.Issuer
+					})
+					return
+				}
+				if !ok || p.ClientID != newClient || p.Audience != newClient || p.Issuer != before.Issuer {
+					t.Fatalf("updated provider = %+v (%v), want client ID and audience %s", p, ok, newClient)
+				}
+				e.expectAudit(t, e.ctl.ID, pid, "identity_provider.update", who, func(en authzAuditEntry) bool {
+					return en.Details["changed"] == "clientId"
+				})
+			},
+			unchanged: func(t *testing.T) {
+				p, ok := current(t)
+				p.OrganisationID, before.OrganisationID = nil, nil // compare values, not pointers
+				if !ok || p != before {
+					t.Errorf("a refused change changed the provider: %+v (%v), was %+v", p, ok, before)
 				}
 			},
 		}

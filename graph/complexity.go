@@ -1,6 +1,9 @@
 package graph
 
-import "github.com/rollcall-dev/rollcall/graph/model"
+import (
+	"github.com/rollcall-dev/rollcall/graph/model"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+)
 
 // Query cost. gqlgen's complexity walker (complexity/complexity.go in
 // github.com/99designs/gqlgen) costs a field at 1 plus its selection unless
@@ -12,7 +15,7 @@ import "github.com/rollcall-dev/rollcall/graph/model"
 // runs (extension.FixedComplexityLimit; docs/security.md gives the figures).
 func complexity() ComplexityRoot {
 	var c ComplexityRoot
-	c.Query.Learners = func(child int, _ string, _ *string, _ []model.LearnerStatus, _ *string, first *int, _ *string) int {
+	c.Query.Learners = func(child int, _ string, _ *string, _ []domain.LearnerStatus, _ *string, first *int, _ *string) int {
 		return listCost(child, first, 50)
 	}
 	c.Query.Enrolments = func(child int, _ string, first *int, _ *string) int {

@@ -15,8 +15,9 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
-// Mappers from domain values to GraphQL models. They hold no logic beyond
-// renaming.
+// Mappers for the GraphQL types that are not bound to the service's values
+// (gqlgen.yml): inputs, and answers whose shape differs from the domain's.
+// They hold no logic beyond renaming.
 
 func mapAll[D any, M any](in []D, f func(D) *M) []*M {
 	out := make([]*M, len(in))
@@ -77,10 +78,6 @@ func settingsIn(in *model.RuleSettingsInput) (lifecycle.RuleSettingsPatch, strin
 	return p, deref(in.Reason)
 }
 
-func bodyOut(b domain.GoverningBody) *model.GoverningBody {
-	return &model.GoverningBody{ID: b.ID, Name: b.Name, Role: model.GoverningBodyRole(b.Role), OrganisationID: b.OrganisationID}
-}
-
 func ruleOut(r domain.Rule) *model.Rule {
 	params := map[string]any{}
 	for k, v := range r.Parameters {
@@ -89,29 +86,11 @@ func ruleOut(r domain.Rule) *model.Rule {
 	return &model.Rule{ID: r.ID, Source: r.Source, Reference: r.Reference(), Notice: r.Notice, Text: r.Text, Parameters: params}
 }
 
-func organisationOut(o domain.Organisation) *model.Organisation {
-	return &model.Organisation{ID: o.ID, ProgrammeID: o.ProgrammeID, Name: o.Name, Kind: model.OrganisationKind(o.Kind),
-		Status: model.OrganisationStatus(o.Status), CreatedAt: o.CreatedAt, AdmittedAt: o.AdmittedAt, RemovedAt: o.RemovedAt}
-}
-
-func domainOut(d domain.DomainRule) *model.EmailDomain {
-	return &model.EmailDomain{ID: d.ID, OrganisationID: d.OrganisationID, Domain: d.Domain,
-		IncludeSubdomains: d.IncludeSubdomains, CreatedAt: d.CreatedAt}
-}
-
-func groupOut(g domain.AccessGroup) *model.AccessGroup {
-	return &model.AccessGroup{ID: g.ID, OrganisationID: g.OrganisationID, Name: g.Name, IsDefault: g.IsDefault, CreatedAt: g.CreatedAt}
-}
-
-func courseOut(c domain.Course) *model.Course {
-	return &model.Course{ID: c.ID, ProgrammeID: c.ProgrammeID, LmsCourseID: c.LMSCourseID, Title: c.Title, CreatedAt: c.CreatedAt}
-}
-
 func proposalOut(v lifecycle.ProposalView) *model.MembershipProposal {
 	p := v.MembershipProposal
 	out := &model.MembershipProposal{ID: p.ID, ProgrammeID: p.ProgrammeID, Action: model.ProposalAction(p.Action),
 		Status: model.ProposalStatus(p.Status), OrganisationID: p.OrganisationID, Name: p.Name,
-		Kind: model.OrganisationKind(p.Kind), Reason: p.Reason, ProposedBy: p.ProposedBy,
+		Kind: p.Kind, Reason: p.Reason, ProposedBy: p.ProposedBy,
 		CreatedAt: p.CreatedAt, DecidedAt: p.DecidedAt}
 	out.Domains = make([]*model.ProposedDomain, len(p.Domains))
 	for i, d := range p.Domains {
@@ -122,16 +101,6 @@ func proposalOut(v lifecycle.ProposalView) *model.MembershipProposal {
 		out.Approvals[i] = &model.MembershipApproval{GoverningBodyID: a.GoverningBodyID, ActorID: a.ActorID, Note: a.Note, ApprovedAt: a.ApprovedAt}
 	}
 	return out
-}
-
-func policyOut(p domain.Policy) *model.Policy {
-	return &model.Policy{ID: p.ID, ProgrammeID: p.ProgrammeID, Name: p.Name, Type: model.PolicyType(p.Type),
-		Audience: model.PolicyAudience(p.Audience), Compulsory: p.Compulsory, CreatedAt: p.CreatedAt}
-}
-
-func versionOut(v domain.PolicyVersion) *model.PolicyVersion {
-	return &model.PolicyVersion{ID: v.ID, PolicyID: v.PolicyID, Label: v.Label, Summary: v.Summary, Content: v.Content,
-		Status: model.PolicyVersionStatus(v.Status), PublishedAt: v.PublishedAt, ActivatedAt: v.ActivatedAt}
 }
 
 func grantOut(g domain.RoleGrant) *model.RoleGrant {
@@ -154,23 +123,6 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
-}
-
-func learnerOut(l domain.Learner) *model.Learner {
-	m := &model.Learner{ID: l.ID, Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName,
-		Status: model.LearnerStatus(l.Status), AccessAllowed: l.AccessAllowed(), RemovalDueAt: l.RemovalDueAt,
-		ErasedAt: l.ErasedAt, CreatedAt: l.CreatedAt, LastSignInAt: l.LastSignInAt, LastActivityAt: l.LastActivityAt,
-		Version: int(l.Version), Domain: l}
-	if l.RemovalReason != nil {
-		r := model.RemovalReason(*l.RemovalReason)
-		m.RemovalReason = &r
-	}
-	return m
-}
-
-func acceptanceOut(a domain.PolicyAcceptance) *model.PolicyAcceptance {
-	return &model.PolicyAcceptance{Decision: model.Decision(a.Decision), GivenBy: model.GivenBy(a.GivenBy),
-		AgeConfirmed: a.AgeConfirmed, Note: a.Note, DecidedAt: a.DecidedAt, PolicyVersionID: a.PolicyVersionID}
 }
 
 func retentionOut(r domain.Retention) *model.RetentionStatement {
@@ -224,13 +176,13 @@ func exportOut(doc map[string]any) *model.PersonalDataExport {
 }
 
 func removalOut(r domain.Removal) *model.ScheduledRemoval {
-	return &model.ScheduledRemoval{LearnerID: r.LearnerID, OrganisationID: r.OrganisationID, Reason: model.RemovalReason(r.Reason),
+	return &model.ScheduledRemoval{LearnerID: r.LearnerID, OrganisationID: r.OrganisationID, Reason: r.Reason,
 		Action: r.Action, DueAt: r.DueAt}
 }
 
 func requestOut(r domain.DataRequest) *model.DataRequest {
 	return &model.DataRequest{ID: r.ID, ProgrammeID: r.ProgrammeID, OrganisationID: r.OrganisationID, LearnerID: r.LearnerID,
-		Kind: r.Kind, Origin: model.RemovalReason(r.Origin), Status: model.DataRequestStatus(r.Status), Reason: r.Reason,
+		Kind: r.Kind, Origin: r.Origin, Status: model.DataRequestStatus(r.Status), Reason: r.Reason,
 		RequestedBy: r.RequestedBy, RequestedAt: r.RequestedAt, DecidedBy: r.DecidedBy, DecidedAt: r.DecidedAt,
 		DecisionNote: r.DecisionNote, CompletedAt: r.CompletedAt}
 }
@@ -254,11 +206,16 @@ func rosterOut(r lifecycle.RosterReport) *model.RosterReconciliation {
 }
 
 func reportOut(rep map[string]any) *model.OrganisationReport {
+	labels, _ := rep["labels"].(map[string]string)
 	entries := func(k string) []*model.CountEntry {
 		m, _ := rep[k].(map[string]int64)
 		out := make([]*model.CountEntry, 0, len(m))
 		for key, n := range m {
-			out = append(out, &model.CountEntry{Key: key, Count: int(n)})
+			e := &model.CountEntry{Key: key, Count: int(n)}
+			if l, ok := labels[key]; ok && k != "byStatus" {
+				e.Label = &l
+			}
+			out = append(out, e)
 		}
 		slices.SortFunc(out, func(a, b *model.CountEntry) int { return strings.Compare(a.Key, b.Key) })
 		return out
@@ -266,7 +223,8 @@ func reportOut(rep map[string]any) *model.OrganisationReport {
 	gen, _ := rep["generatedAt"].(time.Time)
 	id, _ := rep["organisationId"].(string)
 	ever, _ := rep["learnersEver"].(int64)
-	return &model.OrganisationReport{OrganisationID: id, GeneratedAt: gen, LearnersEver: int(ever), ByStatus: entries("byStatus"),
+	name, _ := rep["organisationName"].(string)
+	return &model.OrganisationReport{OrganisationID: id, OrganisationName: name, GeneratedAt: gen, LearnersEver: int(ever), ByStatus: entries("byStatus"),
 		ByAccessGroup: entries("byAccessGroup"), PolicyDecisions: entries("policyDecisions"), Activity: entries("activity")}
 }
 

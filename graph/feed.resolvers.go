@@ -7,26 +7,12 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
-	"github.com/vikstrous/dataloadgen"
 )
-
-func (r *lifecycleEventResolver) Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error) {
-	l, err := loaders.For(ctx).Learner.Load(ctx, obj.LearnerID)
-	if errors.Is(err, dataloadgen.ErrNotFound) {
-		return nil, nil // erased (or never the caller's to see): null means gone
-	}
-	if err != nil {
-		return nil, err // a failure is an error, never a null an LMS would take for erasure
-	}
-	return learnerOut(l), nil
-}
 
 func (r *mutationResolver) IssueAPIKey(ctx context.Context, programmeID string, name string) (*model.IssuedAPIKey, error) {
 	k, secret, err := r.Svc.IssueAPIKey(ctx, programmeID, name)
@@ -122,6 +108,33 @@ func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string,
 			Type: model.LifecycleEventType(e.Type), OccurredAt: e.OccurredAt, LearnerID: e.LearnerID, LearnerVersion: int(e.LearnerVersion)}
 		out.Events[i] = &es[i]
 	}
+	// The learners' current data, read at once for the page; null for a
+	// learner erased since (or never the caller's to see). A failure is an
+	// error, never a null an LMS would take for erasure.
+	if sel, ok := selected(ctx, selected(ctx, fieldSelection(ctx), "LifecycleEventConnection")["events"], "LifecycleEvent")["learner"]; ok && len(es) > 0 {
+		ids := unique(es, func(e model.LifecycleEvent) (string, bool) { return e.LearnerID, true })
+		m, err := r.Svc.LearnersByIDs(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		ls := make([]domain.Learner, 0, len(m))
+		for _, id := range ids {
+			if l, ok := m[id]; ok {
+				ls = append(ls, l)
+			}
+		}
+		ms, err := r.learnersOut(ctx, sel, ls)
+		if err != nil {
+			return nil, err
+		}
+		byID := make(map[string]*model.Learner, len(ms))
+		for _, l := range ms {
+			byID[l.ID] = l
+		}
+		for i := range es {
+			es[i].Learner = byID[es[i].LearnerID]
+		}
+	}
 	return out, nil
 }
 
@@ -129,7 +142,3 @@ func (r *queryResolver) APIKeys(ctx context.Context, programmeID string) ([]*mod
 	ks, err := r.Svc.APIKeys(ctx, programmeID)
 	return mapAll(ks, apiKeyOut), err
 }
-
-func (r *Resolver) LifecycleEvent() LifecycleEventResolver { return &lifecycleEventResolver{r} }
-
-type lifecycleEventResolver struct{ *Resolver }

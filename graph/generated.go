@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/rollcall-dev/rollcall/graph/model"
+	"github.com/rollcall-dev/rollcall/internal/domain"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -30,13 +31,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
-	AccessGroup() AccessGroupResolver
 	Learner() LearnerResolver
-	LifecycleEvent() LifecycleEventResolver
 	Mutation() MutationResolver
-	Organisation() OrganisationResolver
-	Policy() PolicyResolver
-	PolicyAcceptance() PolicyAcceptanceResolver
 	Programme() ProgrammeResolver
 	Query() QueryResolver
 	Viewer() ViewerResolver
@@ -101,12 +97,13 @@ type ComplexityRoot struct {
 	CountEntry struct {
 		Count func(childComplexity int) int
 		Key   func(childComplexity int) int
+		Label func(childComplexity int) int
 	}
 
 	Course struct {
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
-		LmsCourseID func(childComplexity int) int
+		LMSCourseID func(childComplexity int) int
 		ProgrammeID func(childComplexity int) int
 		Title       func(childComplexity int) int
 	}
@@ -207,6 +204,11 @@ type ComplexityRoot struct {
 		Secret func(childComplexity int) int
 	}
 
+	IssuedScimToken struct {
+		Secret func(childComplexity int) int
+		Token  func(childComplexity int) int
+	}
+
 	Learner struct {
 		Acceptances    func(childComplexity int) int
 		AccessAllowed  func(childComplexity int) int
@@ -291,6 +293,7 @@ type ComplexityRoot struct {
 		GrantRole                         func(childComplexity int, input model.GrantRoleInput) int
 		ImportLearners                    func(childComplexity int, organisationID string, rows []*model.LearnerInput, dryRun bool, atomic *bool) int
 		IssueAPIKey                       func(childComplexity int, programmeID string, name string) int
+		IssueScimToken                    func(childComplexity int, organisationID string, name string) int
 		MarkLeaver                        func(childComplexity int, learnerID string, reason string) int
 		ProposeMembership                 func(childComplexity int, input model.ProposeMembershipInput) int
 		PublishPolicyVersion              func(childComplexity int, policyID string, input model.PolicyVersionInput) int
@@ -302,11 +305,14 @@ type ComplexityRoot struct {
 		RejectDataRequest                 func(childComplexity int, requestID string, reason string) int
 		RejectMembership                  func(childComplexity int, proposalID string, reason string) int
 		RemoveEmailDomain                 func(childComplexity int, domainID string) int
+		RemoveIdentityProvider            func(childComplexity int, providerID string, reason string) int
 		RequestErasure                    func(childComplexity int, reason *string) int
 		RevokeAPIKey                      func(childComplexity int, apiKeyID string) int
 		RevokeRole                        func(childComplexity int, grantID string) int
+		RevokeScimToken                   func(childComplexity int, tokenID string) int
 		RunRetentionSweep                 func(childComplexity int, programmeID string) int
 		SetAccessGroupCourses             func(childComplexity int, accessGroupID string, courseIds []string) int
+		UpdateIdentityProvider            func(childComplexity int, providerID string, input model.IdentityProviderUpdateInput) int
 		UpdateLearner                     func(childComplexity int, learnerID string, input model.LearnerUpdateInput) int
 		UpdateMyProfile                   func(childComplexity int, input model.ProfileInput) int
 		UpdateProgrammeRules              func(childComplexity int, programmeID string, input model.RuleSettingsInput) int
@@ -328,13 +334,14 @@ type ComplexityRoot struct {
 	}
 
 	OrganisationReport struct {
-		Activity        func(childComplexity int) int
-		ByAccessGroup   func(childComplexity int) int
-		ByStatus        func(childComplexity int) int
-		GeneratedAt     func(childComplexity int) int
-		LearnersEver    func(childComplexity int) int
-		OrganisationID  func(childComplexity int) int
-		PolicyDecisions func(childComplexity int) int
+		Activity         func(childComplexity int) int
+		ByAccessGroup    func(childComplexity int) int
+		ByStatus         func(childComplexity int) int
+		GeneratedAt      func(childComplexity int) int
+		LearnersEver     func(childComplexity int) int
+		OrganisationID   func(childComplexity int) int
+		OrganisationName func(childComplexity int) int
+		PolicyDecisions  func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -406,7 +413,7 @@ type ComplexityRoot struct {
 		Enrolments          func(childComplexity int, programmeID string, first *int, after *string) int
 		IdentityProviders   func(childComplexity int, programmeID string) int
 		Learner             func(childComplexity int, id string) int
-		Learners            func(childComplexity int, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) int
+		Learners            func(childComplexity int, programmeID string, organisationID *string, status []domain.LearnerStatus, search *string, first *int, after *string) int
 		LifecycleEvents     func(childComplexity int, programmeID string, after *string, first *int, waitSeconds *int) int
 		MembershipProposals func(childComplexity int, programmeID string, status *model.ProposalStatus) int
 		MyData              func(childComplexity int) int
@@ -419,7 +426,13 @@ type ComplexityRoot struct {
 		RetentionPreview    func(childComplexity int, programmeID string, asOf time.Time) int
 		RoleGrants          func(childComplexity int, programmeID string) int
 		Rules               func(childComplexity int, programmeID string) int
+		ScimTokens          func(childComplexity int, organisationID string) int
 		Viewer              func(childComplexity int) int
+	}
+
+	RemoveIdentityProviderResult struct {
+		ProviderID      func(childComplexity int) int
+		SessionsRevoked func(childComplexity int) int
 	}
 
 	RetentionStatement struct {
@@ -496,6 +509,16 @@ type ComplexityRoot struct {
 		Reason         func(childComplexity int) int
 	}
 
+	ScimToken struct {
+		CreatedAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LastUsedAt     func(childComplexity int) int
+		Name           func(childComplexity int) int
+		OrganisationID func(childComplexity int) int
+		Prefix         func(childComplexity int) int
+		RevokedAt      func(childComplexity int) int
+	}
+
 	SweepReport struct {
 		ContractEnded     func(childComplexity int) int
 		ContractWarned    func(childComplexity int) int
@@ -523,18 +546,8 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
-type AccessGroupResolver interface {
-	Courses(ctx context.Context, obj *model.AccessGroup) ([]*model.Course, error)
-}
 type LearnerResolver interface {
-	Organisation(ctx context.Context, obj *model.Learner) (*model.Organisation, error)
-	AccessGroup(ctx context.Context, obj *model.Learner) (*model.AccessGroup, error)
-	Courses(ctx context.Context, obj *model.Learner) ([]*model.Course, error)
-	Acceptances(ctx context.Context, obj *model.Learner) ([]*model.PolicyAcceptance, error)
 	Retention(ctx context.Context, obj *model.Learner) (*model.RetentionStatement, error)
-}
-type LifecycleEventResolver interface {
-	Learner(ctx context.Context, obj *model.LifecycleEvent) (*model.Learner, error)
 }
 type MutationResolver interface {
 	GrantRole(ctx context.Context, input model.GrantRoleInput) (*model.RoleGrant, error)
@@ -563,32 +576,21 @@ type MutationResolver interface {
 	ProposeMembership(ctx context.Context, input model.ProposeMembershipInput) (*model.MembershipProposal, error)
 	ApproveMembership(ctx context.Context, proposalID string, note *string) (*model.MembershipProposal, error)
 	RejectMembership(ctx context.Context, proposalID string, reason string) (*model.MembershipProposal, error)
-	AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*model.EmailDomain, error)
+	AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*domain.DomainRule, error)
 	RemoveEmailDomain(ctx context.Context, domainID string) (*model.Organisation, error)
-	CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*model.Course, error)
+	CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*domain.Course, error)
 	CreateAccessGroup(ctx context.Context, organisationID string, input model.AccessGroupInput) (*model.AccessGroup, error)
 	SetAccessGroupCourses(ctx context.Context, accessGroupID string, courseIds []string) (*model.AccessGroup, error)
 	CreatePolicy(ctx context.Context, programmeID string, input model.PolicyInput) (*model.Policy, error)
-	PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*model.PolicyVersion, error)
+	PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*domain.PolicyVersion, error)
 	CreateProgramme(ctx context.Context, input model.CreateProgrammeInput) (*model.Programme, error)
 	UpdateProgrammeRules(ctx context.Context, programmeID string, input model.RuleSettingsInput) (*model.Programme, error)
-}
-type OrganisationResolver interface {
-	Domains(ctx context.Context, obj *model.Organisation) ([]*model.EmailDomain, error)
-	AccessGroups(ctx context.Context, obj *model.Organisation) ([]*model.AccessGroup, error)
-}
-type PolicyResolver interface {
-	CurrentVersion(ctx context.Context, obj *model.Policy) (*model.PolicyVersion, error)
-	Versions(ctx context.Context, obj *model.Policy) ([]*model.PolicyVersion, error)
-}
-type PolicyAcceptanceResolver interface {
-	PolicyVersion(ctx context.Context, obj *model.PolicyAcceptance) (*model.PolicyVersion, error)
+	UpdateIdentityProvider(ctx context.Context, providerID string, input model.IdentityProviderUpdateInput) (*model.IdentityProvider, error)
+	RemoveIdentityProvider(ctx context.Context, providerID string, reason string) (*model.RemoveIdentityProviderResult, error)
+	IssueScimToken(ctx context.Context, organisationID string, name string) (*model.IssuedScimToken, error)
+	RevokeScimToken(ctx context.Context, tokenID string) (bool, error)
 }
 type ProgrammeResolver interface {
-	GoverningBodies(ctx context.Context, obj *model.Programme) ([]*model.GoverningBody, error)
-	Organisations(ctx context.Context, obj *model.Programme) ([]*model.Organisation, error)
-	Courses(ctx context.Context, obj *model.Programme) ([]*model.Course, error)
-	Policies(ctx context.Context, obj *model.Programme) ([]*model.Policy, error)
 	Rules(ctx context.Context, obj *model.Programme) ([]*model.Rule, error)
 }
 type QueryResolver interface {
@@ -598,7 +600,7 @@ type QueryResolver interface {
 	LifecycleEvents(ctx context.Context, programmeID string, after *string, first *int, waitSeconds *int) (*model.LifecycleEventConnection, error)
 	APIKeys(ctx context.Context, programmeID string) ([]*model.APIKey, error)
 	Learner(ctx context.Context, id string) (*model.Learner, error)
-	Learners(ctx context.Context, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
+	Learners(ctx context.Context, programmeID string, organisationID *string, status []domain.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error)
 	Retention(ctx context.Context, learnerID string) (*model.RetentionStatement, error)
 	IdentityProviders(ctx context.Context, programmeID string) ([]*model.IdentityProvider, error)
 	MyData(ctx context.Context) (*model.PersonalDataExport, error)
@@ -612,11 +614,12 @@ type QueryResolver interface {
 	Programme(ctx context.Context, id string) (*model.Programme, error)
 	Rules(ctx context.Context, programmeID string) ([]*model.Rule, error)
 	RoleGrants(ctx context.Context, programmeID string) ([]*model.RoleGrant, error)
+	ScimTokens(ctx context.Context, organisationID string) ([]*model.ScimToken, error)
 }
 type ViewerResolver interface {
 	Learner(ctx context.Context, obj *model.Viewer) (*model.Learner, error)
 
-	PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*model.PolicyVersion, error)
+	PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*domain.PolicyVersion, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -842,6 +845,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CountEntry.Key(childComplexity), true
+	case "CountEntry.label":
+		if e.ComplexityRoot.CountEntry.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CountEntry.Label(childComplexity), true
 
 	case "Course.createdAt":
 		if e.ComplexityRoot.Course.CreatedAt == nil {
@@ -856,11 +865,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Course.ID(childComplexity), true
 	case "Course.lmsCourseId":
-		if e.ComplexityRoot.Course.LmsCourseID == nil {
+		if e.ComplexityRoot.Course.LMSCourseID == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Course.LmsCourseID(childComplexity), true
+		return e.ComplexityRoot.Course.LMSCourseID(childComplexity), true
 	case "Course.programmeId":
 		if e.ComplexityRoot.Course.ProgrammeID == nil {
 			break
@@ -1262,6 +1271,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IssuedApiKey.Secret(childComplexity), true
+
+	case "IssuedScimToken.secret":
+		if e.ComplexityRoot.IssuedScimToken.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedScimToken.Secret(childComplexity), true
+	case "IssuedScimToken.token":
+		if e.ComplexityRoot.IssuedScimToken.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedScimToken.Token(childComplexity), true
 
 	case "Learner.acceptances":
 		if e.ComplexityRoot.Learner.Acceptances == nil {
@@ -1712,6 +1734,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.IssueAPIKey(childComplexity, args["programmeId"].(string), args["name"].(string)), true
+	case "Mutation.issueScimToken":
+		if e.ComplexityRoot.Mutation.IssueScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_issueScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.IssueScimToken(childComplexity, args["organisationId"].(string), args["name"].(string)), true
 	case "Mutation.markLeaver":
 		if e.ComplexityRoot.Mutation.MarkLeaver == nil {
 			break
@@ -1833,6 +1866,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveEmailDomain(childComplexity, args["domainId"].(string)), true
+	case "Mutation.removeIdentityProvider":
+		if e.ComplexityRoot.Mutation.RemoveIdentityProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeIdentityProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveIdentityProvider(childComplexity, args["providerId"].(string), args["reason"].(string)), true
 	case "Mutation.requestErasure":
 		if e.ComplexityRoot.Mutation.RequestErasure == nil {
 			break
@@ -1866,6 +1910,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeRole(childComplexity, args["grantId"].(string)), true
+	case "Mutation.revokeScimToken":
+		if e.ComplexityRoot.Mutation.RevokeScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeScimToken(childComplexity, args["tokenId"].(string)), true
 	case "Mutation.runRetentionSweep":
 		if e.ComplexityRoot.Mutation.RunRetentionSweep == nil {
 			break
@@ -1888,6 +1943,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetAccessGroupCourses(childComplexity, args["accessGroupId"].(string), args["courseIds"].([]string)), true
+	case "Mutation.updateIdentityProvider":
+		if e.ComplexityRoot.Mutation.UpdateIdentityProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateIdentityProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateIdentityProvider(childComplexity, args["providerId"].(string), args["input"].(model.IdentityProviderUpdateInput)), true
 	case "Mutation.updateLearner":
 		if e.ComplexityRoot.Mutation.UpdateLearner == nil {
 			break
@@ -2041,6 +2107,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganisationReport.OrganisationID(childComplexity), true
+	case "OrganisationReport.organisationName":
+		if e.ComplexityRoot.OrganisationReport.OrganisationName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganisationReport.OrganisationName(childComplexity), true
 	case "OrganisationReport.policyDecisions":
 		if e.ComplexityRoot.OrganisationReport.PolicyDecisions == nil {
 			break
@@ -2378,7 +2450,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Learners(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]model.LearnerStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Learners(childComplexity, args["programmeId"].(string), args["organisationId"].(*string), args["status"].([]domain.LearnerStatus), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.lifecycleEvents":
 		if e.ComplexityRoot.Query.LifecycleEvents == nil {
 			break
@@ -2501,12 +2573,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Rules(childComplexity, args["programmeId"].(string)), true
+	case "Query.scimTokens":
+		if e.ComplexityRoot.Query.ScimTokens == nil {
+			break
+		}
+
+		args, err := ec.field_Query_scimTokens_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ScimTokens(childComplexity, args["organisationId"].(string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "RemoveIdentityProviderResult.providerId":
+		if e.ComplexityRoot.RemoveIdentityProviderResult.ProviderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveIdentityProviderResult.ProviderID(childComplexity), true
+	case "RemoveIdentityProviderResult.sessionsRevoked":
+		if e.ComplexityRoot.RemoveIdentityProviderResult.SessionsRevoked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveIdentityProviderResult.SessionsRevoked(childComplexity), true
 
 	case "RetentionStatement.keptUntil":
 		if e.ComplexityRoot.RetentionStatement.KeptUntil == nil {
@@ -2816,6 +2912,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScheduledRemoval.Reason(childComplexity), true
 
+	case "ScimToken.createdAt":
+		if e.ComplexityRoot.ScimToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.CreatedAt(childComplexity), true
+	case "ScimToken.id":
+		if e.ComplexityRoot.ScimToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.ID(childComplexity), true
+	case "ScimToken.lastUsedAt":
+		if e.ComplexityRoot.ScimToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.LastUsedAt(childComplexity), true
+	case "ScimToken.name":
+		if e.ComplexityRoot.ScimToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Name(childComplexity), true
+	case "ScimToken.organisationId":
+		if e.ComplexityRoot.ScimToken.OrganisationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.OrganisationID(childComplexity), true
+	case "ScimToken.prefix":
+		if e.ComplexityRoot.ScimToken.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Prefix(childComplexity), true
+	case "ScimToken.revokedAt":
+		if e.ComplexityRoot.ScimToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.RevokedAt(childComplexity), true
+
 	case "SweepReport.contractEnded":
 		if e.ComplexityRoot.SweepReport.ContractEnded == nil {
 			break
@@ -2932,6 +3071,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("GoverningBodyInput", ec.unmarshalInputGoverningBodyInput),
 			graphql.NewInputUnmarshaler("GrantRoleInput", ec.unmarshalInputGrantRoleInput),
 			graphql.NewInputUnmarshaler("IdentityProviderInput", ec.unmarshalInputIdentityProviderInput),
+			graphql.NewInputUnmarshaler("IdentityProviderUpdateInput", ec.unmarshalInputIdentityProviderUpdateInput),
 			graphql.NewInputUnmarshaler("LearnerInput", ec.unmarshalInputLearnerInput),
 			graphql.NewInputUnmarshaler("LearnerUpdateInput", ec.unmarshalInputLearnerUpdateInput),
 			graphql.NewInputUnmarshaler("LearningActivityInput", ec.unmarshalInputLearningActivityInput),
@@ -3015,7 +3155,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/feed.graphqls" "schema/learner.graphqls" "schema/leaving.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls"
+//go:embed "schema/audit.graphqls" "schema/common.graphqls" "schema/feed.graphqls" "schema/learner.graphqls" "schema/leaving.graphqls" "schema/organisation.graphqls" "schema/policy.graphqls" "schema/programme.graphqls" "schema/providers.graphqls" "schema/scim.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3035,6 +3175,8 @@ var sources = []*ast.Source{
 	{Name: "schema/organisation.graphqls", Input: sourceData("schema/organisation.graphqls"), BuiltIn: false},
 	{Name: "schema/policy.graphqls", Input: sourceData("schema/policy.graphqls"), BuiltIn: false},
 	{Name: "schema/programme.graphqls", Input: sourceData("schema/programme.graphqls"), BuiltIn: false},
+	{Name: "schema/providers.graphqls", Input: sourceData("schema/providers.graphqls"), BuiltIn: false},
+	{Name: "schema/scim.graphqls", Input: sourceData("schema/scim.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -3152,6 +3294,8 @@ func (ec *executionContext) childFields_CountEntry(ctx context.Context, field gr
 		return ec.fieldContext_CountEntry_key(ctx, field)
 	case "count":
 		return ec.fieldContext_CountEntry_count(ctx, field)
+	case "label":
+		return ec.fieldContext_CountEntry_label(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CountEntry", field.Name)
 }
@@ -3364,6 +3508,16 @@ func (ec *executionContext) childFields_IssuedApiKey(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type IssuedApiKey", field.Name)
 }
 
+func (ec *executionContext) childFields_IssuedScimToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_IssuedScimToken_token(ctx, field)
+	case "secret":
+		return ec.fieldContext_IssuedScimToken_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IssuedScimToken", field.Name)
+}
+
 func (ec *executionContext) childFields_Learner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3532,6 +3686,8 @@ func (ec *executionContext) childFields_OrganisationReport(ctx context.Context, 
 	switch field.Name {
 	case "organisationId":
 		return ec.fieldContext_OrganisationReport_organisationId(ctx, field)
+	case "organisationName":
+		return ec.fieldContext_OrganisationReport_organisationName(ctx, field)
 	case "generatedAt":
 		return ec.fieldContext_OrganisationReport_generatedAt(ctx, field)
 	case "learnersEver":
@@ -3670,6 +3826,16 @@ func (ec *executionContext) childFields_ProposedDomain(ctx context.Context, fiel
 		return ec.fieldContext_ProposedDomain_includeSubdomains(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProposedDomain", field.Name)
+}
+
+func (ec *executionContext) childFields_RemoveIdentityProviderResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "providerId":
+		return ec.fieldContext_RemoveIdentityProviderResult_providerId(ctx, field)
+	case "sessionsRevoked":
+		return ec.fieldContext_RemoveIdentityProviderResult_sessionsRevoked(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveIdentityProviderResult", field.Name)
 }
 
 func (ec *executionContext) childFields_RetentionStatement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3818,6 +3984,26 @@ func (ec *executionContext) childFields_ScheduledRemoval(ctx context.Context, fi
 		return ec.fieldContext_ScheduledRemoval_dueAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ScheduledRemoval", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScimToken_id(ctx, field)
+	case "organisationId":
+		return ec.fieldContext_ScimToken_organisationId(ctx, field)
+	case "name":
+		return ec.fieldContext_ScimToken_name(ctx, field)
+	case "prefix":
+		return ec.fieldContext_ScimToken_prefix(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScimToken_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_ScimToken_lastUsedAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ScimToken_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimToken", field.Name)
 }
 
 func (ec *executionContext) childFields_SweepReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4288,6 +4474,28 @@ func (ec *executionContext) field_Mutation_issueApiKey_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_issueScimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "organisationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organisationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_markLeaver_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4538,6 +4746,28 @@ func (ec *executionContext) field_Mutation_removeEmailDomain_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeIdentityProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "providerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["providerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "reason",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reason"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_requestErasure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4580,6 +4810,20 @@ func (ec *executionContext) field_Mutation_revokeRole_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_revokeScimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "tokenId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["tokenId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_runRetentionSweep_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4613,6 +4857,28 @@ func (ec *executionContext) field_Mutation_setAccessGroupCourses_args(ctx contex
 		return nil, err
 	}
 	args["courseIds"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateIdentityProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "providerId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["providerId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.IdentityProviderUpdateInput, error) {
+			return ec.unmarshalNIdentityProviderUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderUpdateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -4908,8 +5174,8 @@ func (ec *executionContext) field_Query_learners_args(ctx context.Context, rawAr
 	}
 	args["organisationId"] = arg1
 	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
-		func(ctx context.Context, v any) ([]model.LearnerStatus, error) {
-			return ec.unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx, v)
+		func(ctx context.Context, v any) ([]domain.LearnerStatus, error) {
+			return ec.unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5122,6 +5388,20 @@ func (ec *executionContext) field_Query_rules_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_scimTokens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "organisationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organisationId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5297,11 +5577,11 @@ func (ec *executionContext) _AccessGroup_courses(ctx context.Context, field grap
 			return ec.fieldContext_AccessGroup_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.AccessGroup().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5311,8 +5591,8 @@ func (ec *executionContext) fieldContext_AccessGroup_courses(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "AccessGroup",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -6000,7 +6280,30 @@ func (ec *executionContext) fieldContext_CountEntry_count(_ context.Context, fie
 	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _CountEntry_label(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CountEntry_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CountEntry_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CountEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6023,7 +6326,7 @@ func (ec *executionContext) fieldContext_Course_id(_ context.Context, field grap
 	return graphql.NewScalarFieldContext("Course", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6046,7 +6349,7 @@ func (ec *executionContext) fieldContext_Course_programmeId(_ context.Context, f
 	return graphql.NewScalarFieldContext("Course", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6055,7 +6358,7 @@ func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graph
 			return ec.fieldContext_Course_lmsCourseId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.LmsCourseID, nil
+			return obj.LMSCourseID, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -6069,7 +6372,7 @@ func (ec *executionContext) fieldContext_Course_lmsCourseId(_ context.Context, f
 	return graphql.NewScalarFieldContext("Course", field, false, false, "String")
 }
 
-func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6092,7 +6395,7 @@ func (ec *executionContext) fieldContext_Course_title(_ context.Context, field g
 	return graphql.NewScalarFieldContext("Course", field, false, false, "String")
 }
 
-func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Course) (ret graphql.Marshaler) {
+func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6242,8 +6545,8 @@ func (ec *executionContext) _DataRequest_origin(ctx context.Context, field graph
 			return obj.Origin, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6556,7 +6859,7 @@ func (ec *executionContext) fieldContext_DataRequestEdge_node(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6579,7 +6882,7 @@ func (ec *executionContext) fieldContext_EmailDomain_id(_ context.Context, field
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "ID")
 }
 
-func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6602,7 +6905,7 @@ func (ec *executionContext) fieldContext_EmailDomain_organisationId(_ context.Co
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "ID")
 }
 
-func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6625,7 +6928,7 @@ func (ec *executionContext) fieldContext_EmailDomain_domain(_ context.Context, f
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "String")
 }
 
-func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6648,7 +6951,7 @@ func (ec *executionContext) fieldContext_EmailDomain_includeSubdomains(_ context
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.EmailDomain) (ret graphql.Marshaler) {
+func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6956,7 +7259,7 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_asOf(_ context.Cont
 	return graphql.NewScalarFieldContext("EnrolmentConnection", field, false, false, "String")
 }
 
-func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6979,7 +7282,7 @@ func (ec *executionContext) fieldContext_GoverningBody_id(_ context.Context, fie
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "ID")
 }
 
-func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7002,7 +7305,7 @@ func (ec *executionContext) fieldContext_GoverningBody_name(_ context.Context, f
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "String")
 }
 
-func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7014,8 +7317,8 @@ func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graph
 			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.GoverningBodyRole) graphql.Marshaler {
-			return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.GoverningBodyRole) graphql.Marshaler {
+			return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7025,7 +7328,7 @@ func (ec *executionContext) fieldContext_GoverningBody_role(_ context.Context, f
 	return graphql.NewScalarFieldContext("GoverningBody", field, false, false, "GoverningBodyRole")
 }
 
-func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.GoverningBody) (ret graphql.Marshaler) {
+func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7618,6 +7921,61 @@ func (ec *executionContext) fieldContext_IssuedApiKey_secret(_ context.Context, 
 	return graphql.NewScalarFieldContext("IssuedApiKey", field, false, false, "String")
 }
 
+func (ec *executionContext) _IssuedScimToken_token(ctx context.Context, field graphql.CollectedField, obj *model.IssuedScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedScimToken_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScimToken) graphql.Marshaler {
+			return ec.marshalNScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedScimToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IssuedScimToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IssuedScimToken_secret(ctx context.Context, field graphql.CollectedField, obj *model.IssuedScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedScimToken_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedScimToken_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedScimToken", field, false, false, "String")
+}
+
 func (ec *executionContext) _Learner_id(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7722,8 +8080,8 @@ func (ec *executionContext) _Learner_status(ctx context.Context, field graphql.C
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.LearnerStatus) graphql.Marshaler {
-			return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.LearnerStatus) graphql.Marshaler {
+			return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7742,7 +8100,7 @@ func (ec *executionContext) _Learner_accessAllowed(ctx context.Context, field gr
 			return ec.fieldContext_Learner_accessAllowed(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.AccessAllowed, nil
+			return obj.AccessAllowed(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
@@ -7753,7 +8111,7 @@ func (ec *executionContext) _Learner_accessAllowed(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_Learner_accessAllowed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Learner", field, false, false, "Boolean")
+	return graphql.NewScalarFieldContext("Learner", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Learner_organisation(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
@@ -7765,7 +8123,7 @@ func (ec *executionContext) _Learner_organisation(ctx context.Context, field gra
 			return ec.fieldContext_Learner_organisation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Organisation(ctx, obj)
+			return obj.Organisation, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Organisation) graphql.Marshaler {
@@ -7779,8 +8137,8 @@ func (ec *executionContext) fieldContext_Learner_organisation(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Organisation(ctx, field)
 		},
@@ -7797,7 +8155,7 @@ func (ec *executionContext) _Learner_accessGroup(ctx context.Context, field grap
 			return ec.fieldContext_Learner_accessGroup(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().AccessGroup(ctx, obj)
+			return obj.AccessGroup, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessGroup) graphql.Marshaler {
@@ -7811,8 +8169,8 @@ func (ec *executionContext) fieldContext_Learner_accessGroup(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccessGroup(ctx, field)
 		},
@@ -7829,11 +8187,11 @@ func (ec *executionContext) _Learner_courses(ctx context.Context, field graphql.
 			return ec.fieldContext_Learner_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7843,8 +8201,8 @@ func (ec *executionContext) fieldContext_Learner_courses(_ context.Context, fiel
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -7861,7 +8219,7 @@ func (ec *executionContext) _Learner_acceptances(ctx context.Context, field grap
 			return ec.fieldContext_Learner_acceptances(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Learner().Acceptances(ctx, obj)
+			return obj.Acceptances, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyAcceptance) graphql.Marshaler {
@@ -7875,8 +8233,8 @@ func (ec *executionContext) fieldContext_Learner_acceptances(_ context.Context, 
 	fc = &graphql.FieldContext{
 		Object:     "Learner",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyAcceptance(ctx, field)
 		},
@@ -7928,8 +8286,8 @@ func (ec *executionContext) _Learner_removalReason(ctx context.Context, field gr
 			return obj.RemovalReason, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.RemovalReason) graphql.Marshaler {
-			return ec.marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		false,
@@ -8066,8 +8424,8 @@ func (ec *executionContext) _Learner_version(ctx context.Context, field graphql.
 			return obj.Version, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8320,7 +8678,7 @@ func (ec *executionContext) _LifecycleEvent_learner(ctx context.Context, field g
 			return ec.fieldContext_LifecycleEvent_learner(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.LifecycleEvent().Learner(ctx, obj)
+			return obj.Learner, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.Learner) graphql.Marshaler {
@@ -8334,8 +8692,8 @@ func (ec *executionContext) fieldContext_LifecycleEvent_learner(_ context.Contex
 	fc = &graphql.FieldContext{
 		Object:     "LifecycleEvent",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Learner(ctx, field)
 		},
@@ -8663,8 +9021,8 @@ func (ec *executionContext) _MembershipProposal_kind(ctx context.Context, field 
 			return obj.Kind, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9987,8 +10345,8 @@ func (ec *executionContext) _Mutation_addEmailDomain(ctx context.Context, field 
 			return ec.Resolvers.Mutation().AddEmailDomain(ctx, fc.Args["organisationId"].(string), fc.Args["domain"].(string), fc.Args["includeSubdomains"].(*bool))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.EmailDomain) graphql.Marshaler {
-			return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.DomainRule) graphql.Marshaler {
+			return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10075,8 +10433,8 @@ func (ec *executionContext) _Mutation_createCourse(ctx context.Context, field gr
 			return ec.Resolvers.Mutation().CreateCourse(ctx, fc.Args["programmeId"].(string), fc.Args["input"].(model.CourseInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10251,8 +10609,8 @@ func (ec *executionContext) _Mutation_publishPolicyVersion(ctx context.Context, 
 			return ec.Resolvers.Mutation().PublishPolicyVersion(ctx, fc.Args["policyId"].(string), fc.Args["input"].(model.PolicyVersionInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10370,6 +10728,182 @@ func (ec *executionContext) fieldContext_Mutation_updateProgrammeRules(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateIdentityProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateIdentityProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateIdentityProvider(ctx, fc.Args["providerId"].(string), fc.Args["input"].(model.IdentityProviderUpdateInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentityProvider) graphql.Marshaler {
+			return ec.marshalNIdentityProvider2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProvider(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateIdentityProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProvider(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateIdentityProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeIdentityProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeIdentityProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveIdentityProvider(ctx, fc.Args["providerId"].(string), fc.Args["reason"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveIdentityProviderResult) graphql.Marshaler {
+			return ec.marshalNRemoveIdentityProviderResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemoveIdentityProviderResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeIdentityProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemoveIdentityProviderResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeIdentityProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_issueScimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_issueScimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().IssueScimToken(ctx, fc.Args["organisationId"].(string), fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IssuedScimToken) graphql.Marshaler {
+			return ec.marshalNIssuedScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIssuedScimToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_issueScimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssuedScimToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_issueScimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeScimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeScimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeScimToken(ctx, fc.Args["tokenId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeScimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeScimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organisation_id(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10451,8 +10985,8 @@ func (ec *executionContext) _Organisation_kind(ctx context.Context, field graphq
 			return obj.Kind, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+			return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10474,8 +11008,8 @@ func (ec *executionContext) _Organisation_status(ctx context.Context, field grap
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.OrganisationStatus) graphql.Marshaler {
-			return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganisationStatus) graphql.Marshaler {
+			return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10494,11 +11028,11 @@ func (ec *executionContext) _Organisation_domains(ctx context.Context, field gra
 			return ec.fieldContext_Organisation_domains(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Organisation().Domains(ctx, obj)
+			return obj.Domains, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.EmailDomain) graphql.Marshaler {
-			return ec.marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomainᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
+			return ec.marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10508,8 +11042,8 @@ func (ec *executionContext) fieldContext_Organisation_domains(_ context.Context,
 	fc = &graphql.FieldContext{
 		Object:     "Organisation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_EmailDomain(ctx, field)
 		},
@@ -10526,7 +11060,7 @@ func (ec *executionContext) _Organisation_accessGroups(ctx context.Context, fiel
 			return ec.fieldContext_Organisation_accessGroups(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Organisation().AccessGroups(ctx, obj)
+			return obj.AccessGroups, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.AccessGroup) graphql.Marshaler {
@@ -10540,8 +11074,8 @@ func (ec *executionContext) fieldContext_Organisation_accessGroups(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "Organisation",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AccessGroup(ctx, field)
 		},
@@ -10639,6 +11173,29 @@ func (ec *executionContext) _OrganisationReport_organisationId(ctx context.Conte
 }
 func (ec *executionContext) fieldContext_OrganisationReport_organisationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrganisationReport_organisationName(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganisationReport_organisationName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganisationName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganisationReport_organisationName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganisationReport", field, false, false, "String")
 }
 
 func (ec *executionContext) _OrganisationReport_generatedAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
@@ -11011,8 +11568,8 @@ func (ec *executionContext) _Policy_type(ctx context.Context, field graphql.Coll
 			return obj.Type, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyType) graphql.Marshaler {
-			return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyType) graphql.Marshaler {
+			return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11034,8 +11591,8 @@ func (ec *executionContext) _Policy_audience(ctx context.Context, field graphql.
 			return obj.Audience, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyAudience) graphql.Marshaler {
-			return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyAudience) graphql.Marshaler {
+			return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11077,11 +11634,11 @@ func (ec *executionContext) _Policy_currentVersion(ctx context.Context, field gr
 			return ec.fieldContext_Policy_currentVersion(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Policy().CurrentVersion(ctx, obj)
+			return obj.CurrentVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		false,
@@ -11091,8 +11648,8 @@ func (ec *executionContext) fieldContext_Policy_currentVersion(_ context.Context
 	fc = &graphql.FieldContext{
 		Object:     "Policy",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11109,11 +11666,11 @@ func (ec *executionContext) _Policy_versions(ctx context.Context, field graphql.
 			return ec.fieldContext_Policy_versions(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Policy().Versions(ctx, obj)
+			return obj.Versions, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11123,8 +11680,8 @@ func (ec *executionContext) fieldContext_Policy_versions(_ context.Context, fiel
 	fc = &graphql.FieldContext{
 		Object:     "Policy",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11164,11 +11721,11 @@ func (ec *executionContext) _PolicyAcceptance_policyVersion(ctx context.Context,
 			return ec.fieldContext_PolicyAcceptance_policyVersion(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.PolicyAcceptance().PolicyVersion(ctx, obj)
+			return obj.PolicyVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11178,8 +11735,8 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_policyVersion(_ contex
 	fc = &graphql.FieldContext{
 		Object:     "PolicyAcceptance",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PolicyVersion(ctx, field)
 		},
@@ -11199,8 +11756,8 @@ func (ec *executionContext) _PolicyAcceptance_decision(ctx context.Context, fiel
 			return obj.Decision, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.Decision) graphql.Marshaler {
-			return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.Decision) graphql.Marshaler {
+			return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11222,8 +11779,8 @@ func (ec *executionContext) _PolicyAcceptance_givenBy(ctx context.Context, field
 			return obj.GivenBy, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.GivenBy) graphql.Marshaler {
-			return ec.marshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNGivenBy2string(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11302,7 +11859,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decidedAt(_ context.Co
 	return graphql.NewScalarFieldContext("PolicyAcceptance", field, false, false, "Time")
 }
 
-func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11325,7 +11882,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_id(_ context.Context, fie
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "ID")
 }
 
-func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11348,7 +11905,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_policyId(_ context.Contex
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "ID")
 }
 
-func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11371,7 +11928,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_label(_ context.Context, 
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11394,7 +11951,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_summary(_ context.Context
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11417,7 +11974,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_content(_ context.Context
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "String")
 }
 
-func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11429,8 +11986,8 @@ func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field gra
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.PolicyVersionStatus) graphql.Marshaler {
-			return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PolicyVersionStatus) graphql.Marshaler {
+			return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11440,7 +11997,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_status(_ context.Context,
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "PolicyVersionStatus")
 }
 
-func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11463,7 +12020,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_publishedAt(_ context.Con
 	return graphql.NewScalarFieldContext("PolicyVersion", field, false, false, "Time")
 }
 
-func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyVersion) (ret graphql.Marshaler) {
+func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11596,11 +12153,11 @@ func (ec *executionContext) _Programme_governingBodies(ctx context.Context, fiel
 			return ec.fieldContext_Programme_governingBodies(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().GoverningBodies(ctx, obj)
+			return obj.GoverningBodies, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.GoverningBody) graphql.Marshaler {
-			return ec.marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
+			return ec.marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11610,8 +12167,8 @@ func (ec *executionContext) fieldContext_Programme_governingBodies(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_GoverningBody(ctx, field)
 		},
@@ -11628,7 +12185,7 @@ func (ec *executionContext) _Programme_organisations(ctx context.Context, field 
 			return ec.fieldContext_Programme_organisations(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Organisations(ctx, obj)
+			return obj.Organisations, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Organisation) graphql.Marshaler {
@@ -11642,8 +12199,8 @@ func (ec *executionContext) fieldContext_Programme_organisations(_ context.Conte
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Organisation(ctx, field)
 		},
@@ -11660,11 +12217,11 @@ func (ec *executionContext) _Programme_courses(ctx context.Context, field graphq
 			return ec.fieldContext_Programme_courses(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Courses(ctx, obj)
+			return obj.Courses, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+			return ec.marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11674,8 +12231,8 @@ func (ec *executionContext) fieldContext_Programme_courses(_ context.Context, fi
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Course(ctx, field)
 		},
@@ -11692,7 +12249,7 @@ func (ec *executionContext) _Programme_policies(ctx context.Context, field graph
 			return ec.fieldContext_Programme_policies(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Programme().Policies(ctx, obj)
+			return obj.Policies, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
@@ -11706,8 +12263,8 @@ func (ec *executionContext) fieldContext_Programme_policies(_ context.Context, f
 	fc = &graphql.FieldContext{
 		Object:     "Programme",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Policy(ctx, field)
 		},
@@ -12101,7 +12658,7 @@ func (ec *executionContext) _Query_learners(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Learners(ctx, fc.Args["programmeId"].(string), fc.Args["organisationId"].(*string), fc.Args["status"].([]model.LearnerStatus), fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Learners(ctx, fc.Args["programmeId"].(string), fc.Args["organisationId"].(*string), fc.Args["status"].([]domain.LearnerStatus), fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.LearnerConnection) graphql.Marshaler {
@@ -12683,6 +13240,50 @@ func (ec *executionContext) fieldContext_Query_roleGrants(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_scimTokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scimTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ScimTokens(ctx, fc.Args["organisationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ScimToken) graphql.Marshaler {
+			return ec.marshalNScimToken2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimTokenᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scimTokens(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_scimTokens_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12757,6 +13358,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RemoveIdentityProviderResult_providerId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveIdentityProviderResult_providerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProviderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_providerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveIdentityProviderResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RemoveIdentityProviderResult_sessionsRevoked(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveIdentityProviderResult_sessionsRevoked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SessionsRevoked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_sessionsRevoked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveIdentityProviderResult", field, false, false, "Int")
 }
 
 func (ec *executionContext) _RetentionStatement_keptUntil(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
@@ -13870,8 +14517,8 @@ func (ec *executionContext) _ScheduledRemoval_reason(ctx context.Context, field 
 			return obj.Reason, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+			return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13925,6 +14572,167 @@ func (ec *executionContext) _ScheduledRemoval_dueAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_ScheduledRemoval_dueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScheduledRemoval", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScimToken_id(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScimToken_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_organisationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganisationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_organisationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScimToken_name(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimToken_prefix(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_prefix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prefix, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScimToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScimToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
 }
 
 func (ec *executionContext) _SweepReport_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
@@ -14279,8 +15087,8 @@ func (ec *executionContext) _Viewer_pendingPolicies(ctx context.Context, field g
 			return ec.Resolvers.Viewer().PendingPolicies(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+			return ec.marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -15756,7 +16564,7 @@ func (ec *executionContext) unmarshalInputGoverningBodyInput(ctx context.Context
 			it.Name = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx, v)
+			data, err := ec.unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -15940,6 +16748,94 @@ func (ec *executionContext) unmarshalInputIdentityProviderInput(ctx context.Cont
 func UnmarshalIdentityProviderInput(ctx context.Context, raw any) (model.IdentityProviderInput, error) {
 	var out model.IdentityProviderInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "IdentityProviderInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputIdentityProviderUpdateInput(ctx context.Context, obj any) (model.IdentityProviderUpdateInput, error) {
+	var it model.IdentityProviderUpdateInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["clearClientSecret"]; !present {
+		asMap["clearClientSecret"] = false
+	}
+
+	fieldsInOrder := [...]string{"clientId", "clientSecret", "clientSecretEnv", "clearClientSecret", "audience", "scopes", "emailTrust"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientID = data
+		case "clientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecret = data
+		case "clientSecretEnv":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecretEnv"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecretEnv = data
+		case "clearClientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearClientSecret"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearClientSecret = data
+		case "audience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audience = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "emailTrust":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailTrust"))
+			data, err := ec.unmarshalOEmailTrust2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailTrust(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailTrust = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalIdentityProviderUpdateInput unmarshals raw into the IdentityProviderUpdateInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalIdentityProviderUpdateInput(ctx context.Context, raw any) (model.IdentityProviderUpdateInput, error) {
+	var out model.IdentityProviderUpdateInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "IdentityProviderUpdateInput", raw, &out)
 	return out, err
 }
 
@@ -16166,14 +17062,14 @@ func (ec *executionContext) unmarshalInputPolicyInput(ctx context.Context, obj a
 			it.Name = data
 		case "type":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
-			data, err := ec.unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx, v)
+			data, err := ec.unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Type = data
 		case "audience":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
-			data, err := ec.unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx, v)
+			data, err := ec.unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16359,7 +17255,7 @@ func (ec *executionContext) unmarshalInputProposeMembershipInput(ctx context.Con
 			it.Name = data
 		case "kind":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
-			data, err := ec.unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx, v)
+			data, err := ec.unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16550,33 +17446,32 @@ func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionS
 		case "id":
 			out.Values[i] = ec._AccessGroup_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "organisationId":
 			out.Values[i] = ec._AccessGroup_organisationId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._AccessGroup_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "isDefault":
 			out.Values[i] = ec._AccessGroup_isDefault(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._AccessGroup_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._AccessGroup_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._AccessGroup_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16909,6 +17804,11 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "label":
+			out.Values[i] = ec._CountEntry_label(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16928,7 +17828,7 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 
 var courseImplementors = []string{"Course"}
 
-func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *model.Course) graphql.Marshaler {
+func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *domain.Course) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, courseImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -17155,7 +18055,7 @@ func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.Select
 
 var emailDomainImplementors = []string{"EmailDomain"}
 
-func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *model.EmailDomain) graphql.Marshaler {
+func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *domain.DomainRule) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, emailDomainImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -17324,7 +18224,7 @@ func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.Se
 
 var governingBodyImplementors = []string{"GoverningBody"}
 
-func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *model.GoverningBody) graphql.Marshaler {
+func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *domain.GoverningBody) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, governingBodyImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -17602,6 +18502,44 @@ func (ec *executionContext) _IssuedApiKey(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var issuedScimTokenImplementors = []string{"IssuedScimToken"}
+
+func (ec *executionContext) _IssuedScimToken(ctx context.Context, sel ast.SelectionSet, obj *model.IssuedScimToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, issuedScimTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IssuedScimToken")
+		case "token":
+			out.Values[i] = ec._IssuedScimToken_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._IssuedScimToken_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var learnerImplementors = []string{"Learner"}
 
 func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, obj *model.Learner) graphql.Marshaler {
@@ -17644,29 +18582,25 @@ func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "organisation":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_organisation(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_organisation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "accessGroup":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_accessGroup(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_accessGroup(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "acceptances":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Learner_acceptances(ctx, field, obj)
-				})
+			out.Values[i] = ec._Learner_acceptances(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "retention":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -17815,34 +18749,33 @@ func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.Selecti
 		case "cursor":
 			out.Values[i] = ec._LifecycleEvent_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "type":
 			out.Values[i] = ec._LifecycleEvent_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "occurredAt":
 			out.Values[i] = ec._LifecycleEvent_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learnerId":
 			out.Values[i] = ec._LifecycleEvent_learnerId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learnerVersion":
 			out.Values[i] = ec._LifecycleEvent_learnerVersion(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "learner":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._LifecycleEvent_learner(ctx, field, obj)
-				})
+			out.Values[i] = ec._LifecycleEvent_learner(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18308,6 +19241,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateIdentityProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateIdentityProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeIdentityProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeIdentityProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issueScimToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_issueScimToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeScimToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeScimToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18339,54 +19300,52 @@ func (ec *executionContext) _Organisation(ctx context.Context, sel ast.Selection
 		case "id":
 			out.Values[i] = ec._Organisation_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "programmeId":
 			out.Values[i] = ec._Organisation_programmeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Organisation_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "kind":
 			out.Values[i] = ec._Organisation_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "status":
 			out.Values[i] = ec._Organisation_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "domains":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Organisation_domains(ctx, field, obj)
-				})
+			out.Values[i] = ec._Organisation_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "accessGroups":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Organisation_accessGroups(ctx, field, obj)
-				})
+			out.Values[i] = ec._Organisation_accessGroups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Organisation_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "admittedAt":
 			out.Values[i] = ec._Organisation_admittedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "removedAt":
 			out.Values[i] = ec._Organisation_removedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18418,6 +19377,11 @@ func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.Sel
 			out.Values[i] = graphql.MarshalString("OrganisationReport")
 		case "organisationId":
 			out.Values[i] = ec._OrganisationReport_organisationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organisationName":
+			out.Values[i] = ec._OrganisationReport_organisationName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18563,49 +19527,47 @@ func (ec *executionContext) _Policy(ctx context.Context, sel ast.SelectionSet, o
 		case "id":
 			out.Values[i] = ec._Policy_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "programmeId":
 			out.Values[i] = ec._Policy_programmeId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Policy_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "type":
 			out.Values[i] = ec._Policy_type(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "audience":
 			out.Values[i] = ec._Policy_audience(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "compulsory":
 			out.Values[i] = ec._Policy_compulsory(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "currentVersion":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Policy_currentVersion(ctx, field, obj)
-				})
+			out.Values[i] = ec._Policy_currentVersion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "versions":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Policy_versions(ctx, field, obj)
-				})
+			out.Values[i] = ec._Policy_versions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._Policy_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18636,35 +19598,34 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PolicyAcceptance")
 		case "policyVersion":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._PolicyAcceptance_policyVersion(ctx, field, obj)
-				})
+			out.Values[i] = ec._PolicyAcceptance_policyVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "decision":
 			out.Values[i] = ec._PolicyAcceptance_decision(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "givenBy":
 			out.Values[i] = ec._PolicyAcceptance_givenBy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "ageConfirmed":
 			out.Values[i] = ec._PolicyAcceptance_ageConfirmed(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "note":
 			out.Values[i] = ec._PolicyAcceptance_note(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "decidedAt":
 			out.Values[i] = ec._PolicyAcceptance_decidedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18685,7 +19646,7 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 
 var policyVersionImplementors = []string{"PolicyVersion"}
 
-func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *model.PolicyVersion) graphql.Marshaler {
+func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *domain.PolicyVersion) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, policyVersionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18783,29 +19744,25 @@ func (ec *executionContext) _Programme(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "governingBodies":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_governingBodies(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_governingBodies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "organisations":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_organisations(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_organisations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "courses":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_courses(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_courses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "policies":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Programme_policies(ctx, field, obj)
-				})
+			out.Values[i] = ec._Programme_policies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "rules":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19016,6 +19973,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_roleGrants(ctx, field)
 				})
+		case "scimTokens":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_scimTokens(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -19029,6 +19992,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var removeIdentityProviderResultImplementors = []string{"RemoveIdentityProviderResult"}
+
+func (ec *executionContext) _RemoveIdentityProviderResult(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveIdentityProviderResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeIdentityProviderResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveIdentityProviderResult")
+		case "providerId":
+			out.Values[i] = ec._RemoveIdentityProviderResult_providerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sessionsRevoked":
+			out.Values[i] = ec._RemoveIdentityProviderResult_sessionsRevoked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -19502,6 +20503,69 @@ func (ec *executionContext) _ScheduledRemoval(ctx context.Context, sel ast.Selec
 		case "dueAt":
 			out.Values[i] = ec._ScheduledRemoval_dueAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scimTokenImplementors = []string{"ScimToken"}
+
+func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet, obj *model.ScimToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimToken")
+		case "id":
+			out.Values[i] = ec._ScimToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organisationId":
+			out.Values[i] = ec._ScimToken_organisationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._ScimToken_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prefix":
+			out.Values[i] = ec._ScimToken_prefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ScimToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._ScimToken_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._ScimToken_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -20027,7 +21091,7 @@ func (ec *executionContext) unmarshalNAcceptPoliciesInput2githubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNAccessGroup2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AccessGroup) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAccessGroup2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroup(ctx, sel, v[i])
@@ -20064,7 +21128,7 @@ func (ec *executionContext) marshalNActivityReceipt2ᚖgithubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNActivityResult2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ActivityResult) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResult(ctx, sel, v[i])
@@ -20088,7 +21152,7 @@ func (ec *executionContext) marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑ
 }
 
 func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx, sel, v[i])
@@ -20128,7 +21192,7 @@ func (ec *executionContext) marshalNAuditEntryConnection2ᚖgithubᚗcomᚋrollc
 }
 
 func (ec *executionContext) marshalNAuditEntryEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditEntryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAuditEntryEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdge(ctx, sel, v[i])
@@ -20166,7 +21230,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntry(ctx, sel, v[i])
@@ -20189,11 +21253,11 @@ func (ec *executionContext) marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdev�
 	return ec._CountEntry(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Course) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx, sel, v[i])
+		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20205,7 +21269,7 @@ func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdev�
 	return ret
 }
 
-func (ec *executionContext) marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCourse(ctx context.Context, sel ast.SelectionSet, v *model.Course) graphql.Marshaler {
+func (ec *executionContext) marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx context.Context, sel ast.SelectionSet, v *domain.Course) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Course!")
 		return graphql.Null
@@ -20240,7 +21304,7 @@ func (ec *executionContext) marshalNDataRequestConnection2ᚖgithubᚗcomᚋroll
 }
 
 func (ec *executionContext) marshalNDataRequestEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DataRequestEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDataRequestEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdge(ctx, sel, v[i])
@@ -20273,15 +21337,31 @@ func (ec *executionContext) marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑ
 	return v
 }
 
-func (ec *executionContext) unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx context.Context, v any) (model.Decision, error) {
-	var res model.Decision
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx context.Context, v any) (domain.Decision, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDecision(ctx context.Context, sel ast.SelectionSet, v model.Decision) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx context.Context, sel ast.SelectionSet, v domain.Decision) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Decision!")
+	}
+	return res
 }
+
+var (
+	unmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision = map[string]domain.Decision{
+		"ACCEPTED": domain.DecisionAccepted,
+		"DECLINED": domain.DecisionDeclined,
+	}
+	marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision = map[domain.Decision]string{
+		domain.DecisionAccepted: "ACCEPTED",
+		domain.DecisionDeclined: "DECLINED",
+	}
+)
 
 func (ec *executionContext) unmarshalNDomainInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDomainInput(ctx context.Context, v any) (*model.DomainInput, error) {
 	res, err := ec.unmarshalInputDomainInput(ctx, v)
@@ -20298,11 +21378,11 @@ func (ec *executionContext) marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrol
 	return v
 }
 
-func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.EmailDomain) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx, sel, v[i])
+		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20314,7 +21394,7 @@ func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑ
 	return ret
 }
 
-func (ec *executionContext) marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailDomain(ctx context.Context, sel ast.SelectionSet, v *model.EmailDomain) graphql.Marshaler {
+func (ec *executionContext) marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx context.Context, sel ast.SelectionSet, v *domain.DomainRule) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "EmailDomain!")
 		return graphql.Null
@@ -20333,7 +21413,7 @@ func (ec *executionContext) marshalNEmailTrust2githubᚗcomᚋrollcallᚑdevᚋr
 }
 
 func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx, sel, v[i])
@@ -20393,21 +21473,37 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
-func (ec *executionContext) unmarshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx context.Context, v any) (model.GivenBy, error) {
-	var res model.GivenBy
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNGivenBy2string(ctx context.Context, v any) (string, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNGivenBy2string[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNGivenBy2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGivenBy(ctx context.Context, sel ast.SelectionSet, v model.GivenBy) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNGivenBy2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNGivenBy2string[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "GivenBy!")
+	}
+	return res
 }
 
-func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GoverningBody) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+var (
+	unmarshalNGivenBy2string = map[string]string{
+		"SELF":  domain.GivenBySelf,
+		"ADMIN": domain.GivenByAdmin,
+	}
+	marshalNGivenBy2string = map[string]string{
+		domain.GivenBySelf:  "SELF",
+		domain.GivenByAdmin: "ADMIN",
+	}
+)
+
+func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBody(ctx, sel, v[i])
+		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20419,7 +21515,7 @@ func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcall�
 	return ret
 }
 
-func (ec *executionContext) marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBody(ctx context.Context, sel ast.SelectionSet, v *model.GoverningBody) graphql.Marshaler {
+func (ec *executionContext) marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx context.Context, sel ast.SelectionSet, v *domain.GoverningBody) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "GoverningBody!")
 		return graphql.Null
@@ -20446,15 +21542,33 @@ func (ec *executionContext) unmarshalNGoverningBodyInput2ᚖgithubᚗcomᚋrollc
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx context.Context, v any) (model.GoverningBodyRole, error) {
-	var res model.GoverningBodyRole
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx context.Context, v any) (domain.GoverningBodyRole, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGoverningBodyRole(ctx context.Context, sel ast.SelectionSet, v model.GoverningBodyRole) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx context.Context, sel ast.SelectionSet, v domain.GoverningBodyRole) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "GoverningBodyRole!")
+	}
+	return res
 }
+
+var (
+	unmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole = map[string]domain.GoverningBodyRole{
+		"OWNER":         domain.BodyOwner,
+		"ADMINISTRATOR": domain.BodyAdministrator,
+		"CONTROLLER":    domain.BodyController,
+	}
+	marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole = map[domain.GoverningBodyRole]string{
+		domain.BodyOwner:         "OWNER",
+		domain.BodyAdministrator: "ADMINISTRATOR",
+		domain.BodyController:    "CONTROLLER",
+	}
+)
 
 func (ec *executionContext) unmarshalNGrantRoleInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐGrantRoleInput(ctx context.Context, v any) (model.GrantRoleInput, error) {
 	res, err := ec.unmarshalInputGrantRoleInput(ctx, v)
@@ -20505,7 +21619,7 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 }
 
 func (ec *executionContext) marshalNIdentityProvider2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.IdentityProvider) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNIdentityProvider2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProvider(ctx, sel, v[i])
@@ -20533,8 +21647,13 @@ func (ec *executionContext) unmarshalNIdentityProviderInput2githubᚗcomᚋrollc
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNIdentityProviderUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderUpdateInput(ctx context.Context, v any) (model.IdentityProviderUpdateInput, error) {
+	res, err := ec.unmarshalInputIdentityProviderUpdateInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNImportLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImportLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNImportLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLine(ctx, sel, v[i])
@@ -20579,12 +21698,34 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNIssuedApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIssuedAPIKey(ctx context.Context, sel ast.SelectionSet, v *model.IssuedAPIKey) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "IssuedApiKey!")
 		return graphql.Null
 	}
 	return ec._IssuedApiKey(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNIssuedScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIssuedScimToken(ctx context.Context, sel ast.SelectionSet, v *model.IssuedScimToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IssuedScimToken!")
+		return graphql.Null
+	}
+	return ec._IssuedScimToken(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNJSON2map(ctx context.Context, v any) (map[string]any, error) {
@@ -20622,7 +21763,7 @@ func (ec *executionContext) marshalNLearnerConnection2ᚖgithubᚗcomᚋrollcall
 }
 
 func (ec *executionContext) marshalNLearnerEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LearnerEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLearnerEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdge(ctx, sel, v[i])
@@ -20669,15 +21810,37 @@ func (ec *executionContext) unmarshalNLearnerInput2ᚖgithubᚗcomᚋrollcallᚑ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx context.Context, v any) (model.LearnerStatus, error) {
-	var res model.LearnerStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx context.Context, v any) (domain.LearnerStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx context.Context, sel ast.SelectionSet, v model.LearnerStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx context.Context, sel ast.SelectionSet, v domain.LearnerStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "LearnerStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus = map[string]domain.LearnerStatus{
+		"PENDING_ACCEPTANCE": domain.StatusPendingAcceptance,
+		"ACTIVE":             domain.StatusActive,
+		"REMOVAL_SCHEDULED":  domain.StatusRemovalScheduled,
+		"WITHDRAWN":          domain.StatusWithdrawn,
+		"ERASED":             domain.StatusErased,
+	}
+	marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus = map[domain.LearnerStatus]string{
+		domain.StatusPendingAcceptance: "PENDING_ACCEPTANCE",
+		domain.StatusActive:            "ACTIVE",
+		domain.StatusRemovalScheduled:  "REMOVAL_SCHEDULED",
+		domain.StatusWithdrawn:         "WITHDRAWN",
+		domain.StatusErased:            "ERASED",
+	}
+)
 
 func (ec *executionContext) unmarshalNLearnerUpdateInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerUpdateInput(ctx context.Context, v any) (model.LearnerUpdateInput, error) {
 	res, err := ec.unmarshalInputLearnerUpdateInput(ctx, v)
@@ -20704,7 +21867,7 @@ func (ec *executionContext) unmarshalNLearningActivityInput2ᚖgithubᚗcomᚋro
 }
 
 func (ec *executionContext) marshalNLifecycleEvent2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LifecycleEvent) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLifecycleEvent2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEvent(ctx, sel, v[i])
@@ -20746,7 +21909,7 @@ func (ec *executionContext) marshalNLifecycleEventType2githubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNMembershipApproval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipApproval) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApproval(ctx, sel, v[i])
@@ -20770,7 +21933,7 @@ func (ec *executionContext) marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNMembershipProposal2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipProposal) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposal(ctx, sel, v[i])
@@ -20794,7 +21957,7 @@ func (ec *executionContext) marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNOrganisation2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Organisation) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOrganisation2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisation(ctx, sel, v[i])
@@ -20817,15 +21980,43 @@ func (ec *executionContext) marshalNOrganisation2ᚖgithubᚗcomᚋrollcallᚑde
 	return ec._Organisation(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, v any) (model.OrganisationKind, error) {
-	var res model.OrganisationKind
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, v any) (domain.OrganisationKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v model.OrganisationKind) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v domain.OrganisationKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OrganisationKind!")
+	}
+	return res
 }
+
+var (
+	unmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[string]domain.OrganisationKind{
+		"COUNTY_COUNCIL":   domain.KindCountyCouncil,
+		"UNITARY_COUNCIL":  domain.KindUnitaryCouncil,
+		"DISTRICT_COUNCIL": domain.KindDistrictCouncil,
+		"FIRE_AND_RESCUE":  domain.KindFireAndRescue,
+		"POLICE":           domain.KindPolice,
+		"UNIVERSITY":       domain.KindUniversity,
+		"FE_COLLEGE":       domain.KindFeCollege,
+		"OTHER":            domain.KindOther,
+	}
+	marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[domain.OrganisationKind]string{
+		domain.KindCountyCouncil:   "COUNTY_COUNCIL",
+		domain.KindUnitaryCouncil:  "UNITARY_COUNCIL",
+		domain.KindDistrictCouncil: "DISTRICT_COUNCIL",
+		domain.KindFireAndRescue:   "FIRE_AND_RESCUE",
+		domain.KindPolice:          "POLICE",
+		domain.KindUniversity:      "UNIVERSITY",
+		domain.KindFeCollege:       "FE_COLLEGE",
+		domain.KindOther:           "OTHER",
+	}
+)
 
 func (ec *executionContext) marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationReport(ctx context.Context, sel ast.SelectionSet, v *model.OrganisationReport) graphql.Marshaler {
 	if v == nil {
@@ -20835,15 +22026,31 @@ func (ec *executionContext) marshalNOrganisationReport2ᚖgithubᚗcomᚋrollcal
 	return ec._OrganisationReport(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx context.Context, v any) (model.OrganisationStatus, error) {
-	var res model.OrganisationStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx context.Context, v any) (domain.OrganisationStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationStatus(ctx context.Context, sel ast.SelectionSet, v model.OrganisationStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx context.Context, sel ast.SelectionSet, v domain.OrganisationStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OrganisationStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus = map[string]domain.OrganisationStatus{
+		"ADMITTED": domain.OrgAdmitted,
+		"REMOVED":  domain.OrgRemoved,
+	}
+	marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus = map[domain.OrganisationStatus]string{
+		domain.OrgAdmitted: "ADMITTED",
+		domain.OrgRemoved:  "REMOVED",
+	}
+)
 
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
@@ -20862,7 +22069,7 @@ func (ec *executionContext) marshalNPersonalDataExport2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNPolicy2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicy(ctx, sel, v[i])
@@ -20886,7 +22093,7 @@ func (ec *executionContext) marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋro
 }
 
 func (ec *executionContext) marshalNPolicyAcceptance2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PolicyAcceptance) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPolicyAcceptance2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptance(ctx, sel, v[i])
@@ -20909,36 +22116,72 @@ func (ec *executionContext) marshalNPolicyAcceptance2ᚖgithubᚗcomᚋrollcall�
 	return ec._PolicyAcceptance(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx context.Context, v any) (model.PolicyAudience, error) {
-	var res model.PolicyAudience
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx context.Context, v any) (domain.PolicyAudience, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAudience(ctx context.Context, sel ast.SelectionSet, v model.PolicyAudience) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx context.Context, sel ast.SelectionSet, v domain.PolicyAudience) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyAudience!")
+	}
+	return res
 }
+
+var (
+	unmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience = map[string]domain.PolicyAudience{
+		"ALL_USERS":     domain.AudienceAll,
+		"AUTHENTICATED": domain.AudienceAuthenticated,
+	}
+	marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience = map[domain.PolicyAudience]string{
+		domain.AudienceAll:           "ALL_USERS",
+		domain.AudienceAuthenticated: "AUTHENTICATED",
+	}
+)
 
 func (ec *executionContext) unmarshalNPolicyInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyInput(ctx context.Context, v any) (model.PolicyInput, error) {
 	res, err := ec.unmarshalInputPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx context.Context, v any) (model.PolicyType, error) {
-	var res model.PolicyType
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx context.Context, v any) (domain.PolicyType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyType(ctx context.Context, sel ast.SelectionSet, v model.PolicyType) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx context.Context, sel ast.SelectionSet, v domain.PolicyType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyType!")
+	}
+	return res
 }
 
-func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PolicyVersion) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+var (
+	unmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType = map[string]domain.PolicyType{
+		"SITE":        domain.PolicySite,
+		"PRIVACY":     domain.PolicyPrivacy,
+		"THIRD_PARTY": domain.PolicyThirdParty,
+		"OTHER":       domain.PolicyOther,
+	}
+	marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType = map[domain.PolicyType]string{
+		domain.PolicySite:       "SITE",
+		domain.PolicyPrivacy:    "PRIVACY",
+		domain.PolicyThirdParty: "THIRD_PARTY",
+		domain.PolicyOther:      "OTHER",
+	}
+)
+
+func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx, sel, v[i])
+		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20950,7 +22193,7 @@ func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcall�
 	return ret
 }
 
-func (ec *executionContext) marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
+func (ec *executionContext) marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PolicyVersion!")
 		return graphql.Null
@@ -20963,15 +22206,33 @@ func (ec *executionContext) unmarshalNPolicyVersionInput2githubᚗcomᚋrollcall
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx context.Context, v any) (model.PolicyVersionStatus, error) {
-	var res model.PolicyVersionStatus
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx context.Context, v any) (domain.PolicyVersionStatus, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersionStatus(ctx context.Context, sel ast.SelectionSet, v model.PolicyVersionStatus) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx context.Context, sel ast.SelectionSet, v domain.PolicyVersionStatus) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "PolicyVersionStatus!")
+	}
+	return res
 }
+
+var (
+	unmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus = map[string]domain.PolicyVersionStatus{
+		"DRAFT":    domain.VersionDraft,
+		"ACTIVE":   domain.VersionActive,
+		"ARCHIVED": domain.VersionArchived,
+	}
+	marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus = map[domain.PolicyVersionStatus]string{
+		domain.VersionDraft:    "DRAFT",
+		domain.VersionActive:   "ACTIVE",
+		domain.VersionArchived: "ARCHIVED",
+	}
+)
 
 func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProfileInput(ctx context.Context, v any) (model.ProfileInput, error) {
 	res, err := ec.unmarshalInputProfileInput(ctx, v)
@@ -20979,7 +22240,7 @@ func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋrollcallᚑdev
 }
 
 func (ec *executionContext) marshalNProgramme2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgrammeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Programme) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProgramme2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgramme(ctx, sel, v[i])
@@ -21028,7 +22289,7 @@ func (ec *executionContext) unmarshalNProposeMembershipInput2githubᚗcomᚋroll
 }
 
 func (ec *executionContext) marshalNProposedDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProposedDomain) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomain(ctx, sel, v[i])
@@ -21051,14 +22312,48 @@ func (ec *executionContext) marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑ
 	return ec._ProposedDomain(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, v any) (model.RemovalReason, error) {
-	var res model.RemovalReason
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, v any) (domain.RemovalReason, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v model.RemovalReason) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v domain.RemovalReason) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RemovalReason!")
+	}
+	return res
+}
+
+var (
+	unmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[string]domain.RemovalReason{
+		"CONSENT_WITHDRAWN":     domain.RemovalConsentWithdrawn,
+		"LEAVER":                domain.RemovalLeaver,
+		"ROSTER_RECONCILIATION": domain.RemovalRoster,
+		"INACTIVITY":            domain.RemovalInactivity,
+		"CONTRACT_ENDED":        domain.RemovalContractEnded,
+		"ORGANISATION_REMOVED":  domain.RemovalOrganisationLeft,
+		"ERASURE_REQUESTED":     domain.RemovalErasureRequested,
+	}
+	marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[domain.RemovalReason]string{
+		domain.RemovalConsentWithdrawn: "CONSENT_WITHDRAWN",
+		domain.RemovalLeaver:           "LEAVER",
+		domain.RemovalRoster:           "ROSTER_RECONCILIATION",
+		domain.RemovalInactivity:       "INACTIVITY",
+		domain.RemovalContractEnded:    "CONTRACT_ENDED",
+		domain.RemovalOrganisationLeft: "ORGANISATION_REMOVED",
+		domain.RemovalErasureRequested: "ERASURE_REQUESTED",
+	}
+)
+
+func (ec *executionContext) marshalNRemoveIdentityProviderResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemoveIdentityProviderResult(ctx context.Context, sel ast.SelectionSet, v *model.RemoveIdentityProviderResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RemoveIdentityProviderResult!")
+		return graphql.Null
+	}
+	return ec._RemoveIdentityProviderResult(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionStatement(ctx context.Context, sel ast.SelectionSet, v *model.RetentionStatement) graphql.Marshaler {
@@ -21070,7 +22365,7 @@ func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcal
 }
 
 func (ec *executionContext) marshalNRetentionTrigger2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTriggerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RetentionTrigger) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRetentionTrigger2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTrigger(ctx, sel, v[i])
@@ -21104,7 +22399,7 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋrollcallᚑdevᚋrollcal
 }
 
 func (ec *executionContext) marshalNRoleGrant2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RoleGrant) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrant(ctx, sel, v[i])
@@ -21128,7 +22423,7 @@ func (ec *executionContext) marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdev�
 }
 
 func (ec *executionContext) marshalNRosterLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RosterLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRosterLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLine(ctx, sel, v[i])
@@ -21160,7 +22455,7 @@ func (ec *executionContext) marshalNRosterReconciliation2ᚖgithubᚗcomᚋrollc
 }
 
 func (ec *executionContext) marshalNRule2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Rule) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRule2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRule(ctx, sel, v[i])
@@ -21207,7 +22502,7 @@ func (ec *executionContext) unmarshalNRuleSettingsInput2githubᚗcomᚋrollcall�
 }
 
 func (ec *executionContext) marshalNScheduledRemoval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScheduledRemoval) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemoval(ctx, sel, v[i])
@@ -21228,6 +22523,30 @@ func (ec *executionContext) marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcall�
 		return graphql.Null
 	}
 	return ec._ScheduledRemoval(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimToken2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScimToken) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimToken(ctx context.Context, sel ast.SelectionSet, v *model.ScimToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimToken!")
+		return graphql.Null
+	}
+	return ec._ScimToken(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -21308,7 +22627,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -21352,7 +22671,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -21380,7 +22699,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21408,7 +22727,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -21503,7 +22822,7 @@ func (ec *executionContext) marshalODataRequestStatus2ᚕgithubᚗcomᚋrollcall
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, sel, v[i])
@@ -21679,16 +22998,16 @@ func (ec *executionContext) marshalOLearner2ᚖgithubᚗcomᚋrollcallᚑdevᚋr
 	return ec._Learner(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx context.Context, v any) ([]model.LearnerStatus, error) {
+func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx context.Context, v any) ([]domain.LearnerStatus, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]model.LearnerStatus, len(vSlice))
+	res := make([]domain.LearnerStatus, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -21696,14 +23015,14 @@ func (ec *executionContext) unmarshalOLearnerStatus2ᚕgithubᚗcomᚋrollcall�
 	return res, nil
 }
 
-func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []model.LearnerStatus) graphql.Marshaler {
+func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.LearnerStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerStatus(ctx, sel, v[i])
+		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21722,23 +23041,49 @@ func (ec *executionContext) marshalOOrganisation2ᚖgithubᚗcomᚋrollcallᚑde
 	return ec._Organisation(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, v any) (*model.OrganisationKind, error) {
+func (ec *executionContext) unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, v any) (*domain.OrganisationKind, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.OrganisationKind)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v *model.OrganisationKind) graphql.Marshaler {
+func (ec *executionContext) marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx context.Context, sel ast.SelectionSet, v *domain.OrganisationKind) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[*v])
+	return res
 }
 
-func (ec *executionContext) marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *model.PolicyVersion) graphql.Marshaler {
+var (
+	unmarshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[string]domain.OrganisationKind{
+		"COUNTY_COUNCIL":   domain.KindCountyCouncil,
+		"UNITARY_COUNCIL":  domain.KindUnitaryCouncil,
+		"DISTRICT_COUNCIL": domain.KindDistrictCouncil,
+		"FIRE_AND_RESCUE":  domain.KindFireAndRescue,
+		"POLICE":           domain.KindPolice,
+		"UNIVERSITY":       domain.KindUniversity,
+		"FE_COLLEGE":       domain.KindFeCollege,
+		"OTHER":            domain.KindOther,
+	}
+	marshalOOrganisationKind2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = map[domain.OrganisationKind]string{
+		domain.KindCountyCouncil:   "COUNTY_COUNCIL",
+		domain.KindUnitaryCouncil:  "UNITARY_COUNCIL",
+		domain.KindDistrictCouncil: "DISTRICT_COUNCIL",
+		domain.KindFireAndRescue:   "FIRE_AND_RESCUE",
+		domain.KindPolice:          "POLICE",
+		domain.KindUniversity:      "UNIVERSITY",
+		domain.KindFeCollege:       "FE_COLLEGE",
+		domain.KindOther:           "OTHER",
+	}
+)
+
+func (ec *executionContext) marshalOPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx context.Context, sel ast.SelectionSet, v *domain.PolicyVersion) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -21768,21 +23113,45 @@ func (ec *executionContext) marshalOProposalStatus2ᚖgithubᚗcomᚋrollcallᚑ
 	return v
 }
 
-func (ec *executionContext) unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, v any) (*model.RemovalReason, error) {
+func (ec *executionContext) unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, v any) (*domain.RemovalReason, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.RemovalReason)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v *model.RemovalReason) graphql.Marshaler {
+func (ec *executionContext) marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx context.Context, sel ast.SelectionSet, v *domain.RemovalReason) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[*v])
+	return res
 }
+
+var (
+	unmarshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[string]domain.RemovalReason{
+		"CONSENT_WITHDRAWN":     domain.RemovalConsentWithdrawn,
+		"LEAVER":                domain.RemovalLeaver,
+		"ROSTER_RECONCILIATION": domain.RemovalRoster,
+		"INACTIVITY":            domain.RemovalInactivity,
+		"CONTRACT_ENDED":        domain.RemovalContractEnded,
+		"ORGANISATION_REMOVED":  domain.RemovalOrganisationLeft,
+		"ERASURE_REQUESTED":     domain.RemovalErasureRequested,
+	}
+	marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = map[domain.RemovalReason]string{
+		domain.RemovalConsentWithdrawn: "CONSENT_WITHDRAWN",
+		domain.RemovalLeaver:           "LEAVER",
+		domain.RemovalRoster:           "ROSTER_RECONCILIATION",
+		domain.RemovalInactivity:       "INACTIVITY",
+		domain.RemovalContractEnded:    "CONTRACT_ENDED",
+		domain.RemovalOrganisationLeft: "ORGANISATION_REMOVED",
+		domain.RemovalErasureRequested: "ERASURE_REQUESTED",
+	}
+)
 
 func (ec *executionContext) unmarshalORuleSettingsInput2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleSettingsInput(ctx context.Context, v any) (*model.RuleSettingsInput, error) {
 	if v == nil {
@@ -21867,7 +23236,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -21886,7 +23255,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -21905,7 +23274,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -21924,7 +23293,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -15,7 +13,6 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
@@ -39,18 +36,11 @@ type HandlerOptions struct {
 	Dev    bool // introspection on
 	Limits Limits
 	Log    *slog.Logger
-	// LoaderWait is the dataloaders' batching window (default loaders.DefaultWait).
-	LoaderWait time.Duration
-	// NoPlans turns off the compiled plan for learners queries
-	// (learners_fast.go): gqlgen executes every operation.
-	NoPlans bool
-	// PlansServed, when set, counts the requests a plan answered.
-	PlansServed *atomic.Int64
 }
 
 // NewHandler is the /graphql endpoint: POST JSON only (no GET, no multipart,
 // no batching), complexity and token limits, no field suggestions,
-// introspection only in dev mode, typed errors, fresh loaders per request.
+// introspection only in dev mode, typed errors.
 func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	if o.Limits == (Limits{}) {
 		o.Limits = DefaultLimits
@@ -58,32 +48,23 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	res := &Resolver{Svc: svc}
-	es := NewExecutableSchema(Config{Resolvers: res, Complexity: complexity()})
-	srv := handler.New(es)
-	var plans *fastPaths
-	if !o.NoPlans {
-		plans = newFastPaths(res, es, o.Log, o.PlansServed)
-	}
-	srv.AddTransport(postJSON{plans: plans, log: o.Log})
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Svc: svc}, Complexity: complexity()}))
+	srv.AddTransport(postJSON{log: o.Log})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(o.Limits.Tokens)
 	srv.SetDisableSuggestion(true)
 	// strictInputs first: the cost is then computed from arguments of the
 	// types the schema says.
 	srv.Use(&strictInputs{})
+	srv.Use(operationLabel{}) // metrics: the root field, before a limit can refuse
 	srv.Use(extension.FixedComplexityLimit(o.Limits.Complexity))
 	srv.Use(noDefer{})
-	// A compiled plan answers some learners queries after these extensions
-	// have checked the operation but without gqlgen's executor: an
-	// AroundOperations, AroundResponses or AroundFields middleware added here
-	// would not run for them (learners_fast.go).
 	if o.Dev {
 		srv.Use(extension.Introspection{})
 	}
-	srv.SetErrorPresenter(presentError(o.Log))
+	srv.SetErrorPresenter(noteErrorCode(presentError(o.Log)))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
-	return loaders.Middleware(svc, o.LoaderWait, srv)
+	return srv
 }
 
 // Playground is GraphiQL, mounted only in dev mode.

@@ -8,46 +8,13 @@ package graph
 import (
 	"context"
 
-	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
-func (r *learnerResolver) Organisation(ctx context.Context, obj *model.Learner) (*model.Organisation, error) {
-	o, err := loaders.For(ctx).Organisation.Load(ctx, obj.Domain.OrganisationID)
-	if err != nil {
-		return nil, err
-	}
-	return organisationOut(o), nil
-}
-
-func (r *learnerResolver) AccessGroup(ctx context.Context, obj *model.Learner) (*model.AccessGroup, error) {
-	if obj.Domain.AccessGroupID == nil {
-		return nil, nil
-	}
-	g, err := loaders.For(ctx).AccessGroup.Load(ctx, *obj.Domain.AccessGroupID)
-	if err != nil {
-		return nil, err
-	}
-	return groupOut(g), nil
-}
-
-func (r *learnerResolver) Courses(ctx context.Context, obj *model.Learner) ([]*model.Course, error) {
-	if obj.Domain.AccessGroupID == nil || obj.Domain.Status == domain.StatusErased {
-		return []*model.Course{}, nil
-	}
-	cs, err := loaders.For(ctx).GroupCourses.Load(ctx, *obj.Domain.AccessGroupID)
-	return mapAll(cs, courseOut), err
-}
-
-func (r *learnerResolver) Acceptances(ctx context.Context, obj *model.Learner) ([]*model.PolicyAcceptance, error) {
-	as, err := loaders.For(ctx).Acceptances.Load(ctx, obj.ID)
-	return mapAll(as, acceptanceOut), err
-}
-
 func (r *learnerResolver) Retention(ctx context.Context, obj *model.Learner) (*model.RetentionStatement, error) {
-	rs, err := r.Svc.RetentionOf(ctx, obj.Domain)
+	rs, err := r.Svc.RetentionOf(ctx, obj.Learner)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +43,7 @@ func (r *mutationResolver) CreateLearner(ctx context.Context, organisationID str
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
+	return r.learnerOut(ctx, l)
 }
 
 func (r *mutationResolver) UpdateLearner(ctx context.Context, learnerID string, input model.LearnerUpdateInput) (*model.Learner, error) {
@@ -85,7 +52,7 @@ func (r *mutationResolver) UpdateLearner(ctx context.Context, learnerID string, 
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
+	return r.learnerOut(ctx, l)
 }
 
 func (r *mutationResolver) ImportLearners(ctx context.Context, organisationID string, rows []*model.LearnerInput, dryRun bool, atomic *bool) (*model.ImportReport, error) {
@@ -121,7 +88,7 @@ func (r *mutationResolver) AcceptPoliciesOnBehalf(ctx context.Context, learnerID
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
+	return r.learnerOut(ctx, l)
 }
 
 func (r *mutationResolver) UpdateMyProfile(ctx context.Context, input model.ProfileInput) (*model.Learner, error) {
@@ -129,15 +96,7 @@ func (r *mutationResolver) UpdateMyProfile(ctx context.Context, input model.Prof
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
-}
-
-func (r *policyAcceptanceResolver) PolicyVersion(ctx context.Context, obj *model.PolicyAcceptance) (*model.PolicyVersion, error) {
-	v, err := loaders.For(ctx).PolicyVersion.Load(ctx, obj.PolicyVersionID)
-	if err != nil {
-		return nil, err
-	}
-	return versionOut(v), nil
+	return r.learnerOut(ctx, l)
 }
 
 func (r *queryResolver) Learner(ctx context.Context, id string) (*model.Learner, error) {
@@ -145,16 +104,36 @@ func (r *queryResolver) Learner(ctx context.Context, id string) (*model.Learner,
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
+	return r.learnerOut(ctx, l)
 }
 
-func (r *queryResolver) Learners(ctx context.Context, programmeID string, organisationID *string, status []model.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error) {
-	ls, conn, err := r.learnersPage(ctx, programmeID, organisationID, status, search, first, after)
+func (r *queryResolver) Learners(ctx context.Context, programmeID string, organisationID *string, status []domain.LearnerStatus, search *string, first *int, after *string) (*model.LearnerConnection, error) {
+	q := lifecycle.LearnerQuery{ProgrammeID: programmeID, OrganisationID: organisationID, Statuses: status,
+		Search: deref(search), First: deref(first)}
+	if after != nil {
+		id, err := decodeIDCursor(*after)
+		if err != nil {
+			return nil, err
+		}
+		q.After = id
+	}
+	ls, more, err := r.Svc.Learners(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.prefetchLearners(ctx, ls); err != nil {
+	edges := selected(ctx, fieldSelection(ctx), "LearnerConnection")["edges"]
+	nodes, err := r.learnersOut(ctx, selected(ctx, edges, "LearnerEdge")["node"], ls)
+	if err != nil {
 		return nil, err
+	}
+	conn := &model.LearnerConnection{Edges: make([]*model.LearnerEdge, len(ls)), PageInfo: &model.PageInfo{HasNextPage: more}}
+	es := make([]model.LearnerEdge, len(ls)) // one allocation for the page
+	for i, n := range nodes {
+		es[i] = model.LearnerEdge{Cursor: encodeIDCursor(n.ID), Node: n}
+		conn.Edges[i] = &es[i]
+	}
+	if len(es) > 0 {
+		conn.PageInfo.EndCursor = &es[len(es)-1].Cursor
 	}
 	return conn, nil
 }
@@ -176,22 +155,17 @@ func (r *viewerResolver) Learner(ctx context.Context, obj *model.Viewer) (*model
 	if obj.Actor == nil || obj.Actor.Learner == nil {
 		return nil, nil
 	}
-	return learnerOut(*obj.Actor.Learner), nil
+	return r.learnerOut(ctx, *obj.Actor.Learner)
 }
 
-func (r *viewerResolver) PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*model.PolicyVersion, error) {
+func (r *viewerResolver) PendingPolicies(ctx context.Context, obj *model.Viewer) ([]*domain.PolicyVersion, error) {
 	if obj.Actor == nil || obj.Actor.Learner == nil {
-		return []*model.PolicyVersion{}, nil
+		return []*domain.PolicyVersion{}, nil
 	}
 	vs, err := r.Svc.PendingPolicies(ctx, *obj.Actor.Learner)
-	return mapAll(vs, versionOut), err
+	return ptrs(vs), err
 }
 
 func (r *Resolver) Learner() LearnerResolver { return &learnerResolver{r} }
 
-func (r *Resolver) PolicyAcceptance() PolicyAcceptanceResolver { return &policyAcceptanceResolver{r} }
-
-type (
-	learnerResolver          struct{ *Resolver }
-	policyAcceptanceResolver struct{ *Resolver }
-)
+type learnerResolver struct{ *Resolver }

@@ -34,7 +34,7 @@ func (r *mutationResolver) WithdrawConsentOnBehalf(ctx context.Context, learnerI
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
+	return r.learnerOut(ctx, l)
 }
 
 func (r *mutationResolver) RequestErasure(ctx context.Context, reason *string) (*model.DataRequest, error) {
@@ -66,7 +66,7 @@ func (r *mutationResolver) MarkLeaver(ctx context.Context, learnerID string, rea
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
+	return r.learnerOut(ctx, l)
 }
 
 func (r *mutationResolver) ReconcileRoster(ctx context.Context, organisationID string, emails []string, dryRun bool, atomic *bool, allowRemovingMoreThan *float64) (*model.RosterReconciliation, error) {
@@ -82,7 +82,7 @@ func (r *mutationResolver) ReinstateLearner(ctx context.Context, learnerID strin
 	if err != nil {
 		return nil, err
 	}
-	return learnerOut(l), nil
+	return r.learnerOut(ctx, l)
 }
 
 func (r *mutationResolver) RunRetentionSweep(ctx context.Context, programmeID string) (*model.SweepReport, error) {

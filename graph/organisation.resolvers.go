@@ -8,16 +8,10 @@ package graph
 import (
 	"context"
 
-	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
-
-func (r *accessGroupResolver) Courses(ctx context.Context, obj *model.AccessGroup) ([]*model.Course, error) {
-	cs, err := loaders.For(ctx).GroupCourses.Load(ctx, obj.ID)
-	return mapAll(cs, courseOut), err
-}
 
 func (r *mutationResolver) ProposeMembership(ctx context.Context, input model.ProposeMembershipInput) (*model.MembershipProposal, error) {
 	in := lifecycle.ProposeMembershipInput{ProgrammeID: input.ProgrammeID, Action: domain.ProposalAction(input.Action),
@@ -51,12 +45,12 @@ func (r *mutationResolver) RejectMembership(ctx context.Context, proposalID stri
 	return proposalOut(v), nil
 }
 
-func (r *mutationResolver) AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*model.EmailDomain, error) {
+func (r *mutationResolver) AddEmailDomain(ctx context.Context, organisationID string, domain string, includeSubdomains *bool) (*domain.DomainRule, error) {
 	d, err := r.Svc.AddEmailDomain(ctx, organisationID, domain, deref(includeSubdomains))
 	if err != nil {
 		return nil, err
 	}
-	return domainOut(d), nil
+	return &d, nil
 }
 
 func (r *mutationResolver) RemoveEmailDomain(ctx context.Context, domainID string) (*model.Organisation, error) {
@@ -64,15 +58,15 @@ func (r *mutationResolver) RemoveEmailDomain(ctx context.Context, domainID strin
 	if err != nil {
 		return nil, err
 	}
-	return organisationOut(o), nil
+	return r.organisationOut(ctx, o)
 }
 
-func (r *mutationResolver) CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*model.Course, error) {
+func (r *mutationResolver) CreateCourse(ctx context.Context, programmeID string, input model.CourseInput) (*domain.Course, error) {
 	c, err := r.Svc.CreateCourse(ctx, programmeID, lifecycle.CourseInput{LMSCourseID: input.LmsCourseID, Title: input.Title})
 	if err != nil {
 		return nil, err
 	}
-	return courseOut(c), nil
+	return &c, nil
 }
 
 func (r *mutationResolver) CreateAccessGroup(ctx context.Context, organisationID string, input model.AccessGroupInput) (*model.AccessGroup, error) {
@@ -81,7 +75,7 @@ func (r *mutationResolver) CreateAccessGroup(ctx context.Context, organisationID
 	if err != nil {
 		return nil, err
 	}
-	return groupOut(g), nil
+	return r.accessGroupOut(ctx, g)
 }
 
 func (r *mutationResolver) SetAccessGroupCourses(ctx context.Context, accessGroupID string, courseIds []string) (*model.AccessGroup, error) {
@@ -89,17 +83,7 @@ func (r *mutationResolver) SetAccessGroupCourses(ctx context.Context, accessGrou
 	if err != nil {
 		return nil, err
 	}
-	return groupOut(g), nil
-}
-
-func (r *organisationResolver) Domains(ctx context.Context, obj *model.Organisation) ([]*model.EmailDomain, error) {
-	ds, err := loaders.For(ctx).Domains.Load(ctx, obj.ID)
-	return mapAll(ds, domainOut), err
-}
-
-func (r *organisationResolver) AccessGroups(ctx context.Context, obj *model.Organisation) ([]*model.AccessGroup, error) {
-	gs, err := loaders.For(ctx).AccessGroups.Load(ctx, obj.ID)
-	return mapAll(gs, groupOut), err
+	return r.accessGroupOut(ctx, g)
 }
 
 func (r *queryResolver) Organisation(ctx context.Context, id string) (*model.Organisation, error) {
@@ -107,7 +91,7 @@ func (r *queryResolver) Organisation(ctx context.Context, id string) (*model.Org
 	if err != nil {
 		return nil, err
 	}
-	return organisationOut(o), nil
+	return r.organisationOut(ctx, o)
 }
 
 func (r *queryResolver) MembershipProposals(ctx context.Context, programmeID string, status *model.ProposalStatus) ([]*model.MembershipProposal, error) {
@@ -119,12 +103,3 @@ func (r *queryResolver) MembershipProposals(ctx context.Context, programmeID str
 	vs, err := r.Svc.MembershipProposals(ctx, programmeID, st)
 	return mapAll(vs, proposalOut), err
 }
-
-func (r *Resolver) AccessGroup() AccessGroupResolver { return &accessGroupResolver{r} }
-
-func (r *Resolver) Organisation() OrganisationResolver { return &organisationResolver{r} }
-
-type (
-	accessGroupResolver  struct{ *Resolver }
-	organisationResolver struct{ *Resolver }
-)

@@ -8,48 +8,29 @@ package graph
 import (
 	"context"
 
-	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
 func (r *mutationResolver) CreatePolicy(ctx context.Context, programmeID string, input model.PolicyInput) (*model.Policy, error) {
-	p, err := r.Svc.CreatePolicy(ctx, programmeID, lifecycle.PolicyInput{Name: input.Name, Type: domain.PolicyType(input.Type),
-		Audience: domain.PolicyAudience(input.Audience), Compulsory: input.Compulsory})
+	p, err := r.Svc.CreatePolicy(ctx, programmeID, lifecycle.PolicyInput{Name: input.Name, Type: input.Type,
+		Audience: input.Audience, Compulsory: input.Compulsory})
 	if err != nil {
 		return nil, err
 	}
-	return policyOut(p), nil
+	out, err := r.policiesOut(ctx, fieldSelection(ctx), []domain.Policy{p})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
 }
 
-func (r *mutationResolver) PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*model.PolicyVersion, error) {
+func (r *mutationResolver) PublishPolicyVersion(ctx context.Context, policyID string, input model.PolicyVersionInput) (*domain.PolicyVersion, error) {
 	v, err := r.Svc.PublishPolicyVersion(ctx, policyID, lifecycle.PolicyVersionInput{Label: input.Label,
 		Summary: deref(input.Summary), Content: input.Content, Activate: deref(input.Activate)})
 	if err != nil {
 		return nil, err
 	}
-	return versionOut(v), nil
+	return &v, nil
 }
-
-func (r *policyResolver) CurrentVersion(ctx context.Context, obj *model.Policy) (*model.PolicyVersion, error) {
-	vs, err := loaders.For(ctx).PolicyVersions.Load(ctx, obj.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range vs {
-		if v.Status == domain.VersionActive {
-			return versionOut(v), nil
-		}
-	}
-	return nil, nil
-}
-
-func (r *policyResolver) Versions(ctx context.Context, obj *model.Policy) ([]*model.PolicyVersion, error) {
-	vs, err := loaders.For(ctx).PolicyVersions.Load(ctx, obj.ID)
-	return mapAll(vs, versionOut), err
-}
-
-func (r *Resolver) Policy() PolicyResolver { return &policyResolver{r} }
-
-type policyResolver struct{ *Resolver }

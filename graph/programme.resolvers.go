@@ -8,7 +8,6 @@ package graph
 import (
 	"context"
 
-	"github.com/rollcall-dev/rollcall/graph/loaders"
 	"github.com/rollcall-dev/rollcall/graph/model"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
@@ -28,7 +27,7 @@ func (r *mutationResolver) CreateProgramme(ctx context.Context, input model.Crea
 	if err != nil {
 		return nil, err
 	}
-	return programmeOut(p), nil
+	return r.programmeOneOut(ctx, p)
 }
 
 func (r *mutationResolver) UpdateProgrammeRules(ctx context.Context, programmeID string, input model.RuleSettingsInput) (*model.Programme, error) {
@@ -37,27 +36,7 @@ func (r *mutationResolver) UpdateProgrammeRules(ctx context.Context, programmeID
 	if err != nil {
 		return nil, err
 	}
-	return programmeOut(p), nil
-}
-
-func (r *programmeResolver) GoverningBodies(ctx context.Context, obj *model.Programme) ([]*model.GoverningBody, error) {
-	bs, err := loaders.For(ctx).GoverningBodies.Load(ctx, obj.ID)
-	return mapAll(bs, bodyOut), err
-}
-
-func (r *programmeResolver) Organisations(ctx context.Context, obj *model.Programme) ([]*model.Organisation, error) {
-	os, err := loaders.For(ctx).Organisations.Load(ctx, obj.ID)
-	return mapAll(os, organisationOut), err
-}
-
-func (r *programmeResolver) Courses(ctx context.Context, obj *model.Programme) ([]*model.Course, error) {
-	cs, err := loaders.For(ctx).ProgrammeCourse.Load(ctx, obj.ID)
-	return mapAll(cs, courseOut), err
-}
-
-func (r *programmeResolver) Policies(ctx context.Context, obj *model.Programme) ([]*model.Policy, error) {
-	ps, err := loaders.For(ctx).Policies.Load(ctx, obj.ID)
-	return mapAll(ps, policyOut), err
+	return r.programmeOneOut(ctx, p)
 }
 
 func (r *programmeResolver) Rules(ctx context.Context, obj *model.Programme) ([]*model.Rule, error) {
@@ -67,7 +46,10 @@ func (r *programmeResolver) Rules(ctx context.Context, obj *model.Programme) ([]
 
 func (r *queryResolver) Programmes(ctx context.Context) ([]*model.Programme, error) {
 	ps, err := r.Svc.Programmes(ctx)
-	return mapAll(ps, programmeOut), err
+	if err != nil {
+		return nil, err
+	}
+	return r.programmesOut(ctx, fieldSelection(ctx), ps)
 }
 
 func (r *queryResolver) Programme(ctx context.Context, id string) (*model.Programme, error) {
@@ -75,7 +57,7 @@ func (r *queryResolver) Programme(ctx context.Context, id string) (*model.Progra
 	if err != nil {
 		return nil, err
 	}
-	return programmeOut(p), nil
+	return r.programmeOneOut(ctx, p)
 }
 
 func (r *queryResolver) Rules(ctx context.Context, programmeID string) ([]*model.Rule, error) {

@@ -2,7 +2,7 @@
 // lifecycle method and maps the result. No SQL, no rules, no permission checks.
 package graph
 
-//go:generate go run github.com/99designs/gqlgen generate
+//go:generate make -C .. generate
 
 import (
 	"context"

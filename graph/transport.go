@@ -26,12 +26,9 @@ import (
 //     validates and compacts it: a second full scan and copy of every
 //     response: about a tenth of the CPU profile of a 1,000-row
 //     enrolments page;
-//   - a body that is not valid JSON is not echoed back in the error;
-//   - once gqlgen has parsed, validated and costed an operation, a learners
-//     query may be answered by its compiled plan (learners_fast.go).
+//   - a body that is not valid JSON is not echoed back in the error.
 type postJSON struct {
-	plans *fastPaths // nil: gqlgen executes every operation
-	log   *slog.Logger
+	log *slog.Logger
 }
 
 var _ graphql.Transport = postJSON{}
@@ -67,9 +64,6 @@ func (t postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		}
 		w.WriteHeader(status)
 		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
-		return
-	}
-	if t.plans.serve(ctx, rc, w) {
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, rc)

@@ -19,6 +19,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/config"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/metrics"
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/seed"
 	"github.com/rollcall-dev/rollcall/internal/server"
@@ -38,8 +39,12 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // openStore opens the configured database and migrates it when configured to.
-func openStore(ctx context.Context, cfg config.Config, forceMigrate bool) (*store.Store, error) {
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Options{})
+func openStore(ctx context.Context, cfg config.Config, forceMigrate bool, opts ...store.Options) (*store.Store, error) {
+	var o store.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, o)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +78,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log := newLogger(cfg, stderr)
 	rt := config.TuneRuntime()
 	log.Info("runtime", "gc_percent", rt.GCPercent, "memory_limit_bytes", rt.MemoryLimit, "memory_limit_from", rt.Source)
-	st, err := openStore(ctx, cfg, false)
+	// Metrics only when ROLLCALL_METRICS_LISTEN is set, on their own listener.
+	var m *metrics.Metrics
+	var stOpts store.Options
+	if cfg.MetricsListen != "" {
+		m = metrics.New()
+		stOpts.OnEventsCommitted = m.EventsCommitted
+	}
+	st, err := openStore(ctx, cfg, false, stOpts)
 	if err != nil {
 		return err
 	}
@@ -88,6 +100,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	)
 	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
 		FeedRetention:        cfg.FeedRetention,
+		Getenv:               getenv,
 		AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev,
 		OnProviderChange: func(iss string) {
 			// Dev mode registers its providers before the verifier exists.
@@ -95,7 +108,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				forget(iss)
 				verifier.Forget(iss)
 			}
-		}})
+		},
+		FeedObserver: feedObserver(m)})
 	var issuers []auth.Issuer
 	if cfg.BootstrapIssuer != "" {
 		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})
@@ -134,6 +148,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	verifier = auth.NewVerifier(auth.Chain(auth.StaticIssuers(issuers...), providers), vopts)
 	handler := server.New(server.Deps{Config: cfg, Service: svc, Verifier: verifier, Ready: st, Log: log, DevIssuer: dev,
 		DevIdP: devIdP, DevSignIn: devSignIn})
+	if m != nil {
+		m.RegisterDB(st.SQL())
+		handler = m.Middleware(handler)
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("ROLLCALL_METRICS_LISTEN: %w", err)
+		}
+		msrv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -148,7 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if cfg.SweepInterval > 0 {
-		go runScheduler(ctx, svc, log, cfg.SweepInterval)
+		go runScheduler(ctx, svc, log, cfg.SweepInterval, m)
 	}
 	select {
 	case err := <-errc:
@@ -300,39 +326,9 @@ func devToken(ctx context.Context, args []string, getenv func(string) string, st
 	if r != "BOOTSTRAP" && r != "NONE" {
 		svc := lifecycle.New(st, lifecycle.Options{})
 		sctx := lifecycle.WithSystem(ctx, "dev-token")
-		in := lifecycle.GrantRoleInput{Issuer: iss.URL(), Subject: sub, Role: domain.Role(r)}
-		p, err := findProgramme(sctx, svc, *programme)
+		in, err := grantInput(sctx, svc, iss.URL(), sub, r, *programme, *organisation, *body)
 		if err != nil {
 			return err
-		}
-		in.ProgrammeID = p.ID
-		if *organisation != "" {
-			orgs, err := svc.OrganisationsByProgrammes(sctx, []string{p.ID})
-			if err != nil {
-				return err
-			}
-			for _, o := range orgs[p.ID] {
-				if o.ID == *organisation || strings.EqualFold(o.Name, *organisation) {
-					in.OrganisationID = &o.ID
-				}
-			}
-			if in.OrganisationID == nil {
-				return fmt.Errorf("--organisation: no organisation %q in %s", *organisation, p.Name)
-			}
-		}
-		if *body != "" {
-			bodies, err := svc.GoverningBodies(sctx, p.ID)
-			if err != nil {
-				return err
-			}
-			for _, b := range bodies {
-				if strings.EqualFold(b.Name, *body) {
-					in.GoverningBodyID = &b.ID
-				}
-			}
-			if in.GoverningBodyID == nil {
-				return fmt.Errorf("--body: no governing body %q in %s", *body, p.Name)
-			}
 		}
 		if _, err := svc.GrantRole(sctx, in); err != nil && apperr.CodeOf(err) != apperr.Conflict {
 			return fmt.Errorf("grant: %w", err)
@@ -370,14 +366,16 @@ func findProgramme(ctx context.Context, svc *lifecycle.Service, ref string) (dom
 
 // runScheduler sweeps every programme on an interval. On PostgreSQL the sweep
 // takes an advisory lock, so with several replicas one sweeps at a time.
-func runScheduler(ctx context.Context, svc *lifecycle.Service, log *slog.Logger, every time.Duration) {
+func runScheduler(ctx context.Context, svc *lifecycle.Service, log *slog.Logger, every time.Duration, m *metrics.Metrics) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		start := time.Now()
 		reps, err := svc.SweepAll(ctx)
 		if err != nil && ctx.Err() == nil {
 			log.Error("retention sweep failed", "err", err.Error())
 		}
+		m.Sweep(sweepRun(reps, err, time.Since(start)))
 		for _, r := range reps {
 			if r.Erased+r.ScheduledInactive+r.RequestsOpened > 0 {
 				log.Info("retention sweep", "programme", r.ProgrammeID, "erased", r.Erased,
@@ -390,6 +388,28 @@ func runScheduler(ctx context.Context, svc *lifecycle.Service, log *slog.Logger,
 		case <-t.C:
 		}
 	}
+}
+
+// sweepRun summarises one SweepAll for the metrics: no reports and no error
+// means another replica held the lock.
+func sweepRun(reps []lifecycle.SweepReport, err error, took time.Duration) metrics.SweepRun {
+	r := metrics.SweepRun{Failed: err != nil, Skipped: err == nil && reps == nil, Took: took}
+	for _, rep := range reps {
+		r.Erased += rep.Erased
+		r.ScheduledInactive += rep.ScheduledInactive
+		r.RequestsOpened += rep.RequestsOpened
+		r.Warn += rep.ContractWarned
+	}
+	return r
+}
+
+// feedObserver is m as the lifecycle's feed observer, or none (a nil
+// *Metrics must not become a non-nil interface).
+func feedObserver(m *metrics.Metrics) lifecycle.FeedObserver {
+	if m == nil {
+		return nil
+	}
+	return m
 }
 
 func sweepCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

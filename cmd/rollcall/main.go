@@ -5,6 +5,10 @@
 //	rollcall seed FILE...            load programmes from seed files (idempotent)
 //	rollcall sweep                   run the retention sweep once (cron)
 //	rollcall dev-token [flags]       print a token from the dev issuer (dev mode only)
+//	rollcall whoami [TOKEN|-]        print the issuer|subject a token names
+//	rollcall grant [flags]           grant a role (the first admin without ROLLCALL_BOOTSTRAP_ADMIN)
+//	rollcall provider add [flags]    register an identity provider
+//	rollcall ready                   exit 0 when the local service's /readyz answers 200
 package main
 
 import (
@@ -43,6 +47,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return sweepCmd(ctx, args, getenv, stdout)
 	case "dev-token":
 		return devToken(ctx, args, getenv, stdout, stderr)
+	case "whoami":
+		return whoami(args, os.Stdin, stdout)
+	case "grant":
+		return grantCmd(ctx, args, getenv, stdout, stderr)
+	case "provider":
+		return providerCmd(ctx, args, getenv, stdout, stderr)
+	case "ready":
+		return ready(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -55,4 +67,8 @@ const usage = `usage:
   rollcall migrate up|down|status  manage the database schema
   rollcall seed FILE...            load programmes from seed files (idempotent)
   rollcall sweep                   run the retention sweep once (for cron)
-  rollcall dev-token [flags]       print a dev-mode token (ROLLCALL_DEV=1 only)`
+  rollcall dev-token [flags]       print a dev-mode token (ROLLCALL_DEV=1 only)
+  rollcall whoami [TOKEN|-]        print the issuer|subject a token names (reads stdin without TOKEN)
+  rollcall grant [flags]           grant a role: --programme --role --issuer --subject [--organisation] [--body]
+  rollcall provider add [flags]    register an identity provider: --programme [--organisation] --issuer --client-id ...
+  rollcall ready                   exit 0 when the local service's /readyz answers 200 (container health check)`

@@ -1,40 +1,42 @@
 package model
 
 import (
-	"time"
-
 	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
-// Models with hidden fields the field resolvers need. gqlgen binds them
-// instead of generating them (gqlgen.yml).
+// Read models: the service's values, with the relations a query asked for
+// loaded alongside them (graph/relations.go) and bound as plain fields
+// (gqlgen.yml), so gqlgen writes them inline without a resolver call. A
+// relation the query did not ask for is left nil: nothing reads it.
 
 type Learner struct {
-	ID             string         `json:"id"`
-	Email          *string        `json:"email,omitempty"`
-	GivenName      *string        `json:"givenName,omitempty"`
-	FamilyName     *string        `json:"familyName,omitempty"`
-	Status         LearnerStatus  `json:"status"`
-	AccessAllowed  bool           `json:"accessAllowed"`
-	RemovalReason  *RemovalReason `json:"removalReason,omitempty"`
-	RemovalDueAt   *time.Time     `json:"removalDueAt,omitempty"`
-	ErasedAt       *time.Time     `json:"erasedAt,omitempty"`
-	CreatedAt      time.Time      `json:"createdAt"`
-	LastSignInAt   *time.Time     `json:"lastSignInAt,omitempty"`
-	LastActivityAt *time.Time     `json:"lastActivityAt,omitempty"`
-	Version        int            `json:"version"`
-	// The learner as the service returned it (already authorised).
-	Domain domain.Learner `json:"-"`
+	domain.Learner
+	Organisation *Organisation
+	AccessGroup  *AccessGroup
+	Courses      []*domain.Course
+	Acceptances  []*PolicyAcceptance
 }
 
 type PolicyAcceptance struct {
-	Decision        Decision  `json:"decision"`
-	GivenBy         GivenBy   `json:"givenBy"`
-	AgeConfirmed    bool      `json:"ageConfirmed"`
-	Note            string    `json:"note"`
-	DecidedAt       time.Time `json:"decidedAt"`
-	PolicyVersionID string    `json:"-"`
-	ProgrammeID     string    `json:"-"`
+	domain.PolicyAcceptance
+	PolicyVersion *domain.PolicyVersion
+}
+
+type Organisation struct {
+	domain.Organisation
+	Domains      []*domain.DomainRule
+	AccessGroups []*AccessGroup
+}
+
+type AccessGroup struct {
+	domain.AccessGroup
+	Courses []*domain.Course
+}
+
+type Policy struct {
+	domain.Policy
+	CurrentVersion *domain.PolicyVersion
+	Versions       []*domain.PolicyVersion
 }
 
 type Viewer struct {

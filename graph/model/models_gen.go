@@ -8,22 +8,14 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
 type AcceptPoliciesInput struct {
 	PolicyVersionIds []string `json:"policyVersionIds"`
 	// ONC-2: required to accept the privacy policy when the programme has a minimum age.
 	ConfirmMinimumAge *bool `json:"confirmMinimumAge,omitempty"`
-}
-
-type AccessGroup struct {
-	ID             string `json:"id"`
-	OrganisationID string `json:"organisationId"`
-	Name           string `json:"name"`
-	IsDefault      bool   `json:"isDefault"`
-	// CTL-4: the courses the LMS enrols members of this group on.
-	Courses   []*Course `json:"courses"`
-	CreatedAt time.Time `json:"createdAt"`
 }
 
 type AccessGroupInput struct {
@@ -83,14 +75,8 @@ type AuditEntryEdge struct {
 type CountEntry struct {
 	Key   string `json:"key"`
 	Count int    `json:"count"`
-}
-
-type Course struct {
-	ID          string    `json:"id"`
-	ProgrammeID string    `json:"programmeId"`
-	LmsCourseID string    `json:"lmsCourseId"`
-	Title       string    `json:"title"`
-	CreatedAt   time.Time `json:"createdAt"`
+	// What the key names, for a person reading the report: an access group's name, 'Privacy Policy v2: ACCEPTED', 'Course title (LMS ID): COMPLETED'. Null for statuses and for keys whose object no longer exists.
+	Label *string `json:"label,omitempty"`
 }
 
 type CourseInput struct {
@@ -108,13 +94,13 @@ type CreateProgrammeInput struct {
 
 // An erasure request: from a withdrawal or a removal under ONC-5, or the learner's own (CTL-11).
 type DataRequest struct {
-	ID             string            `json:"id"`
-	ProgrammeID    string            `json:"programmeId"`
-	OrganisationID string            `json:"organisationId"`
-	LearnerID      string            `json:"learnerId"`
-	Kind           string            `json:"kind"`
-	Origin         RemovalReason     `json:"origin"`
-	Status         DataRequestStatus `json:"status"`
+	ID             string               `json:"id"`
+	ProgrammeID    string               `json:"programmeId"`
+	OrganisationID string               `json:"organisationId"`
+	LearnerID      string               `json:"learnerId"`
+	Kind           string               `json:"kind"`
+	Origin         domain.RemovalReason `json:"origin"`
+	Status         DataRequestStatus    `json:"status"`
 	// Blanked when the learner is erased.
 	Reason       string     `json:"reason"`
 	RequestedBy  string     `json:"requestedBy"`
@@ -138,15 +124,6 @@ type DataRequestEdge struct {
 type DomainInput struct {
 	Domain            string `json:"domain"`
 	IncludeSubdomains *bool  `json:"includeSubdomains,omitempty"`
-}
-
-type EmailDomain struct {
-	ID             string `json:"id"`
-	OrganisationID string `json:"organisationId"`
-	// Normalised: lower-case, punycode, no trailing dot.
-	Domain            string    `json:"domain"`
-	IncludeSubdomains bool      `json:"includeSubdomains"`
-	CreatedAt         time.Time `json:"createdAt"`
 }
 
 // Desired state: one row per active learner and course of their access group.
@@ -176,16 +153,9 @@ type EnrolmentStateInput struct {
 	CompletedAt *time.Time     `json:"completedAt,omitempty"`
 }
 
-type GoverningBody struct {
-	ID             string            `json:"id"`
-	Name           string            `json:"name"`
-	Role           GoverningBodyRole `json:"role"`
-	OrganisationID *string           `json:"organisationId,omitempty"`
-}
-
 type GoverningBodyInput struct {
-	Name string            `json:"name"`
-	Role GoverningBodyRole `json:"role"`
+	Name string                   `json:"name"`
+	Role domain.GoverningBodyRole `json:"role"`
 }
 
 type GrantRoleInput struct {
@@ -228,6 +198,21 @@ type IdentityProviderInput struct {
 	EmailTrust *EmailTrust `json:"emailTrust,omitempty"`
 }
 
+// Fields left out keep their value. The issuer cannot change: remove the provider and register the new one.
+type IdentityProviderUpdateInput struct {
+	// When audience is left out and was the old client ID, it follows the new one.
+	ClientID *string `json:"clientId,omitempty"`
+	// A new secret (rotation), sealed with ROLLCALL_SECRET_KEY; never returned.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+	// Or a ROLLCALL_IDP_SECRET_* variable holding it; it must be set in the service's environment.
+	ClientSecretEnv *string `json:"clientSecretEnv,omitempty"`
+	// Remove the secret: a public client (PKCE only).
+	ClearClientSecret *bool       `json:"clearClientSecret,omitempty"`
+	Audience          *string     `json:"audience,omitempty"`
+	Scopes            []string    `json:"scopes,omitempty"`
+	EmailTrust        *EmailTrust `json:"emailTrust,omitempty"`
+}
+
 type ImportLine struct {
 	// 1-based row number in the input.
 	Row int `json:"row"`
@@ -252,6 +237,12 @@ type ImportReport struct {
 type IssuedAPIKey struct {
 	APIKey *APIKey `json:"apiKey"`
 	// Shown once; only a hash is stored.
+	Secret string `json:"secret"`
+}
+
+type IssuedScimToken struct {
+	Token *ScimToken `json:"token"`
+	// Shown once; only a hash is stored. Paste it as the directory's secret token.
 	Secret string `json:"secret"`
 }
 
@@ -327,40 +318,28 @@ type MembershipProposal struct {
 	Action      ProposalAction `json:"action"`
 	Status      ProposalStatus `json:"status"`
 	// The organisation removed, or admitted once applied.
-	OrganisationID *string               `json:"organisationId,omitempty"`
-	Name           string                `json:"name"`
-	Kind           OrganisationKind      `json:"kind"`
-	Domains        []*ProposedDomain     `json:"domains"`
-	Reason         string                `json:"reason"`
-	ProposedBy     string                `json:"proposedBy"`
-	Approvals      []*MembershipApproval `json:"approvals"`
-	CreatedAt      time.Time             `json:"createdAt"`
-	DecidedAt      *time.Time            `json:"decidedAt,omitempty"`
+	OrganisationID *string                 `json:"organisationId,omitempty"`
+	Name           string                  `json:"name"`
+	Kind           domain.OrganisationKind `json:"kind"`
+	Domains        []*ProposedDomain       `json:"domains"`
+	Reason         string                  `json:"reason"`
+	ProposedBy     string                  `json:"proposedBy"`
+	Approvals      []*MembershipApproval   `json:"approvals"`
+	CreatedAt      time.Time               `json:"createdAt"`
+	DecidedAt      *time.Time              `json:"decidedAt,omitempty"`
 }
 
 type Mutation struct {
 }
 
-type Organisation struct {
-	ID           string             `json:"id"`
-	ProgrammeID  string             `json:"programmeId"`
-	Name         string             `json:"name"`
-	Kind         OrganisationKind   `json:"kind"`
-	Status       OrganisationStatus `json:"status"`
-	Domains      []*EmailDomain     `json:"domains"`
-	AccessGroups []*AccessGroup     `json:"accessGroups"`
-	CreatedAt    time.Time          `json:"createdAt"`
-	AdmittedAt   *time.Time         `json:"admittedAt,omitempty"`
-	RemovedAt    *time.Time         `json:"removedAt,omitempty"`
-}
-
 // ONC-7: aggregates only. GEN-3: erasures do not change them.
 type OrganisationReport struct {
-	OrganisationID string        `json:"organisationId"`
-	GeneratedAt    time.Time     `json:"generatedAt"`
-	LearnersEver   int           `json:"learnersEver"`
-	ByStatus       []*CountEntry `json:"byStatus"`
-	ByAccessGroup  []*CountEntry `json:"byAccessGroup"`
+	OrganisationID   string        `json:"organisationId"`
+	OrganisationName string        `json:"organisationName"`
+	GeneratedAt      time.Time     `json:"generatedAt"`
+	LearnersEver     int           `json:"learnersEver"`
+	ByStatus         []*CountEntry `json:"byStatus"`
+	ByAccessGroup    []*CountEntry `json:"byAccessGroup"`
 	// key: policyVersionId:DECISION
 	PolicyDecisions []*CountEntry `json:"policyDecisions"`
 	// key: courseId:STATE
@@ -379,36 +358,11 @@ type PersonalDataExport struct {
 	Document   map[string]any `json:"document"`
 }
 
-// ONC-1: a policy learners accept; compulsory ones gate access.
-type Policy struct {
-	ID             string           `json:"id"`
-	ProgrammeID    string           `json:"programmeId"`
-	Name           string           `json:"name"`
-	Type           PolicyType       `json:"type"`
-	Audience       PolicyAudience   `json:"audience"`
-	Compulsory     bool             `json:"compulsory"`
-	CurrentVersion *PolicyVersion   `json:"currentVersion,omitempty"`
-	Versions       []*PolicyVersion `json:"versions"`
-	CreatedAt      time.Time        `json:"createdAt"`
-}
-
 type PolicyInput struct {
-	Name       string         `json:"name"`
-	Type       PolicyType     `json:"type"`
-	Audience   PolicyAudience `json:"audience"`
-	Compulsory bool           `json:"compulsory"`
-}
-
-// Immutable once published.
-type PolicyVersion struct {
-	ID          string              `json:"id"`
-	PolicyID    string              `json:"policyId"`
-	Label       string              `json:"label"`
-	Summary     string              `json:"summary"`
-	Content     string              `json:"content"`
-	Status      PolicyVersionStatus `json:"status"`
-	PublishedAt time.Time           `json:"publishedAt"`
-	ActivatedAt *time.Time          `json:"activatedAt,omitempty"`
+	Name       string                `json:"name"`
+	Type       domain.PolicyType     `json:"type"`
+	Audience   domain.PolicyAudience `json:"audience"`
+	Compulsory bool                  `json:"compulsory"`
 }
 
 type PolicyVersionInput struct {
@@ -426,27 +380,27 @@ type ProfileInput struct {
 }
 
 type Programme struct {
-	ID              string           `json:"id"`
-	Name            string           `json:"name"`
-	Preset          RulePreset       `json:"preset"`
-	Settings        *RuleSettings    `json:"settings"`
-	GoverningBodies []*GoverningBody `json:"governingBodies"`
+	ID              string                  `json:"id"`
+	Name            string                  `json:"name"`
+	Preset          RulePreset              `json:"preset"`
+	Settings        *RuleSettings           `json:"settings"`
+	GoverningBodies []*domain.GoverningBody `json:"governingBodies"`
 	// An organisation admin sees only their own organisation.
-	Organisations []*Organisation `json:"organisations"`
-	Courses       []*Course       `json:"courses"`
-	Policies      []*Policy       `json:"policies"`
-	Rules         []*Rule         `json:"rules"`
-	CreatedAt     time.Time       `json:"createdAt"`
-	UpdatedAt     time.Time       `json:"updatedAt"`
+	Organisations []*Organisation  `json:"organisations"`
+	Courses       []*domain.Course `json:"courses"`
+	Policies      []*Policy        `json:"policies"`
+	Rules         []*Rule          `json:"rules"`
+	CreatedAt     time.Time        `json:"createdAt"`
+	UpdatedAt     time.Time        `json:"updatedAt"`
 }
 
 type ProposeMembershipInput struct {
 	ProgrammeID string         `json:"programmeId"`
 	Action      ProposalAction `json:"action"`
 	// ADMIT: the new partner.
-	Name    *string           `json:"name,omitempty"`
-	Kind    *OrganisationKind `json:"kind,omitempty"`
-	Domains []*DomainInput    `json:"domains,omitempty"`
+	Name    *string                  `json:"name,omitempty"`
+	Kind    *domain.OrganisationKind `json:"kind,omitempty"`
+	Domains []*DomainInput           `json:"domains,omitempty"`
 	// REMOVE: the partner leaving.
 	OrganisationID *string `json:"organisationId,omitempty"`
 	Reason         *string `json:"reason,omitempty"`
@@ -458,6 +412,12 @@ type ProposedDomain struct {
 }
 
 type Query struct {
+}
+
+type RemoveIdentityProviderResult struct {
+	ProviderID string `json:"providerId"`
+	// Browser sessions the provider's sign-ins had opened, now revoked.
+	SessionsRevoked int `json:"sessionsRevoked"`
 }
 
 // GEN-1: until when and why the learner's data is kept.
@@ -575,12 +535,25 @@ type RuleSettingsInput struct {
 }
 
 type ScheduledRemoval struct {
-	LearnerID      string        `json:"learnerId"`
-	OrganisationID string        `json:"organisationId"`
-	Reason         RemovalReason `json:"reason"`
+	LearnerID      string               `json:"learnerId"`
+	OrganisationID string               `json:"organisationId"`
+	Reason         domain.RemovalReason `json:"reason"`
 	// SCHEDULE (a removal would be scheduled), ERASE, or WARN (the contract ends soon, CTL-6).
 	Action string    `json:"action"`
 	DueAt  time.Time `json:"dueAt"`
+}
+
+// A directory's token for one organisation. The secret is never returned again.
+type ScimToken struct {
+	ID             string `json:"id"`
+	OrganisationID string `json:"organisationId"`
+	Name           string `json:"name"`
+	// The first characters, to tell tokens apart.
+	Prefix    string    `json:"prefix"`
+	CreatedAt time.Time `json:"createdAt"`
+	// When the directory last used it (written at most once a minute).
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
+	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
 }
 
 type SweepReport struct {
@@ -651,61 +624,6 @@ func (e *DataRequestStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e DataRequestStatus) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type Decision string
-
-const (
-	DecisionAccepted Decision = "ACCEPTED"
-	DecisionDeclined Decision = "DECLINED"
-)
-
-var AllDecision = []Decision{
-	DecisionAccepted,
-	DecisionDeclined,
-}
-
-func (e Decision) IsValid() bool {
-	switch e {
-	case DecisionAccepted, DecisionDeclined:
-		return true
-	}
-	return false
-}
-
-func (e Decision) String() string {
-	return string(e)
-}
-
-func (e *Decision) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = Decision(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid Decision", str)
-	}
-	return nil
-}
-
-func (e Decision) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *Decision) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e Decision) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -827,183 +745,6 @@ func (e EnrolmentState) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-type GivenBy string
-
-const (
-	GivenBySelf  GivenBy = "SELF"
-	GivenByAdmin GivenBy = "ADMIN"
-)
-
-var AllGivenBy = []GivenBy{
-	GivenBySelf,
-	GivenByAdmin,
-}
-
-func (e GivenBy) IsValid() bool {
-	switch e {
-	case GivenBySelf, GivenByAdmin:
-		return true
-	}
-	return false
-}
-
-func (e GivenBy) String() string {
-	return string(e)
-}
-
-func (e *GivenBy) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = GivenBy(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid GivenBy", str)
-	}
-	return nil
-}
-
-func (e GivenBy) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *GivenBy) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e GivenBy) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type GoverningBodyRole string
-
-const (
-	GoverningBodyRoleOwner         GoverningBodyRole = "OWNER"
-	GoverningBodyRoleAdministrator GoverningBodyRole = "ADMINISTRATOR"
-	GoverningBodyRoleController    GoverningBodyRole = "CONTROLLER"
-)
-
-var AllGoverningBodyRole = []GoverningBodyRole{
-	GoverningBodyRoleOwner,
-	GoverningBodyRoleAdministrator,
-	GoverningBodyRoleController,
-}
-
-func (e GoverningBodyRole) IsValid() bool {
-	switch e {
-	case GoverningBodyRoleOwner, GoverningBodyRoleAdministrator, GoverningBodyRoleController:
-		return true
-	}
-	return false
-}
-
-func (e GoverningBodyRole) String() string {
-	return string(e)
-}
-
-func (e *GoverningBodyRole) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = GoverningBodyRole(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid GoverningBodyRole", str)
-	}
-	return nil
-}
-
-func (e GoverningBodyRole) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *GoverningBodyRole) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e GoverningBodyRole) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type LearnerStatus string
-
-const (
-	// Provisioned; must accept the current compulsory policy versions (and confirm age).
-	LearnerStatusPendingAcceptance LearnerStatus = "PENDING_ACCEPTANCE"
-	LearnerStatusActive            LearnerStatus = "ACTIVE"
-	// A rule decided removal; erased at removalDueAt unless reinstated.
-	LearnerStatusRemovalScheduled LearnerStatus = "REMOVAL_SCHEDULED"
-	// Consent withdrawn; access ended; erasure pending.
-	LearnerStatusWithdrawn LearnerStatus = "WITHDRAWN"
-	// Tombstone only: no name, no email.
-	LearnerStatusErased LearnerStatus = "ERASED"
-)
-
-var AllLearnerStatus = []LearnerStatus{
-	LearnerStatusPendingAcceptance,
-	LearnerStatusActive,
-	LearnerStatusRemovalScheduled,
-	LearnerStatusWithdrawn,
-	LearnerStatusErased,
-}
-
-func (e LearnerStatus) IsValid() bool {
-	switch e {
-	case LearnerStatusPendingAcceptance, LearnerStatusActive, LearnerStatusRemovalScheduled, LearnerStatusWithdrawn, LearnerStatusErased:
-		return true
-	}
-	return false
-}
-
-func (e LearnerStatus) String() string {
-	return string(e)
-}
-
-func (e *LearnerStatus) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = LearnerStatus(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid LearnerStatus", str)
-	}
-	return nil
-}
-
-func (e LearnerStatus) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *LearnerStatus) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e LearnerStatus) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
 type LifecycleEventType string
 
 const (
@@ -1073,299 +814,6 @@ func (e *LifecycleEventType) UnmarshalJSON(b []byte) error {
 }
 
 func (e LifecycleEventType) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type OrganisationKind string
-
-const (
-	OrganisationKindCountyCouncil   OrganisationKind = "COUNTY_COUNCIL"
-	OrganisationKindUnitaryCouncil  OrganisationKind = "UNITARY_COUNCIL"
-	OrganisationKindDistrictCouncil OrganisationKind = "DISTRICT_COUNCIL"
-	OrganisationKindFireAndRescue   OrganisationKind = "FIRE_AND_RESCUE"
-	OrganisationKindPolice          OrganisationKind = "POLICE"
-	OrganisationKindUniversity      OrganisationKind = "UNIVERSITY"
-	OrganisationKindFeCollege       OrganisationKind = "FE_COLLEGE"
-	OrganisationKindOther           OrganisationKind = "OTHER"
-)
-
-var AllOrganisationKind = []OrganisationKind{
-	OrganisationKindCountyCouncil,
-	OrganisationKindUnitaryCouncil,
-	OrganisationKindDistrictCouncil,
-	OrganisationKindFireAndRescue,
-	OrganisationKindPolice,
-	OrganisationKindUniversity,
-	OrganisationKindFeCollege,
-	OrganisationKindOther,
-}
-
-func (e OrganisationKind) IsValid() bool {
-	switch e {
-	case OrganisationKindCountyCouncil, OrganisationKindUnitaryCouncil, OrganisationKindDistrictCouncil, OrganisationKindFireAndRescue, OrganisationKindPolice, OrganisationKindUniversity, OrganisationKindFeCollege, OrganisationKindOther:
-		return true
-	}
-	return false
-}
-
-func (e OrganisationKind) String() string {
-	return string(e)
-}
-
-func (e *OrganisationKind) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = OrganisationKind(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid OrganisationKind", str)
-	}
-	return nil
-}
-
-func (e OrganisationKind) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *OrganisationKind) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e OrganisationKind) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type OrganisationStatus string
-
-const (
-	OrganisationStatusAdmitted OrganisationStatus = "ADMITTED"
-	OrganisationStatusRemoved  OrganisationStatus = "REMOVED"
-)
-
-var AllOrganisationStatus = []OrganisationStatus{
-	OrganisationStatusAdmitted,
-	OrganisationStatusRemoved,
-}
-
-func (e OrganisationStatus) IsValid() bool {
-	switch e {
-	case OrganisationStatusAdmitted, OrganisationStatusRemoved:
-		return true
-	}
-	return false
-}
-
-func (e OrganisationStatus) String() string {
-	return string(e)
-}
-
-func (e *OrganisationStatus) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = OrganisationStatus(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid OrganisationStatus", str)
-	}
-	return nil
-}
-
-func (e OrganisationStatus) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *OrganisationStatus) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e OrganisationStatus) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type PolicyAudience string
-
-const (
-	PolicyAudienceAllUsers      PolicyAudience = "ALL_USERS"
-	PolicyAudienceAuthenticated PolicyAudience = "AUTHENTICATED"
-)
-
-var AllPolicyAudience = []PolicyAudience{
-	PolicyAudienceAllUsers,
-	PolicyAudienceAuthenticated,
-}
-
-func (e PolicyAudience) IsValid() bool {
-	switch e {
-	case PolicyAudienceAllUsers, PolicyAudienceAuthenticated:
-		return true
-	}
-	return false
-}
-
-func (e PolicyAudience) String() string {
-	return string(e)
-}
-
-func (e *PolicyAudience) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = PolicyAudience(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid PolicyAudience", str)
-	}
-	return nil
-}
-
-func (e PolicyAudience) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *PolicyAudience) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e PolicyAudience) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type PolicyType string
-
-const (
-	PolicyTypeSite       PolicyType = "SITE"
-	PolicyTypePrivacy    PolicyType = "PRIVACY"
-	PolicyTypeThirdParty PolicyType = "THIRD_PARTY"
-	PolicyTypeOther      PolicyType = "OTHER"
-)
-
-var AllPolicyType = []PolicyType{
-	PolicyTypeSite,
-	PolicyTypePrivacy,
-	PolicyTypeThirdParty,
-	PolicyTypeOther,
-}
-
-func (e PolicyType) IsValid() bool {
-	switch e {
-	case PolicyTypeSite, PolicyTypePrivacy, PolicyTypeThirdParty, PolicyTypeOther:
-		return true
-	}
-	return false
-}
-
-func (e PolicyType) String() string {
-	return string(e)
-}
-
-func (e *PolicyType) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = PolicyType(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid PolicyType", str)
-	}
-	return nil
-}
-
-func (e PolicyType) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *PolicyType) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e PolicyType) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type PolicyVersionStatus string
-
-const (
-	PolicyVersionStatusDraft    PolicyVersionStatus = "DRAFT"
-	PolicyVersionStatusActive   PolicyVersionStatus = "ACTIVE"
-	PolicyVersionStatusArchived PolicyVersionStatus = "ARCHIVED"
-)
-
-var AllPolicyVersionStatus = []PolicyVersionStatus{
-	PolicyVersionStatusDraft,
-	PolicyVersionStatusActive,
-	PolicyVersionStatusArchived,
-}
-
-func (e PolicyVersionStatus) IsValid() bool {
-	switch e {
-	case PolicyVersionStatusDraft, PolicyVersionStatusActive, PolicyVersionStatusArchived:
-		return true
-	}
-	return false
-}
-
-func (e PolicyVersionStatus) String() string {
-	return string(e)
-}
-
-func (e *PolicyVersionStatus) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = PolicyVersionStatus(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid PolicyVersionStatus", str)
-	}
-	return nil
-}
-
-func (e PolicyVersionStatus) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *PolicyVersionStatus) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e PolicyVersionStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
@@ -1478,71 +926,6 @@ func (e *ProposalStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ProposalStatus) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type RemovalReason string
-
-const (
-	RemovalReasonConsentWithdrawn     RemovalReason = "CONSENT_WITHDRAWN"
-	RemovalReasonLeaver               RemovalReason = "LEAVER"
-	RemovalReasonRosterReconciliation RemovalReason = "ROSTER_RECONCILIATION"
-	RemovalReasonInactivity           RemovalReason = "INACTIVITY"
-	RemovalReasonContractEnded        RemovalReason = "CONTRACT_ENDED"
-	RemovalReasonOrganisationRemoved  RemovalReason = "ORGANISATION_REMOVED"
-	RemovalReasonErasureRequested     RemovalReason = "ERASURE_REQUESTED"
-)
-
-var AllRemovalReason = []RemovalReason{
-	RemovalReasonConsentWithdrawn,
-	RemovalReasonLeaver,
-	RemovalReasonRosterReconciliation,
-	RemovalReasonInactivity,
-	RemovalReasonContractEnded,
-	RemovalReasonOrganisationRemoved,
-	RemovalReasonErasureRequested,
-}
-
-func (e RemovalReason) IsValid() bool {
-	switch e {
-	case RemovalReasonConsentWithdrawn, RemovalReasonLeaver, RemovalReasonRosterReconciliation, RemovalReasonInactivity, RemovalReasonContractEnded, RemovalReasonOrganisationRemoved, RemovalReasonErasureRequested:
-		return true
-	}
-	return false
-}
-
-func (e RemovalReason) String() string {
-	return string(e)
-}
-
-func (e *RemovalReason) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = RemovalReason(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid RemovalReason", str)
-	}
-	return nil
-}
-
-func (e RemovalReason) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *RemovalReason) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e RemovalReason) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

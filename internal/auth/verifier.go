@@ -4,6 +4,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -73,7 +74,27 @@ type Verifier struct {
 
 	mu        sync.Mutex
 	providers map[string]*providerEntry
+
+	// verified remembers tokens already verified, by SHA-256 of the raw
+	// token, until they expire: a client sends the same bearer token with
+	// every request, and checking its RSA signature again proves nothing new.
+	tokMu    sync.RWMutex
+	verified map[[sha256.Size]byte]verifiedToken
 }
+
+type verifiedToken struct {
+	id     domain.Identity
+	expiry time.Time
+}
+
+// maxVerified bounds the verified-token cache; when full it starts again
+// (tokens are attacker-chosen only once they verify, so this is a memory
+// bound, not a defence).
+const maxVerified = 20000
+
+// maxVerifiedAge bounds how long a verified token is trusted without being
+// checked again (the issuer registrations' cache time, cmd/rollcall).
+const maxVerifiedAge = 30 * time.Second
 
 type providerEntry struct {
 	provider *oidc.Provider
@@ -92,7 +113,7 @@ type VerifierOptions struct {
 
 func NewVerifier(src IssuerSource, o VerifierOptions) *Verifier {
 	v := &Verifier{source: src, allowInsecure: o.AllowInsecureIssuers, client: o.HTTPClient, now: o.Clock,
-		log: o.Log, providers: map[string]*providerEntry{}}
+		log: o.Log, providers: map[string]*providerEntry{}, verified: map[[sha256.Size]byte]verifiedToken{}}
 	if v.client == nil {
 		v.client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -110,37 +131,66 @@ var errUnauth = apperr.Unauthenticatedf("invalid or expired token")
 // Verify checks a raw JWT and returns the identity it proves. Every failure is
 // UNAUTHENTICATED with one message, so a caller learns nothing about why.
 func (v *Verifier) Verify(ctx context.Context, raw string) (domain.Identity, error) {
+	key := sha256.Sum256([]byte(raw))
+	v.tokMu.RLock()
+	e, hit := v.verified[key]
+	v.tokMu.RUnlock()
+	if hit && v.now().Before(e.expiry) {
+		return e.id, nil
+	}
+	id, tok, err := v.verifySignature(ctx, raw)
+	if err != nil {
+		return id, err
+	}
+	// Until the token expires, but no longer than the issuer registrations
+	// are cached (CachedSource): a registration changed on another replica
+	// reaches this one's tokens as soon as it reaches new ones.
+	expiry := tok.Expiry
+	if cap := v.now().Add(maxVerifiedAge); expiry.After(cap) {
+		expiry = cap
+	}
+	v.tokMu.Lock()
+	if len(v.verified) >= maxVerified {
+		v.verified = make(map[[sha256.Size]byte]verifiedToken, maxVerified)
+	}
+	v.verified[key] = verifiedToken{id: id, expiry: expiry}
+	v.tokMu.Unlock()
+	return id, nil
+}
+
+func (v *Verifier) verifySignature(ctx context.Context, raw string) (domain.Identity, *oidc.IDToken, error) {
 	iss, err := unverifiedIssuer(raw)
 	if err != nil {
-		return domain.Identity{}, errUnauth
+		return domain.Identity{}, nil, errUnauth
 	}
 	reg, ok, err := v.source(ctx, iss)
 	if err != nil {
-		return domain.Identity{}, apperr.Wrap(err, "issuer lookup")
+		return domain.Identity{}, nil, apperr.Wrap(err, "issuer lookup")
 	}
 	if !ok {
 		v.log.InfoContext(ctx, "token refused", "why", "unregistered issuer")
-		return domain.Identity{}, errUnauth
+		return domain.Identity{}, nil, errUnauth
 	}
 	if err := CheckIssuerURL(reg.URL, v.allowInsecure); err != nil {
 		v.log.WarnContext(ctx, "token refused", "why", "issuer URL not allowed")
-		return domain.Identity{}, errUnauth
+		return domain.Identity{}, nil, errUnauth
 	}
 	ver, err := v.verifierFor(ctx, reg.URL)
 	if err != nil {
 		v.log.WarnContext(ctx, "issuer discovery failed", "err", err.Error())
-		return domain.Identity{}, errUnauth
+		return domain.Identity{}, nil, errUnauth
 	}
 	tok, err := ver.Verify(ctx, raw)
 	if err != nil {
 		v.log.InfoContext(ctx, "token refused", "why", "verification failed")
-		return domain.Identity{}, errUnauth
+		return domain.Identity{}, nil, errUnauth
 	}
 	if !audienceAllowed(tok.Audience, reg.Audiences) {
 		v.log.InfoContext(ctx, "token refused", "why", "audience")
-		return domain.Identity{}, errUnauth
+		return domain.Identity{}, nil, errUnauth
 	}
-	return identityOf(tok, reg)
+	id, err := identityOf(tok, reg)
+	return id, tok, err
 }
 
 // identityOf reads the identity claims of a verified token.
@@ -230,10 +280,18 @@ func (v *Verifier) verifierFor(ctx context.Context, issuer string) (*oidc.IDToke
 }
 
 // Forget drops a cached verifier (after an identity provider is changed).
+// Tokens it verified are checked again.
 func (v *Verifier) Forget(issuer string) {
 	v.mu.Lock()
 	delete(v.providers, issuer)
 	v.mu.Unlock()
+	v.tokMu.Lock()
+	for k, e := range v.verified {
+		if e.id.Issuer == issuer {
+			delete(v.verified, k)
+		}
+	}
+	v.tokMu.Unlock()
 }
 
 // CheckIssuerURL allows https issuers, and http issuers only on loopback when

@@ -635,3 +635,53 @@ func TestVerify_RefusalsAreIndistinguishable(t *testing.T) {
 		}
 	}
 }
+
+// A verified token is remembered until it expires (at most maxVerifiedAge):
+// the same bearer token on later requests skips issuer lookup and the
+// signature check; any other token, even one differing in its signature
+// alone, is verified in full; Forget(issuer) drops that issuer's tokens.
+func TestVerify_CTL12_VerifiedTokenCachedUntilExpiryOrForget(t *testing.T) {
+	c := newClock()
+	ti := startIssuer(t, issuerKey(), c)
+	var lookups atomic.Int64
+	src := auth.StaticIssuers(ti.reg())
+	v := auth.NewVerifier(func(ctx context.Context, u string) (auth.Issuer, bool, error) {
+		lookups.Add(1)
+		return src(ctx, u)
+	}, auth.VerifierOptions{AllowInsecureIssuers: true, Clock: c.Now})
+	cl := claims(c, "user")
+	cl.Expiry = c.Now().Add(45 * time.Second)
+	tok := mint(t, ti, cl)
+	if id := mustVerify(t, v, tok); id.Subject != "user" {
+		t.Fatalf("identity %+v", id)
+	}
+	for i := 0; i < 50; i++ {
+		if id := mustVerify(t, v, tok); id.Subject != "user" || id.Issuer != ti.URL() {
+			t.Fatalf("cached identity %+v", id)
+		}
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Fatalf("the same token was verified %d times; want once", n)
+	}
+	// One byte of the signature changed: not the cached token.
+	forged := tok[:len(tok)-2] + map[bool]string{true: "A", false: "B"}[tok[len(tok)-2] != 'A'] + tok[len(tok)-1:]
+	wantUnauthenticated(t, v, forged)
+	if n := lookups.Load(); n != 2 {
+		t.Fatalf("a different token must be verified in full: %d lookups", n)
+	}
+	// Past maxVerifiedAge (30 s) the token is checked again.
+	c.Advance(31 * time.Second)
+	mustVerify(t, v, tok)
+	if n := lookups.Load(); n != 3 {
+		t.Fatalf("after 31 s: %d lookups, want 3", n)
+	}
+	// Forgetting the issuer drops its tokens.
+	v.Forget(ti.URL())
+	mustVerify(t, v, tok)
+	if n := lookups.Load(); n != 4 {
+		t.Fatalf("after Forget: %d lookups, want 4", n)
+	}
+	// Past exp the cached token is refused.
+	c.Advance(15 * time.Second)
+	wantUnauthenticated(t, v, tok)
+}

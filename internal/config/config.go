@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/auth"
 )
 
 // Config is every setting the service reads.
@@ -32,7 +34,7 @@ type Config struct {
 	SecretKey            []byte        // ROLLCALL_SECRET_KEY (32 bytes, base64)
 	SweepInterval        time.Duration // ROLLCALL_SWEEP_INTERVAL (0: no scheduler)
 	FeedRetention        time.Duration // ROLLCALL_FEED_RETENTION
-	NoQueryPlans         bool          // ROLLCALL_QUERY_PLANS=false
+	MetricsListen        string        // ROLLCALL_METRICS_LISTEN ("": no /metrics)
 }
 
 // DefaultDatabaseURL is the embedded database, used when nothing is set.
@@ -73,11 +75,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if c.AllowInsecureIssuers, err = boolVar(getenv, "ROLLCALL_ALLOW_INSECURE_ISSUERS", false); err != nil {
 		return c, err
 	}
-	plans, err := boolVar(getenv, "ROLLCALL_QUERY_PLANS", true)
-	if err != nil {
-		return c, err
-	}
-	c.NoQueryPlans = !plans
 	host, port, _ := net.SplitHostPort(c.Listen)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
@@ -94,11 +91,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(iss); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return c, fmt.Errorf("ROLLCALL_BOOTSTRAP_ADMIN: the issuer must be an http(s) URL")
 		}
+		// The verifier applies the same check to every token's issuer: a
+		// setting it would refuse at every sign-in is refused here, at start.
+		if err := auth.CheckIssuerURL(iss, c.AllowInsecureIssuers || c.Dev); err != nil {
+			return c, fmt.Errorf("ROLLCALL_BOOTSTRAP_ADMIN: no token from %s could ever be accepted: %v (an identity provider must be https; http is for loopback test issuers with ROLLCALL_ALLOW_INSECURE_ISSUERS=1)", iss, err)
+		}
 		c.BootstrapIssuer, c.BootstrapSubject = iss, sub
 		c.BootstrapAudience = getenv("ROLLCALL_BOOTSTRAP_AUDIENCE")
 		if c.BootstrapAudience == "" {
 			return c, fmt.Errorf("ROLLCALL_BOOTSTRAP_AUDIENCE: required with ROLLCALL_BOOTSTRAP_ADMIN (the audience accepted from that issuer)")
 		}
+	} else if getenv("ROLLCALL_BOOTSTRAP_AUDIENCE") != "" {
+		return c, fmt.Errorf("ROLLCALL_BOOTSTRAP_AUDIENCE: set without ROLLCALL_BOOTSTRAP_ADMIN, so it would be ignored; set both (issuer|subject and its audience) or neither")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -153,6 +157,15 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("ROLLCALL_FEED_RETENTION: want a Go duration of at least 1h (e.g. 720h for 30 days)")
 		}
 		c.FeedRetention = d
+	}
+	if v := getenv("ROLLCALL_METRICS_LISTEN"); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return c, fmt.Errorf("ROLLCALL_METRICS_LISTEN: want host:port (e.g. 127.0.0.1:9090): %v", err)
+		}
+		if v == c.Listen {
+			return c, fmt.Errorf("ROLLCALL_METRICS_LISTEN: must differ from ROLLCALL_LISTEN: /metrics is never served on the public listener")
+		}
+		c.MetricsListen = v
 	}
 	c.DevKeyFile = getenv("ROLLCALL_DEV_KEY_FILE")
 	if c.DevKeyFile == "" && embedded {

@@ -54,6 +54,8 @@ type Actor struct {
 	Learner *Learner
 	// SignInErr says why a provider identity could not be signed in as a learner.
 	SignInErr error
+	// Directory is set for a SCIM token: the organisation it provisions.
+	Directory *DirectoryScope
 }
 
 // SystemActor is used by the CLI, the seeder and scheduled jobs.

@@ -158,6 +158,12 @@ const (
 	DecisionDeclined Decision = "DECLINED"
 )
 
+// Who gave a policy decision (PolicyAcceptance.GivenBy).
+const (
+	GivenBySelf  = "SELF"
+	GivenByAdmin = "ADMIN"
+)
+
 // PolicyAcceptance records who decided, on which version, when, and whether
 // an admin gave it on the learner's behalf (CTL-5).
 type PolicyAcceptance struct {

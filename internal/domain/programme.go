@@ -138,9 +138,20 @@ type GoverningBody struct {
 // OrganisationKind classifies partners (CTL-2).
 type OrganisationKind string
 
+const (
+	KindCountyCouncil   OrganisationKind = "COUNTY_COUNCIL"
+	KindUnitaryCouncil  OrganisationKind = "UNITARY_COUNCIL"
+	KindDistrictCouncil OrganisationKind = "DISTRICT_COUNCIL"
+	KindFireAndRescue   OrganisationKind = "FIRE_AND_RESCUE"
+	KindPolice          OrganisationKind = "POLICE"
+	KindUniversity      OrganisationKind = "UNIVERSITY"
+	KindFeCollege       OrganisationKind = "FE_COLLEGE"
+	KindOther           OrganisationKind = "OTHER"
+)
+
 var OrganisationKinds = []OrganisationKind{
-	"COUNTY_COUNCIL", "UNITARY_COUNCIL", "DISTRICT_COUNCIL", "FIRE_AND_RESCUE",
-	"POLICE", "UNIVERSITY", "FE_COLLEGE", "OTHER",
+	KindCountyCouncil, KindUnitaryCouncil, KindDistrictCouncil, KindFireAndRescue,
+	KindPolice, KindUniversity, KindFeCollege, KindOther,
 }
 
 func (k OrganisationKind) Valid() bool {

@@ -387,15 +387,14 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		return rep, nil
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		written, err := s.st.InsertLearners(ctx, good)
+		// Each learner written comes with its feed event and audit entry.
+		written, err := s.st.ImportLearners(ctx, good, a.ID, now)
 		if err != nil {
 			return err
 		}
 		if atomic && len(written) != len(good) {
 			return apperr.Conflictf("another import or sign-in created some of these learners meanwhile; nothing was written")
 		}
-		events := make([]domain.Event, 0, len(written))
-		audits := make([]domain.AuditEntry, 0, len(written))
 		for i, c := range good {
 			if !written[c.ID] {
 				fail(goodRow[i], apperr.Conflictf("a learner with this email already exists").WithField("email").WithReason("DUPLICATE_EXISTING"))
@@ -403,14 +402,8 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 			}
 			rep.Created++
 			rep.Lines = append(rep.Lines, ImportLine{Row: goodRow[i] + 1, Code: "CREATED", LearnerID: c.ID})
-			events = append(events, domain.Event{ProgrammeID: c.ProgrammeID, LearnerID: c.ID, Type: domain.EventProvisioned, LearnerVersion: c.Version, OccurredAt: now})
-			audits = append(audits, domain.AuditEntry{ProgrammeID: &c.ProgrammeID, ActorID: a.ID, Action: "learner.import",
-				TargetType: "learner", TargetID: c.ID, OccurredAt: now})
 		}
-		if err := s.st.AppendEvents(ctx, events); err != nil {
-			return err
-		}
-		return s.st.AppendAudits(ctx, audits)
+		return nil
 	})
 	if err != nil {
 		return ImportReport{DryRun: dryRun, Atomic: atomic, Total: len(rows)}, err

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
@@ -192,6 +193,79 @@ func (s *Service) OrganisationReport(ctx context.Context, organisationID string)
 	for _, c := range byStatus {
 		total += c.N
 	}
-	return map[string]any{"organisationId": o.ID, "generatedAt": s.clock(), "learnersEver": total,
-		"byStatus": m(byStatus), "byAccessGroup": m(byGroup), "policyDecisions": m(byVersion), "activity": m(byActivity)}, nil
+	labels, err := s.reportLabels(ctx, o, byGroup, byVersion, byActivity)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"organisationId": o.ID, "organisationName": o.Name, "generatedAt": s.clock(), "learnersEver": total,
+		"byStatus": m(byStatus), "byAccessGroup": m(byGroup), "policyDecisions": m(byVersion), "activity": m(byActivity),
+		"labels": labels}, nil
+}
+
+// reportLabels names what a report's keys identify, for the admin reading it:
+// an access group's name, a policy's name and version label with the
+// decision, a course's title and LMS ID with the state. Names of things, never
+// of people (ONC-7).
+func (s *Service) reportLabels(ctx context.Context, o domain.Organisation, byGroup, byVersion, byActivity []domain.Count) (map[string]string, error) {
+	labels := map[string]string{}
+	var groupIDs, versionIDs, courseIDs []string
+	for _, c := range byGroup {
+		if c.K == "" {
+			labels[""] = "(no access group)"
+		} else {
+			groupIDs = append(groupIDs, c.K)
+		}
+	}
+	for _, c := range byVersion {
+		id, _, _ := strings.Cut(c.K, ":")
+		versionIDs = append(versionIDs, id)
+	}
+	for _, c := range byActivity {
+		id, _, _ := strings.Cut(c.K, ":")
+		courseIDs = append(courseIDs, id)
+	}
+	groups, err := s.st.AccessGroupsByIDs(ctx, groupIDs)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		labels[g.ID] = g.Name
+	}
+	versions, err := s.st.PolicyVersionsByIDs(ctx, versionIDs)
+	if err != nil {
+		return nil, err
+	}
+	policies, err := s.st.PoliciesByProgrammes(ctx, []string{o.ProgrammeID})
+	if err != nil {
+		return nil, err
+	}
+	policyName := map[string]string{}
+	for _, p := range policies {
+		policyName[p.ID] = p.Name
+	}
+	version := map[string]string{}
+	for _, v := range versions {
+		version[v.ID] = policyName[v.PolicyID] + " " + v.Label
+	}
+	for _, c := range byVersion {
+		id, decision, _ := strings.Cut(c.K, ":")
+		if name, ok := version[id]; ok {
+			labels[c.K] = name + ": " + decision
+		}
+	}
+	courses, err := s.st.CoursesByIDs(ctx, courseIDs)
+	if err != nil {
+		return nil, err
+	}
+	course := map[string]string{}
+	for _, c := range courses {
+		course[c.ID] = c.Title + " (" + c.LMSCourseID + ")"
+	}
+	for _, c := range byActivity {
+		id, state, _ := strings.Cut(c.K, ":")
+		if name, ok := course[id]; ok {
+			labels[c.K] = name + ": " + state
+		}
+	}
+	return labels, nil
 }

@@ -15,11 +15,14 @@ func canReadLearner(a *domain.Actor, l domain.Learner) bool {
 		return true
 	}
 	return a.System || a.Bootstrap || a.ProgrammeAdmin(l.ProgrammeID) || a.OrganisationAdmin(l.OrganisationID) ||
-		a.HasRoleIn(l.ProgrammeID, domain.RoleLMS)
+		a.HasRoleIn(l.ProgrammeID, domain.RoleLMS) || a.DirectoryFor(l.OrganisationID)
 }
 
+// canManageLearner: a directory (SCIM token) manages its own organisation's
+// learners only.
 func canManageLearner(a *domain.Actor, l domain.Learner) bool {
-	return a.System || a.Bootstrap || a.ProgrammeAdmin(l.ProgrammeID) || a.OrganisationAdmin(l.OrganisationID)
+	return a.System || a.Bootstrap || a.ProgrammeAdmin(l.ProgrammeID) || a.OrganisationAdmin(l.OrganisationID) ||
+		a.DirectoryFor(l.OrganisationID)
 }
 
 func (s *Service) readLearner(ctx context.Context, a *domain.Actor, id string, forUpdate bool) (domain.Learner, error) {

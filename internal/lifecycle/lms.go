@@ -332,6 +332,7 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 			page.Next.At = now
 		}
 		if len(es) > 0 || wait == 0 {
+			s.observeFeedRead(a, p.ID, page)
 			return page, nil
 		}
 		// Idle: no connection held, no query run, until this programme's
@@ -340,10 +341,29 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 		case <-ctx.Done():
 			return page, nil
 		case <-timer.C:
+			s.observeFeedRead(a, p.ID, page)
 			return page, nil
 		case <-wake:
 		}
 	}
+}
+
+// observeFeedRead tells the metrics of an LMS's read: how many events, and
+// the age of the last one when more are waiting (how far behind it is).
+func (s *Service) observeFeedRead(a *domain.Actor, programmeID string, page FeedPage) {
+	if s.feedObs == nil || !a.HasRoleIn(programmeID, domain.RoleLMS) {
+		return
+	}
+	client := a.ID
+	if a.Identity.Issuer == APIKeyIssuer {
+		client = "api-key:" + a.Identity.Subject
+	}
+	now := s.clock()
+	var lag time.Duration
+	if page.More && len(page.Events) > 0 {
+		lag = max(now.Sub(page.Events[len(page.Events)-1].OccurredAt), 0)
+	}
+	s.feedObs.FeedRead(client, len(page.Events), lag, now)
 }
 
 // pollSlots counts the long-polls waiting per credential.

@@ -43,7 +43,7 @@ func (s *Service) manageOrganisation(ctx context.Context, a *domain.Actor, id st
 	if err != nil {
 		return o, err
 	}
-	ok := isProgrammeAdmin(a, o.ProgrammeID) || (!programmeAdminOnly && a.OrganisationAdmin(o.ID))
+	ok := isProgrammeAdmin(a, o.ProgrammeID) || (!programmeAdminOnly && (a.OrganisationAdmin(o.ID) || a.DirectoryFor(o.ID)))
 	if !ok {
 		return o, apperr.Forbiddenf("your role cannot change this organisation")
 	}

@@ -62,41 +62,16 @@ func (s *Service) RegisterIdentityProvider(ctx context.Context, programmeID, org
 	if p.EmailTrust == "" {
 		p.EmailTrust = domain.EmailVerifiedClaim
 	}
-	if p.EmailTrust != domain.EmailVerifiedClaim && p.EmailTrust != domain.EmailTrusted {
-		return p, apperr.Invalid("emailTrust", "emailTrust must be VERIFIED_CLAIM or TRUSTED")
+	if err := checkEmailTrust(p.EmailTrust); err != nil {
+		return p, err
 	}
 	if len(in.Scopes) > 0 {
-		seen := map[string]bool{"openid": true}
-		scopes := []string{"openid"}
-		for _, sc := range in.Scopes {
-			sc = strings.TrimSpace(sc)
-			if sc == "" || len(sc) > 64 || strings.ContainsAny(sc, " \t\n\"\\") {
-				return p, apperr.Invalid("scopes", "scopes are single words")
-			}
-			if !seen[sc] {
-				seen[sc] = true
-				scopes = append(scopes, sc)
-			}
+		if p.Scopes, err = cleanScopes(in.Scopes); err != nil {
+			return p, err
 		}
-		p.Scopes = strings.Join(scopes, " ")
 	}
-	switch {
-	case in.ClientSecret != nil && in.ClientSecretEnv != nil:
-		return p, apperr.Invalid("clientSecret", "give clientSecret or clientSecretEnv, not both")
-	case in.ClientSecret != nil:
-		if len(s.secretKey) != 32 {
-			return p, apperr.Invalid("clientSecret", "this installation has no ROLLCALL_SECRET_KEY to store secrets with; use clientSecretEnv")
-		}
-		sealed, err := s.sealSecret(*in.ClientSecret)
-		if err != nil {
-			return p, apperr.Wrap(err, "seal secret")
-		}
-		p.ClientSecretEnc = &sealed
-	case in.ClientSecretEnv != nil:
-		if !secretEnvName.MatchString(*in.ClientSecretEnv) {
-			return p, apperr.Invalid("clientSecretEnv", "the variable name must match ROLLCALL_IDP_SECRET_[A-Z0-9_]+")
-		}
-		p.ClientSecretEnv = in.ClientSecretEnv
+	if p.ClientSecretEnc, p.ClientSecretEnv, err = s.providerSecret(in.ClientSecret, in.ClientSecretEnv); err != nil {
+		return p, err
 	}
 	p.CreatedAt, p.UpdatedAt = s.clock(), s.clock()
 	target := p.ProgrammeID

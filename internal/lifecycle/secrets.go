@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"os"
 	"regexp"
 )
 
@@ -64,7 +63,7 @@ func (s *Service) clientSecret(enc, env *string) (string, error) {
 	case enc != nil:
 		return s.openSecret(*enc)
 	case env != nil:
-		v := os.Getenv(*env)
+		v := s.getenv(*env)
 		if v == "" {
 			return "", errors.New("client secret variable is empty")
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +32,9 @@ type Service struct {
 	allowInsecureIssuers bool
 	onProviderChange     func(issuer string)
 	feedKeep             time.Duration
+	getenv               func(string) string // reads clientSecretEnv variables
+	feedObs              FeedObserver
+	actors               actorCache
 	polls                pollSlots
 }
 
@@ -50,6 +54,18 @@ type Options struct {
 	OnProviderChange func(issuer string)
 	// FeedRetention is how long feed rows are kept (default 30 days).
 	FeedRetention time.Duration
+	// Getenv reads the ROLLCALL_IDP_SECRET_* variables providers name
+	// (default os.Getenv).
+	Getenv func(string) string
+	// FeedObserver, when set, is told of every LMS read of the feed (metrics).
+	FeedObserver FeedObserver
+}
+
+// FeedObserver is told of each read of the feed by an LMS: an opaque client
+// ID (the API key's ID, or the actor ID), the events served, and how far
+// behind the head the reader was (0 when it has caught up).
+type FeedObserver interface {
+	FeedRead(client string, served int, lag time.Duration, at time.Time)
 }
 
 func New(st Store, o Options) *Service {
@@ -57,6 +73,10 @@ func New(st Store, o Options) *Service {
 		allowInsecureIssuers: o.AllowInsecureIssuers, onProviderChange: o.OnProviderChange, feedKeep: o.FeedRetention}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.feedObs = o.FeedObserver
+	if s.getenv = o.Getenv; s.getenv == nil {
+		s.getenv = os.Getenv
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -145,11 +165,18 @@ func (s *Service) signInActor(ctx context.Context, id domain.Identity) (*domain.
 	return a, nil
 }
 
-// loadActor reads the identity's grants; it writes nothing.
+// loadActor reads the identity's grants (from the actor cache while the
+// store's AuthGeneration has not moved); it writes nothing.
 func (s *Service) loadActor(ctx context.Context, id domain.Identity) (*domain.Actor, error) {
-	grants, err := s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject)
-	if err != nil {
-		return nil, apperr.Wrap(err, "load grants")
+	key, gen, now := identityCacheKey(id), s.st.AuthGeneration(), s.clock()
+	cached, hit := s.actors.get(key, gen, now)
+	grants := cached.grants
+	if !hit {
+		var err error
+		if grants, err = s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject); err != nil {
+			return nil, apperr.Wrap(err, "load grants")
+		}
+		s.actors.put(key, actorEntry{gen: gen, at: now, grants: grants})
 	}
 	a := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject), Identity: id, Grants: grants}
 	if s.bootstrap != nil && s.bootstrap.Issuer == id.Issuer && s.bootstrap.Subject == id.Subject {
@@ -206,7 +233,7 @@ func canReadProgramme(a *domain.Actor, programmeID string) bool {
 // admin sees only their own (CTL-10: others are NOT_FOUND, not filtered).
 func canReadOrganisation(a *domain.Actor, o domain.Organisation) bool {
 	return a.Bootstrap || a.HasRoleIn(o.ProgrammeID, domain.RoleProgrammeAdmin, domain.RoleAuditor) ||
-		a.OrganisationAdmin(o.ID)
+		a.OrganisationAdmin(o.ID) || a.DirectoryFor(o.ID)
 }
 
 func canManageOrganisation(a *domain.Actor, o domain.Organisation) bool {

@@ -25,6 +25,7 @@ type Store interface {
 	Leaving
 	Feed
 	Audit
+	DirectoryStore // scim.go
 }
 
 // Transactions: one transaction per change (invariant 5).
@@ -115,6 +116,8 @@ type Grants interface {
 	GetGrant(ctx context.Context, id string) (domain.RoleGrant, error)
 	DeleteGrant(ctx context.Context, id string) error
 	GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error)
+	// AuthGeneration changes whenever grants or learner identities change.
+	AuthGeneration() uint64
 	GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error)
 	DeleteGrantsOf(ctx context.Context, issuer, subject string) error
 	CreateAPIKey(ctx context.Context, k domain.APIKey) error
@@ -144,6 +147,10 @@ type Learners interface {
 	ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error)
 	// InsertLearners skips emails taken meanwhile; it returns the IDs written.
 	InsertLearners(ctx context.Context, ls []domain.Learner) (map[string]bool, error)
+	// ImportLearners inserts ls with a feed event and an audit entry by
+	// actorID for each one written; it returns the IDs written.
+	ImportLearners(ctx context.Context, ls []domain.Learner, actorID string, at time.Time) (map[string]bool, error)
+	AppendAudits(ctx context.Context, es []domain.AuditEntry) error
 	ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error)
 	PurgeErasedIdentities(ctx context.Context, before time.Time) error
 }
@@ -157,6 +164,9 @@ type SignIns interface {
 	ProviderByIssuer(ctx context.Context, issuer string) (domain.IdentityProvider, error)
 	ProvidersFor(ctx context.Context, programmeID, organisationID string) ([]domain.IdentityProvider, error)
 	ProvidersByProgramme(ctx context.Context, programmeID string) ([]domain.IdentityProvider, error)
+	UpdateProvider(ctx context.Context, p domain.IdentityProvider) error
+	DeleteProvider(ctx context.Context, id string) error
+	RevokeSessionsByIssuer(ctx context.Context, issuer string, at time.Time) (int64, error)
 	CreateSession(ctx context.Context, se domain.Session) error
 	GetSession(ctx context.Context, id string) (domain.Session, error)
 	RevokeSession(ctx context.Context, id string, at time.Time) error

@@ -101,16 +101,6 @@ func itemFromLearner(id string, version int64, l *learner, erasedEvent bool) ite
 	return it
 }
 
-// LearnerError is a learner that could not be applied: it is parked and
-// retried later while the others go on.
-type LearnerError struct {
-	LearnerID string
-	Err       error
-}
-
-func (e *LearnerError) Error() string { return "learner " + e.LearnerID + ": " + e.Err.Error() }
-func (e *LearnerError) Unwrap() error { return e.Err }
-
 // WarningError is a change Moodle answered with a warning instead of
 // making it.
 type WarningError struct {

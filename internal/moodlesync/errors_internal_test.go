@@ -66,6 +66,14 @@ func TestClassification(t *testing.T) {
 		{&GraphQLError{Code: "FORBIDDEN"}, false, true},
 		{&GraphQLError{Code: CodeCursorExpired}, false, false},
 		{&StateError{Path: "p", Err: errors.New("x")}, false, true},
+		// Moodle 5.x: namespaced exception classes; classified by errorcode.
+		{&MoodleError{Exception: `core\exception\required_capability_exception`, ErrorCode: "nopermissions"}, false, true},
+		{&MoodleError{Exception: `core\exception\moodle_exception`, ErrorCode: "wsusercannotassign"}, false, true},
+		{&MoodleError{Exception: `core\exception\invalid_parameter_exception`, ErrorCode: "invalidparameter"}, false, false},
+		{&MoodleError{Exception: "webservice_access_exception", ErrorCode: "accessexception"}, false, true},
+		{&WarningError{Code: "useremailduplicate"}, false, false},
+		{&ConfigError{Problem: "p", Hint: "h"}, false, true},
+		{&MissingCourseError{LMSCourseID: "C"}, false, false},
 		{errors.New("other"), false, false},
 	} {
 		wrapped := fmt.Errorf("learner L1: %w", tc.err)

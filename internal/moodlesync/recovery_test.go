@@ -349,3 +349,31 @@ func BenchmarkFirstLoad10000(b *testing.B) {
 		b.Logf("%d learners: %d Moodle calls (%.3f per learner), %s", n, calls, float64(calls)/n, elapsed)
 	}
 }
+
+// TestCoreUserCreateUsers_ExtendedUsernameChars: a work email with a
+// character outside a-z 0-9 - . @ _ is not a username Moodle accepts unless
+// $CFG->extendedusernamechars is on; the learner is parked with a hint that
+// says so, the others are created in the same batch, and the learner is
+// applied once the setting is on.
+func TestCoreUserCreateUsers_ExtendedUsernameChars(t *testing.T) {
+	e := newEnv(t)
+	e.provision("L1", "ann+training@example.org", "Ann", "Plus", "G1")
+	e.rc.activate("L1")
+	e.provision("L2", "bob@example.org", "Bob", "Plain", "G1")
+	e.rc.activate("L2")
+	a := e.agent(t, func(c *moodlesync.Config) { c.ParkRetry = time.Nanosecond })
+	e.runOnce(t, a)
+	if _, ok := e.moodle.UserByIDNumber("L2"); !ok {
+		t.Fatal("L2 waited behind L1")
+	}
+	p := e.state(t).Parked["L1"]
+	if p == nil || p.Code != "invalidparameter" || !strings.Contains(p.Hint, "extendedusernamechars") {
+		t.Fatalf("parked: %+v", e.state(t).Parked)
+	}
+	e.moodle.ExtendedUsernameChars = true
+	e.runOnce(t, a)
+	e.checkDesired(t)
+	if u, _ := e.moodle.UserByIDNumber("L1"); u.Username != "ann+training@example.org" {
+		t.Errorf("L1: %+v", u)
+	}
+}

@@ -157,12 +157,17 @@ func (r *rollcallClient) lifecycleEvents(ctx context.Context, after string, firs
 	return data.LifecycleEvents, nil
 }
 
-// learners reads learners by ID, up to 100 per request. A learner the key
-// may not read (NOT_FOUND) is left out of the answer; other errors fail.
+// learnersPerRequest keeps a LearnersQuery well inside the service's parser
+// limit (graph.DefaultLimits: 5,000 tokens; about 35 per alias).
+const learnersPerRequest = 50
+
+// learners reads learners by ID, learnersPerRequest per request. A learner
+// the key may not read (NOT_FOUND) is left out of the answer; other errors
+// fail.
 func (r *rollcallClient) learners(ctx context.Context, ids []string) (map[string]*learner, error) {
 	out := map[string]*learner{}
-	for start := 0; start < len(ids); start += 100 {
-		chunk := ids[start:min(len(ids), start+100)]
+	for start := 0; start < len(ids); start += learnersPerRequest {
+		chunk := ids[start:min(len(ids), start+learnersPerRequest)]
 		vars := map[string]any{}
 		for i, id := range chunk {
 			vars[fmt.Sprintf("i%d", i)] = id

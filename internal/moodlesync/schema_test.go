@@ -7,6 +7,7 @@ import (
 
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/lexer"
 
 	"github.com/rollcall-dev/rollcall/internal/moodlesync"
 )
@@ -41,4 +42,26 @@ func TestQueriesMatchSchema(t *testing.T) {
 			t.Errorf("%s query is not valid against the schema: %v", name, errs)
 		}
 	}
+}
+
+// TestLearnersQueryFitsTheTokenLimit: the service refuses documents of more
+// than graph.DefaultLimits.Tokens (5,000) tokens; the agent reads 50
+// learners per request.
+func TestLearnersQueryFitsTheTokenLimit(t *testing.T) {
+	lex := lexer.New(&ast.Source{Input: moodlesync.LearnersQuery(50)})
+	n := 0
+	for {
+		tok, err := lex.ReadToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Kind == lexer.EOF {
+			break
+		}
+		n++
+	}
+	if n > 4000 {
+		t.Errorf("LearnersQuery(50) has %d tokens; the service allows 5,000", n)
+	}
+	t.Logf("LearnersQuery(50): %d tokens", n)
 }

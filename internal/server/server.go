@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/graph"
@@ -22,6 +21,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/config"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
+	"github.com/rollcall-dev/rollcall/internal/scim"
 	"github.com/rollcall-dev/rollcall/internal/web"
 )
 
@@ -44,10 +44,6 @@ type Deps struct {
 	DevIdP    http.Handler
 	DevSignIn *web.DevSignIn
 	Limits    graph.Limits
-	// LoaderWait overrides the dataloaders' batching window (tests).
-	LoaderWait time.Duration
-	// PlansServed, when set, counts requests a compiled query plan answered.
-	PlansServed *atomic.Int64
 }
 
 // AnonymousBodyBytes bounds the body of a request that carries no valid
@@ -59,8 +55,7 @@ const AnonymousBodyBytes = 8 << 10
 // New returns the service's root handler.
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
-	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log,
-		LoaderWait: d.LoaderWait, NoPlans: d.Config.NoQueryPlans, PlansServed: d.PlansServed})
+	gql := graph.NewHandler(d.Service, graph.HandlerOptions{Dev: d.Config.Dev, Limits: d.Limits, Log: d.Log})
 	maxBody := d.Config.MaxBodyBytes
 	if maxBody <= 0 {
 		maxBody = 16 << 20
@@ -70,6 +65,7 @@ func New(d Deps) http.Handler {
 	// then the one reader of the body (graph.ReadParams in the transport).
 	mux.Handle("/graphql", onlyPOSTJSON(maxBody, auth.Middleware(d.Verifier, d.Service.Authenticate,
 		d.Service.SessionIdentity, d.Service.APIKeyIdentity, sizedBody(maxBody, gql))))
+	mux.Handle(scim.Prefix+"/", scim.New(d.Service, scim.Options{PublicURL: d.Config.PublicURL, Log: d.Log, RequestID: func(r *http.Request) string { return RequestID(r.Context()) }}))
 	lg := &login{d: d, secure: strings.HasPrefix(d.Config.PublicURL, "https://")}
 	wd := web.Deps{Service: d.Service, Log: d.Log, PublicURL: d.Config.PublicURL, SDL: graph.SDL(), StartLogin: lg.begin}
 	if d.Config.Dev {
@@ -124,7 +120,7 @@ func securityHeaders(https bool, next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.URL.Path == "/graphql" || strings.HasPrefix(r.URL.Path, "/auth/") {
+		if r.URL.Path == "/graphql" || strings.HasPrefix(r.URL.Path, "/auth/") || strings.HasPrefix(r.URL.Path, scim.Prefix+"/") {
 			h.Set("Cache-Control", "no-store")
 		}
 		if https {
@@ -183,7 +179,9 @@ func sizedBody(maxBody int64, next http.Handler) http.Handler {
 // a body; a handler added later cannot be made to buffer megabytes).
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/graphql" {
+		// /scim/v2 bounds its body itself (scim.MaxBody) once the token in
+		// the headers has been checked, as /graphql does.
+		if r.URL.Path != "/graphql" && !strings.HasPrefix(r.URL.Path, scim.Prefix+"/") {
 			r.Body = http.MaxBytesReader(w, r.Body, AnonymousBodyBytes)
 		}
 		next.ServeHTTP(w, r)

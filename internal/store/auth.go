@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
@@ -153,4 +155,30 @@ func (s *Store) TakeLoginState(ctx context.Context, id string) (domain.LoginStat
 // PurgeLoginStates deletes expired login states.
 func (s *Store) PurgeLoginStates(ctx context.Context, now time.Time) error {
 	return translate(s.db(ctx).Where("expires_at < ?", now.UTC()).Delete(&loginStateRow{}).Error)
+}
+
+// UpdateProvider writes a provider's changeable fields (not its issuer,
+// programme or organisation).
+func (s *Store) UpdateProvider(ctx context.Context, p domain.IdentityProvider) error {
+	res := s.db(ctx).Model(&providerRow{}).Where("id = ?", p.ID).Updates(map[string]any{
+		"client_id": p.ClientID, "client_secret_enc": p.ClientSecretEnc, "client_secret_env": p.ClientSecretEnv,
+		"audience": p.Audience, "scopes": p.Scopes, "email_trust": string(p.EmailTrust), "updated_at": p.UpdatedAt.UTC()})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return translate(gorm.ErrRecordNotFound)
+	}
+	return nil
+}
+
+// DeleteProvider removes a provider (its pending login states go with it).
+func (s *Store) DeleteProvider(ctx context.Context, id string) error {
+	return translate(s.db(ctx).Where("id = ?", id).Delete(&providerRow{}).Error)
+}
+
+// RevokeSessionsByIssuer revokes every live session an issuer's sign-in opened.
+func (s *Store) RevokeSessionsByIssuer(ctx context.Context, issuer string, at time.Time) (int64, error) {
+	res := s.db(ctx).Model(&sessionRow{}).Where("issuer = ? AND revoked_at IS NULL", issuer).Update("revoked_at", at.UTC())
+	return res.RowsAffected, translate(res.Error)
 }

@@ -173,9 +173,9 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 func (s *Store) BumpGroup(ctx context.Context, groupID string, b domain.Bulk, at time.Time) (int, error) {
 	var rows []movedRow
 	t := b.Event
-	if err := s.db(ctx).Raw(`UPDATE learners SET version = version + 1, updated_at = ?
-		WHERE access_group_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, at.UTC(), groupID).Scan(&rows).Error; err != nil {
-		return 0, translate(err)
+	if err := queryRows(s.db(ctx), `UPDATE learners SET version = version + 1, updated_at = ?
+		WHERE access_group_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, []any{at.UTC(), groupID}, scanMoved(&rows)); err != nil {
+		return 0, err
 	}
 	es := make([]domain.Event, len(rows))
 	for i, r := range rows {
@@ -214,8 +214,8 @@ func (s *Store) RecordActivity(ctx context.Context, last map[string]time.Time, s
 			q += ` FOR SHARE`
 		}
 		var got []string
-		if err := db.Raw(q, batch).Scan(&got).Error; err != nil {
-			return translate(err)
+		if err := queryRows(db, q, []any{batch}, scanIDs(&got)); err != nil {
+			return err
 		}
 		for _, id := range got {
 			live[id] = true
@@ -352,6 +352,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 
 // DeleteGrantsOf removes every grant of an identity (a revoked API key).
 func (s *Store) DeleteGrantsOf(ctx context.Context, issuer, subject string) error {
+	s.identityChanged(ctx)
 	return translate(s.db(ctx).Where("issuer = ? AND subject = ?", issuer, subject).Delete(&grantRow{}).Error)
 }
 

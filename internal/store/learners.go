@@ -293,6 +293,7 @@ func escapeLike(s string) string {
 // without a unique violation (a subject may be an email: nopii.go).
 func (s *Store) CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error {
 	r := identityRow{ID: li.ID, LearnerID: li.LearnerID, Issuer: li.Issuer, Subject: li.Subject, CreatedAt: li.CreatedAt.UTC()}
+	s.identityChanged(ctx)
 	return insertNew(s.db(ctx), &r)
 }
 
@@ -343,6 +344,7 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 	for id := range seen {
 		s.feedAppended(ctx, id)
 	}
+	s.countEvents(ctx, len(rows))
 	return nil
 }
 
@@ -445,10 +447,7 @@ func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[st
 	if err := s.emailWriter(ctx, false); err != nil {
 		return nil, err
 	}
-	// Insert in email order, so concurrent imports take the unique index's
-	// locks in the same order and cannot deadlock.
-	ls = slices.Clone(ls)
-	slices.SortFunc(ls, func(a, b domain.Learner) int { return strings.Compare(deref(a.Email), deref(b.Email)) })
+	ls = byEmail(ls)
 	const batch = 1000
 	const cols = "id, programme_id, organisation_id, access_group_id, email, given_name, family_name, status, version, created_at, updated_at, origin"
 	var sb strings.Builder
@@ -467,14 +466,22 @@ func (s *Store) InsertLearners(ctx context.Context, ls []domain.Learner) (map[st
 		}
 		sb.WriteString(" ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING RETURNING id")
 		var ids []string
-		if err := s.db(ctx).Raw(sb.String(), args...).Scan(&ids).Error; err != nil {
-			return nil, translate(err)
+		if err := queryRows(s.db(ctx), sb.String(), args, scanIDs(&ids)); err != nil {
+			return nil, err
 		}
 		for _, id := range ids {
 			written[id] = true
 		}
 	}
 	return written, nil
+}
+
+// byEmail returns ls in email order: inserts in that order take the unique
+// index's locks in the same order and cannot deadlock.
+func byEmail(ls []domain.Learner) []domain.Learner {
+	ls = slices.Clone(ls)
+	slices.SortFunc(ls, func(a, b domain.Learner) int { return strings.Compare(deref(a.Email), deref(b.Email)) })
+	return ls
 }
 
 // AppendAudits writes many audit entries at once (bulk operations keep one

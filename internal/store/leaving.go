@@ -207,6 +207,7 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 		}
 		// Remember hashed identities briefly, so tokens issued before the
 		// erasure cannot provision the person again at once.
+		s.identityChanged(ctx)
 		var ids []struct{ Issuer, Subject string }
 		if err := db.Raw(`SELECT issuer, subject FROM learner_identities WHERE learner_id IN ?`, done).Scan(&ids).Error; err != nil {
 			return translate(err)

@@ -39,8 +39,14 @@ type Store struct {
 	stmts   *atomic.Int64
 	// localLock stands in for advisory locks on SQLite (one process).
 	localLock sync.Mutex
-	dsn       string
-	hub       feedHub // long-poll wake-ups (notify.go)
+	// onEvents is told how many feed events each committed transaction wrote.
+	onEvents func(n int)
+	dsn      string
+	hub      feedHub // long-poll wake-ups (notify.go)
+	// identityGen changes whenever this process changes who an identity is:
+	// a role grant created or deleted, a learner identity linked or removed
+	// (AuthGeneration).
+	identityGen atomic.Uint64
 }
 
 // Options tune Open; the zero value is fine.
@@ -49,6 +55,9 @@ type Options struct {
 	// (tests use it to prove a query runs a fixed number of statements).
 	CountStatements *atomic.Int64
 	MaxOpenConns    int
+	// OnEventsCommitted, when set, is told how many feed events a transaction
+	// wrote once it has committed (metrics).
+	OnEventsCommitted func(n int)
 }
 
 // Open connects to dsn: "postgres://…" (or "postgresql://…") or "sqlite:PATH".
@@ -112,7 +121,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(n)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, dsn: dsn}
+	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, dsn: dsn, onEvents: opt.OnEventsCommitted}
 	if s.stmts != nil {
 		counter := func(*gorm.DB) { s.stmts.Add(1) }
 		cb := gdb.Callback()
@@ -156,6 +165,27 @@ func (s *Store) Ready(ctx context.Context) error {
 
 type txKey struct{}
 
+// txState is what InTx learns about its transaction while it runs.
+type txState struct{ identityChanged bool }
+
+type txStateKey struct{}
+
+// AuthGeneration changes whenever this process commits a change to role
+// grants or learner identities. A cache of what an identity may do is valid
+// while the generation it was read at is current; it is read before the
+// rows are, so a change committed meanwhile invalidates it.
+func (s *Store) AuthGeneration() uint64 { return s.identityGen.Load() }
+
+// identityChanged bumps the generation now (readers of the old rows stop
+// trusting them) and, inside a transaction, again once it ends (a reader
+// that read the old rows before the commit does not keep them).
+func (s *Store) identityChanged(ctx context.Context) {
+	s.identityGen.Add(1)
+	if st, ok := ctx.Value(txStateKey{}).(*txState); ok {
+		st.identityChanged = true
+	}
+}
+
 // db returns the transaction carried by ctx, or the pool.
 func (s *Store) db(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
@@ -181,16 +211,37 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
+	st := &txState{}
 	t := &touched{}
+	events := new(int)
 	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t))
+		ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
+		return fn(context.WithValue(context.WithValue(ctx, eventsKey{}, events), txStateKey{}, st))
 	})
+	if st.identityChanged {
+		s.identityGen.Add(1)
+	}
 	if err == nil {
 		for id := range t.ids { // SQLite: wake long-polls after the commit
 			s.hub.wake(id)
 		}
+		if *events > 0 && s.onEvents != nil {
+			s.onEvents(*events)
+		}
 	}
 	return translate(err)
+}
+
+type eventsKey struct{}
+
+// countEvents adds n feed events to the transaction's count, reported when
+// it commits; outside a transaction they are committed already.
+func (s *Store) countEvents(ctx context.Context, n int) {
+	if c, ok := ctx.Value(eventsKey{}).(*int); ok {
+		*c += n
+	} else if s.onEvents != nil && n > 0 {
+		s.onEvents(n)
+	}
 }
 
 // translate maps storage errors to apperr codes; everything else passes through.

@@ -52,28 +52,12 @@ type API struct {
 	Clock      *Clock
 	Server     *httptest.Server
 	Statements *atomic.Int64
-	// PlansServed counts the requests a compiled query plan answered.
-	PlansServed *atomic.Int64
-	unplanned   func() *httptest.Server
-	unplannedS  *httptest.Server
-}
-
-// UnplannedURL is a second endpoint on the same service and database with
-// the compiled query plans off: gqlgen executes every operation.
-func (a *API) UnplannedURL() string {
-	if a.unplannedS == nil {
-		a.unplannedS = a.unplanned()
-	}
-	return a.unplannedS.URL + "/graphql"
 }
 
 // APIOptions tune NewAPI.
 type APIOptions struct {
 	Limits graph.Limits
 	Dev    bool
-	// LoaderWait widens the dataloader window so statement counts do not
-	// depend on how busy the machine is.
-	LoaderWait time.Duration
 	// MaxBodyBytes overrides the 1 MiB request limit (bulk imports).
 	MaxBodyBytes int64
 	// Log receives the service's log (default: discarded).
@@ -139,22 +123,10 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	if opt.PublicURL != "" {
 		cfg.PublicURL = opt.PublicURL
 	}
-	plans := &atomic.Int64{}
-	deps := server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits,
-		LoaderWait: opt.LoaderWait, PlansServed: plans}
-	h = server.New(deps)
+	h = server.New(server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits})
 	srv.Start()
 	t.Cleanup(srv.Close)
-	unplanned := func() *httptest.Server {
-		d := deps
-		d.Config.NoQueryPlans = true
-		d.PlansServed = nil
-		s := httptest.NewServer(server.New(d))
-		t.Cleanup(s.Close)
-		return s
-	}
-	return &API{t: t, Store: st, Service: svc, Issuer: iss, Clock: clock, Server: srv, Statements: counter,
-		PlansServed: plans, unplanned: unplanned}
+	return &API{t: t, Store: st, Service: svc, Issuer: iss, Clock: clock, Server: srv, Statements: counter}
 }
 
 // Token mints a valid token for subject.

