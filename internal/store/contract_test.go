@@ -80,7 +80,8 @@ func TestContract_Learners(t *testing.T) {
 		_, err = st.LearnerByIdentity(ctx, "https://idp.example", "nobody")
 		wantCode(t, "LearnerByIdentity missing", err, apperr.NotFound)
 		missing := l
-		missing.ID = "01900000-0000-7000-8000-00000000fffe"
+		free := "nobody@org.example"
+		missing.ID, missing.Email = "01900000-0000-7000-8000-00000000fffe", &free
 		wantCode(t, "UpdateLearner missing", st.UpdateLearner(ctx, missing), apperr.NotFound)
 
 		// What the transitions leave is what the store keeps.

@@ -200,7 +200,14 @@ func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
 		if err := s.emailWriter(ctx, true); err != nil {
 			return err
 		}
-		var taken int64
+		// A learner that is not there is NOT_FOUND, whatever its email.
+		var exists, taken int64
+		if err := s.db(ctx).Raw(`SELECT count(*) FROM learners WHERE id = ?`, l.ID).Scan(&exists).Error; err != nil {
+			return translate(err)
+		}
+		if exists == 0 {
+			return translate(gorm.ErrRecordNotFound)
+		}
 		if err := s.db(ctx).Raw(`SELECT count(*) FROM learners WHERE email = ? AND id <> ?`, *r.Email, l.ID).Scan(&taken).Error; err != nil {
 			return translate(err)
 		}
