@@ -823,7 +823,15 @@ func (h *Handler) withdrawPage(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (h *Handler) withdraw(w http.ResponseWriter, r *http.Request, s *session, home lifecycle.LearnerHome, p *page) {
-	if _, err := h.d.Service.WithdrawConsent(s.ctx, ""); err != nil {
+	_, err := h.d.Service.WithdrawConsent(s.ctx, "")
+	h.afterLeaving(w, r, err, "withdrawn")
+}
+
+// afterLeaving finishes a withdrawal or an erasure request: the session goes and the
+// learner lands on the plain page saying why; an account that had already
+// ended (CONFLICT) lands on the page for that.
+func (h *Handler) afterLeaving(w http.ResponseWriter, r *http.Request, err error, why string) {
+	if err != nil {
 		if apperr.CodeOf(err) == apperr.Conflict {
 			h.accountEnded(w, r)
 			return
@@ -832,7 +840,7 @@ func (h *Handler) withdraw(w http.ResponseWriter, r *http.Request, s *session, h
 		return
 	}
 	h.clearSession(w)
-	http.Redirect(w, r, "/ended?why=withdrawn", http.StatusSeeOther)
+	http.Redirect(w, r, "/ended?why="+why, http.StatusSeeOther)
 }
 
 func (h *Handler) erasurePage(w http.ResponseWriter, r *http.Request, s *session, home lifecycle.LearnerHome, p *page) {
@@ -841,16 +849,8 @@ func (h *Handler) erasurePage(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (h *Handler) erasure(w http.ResponseWriter, r *http.Request, s *session, home lifecycle.LearnerHome, p *page) {
-	if _, err := h.d.Service.RequestErasure(s.ctx, ""); err != nil {
-		if apperr.CodeOf(err) == apperr.Conflict {
-			h.accountEnded(w, r)
-			return
-		}
-		h.internal(w, r, err)
-		return
-	}
-	h.clearSession(w)
-	http.Redirect(w, r, "/ended?why=erasure", http.StatusSeeOther)
+	_, err := h.d.Service.RequestErasure(s.ctx, "")
+	h.afterLeaving(w, r, err, "erasure")
 }
 
 // ---- admin console
