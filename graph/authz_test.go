@@ -922,13 +922,17 @@ func (e *authzEnv) freeProvider(t *testing.T, orgID string) {
 			saved = append(saved, p)
 		}
 	}
-	q := `DELETE FROM identity_providers WHERE organisation_id = ?`
-	if e.dialect == migrations.Postgres {
-		q = `DELETE FROM identity_providers WHERE organisation_id = $1`
-	}
 	del := func(t *testing.T) {
-		if _, err := e.api.Store.SQL().ExecContext(ctx, q, orgID); err != nil {
-			t.Fatalf("free the provider of %s: %v", orgID, err)
+		ps, err := e.api.Store.ProvidersFor(ctx, e.ctl.ID, orgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.OrganisationID != nil && *p.OrganisationID == orgID {
+				if err := e.api.Store.DeleteProvider(ctx, p.ID); err != nil {
+					t.Fatalf("free the provider of %s: %v", orgID, err)
+				}
+			}
 		}
 	}
 	del(t)

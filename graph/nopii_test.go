@@ -183,7 +183,9 @@ func TestEdge_DatabaseUnreachableIsRetryable503AndRecoversWithoutRestart(t *test
 	}
 	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS true`, dbName)) })
 
-	read := `query($p: ID!) { programme(id: $p) { id name } }`
+	// Organisations are read from the database on every request (the
+	// programme row itself may be served from the store's cache).
+	read := `query($p: ID!) { programme(id: $p) { id name organisations { id } } }`
 	write := `mutation($o: ID!, $in: LearnerInput!) { createLearner(organisationId: $o, input: $in) { id } }`
 	writeVars := map[string]any{"o": p.Orgs["Kent County Council"].ID, "in": map[string]any{"email": "outage@kent.gov.uk", "givenName": "Out", "familyName": "Age"}}
 	if r := hygPost(t, api, tok, read, map[string]any{"p": p.ID}); r.Status != http.StatusOK || len(r.GQL.Errors) > 0 {

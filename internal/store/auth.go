@@ -33,6 +33,7 @@ func (r providerRow) domain() domain.IdentityProvider {
 }
 
 func (s *Store) CreateProvider(ctx context.Context, p domain.IdentityProvider) error {
+	s.refChanged(ctx)
 	r := providerRow{ID: p.ID, ProgrammeID: p.ProgrammeID, OrganisationID: p.OrganisationID, Issuer: p.Issuer,
 		ClientID: p.ClientID, ClientSecretEnc: p.ClientSecretEnc, ClientSecretEnv: p.ClientSecretEnv, Audience: p.Audience,
 		Scopes: p.Scopes, EmailTrust: string(p.EmailTrust), CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
@@ -47,12 +48,16 @@ func (s *Store) GetProvider(ctx context.Context, id string) (domain.IdentityProv
 	return r.domain(), nil
 }
 
+// ProviderByIssuer reads the provider of an issuer; outside a transaction
+// through the cache of rows nearly every request reads (refcache.go).
 func (s *Store) ProviderByIssuer(ctx context.Context, issuer string) (domain.IdentityProvider, error) {
-	var r providerRow
-	if err := s.db(ctx).Where("issuer = ?", issuer).Take(&r).Error; err != nil {
-		return domain.IdentityProvider{}, translate(err)
-	}
-	return r.domain(), nil
+	return s.cachedProvider(ctx, issuer, func() (domain.IdentityProvider, error) {
+		var r providerRow
+		if err := s.db(ctx).Where("issuer = ?", issuer).Take(&r).Error; err != nil {
+			return domain.IdentityProvider{}, translate(err)
+		}
+		return r.domain(), nil
+	})
 }
 
 // ProvidersFor returns the organisation's provider and the programme's own.
@@ -160,6 +165,7 @@ func (s *Store) PurgeLoginStates(ctx context.Context, now time.Time) error {
 // UpdateProvider writes a provider's changeable fields (not its issuer,
 // programme or organisation).
 func (s *Store) UpdateProvider(ctx context.Context, p domain.IdentityProvider) error {
+	s.refChanged(ctx)
 	res := s.db(ctx).Model(&providerRow{}).Where("id = ?", p.ID).Updates(map[string]any{
 		"client_id": p.ClientID, "client_secret_enc": p.ClientSecretEnc, "client_secret_env": p.ClientSecretEnv,
 		"audience": p.Audience, "scopes": p.Scopes, "email_trust": string(p.EmailTrust), "updated_at": p.UpdatedAt.UTC()})
@@ -174,6 +180,7 @@ func (s *Store) UpdateProvider(ctx context.Context, p domain.IdentityProvider) e
 
 // DeleteProvider removes a provider (its pending login states go with it).
 func (s *Store) DeleteProvider(ctx context.Context, id string) error {
+	s.refChanged(ctx)
 	return translate(s.db(ctx).Where("id = ?", id).Delete(&providerRow{}).Error)
 }
 

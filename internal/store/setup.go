@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strings"
 	"time"
@@ -9,12 +10,14 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/migrations"
 )
 
 // ---- programmes ----
 
 func (s *Store) CreateProgramme(ctx context.Context, p domain.Programme, bodies []domain.GoverningBody) error {
 	db := s.db(ctx)
+	s.refChanged(ctx)
 	r := toProgrammeRow(p)
 	if err := db.Create(&r).Error; err != nil {
 		return translate(err)
@@ -29,12 +32,16 @@ func (s *Store) CreateProgramme(ctx context.Context, p domain.Programme, bodies 
 	return nil
 }
 
+// GetProgramme reads a programme; outside a transaction through the cache
+// of rows nearly every request reads (refcache.go).
 func (s *Store) GetProgramme(ctx context.Context, id string) (domain.Programme, error) {
-	var r programmeRow
-	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
-		return domain.Programme{}, translate(err)
-	}
-	return r.domain(), nil
+	return s.cachedProgramme(ctx, id, func() (domain.Programme, error) {
+		var r programmeRow
+		if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+			return domain.Programme{}, translate(err)
+		}
+		return r.domain(), nil
+	})
 }
 
 func (s *Store) ProgrammeByName(ctx context.Context, name string) (domain.Programme, error) {
@@ -64,6 +71,7 @@ func (s *Store) ListProgrammes(ctx context.Context, ids []string) ([]domain.Prog
 func (s *Store) UpdateProgrammeSettings(ctx context.Context, id string, set domain.RuleSettings, at time.Time) error {
 	var r programmeRow
 	setSettings(&r, set)
+	s.refChanged(ctx)
 	res := s.db(ctx).Model(&programmeRow{}).Where("id = ?", id).Updates(map[string]any{
 		"minimum_age": r.MinimumAge, "erasure_needs_approval": r.ErasureNeedsApproval,
 		"withdrawal_delay_s": r.WithdrawalDelayS, "leaver_grace_s": r.LeaverGraceS,
@@ -472,26 +480,71 @@ func mapRows[R any, D any](rows []R, f func(R) D) []D {
 	return out
 }
 
+// OrganisationsByIDs, AccessGroupsByIDs and PolicyVersionsByIDs are the
+// relations of a learners page, read for the whole page at once: they scan
+// their columns directly rather than through gorm's reflective Find, which
+// cost more than the statements themselves (docs/performance.md).
 func (s *Store) OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error) {
-	var rows []organisationRow
-	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	return mapRows(rows, organisationRow.domain), nil
+	out := make([]domain.Organisation, 0, len(ids))
+	err := s.byIDs(ctx, `SELECT id, programme_id, name, kind, status, created_at, admitted_at, removed_at FROM organisations`, ids,
+		func(r *sql.Rows) error {
+			var o organisationRow
+			if err := r.Scan(&o.ID, &o.ProgrammeID, &o.Name, &o.Kind, &o.Status, &o.CreatedAt, &o.AdmittedAt, &o.RemovedAt); err != nil {
+				return err
+			}
+			out = append(out, o.domain())
+			return nil
+		})
+	return out, err
 }
 
 func (s *Store) AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error) {
-	var rows []accessGroupRow
-	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	return mapRows(rows, accessGroupRow.domain), nil
+	out := make([]domain.AccessGroup, 0, len(ids))
+	err := s.byIDs(ctx, `SELECT id, organisation_id, name, is_default, created_at FROM access_groups`, ids,
+		func(r *sql.Rows) error {
+			var g accessGroupRow
+			if err := r.Scan(&g.ID, &g.OrganisationID, &g.Name, &g.IsDefault, &g.CreatedAt); err != nil {
+				return err
+			}
+			out = append(out, g.domain())
+			return nil
+		})
+	return out, err
 }
 
 func (s *Store) PolicyVersionsByIDs(ctx context.Context, ids []string) ([]domain.PolicyVersion, error) {
-	var rows []policyVersionRow
-	if err := s.db(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-		return nil, translate(err)
+	out := make([]domain.PolicyVersion, 0, len(ids))
+	err := s.byIDs(ctx, `SELECT id, policy_id, label, summary, content, status, published_at, activated_at FROM policy_versions`, ids,
+		func(r *sql.Rows) error {
+			var v policyVersionRow
+			if err := r.Scan(&v.ID, &v.PolicyID, &v.Label, &v.Summary, &v.Content, &v.Status, &v.PublishedAt, &v.ActivatedAt); err != nil {
+				return err
+			}
+			out = append(out, v.domain())
+			return nil
+		})
+	return out, err
+}
+
+// byIDs runs selectFrom with a condition on id matching any of ids. On
+// PostgreSQL the IDs travel as one uuid[] parameter, so the statement's plan
+// is cached whatever the number of IDs (an IN list is planned afresh on each
+// execution); an ID that is not a UUID cannot match a uuid column there.
+func (s *Store) byIDs(ctx context.Context, selectFrom string, ids []string, scan func(*sql.Rows) error) error {
+	if len(ids) == 0 {
+		return nil
 	}
-	return mapRows(rows, policyVersionRow.domain), nil
+	if s.dialect == migrations.Postgres {
+		valid := make([]string, 0, len(ids))
+		for _, id := range ids {
+			if allUUIDs([]string{id}) {
+				valid = append(valid, id)
+			}
+		}
+		if len(valid) == 0 {
+			return nil
+		}
+		return queryRows(s.db(ctx), selectFrom+` WHERE id = ANY(?::uuid[])`, []any{"{" + strings.Join(valid, ",") + "}"}, scan)
+	}
+	return queryRows(s.db(ctx), selectFrom+` WHERE id IN ?`, []any{ids}, scan)
 }

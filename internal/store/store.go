@@ -47,6 +47,8 @@ type Store struct {
 	// a role grant created or deleted, a learner identity linked or removed
 	// (AuthGeneration).
 	identityGen atomic.Uint64
+	// refs caches programmes and identity providers (refcache.go).
+	refs refCache
 }
 
 // Options tune Open; the zero value is fine.
@@ -166,7 +168,7 @@ func (s *Store) Ready(ctx context.Context) error {
 type txKey struct{}
 
 // txState is what InTx learns about its transaction while it runs.
-type txState struct{ identityChanged bool }
+type txState struct{ identityChanged, refChanged bool }
 
 type txStateKey struct{}
 
@@ -220,6 +222,9 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	})
 	if st.identityChanged {
 		s.identityGen.Add(1)
+	}
+	if st.refChanged {
+		s.refs.bump()
 	}
 	if err == nil {
 		for id := range t.ids { // SQLite: wake long-polls after the commit

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"gorm.io/gorm"
+)
+
+// refCacheTTL bounds how long a cached programme or identity provider is
+// trusted. A change made through this process is seen at once (the cache's
+// generation moves); a change made by another replica of the same database
+// within this time, as for grants (lifecycle's actor cache).
+const refCacheTTL = 10 * time.Second
+
+// refCacheMax bounds each map; when full it starts again.
+const refCacheMax = 10000
+
+// refCache remembers the two rows nearly every request reads and almost
+// none changes: the programme a request names (its rules and contract end)
+// and the identity provider of the caller's issuer (the sign-in step). Reads
+// inside a transaction never use it: what a transaction decides on, it
+// reads itself (and locks where it must).
+type refCache struct {
+	mu         sync.RWMutex
+	gen        uint64
+	programmes map[string]refEntry[domain.Programme]
+	providers  map[string]refEntry[providerLookup]
+}
+
+type refEntry[T any] struct {
+	gen uint64
+	at  time.Time
+	v   T
+}
+
+// refChanged drops every cached row now and, inside a transaction, again
+// once it ends, so no reader keeps a row it read before the commit.
+func (s *Store) refChanged(ctx context.Context) {
+	s.refs.bump()
+	if st, ok := ctx.Value(txStateKey{}).(*txState); ok {
+		st.refChanged = true
+	}
+}
+
+func (c *refCache) bump() {
+	c.mu.Lock()
+	c.gen++
+	c.programmes, c.providers = nil, nil
+	c.mu.Unlock()
+}
+
+func (c *refCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+func refGet[T any](c *refCache, m func() map[string]refEntry[T], key string, now time.Time) (T, bool) {
+	c.mu.RLock()
+	e, ok := m()[key]
+	gen := c.gen
+	c.mu.RUnlock()
+	if !ok || e.gen != gen || now.Sub(e.at) >= refCacheTTL || now.Before(e.at) {
+		var zero T
+		return zero, false
+	}
+	return e.v, true
+}
+
+// refPut stores v read at generation gen, unless the cache moved on since.
+func refPut[T any](c *refCache, m func() *map[string]refEntry[T], key string, gen uint64, now time.Time, v T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	mp := m()
+	if *mp == nil || len(*mp) >= refCacheMax {
+		*mp = make(map[string]refEntry[T])
+	}
+	(*mp)[key] = refEntry[T]{gen: gen, at: now, v: v}
+}
+
+func (s *Store) inTx(ctx context.Context) bool {
+	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	return ok
+}
+
+// cachedProgramme reads a programme through the cache outside transactions.
+func (s *Store) cachedProgramme(ctx context.Context, id string, read func() (domain.Programme, error)) (domain.Programme, error) {
+	if s.inTx(ctx) {
+		return read()
+	}
+	now := time.Now()
+	if p, ok := refGet(&s.refs, func() map[string]refEntry[domain.Programme] { return s.refs.programmes }, id, now); ok {
+		return p, nil
+	}
+	gen := s.refs.generation()
+	p, err := read()
+	if err == nil {
+		refPut(&s.refs, func() *map[string]refEntry[domain.Programme] { return &s.refs.programmes }, id, gen, now, p)
+	}
+	return p, err
+}
+
+// cachedProvider reads a provider by issuer through the cache outside
+// transactions. That an issuer has no provider is cached too (every request
+// of an administrator, whose issuer is no learner provider, asks): a
+// registration here moves the generation, and one made on another replica is
+// seen within refCacheTTL, well inside the 30 s the token verifier trusts its
+// own list of issuers (internal/auth).
+func (s *Store) cachedProvider(ctx context.Context, issuer string, read func() (domain.IdentityProvider, error)) (domain.IdentityProvider, error) {
+	if s.inTx(ctx) {
+		return read()
+	}
+	now := time.Now()
+	if p, ok := refGet(&s.refs, func() map[string]refEntry[providerLookup] { return s.refs.providers }, issuer, now); ok {
+		if !p.found {
+			return domain.IdentityProvider{}, translate(gorm.ErrRecordNotFound)
+		}
+		return p.p, nil
+	}
+	gen := s.refs.generation()
+	p, err := read()
+	if err == nil || apperr.CodeOf(err) == apperr.NotFound {
+		refPut(&s.refs, func() *map[string]refEntry[providerLookup] { return &s.refs.providers }, issuer, gen, now, providerLookup{p: p, found: err == nil})
+	}
+	return p, err
+}
+
+type providerLookup struct {
+	p     domain.IdentityProvider
+	found bool
+}
