@@ -37,9 +37,10 @@ func (s *Store) FeedHead(ctx context.Context, programmeID string, at time.Time) 
 	// The purge horizon counts too: after a purge emptied the feed, the head
 	// is where the purge stopped, not 0 (which would be expired at once).
 	var id *int64
-	if err := s.db(ctx).Raw(`SELECT max(id) FROM (SELECT max(id) AS id FROM lifecycle_events WHERE programme_id = ?
-		UNION ALL SELECT purged_upto FROM feed_horizons WHERE programme_id = ?) h`, programmeID, programmeID).Scan(&id).Error; err != nil {
-		return domain.FeedPosition{}, translate(err)
+	if err := queryRows(s.db(ctx), `SELECT max(id) FROM (SELECT max(id) AS id FROM lifecycle_events WHERE programme_id = ?
+		UNION ALL SELECT purged_upto FROM feed_horizons WHERE programme_id = ?) h`, []any{programmeID, programmeID},
+		func(r *sql.Rows) error { return r.Scan(&id) }); err != nil {
+		return domain.FeedPosition{}, err
 	}
 	p := domain.FeedPosition{At: at}
 	if id != nil {
@@ -54,13 +55,21 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error
 	var n int64
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
-		var hs []struct {
+		type horizon struct {
 			ProgrammeID string
 			Upto        int64
 		}
-		if err := db.Raw(`SELECT programme_id, max(id) AS upto FROM lifecycle_events WHERE occurred_at < ? GROUP BY programme_id`, before.UTC()).
-			Scan(&hs).Error; err != nil {
-			return translate(err)
+		var hs []horizon
+		if err := queryRows(db, `SELECT programme_id, max(id) AS upto FROM lifecycle_events WHERE occurred_at < ? GROUP BY programme_id`,
+			[]any{before.UTC()}, func(r *sql.Rows) error {
+				var h horizon
+				if err := r.Scan(&h.ProgrammeID, &h.Upto); err != nil {
+					return err
+				}
+				hs = append(hs, h)
+				return nil
+			}); err != nil {
+			return err
 		}
 		for _, h := range hs {
 			if err := db.Exec(`INSERT INTO feed_horizons (programme_id, purged_upto) VALUES (?, ?)
@@ -77,14 +86,10 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error
 
 // FeedHorizon is the last event ID purged from a programme's feed (0: none).
 func (s *Store) FeedHorizon(ctx context.Context, programmeID string) (int64, error) {
-	var h []int64
-	if err := s.db(ctx).Raw(`SELECT purged_upto FROM feed_horizons WHERE programme_id = ?`, programmeID).Scan(&h).Error; err != nil {
-		return 0, translate(err)
-	}
-	if len(h) == 0 {
-		return 0, nil
-	}
-	return h[0], nil
+	var h int64
+	err := queryRows(s.db(ctx), `SELECT purged_upto FROM feed_horizons WHERE programme_id = ?`, []any{programmeID},
+		func(r *sql.Rows) error { return r.Scan(&h) })
+	return h, err
 }
 
 // ListEnrolments pages the desired state: every ACTIVE learner × every course

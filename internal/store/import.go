@@ -47,7 +47,8 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 		}
 		if err := queryRows(s.db(ctx), `INSERT INTO learners (id, programme_id, organisation_id, access_group_id, email, given_name, family_name,
 				status, version, created_at, updated_at)
-			SELECT * FROM unnest(CAST(? AS uuid[]), CAST(? AS uuid[]), CAST(? AS uuid[]), CAST(? AS uuid[]), CAST(? AS text[]),
+			SELECT * FROM unnest(CAST(CAST(? AS text[]) AS uuid[]), CAST(CAST(? AS text[]) AS uuid[]), CAST(CAST(? AS text[]) AS uuid[]),
+				CAST(CAST(? AS text[]) AS uuid[]), CAST(? AS text[]),
 				CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS timestamptz[]), CAST(? AS timestamptz[]))
 			ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING
 			RETURNING CAST(id AS text)`,
@@ -74,7 +75,7 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(start+batch, len(ids))]
 		if err := s.db(ctx).Exec(`WITH w AS (
-				SELECT id, programme_id, version FROM learners WHERE id = ANY(CAST(? AS uuid[]))
+				SELECT id, programme_id, version FROM learners WHERE id = ANY(CAST(CAST(? AS text[]) AS uuid[]))
 			), ev AS (
 				INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
 				SELECT programme_id, id, ?, version, ? FROM w ORDER BY id
@@ -115,6 +116,13 @@ func (s *Store) importLearnersPortable(ctx context.Context, ls []domain.Learner,
 // bare slice argument into a list of parameters (gorm statement.go AddVar);
 // a driver.Valuer it passes through, and pgx's database/sql driver accepts
 // any value (stdlib CheckNamedValue) and encodes the slice as an array.
+//
+// UUID columns travel as text[] and are cast in SQL: pgx first tries a
+// parameter in its type's preferred (binary) format, cannot encode a Go
+// string as a binary uuid, and only then falls back to text; the failed
+// attempt formats the whole array into its error message (pgx
+// extended_query_builder.go appendParam, pgtype newEncodeError), which was
+// a fifth of the import's allocations.
 type pgArray struct{ v any }
 
 func (a pgArray) Value() (driver.Value, error) { return a.v, nil }

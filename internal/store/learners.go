@@ -419,9 +419,10 @@ func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, b
 	// Rows first, then the feed lock (AppendEvents): the lock order every
 	// writer follows.
 	var rows []movedRow
-	if err := s.db(ctx).Raw(`UPDATE learners SET status = ?, version = version + 1, updated_at = ?
-		WHERE programme_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, string(b.To), at.UTC(), programmeID).Scan(&rows).Error; err != nil {
-		return 0, translate(err)
+	if err := queryRows(s.db(ctx), `UPDATE learners SET status = ?, version = version + 1, updated_at = ?
+		WHERE programme_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, []any{string(b.To), at.UTC(), programmeID},
+		scanMoved(&rows)); err != nil {
+		return 0, err
 	}
 	es := make([]domain.Event, len(rows))
 	for i, r := range rows {

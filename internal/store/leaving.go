@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"strings"
 	"time"
@@ -120,10 +121,10 @@ func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, b domain.Bulk
 	var moved []string
 	err := inBatches(ids, 1000, func(batch []string) error {
 		var rows []movedRow
-		if err := s.db(ctx).Raw(`UPDATE learners SET status = ?, removal_reason = ?, removal_due_at = ?,
+		if err := queryRows(s.db(ctx), `UPDATE learners SET status = ?, removal_reason = ?, removal_due_at = ?,
 			version = version + 1, updated_at = ? WHERE id IN ? AND `+guardSQL("", b)+`
-			RETURNING id, version, programme_id`, string(b.To), string(reason), due.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
-			return translate(err)
+			RETURNING id, version, programme_id`, []any{string(b.To), string(reason), due.UTC(), at.UTC(), batch}, scanMoved(&rows)); err != nil {
+			return err
 		}
 		es := make([]domain.Event, len(rows))
 		ids := make([]string, len(rows))
@@ -303,8 +304,8 @@ func (s *Store) RosterLeavers(ctx context.Context, organisationID string, b doma
 			return translate(err)
 		}
 		active = int(n)
-		return translate(db.Raw(`SELECT l.id FROM learners l WHERE l.organisation_id = ? AND `+guardSQL("l", b)+`
-			AND NOT EXISTS (SELECT 1 FROM roster_emails r WHERE r.email = l.email) ORDER BY l.id`, organisationID).Scan(&leavers).Error)
+		return queryRows(db, `SELECT l.id FROM learners l WHERE l.organisation_id = ? AND `+guardSQL("l", b)+`
+			AND NOT EXISTS (SELECT 1 FROM roster_emails r WHERE r.email = l.email) ORDER BY l.id`, []any{organisationID}, scanIDs(&leavers))
 	})
 	return leavers, active, err
 }
@@ -383,15 +384,20 @@ func IdentityHash(issuer, subject string) string {
 
 // ErasedSince reports when an identity was erased, if within the memory window.
 func (s *Store) ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error) {
-	var at []time.Time
-	if err := s.db(ctx).Raw(`SELECT erased_at FROM erased_identities WHERE hash = ?`, IdentityHash(issuer, subject)).Scan(&at).Error; err != nil {
-		return nil, translate(err)
+	var at *time.Time
+	if err := queryRows(s.db(ctx), `SELECT erased_at FROM erased_identities WHERE hash = ?`, []any{IdentityHash(issuer, subject)},
+		func(r *sql.Rows) error {
+			var t time.Time
+			if err := r.Scan(&t); err != nil {
+				return err
+			}
+			t = t.UTC()
+			at = &t
+			return nil
+		}); err != nil {
+		return nil, err
 	}
-	if len(at) == 0 {
-		return nil, nil
-	}
-	t := at[0].UTC()
-	return &t, nil
+	return at, nil
 }
 
 // PurgeErasedIdentities forgets erased identities older than before.
@@ -427,9 +433,10 @@ func (s *Store) WarnContractEnd(ctx context.Context, programmeID string, b domai
 		return 0, translate(res.Error)
 	}
 	var rows []movedRow
-	if err := s.db(ctx).Raw(`UPDATE learners SET version = version + 1, updated_at = ?
-		WHERE programme_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, at.UTC(), programmeID).Scan(&rows).Error; err != nil {
-		return 0, translate(err)
+	if err := queryRows(s.db(ctx), `UPDATE learners SET version = version + 1, updated_at = ?
+		WHERE programme_id = ? AND `+guardSQL("", b)+` RETURNING id, version, programme_id`, []any{at.UTC(), programmeID},
+		scanMoved(&rows)); err != nil {
+		return 0, err
 	}
 	es := make([]domain.Event, len(rows))
 	for i, r := range rows {
