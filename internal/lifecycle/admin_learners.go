@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
@@ -367,8 +368,8 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 	if err != nil {
 		return rep, err
 	}
-	good := cands[:0:0]
-	goodRow := []int{}
+	// Filtered in place: a 100,000-row import holds one copy of its learners.
+	good, goodRow := cands[:0], candRow[:0]
 	for i, c := range cands {
 		if existing[*c.Email] {
 			fail(candRow[i], apperr.Conflictf("a learner with this email already exists").WithField("email").WithReason("DUPLICATE_EXISTING"))
@@ -377,6 +378,7 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		good = append(good, c)
 		goodRow = append(goodRow, candRow[i])
 	}
+	rep.Lines = slices.Grow(rep.Lines, len(good))
 	if dryRun || (atomic && rep.Failed > 0) {
 		if dryRun {
 			for i, c := range good {
