@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/moodlesync"
 	"github.com/rollcall-dev/rollcall/internal/moodlesync/moodlefake"
@@ -171,5 +172,40 @@ func TestCoreCohortUpdateCohorts_NoRenameWithoutTheOrganisationName(t *testing.T
 	e.runOnce(t, e.agent(t))
 	if n := e.moodle.CallCount("core_cohort_update_cohorts"); n != 0 {
 		t.Errorf("renamed to the fallback name (%d updates): %+v", n, e.moodle.Cohorts())
+	}
+}
+
+// TestEnrolManualEnrolUsers_WithoutCourseViewStopsOnce: Moodle's
+// enrol_manual_enrol_users validates the course context, which is
+// require_login() on the course; without moodle/course:view the agent's
+// user (enrolled nowhere) is refused with requireloginerror. That is a
+// set-up problem: Run stops with what to allow, and no learner is parked.
+func TestEnrolManualEnrolUsers_WithoutCourseViewStopsOnce(t *testing.T) {
+	e := newEnv(t)
+	e.moodle.Revoke("moodle/course:view")
+	for _, id := range []string{"L1", "L2"} {
+		e.provision(id, strings.ToLower(id)+"@example.org", "Given"+id, "Family"+id, "G1")
+		e.rc.activate(id)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.agent(t).Run(context.Background()) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run kept going without moodle/course:view")
+	}
+	var me *moodlesync.MoodleError
+	if !errors.As(err, &me) || me.ErrorCode != "requireloginerror" || !moodlesync.Fatal(err) ||
+		!strings.Contains(err.Error(), "moodle/course:view") {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := e.moodle.CallCount("enrol_manual_enrol_users"); n != 1 {
+		t.Errorf("%d enrol calls: a set-up problem is not retried", n)
+	}
+	if _, err := os.Stat(e.stateFile); err == nil {
+		if p := e.state(t).Parked; len(p) != 0 {
+			t.Errorf("learners parked for a set-up problem: %+v", p)
+		}
 	}
 }
