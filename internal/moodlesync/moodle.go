@@ -34,7 +34,12 @@ func (m *moodleClient) call(ctx context.Context, fn string, args map[string]any,
 	if err != nil {
 		return fmt.Errorf("%s: %w", fn, err)
 	}
-	body := append(Params{{"wstoken", m.token}, {"wsfunction", fn}, {"moodlewsrestformat", "json"}}, params...).Encode()
+	// moodlewssettingraw: strings as stored, not through
+	// \core_external\util::format_string (public/webservice/lib.php
+	// set_web_service_call_settings), which would return a cohort named
+	// "A & B" as "A &amp; B", and the agent compares names with what it wrote.
+	body := append(Params{{"wstoken", m.token}, {"wsfunction", fn}, {"moodlewsrestformat", "json"}, {"moodlewssettingraw", "1"}},
+		params...).Encode()
 	return m.retry.do(ctx, m.log, fn, func(ctx context.Context) error {
 		return m.once(ctx, fn, body, out)
 	})

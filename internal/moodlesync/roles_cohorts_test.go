@@ -209,3 +209,24 @@ func TestEnrolManualEnrolUsers_WithoutCourseViewStopsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreCohortGetCohorts_RawNamesSoNoRenameLoop: Moodle formats cohort
+// names it returns (an ampersand comes back as &amp;); the agent asks for
+// raw strings, so a name with "&" compares equal and is not renamed again
+// and again.
+func TestCoreCohortGetCohorts_RawNamesSoNoRenameLoop(t *testing.T) {
+	e := newEnv(t)
+	e.rc.renameOrg("G1", "Tunbridge Wells & Sevenoaks")
+	e.provision("L1", "l1@example.org", "One", "Learner", "G1")
+	e.rc.activate("L1")
+	e.runOnce(t, e.agent(t))
+	e.rc.update("L1", "l1@example.org", "Uno", "Learner")
+	e.runOnce(t, e.agent(t))
+	e.reconcile(t, e.agent(t))
+	if n := e.moodle.CallCount("core_cohort_update_cohorts"); n != 0 {
+		t.Errorf("%d renames of an unchanged cohort: %+v", n, e.moodle.Cohorts())
+	}
+	if c := e.moodle.Cohorts(); len(c) != 1 || c[0].Name != "Tunbridge Wells & Sevenoaks: Group one" {
+		t.Errorf("cohorts: %+v", c)
+	}
+}

@@ -210,6 +210,9 @@ type Server struct {
 	hook     func(Call) *Failure
 	calls    []Call
 	now      func() time.Time
+	// raw: the call asked for raw strings (moodlewssettingraw), so
+	// \core_external\util::format_string leaves them as stored.
+	raw bool
 }
 
 // AgentCapabilities is the least-privilege set docs/moodle.md asks for:
@@ -296,14 +299,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return ""
 	}
 	token, fn, format := scalar("wstoken"), scalar("wsfunction"), scalar("moodlewsrestformat")
-	for _, k := range []string{"wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingfilter", "moodlewssettingfileurl", "moodlewssettinglang"} {
+	// public/webservice/lib.php set_web_service_call_settings: the
+	// moodlewssetting* parameters are settings, not the function's.
+	raw := scalar("moodlewssettingraw") == "1" || scalar("moodlewssettingraw") == "true"
+	for _, k := range []string{"wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingraw", "moodlewssettingfilter",
+		"moodlewssettingfileurl", "moodlewssettinglang", "moodlewssettingtimezone"} {
 		vars.remove(k)
 	}
 	if format != "json" {
 		http.Error(w, "moodlefake answers moodlewsrestformat=json only", http.StatusNotImplemented)
 		return
 	}
-	res, failure, werr := s.call(token, fn, vars, raws)
+	res, failure, werr := s.call(token, fn, vars, raws, raw)
 	if failure != nil && failure.Status != 0 && failure.Status != http.StatusOK {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(failure.Status)
@@ -329,9 +336,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func (s *Server) call(token, fn string, vars *node, raws []string) (any, *Failure, *wsError) {
+func (s *Server) call(token, fn string, vars *node, raws []string, raw bool) (any, *Failure, *wsError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.raw = raw
 	if token == "" || token != s.Token {
 		return nil, nil, &wsError{Exception: exMoodle, ErrorCode: "invalidtoken", Message: "Invalid token - token not found"}
 	}

@@ -2,6 +2,7 @@ package moodlefake
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -579,7 +580,8 @@ func cohortJSON(c *Cohort) map[string]any {
 }
 
 // core_cohort_get_cohorts: no ids → every cohort; unknown ids are ignored.
-// (public/cohort/externallib.php): moodle/cohort:view or manage.
+// (public/cohort/externallib.php): moodle/cohort:view or manage; names go
+// through \core_external\util::format_string (see formatString).
 func getCohorts(s *Server, args map[string]any) (any, *wsError) {
 	if !s.Caps["moodle/cohort:view"] && !s.Caps["moodle/cohort:manage"] {
 		return nil, noPermission("moodle/cohort:view")
@@ -596,9 +598,49 @@ func getCohorts(s *Server, args map[string]any) (any, *wsError) {
 				continue
 			}
 		}
-		out = append(out, cohortJSON(c))
+		j := cohortJSON(c)
+		j["name"] = s.formatString(c.Name)
+		out = append(out, j)
 	}
 	return out, nil
+}
+
+// formatString is \core_external\util::format_string with a site's
+// defaults (formatstringstriptags on, filters off for web services):
+// format_string() escapes an ampersand that starts no entity and strips
+// tags, turning < and > into entities; a call with moodlewssettingraw
+// gets the string as stored.
+func (s *Server) formatString(v string) string {
+	if s.raw {
+		return v
+	}
+	v = escapeAmpersands(v)
+	return strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(stripTagsRE.ReplaceAllString(v, ""))
+}
+
+var stripTagsRE = regexp.MustCompile(`<[^>]*>`)
+
+// escapeAmpersands is replace_ampersands_not_followed_by_entity
+// (lib/weblib.php): an & not followed by 1 to 8 of [a-zA-Z0-9#] and ;
+// becomes &amp;.
+func escapeAmpersands(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '&' {
+			b.WriteByte(v[i])
+			continue
+		}
+		j := i + 1
+		for j < len(v) && j-i <= 8 && (v[j] == '#' || v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9') {
+			j++
+		}
+		if j > i+1 && j-i <= 9 && j < len(v) && v[j] == ';' {
+			b.WriteByte('&')
+		} else {
+			b.WriteString("&amp;")
+		}
+	}
+	return b.String()
 }
 
 func (s *Server) sortedCohorts() []*Cohort {
