@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -451,10 +452,17 @@ func (a *Agent) checkRole(ctx context.Context, userID, courseID int64) (ok bool,
 			continue
 		}
 		if r.ShortName != a.cfg.StudentRole {
+			id := "the ID of the role " + strconv.Quote(a.cfg.StudentRole)
+			for _, o := range roles {
+				if o.ShortName == a.cfg.StudentRole {
+					// The same user holds it there: its ID is known.
+					id = fmt.Sprintf("%d, the ID of the role %q", o.RoleID, o.ShortName)
+				}
+			}
 			return false, &ConfigError{
 				Problem: fmt.Sprintf("role %d is %q in this Moodle, not %q", r.RoleID, r.ShortName, a.cfg.StudentRole),
-				Hint: fmt.Sprintf("set MOODLE_STUDENT_ROLE_ID (--student-role-id) to the ID of the role %q (Site administration > Users > Permissions > Define roles: its link ends in roleid=<ID>), or MOODLE_STUDENT_ROLE (--student-role) to %q if learners are to have that role (docs/moodle.md)",
-					a.cfg.StudentRole, r.ShortName),
+				Hint: fmt.Sprintf("set MOODLE_STUDENT_ROLE_ID (--student-role-id) to %s (Site administration > Users > Permissions > Define roles: its link ends in roleid=<ID>), or MOODLE_STUDENT_ROLE (--student-role) to %q if learners are to have that role (docs/moodle.md)",
+					id, r.ShortName),
 			}
 		}
 		a.roleChecked = true
