@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,6 +56,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// roleShortname is what Moodle allows in a role's shortname (PARAM_ALPHANUMEXT,
+// the type core_user_get_course_user_profiles returns it as).
+var roleShortname = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // exitError is an exit status without a message (status: 3 = parked).
 type exitError int
@@ -92,7 +97,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		roleDefault = n
 	}
-	role := fs.Int64("student-role-id", roleDefault, "the Moodle role ID learners get on their courses (env MOODLE_STUDENT_ROLE_ID)")
+	role := fs.Int64("student-role-id", roleDefault, "the ID of that role in this Moodle; the agent checks it has the shortname --student-role (env MOODLE_STUDENT_ROLE_ID)")
+	roleName := fs.String("student-role", or(getenv("MOODLE_STUDENT_ROLE"), moodlesync.DefaultStudentRole), "the shortname of the Moodle role learners get on their courses (env MOODLE_STUDENT_ROLE)")
 	cohortName := fs.String("cohort-name", or(getenv("MOODLE_COHORT_NAME"), "{organisation}: {group}"), "name of new cohorts: {organisation}, {group}, {groupId} (env MOODLE_COHORT_NAME)")
 	batch := fs.Int("batch-size", 100, "learners per Moodle call")
 	pollWait := fs.Duration("poll-wait", 30*time.Second, "how long to long-poll the feed when caught up (at most 30s)")
@@ -119,11 +125,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *role <= 0 || *batch <= 0 {
 		return errors.New("--student-role-id and --batch-size must be positive")
 	}
+	if !roleShortname.MatchString(*roleName) {
+		return fmt.Errorf("--student-role %q: a Moodle role shortname (letters, digits, _ and -), such as student", *roleName)
+	}
 
 	cfg := moodlesync.Config{
 		RollcallURL: *rollcallURL, APIKey: getenv("ROLLCALL_API_KEY"), ProgrammeID: *programmeID,
 		MoodleURL: *moodleURL, MoodleToken: getenv("MOODLE_TOKEN"), StateFile: *stateFile, PollWait: *pollWait,
-		Auth: *auth, StudentRoleID: *role, CohortName: *cohortName, BatchSize: *batch,
+		Auth: *auth, StudentRole: *roleName, StudentRoleID: *role, CohortName: *cohortName, BatchSize: *batch,
 	}
 	var missing []string
 	for _, m := range []struct{ name, v string }{

@@ -212,6 +212,7 @@ func TestConfigFlags(t *testing.T) {
 	env, m := setup(t)
 	env["MOODLE_AUTH"] = "saml2"
 	env["MOODLE_STUDENT_ROLE_ID"] = "4"
+	env["MOODLE_STUDENT_ROLE"] = "teacher"
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"--once", "--cohort-name", "{group} [{groupId}]"}, func(k string) string { return env[k] }, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
@@ -226,6 +227,18 @@ func TestConfigFlags(t *testing.T) {
 	env["MOODLE_STUDENT_ROLE_ID"] = "student"
 	if err := run(context.Background(), []string{"--once"}, func(k string) string { return env[k] }, &stdout, &stderr); err == nil {
 		t.Error("a role shortname where the ID goes was accepted")
+	}
+	env["MOODLE_STUDENT_ROLE_ID"] = "4"
+	if err := run(context.Background(), []string{"--once", "--student-role", "Student role"}, func(k string) string { return env[k] }, &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), "shortname") {
+		t.Errorf("a role name that is no shortname: %v", err)
+	}
+	// The ID of another role than the shortname says stops the agent,
+	// with what to set.
+	env["MOODLE_STUDENT_ROLE"] = "student"
+	err := run(context.Background(), []string{"--once", "--state-file", filepath.Join(t.TempDir(), "s.json")}, func(k string) string { return env[k] }, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), `role 4 is "teacher" in this Moodle, not "student"`) {
+		t.Errorf("role 4 as student: %v", err)
 	}
 	if err := run(context.Background(), []string{"--once", "--reconcile"}, func(k string) string { return env[k] }, &stdout, &stderr); err == nil {
 		t.Error("--once with --reconcile was accepted")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -53,11 +54,17 @@ type Config struct {
 	// oauth2 (default), saml2, auth_oidc, … — whichever lets learners sign
 	// in through their organisation's identity provider.
 	Auth string
-	// StudentRoleID is the role learners get on their courses (default 5,
-	// "student" on a standard install). Moodle's web services have no
-	// function that lists roles, so rollcall-moodle-sync resolves
-	// --student-role (a shortname) through a table it is given; see
+	// StudentRole is the shortname of the role learners get on their
+	// courses (default "student"); StudentRoleID is its ID (default 5,
+	// "student" on a standard install). Moodle's web services cannot list
+	// roles, so the ID cannot be looked up by shortname; instead the agent
+	// checks that the role with StudentRoleID has the shortname
+	// StudentRole (core_user_get_course_user_profiles reports the roles a
+	// user holds in a course): at start on an enrolment it made before,
+	// else on its first enrolment, which it makes alone and undoes if the
+	// role is another. A mismatch stops it with a ConfigError. See
 	// docs/moodle.md.
+	StudentRole   string
 	StudentRoleID int64
 	// CohortName names a new cohort: {organisation}, {group} and
 	// {groupId} are filled in (default "{organisation}: {group}").
@@ -80,10 +87,17 @@ type Agent struct {
 
 	running sync.Mutex
 	st      *state
-	// cohorts maps a cohort idnumber to its Moodle id (nil: not loaded);
-	// courses maps an lmsCourseId (course idnumber) to its Moodle id.
-	cohorts map[string]int64
+	// cohorts maps a cohort idnumber to the cohort (nil: not loaded);
+	// named: the access groups whose cohort name was compared with
+	// Config.CohortName since namedAt; courses maps an lmsCourseId (course
+	// idnumber) to its Moodle id.
+	cohorts map[string]moodleCohort
+	named   map[string]bool
+	namedAt time.Time
 	courses map[string]int64
+	// roleChecked: the student role's shortname was checked (or could not
+	// be, and the agent said so once).
+	roleChecked bool
 	// expiredInARow guards against a feed that expires every cursor.
 	expiredInARow int
 	// checked: the preflight passed.
@@ -136,6 +150,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.StudentRoleID <= 0 {
 		cfg.StudentRoleID = DefaultStudentRoleID
+	}
+	if strings.TrimSpace(cfg.StudentRole) == "" {
+		cfg.StudentRole = DefaultStudentRole
 	}
 	if strings.TrimSpace(cfg.CohortName) == "" {
 		cfg.CohortName = "{organisation}: {group}"
@@ -303,6 +320,7 @@ func sleep(ctx context.Context, d time.Duration) {
 
 func (a *Agent) resetCaches() {
 	a.cohorts = nil
+	a.named = nil
 	a.courses = map[string]int64{}
 }
 
@@ -313,8 +331,10 @@ func (a *Agent) save() error { return a.st.save(a.cfg.StateFile) }
 var requiredFunctions = []string{
 	"core_webservice_get_site_info",
 	"core_user_get_users_by_field", "core_user_create_users", "core_user_update_users", "core_user_delete_users",
-	"core_cohort_get_cohorts", "core_cohort_create_cohorts", "core_cohort_add_cohort_members", "core_cohort_delete_cohort_members",
+	"core_cohort_get_cohorts", "core_cohort_create_cohorts", "core_cohort_update_cohorts",
+	"core_cohort_add_cohort_members", "core_cohort_delete_cohort_members",
 	"core_course_get_courses_by_field", "enrol_manual_enrol_users", "enrol_manual_unenrol_users",
+	"core_user_get_course_user_profiles",
 }
 
 // ConfigError is a Moodle set-up the agent cannot work with; it says what
@@ -375,10 +395,120 @@ func (a *Agent) preflight(ctx context.Context, reconcile bool) error {
 		return &ConfigError{Problem: "the web-service user cannot see other users' usernames and idnumbers",
 			Hint: "allow moodle/user:viewdetails and moodle/user:viewalldetails in its system role (docs/moodle.md)"}
 	}
+	if err := a.checkKnownRole(ctx); err != nil {
+		return err
+	}
 	if !a.checked {
-		a.log.InfoContext(ctx, "moodle preflight passed", "release", si.Release, "auth", a.cfg.Auth, "student_role", a.cfg.StudentRoleID)
+		a.log.InfoContext(ctx, "moodle preflight passed", "release", si.Release, "auth", a.cfg.Auth,
+			"student_role", a.cfg.StudentRole, "student_role_id", a.cfg.StudentRoleID, "student_role_checked", a.roleChecked)
 	}
 	a.checked = true
+	return nil
+}
+
+// checkKnownRole checks the student role, before anything changes, on an
+// enrolment the state file says the agent made: the first learner (by ID)
+// with an account and courses. If Moodle shows no role with the
+// configured ID there (unenrolled by hand, say), the check waits for the
+// agent's next enrolment (probeRole).
+func (a *Agent) checkKnownRole(ctx context.Context) error {
+	if a.roleChecked {
+		return nil
+	}
+	ids := make([]string, 0, len(a.st.Learners))
+	for id, ls := range a.st.Learners {
+		if ls.MoodleID != 0 && !ls.Erased && len(ls.Courses) > 0 && a.st.Parked[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	ls := a.st.Learners[ids[0]]
+	cid, ok, err := a.courseID(ctx, ls.Courses[0])
+	if err != nil || !ok {
+		return err
+	}
+	_, err = a.checkRole(ctx, ls.MoodleID, cid)
+	if err != nil && !Fatal(err) && !transient(err) {
+		a.log.WarnContext(ctx, "could not check the student role; the next enrolment will", "err", err.Error())
+		return nil
+	}
+	return err
+}
+
+// checkRole reads the roles a user holds in a course and compares the one
+// with Config.StudentRoleID with Config.StudentRole. ok: it matches (the
+// role is checked); a *ConfigError if that role has another shortname;
+// neither when the user holds no role with that ID there.
+func (a *Agent) checkRole(ctx context.Context, userID, courseID int64) (ok bool, err error) {
+	roles, _, err := a.moodle.courseRoles(ctx, userID, courseID)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range roles {
+		if r.RoleID != a.cfg.StudentRoleID {
+			continue
+		}
+		if r.ShortName != a.cfg.StudentRole {
+			id := "the ID of the role " + strconv.Quote(a.cfg.StudentRole)
+			for _, o := range roles {
+				if o.ShortName == a.cfg.StudentRole {
+					// The same user holds it there: its ID is known.
+					id = fmt.Sprintf("%d, the ID of the role %q", o.RoleID, o.ShortName)
+				}
+			}
+			return false, &ConfigError{
+				Problem: fmt.Sprintf("role %d is %q in this Moodle, not %q", r.RoleID, r.ShortName, a.cfg.StudentRole),
+				Hint: fmt.Sprintf("set MOODLE_STUDENT_ROLE_ID (--student-role-id) to %s (Site administration > Users > Permissions > Define roles: its link ends in roleid=<ID>), or MOODLE_STUDENT_ROLE (--student-role) to %q if learners are to have that role (docs/moodle.md)",
+					id, r.ShortName),
+			}
+		}
+		a.roleChecked = true
+		a.log.InfoContext(ctx, "student role checked", "student_role", r.ShortName, "student_role_id", r.RoleID)
+		return true, nil
+	}
+	return false, nil
+}
+
+// probeRole checks the student role on the first enrolment the agent
+// makes (when checkKnownRole could not): it enrols that one (user,
+// course) alone, reads the role back, and if it is another role stops
+// with a ConfigError, having undone that enrolment when the account is
+// new (fresh; an older account may have been enrolled there before, so
+// that enrolment is left, and the error says so). A failure to enrol the
+// probe is left to the batch that follows, which finds whose it is.
+func (a *Agent) probeRole(ctx context.Context, p pair, fresh bool) error {
+	if err := a.moodle.enrol(ctx, a.cfg.StudentRoleID, []pair{p}); err != nil {
+		if Fatal(err) || transient(err) {
+			return err
+		}
+		return nil
+	}
+	ok, err := a.checkRole(ctx, p.a, p.b)
+	var ce *ConfigError
+	switch {
+	case errors.As(err, &ce):
+		if !fresh {
+			ce.Hint += fmt.Sprintf("; Moodle user %d was enrolled on course %d with role %d: remove it there by hand", p.a, p.b, a.cfg.StudentRoleID)
+		} else if uerr := a.moodle.unenrol(ctx, []pair{p}); uerr != nil {
+			ce.Hint += fmt.Sprintf("; undoing the enrolment of Moodle user %d on course %d with role %d failed (%s): remove it by hand", p.a, p.b, a.cfg.StudentRoleID, redact(uerr.Error()))
+		} else {
+			ce.Hint += fmt.Sprintf("; the one enrolment made with role %d (Moodle user %d, course %d) was undone", a.cfg.StudentRoleID, p.a, p.b)
+		}
+		return ce
+	case err != nil && (Fatal(err) || transient(err)):
+		return err
+	case err != nil:
+		a.log.WarnContext(ctx, "could not check the student role; the next enrolment will", "err", err.Error())
+	case !ok:
+		// Moodle did not show the role it was just asked to assign: say so
+		// once rather than ask again on every batch.
+		a.roleChecked = true
+		a.log.WarnContext(ctx, "could not check the student role: Moodle does not show it on the enrolment just made",
+			"student_role", a.cfg.StudentRole, "student_role_id", a.cfg.StudentRoleID, "moodle_user", p.a, "course", p.b)
+	}
 	return nil
 }
 

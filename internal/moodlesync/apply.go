@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // desired is one learner as Moodle should have them.
@@ -29,8 +30,13 @@ type desired struct {
 // an internal plugin such as "manual" would need one.
 const DefaultAuth = "oauth2"
 
-// DefaultStudentRoleID is Moodle's "student" role on a standard install.
-const DefaultStudentRoleID = 5
+// DefaultStudentRole is the shortname of the role learners get
+// (Config.StudentRole), and DefaultStudentRoleID its ID on a standard
+// install (lib/db/install.php creates student fifth).
+const (
+	DefaultStudentRole   = "student"
+	DefaultStudentRoleID = 5
+)
 
 // placeholderName fills a missing given or family name: Moodle refuses
 // blank first and last names.
@@ -466,6 +472,26 @@ func (a *Agent) upsertAll(ctx context.Context, items []item, account map[string]
 			}
 		}
 	}
+	if !a.roleChecked && len(enrol) > 0 {
+		// The first enrolment checks the role's shortname: a new account's
+		// if there is one, as that enrolment can be undone.
+		learnerOf := map[int64]string{}
+		for _, it := range items {
+			if u := account[it.id]; u != nil {
+				learnerOf[u.ID] = it.id
+			}
+		}
+		probe, fresh := enrol[0], false
+		for _, p := range enrol {
+			if created[learnerOf[p.a]] {
+				probe, fresh = p, true
+				break
+			}
+		}
+		if err := a.probeRole(ctx, probe, fresh); err != nil {
+			return err
+		}
+	}
 	err = a.moodle.enrol(ctx, a.cfg.StudentRoleID, enrol)
 	if err != nil && !Fatal(err) && !transient(err) {
 		// All or nothing: one learner at a time, to find the one.
@@ -566,17 +592,20 @@ func (a *Agent) loadCohorts(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.cohorts = make(map[string]int64, len(cs))
+	a.cohorts = make(map[string]moodleCohort, len(cs))
 	for _, c := range cs {
 		if c.IDNumber != "" {
-			a.cohorts[c.IDNumber] = c.ID
-			if strings.Contains(c.Description, cohortMarker) {
+			a.cohorts[c.IDNumber] = c
+			if ours(c) {
 				a.st.addGroup(c.IDNumber) // the agent's, though the state may not know it
 			}
 		}
 	}
 	return nil
 }
+
+// ours: the agent created the cohort (its description ends so).
+func ours(c moodleCohort) bool { return strings.Contains(c.Description, cohortMarker) }
 
 // cohortID finds the cohort whose idnumber is groupID.
 func (a *Agent) cohortID(ctx context.Context, groupID string) (int64, bool, error) {
@@ -585,19 +614,21 @@ func (a *Agent) cohortID(ctx context.Context, groupID string) (int64, bool, erro
 			return 0, false, err
 		}
 	}
-	id, ok := a.cohorts[groupID]
-	return id, ok, nil
+	c, ok := a.cohorts[groupID]
+	return c.ID, ok, nil
 }
 
 // ensureCohort finds or creates the access group's cohort (system context,
 // idnumber = access-group ID), named by Config.CohortName so that the
 // default groups of different organisations ("All staff") can be told
-// apart.
+// apart, and renames a cohort of the agent's whose organisation or group
+// has been renamed (nameCohort).
 func (a *Agent) ensureCohort(ctx context.Context, learnerID, groupID, groupName string) (int64, error) {
 	fresh := a.cohorts == nil
 	if id, ok, err := a.cohortID(ctx, groupID); err != nil || ok {
 		if ok {
 			a.st.addGroup(groupID)
+			err = a.nameCohort(ctx, learnerID, groupID, groupName)
 		}
 		return id, err
 	}
@@ -605,34 +636,83 @@ func (a *Agent) ensureCohort(ctx context.Context, learnerID, groupID, groupName 
 		if err := a.loadCohorts(ctx); err != nil {
 			return 0, err
 		}
-		if id, ok := a.cohorts[groupID]; ok {
+		if c, ok := a.cohorts[groupID]; ok {
 			a.st.addGroup(groupID)
-			return id, nil
+			return c.ID, a.nameCohort(ctx, learnerID, groupID, groupName)
 		}
 	}
-	name := a.cohortName(ctx, learnerID, groupID, groupName)
+	name, _ := a.cohortName(ctx, learnerID, groupID, groupName)
 	c, err := a.moodle.createCohort(ctx, groupID, name)
 	if err != nil {
 		// A lost answer to an earlier try may have created it.
 		if lerr := a.loadCohorts(ctx); lerr == nil {
-			if id, ok := a.cohorts[groupID]; ok {
+			if c, ok := a.cohorts[groupID]; ok {
 				a.st.addGroup(groupID)
-				return id, nil
+				return c.ID, nil
 			}
 		}
 		return 0, err
 	}
-	a.cohorts[groupID] = c.ID
+	a.cohorts[groupID] = c
+	a.markNamed(groupID)
 	a.st.addGroup(groupID)
 	a.log.InfoContext(ctx, "moodle cohort created", "access_group", groupID, "cohort", c.ID)
 	return c.ID, nil
 }
 
+// namedFor is how long a cohort's name, once compared, is taken as
+// current: Run keeps its caches for as long as it runs, and the feed has
+// no event for a renamed organisation or group.
+const namedFor = time.Hour
+
+func (a *Agent) markNamed(groupID string) {
+	if a.named == nil || a.now().Sub(a.namedAt) > namedFor {
+		a.named, a.namedAt = map[string]bool{}, a.now()
+	}
+	a.named[groupID] = true
+}
+
+// nameCohort compares the name of the agent's cohort for groupID with
+// Config.CohortName filled in with the current organisation and group
+// names, once per group per cache (RunOnce, Reconcile, or an hour of Run),
+// and renames it if they differ (core_cohort_update_cohorts). Cohorts made
+// by hand keep their names. A rename Moodle refuses is logged and does not
+// hold the learner back; configuration errors stop the agent.
+func (a *Agent) nameCohort(ctx context.Context, learnerID, groupID, groupName string) error {
+	c := a.cohorts[groupID]
+	if a.named != nil && a.now().Sub(a.namedAt) <= namedFor && a.named[groupID] || !ours(c) {
+		return nil
+	}
+	name, complete := a.cohortName(ctx, learnerID, groupID, groupName)
+	if !complete {
+		return nil // not known now: compared again with the next learner
+	}
+	if name == c.Name {
+		a.markNamed(groupID)
+		return nil
+	}
+	if err := a.moodle.updateCohort(ctx, c, name); err != nil {
+		if Fatal(err) || transient(err) {
+			return err
+		}
+		a.log.WarnContext(ctx, "moodle cohort not renamed", "access_group", groupID, "cohort", c.ID, "err", redact(err.Error()))
+		a.markNamed(groupID)
+		return nil
+	}
+	c.Name = name
+	a.cohorts[groupID] = c
+	a.markNamed(groupID)
+	a.log.InfoContext(ctx, "moodle cohort renamed", "access_group", groupID, "cohort", c.ID)
+	return nil
+}
+
 // cohortName fills Config.CohortName: {organisation}, {group}, {groupId}.
 // The organisation's name is read from Rollcall (best effort: without it,
-// the group's ID tells groups of the same name apart).
-func (a *Agent) cohortName(ctx context.Context, learnerID, groupID, groupName string) string {
-	if strings.TrimSpace(groupName) == "" {
+// the group's ID tells groups of the same name apart). complete: every
+// name was known, so the result may replace a cohort's current name.
+func (a *Agent) cohortName(ctx context.Context, learnerID, groupID, groupName string) (name string, complete bool) {
+	complete = strings.TrimSpace(groupName) != ""
+	if !complete {
 		groupName = groupID
 	}
 	tmpl := a.cfg.CohortName
@@ -640,14 +720,14 @@ func (a *Agent) cohortName(ctx context.Context, learnerID, groupID, groupName st
 	if strings.Contains(tmpl, "{organisation}") {
 		org = a.rollcall.organisationName(ctx, learnerID)
 		if org == "" {
-			tmpl = "{group} ({groupId})"
+			tmpl, complete = "{group} ({groupId})", false
 		}
 	}
-	name := strings.NewReplacer("{organisation}", org, "{group}", groupName, "{groupId}", groupID).Replace(tmpl)
-	if len(name) > 254 { // cohort.name is varchar(254)
-		name = name[:254]
+	name = strings.NewReplacer("{organisation}", org, "{group}", groupName, "{groupId}", groupID).Replace(tmpl)
+	if r := []rune(name); len(r) > 254 { // cohort.name is varchar(254), in characters
+		name = string(r[:254])
 	}
-	return name
+	return name, complete
 }
 
 func (a *Agent) courseID(ctx context.Context, lmsCourseID string) (int64, bool, error) {

@@ -44,12 +44,16 @@
 //     created while access is allowed.
 //   - Cohort: one per access group, idnumber = access-group ID, created in
 //     the system context if missing and named by Config.CohortName
-//     (default "{organisation}: {group}"); a learner is removed from the
-//     agent's other cohorts.
+//     (default "{organisation}: {group}"), renamed when the organisation
+//     or group is (core_cohort_update_cohorts); a learner is removed from
+//     the agent's other cohorts.
 //   - Enrolments: manual enrolment with Config.StudentRoleID on each course
 //     whose idnumber is the lmsCourseId (found by Moodle's exact idnumber
 //     search: no moodle/course:update needed); unenrolment from the agent's
-//     courses that are no longer theirs.
+//     courses that are no longer theirs. The role's shortname is checked
+//     against Config.StudentRole with core_user_get_course_user_profiles
+//     (Moodle's web services cannot list roles), and a mismatch stops the
+//     agent.
 //   - Erasure: username, email, names and idnumber overwritten with opaque
 //     values, then the account deleted: Moodle's user_deleted log event
 //     keeps the username, email and idnumber it is given (invariant 2).
@@ -59,9 +63,10 @@
 // core_webservice_get_site_info, core_user_get_users_by_field,
 // core_user_get_users (Reconcile), core_user_create_users,
 // core_user_update_users, core_user_delete_users, core_cohort_get_cohorts,
-// core_cohort_create_cohorts, core_cohort_add_cohort_members,
-// core_cohort_delete_cohort_members, core_course_get_courses_by_field,
-// enrol_manual_enrol_users, enrol_manual_unenrol_users. The token's user
+// core_cohort_create_cohorts, core_cohort_update_cohorts,
+// core_cohort_add_cohort_members, core_cohort_delete_cohort_members,
+// core_course_get_courses_by_field, enrol_manual_enrol_users,
+// enrol_manual_unenrol_users, core_user_get_course_user_profiles. The token's user
 // needs, at system level, exactly the capabilities in
 // moodlefake.AgentCapabilities (listed with reasons in docs/moodle.md).
 //

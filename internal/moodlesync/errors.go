@@ -26,7 +26,23 @@ func (e *MoodleError) Error() string {
 	if e.DebugInfo != "" {
 		s += " [debuginfo: " + redact(e.DebugInfo) + "]"
 	}
+	if h := fatalHints[e.ErrorCode]; h != "" {
+		s += ": " + h
+	}
 	return s
+}
+
+// fatalHints say what to change where Moodle's own message does not
+// (nopermissions names the capability itself).
+var fatalHints = map[string]string{
+	// external_api::validate_context() on a course is require_login() on
+	// it (public/lib/external/classes/external_api.php, lib/moodlelib.php):
+	// the agent's user, enrolled nowhere, needs moodle/course:view.
+	"requireloginerror": "allow moodle/course:view (and moodle/course:viewhiddencourses) in the web-service user's system role (docs/moodle.md)",
+	// public/enrol/manual/externallib.php enrol_users: the role must be in
+	// get_assignable_roles() of the course.
+	"wsusercannotassign": "allow the web-service user's role to assign the student role (Define roles > Allow role assignments) and moodle/role:assign, or correct MOODLE_STUDENT_ROLE_ID (docs/moodle.md)",
+	"invalidtoken":       "check MOODLE_TOKEN (Site administration > Server > Web services > Manage tokens)",
 }
 
 // transientMoodleCodes are error codes that say "try again": database

@@ -34,7 +34,12 @@ func (m *moodleClient) call(ctx context.Context, fn string, args map[string]any,
 	if err != nil {
 		return fmt.Errorf("%s: %w", fn, err)
 	}
-	body := append(Params{{"wstoken", m.token}, {"wsfunction", fn}, {"moodlewsrestformat", "json"}}, params...).Encode()
+	// moodlewssettingraw: strings as stored, not through
+	// \core_external\util::format_string (public/webservice/lib.php
+	// set_web_service_call_settings), which would return a cohort named
+	// "A & B" as "A &amp; B", and the agent compares names with what it wrote.
+	body := append(Params{{"wstoken", m.token}, {"wsfunction", fn}, {"moodlewsrestformat", "json"}, {"moodlewssettingraw", "1"}},
+		params...).Encode()
 	return m.retry.do(ctx, m.log, fn, func(ctx context.Context) error {
 		return m.once(ctx, fn, body, out)
 	})
@@ -299,6 +304,55 @@ func (m *moodleClient) createCohort(ctx context.Context, idnumber, name string) 
 		return moodleCohort{}, fmt.Errorf("moodle core_cohort_create_cohorts: expected one cohort, got %d", len(cs))
 	}
 	return cs[0], nil
+}
+
+// updateCohort renames one of the agent's cohorts
+// (core_cohort_update_cohorts, public/cohort/externallib.php
+// update_cohorts: moodle/cohort:manage in the cohort's context, which the
+// agent holds at system level for core_cohort_create_cohorts already).
+// Moodle requires categorytype, name and idnumber and writes the optional
+// fields it is sent (cohort_update_cohort), so the description, with its
+// marker, is left as it is by not sending it.
+func (m *moodleClient) updateCohort(ctx context.Context, c moodleCohort, name string) error {
+	return m.call(ctx, "core_cohort_update_cohorts", map[string]any{"cohorts": []any{map[string]any{
+		"id":           c.ID,
+		"categorytype": map[string]any{"type": "system", "value": ""},
+		"name":         name,
+		"idnumber":     c.IDNumber,
+	}}}, nil)
+}
+
+// courseRole is one of a user's roles in a course, as
+// core_user_get_course_user_profiles reports it.
+type courseRole struct {
+	RoleID    int64  `json:"roleid"`
+	ShortName string `json:"shortname"`
+}
+
+// courseRoles reads the roles a user holds in a course
+// (core_user_get_course_user_profiles, public/user/externallib.php
+// get_course_user_profiles: user_get_user_details($user, $course) with the
+// user's roles in the course, get_user_roles($context, $userid, false);
+// it validates the course context, so it needs moodle/course:view like the
+// enrolment functions, and moodle/user:viewdetails). Moodle's web services
+// have no function that lists roles: this is the one way to learn a role's
+// shortname from its ID, and only for a role somebody holds. found is
+// false when Moodle returned no profile for the user.
+func (m *moodleClient) courseRoles(ctx context.Context, userID, courseID int64) (roles []courseRole, found bool, err error) {
+	var profiles []struct {
+		ID    int64        `json:"id"`
+		Roles []courseRole `json:"roles"`
+	}
+	if err := m.call(ctx, "core_user_get_course_user_profiles", map[string]any{"userlist": []any{
+		map[string]any{"userid": userID, "courseid": courseID}}}, &profiles); err != nil {
+		return nil, false, err
+	}
+	for _, p := range profiles {
+		if p.ID == userID {
+			return p.Roles, true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 type membership struct {

@@ -300,7 +300,7 @@ func TestConfigurableAuthAndRole(t *testing.T) {
 	e := newEnv(t)
 	e.provision("L1", "l1@example.org", "One", "Learner", "G1")
 	e.rc.activate("L1")
-	e.runOnce(t, e.agent(t, func(c *moodlesync.Config) { c.Auth = "saml2"; c.StudentRoleID = 4 }))
+	e.runOnce(t, e.agent(t, func(c *moodlesync.Config) { c.Auth = "saml2"; c.StudentRole = "teacher"; c.StudentRoleID = 4 }))
 	u, ok := e.moodle.UserByIDNumber("L1")
 	if !ok || u.Auth != "saml2" || e.moodle.EnrolmentRole("C-101", u.ID) != 4 {
 		t.Errorf("account %+v, role %d", u, e.moodle.EnrolmentRole("C-101", u.ID))

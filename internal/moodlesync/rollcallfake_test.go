@@ -39,6 +39,9 @@ type fakeRollcall struct {
 	// restricted: as for an LMS key under CTL-10, a learner without access
 	// reads with null email, names and accessAllowed in the feed too.
 	restricted bool
+	// orgs names the organisation of a group's learners (default "Org of
+	// <group>").
+	orgs map[string]string
 }
 
 type fakeGroup struct {
@@ -74,6 +77,30 @@ func (f *fakeRollcall) group(id, name string, courses ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.groups[id] = &fakeGroup{name: name, courses: courses}
+}
+
+// renameGroup renames an access group; as in Rollcall, no event follows.
+func (f *fakeRollcall) renameGroup(id, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.groups[id].name = name
+}
+
+// renameOrg renames the organisation of a group's learners; no event.
+func (f *fakeRollcall) renameOrg(group, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.orgs == nil {
+		f.orgs = map[string]string{}
+	}
+	f.orgs[group] = name
+}
+
+func (f *fakeRollcall) orgName(group string) string {
+	if n, ok := f.orgs[group]; ok {
+		return n
+	}
+	return "Org of " + group
 }
 
 func (f *fakeRollcall) emit(l *fakeLearner, typ string) {
@@ -377,7 +404,7 @@ func (f *fakeRollcall) learnerQuery(w http.ResponseWriter, query string, vars ma
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"learner": map[string]any{
-			"organisation": map[string]any{"name": "Org of " + l.group}}}})
+			"organisation": map[string]any{"name": f.orgName(l.group)}}}})
 		return
 	}
 	data := map[string]any{}

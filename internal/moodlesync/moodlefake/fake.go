@@ -73,6 +73,23 @@ type Cohort struct {
 	Visible     bool
 }
 
+// Role is a row of Moodle's role table, as far as modelled.
+type Role struct {
+	ShortName string
+	Name      string
+	SortOrder int
+}
+
+// StandardRoles are a standard install's roles (lib/db/install.php
+// creates them in this order, so these are their IDs).
+func StandardRoles() map[int64]Role {
+	return map[int64]Role{
+		1: {"manager", "Manager", 1}, 2: {"coursecreator", "Course creator", 2}, 3: {"editingteacher", "Teacher", 3},
+		4: {"teacher", "Non-editing teacher", 4}, 5: {"student", "Student", 5}, 6: {"guest", "Guest", 6},
+		7: {"user", "Authenticated user", 7}, 8: {"frontpage", "Authenticated user on site home", 8},
+	}
+}
+
 // Course is a course with a manual enrolment instance.
 type Course struct {
 	ID          int64
@@ -178,6 +195,13 @@ type Server struct {
 	// ShowUserIdentity mirrors $CFG->showuseridentity (default "email"):
 	// the identity fields shown to holders of moodle/site:viewuseridentity.
 	ShowUserIdentity []string
+	// Roles is the role table (id → role); New fills in a standard
+	// install's roles, where "student" is 5.
+	Roles map[int64]Role
+	// Assignable are the roles the token's user may assign on a course
+	// (its role's "Allow role assignments", get_assignable_roles()); New
+	// allows manager, editingteacher, teacher and student.
+	Assignable map[int64]bool
 
 	mu       sync.Mutex
 	m        *model
@@ -186,10 +210,17 @@ type Server struct {
 	hook     func(Call) *Failure
 	calls    []Call
 	now      func() time.Time
+	// raw: the call asked for raw strings (moodlewssettingraw), so
+	// \core_external\util::format_string leaves them as stored.
+	raw bool
 }
 
 // AgentCapabilities is the least-privilege set docs/moodle.md asks for:
-// what rollcall-moodle-sync needs, and no more. Not moodle/course:update
+// what rollcall-moodle-sync needs, and no more. moodle/course:view because
+// every function that works in a course (enrol_manual_*,
+// core_user_get_course_user_profiles) validates the course context, which
+// is require_login() on the course: a user who is not enrolled gets in
+// only with it (lib/moodlelib.php require_login, is_viewing). Not moodle/course:update
 // (the agent trusts Moodle's exact idnumber search instead), not
 // moodle/site:viewuseridentity (fields it cannot see, it sends).
 var AgentCapabilities = []string{
@@ -197,7 +228,7 @@ var AgentCapabilities = []string{
 	"moodle/user:create", "moodle/user:update", "moodle/user:delete",
 	"moodle/user:viewdetails", "moodle/user:viewalldetails",
 	"moodle/cohort:view", "moodle/cohort:manage", "moodle/cohort:assign",
-	"moodle/course:viewhiddencourses",
+	"moodle/course:view", "moodle/course:viewhiddencourses",
 	"enrol/manual:enrol", "enrol/manual:unenrol", "moodle/role:assign",
 }
 
@@ -214,6 +245,7 @@ func New(token string) *Server {
 		caps[c] = true
 	}
 	return &Server{Token: token, Caps: caps, ShowUserIdentity: []string{"email"}, m: m,
+		Roles: StandardRoles(), Assignable: map[int64]bool{1: true, 3: true, 4: true, 5: true},
 		disabled: map[string]bool{}, queued: map[string][]Failure{}, now: time.Now}
 }
 
@@ -267,14 +299,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return ""
 	}
 	token, fn, format := scalar("wstoken"), scalar("wsfunction"), scalar("moodlewsrestformat")
-	for _, k := range []string{"wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingfilter", "moodlewssettingfileurl", "moodlewssettinglang"} {
+	// public/webservice/lib.php set_web_service_call_settings: the
+	// moodlewssetting* parameters are settings, not the function's.
+	raw := scalar("moodlewssettingraw") == "1" || scalar("moodlewssettingraw") == "true"
+	for _, k := range []string{"wstoken", "wsfunction", "moodlewsrestformat", "moodlewssettingraw", "moodlewssettingfilter",
+		"moodlewssettingfileurl", "moodlewssettinglang", "moodlewssettingtimezone"} {
 		vars.remove(k)
 	}
 	if format != "json" {
 		http.Error(w, "moodlefake answers moodlewsrestformat=json only", http.StatusNotImplemented)
 		return
 	}
-	res, failure, werr := s.call(token, fn, vars, raws)
+	res, failure, werr := s.call(token, fn, vars, raws, raw)
 	if failure != nil && failure.Status != 0 && failure.Status != http.StatusOK {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(failure.Status)
@@ -300,9 +336,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-func (s *Server) call(token, fn string, vars *node, raws []string) (any, *Failure, *wsError) {
+func (s *Server) call(token, fn string, vars *node, raws []string, raw bool) (any, *Failure, *wsError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.raw = raw
 	if token == "" || token != s.Token {
 		return nil, nil, &wsError{Exception: exMoodle, ErrorCode: "invalidtoken", Message: "Invalid token - token not found"}
 	}

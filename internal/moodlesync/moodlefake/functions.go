@@ -2,6 +2,7 @@ package moodlefake
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,9 +16,6 @@ type function struct {
 // Auth plugins installed; the internal ones need a password.
 var authPlugins = map[string]bool{"manual": true, "nologin": true, "email": true, "oauth2": true, "saml2": true, "ldap": true}
 var internalAuth = map[string]bool{"manual": true, "email": true}
-
-// Roles the token's (admin) user may assign on a course.
-var assignableRoles = map[int64]bool{1: true, 3: true, 4: true, 5: true}
 
 var functions map[string]function
 
@@ -95,6 +93,20 @@ func init() {
 			f("theme", opt(value(pPlugin))),
 			f("customfields", opt(multiple(single(f("shortname", value(pAlphaNumExt)), f("value", value(pRaw)))))),
 		)))), createCohorts},
+		"core_cohort_update_cohorts": {paramsOf(f("cohorts", multiple(single(
+			f("id", value(pInt)),
+			f("categorytype", single(f("type", value(pText)), f("value", value(pRaw)))),
+			f("name", value(pRaw)),
+			f("idnumber", value(pRaw)),
+			f("description", opt(value(pRaw))),
+			f("descriptionformat", dflt(value(pInt), int64(1))),
+			f("visible", opt(value(pBool))),
+			f("theme", opt(value(pPlugin))),
+			f("customfields", opt(multiple(single(f("shortname", value(pAlphaNumExt)), f("value", value(pRaw)))))),
+		)))), updateCohorts},
+		"core_user_get_course_user_profiles": {paramsOf(f("userlist", multiple(single(
+			f("userid", value(pInt)), f("courseid", value(pInt)),
+		)))), getCourseUserProfiles},
 		"core_cohort_add_cohort_members": {paramsOf(f("members", multiple(single(
 			f("cohorttype", single(f("type", value(pAlphaNumExt)), f("value", value(pRaw)))),
 			f("usertype", single(f("type", value(pAlphaNumExt)), f("value", value(pRaw)))),
@@ -133,6 +145,7 @@ const (
 	exInvalidParameter   = `core\exception\invalid_parameter_exception`
 	exRequiredCapability = `core\exception\required_capability_exception`
 	exCoding             = `core\exception\coding_exception`
+	exRequireLogin       = `core\exception\require_login_exception`
 )
 
 // capabilityNames are get_capability_string() of the capabilities checked.
@@ -163,6 +176,23 @@ func noPermission(capability string) *wsError {
 func (s *Server) require(capability string) *wsError {
 	if !s.Caps[capability] {
 		return noPermission(capability)
+	}
+	return nil
+}
+
+// requireCourseLogin is external_api::validate_context() on a course
+// context (public/lib/external/classes/external_api.php), which calls
+// require_login() on the course (lib/moodlelib.php): a hidden course needs
+// moodle/course:viewhiddencourses, and a user who is not enrolled in it
+// (the token's user never is) gets in only with moodle/course:view
+// (is_viewing()). Otherwise a require_login_exception, whose reason is
+// debuginfo.
+func (s *Server) requireCourseLogin(c *Course) *wsError {
+	if c.Hidden && !s.Caps["moodle/course:viewhiddencourses"] {
+		return &wsError{Exception: exRequireLogin, ErrorCode: "requireloginerror", Message: "Course or activity not accessible.", DebugInfo: "Course is hidden"}
+	}
+	if !s.Caps["moodle/course:view"] {
+		return &wsError{Exception: exRequireLogin, ErrorCode: "requireloginerror", Message: "Course or activity not accessible.", DebugInfo: "Not enrolled"}
 	}
 	return nil
 }
@@ -550,7 +580,8 @@ func cohortJSON(c *Cohort) map[string]any {
 }
 
 // core_cohort_get_cohorts: no ids → every cohort; unknown ids are ignored.
-// (public/cohort/externallib.php): moodle/cohort:view or manage.
+// (public/cohort/externallib.php): moodle/cohort:view or manage; names go
+// through \core_external\util::format_string (see formatString).
 func getCohorts(s *Server, args map[string]any) (any, *wsError) {
 	if !s.Caps["moodle/cohort:view"] && !s.Caps["moodle/cohort:manage"] {
 		return nil, noPermission("moodle/cohort:view")
@@ -567,9 +598,49 @@ func getCohorts(s *Server, args map[string]any) (any, *wsError) {
 				continue
 			}
 		}
-		out = append(out, cohortJSON(c))
+		j := cohortJSON(c)
+		j["name"] = s.formatString(c.Name)
+		out = append(out, j)
 	}
 	return out, nil
+}
+
+// formatString is \core_external\util::format_string with a site's
+// defaults (formatstringstriptags on, filters off for web services):
+// format_string() escapes an ampersand that starts no entity and strips
+// tags, turning < and > into entities; a call with moodlewssettingraw
+// gets the string as stored.
+func (s *Server) formatString(v string) string {
+	if s.raw {
+		return v
+	}
+	v = escapeAmpersands(v)
+	return strings.NewReplacer("<", "&lt;", ">", "&gt;").Replace(stripTagsRE.ReplaceAllString(v, ""))
+}
+
+var stripTagsRE = regexp.MustCompile(`<[^>]*>`)
+
+// escapeAmpersands is replace_ampersands_not_followed_by_entity
+// (lib/weblib.php): an & not followed by 1 to 8 of [a-zA-Z0-9#] and ;
+// becomes &amp;.
+func escapeAmpersands(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '&' {
+			b.WriteByte(v[i])
+			continue
+		}
+		j := i + 1
+		for j < len(v) && j-i <= 8 && (v[j] == '#' || v[j] >= 'a' && v[j] <= 'z' || v[j] >= 'A' && v[j] <= 'Z' || v[j] >= '0' && v[j] <= '9') {
+			j++
+		}
+		if j > i+1 && j-i <= 9 && j < len(v) && v[j] == ';' {
+			b.WriteByte('&')
+		} else {
+			b.WriteString("&amp;")
+		}
+	}
+	return b.String()
 }
 
 func (s *Server) sortedCohorts() []*Cohort {
@@ -767,7 +838,12 @@ func getCoursesByField(s *Server, args map[string]any) (any, *wsError) {
 	return map[string]any{"courses": courses, "warnings": []any{}}, nil
 }
 
-// enrol_manual_enrol_users: all or nothing; enrolling again only updates.
+// enrol_manual_enrol_users (public/enrol/manual/externallib.php): all or
+// nothing; per enrolment validate_context() on the course (see
+// requireCourseLogin), enrol/manual:enrol, an assignable role, an enabled
+// manual instance. Enrolling again only updates the enrolment; the role is
+// assigned in addition to any the user has (enrol_user, role_assign), but
+// the stand-in keeps one role per enrolment.
 func enrolUsers(s *Server, args map[string]any) (any, *wsError) {
 	for _, e := range items(args, "enrolments") {
 		rid, uid, cid := e["roleid"].(int64), e["userid"].(int64), e["courseid"].(int64)
@@ -775,12 +851,15 @@ func enrolUsers(s *Server, args map[string]any) (any, *wsError) {
 		if c == nil {
 			return nil, invalidParam("Context does not exist")
 		}
+		if err := s.requireCourseLogin(c); err != nil {
+			return nil, err
+		}
 		if err := s.require("enrol/manual:enrol"); err != nil {
 			return nil, err
 		}
 		// get_assignable_roles(): needs moodle/role:assign and the role
 		// in the "allow role assignments" table.
-		if !s.Caps["moodle/role:assign"] || !assignableRoles[rid] {
+		if !s.Caps["moodle/role:assign"] || !s.Assignable[rid] {
 			return nil, &wsError{Exception: exMoodle, ErrorCode: "wsusercannotassign",
 				Message: fmt.Sprintf("You don't have the permission to assign this role (%d) to this user (%d) in this course(%d).", rid, uid, cid)}
 		}
@@ -800,12 +879,17 @@ func enrolUsers(s *Server, args map[string]any) (any, *wsError) {
 	return nil, nil
 }
 
-// enrol_manual_unenrol_users: unenrolling someone not enrolled does nothing.
+// enrol_manual_unenrol_users: validate_context() on the course as for
+// enrol; unenrolling someone not enrolled does nothing.
 func unenrolUsers(s *Server, args map[string]any) (any, *wsError) {
 	for _, e := range items(args, "enrolments") {
 		uid, cid := e["userid"].(int64), e["courseid"].(int64)
-		if s.m.courses[cid] == nil {
+		c := s.m.courses[cid]
+		if c == nil {
 			return nil, missingRecord("course")
+		}
+		if err := s.requireCourseLogin(c); err != nil {
+			return nil, err
 		}
 		if err := s.require("enrol/manual:unenrol"); err != nil {
 			return nil, err
@@ -816,4 +900,91 @@ func unenrolUsers(s *Server, args map[string]any) (any, *wsError) {
 		delete(s.m.enrol[cid], uid)
 	}
 	return nil, nil
+}
+
+// core_cohort_update_cohorts (public/cohort/externallib.php update_cohorts):
+// all or nothing (one delegated transaction); a blank name is
+// invalid_parameter_exception "Invalid cohort name"; the cohort must exist
+// (MUST_EXIST: invalidrecord); moodle/cohort:manage in the cohort's context;
+// categorytype as for create (system only here); name, idnumber and the
+// optional fields that are sent are written (cohort_update_cohort), so a
+// description left out stays as it was.
+func updateCohorts(s *Server, args map[string]any) (any, *wsError) {
+	for _, c := range items(args, "cohorts") {
+		name, _ := str(c, "name")
+		if strings.TrimSpace(name) == "" {
+			return nil, invalidParam("Invalid cohort name")
+		}
+		old := s.m.cohorts[c["id"].(int64)]
+		if old == nil {
+			return nil, missingRecord("cohort")
+		}
+		if err := s.require("moodle/cohort:manage"); err != nil {
+			return nil, err
+		}
+		ct := c["categorytype"].(map[string]any)
+		switch t := ct["type"].(string); t {
+		case "system":
+		case "id", "idnumber":
+			return nil, invalidParam("category not exists: category=" + ct["value"].(string))
+		default:
+			return nil, invalidParam("category type must be id, idnumber or system:" + t)
+		}
+		old.Name = name
+		old.IDNumber, _ = str(c, "idnumber")
+		if d, ok := str(c, "description"); ok {
+			old.Description = d
+		}
+		if v, ok := c["visible"].(bool); ok {
+			old.Visible = v
+		}
+	}
+	return nil, nil
+}
+
+// core_user_get_course_user_profiles (public/user/externallib.php
+// get_course_user_profiles): for each {userid, courseid}, one per user (a
+// user's last pair wins); deleted users are left out; validate_context() on
+// the course (see requireCourseLogin); user_get_user_details($user, $course)
+// (nil without moodle/user:viewdetails: left out) with, in a course, the
+// user's roles there (get_user_roles($context, $userid, false)): roleid,
+// name, shortname, sortorder. The one web-service function of core that
+// tells a role's shortname from its ID, and only for roles someone holds.
+func getCourseUserProfiles(s *Server, args map[string]any) (any, *wsError) {
+	courseOf := map[int64]int64{}
+	var order []int64
+	for _, p := range items(args, "userlist") {
+		uid := p["userid"].(int64)
+		if _, seen := courseOf[uid]; !seen {
+			order = append(order, uid)
+		}
+		courseOf[uid] = p["courseid"].(int64)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	out := []map[string]any{}
+	for _, uid := range order {
+		u := s.m.users[uid]
+		if u == nil || u.Deleted {
+			continue
+		}
+		c := s.m.courses[courseOf[uid]]
+		if c == nil {
+			return nil, invalidParam("Context does not exist")
+		}
+		if err := s.requireCourseLogin(c); err != nil {
+			return nil, err
+		}
+		d := s.userDetails(*u)
+		if d == nil {
+			continue
+		}
+		roles := []map[string]any{}
+		if rid, ok := s.m.enrol[c.ID][uid]; ok {
+			r := s.Roles[rid]
+			roles = append(roles, map[string]any{"roleid": rid, "name": r.Name, "shortname": r.ShortName, "sortorder": r.SortOrder})
+		}
+		d["roles"] = roles
+		out = append(out, d)
+	}
+	return out, nil
 }

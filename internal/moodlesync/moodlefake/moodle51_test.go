@@ -223,3 +223,94 @@ func TestCoreWebserviceGetSiteInfo_ListsTheServiceFunctions(t *testing.T) {
 		t.Errorf("site info: %+v", info)
 	}
 }
+
+// public/enrol/manual/externallib.php enrol_users and unenrol_users call
+// validate_context() on each course, which is require_login() on it: the
+// token's user, enrolled nowhere, gets in only with moodle/course:view
+// (lib/moodlelib.php require_login, is_viewing); otherwise
+// require_login_exception (requireloginerror), its reason in debuginfo.
+func TestEnrolManualEnrolUsers_NeedsCourseView(t *testing.T) {
+	m, c := newClient(t)
+	cid := m.AddCourse("C-101", "c101")
+	uid := m.AddUser(moodlefake.User{Username: "a", Email: "a@example.org", FirstName: "A", LastName: "A"})
+	enrol := map[string]any{"enrolments": []any{map[string]any{"roleid": 5, "userid": uid, "courseid": cid}}}
+	if e := c.call("enrol_manual_enrol_users", enrol, nil); e != nil {
+		t.Fatalf("with the agent's capabilities: %v", e)
+	}
+	m.Revoke("moodle/course:view")
+	wantError(t, c.call("enrol_manual_enrol_users", enrol, nil), `core\exception\require_login_exception`, "requireloginerror", "Not enrolled")
+	wantError(t, c.call("enrol_manual_unenrol_users", map[string]any{"enrolments": []any{map[string]any{"userid": uid, "courseid": cid}}}, nil),
+		`core\exception\require_login_exception`, "requireloginerror", "Not enrolled")
+	if m.EnrolmentRole("C-101", uid) != 5 {
+		t.Error("the enrolment changed")
+	}
+}
+
+// public/user/externallib.php get_course_user_profiles: per {userid,
+// courseid}, user_get_user_details in the course, with the user's roles
+// there (roleid, name, shortname, sortorder); the course context is
+// validated (moodle/course:view), deleted users are left out.
+func TestCoreUserGetCourseUserProfiles_RolesWithShortnames(t *testing.T) {
+	m, c := newClient(t)
+	cid := m.AddCourse("C-101", "c101")
+	a := m.AddUser(moodlefake.User{Username: "a", Email: "a@example.org", FirstName: "A", LastName: "A", IDNumber: "L1"})
+	b := m.AddUser(moodlefake.User{Username: "b", Email: "b@example.org", FirstName: "B", LastName: "B"})
+	m.Enrol("C-101", a, 5)
+	list := map[string]any{"userlist": []any{map[string]any{"userid": a, "courseid": cid}, map[string]any{"userid": b, "courseid": cid}}}
+	var got []struct {
+		ID       int64
+		IDNumber string
+		Roles    []struct {
+			RoleID    int64
+			Name      string
+			ShortName string
+			SortOrder int
+		}
+	}
+	if e := c.call("core_user_get_course_user_profiles", list, &got); e != nil {
+		t.Fatal(e)
+	}
+	if len(got) != 2 || got[0].ID != a || len(got[0].Roles) != 1 || got[0].Roles[0].RoleID != 5 ||
+		got[0].Roles[0].ShortName != "student" || got[0].IDNumber != "L1" || len(got[1].Roles) != 0 {
+		t.Fatalf("profiles: %+v", got)
+	}
+	// A site whose role 5 is another one says so.
+	m.Roles[5] = moodlefake.Role{ShortName: "learner", Name: "Learner", SortOrder: 5}
+	got = nil
+	c.call("core_user_get_course_user_profiles", list, &got)
+	if got[0].Roles[0].ShortName != "learner" {
+		t.Errorf("renamed role: %+v", got[0].Roles)
+	}
+	m.Revoke("moodle/course:view")
+	wantError(t, c.call("core_user_get_course_user_profiles", list, nil), `core\exception\require_login_exception`, "requireloginerror")
+}
+
+// public/cohort/externallib.php update_cohorts: moodle/cohort:manage in the
+// cohort's context; a blank name is refused; a cohort that does not exist
+// is invalidrecord; all or nothing; a description not sent stays.
+func TestCoreCohortUpdateCohorts_RenamesAndKeepsTheRest(t *testing.T) {
+	m, c := newClient(t)
+	var created []struct{ ID int64 }
+	if e := c.call("core_cohort_create_cohorts", map[string]any{"cohorts": []any{map[string]any{
+		"categorytype": map[string]any{"type": "system", "value": ""}, "name": "All staff", "idnumber": "G1", "description": "kept"}}}, &created); e != nil {
+		t.Fatal(e)
+	}
+	other := m.AddCohort("G2", "Other")
+	rename := func(id int64, name string) map[string]any {
+		return map[string]any{"id": id, "categorytype": map[string]any{"type": "system", "value": ""}, "name": name, "idnumber": "G1"}
+	}
+	if e := c.call("core_cohort_update_cohorts", map[string]any{"cohorts": []any{rename(created[0].ID, "Council A: All staff")}}, nil); e != nil {
+		t.Fatal(e)
+	}
+	// All or nothing: the second entry fails, the first is rolled back.
+	wantError(t, c.call("core_cohort_update_cohorts", map[string]any{"cohorts": []any{rename(created[0].ID, "Changed"), rename(other, " ")}}, nil),
+		exInvalidParameter, "invalidparameter", "Invalid cohort name")
+	wantError(t, c.call("core_cohort_update_cohorts", map[string]any{"cohorts": []any{rename(9999, "X")}}, nil), "dml_missing_record_exception", "invalidrecord")
+	for _, ch := range m.Cohorts() {
+		if ch.ID == created[0].ID && (ch.Name != "Council A: All staff" || ch.Description != "kept" || ch.IDNumber != "G1") {
+			t.Errorf("cohort after the updates: %+v", ch)
+		}
+	}
+	m.Revoke("moodle/cohort:manage")
+	wantError(t, c.call("core_cohort_update_cohorts", map[string]any{"cohorts": []any{rename(created[0].ID, "X")}}, nil), exCapability, "nopermissions")
+}
