@@ -190,6 +190,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
+// loadDemo loads the demo programmes the first time dev mode starts on a
+// database. A programme that exists already is left as it is: seeding
+// matches organisations and groups by name, so re-applying the demo after an
+// admin renamed one would add a second (and an admin's course changes must
+// survive a restart anyway).
 func loadDemo(ctx context.Context, svc *lifecycle.Service) error {
 	ctx = lifecycle.WithSystem(ctx, "demo-seed")
 	for _, name := range examples.Demo {
@@ -200,6 +205,13 @@ func loadDemo(ctx context.Context, svc *lifecycle.Service) error {
 		file, err := seed.Parse(f)
 		f.Close()
 		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		switch _, err := svc.ProgrammeByName(ctx, file.Programme.Name); apperr.CodeOf(err) {
+		case "":
+			continue // loaded on an earlier start
+		case apperr.NotFound:
+		default:
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if _, err := seed.Apply(ctx, svc, file); err != nil {
