@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"slices"
 	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
@@ -72,17 +73,28 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 	if err := s.lockFeeds(ctx, progs); err != nil {
 		return nil, err
 	}
+	// The feed and audit rows come from what the INSERT wrote, sent back as
+	// arrays (the learners are not read again).
+	byID := make(map[string]*domain.Learner, len(ls))
+	for i := range ls {
+		byID[ls[i].ID] = &ls[i]
+	}
+	slices.Sort(ids)
 	for start := 0; start < len(ids); start += batch {
 		part := ids[start:min(start+batch, len(ids))]
+		pids, versions := make([]string, len(part)), make([]int64, len(part))
+		for i, id := range part {
+			pids[i], versions[i] = byID[id].ProgrammeID, byID[id].Version
+		}
 		if err := s.db(ctx).Exec(`WITH w AS (
-				SELECT id, programme_id, version FROM learners WHERE id = ANY(CAST(CAST(? AS text[]) AS uuid[]))
+				SELECT * FROM unnest(CAST(CAST(? AS text[]) AS uuid[]), CAST(CAST(? AS text[]) AS uuid[]), CAST(? AS bigint[])) AS w(id, programme_id, version)
 			), ev AS (
 				INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
 				SELECT programme_id, id, ?, version, ? FROM w ORDER BY id
 			)
 			INSERT INTO audit_entries (programme_id, actor_id, action, target_type, target_id, reason, details, occurred_at)
 			SELECT programme_id, ?, 'learner.import', 'learner', CAST(id AS text), '', '{}', ? FROM w ORDER BY id`,
-			pgArray{part}, string(domain.EventProvisioned), at, actorID, at).Error; err != nil {
+			pgArray{part}, pgArray{pids}, pgArray{versions}, string(domain.EventProvisioned), at, actorID, at).Error; err != nil {
 			return nil, translate(err)
 		}
 	}
