@@ -1025,3 +1025,87 @@ func TestErasure_INV2_ActivityReportedAsTheLearnerIsErasedIsNotKept(t *testing.T
 		}
 	})
 }
+
+// GEN-2 with CTL-12, through the lifecycle's erasure: the free-text reason an
+// admin gave about a learner is blanked by that learner's erasure, in its
+// transaction, and by nothing else. Before the erasure the database refuses
+// to blank it; after, it refuses to write it again, to blank another
+// learner's, or to empty the table (TRUNCATE on PostgreSQL; on SQLite, which
+// has none, DELETE without WHERE).
+func TestErasure_GEN2_ReasonBlankedOnlyByTheLearnersErasure(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		ann, _ := w.Active("ann")
+		bob, _ := w.Active("bob")
+		const annReason, bobReason = "Ann Quillfeather left for Medway", "Bob Tarrantine left for Medway"
+		for id, reason := range map[string]string{ann.ID: annReason, bob.ID: bobReason} {
+			if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), id, reason); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reasons := func(id string) map[string]string {
+			t.Helper()
+			out := map[string]string{}
+			for _, e := range lvAbout(w.Audit(w.Programme.ID), id) {
+				if e.Reason != "" {
+					out[e.Action] = e.Reason
+				}
+			}
+			return out
+		}
+		if got := reasons(ann.ID); got["learner.leaver"] != annReason {
+			t.Fatalf("fixture: reasons about Ann %v", got)
+		}
+		refused := func(when, q string, args ...any) {
+			t.Helper()
+			before := testkit.Count(t, st, `SELECT count(*) FROM audit_entries`)
+			if _, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), q), args...); err == nil {
+				t.Errorf("%s: %s succeeded", when, q)
+			}
+			if after := testkit.Count(t, st, `SELECT count(*) FROM audit_entries`); after != before {
+				t.Errorf("%s: %s changed the log: %d -> %d entries", when, q, before, after)
+			}
+		}
+		emptyTable := `DELETE FROM audit_entries`
+		if st.Dialect() == migrations.Postgres {
+			emptyTable = `TRUNCATE audit_entries`
+		}
+
+		// Not erased: Ann's reason cannot be blanked, nor the log emptied.
+		refused("before the erasure", `UPDATE audit_entries SET reason = '' WHERE target_id = ?`, ann.ID)
+		refused("before the erasure", emptyTable)
+		if got := reasons(ann.ID); got["learner.leaver"] != annReason {
+			t.Fatalf("a refused blanking changed Ann's reason: %v", got)
+		}
+
+		// Ann's erasure (her consent withdrawn on her behalf: erased at once
+		// under CTL-8) blanks every reason about her.
+		if out, err := w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), ann.ID, "Ann Quillfeather phoned to withdraw"); err != nil ||
+			out.Status != domain.StatusErased {
+			t.Fatalf("withdraw on behalf: %+v %v", out, err)
+		}
+		got := reasons(ann.ID)
+		// Only the erasure's own entry, written after the scrub, has a
+		// reason: the rule, which names nobody.
+		if len(got) != 1 || got["learner.erase"] != "CTL-8" {
+			t.Fatalf("GEN-2: reasons about Ann after her erasure: %v", got)
+		}
+		if n := len(lvAbout(w.Audit(w.Programme.ID), ann.ID)); n < 4 {
+			t.Fatalf("GEN-2: entries about Ann after her erasure: %d (the entries stay, only their reasons go)", n)
+		}
+		// Bob is not erased: his reason stays and still cannot be blanked.
+		if got := reasons(bob.ID); got["learner.leaver"] != bobReason {
+			t.Fatalf("Ann's erasure changed Bob's reason: %v", got)
+		}
+		refused("after Ann's erasure", `UPDATE audit_entries SET reason = '' WHERE target_id = ?`, bob.ID)
+		// Ann's blanked reasons cannot be written again, nor the log emptied.
+		refused("after Ann's erasure", `UPDATE audit_entries SET reason = 'restored' WHERE target_id = ?`, ann.ID)
+		refused("after Ann's erasure", emptyTable)
+		if found := ersContains(t, w.Audit(w.Programme.ID), "Quillfeather"); len(found) > 0 {
+			t.Errorf("the log still names Ann: %v", found)
+		}
+		if got := reasons(bob.ID); got["learner.leaver"] != bobReason {
+			t.Fatalf("Bob's reason after the refused changes: %v", got)
+		}
+	})
+}
