@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -434,12 +433,13 @@ const (
 )
 
 func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
-	api := testkit.NewAPI(t, d)
+	world := testkit.NewPartnership(t, d)
+	api := world.API
 	e := &authzEnv{
 		api:      api,
 		dialect:  d,
-		ctl:      testkit.SeedExample(t, api.Service, "connect-to-learn.yaml"),
-		onc:      testkit.SeedExample(t, api.Service, "onclick.yaml"),
+		ctl:      world.CTL,
+		onc:      world.Onclick,
 		tokens:   map[string]string{azAnonymous: ""},
 		subjects: map[string]string{azBootstrap: testkit.BootstrapSubject},
 		issuers:  map[string]string{},
@@ -447,11 +447,11 @@ func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
 		held:     map[string][]string{},
 		auditEnd: map[string]string{},
 	}
-	e.medway = authzMust(t, e.ctl.Orgs, "Medway Council")
-	e.kcc = authzMust(t, e.ctl.Orgs, "Kent County Council")
-	e.wscc = authzMust(t, e.onc.Orgs, "West Sussex County Council")
-	kentConnects := authzMust(t, e.ctl.Bodies, "Kent Connects").ID
-	wscc := authzMust(t, e.onc.Bodies, "West Sussex County Council").ID
+	e.medway = e.ctl.Org(t, "Medway Council")
+	e.kcc = e.ctl.Org(t, "Kent County Council")
+	e.wscc = e.onc.Org(t, "West Sussex County Council")
+	kentConnects := e.ctl.Body(t, "Kent Connects").ID
+	wscc := e.onc.Body(t, "West Sussex County Council").ID
 
 	grant := func(who, subject string, role domain.Role, programmeID string, org, body *string) {
 		e.subjects[who] = subject
@@ -471,18 +471,10 @@ func newAuthzEnv(t *testing.T, d migrations.Dialect) *authzEnv {
 	// Medway's own identity provider: a real OIDC issuer, registered over the
 	// API. Its first token for amy@medway.gov.uk provisions the learner.
 	e.tokens[azBootstrap] = api.BootstrapToken()
-	key, err := oidcissuer.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	idp := httptest.NewServer(mux)
-	t.Cleanup(idp.Close)
-	medwayIdP := oidcissuer.New(idp.URL, key)
-	medwayIdP.Now = api.Clock.Now
-	mux.Handle("/", medwayIdP.Handler())
+	medway := api.RegisterProvider(e.ctl.ID, e.medway.ID, testkit.ProviderInput{ClientID: azMedwayClientID})
+	medwayIdP := medway.Issuer
 	e.medwayIdP = medwayIdP
-	e.medwayProvider = e.registerProvider(t, e.medway.ID, medwayIdP.URL(), azMedwayClientID)
+	e.medwayProvider = medway.ID
 	e.kccProvider = e.registerProvider(t, e.kcc.ID, e.uniq(azFakeIssuerStart), "kcc-rollcall")
 	e.ctlProvider = e.registerProvider(t, "", e.uniq(azFakeIssuerStart), "ctl-rollcall")
 	verified := true
@@ -998,11 +990,8 @@ func (l authzLearner) decision(versionID string) (authzAcceptance, bool) {
 // newLearner creates a learner of the organisation as the bootstrap admin.
 func (e *authzEnv) newLearner(t *testing.T, orgID string) string {
 	t.Helper()
-	var out struct{ CreateLearner struct{ ID string } }
-	e.boot(t, `mutation($o: ID!, $in: LearnerInput!) { createLearner(organisationId: $o, input: $in) { id } }`,
-		map[string]any{"o": orgID, "in": map[string]any{"email": e.uniq("authz.fixture.") + "@" + e.emailDomain(orgID),
-			"givenName": "Fixture", "familyName": "Learner"}}, &out)
-	return out.CreateLearner.ID
+	return e.api.CreateLearner(orgID, map[string]any{"email": e.uniq("authz.fixture.") + "@" + e.emailDomain(orgID),
+		"givenName": "Fixture", "familyName": "Learner"})
 }
 
 // newOptionalVersion publishes the current version of a fresh optional

@@ -256,8 +256,8 @@ func TestEdge_ClientDisconnectLoggedOnceAtInfo(t *testing.T) {
 	var mu sync.Mutex
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	api := testkit.NewAPI(t, migrations.SQLite, testkit.APIOptions{Log: log})
-	e := &lmsEnv{api: api, compulsoryCache: map[string][]string{}, ctl: testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")}
+	e := lmsNewEnv(t, testkit.NewPartnership(t, migrations.SQLite, testkit.APIOptions{Log: log}))
+	api := e.api
 	_, key := e.issueKey(t, e.ctl.ID, "Moodle")
 	_, cur := e.drain(t, key, e.ctl.ID, nil, 500)
 

@@ -117,35 +117,35 @@ func TestSignIn_INV1_TakeoverByEmailFollowsTheDecisionTable(t *testing.T) {
 
 		// 1. A record made by someone's own sign-in is never taken over, not
 		// even by the programme's provider, which speaks for every partner.
-		ann := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-ann", email: "ann@kent.gov.uk", verified: siTrue, given: "Ann", family: "A"})).Learner
-		refusedLink(t, ann.ID, prog.token(t, e, siUser{sub: "prog-ann", email: "ann@kent.gov.uk", verified: siTrue}), "EMAIL_LINKED_TO_ANOTHER_ACCOUNT")
+		ann := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-ann", email: "ann@kent.gov.uk", verified: siTrue, given: "Ann", family: "A"})).Learner
+		refusedLink(t, ann.ID, siToken(t, e, prog, siUser{sub: "prog-ann", email: "ann@kent.gov.uk", verified: siTrue}), "EMAIL_LINKED_TO_ANOTHER_ACCOUNT")
 
 		// 2. An admin-made record already linked once is not linked again.
 		bea := e.createLearner(t, siKCC, "bea@kent.gov.uk", nil)
-		e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-bea", email: "bea@kent.gov.uk", verified: siTrue}))
-		refusedLink(t, bea, e.kcc.token(t, e, siUser{sub: "kcc-bea-2", email: "bea@kent.gov.uk", verified: siTrue}), "LEARNER_ALREADY_LINKED")
+		e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-bea", email: "bea@kent.gov.uk", verified: siTrue}))
+		refusedLink(t, bea, siToken(t, e, e.kcc, siUser{sub: "kcc-bea-2", email: "bea@kent.gov.uk", verified: siTrue}), "LEARNER_ALREADY_LINKED")
 
 		// 3. An admin-made record of a learner who is leaving is not linked.
 		cal := e.createLearner(t, siKCC, "cal@kent.gov.uk", nil)
 		var left struct{ MarkLeaver struct{ ID string } }
 		e.api.MustDo(e.api.BootstrapToken(), `mutation($id: ID!) { markLeaver(learnerId: $id, reason: "left") { id } }`, map[string]any{"id": cal}, &left)
-		refusedLink(t, cal, e.kcc.token(t, e, siUser{sub: "kcc-cal", email: "cal@kent.gov.uk", verified: siTrue}), "LEARNER_NOT_LINKABLE")
+		refusedLink(t, cal, siToken(t, e, e.kcc, siUser{sub: "kcc-cal", email: "cal@kent.gov.uk", verified: siTrue}), "LEARNER_NOT_LINKABLE")
 
 		// 4. Kent has its own provider: the programme's provider is not the one
 		// authoritative for kent.gov.uk, so it cannot link Kent's records.
 		dan := e.createLearner(t, siKCC, "dan@kent.gov.uk", nil)
-		refusedLink(t, dan, prog.token(t, e, siUser{sub: "prog-dan", email: "dan@kent.gov.uk", verified: siTrue}), "ISSUER_NOT_AUTHORITATIVE")
+		refusedLink(t, dan, siToken(t, e, prog, siUser{sub: "prog-dan", email: "dan@kent.gov.uk", verified: siTrue}), "ISSUER_NOT_AUTHORITATIVE")
 		// Another partner's provider is refused too (invariant 1).
-		refusedLink(t, dan, e.medway.token(t, e, siUser{sub: "med-dan", email: "dan@kent.gov.uk", verified: siTrue}), "ISSUER_NOT_AUTHORITATIVE")
+		refusedLink(t, dan, siToken(t, e, e.medway, siUser{sub: "med-dan", email: "dan@kent.gov.uk", verified: siTrue}), "ISSUER_NOT_AUTHORITATIVE")
 
 		// 5. Allowed: an admin-made, never-linked record of a learner who has
 		// or awaits access, by the authoritative provider: Kent's own for
 		// Kent, the programme's for Ashford (which has none of its own).
-		if got := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-dan", email: "dan@kent.gov.uk", verified: siTrue})).Learner; got.ID != dan {
+		if got := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-dan", email: "dan@kent.gov.uk", verified: siTrue})).Learner; got.ID != dan {
 			t.Fatalf("Kent's provider reached %s, want %s", got.ID, dan)
 		}
 		eve := e.createLearner(t, siAshf, "eve@ashford.gov.uk", nil)
-		if got := e.signedIn(t, prog.token(t, e, siUser{sub: "prog-eve", email: "eve@ashford.gov.uk", verified: siTrue})).Learner; got.ID != eve {
+		if got := e.signedIn(t, siToken(t, e, prog, siUser{sub: "prog-eve", email: "eve@ashford.gov.uk", verified: siTrue})).Learner; got.ID != eve {
 			t.Fatalf("the programme's provider reached %s, want Ashford's %s", got.ID, eve)
 		}
 		for _, id := range []string{dan, eve} {
@@ -290,17 +290,9 @@ func TestContract_CTL6_AfterTheEndNoProvisioningNoActivationNoAccess(t *testing.
 			t.Fatalf("importLearners after the contract end: %+v", r.Errors)
 		}
 		learners := e.count(t, `SELECT count(*) FROM learners`)
-		iss := e.api.NewIssuer()
-		var reg struct{ RegisterIdentityProvider struct{ ID string } }
-		e.must(t, e.boot(), `mutation($o: ID!, $in: IdentityProviderInput!) { registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
-			map[string]any{"o": e.kcc, "in": map[string]any{"issuer": iss.URL(), "clientId": "kcc", "clientSecret": "s3cret", "emailTrust": "VERIFIED_CLAIM"}}, &reg)
-		now := e.api.Clock.Now()
+		kccIdP := e.api.RegisterProvider(e.ctl.ID, e.kcc, testkit.ProviderInput{ClientID: "kcc", Secret: "s3cret", EmailTrust: "VERIFIED_CLAIM"})
 		verified := true
-		tok, err := iss.Mint(oidcissuer.Claims{Subject: "kcc-late", Audience: []string{"kcc"}, Email: "later@kent.gov.uk",
-			EmailVerified: &verified, IssuedAt: now, Expiry: now.Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := kccIdP.Mint(t, oidcissuer.Claims{Subject: "kcc-late", Email: "later@kent.gov.uk", EmailVerified: &verified})
 		var v struct {
 			Viewer struct {
 				Learner     *struct{ ID string }
@@ -416,9 +408,9 @@ func TestFeed_INV3_EveryEventOfALearnerHasItsOwnVersion(t *testing.T) {
 		// A sign-in that moves the learner to another organisation (the
 		// programme's provider speaks for both): UPDATED and GROUP_CHANGED.
 		u := siUser{sub: "prog-jo", email: "jo@kent.gov.uk", verified: siTrue, given: "Jo", family: "J"}
-		jo := e.signedIn(t, prog.token(t, e, u)).Learner
+		jo := e.signedIn(t, siToken(t, e, prog, u)).Learner
 		u.email, u.given = "jo@medway.gov.uk", "Joanna"
-		moved := e.signedIn(t, prog.token(t, e, u)).Learner
+		moved := e.signedIn(t, siToken(t, e, prog, u)).Learner
 		if moved.Organisation.Name != siMedway {
 			t.Fatalf("sign-in moved Jo to %s", moved.Organisation.Name)
 		}
@@ -528,11 +520,11 @@ func TestViewer_CTL12_StaffAdminSignsInAsALearnerWithTheSameIdentity(t *testing.
 	siEach(t, func(t *testing.T, e *siEnv) {
 		kcc := e.org(t, siKCC)
 		ctx := lifecycle.WithSystem(context.Background(), "test")
-		if _, err := e.api.Service.GrantRole(ctx, lifecycle.GrantRoleInput{Issuer: e.kcc.iss.URL(), Subject: "kcc-staff",
+		if _, err := e.api.Service.GrantRole(ctx, lifecycle.GrantRoleInput{Issuer: e.kcc.Issuer.URL(), Subject: "kcc-staff",
 			Role: domain.RoleOrganisationAdmin, ProgrammeID: e.p.ID, OrganisationID: &kcc}); err != nil {
 			t.Fatal(err)
 		}
-		tok := e.kcc.token(t, e, siUser{sub: "kcc-staff", email: "staff@kent.gov.uk", verified: siTrue, given: "Sam", family: "Staff"})
+		tok := siToken(t, e, e.kcc, siUser{sub: "kcc-staff", email: "staff@kent.gov.uk", verified: siTrue, given: "Sam", family: "Staff"})
 		var out struct {
 			Viewer struct {
 				Roles   []struct{ Role string }

@@ -44,25 +44,17 @@ func lmsEach(t *testing.T, fn func(t *testing.T, e *lmsEnv)) {
 	t.Helper()
 	for _, d := range testkit.Dialects {
 		t.Run(string(d), func(t *testing.T) {
-			api := testkit.NewAPI(t, d)
-			e := &lmsEnv{api: api, compulsoryCache: map[string][]string{},
-				ctl: testkit.SeedExample(t, api.Service, "connect-to-learn.yaml"),
-				onc: testkit.SeedExample(t, api.Service, "onclick.yaml")}
-			e.medway = lmsOrg(t, e.ctl, "Medway Council")
-			e.kcc = lmsOrg(t, e.ctl, "Kent County Council")
-			e.wscc = lmsOrg(t, e.onc, "West Sussex County Council")
-			fn(t, e)
+			fn(t, lmsNewEnv(t, testkit.NewPartnership(t, d)))
 		})
 	}
 }
 
-func lmsOrg(t *testing.T, p testkit.Programme, name string) string {
+// lmsNewEnv is the LMS tests' view of the seeded partnership.
+func lmsNewEnv(t *testing.T, p *testkit.Partnership) *lmsEnv {
 	t.Helper()
-	o, ok := p.Orgs[name]
-	if !ok {
-		t.Fatalf("seed has no organisation %q", name)
-	}
-	return o.ID
+	return &lmsEnv{api: p.API, compulsoryCache: map[string][]string{}, ctl: p.CTL, onc: p.Onclick,
+		medway: p.CTL.Org(t, "Medway Council").ID, kcc: p.CTL.Org(t, "Kent County Council").ID,
+		wscc: p.Onclick.Org(t, "West Sussex County Council").ID}
 }
 
 // boot is a fresh bootstrap admin token: tests move the clock by days, so a
@@ -1912,19 +1904,10 @@ func TestActivity_ONC3_IdempotentMonotonicPerRowResults(t *testing.T) {
 // provider and returns a function minting its tokens (verified email).
 func (e *lmsEnv) medwayProvider(t *testing.T) func(sub, email string) string {
 	t.Helper()
-	iss := e.api.NewIssuer()
-	const clientID = "lms-test-medway"
-	e.must(t, e.boot(), `mutation($o: ID!, $in: IdentityProviderInput!) { registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
-		map[string]any{"o": e.medway, "in": map[string]any{"issuer": iss.URL(), "clientId": clientID}}, nil)
+	p := e.api.RegisterProvider(e.ctl.ID, e.medway, testkit.ProviderInput{ClientID: "lms-test-medway"})
 	return func(sub, email string) string {
 		verified := true
-		now := e.api.Clock.Now()
-		tok, err := iss.Mint(oidcissuer.Claims{Subject: sub, Audience: []string{clientID}, Email: email, EmailVerified: &verified,
-			GivenName: "Sam", FamilyName: "Signedin", IssuedAt: now, Expiry: now.Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
+		return p.Mint(t, oidcissuer.Claims{Subject: sub, Email: email, EmailVerified: &verified, GivenName: "Sam", FamilyName: "Signedin"})
 	}
 }
 

@@ -144,7 +144,7 @@ func (b *lgBrowser) authorize(t *testing.T, iss *oidcissuer.Issuer, to *url.URL,
 
 // loginTo runs the flow as far as the callback URL, with tamper applied to
 // the authorization request on its way to the provider.
-func (b *lgBrowser) loginTo(t *testing.T, e *siEnv, idp *siIdP, email string, user oidcissuer.User, tamper func(url.Values)) *url.URL {
+func (b *lgBrowser) loginTo(t *testing.T, e *siEnv, idp *testkit.Provider, email string, user oidcissuer.User, tamper func(url.Values)) *url.URL {
 	t.Helper()
 	to := b.startLogin(t, e, url.Values{"email": {email}})
 	if tamper != nil {
@@ -152,7 +152,7 @@ func (b *lgBrowser) loginTo(t *testing.T, e *siEnv, idp *siIdP, email string, us
 		tamper(q)
 		to.RawQuery = q.Encode()
 	}
-	return b.authorize(t, idp.iss, to, user)
+	return b.authorize(t, idp.Issuer, to, user)
 }
 
 func lgUser(sub, email string) oidcissuer.User {
@@ -195,12 +195,12 @@ func TestLogin_INV1_BrowserCodeFlowEndToEnd(t *testing.T) {
 
 		// Home-realm discovery sent the browser to KCC's provider, with PKCE
 		// (S256), state and nonce, and our callback.
-		if got := to.Scheme + "://" + to.Host + to.Path; got != e.kcc.iss.URL()+"/authorize" {
-			t.Fatalf("redirected to %s, want KCC's provider %s/authorize", got, e.kcc.iss.URL())
+		if got := to.Scheme + "://" + to.Host + to.Path; got != e.kcc.Issuer.URL()+"/authorize" {
+			t.Fatalf("redirected to %s, want KCC's provider %s/authorize", got, e.kcc.Issuer.URL())
 		}
 		q := to.Query()
 		for k, want := range map[string]string{"code_challenge_method": "S256", "response_type": "code",
-			"client_id": e.kcc.clientID, "redirect_uri": e.api.Server.URL + "/auth/callback"} {
+			"client_id": e.kcc.ClientID, "redirect_uri": e.api.Server.URL + "/auth/callback"} {
 			if q.Get(k) != want {
 				t.Errorf("authorization request %s=%q, want %q", k, q.Get(k), want)
 			}
@@ -221,7 +221,7 @@ func TestLogin_INV1_BrowserCodeFlowEndToEnd(t *testing.T) {
 			t.Errorf("the browser secret leaked into the authorization URL")
 		}
 
-		cb := b.authorize(t, e.kcc.iss, to, lgUser("kcc-fay", "fay@kent.gov.uk"))
+		cb := b.authorize(t, e.kcc.Issuer, to, lgUser("kcc-fay", "fay@kent.gov.uk"))
 		if got := cb.Scheme + "://" + cb.Host + cb.Path; got != e.api.Server.URL+"/auth/callback" {
 			t.Fatalf("provider redirected to %s", got)
 		}
@@ -437,22 +437,22 @@ func TestLogin_INV1_HomeRealmDiscovery(t *testing.T) {
 			to := b.startLogin(t, e, q)
 			return to.Scheme + "://" + to.Host
 		}
-		if got := at(url.Values{"email": {"a@kent.gov.uk"}}); got != e.kcc.iss.URL() {
+		if got := at(url.Values{"email": {"a@kent.gov.uk"}}); got != e.kcc.Issuer.URL() {
 			t.Errorf("kent.gov.uk -> %s, want KCC's provider", got)
 		}
-		if got := at(url.Values{"email": {"a@medway.gov.uk"}}); got != e.medway.iss.URL() {
+		if got := at(url.Values{"email": {"a@medway.gov.uk"}}); got != e.medway.Issuer.URL() {
 			t.Errorf("medway.gov.uk -> %s, want Medway's provider", got)
 		}
-		if got := at(url.Values{"organisation": {e.org(t, siKCC)}}); got != e.kcc.iss.URL() {
+		if got := at(url.Values{"organisation": {e.org(t, siKCC)}}); got != e.kcc.Issuer.URL() {
 			t.Errorf("organisation=KCC -> %s, want KCC's provider", got)
 		}
 		// The programme's provider serves partners without their own; a
 		// partner's own provider still wins.
 		prog := e.registerProgramme(t)
-		if got := at(url.Values{"email": {"a@ashford.gov.uk"}}); got != prog.iss.URL() {
+		if got := at(url.Values{"email": {"a@ashford.gov.uk"}}); got != prog.Issuer.URL() {
 			t.Errorf("ashford.gov.uk -> %s, want the programme's provider", got)
 		}
-		if got := at(url.Values{"email": {"a@kent.gov.uk"}}); got != e.kcc.iss.URL() {
+		if got := at(url.Values{"email": {"a@kent.gov.uk"}}); got != e.kcc.Issuer.URL() {
 			t.Errorf("kent.gov.uk with a programme provider -> %s, want KCC's own", got)
 		}
 		// And the programme's provider signs an Ashford learner in.
@@ -520,7 +520,7 @@ func TestLogin_INV1_ReturnToStaysOnTheSite(t *testing.T) {
 		} {
 			b := lgNewBrowser(t)
 			to := b.startLogin(t, e, url.Values{"email": {"ret@kent.gov.uk"}, "return_to": {c.returnTo}})
-			cb := b.authorize(t, e.kcc.iss, to, lgUser("kcc-ret", "ret@kent.gov.uk"))
+			cb := b.authorize(t, e.kcc.Issuer, to, lgUser("kcc-ret", "ret@kent.gov.uk"))
 			r := b.raw(t, cb.String())
 			if r.Status != http.StatusFound {
 				t.Fatalf("return_to %q: status %d %s", c.returnTo, r.Status, r.Body)

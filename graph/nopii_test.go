@@ -126,15 +126,15 @@ func TestNoPII_PostgresLogHoldsNoEmailAfterDuplicateCreatesImportsAndSignIns(t *
 	}
 	// Sign-ins: first sign-ins of one person at once (they race on the
 	// unique email and identity), and another subject with a taken email.
-	tok := e.kcc.token(t, e, siUser{sub: "nopii-" + tag, email: email("cat"), verified: siTrue, given: "Cat", family: "Sign"})
+	tok := siToken(t, e, e.kcc, siUser{sub: "nopii-" + tag, email: email("cat"), verified: siTrue, given: "Cat", family: "Sign"})
 	for range 6 {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.api.Do(tok, siViewerQuery, nil) }()
 	}
 	wg.Wait()
-	other := e.kcc.token(t, e, siUser{sub: "nopii-other-" + tag, email: email("cat"), verified: siTrue, given: "Cat", family: "Other"})
+	other := siToken(t, e, e.kcc, siUser{sub: "nopii-other-" + tag, email: email("cat"), verified: siTrue, given: "Cat", family: "Other"})
 	e.api.Do(other, siViewerQuery, nil)
-	subjectIsEmail := e.kcc.token(t, e, siUser{sub: email("dan"), email: email("dan"), verified: siTrue, given: "Dan", family: "Sub"})
+	subjectIsEmail := siToken(t, e, e.kcc, siUser{sub: email("dan"), email: email("dan"), verified: siTrue, given: "Dan", family: "Sub"})
 	for range 4 {
 		wg.Add(1)
 		go func() { defer wg.Done(); e.api.Do(subjectIsEmail, siViewerQuery, nil) }()

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/rollcall-dev/rollcall/internal/testkit"
 )
 
 const prFields = `id issuer clientId audience scopes emailTrust hasClientSecret`
@@ -33,27 +35,27 @@ func (e *siEnv) updateProvider(t *testing.T, id string, in map[string]any) prPro
 // and accepts. The audit entry names the fields, never the values.
 func TestProviders_INV1_UpdateFixesClientIDRotatesSecretAndChangesTrust(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
-		idp := &siIdP{iss: siNewIssuer(t, e.api), clientID: "rollcall-ashford", secret: "rotated-secret"}
+		idp := &testkit.Provider{Issuer: e.api.NewIssuer(), ClientID: "rollcall-ashford", Secret: "rotated-secret"}
 		var reg struct{ RegisterIdentityProvider struct{ ID string } }
 		e.api.MustDo(e.api.BootstrapToken(), `mutation($o: ID!, $in: IdentityProviderInput!) {
 			registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
-			map[string]any{"o": e.org(t, siAshf), "in": map[string]any{"issuer": idp.iss.URL(), "clientId": "rollcall-ashfrod",
+			map[string]any{"o": e.org(t, siAshf), "in": map[string]any{"issuer": idp.Issuer.URL(), "clientId": "rollcall-ashfrod",
 				"clientSecret": "old-secret"}}, &reg)
-		idp.providerID = reg.RegisterIdentityProvider.ID
-		idp.iss.RegisterClient(idp.clientID, idp.secret, e.api.Server.URL+"/auth/callback")
+		idp.ID = reg.RegisterIdentityProvider.ID
+		idp.Issuer.RegisterClient(idp.ClientID, idp.Secret, e.api.Server.URL+"/auth/callback")
 
 		ann := siUser{sub: "ashford-ann", email: "ann@ashford.gov.uk", verified: siTrue, given: "Ann", family: "Ash"}
-		if r := e.api.Do(idp.token(t, e, ann), `{ viewer { actorId } }`, nil); r.Code() != "UNAUTHENTICATED" {
+		if r := e.api.Do(siToken(t, e, idp, ann), `{ viewer { actorId } }`, nil); r.Code() != "UNAUTHENTICATED" {
 			t.Fatalf("a token for the real client ID passed the mistyped registration: %+v", r)
 		}
 
-		p := e.updateProvider(t, idp.providerID, map[string]any{"clientId": idp.clientID, "clientSecret": idp.secret,
+		p := e.updateProvider(t, idp.ID, map[string]any{"clientId": idp.ClientID, "clientSecret": idp.Secret,
 			"scopes": []string{"email", "profile", "offline_access"}})
-		if p.ClientID != idp.clientID || p.Audience != idp.clientID || !p.HasClientSecret ||
+		if p.ClientID != idp.ClientID || p.Audience != idp.ClientID || !p.HasClientSecret ||
 			strings.Join(p.Scopes, " ") != "openid email profile offline_access" {
 			t.Fatalf("updated provider: %+v", p)
 		}
-		if v := e.signedIn(t, idp.token(t, e, ann)); v.Learner.Organisation.Name != siAshf {
+		if v := e.signedIn(t, siToken(t, e, idp, ann)); v.Learner.Organisation.Name != siAshf {
 			t.Fatalf("signed in to %s", v.Learner.Organisation.Name)
 		}
 
@@ -64,7 +66,7 @@ func TestProviders_INV1_UpdateFixesClientIDRotatesSecretAndChangesTrust(t *testi
 		if !strings.Contains(to.Query().Get("scope"), "offline_access") {
 			t.Errorf("authorization request scope %q lacks the updated scopes", to.Query().Get("scope"))
 		}
-		cb := b.authorize(t, idp.iss, to, lgUser("ashford-bo", "bo@ashford.gov.uk"))
+		cb := b.authorize(t, idp.Issuer, to, lgUser("ashford-bo", "bo@ashford.gov.uk"))
 		if done := b.get(t, cb.String()); done.cookie("rollcall_session") == nil {
 			t.Fatalf("login with the rotated secret failed: %d %s", done.Status, done.Body)
 		}
@@ -72,15 +74,15 @@ func TestProviders_INV1_UpdateFixesClientIDRotatesSecretAndChangesTrust(t *testi
 		// Email trust: an Entra-style token without email_verified signs in
 		// only once the provider is TRUSTED.
 		cy := siUser{sub: "ashford-cy", email: "cy@ashford.gov.uk", given: "Cy", family: "Ash"}
-		e.refused(t, idp.token(t, e, cy), "EMAIL_NOT_VERIFIED")
-		e.updateProvider(t, idp.providerID, map[string]any{"emailTrust": "TRUSTED", "audience": "api://rollcall"})
-		e.signedIn(t, idp.token(t, e, siUser{sub: cy.sub, email: cy.email, given: "Cy", family: "Ash", audience: "api://rollcall"}))
-		if r := e.api.Do(idp.token(t, e, ann), `{ viewer { actorId } }`, nil); r.Code() != "UNAUTHENTICATED" {
+		e.refused(t, siToken(t, e, idp, cy), "EMAIL_NOT_VERIFIED")
+		e.updateProvider(t, idp.ID, map[string]any{"emailTrust": "TRUSTED", "audience": "api://rollcall"})
+		e.signedIn(t, siToken(t, e, idp, siUser{sub: cy.sub, email: cy.email, given: "Cy", family: "Ash", audience: "api://rollcall"}))
+		if r := e.api.Do(siToken(t, e, idp, ann), `{ viewer { actorId } }`, nil); r.Code() != "UNAUTHENTICATED" {
 			t.Fatalf("the old audience is still accepted after the audience changed: %+v", r)
 		}
 
-		n := e.count(t, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND action = 'identity_provider.update'`, idp.providerID)
-		leaks := e.count(t, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND (details LIKE '%rotated-secret%' OR details LIKE '%rollcall-ashf%')`, idp.providerID)
+		n := e.count(t, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND action = 'identity_provider.update'`, idp.ID)
+		leaks := e.count(t, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND (details LIKE '%rotated-secret%' OR details LIKE '%rollcall-ashf%')`, idp.ID)
 		if n != 2 || leaks != 0 {
 			t.Fatalf("audit: %d update entries (want 2), %d holding a value (want 0)", n, leaks)
 		}
@@ -103,7 +105,7 @@ func TestProviders_INV1_BadUpdatesAndUnsetSecretVariablesAreRefused(t *testing.T
 			{map[string]any{"emailTrust": "VERIFIED_CLAIM", "scopes": []string{"two words"}}, "scopes", ""},
 		} {
 			r := e.api.Do(e.api.BootstrapToken(), `mutation($id: ID!, $in: IdentityProviderUpdateInput!) {
-				updateIdentityProvider(providerId: $id, input: $in) { id } }`, map[string]any{"id": e.kcc.providerID, "in": tc.in})
+				updateIdentityProvider(providerId: $id, input: $in) { id } }`, map[string]any{"id": e.kcc.ID, "in": tc.in})
 			if r.Code() != "BAD_USER_INPUT" || r.Ext("field") != tc.field || (tc.why != "" && r.Ext("reason") != tc.why) {
 				t.Errorf("%v: %+v, want BAD_USER_INPUT on %s %s", tc.in, r, tc.field, tc.why)
 			}
@@ -111,11 +113,11 @@ func TestProviders_INV1_BadUpdatesAndUnsetSecretVariablesAreRefused(t *testing.T
 		if n := e.count(t, `SELECT count(*) FROM audit_entries WHERE action = 'identity_provider.update'`); n != 0 {
 			t.Errorf("refused updates wrote %d audit entries", n)
 		}
-		e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-dee", email: "dee@kent.gov.uk", verified: siTrue, given: "D", family: "K"}))
+		e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-dee", email: "dee@kent.gov.uk", verified: siTrue, given: "D", family: "K"}))
 
 		r := e.api.Do(e.api.BootstrapToken(), `mutation($o: ID!, $in: IdentityProviderInput!) {
 			registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
-			map[string]any{"o": e.org(t, siAshf), "in": map[string]any{"issuer": siNewIssuer(t, e.api).URL(), "clientId": "c",
+			map[string]any{"o": e.org(t, siAshf), "in": map[string]any{"issuer": e.api.NewIssuer().URL(), "clientId": "c",
 				"clientSecretEnv": "ROLLCALL_IDP_SECRET_NEVER_SET_IN_TESTS"}})
 		if r.Code() != "BAD_USER_INPUT" || r.Ext("reason") != "SECRET_ENV_UNSET" {
 			t.Fatalf("registering an unset secret variable: %+v", r)
@@ -134,7 +136,7 @@ func TestProviders_INV1_BadUpdatesAndUnsetSecretVariablesAreRefused(t *testing.T
 func TestProviders_INV1_RemoveEndsSignInsAndSessionsAndKeepsLearners(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		mo := siUser{sub: "medway-mo", email: "mo@medway.gov.uk", verified: siTrue, given: "Mo", family: "Med"}
-		tok := e.medway.token(t, e, mo)
+		tok := siToken(t, e, e.medway, mo)
 		learner := e.signedIn(t, tok).Learner
 
 		b := lgNewBrowser(t)
@@ -156,8 +158,8 @@ func TestProviders_INV1_RemoveEndsSignInsAndSessionsAndKeepsLearners(t *testing.
 			}
 		}
 		e.api.MustDo(e.api.BootstrapToken(), `mutation($id: ID!) { removeIdentityProvider(providerId: $id, reason: "Medway moved to a new tenant") {
-			providerId sessionsRevoked } }`, map[string]any{"id": e.medway.providerID}, &out)
-		if out.RemoveIdentityProvider.ProviderID != e.medway.providerID || out.RemoveIdentityProvider.SessionsRevoked != 1 {
+			providerId sessionsRevoked } }`, map[string]any{"id": e.medway.ID}, &out)
+		if out.RemoveIdentityProvider.ProviderID != e.medway.ID || out.RemoveIdentityProvider.SessionsRevoked != 1 {
 			t.Fatalf("removal: %+v, want one session revoked", out.RemoveIdentityProvider)
 		}
 
@@ -185,14 +187,14 @@ func TestProviders_INV1_RemoveEndsSignInsAndSessionsAndKeepsLearners(t *testing.
 			t.Fatalf("the learner changed: %+v, was %s", got.Learner, learner.Status)
 		}
 		if n := e.count(t, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND action = 'identity_provider.remove' AND reason = ?`,
-			e.medway.providerID, "Medway moved to a new tenant"); n != 1 {
+			e.medway.ID, "Medway moved to a new tenant"); n != 1 {
 			t.Errorf("%d removal audit entries, want 1 with the reason", n)
 		}
 
 		// Registered again at the same issuer: the same learner signs in.
 		e.api.MustDo(e.api.BootstrapToken(), `mutation($o: ID!, $in: IdentityProviderInput!) {
 			registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
-			map[string]any{"o": e.org(t, siMedway), "in": map[string]any{"issuer": e.medway.iss.URL(), "clientId": e.medway.clientID}}, &struct{}{})
+			map[string]any{"o": e.org(t, siMedway), "in": map[string]any{"issuer": e.medway.Issuer.URL(), "clientId": e.medway.ClientID}}, &struct{}{})
 		if v := e.signedIn(t, tok); v.Learner.ID != learner.ID {
 			t.Fatalf("after re-registration signed in as %s, want the same learner %s", v.Learner.ID, learner.ID)
 		}

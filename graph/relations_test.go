@@ -31,10 +31,7 @@ func relationsFixture(t *testing.T, api *testkit.API) testkit.Programme {
 	}
 	var ids []string
 	for _, x := range people {
-		var out struct{ CreateLearner struct{ ID string } }
-		api.MustDo(boot, `mutation($o: ID!, $in: LearnerInput!) { createLearner(organisationId: $o, input: $in) { id } }`,
-			map[string]any{"o": x.org, "in": map[string]any{"email": x.email, "givenName": x.given, "familyName": x.family}}, &out)
-		ids = append(ids, out.CreateLearner.ID)
+		ids = append(ids, api.CreateLearner(x.org, map[string]any{"email": x.email, "givenName": x.given, "familyName": x.family}))
 	}
 	var pol struct {
 		Programme struct {

@@ -36,16 +36,8 @@ const (
 type siEnv struct {
 	api    *testkit.API
 	p      testkit.Programme
-	kcc    *siIdP
-	medway *siIdP
-}
-
-// siIdP is one registered identity provider and the issuer behind it.
-type siIdP struct {
-	iss        *oidcissuer.Issuer
-	clientID   string
-	secret     string
-	providerID string
+	kcc    *testkit.Provider
+	medway *testkit.Provider
 }
 
 func siNewEnv(t *testing.T, d migrations.Dialect) *siEnv {
@@ -57,51 +49,24 @@ func siNewEnv(t *testing.T, d migrations.Dialect) *siEnv {
 	return e
 }
 
-// siNewIssuer starts a real OIDC issuer on its own loopback server, on the
-// service's clock.
-func siNewIssuer(t *testing.T, api *testkit.API) *oidcissuer.Issuer {
-	t.Helper()
-	return api.NewIssuer()
-}
-
 func (e *siEnv) org(t *testing.T, name string) string {
 	t.Helper()
-	o, ok := e.p.Orgs[name]
-	if !ok {
-		t.Fatalf("no organisation %q in the seed", name)
-	}
-	return o.ID
+	return e.p.Org(t, name).ID
 }
 
 // registerOrg starts an issuer and registers it, as the bootstrap admin, as
 // the identity provider of the named organisation.
-func (e *siEnv) registerOrg(t *testing.T, orgName, emailTrust string) *siIdP {
+func (e *siEnv) registerOrg(t *testing.T, orgName, emailTrust string) *testkit.Provider {
 	t.Helper()
-	idp := &siIdP{iss: siNewIssuer(t, e.api), clientID: "rollcall-" + strings.ReplaceAll(strings.ToLower(orgName), " ", "-"),
-		secret: "s3cret-" + orgName}
-	var out struct{ RegisterIdentityProvider struct{ ID string } }
-	e.api.MustDo(e.api.BootstrapToken(), `mutation($o: ID!, $in: IdentityProviderInput!) {
-		registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
-		map[string]any{"o": e.org(t, orgName), "in": map[string]any{"issuer": idp.iss.URL(), "clientId": idp.clientID,
-			"clientSecret": idp.secret, "emailTrust": emailTrust}}, &out)
-	idp.providerID = out.RegisterIdentityProvider.ID
-	idp.iss.RegisterClient(idp.clientID, idp.secret, e.api.Server.URL+"/auth/callback")
-	return idp
+	return e.api.RegisterProvider(e.p.ID, e.org(t, orgName), testkit.ProviderInput{
+		ClientID: "rollcall-" + strings.ReplaceAll(strings.ToLower(orgName), " ", "-"), Secret: "s3cret-" + orgName, EmailTrust: emailTrust})
 }
 
 // registerProgramme registers the programme's own provider, which may vouch
 // for every partner's domains.
-func (e *siEnv) registerProgramme(t *testing.T) *siIdP {
+func (e *siEnv) registerProgramme(t *testing.T) *testkit.Provider {
 	t.Helper()
-	idp := &siIdP{iss: siNewIssuer(t, e.api), clientID: "rollcall-programme", secret: "programme-secret"}
-	var out struct{ RegisterProgrammeIdentityProvider struct{ ID string } }
-	e.api.MustDo(e.api.BootstrapToken(), `mutation($p: ID!, $in: IdentityProviderInput!) {
-		registerProgrammeIdentityProvider(programmeId: $p, input: $in) { id } }`,
-		map[string]any{"p": e.p.ID, "in": map[string]any{"issuer": idp.iss.URL(), "clientId": idp.clientID,
-			"clientSecret": idp.secret}}, &out)
-	idp.providerID = out.RegisterProgrammeIdentityProvider.ID
-	idp.iss.RegisterClient(idp.clientID, idp.secret, e.api.Server.URL+"/auth/callback")
-	return idp
+	return e.api.RegisterProvider(e.p.ID, "", testkit.ProviderInput{ClientID: "rollcall-programme", Secret: "programme-secret"})
 }
 
 // siUser is what a token says about its holder.
@@ -121,11 +86,11 @@ var (
 
 func siPtr[T any](v T) *T { return &v }
 
-// token mints a bearer token of this provider, valid for an hour from the
+// siToken mints a bearer token of provider p, valid for an hour from the
 // service's clock.
-func (p *siIdP) token(t *testing.T, e *siEnv, u siUser) string {
+func siToken(t *testing.T, e *siEnv, p *testkit.Provider, u siUser) string {
 	t.Helper()
-	return siMint(t, e, p.iss, p.clientID, u)
+	return siMint(t, e, p.Issuer, p.ClientID, u)
 }
 
 func siMint(t *testing.T, e *siEnv, iss *oidcissuer.Issuer, defaultAud string, u siUser) string {
@@ -333,7 +298,7 @@ func TestSignIn_CTL3_FirstSignInProvisionsNameAndEmailOnly(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		before := e.count(t, `SELECT count(*) FROM learners`)
 		// Claims the service must not keep (CTL-3: a name and a work email, nothing more).
-		tok := e.kcc.token(t, e, siUser{sub: "kcc-alice", email: " Alice.Smith@Kent.gov.uk", verified: siTrue,
+		tok := siToken(t, e, e.kcc, siUser{sub: "kcc-alice", email: " Alice.Smith@Kent.gov.uk", verified: siTrue,
 			given: "Alice", family: "Smith", extra: map[string]any{"phone_number": "+44 7700 900123",
 				"birthdate": "1980-02-29", "address": map[string]any{"formatted": "1 Sessions House, Maidstone"}}})
 		v := e.signedIn(t, tok)
@@ -360,7 +325,7 @@ func TestSignIn_CTL3_FirstSignInProvisionsNameAndEmailOnly(t *testing.T) {
 			t.Fatalf("learners %d -> %d, want one more", before, after)
 		}
 		if n := e.count(t, `SELECT count(*) FROM learner_identities WHERE learner_id = ? AND issuer = ? AND subject = ?`,
-			l.ID, e.kcc.iss.URL(), "kcc-alice"); n != 1 {
+			l.ID, e.kcc.Issuer.URL(), "kcc-alice"); n != 1 {
 			t.Errorf("identity rows for issuer+subject: %d, want 1", n)
 		}
 		if evs := e.events(t, l.ID); len(evs) != 1 || evs[0] != (siEvent{"LEARNER_PROVISIONED", 1}) {
@@ -409,11 +374,11 @@ func TestSignIn_CTL3_FirstSignInProvisionsNameAndEmailOnly(t *testing.T) {
 func TestSignIn_CTL3_LaterSignInReturnsSameLearnerAndRefreshesNameAndLastSignIn(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		u := siUser{sub: "kcc-bob", email: "bob@kent.gov.uk", verified: siTrue, given: "Bob", family: "Jones"}
-		first := e.signedIn(t, e.kcc.token(t, e, u)).Learner
+		first := e.signedIn(t, siToken(t, e, e.kcc, u)).Learner
 		learners := e.count(t, `SELECT count(*) FROM learners`)
 
 		// Same identity again: the same learner, nothing written.
-		again := e.signedIn(t, e.kcc.token(t, e, u)).Learner
+		again := e.signedIn(t, siToken(t, e, e.kcc, u)).Learner
 		if again.ID != first.ID || again.Version != first.Version {
 			t.Fatalf("second sign-in: learner %s v%d, want %s v%d", again.ID, again.Version, first.ID, first.Version)
 		}
@@ -421,7 +386,7 @@ func TestSignIn_CTL3_LaterSignInReturnsSameLearnerAndRefreshesNameAndLastSignIn(
 		// An hour later with a new name: the name and lastSignInAt follow the token.
 		e.api.Clock.Advance(time.Hour)
 		u.given = "Robert"
-		later := e.signedIn(t, e.kcc.token(t, e, u)).Learner
+		later := e.signedIn(t, siToken(t, e, e.kcc, u)).Learner
 		if later.ID != first.ID {
 			t.Fatalf("later sign-in reached learner %s, want %s", later.ID, first.ID)
 		}
@@ -434,8 +399,8 @@ func TestSignIn_CTL3_LaterSignInReturnsSameLearnerAndRefreshesNameAndLastSignIn(
 
 		// A day later, nothing changed in the token: lastSignInAt still moves (CTL-7's clock).
 		e.api.Clock.Advance(24 * time.Hour)
-		e.signedIn(t, e.kcc.token(t, e, u))
-		got := e.signedIn(t, e.kcc.token(t, e, u)).Learner
+		e.signedIn(t, siToken(t, e, e.kcc, u))
+		got := e.signedIn(t, siToken(t, e, e.kcc, u)).Learner
 		if got.LastSignInAt == nil || !got.LastSignInAt.Equal(e.api.Clock.Now()) {
 			t.Errorf("lastSignInAt %v after a day, want %v", siDeref(got.LastSignInAt), e.api.Clock.Now())
 		}
@@ -458,25 +423,25 @@ func TestSignIn_CTL4_DomainRuleSelectsGroup(t *testing.T) {
 			map[string]any{"o": e.org(t, siKCC)}, &out)
 		e.exec(t, `UPDATE email_domains SET access_group_id = ? WHERE id = ?`, e.groupID(t, siKCC, "Managers"), out.AddEmailDomain.ID)
 
-		mgr := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-mgr", email: "chief@managers.kent.gov.uk", verified: siTrue,
+		mgr := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-mgr", email: "chief@managers.kent.gov.uk", verified: siTrue,
 			given: "Chief", family: "Officer"})).Learner
 		if mgr.Organisation.Name != siKCC || mgr.AccessGroup == nil || mgr.AccessGroup.Name != "Managers" {
 			t.Errorf("managers.kent.gov.uk: %s / %v, want %s / Managers", mgr.Organisation.Name, siDeref(mgr.AccessGroup), siKCC)
 		}
-		staff := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-staff", email: "clerk@kent.gov.uk", verified: siTrue,
+		staff := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-staff", email: "clerk@kent.gov.uk", verified: siTrue,
 			given: "Clerk", family: "Staff"})).Learner
 		if staff.AccessGroup == nil || staff.AccessGroup.Name != "All staff" {
 			t.Errorf("kent.gov.uk: %v, want the default group All staff", siDeref(staff.AccessGroup))
 		}
 		// An email change re-evaluates the group: the new address's rule selects Managers.
-		moved := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-staff", email: "clerk@managers.kent.gov.uk", verified: siTrue})).Learner
+		moved := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-staff", email: "clerk@managers.kent.gov.uk", verified: siTrue})).Learner
 		if moved.ID != staff.ID || moved.AccessGroup == nil || moved.AccessGroup.Name != "Managers" {
 			t.Errorf("after changing to managers.kent.gov.uk: %s %v, want %s Managers", moved.ID, siDeref(moved.AccessGroup), staff.ID)
 		}
 		if evs := e.events(t, staff.ID); !siHas(evs, siEvent{"GROUP_CHANGED", moved.Version}) {
 			t.Errorf("feed %v, want GROUP_CHANGED v%d", evs, moved.Version)
 		}
-		med := e.signedIn(t, e.medway.token(t, e, siUser{sub: "med-1", email: "m@medway.gov.uk", verified: siTrue,
+		med := e.signedIn(t, siToken(t, e, e.medway, siUser{sub: "med-1", email: "m@medway.gov.uk", verified: siTrue,
 			given: "M", family: "W"})).Learner
 		if med.Organisation.Name != siMedway || med.AccessGroup == nil || med.AccessGroup.Name != "All staff" {
 			t.Errorf("medway.gov.uk: %s / %v, want %s / All staff", med.Organisation.Name, siDeref(med.AccessGroup), siMedway)
@@ -489,21 +454,21 @@ func TestSignIn_CTL4_DomainRuleSelectsGroup(t *testing.T) {
 
 func TestSignIn_INV1_MedwayProviderCannotReachKentAddress(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
-		e.refused(t, e.medway.token(t, e, siUser{sub: "med-eve", email: "eve@kent.gov.uk", verified: siTrue, given: "Eve", family: "X"}),
+		e.refused(t, siToken(t, e, e.medway, siUser{sub: "med-eve", email: "eve@kent.gov.uk", verified: siTrue, given: "Eve", family: "X"}),
 			"ISSUER_NOT_AUTHORITATIVE")
 		// And the other way round.
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-eve", email: "eve@medway.gov.uk", verified: siTrue, given: "Eve", family: "X"}),
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-eve", email: "eve@medway.gov.uk", verified: siTrue, given: "Eve", family: "X"}),
 			"ISSUER_NOT_AUTHORITATIVE")
 		// A partner without a provider of its own cannot be vouched for by another partner's.
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-ash", email: "eve@ashford.gov.uk", verified: siTrue, given: "Eve", family: "X"}),
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-ash", email: "eve@ashford.gov.uk", verified: siTrue, given: "Eve", family: "X"}),
 			"ISSUER_NOT_AUTHORITATIVE")
 		// Once Kent's own address has a learner, Medway's provider cannot reach it either.
-		kent := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-real-eve", email: "eve@kent.gov.uk", verified: siTrue, given: "Eve", family: "Real"}))
-		e.refused(t, e.medway.token(t, e, siUser{sub: "med-eve", email: "eve@kent.gov.uk", verified: siTrue, given: "Mallory", family: "X"}), "")
+		kent := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-real-eve", email: "eve@kent.gov.uk", verified: siTrue, given: "Eve", family: "Real"}))
+		e.refused(t, siToken(t, e, e.medway, siUser{sub: "med-eve", email: "eve@kent.gov.uk", verified: siTrue, given: "Mallory", family: "X"}), "")
 		if n := e.count(t, `SELECT count(*) FROM learner_identities WHERE learner_id = ?`, kent.Learner.ID); n != 1 {
 			t.Errorf("Kent learner has %d identities after Medway's attempt, want 1", n)
 		}
-		if got := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-real-eve", email: "eve@kent.gov.uk", verified: siTrue})).Learner; siDeref(got.GivenName) != "Eve" || siDeref(got.FamilyName) != "Real" {
+		if got := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-real-eve", email: "eve@kent.gov.uk", verified: siTrue})).Learner; siDeref(got.GivenName) != "Eve" || siDeref(got.FamilyName) != "Real" {
 			t.Errorf("Medway's attempt changed the Kent learner's name to %v %v", siDeref(got.GivenName), siDeref(got.FamilyName))
 		}
 	})
@@ -511,16 +476,16 @@ func TestSignIn_INV1_MedwayProviderCannotReachKentAddress(t *testing.T) {
 
 func TestSignIn_INV1_UnverifiedEmailRefused(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-u1", email: "u1@kent.gov.uk", verified: siFalse, given: "U", family: "One"}),
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-u1", email: "u1@kent.gov.uk", verified: siFalse, given: "U", family: "One"}),
 			"EMAIL_NOT_VERIFIED")
 		// email_verified absent, provider not trusted for email: refused.
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-u2", email: "u2@kent.gov.uk", given: "U", family: "Two"}),
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-u2", email: "u2@kent.gov.uk", given: "U", family: "Two"}),
 			"EMAIL_NOT_VERIFIED")
 		// email_verified as the string "false".
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-u3", email: "u3@kent.gov.uk", given: "U", family: "Three",
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-u3", email: "u3@kent.gov.uk", given: "U", family: "Three",
 			extra: map[string]any{"email_verified": "false"}}), "EMAIL_NOT_VERIFIED")
 		// No email at all.
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-u4", given: "U", family: "Four"}), "")
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-u4", given: "U", family: "Four"}), "")
 	})
 }
 
@@ -535,7 +500,7 @@ func TestSignIn_CTL3_IneligibleDomainsRefused(t *testing.T) {
 			"not-an-email",
 		} {
 			t.Run(email, func(t *testing.T) {
-				e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-" + email, email: email, verified: siTrue, given: "X", family: "Y"}),
+				e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-" + email, email: email, verified: siTrue, given: "X", family: "Y"}),
 					"DOMAIN_NOT_ELIGIBLE")
 			})
 		}
@@ -555,8 +520,8 @@ func TestSignIn_INV1_AdminIssuerIsNotAProvider(t *testing.T) {
 func TestSignIn_INV1_ProviderTokenForAnotherAudienceRefused(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		before := e.count(t, `SELECT count(*) FROM learners`)
-		for _, aud := range []string{testkit.Audience, e.medway.clientID, "someone-else"} {
-			r := e.api.Do(e.kcc.token(t, e, siUser{sub: "kcc-aud", email: "aud@kent.gov.uk", verified: siTrue, audience: aud}), siViewerQuery, nil)
+		for _, aud := range []string{testkit.Audience, e.medway.ClientID, "someone-else"} {
+			r := e.api.Do(siToken(t, e, e.kcc, siUser{sub: "kcc-aud", email: "aud@kent.gov.uk", verified: siTrue, audience: aud}), siViewerQuery, nil)
 			if r.Status != http.StatusUnauthorized || r.Code() != "UNAUTHENTICATED" {
 				t.Errorf("KCC token for audience %q: status %d code %q, want 401 UNAUTHENTICATED", aud, r.Status, r.Code())
 			}
@@ -570,17 +535,17 @@ func TestSignIn_INV1_ProviderTokenForAnotherAudienceRefused(t *testing.T) {
 func TestSignIn_INV1_TrustedProviderNeedsNoVerifiedClaimButFalseWins(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		ash := e.registerOrg(t, siAshf, "TRUSTED")
-		v := e.signedIn(t, ash.token(t, e, siUser{sub: "ash-1", email: "a1@ashford.gov.uk", given: "Ash", family: "One"}))
+		v := e.signedIn(t, siToken(t, e, ash, siUser{sub: "ash-1", email: "a1@ashford.gov.uk", given: "Ash", family: "One"}))
 		if v.Learner.Organisation.Name != siAshf {
 			t.Errorf("organisation %s, want %s", v.Learner.Organisation.Name, siAshf)
 		}
 		// An explicit email_verified=false wins over the provider's trust.
-		e.refused(t, ash.token(t, e, siUser{sub: "ash-2", email: "a2@ashford.gov.uk", verified: siFalse, given: "Ash", family: "Two"}),
+		e.refused(t, siToken(t, e, ash, siUser{sub: "ash-2", email: "a2@ashford.gov.uk", verified: siFalse, given: "Ash", family: "Two"}),
 			"EMAIL_NOT_VERIFIED")
 		// Trust is per provider: KCC's (VERIFIED_CLAIM) still needs the claim.
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-t", email: "t@kent.gov.uk", given: "T", family: "T"}), "EMAIL_NOT_VERIFIED")
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-t", email: "t@kent.gov.uk", given: "T", family: "T"}), "EMAIL_NOT_VERIFIED")
 		// And a trusted provider is still only authoritative for its own organisation.
-		e.refused(t, ash.token(t, e, siUser{sub: "ash-3", email: "a3@kent.gov.uk", given: "Ash", family: "Three"}), "ISSUER_NOT_AUTHORITATIVE")
+		e.refused(t, siToken(t, e, ash, siUser{sub: "ash-3", email: "a3@kent.gov.uk", given: "Ash", family: "Three"}), "ISSUER_NOT_AUTHORITATIVE")
 	})
 }
 
@@ -590,11 +555,11 @@ func TestSignIn_INV1_TrustedProviderNeedsNoVerifiedClaimButFalseWins(t *testing.
 func TestSignIn_INV1_SameSubjectNewEmailUpdatesLearner(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		u := siUser{sub: "kcc-carol", email: "carol@kent.gov.uk", verified: siTrue, given: "Carol", family: "King"}
-		first := e.signedIn(t, e.kcc.token(t, e, u)).Learner
+		first := e.signedIn(t, siToken(t, e, e.kcc, u)).Learner
 		learners := e.count(t, `SELECT count(*) FROM learners`)
 
 		u.email = "carol.king@kent.gov.uk"
-		got := e.signedIn(t, e.kcc.token(t, e, u)).Learner
+		got := e.signedIn(t, siToken(t, e, e.kcc, u)).Learner
 		if got.ID != first.ID || siDeref(got.Email) != "carol.king@kent.gov.uk" || got.Organisation.Name != siKCC {
 			t.Fatalf("after email change: %s %v %s, want %s carol.king@kent.gov.uk %s", got.ID, siDeref(got.Email),
 				got.Organisation.Name, first.ID, siKCC)
@@ -612,13 +577,13 @@ func TestSignIn_INV1_SameSubjectNewEmailUpdatesLearner(t *testing.T) {
 		// The same subject now claiming a Medway address from KCC's provider:
 		// KCC is not authoritative for it; the learner keeps its email.
 		u.email = "carol@medway.gov.uk"
-		e.refused(t, e.kcc.token(t, e, u), "ISSUER_NOT_AUTHORITATIVE")
+		e.refused(t, siToken(t, e, e.kcc, u), "ISSUER_NOT_AUTHORITATIVE")
 		if em := e.learnerEmail(t, first.ID); em != "carol.king@kent.gov.uk" {
 			t.Errorf("refused change still changed the email to %s", em)
 		}
 		// An unverified new email is not taken either.
 		u.email, u.verified = "carol.k@kent.gov.uk", siFalse
-		e.refused(t, e.kcc.token(t, e, u), "EMAIL_NOT_VERIFIED")
+		e.refused(t, siToken(t, e, e.kcc, u), "EMAIL_NOT_VERIFIED")
 		if em := e.learnerEmail(t, first.ID); em != "carol.king@kent.gov.uk" {
 			t.Errorf("unverified change still changed the email to %s", em)
 		}
@@ -629,14 +594,14 @@ func TestSignIn_INV1_ProgrammeProviderEmailChangeMovesLearner(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
 		prog := e.registerProgramme(t)
 		u := siUser{sub: "prog-dan", email: "dan@kent.gov.uk", verified: siTrue, given: "Dan", family: "Moor"}
-		first := e.signedIn(t, prog.token(t, e, u)).Learner
+		first := e.signedIn(t, siToken(t, e, prog, u)).Learner
 		if first.Organisation.Name != siKCC {
 			t.Fatalf("programme provider, kent.gov.uk: organisation %s, want %s", first.Organisation.Name, siKCC)
 		}
 		learners := e.count(t, `SELECT count(*) FROM learners`)
 
 		u.email = "dan@medway.gov.uk"
-		moved := e.signedIn(t, prog.token(t, e, u)).Learner
+		moved := e.signedIn(t, siToken(t, e, prog, u)).Learner
 		if moved.ID != first.ID {
 			t.Fatalf("the move created learner %s, want %s moved", moved.ID, first.ID)
 		}
@@ -661,21 +626,21 @@ func TestSignIn_INV1_ProgrammeProviderEmailChangeMovesLearner(t *testing.T) {
 		}
 		// A domain of no organisation is still refused for the programme's provider.
 		u.email = "dan@nowhere-council.gov.uk"
-		e.refused(t, prog.token(t, e, u), "DOMAIN_NOT_ELIGIBLE")
+		e.refused(t, siToken(t, e, prog, u), "DOMAIN_NOT_ELIGIBLE")
 	})
 }
 
 func TestSignIn_INV1_SecondSubjectCannotTakeOverAnEmail(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
-		alice := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-a", email: "ann@kent.gov.uk", verified: siTrue, given: "Ann", family: "A"})).Learner
+		alice := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-a", email: "ann@kent.gov.uk", verified: siTrue, given: "Ann", family: "A"})).Learner
 
 		// A new subject of the same issuer with Ann's email: refused, nothing created or linked.
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-b", email: "ann@kent.gov.uk", verified: siTrue, given: "Mallory", family: "B"}),
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-b", email: "ann@kent.gov.uk", verified: siTrue, given: "Mallory", family: "B"}),
 			"EMAIL_LINKED_TO_ANOTHER_ACCOUNT")
 
 		// A known subject changing its email to Ann's: refused, neither learner changes.
-		carl := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-c", email: "carl@kent.gov.uk", verified: siTrue, given: "Carl", family: "C"})).Learner
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-c", email: "ANN@kent.gov.uk", verified: siTrue, given: "Carl", family: "C"}),
+		carl := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-c", email: "carl@kent.gov.uk", verified: siTrue, given: "Carl", family: "C"})).Learner
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-c", email: "ANN@kent.gov.uk", verified: siTrue, given: "Carl", family: "C"}),
 			"EMAIL_BELONGS_TO_ANOTHER_LEARNER")
 		if em := e.learnerEmail(t, carl.ID); em != "carl@kent.gov.uk" {
 			t.Errorf("Carl's email became %s", em)
@@ -686,7 +651,7 @@ func TestSignIn_INV1_SecondSubjectCannotTakeOverAnEmail(t *testing.T) {
 		if n := e.count(t, `SELECT count(*) FROM learner_identities WHERE learner_id = ?`, alice.ID); n != 1 {
 			t.Errorf("Ann has %d identities, want 1", n)
 		}
-		got := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-a", email: "ann@kent.gov.uk", verified: siTrue})).Learner
+		got := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-a", email: "ann@kent.gov.uk", verified: siTrue})).Learner
 		if got.ID != alice.ID || siDeref(got.GivenName) != "Ann" {
 			t.Errorf("Ann now signs in as %s %v", got.ID, siDeref(got.GivenName))
 		}
@@ -702,10 +667,7 @@ func (e *siEnv) createLearner(t *testing.T, orgName, email string, group *string
 	if group != nil {
 		in["accessGroupId"] = *group
 	}
-	var out struct{ CreateLearner struct{ ID string } }
-	e.api.MustDo(e.api.BootstrapToken(), `mutation($o: ID!, $in: LearnerInput!) { createLearner(organisationId: $o, input: $in) { id } }`,
-		map[string]any{"o": e.org(t, orgName), "in": in}, &out)
-	return out.CreateLearner.ID
+	return e.api.CreateLearner(e.org(t, orgName), in)
 }
 
 func TestSignIn_INV1_AdminCreatedLearnerLinksOnlyFromTheRightProvider(t *testing.T) {
@@ -717,17 +679,17 @@ func TestSignIn_INV1_AdminCreatedLearnerLinksOnlyFromTheRightProvider(t *testing
 
 		// The wrong partner's provider, the admin issuer and an unverified
 		// email from the right provider do not link.
-		e.refused(t, e.medway.token(t, e, siUser{sub: "med-dana", email: "dana@kent.gov.uk", verified: siTrue, given: "Dana", family: "M"}),
+		e.refused(t, siToken(t, e, e.medway, siUser{sub: "med-dana", email: "dana@kent.gov.uk", verified: siTrue, given: "Dana", family: "M"}),
 			"ISSUER_NOT_AUTHORITATIVE")
 		e.refused(t, siMint(t, e, e.api.Issuer, testkit.Audience, siUser{sub: "adm-dana", email: "dana@kent.gov.uk", verified: siTrue}),
 			"ISSUER_NOT_A_PROVIDER")
-		e.refused(t, e.kcc.token(t, e, siUser{sub: "kcc-dana", email: "dana@kent.gov.uk", verified: siFalse}), "EMAIL_NOT_VERIFIED")
+		e.refused(t, siToken(t, e, e.kcc, siUser{sub: "kcc-dana", email: "dana@kent.gov.uk", verified: siFalse}), "EMAIL_NOT_VERIFIED")
 		if n := links(); n != 0 {
 			t.Fatalf("refused sign-ins linked %d identities", n)
 		}
 
 		learners := e.count(t, `SELECT count(*) FROM learners`)
-		got := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-dana", email: "Dana@Kent.gov.uk", verified: siTrue, given: "Dana", family: "Kay"})).Learner
+		got := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-dana", email: "Dana@Kent.gov.uk", verified: siTrue, given: "Dana", family: "Kay"})).Learner
 		if got.ID != id {
 			t.Fatalf("first sign-in reached learner %s, want the admin-created %s", got.ID, id)
 		}
@@ -735,7 +697,7 @@ func TestSignIn_INV1_AdminCreatedLearnerLinksOnlyFromTheRightProvider(t *testing
 			t.Errorf("linked learner: %v %v lastSignInAt %v", siDeref(got.GivenName), siDeref(got.FamilyName), siDeref(got.LastSignInAt))
 		}
 		if n := e.count(t, `SELECT count(*) FROM learner_identities WHERE learner_id = ? AND issuer = ? AND subject = ?`,
-			id, e.kcc.iss.URL(), "kcc-dana"); n != 1 {
+			id, e.kcc.Issuer.URL(), "kcc-dana"); n != 1 {
 			t.Errorf("identity not linked")
 		}
 		if n := e.count(t, `SELECT count(*) FROM learners`); n != learners {
@@ -745,7 +707,7 @@ func TestSignIn_INV1_AdminCreatedLearnerLinksOnlyFromTheRightProvider(t *testing
 			t.Errorf("audit %v, want learner.identity.link", as)
 		}
 		// The link is once: Medway's provider still cannot reach the learner.
-		e.refused(t, e.medway.token(t, e, siUser{sub: "med-dana", email: "dana@kent.gov.uk", verified: siTrue}), "")
+		e.refused(t, siToken(t, e, e.medway, siUser{sub: "med-dana", email: "dana@kent.gov.uk", verified: siTrue}), "")
 		if n := links(); n != 1 {
 			t.Errorf("%d identities after the wrong provider tried again, want 1", n)
 		}
@@ -756,7 +718,7 @@ func TestSignIn_INV1_AdminCreatedLearnerLinksOnlyFromTheRightProvider(t *testing
 // before is not Medway's provider, so it must no longer reach the account.
 func TestSignIn_INV1_ProviderCannotReachLearnerMovedToAnotherOrganisation(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
-		sam := e.signedIn(t, e.kcc.token(t, e, siUser{sub: "kcc-sam", email: "sam@kent.gov.uk", verified: siTrue, given: "Sam", family: "S"})).Learner
+		sam := e.signedIn(t, siToken(t, e, e.kcc, siUser{sub: "kcc-sam", email: "sam@kent.gov.uk", verified: siTrue, given: "Sam", family: "S"})).Learner
 		var out struct {
 			UpdateLearner struct{ Organisation struct{ Name string } }
 		}
@@ -769,7 +731,7 @@ func TestSignIn_INV1_ProviderCannotReachLearnerMovedToAnotherOrganisation(t *tes
 			{sub: "kcc-sam", email: "sam@medway.gov.uk", verified: siTrue}, // KCC vouching for a Medway address
 			{sub: "kcc-sam"}, // no email claim at all
 		} {
-			v := e.viewer(t, e.kcc.token(t, e, u))
+			v := e.viewer(t, siToken(t, e, e.kcc, u))
 			if v.Learner != nil {
 				t.Errorf("KCC's provider (email %q) reached learner %s of %s", u.email, v.Learner.ID, v.Learner.Organisation.Name)
 			}
@@ -808,7 +770,7 @@ func siPost(e *siEnv, tok, query string, vars map[string]any) (int, testkit.Resp
 
 func TestSignIn_INV1_ConcurrentFirstSignInsCreateOneLearner(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
-		tok := e.kcc.token(t, e, siUser{sub: "kcc-rush", email: "rush@kent.gov.uk", verified: siTrue, given: "Rush", family: "Hour"})
+		tok := siToken(t, e, e.kcc, siUser{sub: "kcc-rush", email: "rush@kent.gov.uk", verified: siTrue, given: "Rush", family: "Hour"})
 		const n = 10
 		var (
 			wg    sync.WaitGroup
@@ -857,7 +819,7 @@ func TestSignIn_INV1_ConcurrentFirstSignInsCreateOneLearner(t *testing.T) {
 		if c := e.count(t, `SELECT count(*) FROM learners WHERE email = 'rush@kent.gov.uk'`); c != 1 {
 			t.Fatalf("%d learners for one person, want 1", c)
 		}
-		if c := e.count(t, `SELECT count(*) FROM learner_identities WHERE issuer = ? AND subject = 'kcc-rush'`, e.kcc.iss.URL()); c != 1 {
+		if c := e.count(t, `SELECT count(*) FROM learner_identities WHERE issuer = ? AND subject = 'kcc-rush'`, e.kcc.Issuer.URL()); c != 1 {
 			t.Errorf("%d identity rows, want 1", c)
 		}
 		if c := e.count(t, `SELECT count(*) FROM lifecycle_events WHERE type = 'LEARNER_PROVISIONED' AND learner_id = ?`, id); c != 1 {
@@ -873,7 +835,7 @@ func TestSignIn_INV1_ConcurrentFirstSignInsCreateOneLearner(t *testing.T) {
 // time: one learner, which the sign-ins reach.
 func TestSignIn_INV1_ConcurrentAdminCreateAndSignInMakeOneLearner(t *testing.T) {
 	siEach(t, func(t *testing.T, e *siEnv) {
-		tok := e.kcc.token(t, e, siUser{sub: "kcc-race", email: "race@kent.gov.uk", verified: siTrue, given: "Race", family: "Car"})
+		tok := siToken(t, e, e.kcc, siUser{sub: "kcc-race", email: "race@kent.gov.uk", verified: siTrue, given: "Race", family: "Car"})
 		admin := e.api.BootstrapToken()
 		const n = 6
 		var (

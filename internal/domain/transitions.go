@@ -72,6 +72,9 @@ type Bulk struct {
 	FromScheduled []RemovalReason // REMOVAL_SCHEDULED learners with one of these reasons
 	To            LearnerStatus   // "" leaves the status alone
 	Event         EventType
+	// Scrub is what an erasing transition removes (Erasure); nil for the
+	// others.
+	Scrub *Scrub
 }
 
 // Allows reports whether the bulk transition may leave l's state.
@@ -111,10 +114,10 @@ func BulkSchedule(reason RemovalReason) Bulk {
 var BulkRevokeAccess = Bulk{From: HasAccess, To: StatusPendingAcceptance, Event: EventAccessRevoked}
 
 // BulkErase erases every learner not yet erased (invariant 2).
-var BulkErase = Bulk{From: NotErased, To: StatusErased, Event: EventErased}
+var BulkErase = Bulk{From: NotErased, To: StatusErased, Event: EventErased, Scrub: &Erasure}
 
 // BulkEraseDue erases learners whose removal is due (the sweep).
-var BulkEraseDue = Bulk{From: Leaving, To: StatusErased, Event: EventErased}
+var BulkEraseDue = Bulk{From: Leaving, To: StatusErased, Event: EventErased, Scrub: &Erasure}
 
 // BulkCoursesChanged tells the LMS a group's courses changed.
 var BulkCoursesChanged = Bulk{From: NotErased, Event: EventCoursesChanged}
@@ -245,8 +248,8 @@ func (l *Learner) Erase(now time.Time) ([]Event, error) {
 	if err := l.notErased(); err != nil {
 		return nil, err
 	}
-	l.Status, l.ErasedAt, l.RemovalDueAt = StatusErased, &now, nil
-	l.Email, l.GivenName, l.FamilyName, l.LastSignInAt, l.LastActivityAt = nil, nil, nil, nil, nil
+	l.Status, l.ErasedAt = StatusErased, &now
+	Erasure.clear(l)
 	return l.bump(EventErased, now), nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,75 +19,7 @@ import (
 	"github.com/rollcall-dev/rollcall/migrations"
 )
 
-// ---- fixtures shared by erasure_test.go and sweep_test.go ----
-
-// ersCourses adds two courses to the programme, enrols KCC's default group on
-// both (CTL-4) and returns the programme's courses, safeguarding-101 first.
-func ersCourses(w *lrnWorld) []domain.Course {
-	w.t.Helper()
-	for _, c := range []lifecycle.CourseInput{
-		{LMSCourseID: "safeguarding-101", Title: "Safeguarding basics"},
-		{LMSCourseID: "gdpr-201", Title: "Data protection in practice"},
-	} {
-		if _, err := w.svc.CreateCourse(w.sys, w.p.ID, c); err != nil {
-			w.t.Fatalf("create course %s: %v", c.LMSCourseID, err)
-		}
-	}
-	byProg, err := w.svc.CoursesByProgrammes(w.sys, []string{w.p.ID})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	cs := byProg[w.p.ID]
-	if len(cs) != 2 {
-		w.t.Fatalf("fixture: programme courses %+v", cs)
-	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].LMSCourseID > cs[j].LMSCourseID }) // safeguarding-101, gdpr-201
-	if _, err := w.svc.SetAccessGroupCourses(w.sys, w.kccGroup, []string{cs[0].ID, cs[1].ID}); err != nil {
-		w.t.Fatal(err)
-	}
-	return cs
-}
-
-// ersActivity records one course's LMS activity (ONC-3). There is no API to
-// record activity yet, so it goes straight into the table.
-func ersActivity(t *testing.T, st *store.Store, learnerID, courseID, state string, completedAt, lastAccessAt *time.Time, updatedAt time.Time) {
-	t.Helper()
-	opt := func(p *time.Time) any {
-		if p == nil {
-			return nil
-		}
-		return p.UTC()
-	}
-	if _, err := st.SQL().Exec(lrnSQL(st, `INSERT INTO learning_activity (learner_id, course_id, state, completed_at, last_access_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`), learnerID, courseID, state, opt(completedAt), opt(lastAccessAt), updatedAt.UTC()); err != nil {
-		t.Fatalf("insert activity: %v", err)
-	}
-}
-
-// ersLastActivity sets the learner's last LMS activity, as the (future)
-// activity API would alongside the learning_activity row (CTL-7).
-func ersLastActivity(t *testing.T, st *store.Store, learnerID string, at time.Time) {
-	t.Helper()
-	if _, err := st.SQL().Exec(lrnSQL(st, `UPDATE learners SET last_activity_at = $1 WHERE id = $2`), at.UTC(), learnerID); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// ersSignIn provisions a KCC learner by a first sign-in through KCC's own
-// provider (which must be registered) and returns them with a factory of
-// contexts acting as them. Never call the factory after the learner is
-// erased: a request from the person's identity provisions a new learner.
-func ersSignIn(e *env, email, given, family, subject string) (domain.Learner, func() context.Context) {
-	e.t.Helper()
-	l, err := e.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: subject, Email: email, EmailVerified: true,
-		GivenName: given, FamilyName: family})
-	if err != nil {
-		e.t.Fatalf("sign in %s: %v", email, err)
-	}
-	return l, func() context.Context {
-		return lifecycle.WithIdentity(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: subject})
-	}
-}
+// ---- reading the export ----
 
 // ersJSON round-trips v through JSON, as a client of the export would see it.
 func ersJSON(t *testing.T, v any) map[string]any {
@@ -258,75 +189,75 @@ type ersPerson struct {
 // admin), learning activity on both courses of their group, a corrected
 // profile, and an erasure request (reason naming them) that KCC's admin
 // rejected. The learner ends ACTIVE with a live session.
-func ersRichLearner(w *accWorld) ersPerson {
-	t := w.t
+func ersRichLearner(w *testkit.ConnectToLearn) ersPerson {
+	t := w.T
 	t.Helper()
-	pn := ersPerson{courses: ersCourses(w.lrnWorld), t0: w.clock.Now()}
-	id := domain.Identity{Issuer: kccIssuer, Subject: ersSubject, Email: "Zanzibar.Quux@KENT.gov.uk", EmailVerified: true,
+	pn := ersPerson{courses: w.Courses(), t0: w.Clock.Now()}
+	id := domain.Identity{Issuer: testkit.KCCIssuer, Subject: ersSubject, Email: "Zanzibar.Quux@KENT.gov.uk", EmailVerified: true,
 		GivenName: ersGiven, FamilyName: ersFamily}
-	l, err := w.svc.SignIn(context.Background(), id)
+	l, err := w.Service.SignIn(context.Background(), id)
 	if err != nil {
 		t.Fatalf("provisioning sign-in: %v", err)
 	}
 	if lrnDeref(l.Email) != ersEmail || lrnDeref(l.GivenName) != ersGiven || lrnDeref(l.FamilyName) != ersFamily {
 		t.Fatalf("provisioned: %+v", l)
 	}
-	if _, _, err := w.svc.StartSession(context.Background(), id); err != nil {
+	if _, _, err := w.Service.StartSession(context.Background(), id); err != nil {
 		t.Fatalf("session: %v", err)
 	}
 	pn.self = func() context.Context {
-		return lifecycle.WithIdentity(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: ersSubject})
+		return lifecycle.WithIdentity(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: ersSubject})
 	}
 	// Decisions: one accepted and one declined by the learner, the privacy
 	// policy accepted on their behalf.
-	if _, err := w.svc.AcceptPolicies(pn.self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID}}); err != nil {
+	if _, err := w.Service.AcceptPolicies(pn.self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.SiteV1.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.AcceptPolicies(pn.self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.optionalV1.ID}, Decline: true}); err != nil {
+	if _, err := w.Service.AcceptPolicies(pn.self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.OptionalV1.ID}, Decline: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := w.svc.AcceptPolicies(w.as("kcc-admin"), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.privacyV1.ID},
+	if got, err := w.Service.AcceptPolicies(w.As("kcc-admin"), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.PrivacyV1.ID},
 		OnBehalfOf: l.ID, Note: ersOnBehalfNote}); err != nil || got.Status != domain.StatusActive {
 		t.Fatalf("on behalf: %+v %v", got, err)
 	}
 	// Learning activity on both courses (ONC-3).
-	w.clock.Advance(24 * time.Hour)
-	now := w.clock.Now()
+	w.Clock.Advance(24 * time.Hour)
+	now := w.Clock.Now()
 	done := now.Add(-2 * time.Hour)
-	ersActivity(t, w.st, l.ID, pn.courses[0].ID, "COMPLETED", &done, &done, now)
-	ersActivity(t, w.st, l.ID, pn.courses[1].ID, "IN_PROGRESS", nil, &now, now)
-	ersLastActivity(t, w.st, l.ID, now)
+	w.Activity(l.ID, pn.courses[0].ID, "COMPLETED", &done, &done, now)
+	w.Activity(l.ID, pn.courses[1].ID, "IN_PROGRESS", nil, &now, now)
+	w.LastActivity(l.ID, now)
 	// A correction of their own profile (ONC-9).
-	if got, err := w.svc.UpdateMyProfile(pn.self(), nil, lrnPtr(ersCorrected)); err != nil || lrnDeref(got.FamilyName) != ersCorrected {
+	if got, err := w.Service.UpdateMyProfile(pn.self(), nil, lrnPtr(ersCorrected)); err != nil || lrnDeref(got.FamilyName) != ersCorrected {
 		t.Fatalf("profile: %+v %v", got, err)
 	}
 	// An erasure request naming them, waiting for the controller, then
 	// rejected: the request stays on record (ONC-5, CTL-11).
 	yes, no := true, false
-	if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: &yes}, "fixture"); err != nil {
+	if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: &yes}, "fixture"); err != nil {
 		t.Fatal(err)
 	}
-	req, err := w.svc.RequestErasure(pn.self(), ersRequestText)
+	req, err := w.Service.RequestErasure(pn.self(), ersRequestText)
 	if err != nil || req.Status != domain.RequestAwaitingApproval {
 		t.Fatalf("erasure request: %+v %v", req, err)
 	}
-	if pn.request, err = w.svc.RejectDataRequest(w.as("kcc-admin"), req.ID, ersRejectNote); err != nil {
+	if pn.request, err = w.Service.RejectDataRequest(w.As("kcc-admin"), req.ID, ersRejectNote); err != nil {
 		t.Fatalf("reject: %v", err)
 	}
-	if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: &no}, "fixture"); err != nil {
+	if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: &no}, "fixture"); err != nil {
 		t.Fatal(err)
 	}
 	// A live session again (the request revoked the first). The token
 	// carries no names here, so the corrected profile stays as it is.
-	if _, _, err := w.svc.StartSession(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: ersSubject,
+	if _, _, err := w.Service.StartSession(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: ersSubject,
 		Email: ersEmail, EmailVerified: true}); err != nil {
 		t.Fatalf("second session: %v", err)
 	}
-	pn.l = accRead(w.env, l.ID)
+	pn.l = w.Learner(l.ID)
 	if pn.l.Status != domain.StatusActive || lrnDeref(pn.l.FamilyName) != ersCorrected {
 		t.Fatalf("fixture: %+v", pn.l)
 	}
-	if n := lrnCount(t, w.st, `SELECT count(*) FROM sessions WHERE learner_id = $1 AND revoked_at IS NULL`, l.ID); n != 1 {
+	if n := testkit.Count(t, w.Store, `SELECT count(*) FROM sessions WHERE learner_id = ? AND revoked_at IS NULL`, l.ID); n != 1 {
 		t.Fatalf("fixture: %d live sessions", n)
 	}
 	return pn
@@ -336,14 +267,14 @@ func ersRichLearner(w *accWorld) ersPerson {
 
 func TestErasure_INV2_NothingLeftInAnyTableOrColumn(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
 		// Someone else, who keeps everything.
-		bob, bobCtx := ersSignIn(w.env, "bob.other@kent.gov.uk", "Bob", "Other", "bob-1")
-		if _, err := w.svc.AcceptPolicies(bobCtx(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}}); err != nil {
+		bob, bobCtx := w.SignIn(testkit.KCCIssuer, "bob-1", "bob.other@kent.gov.uk", "Bob", "Other")
+		if _, err := w.Service.AcceptPolicies(bobCtx(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.SiteV1.ID, w.PrivacyV1.ID}}); err != nil {
 			t.Fatal(err)
 		}
 		pn := ersRichLearner(w)
-		ersActivity(t, st, bob.ID, pn.courses[0].ID, "ENROLLED", nil, nil, w.clock.Now())
+		w.Activity(bob.ID, pn.courses[0].ID, "ENROLLED", nil, nil, w.Clock.Now())
 
 		// Control: before the erasure the search finds the person wherever
 		// they are held, so an empty result afterwards means something.
@@ -356,7 +287,7 @@ func TestErasure_INV2_NothingLeftInAnyTableOrColumn(t *testing.T) {
 		}
 
 		// CTL-8: under Connect to Learn a withdrawal erases at once.
-		out, err := w.svc.WithdrawConsent(pn.self(), "I no longer need the courses")
+		out, err := w.Service.WithdrawConsent(pn.self(), "I no longer need the courses")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,24 +304,24 @@ func TestErasure_INV2_NothingLeftInAnyTableOrColumn(t *testing.T) {
 			status, org, prog                       string
 			email, given, family, reason, erasedAtS sql.NullString
 		)
-		if err := st.SQL().QueryRow(lrnSQL(st, `SELECT status, CAST(organisation_id AS text), CAST(programme_id AS text), email, given_name,
-			family_name, removal_reason, CAST(erased_at AS text) FROM learners WHERE id = $1`), pn.l.ID).
+		if err := st.SQL().QueryRow(testkit.Rebind(st.Dialect(), `SELECT status, CAST(organisation_id AS text), CAST(programme_id AS text), email, given_name,
+			family_name, removal_reason, CAST(erased_at AS text) FROM learners WHERE id = ?`), pn.l.ID).
 			Scan(&status, &org, &prog, &email, &given, &family, &reason, &erasedAtS); err != nil {
 			t.Fatal(err)
 		}
-		if status != "ERASED" || org != w.kcc.ID || prog != w.p.ID || email.Valid || given.Valid || family.Valid ||
+		if status != "ERASED" || org != w.KCC.ID || prog != w.Programme.ID || email.Valid || given.Valid || family.Valid ||
 			reason.String != string(domain.RemovalConsentWithdrawn) || !erasedAtS.Valid {
 			t.Fatalf("tombstone row: status %s org %s programme %s email %v given %v family %v reason %v erased_at %v",
 				status, org, prog, email, given, family, reason, erasedAtS)
 		}
-		tomb := accRead(w.env, pn.l.ID)
-		if tomb.ErasedAt == nil || !tomb.ErasedAt.Equal(w.clock.Now()) || !tomb.CreatedAt.Equal(pn.t0) || tomb.OrganisationID != w.kcc.ID ||
+		tomb := w.Learner(pn.l.ID)
+		if tomb.ErasedAt == nil || !tomb.ErasedAt.Equal(w.Clock.Now()) || !tomb.CreatedAt.Equal(pn.t0) || tomb.OrganisationID != w.KCC.ID ||
 			tomb.Email != nil || tomb.GivenName != nil || tomb.FamilyName != nil || tomb.LastSignInAt != nil || tomb.LastActivityAt != nil {
 			t.Fatalf("tombstone: %+v", tomb)
 		}
-		feed := lrnFeed(t, st, pn.l.ID)
+		feed := w.Feed(pn.l.ID)
 		last := feed[len(feed)-1]
-		if last != lrnEv(domain.EventErased, tomb.Version) {
+		if last != testkit.Ev(domain.EventErased, tomb.Version) {
 			t.Fatalf("the feed does not end with LEARNER_ERASED at the tombstone's version %d: %v", tomb.Version, feed)
 		}
 		for _, ev := range feed[:len(feed)-1] {
@@ -401,24 +332,24 @@ func TestErasure_INV2_NothingLeftInAnyTableOrColumn(t *testing.T) {
 		// Activity, sessions and linked identities are gone; decisions and
 		// the request stay, without their free text.
 		for q, want := range map[string]int{
-			`SELECT count(*) FROM learning_activity WHERE learner_id = $1`:                                       0,
-			`SELECT count(*) FROM sessions WHERE learner_id = $1`:                                                0,
-			`SELECT count(*) FROM learner_identities WHERE learner_id = $1`:                                      0,
-			`SELECT count(*) FROM policy_acceptances WHERE learner_id = $1`:                                      3,
-			`SELECT count(*) FROM policy_acceptances WHERE learner_id = $1 AND note <> ''`:                       0,
-			`SELECT count(*) FROM data_requests WHERE learner_id = $1`:                                           1,
-			`SELECT count(*) FROM data_requests WHERE learner_id = $1 AND (reason <> '' OR decision_note <> '')`: 0,
+			`SELECT count(*) FROM learning_activity WHERE learner_id = ?`:                                       0,
+			`SELECT count(*) FROM sessions WHERE learner_id = ?`:                                                0,
+			`SELECT count(*) FROM learner_identities WHERE learner_id = ?`:                                      0,
+			`SELECT count(*) FROM policy_acceptances WHERE learner_id = ?`:                                      3,
+			`SELECT count(*) FROM policy_acceptances WHERE learner_id = ? AND note <> ''`:                       0,
+			`SELECT count(*) FROM data_requests WHERE learner_id = ?`:                                           1,
+			`SELECT count(*) FROM data_requests WHERE learner_id = ? AND (reason <> '' OR decision_note <> '')`: 0,
 		} {
-			if n := lrnCount(t, st, q, pn.l.ID); n != want {
+			if n := testkit.Count(t, st, q, pn.l.ID); n != want {
 				t.Errorf("%s: %d, want %d", q, n, want)
 			}
 		}
 		// The person's identity no longer reaches the tombstone.
-		if _, err := st.LearnerByIdentity(context.Background(), kccIssuer, ersSubject); apperr.CodeOf(err) != apperr.NotFound {
+		if _, err := st.LearnerByIdentity(context.Background(), testkit.KCCIssuer, ersSubject); apperr.CodeOf(err) != apperr.NotFound {
 			t.Fatalf("the identity still resolves: %v", err)
 		}
 		// Exports of the tombstone hold nothing identifying either.
-		doc, err := w.svc.PersonalDataExport(w.as("kcc-admin"), pn.l.ID)
+		doc, err := w.Service.PersonalDataExport(w.As("kcc-admin"), pn.l.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,10 +357,10 @@ func TestErasure_INV2_NothingLeftInAnyTableOrColumn(t *testing.T) {
 			t.Errorf("invariant 2: the export of the erased learner holds %v", found)
 		}
 		// Bob keeps everything.
-		b := accRead(w.env, bob.ID)
+		b := w.Learner(bob.ID)
 		if lrnDeref(b.Email) != "bob.other@kent.gov.uk" || b.Status != domain.StatusActive ||
-			lrnCount(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = $1`, bob.ID) != 1 ||
-			lrnCount(t, st, `SELECT count(*) FROM learner_identities WHERE learner_id = $1`, bob.ID) != 1 {
+			testkit.Count(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = ?`, bob.ID) != 1 ||
+			testkit.Count(t, st, `SELECT count(*) FROM learner_identities WHERE learner_id = ?`, bob.ID) != 1 {
 			t.Fatalf("another learner was touched: %+v", b)
 		}
 	})
@@ -439,30 +370,30 @@ func TestErasure_INV2_NothingLeftInAnyTableOrColumn(t *testing.T) {
 // pseudonymous trail: opaque learner and actor IDs, no name, no email.
 func TestErasure_GEN2_HistorySurvivesPseudonymously(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
 		const email, given, family, subject = "ottoline.wrexhamby@kent.gov.uk", "Ottoline", "Wrexhamby", "kcc-88412"
 		terms := []string{email, given, family}
-		l, self := ersSignIn(w.env, email, given, family, subject)
-		selfActor, adminActor := lifecycle.ActorIDFor(kccIssuer, subject), lifecycle.ActorIDFor(testIssuer, "kcc-admin")
-		t0 := w.clock.Now()
-		if _, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}}); err != nil {
+		l, self := w.SignIn(testkit.KCCIssuer, subject, email, given, family)
+		selfActor, adminActor := lifecycle.ActorIDFor(testkit.KCCIssuer, subject), lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin")
+		t0 := w.Clock.Now()
+		if _, err := w.Service.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.SiteV1.ID, w.PrivacyV1.ID}}); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(time.Hour)
-		t1 := w.clock.Now()
-		if _, err := w.svc.AcceptPolicies(w.as("kcc-admin"), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.optionalV1.ID},
+		w.Clock.Advance(time.Hour)
+		t1 := w.Clock.Now()
+		if _, err := w.Service.AcceptPolicies(w.As("kcc-admin"), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.OptionalV1.ID},
 			OnBehalfOf: l.ID, Note: "Telephone consent, call log 5512"}); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(time.Hour)
-		t2 := w.clock.Now()
-		if out, err := w.svc.WithdrawConsent(self(), "moving on"); err != nil || out.Status != domain.StatusErased {
+		w.Clock.Advance(time.Hour)
+		t2 := w.Clock.Now()
+		if out, err := w.Service.WithdrawConsent(self(), "moving on"); err != nil || out.Status != domain.StatusErased {
 			t.Fatalf("withdraw: %+v %v", out, err)
 		}
 
 		// The audit trail about the learner: every step, in order, under opaque IDs.
 		var mine []domain.AuditEntry
-		for _, a := range w.audit(w.p.ID) {
+		for _, a := range w.Audit(w.Programme.ID) {
 			if a.TargetID == l.ID {
 				mine = append(mine, a)
 			}
@@ -496,17 +427,17 @@ func TestErasure_GEN2_HistorySurvivesPseudonymously(t *testing.T) {
 			}
 		}
 		// No entry of the programme's log names the person.
-		for _, a := range w.audit(w.p.ID) {
+		for _, a := range w.Audit(w.Programme.ID) {
 			if found := ersContains(t, a, terms...); len(found) > 0 {
 				t.Errorf("GEN-2: audit entry %s holds %v: %+v", a.Action, found, a)
 			}
 		}
 		// The decisions themselves stay: which version, when, given by whom.
-		acc := accByVersion(accAcceptances(w.env, l.ID))
+		acc := accByVersion(w.Acceptances(l.ID))
 		for vid, want := range map[string]struct {
 			by, actor string
 			at        time.Time
-		}{w.siteV1.ID: {"SELF", selfActor, t0}, w.privacyV1.ID: {"SELF", selfActor, t0}, w.optionalV1.ID: {"ADMIN", adminActor, t1}} {
+		}{w.SiteV1.ID: {"SELF", selfActor, t0}, w.PrivacyV1.ID: {"SELF", selfActor, t0}, w.OptionalV1.ID: {"ADMIN", adminActor, t1}} {
 			a, ok := acc[vid]
 			if !ok || a.Decision != domain.DecisionAccepted || a.GivenBy != want.by || a.ActorID != want.actor || !a.DecidedAt.Equal(want.at) || a.Note != "" {
 				t.Errorf("GEN-2: decision on %s after erasure: %+v (present %v)", vid, a, ok)
@@ -514,7 +445,7 @@ func TestErasure_GEN2_HistorySurvivesPseudonymously(t *testing.T) {
 		}
 		// And the controller can still produce the pseudonymous history.
 		doc := ersJSON(t, func() map[string]any {
-			d, err := w.svc.PersonalDataExport(w.as("kc"), l.ID)
+			d, err := w.Service.PersonalDataExport(w.As("kc"), l.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -542,43 +473,43 @@ func TestErasure_GEN2_HistorySurvivesPseudonymously(t *testing.T) {
 // produced: learners ever, decisions and activity; only the status moves.
 func TestErasure_GEN3_ReportFiguresUnchanged(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		cs := ersCourses(w.lrnWorld)
-		now := w.clock.Now()
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		cs := w.Courses()
+		now := w.Clock.Now()
 		type person struct {
 			l    domain.Learner
 			self func() context.Context
 		}
 		var ps []person
 		for i, name := range []string{"anna", "bryony", "cleo", "dora"} {
-			l, self := ersSignIn(w.env, name+"@kent.gov.uk", name, "Kent", name)
-			if _, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}}); err != nil {
+			l, self := w.SignIn(testkit.KCCIssuer, name, name+"@kent.gov.uk", name, "Kent")
+			if _, err := w.Service.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.SiteV1.ID, w.PrivacyV1.ID}}); err != nil {
 				t.Fatal(err)
 			}
 			if i%2 == 0 {
-				if _, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.optionalV1.ID}, Decline: true}); err != nil {
+				if _, err := w.Service.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.OptionalV1.ID}, Decline: true}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			ps = append(ps, person{l, self})
 		}
-		ersActivity(t, st, ps[0].l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
-		ersActivity(t, st, ps[0].l.ID, cs[1].ID, "IN_PROGRESS", nil, &now, now)
-		ersActivity(t, st, ps[1].l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
-		ersActivity(t, st, ps[2].l.ID, cs[1].ID, "ENROLLED", nil, nil, now)
-		ersActivity(t, st, ps[3].l.ID, cs[0].ID, "IN_PROGRESS", nil, &now, now)
-		med := lrnCreateIn(w.env, w.medway.ID, "mo@medway.gov.uk")
-		ersActivity(t, st, med.ID, cs[0].ID, "COMPLETED", &now, &now, now)
+		w.Activity(ps[0].l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
+		w.Activity(ps[0].l.ID, cs[1].ID, "IN_PROGRESS", nil, &now, now)
+		w.Activity(ps[1].l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
+		w.Activity(ps[2].l.ID, cs[1].ID, "ENROLLED", nil, nil, now)
+		w.Activity(ps[3].l.ID, cs[0].ID, "IN_PROGRESS", nil, &now, now)
+		med := w.CreateLearner(w.Medway.ID, "mo@medway.gov.uk", "G", "F")
+		w.Activity(med.ID, cs[0].ID, "COMPLETED", &now, &now, now)
 
 		report := func(orgID, who string) map[string]any {
 			t.Helper()
-			r, err := w.svc.OrganisationReport(w.as(who), orgID)
+			r, err := w.Service.OrganisationReport(w.As(who), orgID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return r
 		}
-		before, medBefore := report(w.kcc.ID, "kcc-admin"), report(w.medway.ID, "medway-admin")
+		before, medBefore := report(w.KCC.ID, "kcc-admin"), report(w.Medway.ID, "medway-admin")
 		if before["learnersEver"] != int64(4) || !reflect.DeepEqual(before["byStatus"], map[string]int64{"ACTIVE": 4}) {
 			t.Fatalf("fixture report: %+v", before)
 		}
@@ -589,26 +520,26 @@ func TestErasure_GEN3_ReportFiguresUnchanged(t *testing.T) {
 
 		// Three erasures by three routes: withdrawal (CTL-8), a request
 		// (CTL-11) and a leaver whose grace ended (CTL-9, via the sweep).
-		if out, err := w.svc.WithdrawConsent(ps[0].self(), ""); err != nil || out.Status != domain.StatusErased {
+		if out, err := w.Service.WithdrawConsent(ps[0].self(), ""); err != nil || out.Status != domain.StatusErased {
 			t.Fatalf("withdraw: %+v %v", out, err)
 		}
-		if _, err := w.svc.RequestErasure(ps[1].self(), ""); err != nil {
+		if _, err := w.Service.RequestErasure(ps[1].self(), ""); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), ps[2].l.ID, "left the council"); err != nil {
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), ps[2].l.ID, "left the council"); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(8 * 24 * time.Hour)
-		if rep, err := w.svc.RunRetentionSweep(w.as("kc"), w.p.ID); err != nil || rep.Erased != 1 {
+		w.Clock.Advance(8 * 24 * time.Hour)
+		if rep, err := w.Service.RunRetentionSweep(w.As("kc"), w.Programme.ID); err != nil || rep.Erased != 1 {
 			t.Fatalf("sweep: %+v %v", rep, err)
 		}
 		for _, p := range ps[:3] {
-			if got := accRead(w.env, p.l.ID); got.Status != domain.StatusErased {
+			if got := w.Learner(p.l.ID); got.Status != domain.StatusErased {
 				t.Fatalf("fixture: %s not erased: %+v", p.l.ID, got)
 			}
 		}
 
-		after := report(w.kcc.ID, "kcc-admin")
+		after := report(w.KCC.ID, "kcc-admin")
 		for _, k := range []string{"learnersEver", "policyDecisions", "activity"} {
 			if !reflect.DeepEqual(before[k], after[k]) {
 				t.Errorf("GEN-3: %s changed by erasure:\n before %v\n after  %v", k, before[k], after[k])
@@ -620,7 +551,7 @@ func TestErasure_GEN3_ReportFiguresUnchanged(t *testing.T) {
 		if found := ersContains(t, after, "anna", "bryony", "cleo", "dora", "@kent.gov.uk"); len(found) > 0 {
 			t.Errorf("ONC-7: the report names people: %v", found)
 		}
-		medAfter := report(w.medway.ID, "medway-admin")
+		medAfter := report(w.Medway.ID, "medway-admin")
 		for _, k := range []string{"learnersEver", "byStatus", "policyDecisions", "activity"} {
 			if !reflect.DeepEqual(medBefore[k], medAfter[k]) {
 				t.Errorf("another organisation's %s changed: %v -> %v", k, medBefore[k], medAfter[k])
@@ -639,19 +570,19 @@ func TestErasure_GEN3_ReportFiguresUnchanged(t *testing.T) {
 // SQLite serialises writers, so there the two simply run one after the other.
 func TestErasure_GEN3_ConcurrentErasuresOfOneLearnerFoldActivityOnce(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		cs := ersCourses(w.lrnWorld)
-		l, self := ersSignIn(w.env, "race@kent.gov.uk", "Race", "Condition", "race")
-		now := w.clock.Now()
-		ersActivity(t, st, l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		cs := w.Courses()
+		l, self := w.SignIn(testkit.KCCIssuer, "race", "race@kent.gov.uk", "Race", "Condition")
+		now := w.Clock.Now()
+		w.Activity(l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
 		end := now
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ContractEndsAt: &end}, "contract ended"); err != nil {
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ContractEndsAt: &end}, "contract ended"); err != nil {
 			t.Fatal(err)
 		}
 		// Resolve the learner's actor first: once erased, a fresh context of
 		// theirs would provision a new learner.
 		selfCtx := self()
-		if a, err := w.svc.Actor(selfCtx); err != nil || a.Learner == nil || a.Learner.ID != l.ID {
+		if a, err := w.Service.Actor(selfCtx); err != nil || a.Learner == nil || a.Learner.ID != l.ID {
 			t.Fatalf("actor: %+v %v", a, err)
 		}
 
@@ -664,11 +595,11 @@ func TestErasure_GEN3_ConcurrentErasuresOfOneLearnerFoldActivityOnce(t *testing.
 				t.Fatal(err)
 			}
 			if _, err := blocker.Exec(`INSERT INTO erased_activity_totals (organisation_id, course_id, state, n) VALUES ($1, $2, 'COMPLETED', 0)`,
-				w.kcc.ID, cs[0].ID); err != nil {
+				w.KCC.ID, cs[0].ID); err != nil {
 				t.Fatal(err)
 			}
 			waiting = func() int {
-				return lrnCount(t, st, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
+				return testkit.Count(t, st, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)
 			}
 		}
 		waitFor := func(n int) {
@@ -685,12 +616,12 @@ func TestErasure_GEN3_ConcurrentErasuresOfOneLearnerFoldActivityOnce(t *testing.
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			_, withdraw = w.svc.WithdrawConsent(selfCtx, "")
+			_, withdraw = w.Service.WithdrawConsent(selfCtx, "")
 		}()
 		waitFor(1)
 		go func() {
 			defer wg.Done()
-			sweep, sweepErr = w.svc.RunRetentionSweep(w.as("kc"), w.p.ID)
+			sweep, sweepErr = w.Service.RunRetentionSweep(w.As("kc"), w.Programme.ID)
 		}()
 		waitFor(2)
 		if pg {
@@ -709,16 +640,16 @@ func TestErasure_GEN3_ConcurrentErasuresOfOneLearnerFoldActivityOnce(t *testing.
 		if sweepErr != nil {
 			t.Errorf("sweep failed: %v", sweepErr)
 		}
-		if got := accRead(w.env, l.ID); got.Status != domain.StatusErased {
+		if got := w.Learner(l.ID); got.Status != domain.StatusErased {
 			t.Fatalf("not erased: %+v", got)
 		}
-		if n := lrnCount(t, st, `SELECT count(*) FROM lifecycle_events WHERE learner_id = $1 AND type = 'LEARNER_ERASED'`, l.ID); n != 1 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events WHERE learner_id = ? AND type = 'LEARNER_ERASED'`, l.ID); n != 1 {
 			t.Errorf("LEARNER_ERASED events: %d", n)
 		}
-		if n := lrnCount(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = $1 AND action = 'learner.erase'`, l.ID); n != 1 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND action = 'learner.erase'`, l.ID); n != 1 {
 			t.Errorf("learner.erase entries: %d", n)
 		}
-		n := lrnCount(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals WHERE organisation_id = $1`, w.kcc.ID)
+		n := testkit.Count(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals WHERE organisation_id = ?`, w.KCC.ID)
 		if n != 1 {
 			t.Errorf("GEN-3: one activity row was folded into the anonymous totals %d times", n)
 		}
@@ -730,33 +661,33 @@ func TestErasure_GEN3_ConcurrentErasuresOfOneLearnerFoldActivityOnce(t *testing.
 
 func TestErasure_TwiceIsNoOp(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		cs := ersCourses(w.lrnWorld)
-		l, self := ersSignIn(w.env, "twice@kent.gov.uk", "Tobias", "Twiceover", "twice")
-		if _, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}}); err != nil {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		cs := w.Courses()
+		l, self := w.SignIn(testkit.KCCIssuer, "twice", "twice@kent.gov.uk", "Tobias", "Twiceover")
+		if _, err := w.Service.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.SiteV1.ID, w.PrivacyV1.ID}}); err != nil {
 			t.Fatal(err)
 		}
-		now := w.clock.Now()
-		ersActivity(t, st, l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
+		now := w.Clock.Now()
+		w.Activity(l.ID, cs[0].ID, "COMPLETED", &now, &now, now)
 		// Erasure waits for the controller (ONC-5-style): the withdrawal opens a request.
 		yes := true
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: &yes}, "test"); err != nil {
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: &yes}, "test"); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := w.svc.WithdrawConsent(self(), ""); err != nil || out.Status != domain.StatusWithdrawn {
+		if out, err := w.Service.WithdrawConsent(self(), ""); err != nil || out.Status != domain.StatusWithdrawn {
 			t.Fatalf("withdraw: %+v %v", out, err)
 		}
-		reqs, _, err := w.svc.DataRequests(w.as("kcc-admin"), w.p.ID, nil, nil, 10, "")
+		reqs, _, err := w.Service.DataRequests(w.As("kcc-admin"), w.Programme.ID, nil, nil, 10, "")
 		if err != nil || len(reqs) != 1 || reqs[0].Status != domain.RequestAwaitingApproval {
 			t.Fatalf("requests: %+v %v", reqs, err)
 		}
 		// The contract ends before the controller decides: the sweep erases everyone (CTL-6).
-		w.clock.Advance(time.Hour)
-		end := w.clock.Now()
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ContractEndsAt: &end}, "contract ended"); err != nil {
+		w.Clock.Advance(time.Hour)
+		end := w.Clock.Now()
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ContractEndsAt: &end}, "contract ended"); err != nil {
 			t.Fatal(err)
 		}
-		if rep, err := w.svc.RunRetentionSweep(w.as("kc"), w.p.ID); err != nil || rep.Erased != 1 {
+		if rep, err := w.Service.RunRetentionSweep(w.As("kc"), w.Programme.ID); err != nil || rep.Erased != 1 {
 			t.Fatalf("first erasure: %+v %v", rep, err)
 		}
 		type snap struct {
@@ -767,21 +698,21 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 			totals  int
 		}
 		take := func() snap {
-			stored := accRead(w.env, l.ID)
+			stored := w.Learner(l.ID)
 			stored.ContractEnded = false // not stored: the programme's contract, renewed below
-			return snap{stored, fmt.Sprint(lrnFeed(t, st, l.ID)),
-				lrnCount(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = $1 AND action = 'learner.erase'`, l.ID),
-				lrnCount(t, st, `SELECT count(*) FROM audit_entries`),
-				lrnCount(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals`)}
+			return snap{stored, fmt.Sprint(w.Feed(l.ID)),
+				testkit.Count(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND action = 'learner.erase'`, l.ID),
+				testkit.Count(t, st, `SELECT count(*) FROM audit_entries`),
+				testkit.Count(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals`)}
 		}
 		first := take()
 		if first.learner.Status != domain.StatusErased || first.erasing != 1 || first.totals != 1 {
 			t.Fatalf("after the first erasure: %+v", first)
 		}
-		w.clock.Advance(time.Hour)
+		w.Clock.Advance(time.Hour)
 
 		// The store: erasing an erased learner (even listed twice) is a no-op, not an error.
-		done, err := st.EraseLearners(context.Background(), []string{l.ID, l.ID}, domain.BulkErase, w.clock.Now(), nil)
+		done, err := st.EraseLearners(context.Background(), []string{l.ID, l.ID}, domain.BulkErase, w.Clock.Now(), nil)
 		if err != nil || len(done) != 0 {
 			t.Fatalf("second erasure in the store: %v %v", done, err)
 		}
@@ -791,7 +722,7 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 
 		// The controller approves the request afterwards: it completes, and
 		// its erasure finds nothing left to do.
-		r, err := w.svc.ApproveDataRequest(w.as("kcc-admin"), reqs[0].ID, "approved")
+		r, err := w.Service.ApproveDataRequest(w.As("kcc-admin"), reqs[0].ID, "approved")
 		if err != nil || r.Status != domain.RequestCompleted {
 			t.Fatalf("approval after erasure: %+v %v", r, err)
 		}
@@ -802,7 +733,7 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 		first = got
 
 		// A second sweep: nothing to do.
-		if rep, err := w.svc.RunRetentionSweep(w.as("kc"), w.p.ID); err != nil || rep.Erased != 0 {
+		if rep, err := w.Service.RunRetentionSweep(w.As("kc"), w.Programme.ID); err != nil || rep.Erased != 0 {
 			t.Fatalf("second sweep: %+v %v", rep, err)
 		}
 		if got := take(); !reflect.DeepEqual(got, first) {
@@ -814,14 +745,14 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 		// nothing, and its report says so. (A sweep after the contract end
 		// stops after erasing everyone, so the programme is given a new
 		// contract first.)
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ClearContractEnd: true}, "renewed"); err != nil {
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ClearContractEnd: true}, "renewed"); err != nil {
 			t.Fatal(err)
 		}
 		first.audit++
-		if _, err := st.SQL().Exec(lrnSQL(st, `UPDATE data_requests SET status = 'APPROVED', completed_at = NULL WHERE id = $1`), reqs[0].ID); err != nil {
+		if _, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), `UPDATE data_requests SET status = 'APPROVED', completed_at = NULL WHERE id = ?`), reqs[0].ID); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := w.svc.RunRetentionSweep(w.as("kc"), w.p.ID)
+		rep, err := w.Service.RunRetentionSweep(w.As("kc"), w.Programme.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -839,64 +770,64 @@ func TestErasure_TwiceIsNoOp(t *testing.T) {
 
 func TestErasure_RejoiningIsANewLearner(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		id := domain.Identity{Issuer: kccIssuer, Subject: "ruth-77", Email: "ruthanne.q@kent.gov.uk", EmailVerified: true,
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		id := domain.Identity{Issuer: testkit.KCCIssuer, Subject: "ruth-77", Email: "ruthanne.q@kent.gov.uk", EmailVerified: true,
 			GivenName: "Ruthanne", FamilyName: "Quillby"}
-		old, err := w.svc.SignIn(context.Background(), id)
+		old, err := w.Service.SignIn(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		self := lifecycle.WithIdentity(context.Background(), domain.Identity{Issuer: id.Issuer, Subject: id.Subject})
-		if _, err := w.svc.AcceptPolicies(self, lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}}); err != nil {
+		if _, err := w.Service.AcceptPolicies(self, lifecycle.AcceptInput{PolicyVersionIDs: []string{w.SiteV1.ID, w.PrivacyV1.ID}}); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := w.svc.WithdrawConsent(self, ""); err != nil || out.Status != domain.StatusErased {
+		if out, err := w.Service.WithdrawConsent(self, ""); err != nil || out.Status != domain.StatusErased {
 			t.Fatalf("withdraw: %+v %v", out, err)
 		}
-		tomb := accRead(w.env, old.ID)
+		tomb := w.Learner(old.ID)
 
 		// The same person signs in again through the same provider, later,
 		// with a fresh token.
-		w.clock.Advance(30 * 24 * time.Hour)
+		w.Clock.Advance(30 * 24 * time.Hour)
 		fresh := id
-		fresh.IssuedAt = w.clock.Now()
-		again, err := w.svc.SignIn(context.Background(), fresh)
+		fresh.IssuedAt = w.Clock.Now()
+		again, err := w.Service.SignIn(context.Background(), fresh)
 		if err != nil {
 			t.Fatalf("re-joining: %v", err)
 		}
 		if again.ID == old.ID || again.Status != domain.StatusPendingAcceptance || again.AccessAllowed() || again.Version != 1 ||
-			lrnDeref(again.Email) != "ruthanne.q@kent.gov.uk" || lrnDeref(again.GivenName) != "Ruthanne" || !again.CreatedAt.Equal(w.clock.Now()) {
+			lrnDeref(again.Email) != "ruthanne.q@kent.gov.uk" || lrnDeref(again.GivenName) != "Ruthanne" || !again.CreatedAt.Equal(w.Clock.Now()) {
 			t.Fatalf("re-joined learner: %+v (old %s)", again, old.ID)
 		}
-		lrnWantFeed(t, st, again.ID, lrnEv(domain.EventProvisioned, 1))
+		w.WantFeed(again.ID, testkit.Ev(domain.EventProvisioned, 1))
 		// Nothing of the erased learner carries over: no decisions, all compulsory policies pending.
-		if as := accAcceptances(w.env, again.ID); len(as) != 0 {
+		if as := w.Acceptances(again.ID); len(as) != 0 {
 			t.Fatalf("decisions carried over: %+v", as)
 		}
-		if got := accPendingIDs(w.env, again); !lrnSameSet(got, []string{w.siteV1.ID, w.privacyV1.ID}) {
+		if got := accPendingIDs(w.World, again); !lrnSameSet(got, []string{w.SiteV1.ID, w.PrivacyV1.ID}) {
 			t.Fatalf("pending: %v", got)
 		}
 		// The tombstone stays a tombstone.
-		if got := accRead(w.env, old.ID); !reflect.DeepEqual(got, tomb) {
+		if got := w.Learner(old.ID); !reflect.DeepEqual(got, tomb) {
 			t.Fatalf("the tombstone changed:\n %+v\n %+v", tomb, got)
 		}
 		// The identity now belongs to the new learner.
-		if l, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: id.Issuer, Subject: id.Subject}); err != nil || l.ID != again.ID {
+		if l, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: id.Issuer, Subject: id.Subject}); err != nil || l.ID != again.ID {
 			t.Fatalf("identity resolves to %+v (%v), want %s", l, err, again.ID)
 		}
-		if es := lrnEntries(w.audit(w.p.ID), "learner.provision", again.ID); len(es) != 1 {
+		if es := lrnEntries(w.Audit(w.Programme.ID), "learner.provision", again.ID); len(es) != 1 {
 			t.Fatalf("provision audit: %+v", es)
 		}
 		// An admin adding an erased person again also makes a new learner.
-		gone := lrnCreateIn(w.env, w.kcc.ID, "gone@kent.gov.uk")
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), gone.ID, "left"); err != nil {
+		gone := w.CreateLearner(w.KCC.ID, "gone@kent.gov.uk", "G", "F")
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), gone.ID, "left"); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(8 * 24 * time.Hour)
-		if rep, err := w.svc.RunRetentionSweep(w.as("kc"), w.p.ID); err != nil || rep.Erased != 1 {
+		w.Clock.Advance(8 * 24 * time.Hour)
+		if rep, err := w.Service.RunRetentionSweep(w.As("kc"), w.Programme.ID); err != nil || rep.Erased != 1 {
 			t.Fatalf("sweep: %+v %v", rep, err)
 		}
-		back := lrnCreateIn(w.env, w.kcc.ID, "gone@kent.gov.uk")
+		back := w.CreateLearner(w.KCC.ID, "gone@kent.gov.uk", "G", "F")
 		if back.ID == gone.ID || back.Version != 1 {
 			t.Fatalf("re-created: %+v", back)
 		}
@@ -907,15 +838,15 @@ func TestErasure_RejoiningIsANewLearner(t *testing.T) {
 
 func TestExport_ONC10_ContainsEveryKindOfData(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		bob, bobCtx := ersSignIn(w.env, "bob.other@kent.gov.uk", "Bob", "Other", "bob-1")
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		bob, bobCtx := w.SignIn(testkit.KCCIssuer, "bob-1", "bob.other@kent.gov.uk", "Bob", "Other")
 		pn := ersRichLearner(w)
 
-		mine, err := w.svc.MyData(pn.self())
+		mine, err := w.Service.MyData(pn.self())
 		if err != nil {
 			t.Fatal(err)
 		}
-		theirs, err := w.svc.PersonalDataExport(w.as("kcc-admin"), pn.l.ID)
+		theirs, err := w.Service.PersonalDataExport(w.As("kcc-admin"), pn.l.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -930,13 +861,13 @@ func TestExport_ONC10_ContainsEveryKindOfData(t *testing.T) {
 					p["status"] != "ACTIVE" || p["createdAt"] == nil || p["lastSignInAt"] == nil || p["lastActivityAt"] == nil {
 					t.Errorf("profile: %+v", p)
 				}
-				if o := ersObj(t, doc, "organisation"); o["id"] != w.kcc.ID || o["name"] != "Kent County Council" {
+				if o := ersObj(t, doc, "organisation"); o["id"] != w.KCC.ID || o["name"] != "Kent County Council" {
 					t.Errorf("organisation: %+v", o)
 				}
-				if g := ersObj(t, doc, "accessGroup"); g["id"] != w.kccGroup || g["name"] == "" {
+				if g := ersObj(t, doc, "accessGroup"); g["id"] != w.KCCGroup || g["name"] == "" {
 					t.Errorf("accessGroup: %+v", g)
 				}
-				if pr := ersObj(t, doc, "programme"); pr["id"] != w.p.ID {
+				if pr := ersObj(t, doc, "programme"); pr["id"] != w.Programme.ID {
 					t.Errorf("programme: %+v", pr)
 				}
 				if r := ersObj(t, doc, "retention"); r["Rule"] == nil && r["rule"] == nil {
@@ -954,9 +885,9 @@ func TestExport_ONC10_ContainsEveryKindOfData(t *testing.T) {
 					decisions[fmt.Sprint(d["versionId"])] = d
 				}
 				for vid, want := range map[string][4]string{ // policy, decision, givenBy, note
-					w.siteV1.ID:     {"Site policy", "ACCEPTED", "SELF", ""},
-					w.optionalV1.ID: {"Newsletter", "DECLINED", "SELF", ""},
-					w.privacyV1.ID:  {"Privacy policy", "ACCEPTED", "ADMIN", ersOnBehalfNote},
+					w.SiteV1.ID:     {"Site policy", "ACCEPTED", "SELF", ""},
+					w.OptionalV1.ID: {"Newsletter", "DECLINED", "SELF", ""},
+					w.PrivacyV1.ID:  {"Privacy policy", "ACCEPTED", "ADMIN", ersOnBehalfNote},
 				} {
 					d := decisions[vid]
 					if d == nil || d["policy"] != want[0] || d["versionLabel"] != "v1" || d["decision"] != want[1] || d["givenBy"] != want[2] ||
@@ -984,7 +915,7 @@ func TestExport_ONC10_ContainsEveryKindOfData(t *testing.T) {
 					t.Errorf("dataRequests: %+v", reqs)
 				}
 				signIns := ersList(t, doc, "signIns")
-				if len(signIns) != 1 || signIns[0]["issuer"] != kccIssuer || signIns[0]["subject"] != ersSubject || signIns[0]["linkedAt"] == nil {
+				if len(signIns) != 1 || signIns[0]["issuer"] != testkit.KCCIssuer || signIns[0]["subject"] != ersSubject || signIns[0]["linkedAt"] == nil {
 					t.Errorf("signIns: %+v", signIns)
 				}
 				actions := map[string]int{}
@@ -1007,25 +938,25 @@ func TestExport_ONC10_ContainsEveryKindOfData(t *testing.T) {
 			})
 		}
 		// Producing the export is itself audited, with who asked.
-		exports := lrnEntries(w.audit(w.p.ID), "learner.export", pn.l.ID)
-		if len(exports) != 2 || exports[0].ActorID != lifecycle.ActorIDFor(kccIssuer, ersSubject) ||
-			exports[1].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") || exports[1].Details["rule"] != "ONC-10" {
+		exports := lrnEntries(w.Audit(w.Programme.ID), "learner.export", pn.l.ID)
+		if len(exports) != 2 || exports[0].ActorID != lifecycle.ActorIDFor(testkit.KCCIssuer, ersSubject) ||
+			exports[1].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") || exports[1].Details["rule"] != "ONC-10" {
 			t.Errorf("export audit: %+v", exports)
 		}
 		// CTL-10: nobody else's export, and no one else gets this one.
-		_, err = w.svc.PersonalDataExport(w.as("medway-admin"), pn.l.ID)
+		_, err = w.Service.PersonalDataExport(w.As("medway-admin"), pn.l.ID)
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.PersonalDataExport(bobCtx(), pn.l.ID)
+		_, err = w.Service.PersonalDataExport(bobCtx(), pn.l.ID)
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.MyData(w.as("kc")) // an admin without a learner record
+		_, err = w.Service.MyData(w.As("kc")) // an admin without a learner record
 		wantCode(t, err, apperr.Forbidden)
-		if _, err := w.svc.PersonalDataExport(w.as("kc"), pn.l.ID); err != nil {
+		if _, err := w.Service.PersonalDataExport(w.As("kc"), pn.l.ID); err != nil {
 			t.Errorf("a programme admin produces the export: %v", err)
 		}
-		if n := len(lrnEntries(w.audit(w.p.ID), "learner.export", pn.l.ID)); n != 3 {
+		if n := len(lrnEntries(w.Audit(w.Programme.ID), "learner.export", pn.l.ID)); n != 3 {
 			t.Errorf("refused exports were audited, or the allowed one was not: %d", n)
 		}
-		bobDoc, err := w.svc.MyData(bobCtx())
+		bobDoc, err := w.Service.MyData(bobCtx())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1059,38 +990,122 @@ func (s *ersEraseOnRead) LearnersByIDs(ctx context.Context, ids []string) ([]dom
 // tombstone, whichever of the two commits first.
 func TestErasure_INV2_ActivityReportedAsTheLearnerIsErasedIsNotKept(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		cs := ersCourses(w.lrnWorld)
-		w.grant("lms", domain.RoleLMS, w.p.ID, nil, nil)
-		l, _ := ersSignIn(w.env, "late.report@kent.gov.uk", "Late", "Report", "late")
-		other, _ := ersSignIn(w.env, "on.time@kent.gov.uk", "On", "Time", "ontime")
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		cs := w.Courses()
+		w.Grant("lms", domain.RoleLMS, w.Programme.ID, nil, nil)
+		l, _ := w.SignIn(testkit.KCCIssuer, "late", "late.report@kent.gov.uk", "Late", "Report")
+		other, _ := w.SignIn(testkit.KCCIssuer, "ontime", "on.time@kent.gov.uk", "On", "Time")
 		racy := &ersEraseOnRead{Store: st, target: l.ID, erase: func() error {
 			// An admin records the learner's withdrawal: erased at once (CTL-8).
-			_, err := w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), l.ID, "letter received")
+			_, err := w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), l.ID, "letter received")
 			return err
 		}}
-		svc := swpService(w.env, racy, nil)
-		at := w.clock.Now().Add(-time.Minute)
+		svc := w.NewService(racy, nil)
+		at := w.Clock.Now().Add(-time.Minute)
 		rows := []domain.ActivityRow{
 			{LearnerID: other.ID, LastAccessAt: &at, Enrolments: []domain.ActivityEnrolment{{LMSCourseID: cs[0].LMSCourseID, State: "IN_PROGRESS"}}},
 			{LearnerID: l.ID, LastAccessAt: &at, Enrolments: []domain.ActivityEnrolment{{LMSCourseID: cs[0].LMSCourseID, State: "COMPLETED", CompletedAt: &at}}},
 		}
-		res, err := svc.RecordLearningActivity(w.as("lms"), w.p.ID, rows)
+		res, err := svc.RecordLearningActivity(w.As("lms"), w.Programme.ID, rows)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := accRead(w.env, l.ID); got.Status != domain.StatusErased {
+		if got := w.Learner(l.ID); got.Status != domain.StatusErased {
 			t.Fatalf("fixture: %+v", got)
 		}
-		if n := lrnCount(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = $1`, l.ID); n != 0 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = ?`, l.ID); n != 0 {
 			t.Errorf("invariant 2: %d activity rows were written for the erased learner (results %+v)", n, res)
 		}
-		if n := lrnCount(t, st, `SELECT count(*) FROM learners WHERE id = $1 AND last_activity_at IS NOT NULL`, l.ID); n != 0 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM learners WHERE id = ? AND last_activity_at IS NOT NULL`, l.ID); n != 0 {
 			t.Errorf("invariant 2: the tombstone got a last activity time (results %+v)", res)
 		}
 		// The other learner's report applies as usual.
-		if n := lrnCount(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = $1`, other.ID); n != 1 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM learning_activity WHERE learner_id = ?`, other.ID); n != 1 {
 			t.Errorf("the other learner's activity: %d rows", n)
+		}
+	})
+}
+
+// GEN-2 with CTL-12, through the lifecycle's erasure: the free-text reason an
+// admin gave about a learner is blanked by that learner's erasure, in its
+// transaction, and by nothing else. Before the erasure the database refuses
+// to blank it; after, it refuses to write it again, to blank another
+// learner's, or to empty the table (TRUNCATE on PostgreSQL; on SQLite, which
+// has none, DELETE without WHERE).
+func TestErasure_GEN2_ReasonBlankedOnlyByTheLearnersErasure(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		ann, _ := w.Active("ann")
+		bob, _ := w.Active("bob")
+		const annReason, bobReason = "Ann Quillfeather left for Medway", "Bob Tarrantine left for Medway"
+		for id, reason := range map[string]string{ann.ID: annReason, bob.ID: bobReason} {
+			if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), id, reason); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reasons := func(id string) map[string]string {
+			t.Helper()
+			out := map[string]string{}
+			for _, e := range lvAbout(w.Audit(w.Programme.ID), id) {
+				if e.Reason != "" {
+					out[e.Action] = e.Reason
+				}
+			}
+			return out
+		}
+		if got := reasons(ann.ID); got["learner.leaver"] != annReason {
+			t.Fatalf("fixture: reasons about Ann %v", got)
+		}
+		refused := func(when, q string, args ...any) {
+			t.Helper()
+			before := testkit.Count(t, st, `SELECT count(*) FROM audit_entries`)
+			if _, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), q), args...); err == nil {
+				t.Errorf("%s: %s succeeded", when, q)
+			}
+			if after := testkit.Count(t, st, `SELECT count(*) FROM audit_entries`); after != before {
+				t.Errorf("%s: %s changed the log: %d -> %d entries", when, q, before, after)
+			}
+		}
+		emptyTable := `DELETE FROM audit_entries`
+		if st.Dialect() == migrations.Postgres {
+			emptyTable = `TRUNCATE audit_entries`
+		}
+
+		// Not erased: Ann's reason cannot be blanked, nor the log emptied.
+		refused("before the erasure", `UPDATE audit_entries SET reason = '' WHERE target_id = ?`, ann.ID)
+		refused("before the erasure", emptyTable)
+		if got := reasons(ann.ID); got["learner.leaver"] != annReason {
+			t.Fatalf("a refused blanking changed Ann's reason: %v", got)
+		}
+
+		// Ann's erasure (her consent withdrawn on her behalf: erased at once
+		// under CTL-8) blanks every reason about her.
+		if out, err := w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), ann.ID, "Ann Quillfeather phoned to withdraw"); err != nil ||
+			out.Status != domain.StatusErased {
+			t.Fatalf("withdraw on behalf: %+v %v", out, err)
+		}
+		got := reasons(ann.ID)
+		// Only the erasure's own entry, written after the scrub, has a
+		// reason: the rule, which names nobody.
+		if len(got) != 1 || got["learner.erase"] != "CTL-8" {
+			t.Fatalf("GEN-2: reasons about Ann after her erasure: %v", got)
+		}
+		if n := len(lvAbout(w.Audit(w.Programme.ID), ann.ID)); n < 4 {
+			t.Fatalf("GEN-2: entries about Ann after her erasure: %d (the entries stay, only their reasons go)", n)
+		}
+		// Bob is not erased: his reason stays and still cannot be blanked.
+		if got := reasons(bob.ID); got["learner.leaver"] != bobReason {
+			t.Fatalf("Ann's erasure changed Bob's reason: %v", got)
+		}
+		refused("after Ann's erasure", `UPDATE audit_entries SET reason = '' WHERE target_id = ?`, bob.ID)
+		// Ann's blanked reasons cannot be written again, nor the log emptied.
+		refused("after Ann's erasure", `UPDATE audit_entries SET reason = 'restored' WHERE target_id = ?`, ann.ID)
+		refused("after Ann's erasure", emptyTable)
+		if found := ersContains(t, w.Audit(w.Programme.ID), "Quillfeather"); len(found) > 0 {
+			t.Errorf("the log still names Ann: %v", found)
+		}
+		if got := reasons(bob.ID); got["learner.leaver"] != bobReason {
+			t.Fatalf("Bob's reason after the refused changes: %v", got)
 		}
 	})
 }

@@ -17,19 +17,19 @@ import (
 func TestFeed_INV3_GapFreeUnderConcurrentWriters(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		const writers, changes, learnersN = 8, 2000, 32
-		e := newEnv(t, st)
-		svc := e.svc
-		p, _ := e.ctlProgramme()
-		org := e.admit(p.ID, "Kent County Council", "kent.gov.uk")
+		e := testkit.NewWorld(t, st)
+		svc := e.Service
+		p, _ := e.ConnectToLearnProgramme()
+		org := e.Admit(p.ID, "Kent County Council", "kent.gov.uk")
 		ids := make([]string, learnersN)
 		for i := range ids {
-			l, err := svc.CreateLearner(e.sys, org.ID, lifecycle.LearnerInput{Email: fmt.Sprintf("p%d@kent.gov.uk", i), GivenName: "A", FamilyName: "B"})
+			l, err := svc.CreateLearner(e.Sys, org.ID, lifecycle.LearnerInput{Email: fmt.Sprintf("p%d@kent.gov.uk", i), GivenName: "A", FamilyName: "B"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ids[i] = l.ID
 		}
-		head, err := svc.LifecycleEvents(e.sys, p.ID, nil, 5000, 0)
+		head, err := svc.LifecycleEvents(e.Sys, p.ID, nil, 5000, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func TestFeed_INV3_GapFreeUnderConcurrentWriters(t *testing.T) {
 					// Writers share learners, so changes to one learner contend.
 					id := ids[(w*7+i)%learnersN]
 					name := fmt.Sprintf("W%dC%d", w, i)
-					if _, err := svc.UpdateLearner(e.sys, id, lifecycle.LearnerUpdate{GivenName: &name}); err != nil {
+					if _, err := svc.UpdateLearner(e.Sys, id, lifecycle.LearnerUpdate{GivenName: &name}); err != nil {
 						errs <- err
 						return
 					}
@@ -64,7 +64,7 @@ func TestFeed_INV3_GapFreeUnderConcurrentWriters(t *testing.T) {
 		total := 0
 		finished := false
 		for {
-			page, err := svc.LifecycleEvents(e.sys, p.ID, &pos, 500, 0)
+			page, err := svc.LifecycleEvents(e.Sys, p.ID, &pos, 500, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,7 +104,7 @@ func TestFeed_INV3_GapFreeUnderConcurrentWriters(t *testing.T) {
 		}
 		// Every learner's last version in the feed is its current version.
 		for _, id := range ids {
-			l, err := svc.Learner(e.sys, id)
+			l, err := svc.Learner(e.Sys, id)
 			if err != nil {
 				t.Fatal(err)
 			}

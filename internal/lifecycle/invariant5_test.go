@@ -47,30 +47,30 @@ func inv5Break(t *testing.T, st *store.Store, table string) func() {
 // the two logs and the identities are as before.
 func TestInvariant_INV5_ChangeAuditAndFeedEventCommitTogether(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		l, self := w.linked("frank")
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		l, self := w.LinkedKCC("frank")
 		counts := func() string {
 			return fmt.Sprintf("learners %d, identities %d, audit %d, events %d",
-				lrnCount(t, st, `SELECT count(*) FROM learners`), lrnCount(t, st, `SELECT count(*) FROM learner_identities`),
-				lrnCount(t, st, `SELECT count(*) FROM audit_entries`), lrnCount(t, st, `SELECT count(*) FROM lifecycle_events`))
+				testkit.Count(t, st, `SELECT count(*) FROM learners`), testkit.Count(t, st, `SELECT count(*) FROM learner_identities`),
+				testkit.Count(t, st, `SELECT count(*) FROM audit_entries`), testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events`))
 		}
 		changes := []struct {
 			name string
 			do   func() error
 		}{
-			{"updateMyProfile", func() error { _, err := w.svc.UpdateMyProfile(self(), lrnPtr("Francis"), nil); return err }},
+			{"updateMyProfile", func() error { _, err := w.Service.UpdateMyProfile(self(), lrnPtr("Francis"), nil); return err }},
 			{"acceptPolicies", func() error {
-				_, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}})
+				_, err := w.Service.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.SiteV1.ID, w.PrivacyV1.ID}})
 				return err
 			}},
 			{"updateLearner", func() error {
-				_, err := w.svc.UpdateLearner(w.env.sys, l.ID, lifecycle.LearnerUpdate{FamilyName: lrnPtr("Changed")})
+				_, err := w.Service.UpdateLearner(w.Sys, l.ID, lifecycle.LearnerUpdate{FamilyName: lrnPtr("Changed")})
 				return err
 			}},
-			{"markLeaver", func() error { _, err := w.svc.MarkLeaver(w.env.sys, l.ID, "left KCC"); return err }},
-			{"withdrawConsent", func() error { _, err := w.svc.WithdrawConsent(self(), ""); return err }},
+			{"markLeaver", func() error { _, err := w.Service.MarkLeaver(w.Sys, l.ID, "left KCC"); return err }},
+			{"withdrawConsent", func() error { _, err := w.Service.WithdrawConsent(self(), ""); return err }},
 			{"first sign-in", func() error {
-				_, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "grace",
+				_, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "grace",
 					Email: "grace@kent.gov.uk", EmailVerified: true, GivenName: "Grace"})
 				return err
 			}},
@@ -78,14 +78,14 @@ func TestInvariant_INV5_ChangeAuditAndFeedEventCommitTogether(t *testing.T) {
 		for _, table := range []string{"lifecycle_events", "audit_entries"} {
 			mend := inv5Break(t, st, table)
 			for _, c := range changes {
-				before, learner := counts(), accRead(w.env, l.ID)
+				before, learner := counts(), w.Learner(l.ID)
 				if err := c.do(); err == nil {
 					t.Errorf("%s with %s down: no error", c.name, table)
 				}
 				if after := counts(); after != before {
 					t.Errorf("%s with %s down left rows behind: %s -> %s", c.name, table, before, after)
 				}
-				if got := accRead(w.env, l.ID); got.Version != learner.Version || got.Status != learner.Status ||
+				if got := w.Learner(l.ID); got.Version != learner.Version || got.Status != learner.Status ||
 					lrnDeref(got.GivenName) != lrnDeref(learner.GivenName) || lrnDeref(got.FamilyName) != lrnDeref(learner.FamilyName) {
 					t.Errorf("%s with %s down changed the learner: %+v -> %+v", c.name, table, learner, got)
 				}

@@ -3,7 +3,6 @@ package lifecycle_test
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -15,161 +14,18 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 	"github.com/rollcall-dev/rollcall/internal/store"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
-	"github.com/rollcall-dev/rollcall/migrations"
 )
 
-// ---- fixtures shared by learners_test.go and acceptance_test.go ----
-
-// The issuer of Kent County Council's own identity provider in these tests.
-const kccIssuer = "https://idp.kcc.example"
-
-// lrnWorld is a Connect to Learn programme with two partners, Kent County
-// Council (kent.gov.uk) and Medway Council (medway.gov.uk), an organisation
-// admin for each ("kcc-admin", "medway-admin") and the programme admins
-// "kc" and "sds" of ctlProgramme.
-type lrnWorld struct {
-	*env
-	p           domain.Programme
-	kcc, medway domain.Organisation
-	kccGroup    string // KCC's default access group
-	medwayGroup string // Medway's default access group
-}
-
-func newLrnWorld(t *testing.T, st *store.Store) *lrnWorld {
-	t.Helper()
-	e := newEnv(t, st)
-	p, _ := e.ctlProgramme()
-	w := &lrnWorld{env: e, p: p}
-	w.kcc = e.admit(p.ID, "Kent County Council", "kent.gov.uk")
-	w.medway = e.admit(p.ID, "Medway Council", "medway.gov.uk")
-	w.kccGroup = lrnDefaultGroup(e, w.kcc.ID)
-	w.medwayGroup = lrnDefaultGroup(e, w.medway.ID)
-	e.grant("kcc-admin", domain.RoleOrganisationAdmin, p.ID, &w.kcc.ID, nil)
-	e.grant("medway-admin", domain.RoleOrganisationAdmin, p.ID, &w.medway.ID, nil)
-	return w
-}
-
-func lrnDefaultGroup(e *env, orgID string) string {
-	e.t.Helper()
-	gs, err := e.svc.AccessGroupsByOrganisations(e.sys, []string{orgID})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, g := range gs[orgID] {
-		if g.IsDefault {
-			return g.ID
-		}
-	}
-	e.t.Fatalf("organisation %s has no default group", orgID)
-	return ""
-}
-
-// create adds a learner as the system actor and fails the test on error.
-func (w *lrnWorld) create(orgID, email, given, family string) domain.Learner {
-	w.t.Helper()
-	l, err := w.svc.CreateLearner(w.sys, orgID, lifecycle.LearnerInput{Email: email, GivenName: given, FamilyName: family})
-	if err != nil {
-		w.t.Fatalf("create %s: %v", email, err)
-	}
-	return l
-}
-
-// lrnProvider registers issuer as the organisation's own identity provider.
-func lrnProvider(e *env, orgID, issuer string) {
-	e.t.Helper()
-	if _, err := e.svc.RegisterIdentityProvider(e.sys, "", orgID, lifecycle.IdentityProviderInput{Issuer: issuer, ClientID: "x"}); err != nil {
-		e.t.Fatalf("register provider %s: %v", issuer, err)
-	}
-}
-
-// lrnLinked creates a learner as an organisation would (CreateLearner), then
-// links the identity issuer+subject by a first sign-in with the verified
-// email, as the learner's own provider would. It returns the learner after
-// the link and a factory of contexts acting as that learner (a fresh context
-// each time, so the learner record is never a stale cached copy). The
-// organisation's provider for issuer must already be registered.
-func lrnLinked(e *env, orgID, email, issuer, subject string) (domain.Learner, func() context.Context) {
-	e.t.Helper()
-	if _, err := e.svc.CreateLearner(e.sys, orgID, lifecycle.LearnerInput{Email: email, GivenName: "Given " + subject, FamilyName: "Family"}); err != nil {
-		e.t.Fatalf("create %s: %v", email, err)
-	}
-	id := domain.Identity{Issuer: issuer, Subject: subject}
-	signed := id
-	signed.Email, signed.EmailVerified = email, true
-	l, err := e.svc.SignIn(context.Background(), signed)
-	if err != nil {
-		e.t.Fatalf("link %s: %v", email, err)
-	}
-	return l, func() context.Context { return lifecycle.WithIdentity(context.Background(), id) }
-}
-
-// lrnSQL rewrites $n placeholders to ? for SQLite.
-var lrnPlaceholder = regexp.MustCompile(`\$[0-9]+`)
-
-func lrnSQL(st *store.Store, q string) string {
-	if st.Dialect() == migrations.SQLite {
-		return lrnPlaceholder.ReplaceAllString(q, "?")
-	}
-	return q
-}
-
-type lrnEvent struct {
-	Type    string
-	Version int64
-}
-
-func (e lrnEvent) String() string { return fmt.Sprintf("%s@v%d", e.Type, e.Version) }
-
-// lrnFeed reads a learner's feed rows straight from the table, in order.
-func lrnFeed(t *testing.T, st *store.Store, learnerID string) []lrnEvent {
-	t.Helper()
-	rows, err := st.SQL().Query(lrnSQL(st, `SELECT type, learner_version FROM lifecycle_events WHERE learner_id = $1 ORDER BY id`), learnerID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []lrnEvent
-	for rows.Next() {
-		var ev lrnEvent
-		if err := rows.Scan(&ev.Type, &ev.Version); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func lrnWantFeed(t *testing.T, st *store.Store, learnerID string, want ...lrnEvent) {
-	t.Helper()
-	got := lrnFeed(t, st, learnerID)
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("feed of %s:\n got %v\nwant %v", learnerID, got, want)
-	}
-}
-
-func lrnEv(typ domain.EventType, v int64) lrnEvent { return lrnEvent{Type: string(typ), Version: v} }
-
-// lrnCount runs a COUNT(*) query.
-func lrnCount(t *testing.T, st *store.Store, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := st.SQL().QueryRow(lrnSQL(st, q), args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
+// ---- reading helpers shared by the test files ----
 
 func lrnLearnerRows(t *testing.T, st *store.Store, programmeID string) int {
 	t.Helper()
-	return lrnCount(t, st, `SELECT count(*) FROM learners WHERE programme_id = $1`, programmeID)
+	return testkit.Count(t, st, `SELECT count(*) FROM learners WHERE programme_id = ?`, programmeID)
 }
 
 func lrnEventRows(t *testing.T, st *store.Store, programmeID string) int {
 	t.Helper()
-	return lrnCount(t, st, `SELECT count(*) FROM lifecycle_events WHERE programme_id = $1`, programmeID)
+	return testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events WHERE programme_id = ?`, programmeID)
 }
 
 // lrnEntries returns the audit entries of one action (and target, if given).
@@ -203,29 +59,29 @@ func lrnDeref(p *string) string {
 
 func TestCreateLearner_ONC4_OrganisationAdminCreatesOwnStaff(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		l, err := w.svc.CreateLearner(w.as("kcc-admin"), w.kcc.ID, lifecycle.LearnerInput{
+		w := testkit.NewConnectToLearn(t, st)
+		l, err := w.Service.CreateLearner(w.As("kcc-admin"), w.KCC.ID, lifecycle.LearnerInput{
 			Email: "  Bob.Smith@KENT.gov.uk. ", GivenName: " Bob ", FamilyName: "Smith"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if lrnDeref(l.Email) != "bob.smith@kent.gov.uk" || lrnDeref(l.GivenName) != "Bob" || lrnDeref(l.FamilyName) != "Smith" ||
-			l.OrganisationID != w.kcc.ID || l.ProgrammeID != w.p.ID || lrnDeref(l.AccessGroupID) != w.kccGroup ||
+			l.OrganisationID != w.KCC.ID || l.ProgrammeID != w.Programme.ID || lrnDeref(l.AccessGroupID) != w.KCCGroup ||
 			l.Status != domain.StatusPendingAcceptance || l.AccessAllowed() || l.Version != 1 {
 			t.Fatalf("created learner: %+v", l)
 		}
-		got, err := w.svc.Learner(w.as("kcc-admin"), l.ID)
+		got, err := w.Service.Learner(w.As("kcc-admin"), l.ID)
 		if err != nil || lrnDeref(got.Email) != "bob.smith@kent.gov.uk" || got.Version != 1 {
 			t.Fatalf("re-read: %+v %v", got, err)
 		}
-		lrnWantFeed(t, st, l.ID, lrnEv(domain.EventProvisioned, 1))
-		es := lrnEntries(w.audit(w.p.ID), "learner.create", l.ID)
-		if len(es) != 1 || es[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") || es[0].Details["organisationId"] != w.kcc.ID {
+		w.WantFeed(l.ID, testkit.Ev(domain.EventProvisioned, 1))
+		es := lrnEntries(w.Audit(w.Programme.ID), "learner.create", l.ID)
+		if len(es) != 1 || es[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") || es[0].Details["organisationId"] != w.KCC.ID {
 			t.Fatalf("audit: %+v", es)
 		}
 
 		// The same address again, in any spelling, is a conflict and writes nothing.
-		_, err = w.svc.CreateLearner(w.as("kcc-admin"), w.kcc.ID, lifecycle.LearnerInput{Email: "BOB.SMITH@kent.gov.uk", GivenName: "B", FamilyName: "S"})
+		_, err = w.Service.CreateLearner(w.As("kcc-admin"), w.KCC.ID, lifecycle.LearnerInput{Email: "BOB.SMITH@kent.gov.uk", GivenName: "B", FamilyName: "S"})
 		wantCode(t, err, apperr.Conflict)
 		if ae := lrnAppErr(t, err); ae.Field != "email" {
 			t.Errorf("conflict field: %+v", ae)
@@ -238,27 +94,27 @@ func TestCreateLearner_ONC4_OrganisationAdminCreatesOwnStaff(t *testing.T) {
 			{Email: "c@kent.gov.uk", GivenName: strings.Repeat("c", 101), FamilyName: "X"},
 			{Email: "c@kent.gov.uk", GivenName: "C", FamilyName: "X\x00"},
 		} {
-			_, err := w.svc.CreateLearner(w.as("kcc-admin"), w.kcc.ID, in)
+			_, err := w.Service.CreateLearner(w.As("kcc-admin"), w.KCC.ID, in)
 			wantCode(t, err, apperr.BadUserInput)
 		}
 		// An access group of another organisation is refused.
-		_, err = w.svc.CreateLearner(w.as("kcc-admin"), w.kcc.ID, lifecycle.LearnerInput{Email: "c@kent.gov.uk", GivenName: "C", FamilyName: "X",
-			AccessGroupID: &w.medwayGroup})
+		_, err = w.Service.CreateLearner(w.As("kcc-admin"), w.KCC.ID, lifecycle.LearnerInput{Email: "c@kent.gov.uk", GivenName: "C", FamilyName: "X",
+			AccessGroupID: &w.MedwayGroup})
 		wantCode(t, err, apperr.BadUserInput)
 		// Medway's admin cannot see KCC, so cannot add to it (CTL-10).
-		_, err = w.svc.CreateLearner(w.as("medway-admin"), w.kcc.ID, lifecycle.LearnerInput{Email: "c@kent.gov.uk", GivenName: "C", FamilyName: "X"})
+		_, err = w.Service.CreateLearner(w.As("medway-admin"), w.KCC.ID, lifecycle.LearnerInput{Email: "c@kent.gov.uk", GivenName: "C", FamilyName: "X"})
 		wantCode(t, err, apperr.NotFound)
 		// A stranger is not authenticated as anything that may manage.
-		_, err = w.svc.CreateLearner(context.Background(), w.kcc.ID, lifecycle.LearnerInput{Email: "c@kent.gov.uk", GivenName: "C", FamilyName: "X"})
+		_, err = w.Service.CreateLearner(context.Background(), w.KCC.ID, lifecycle.LearnerInput{Email: "c@kent.gov.uk", GivenName: "C", FamilyName: "X"})
 		wantCode(t, err, apperr.Unauthenticated)
 
-		if n := lrnLearnerRows(t, st, w.p.ID); n != 1 {
+		if n := lrnLearnerRows(t, st, w.Programme.ID); n != 1 {
 			t.Fatalf("refused creations wrote learners: %d rows", n)
 		}
-		if n := lrnEventRows(t, st, w.p.ID); n != 1 {
+		if n := lrnEventRows(t, st, w.Programme.ID); n != 1 {
 			t.Fatalf("refused creations wrote feed rows: %d", n)
 		}
-		if n := countActions(w.audit(w.p.ID), "learner.create"); n != 1 {
+		if n := countActions(w.Audit(w.Programme.ID), "learner.create"); n != 1 {
 			t.Fatalf("refused creations audited: %d", n)
 		}
 	})
@@ -266,15 +122,11 @@ func TestCreateLearner_ONC4_OrganisationAdminCreatesOwnStaff(t *testing.T) {
 
 func TestCreateLearner_CTL3_BadEmailsRefusedNothingWritten(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st)
 		// A partner of another programme: its domain is not KCC's either.
-		onc, err := w.svc.CreateProgramme(w.sys, lifecycle.CreateProgrammeInput{Name: "Onclick", Preset: domain.PresetOnclick,
-			GoverningBodies: []lifecycle.GoverningBodyInput{{Name: "WSCC", Role: domain.BodyController}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.admit(onc.ID, "West Sussex County Council", "westsussex.gov.uk")
-		feedBefore := lrnEventRows(t, st, w.p.ID)
+		onc := w.OnclickProgramme("Onclick", "WSCC")
+		w.Admit(onc.ID, "West Sussex County Council", "westsussex.gov.uk")
+		feedBefore := lrnEventRows(t, st, w.Programme.ID)
 		longLocal := strings.Repeat("a", 65)
 		// 64 + 1 + 200 octets: each part within its own limit, the whole over 254.
 		longDomain := strings.Repeat("x", 62) + "." + strings.Repeat("y", 62) + "." + strings.Repeat("z", 62) + ".kent.gov.uk"
@@ -315,7 +167,7 @@ func TestCreateLearner_CTL3_BadEmailsRefusedNothingWritten(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				_, err := w.svc.CreateLearner(w.as("kcc-admin"), w.kcc.ID, lifecycle.LearnerInput{Email: c.email, GivenName: "Bob", FamilyName: "Smith"})
+				_, err := w.Service.CreateLearner(w.As("kcc-admin"), w.KCC.ID, lifecycle.LearnerInput{Email: c.email, GivenName: "Bob", FamilyName: "Smith"})
 				wantCode(t, err, apperr.BadUserInput)
 				ae := lrnAppErr(t, err)
 				if ae.Reason != c.reason || ae.Field != "email" || ae.Rule != "CTL-3" {
@@ -327,13 +179,13 @@ func TestCreateLearner_CTL3_BadEmailsRefusedNothingWritten(t *testing.T) {
 				}
 			})
 		}
-		if n := lrnCount(t, st, `SELECT count(*) FROM learners`); n != 0 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM learners`); n != 0 {
 			t.Fatalf("refused emails wrote %d learner rows", n)
 		}
-		if n := lrnEventRows(t, st, w.p.ID); n != feedBefore {
+		if n := lrnEventRows(t, st, w.Programme.ID); n != feedBefore {
 			t.Fatalf("refused emails wrote feed rows: %d -> %d", feedBefore, n)
 		}
-		if n := countActions(w.audit(w.p.ID), "learner.create"); n != 0 {
+		if n := countActions(w.Audit(w.Programme.ID), "learner.create"); n != 0 {
 			t.Fatalf("refused emails audited: %d", n)
 		}
 	})
@@ -343,70 +195,66 @@ func TestCreateLearner_CTL3_BadEmailsRefusedNothingWritten(t *testing.T) {
 
 func TestUpdateLearner_MoveToOtherOrganisationIsAudited(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		l := w.create(w.kcc.ID, "alice@kent.gov.uk", "Alice", "Jones")
-		moved, err := w.svc.UpdateLearner(w.as("kc"), l.ID, lifecycle.LearnerUpdate{Email: lrnPtr(" Alice@Medway.GOV.uk"), Reason: "transferred to Medway"})
+		w := testkit.NewConnectToLearn(t, st)
+		l := w.CreateLearner(w.KCC.ID, "alice@kent.gov.uk", "Alice", "Jones")
+		moved, err := w.Service.UpdateLearner(w.As("kc"), l.ID, lifecycle.LearnerUpdate{Email: lrnPtr(" Alice@Medway.GOV.uk"), Reason: "transferred to Medway"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if moved.OrganisationID != w.medway.ID || lrnDeref(moved.AccessGroupID) != w.medwayGroup ||
+		if moved.OrganisationID != w.Medway.ID || lrnDeref(moved.AccessGroupID) != w.MedwayGroup ||
 			lrnDeref(moved.Email) != "alice@medway.gov.uk" || moved.Version != 3 || moved.Status != domain.StatusPendingAcceptance {
 			t.Fatalf("moved: %+v group %s", moved, lrnDeref(moved.AccessGroupID))
 		}
-		reread, err := w.svc.Learner(w.sys, l.ID)
-		if err != nil || reread.OrganisationID != w.medway.ID || lrnDeref(reread.AccessGroupID) != w.medwayGroup || reread.Version != 3 {
+		reread, err := w.Service.Learner(w.Sys, l.ID)
+		if err != nil || reread.OrganisationID != w.Medway.ID || lrnDeref(reread.AccessGroupID) != w.MedwayGroup || reread.Version != 3 {
 			t.Fatalf("stored: %+v %v", reread, err)
 		}
-		lrnWantFeed(t, st, l.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventGroupChanged, 3))
-		es := w.audit(w.p.ID)
+		w.WantFeed(l.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventGroupChanged, 3))
+		es := w.Audit(w.Programme.ID)
 		mv := lrnEntries(es, "learner.move", l.ID)
 		if len(mv) != 1 {
 			t.Fatalf("want one learner.move entry, got %+v", lrnEntries(es, "", l.ID))
 		}
-		if mv[0].Reason != "transferred to Medway" || mv[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kc") ||
-			mv[0].Details["movedFrom"] != w.kcc.ID || mv[0].Details["movedTo"] != w.medway.ID || mv[0].Details["accessGroupId"] != w.medwayGroup {
+		if mv[0].Reason != "transferred to Medway" || mv[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kc") ||
+			mv[0].Details["movedFrom"] != w.KCC.ID || mv[0].Details["movedTo"] != w.Medway.ID || mv[0].Details["accessGroupId"] != w.MedwayGroup {
 			t.Fatalf("move entry: %+v", mv[0])
 		}
 		if n := len(lrnEntries(es, "learner.update", l.ID)); n != 0 {
 			t.Fatalf("a move is audited as a move, not an update: %d updates", n)
 		}
 		// The learner now belongs to Medway: its admin sees them, KCC's does not (CTL-10).
-		if _, err := w.svc.Learner(w.as("medway-admin"), l.ID); err != nil {
+		if _, err := w.Service.Learner(w.As("medway-admin"), l.ID); err != nil {
 			t.Fatalf("Medway admin reads the moved learner: %v", err)
 		}
-		_, err = w.svc.Learner(w.as("kcc-admin"), l.ID)
+		_, err = w.Service.Learner(w.As("kcc-admin"), l.ID)
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.UpdateLearner(w.as("kcc-admin"), l.ID, lifecycle.LearnerUpdate{GivenName: lrnPtr("A")})
+		_, err = w.Service.UpdateLearner(w.As("kcc-admin"), l.ID, lifecycle.LearnerUpdate{GivenName: lrnPtr("A")})
 		wantCode(t, err, apperr.NotFound)
 	})
 }
 
 func TestUpdateLearner_ONC4_CorrectionsAreValidatedVersionedAndAudited(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		onc, err := w.svc.CreateProgramme(w.sys, lifecycle.CreateProgrammeInput{Name: "Onclick", Preset: domain.PresetOnclick,
-			GoverningBodies: []lifecycle.GoverningBodyInput{{Name: "WSCC", Role: domain.BodyController}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.admit(onc.ID, "West Sussex County Council", "westsussex.gov.uk")
-		l := w.create(w.kcc.ID, "alice@kent.gov.uk", "Alice", "Jones")
-		w.create(w.kcc.ID, "carol@kent.gov.uk", "Carol", "King")
-		kccAdmin := w.as("kcc-admin")
+		w := testkit.NewConnectToLearn(t, st)
+		onc := w.OnclickProgramme("Onclick", "WSCC")
+		w.Admit(onc.ID, "West Sussex County Council", "westsussex.gov.uk")
+		l := w.CreateLearner(w.KCC.ID, "alice@kent.gov.uk", "Alice", "Jones")
+		w.CreateLearner(w.KCC.ID, "carol@kent.gov.uk", "Carol", "King")
+		kccAdmin := w.As("kcc-admin")
 
 		// A name correction: one LEARNER_UPDATED, learner.update with the reason.
-		got, err := w.svc.UpdateLearner(kccAdmin, l.ID, lifecycle.LearnerUpdate{FamilyName: lrnPtr(" Jones-Smith "), Reason: "married"})
+		got, err := w.Service.UpdateLearner(kccAdmin, l.ID, lifecycle.LearnerUpdate{FamilyName: lrnPtr(" Jones-Smith "), Reason: "married"})
 		if err != nil || lrnDeref(got.FamilyName) != "Jones-Smith" || lrnDeref(got.GivenName) != "Alice" || got.Version != 2 ||
-			lrnDeref(got.AccessGroupID) != w.kccGroup {
+			lrnDeref(got.AccessGroupID) != w.KCCGroup {
 			t.Fatalf("name correction: %+v %v", got, err)
 		}
-		lrnWantFeed(t, st, l.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2))
-		if es := lrnEntries(w.audit(w.p.ID), "learner.update", l.ID); len(es) != 1 || es[0].Reason != "married" {
+		w.WantFeed(l.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2))
+		if es := lrnEntries(w.Audit(w.Programme.ID), "learner.update", l.ID); len(es) != 1 || es[0].Reason != "married" {
 			t.Fatalf("audit: %+v", es)
 		}
 
 		// The same email in another spelling changes nothing and writes nothing.
-		got, err = w.svc.UpdateLearner(kccAdmin, l.ID, lifecycle.LearnerUpdate{Email: lrnPtr("ALICE@kent.gov.uk")})
+		got, err = w.Service.UpdateLearner(kccAdmin, l.ID, lifecycle.LearnerUpdate{Email: lrnPtr("ALICE@kent.gov.uk")})
 		if err != nil || got.Version != 2 {
 			t.Fatalf("no-op update: %+v %v", got, err)
 		}
@@ -424,13 +272,13 @@ func TestUpdateLearner_ONC4_CorrectionsAreValidatedVersionedAndAudited(t *testin
 			{"display name", kccAdmin, lifecycle.LearnerUpdate{Email: lrnPtr("Alice <alice@kent.gov.uk>")}, apperr.BadUserInput, "EMAIL_DISPLAY_NAME"},
 			{"another learner's email", kccAdmin, lifecycle.LearnerUpdate{Email: lrnPtr("Carol@kent.gov.uk")}, apperr.Conflict, ""},
 			{"empty name", kccAdmin, lifecycle.LearnerUpdate{GivenName: lrnPtr("  ")}, apperr.BadUserInput, ""},
-			{"another organisation's group", kccAdmin, lifecycle.LearnerUpdate{AccessGroupID: &w.medwayGroup}, apperr.BadUserInput, ""},
+			{"another organisation's group", kccAdmin, lifecycle.LearnerUpdate{AccessGroupID: &w.MedwayGroup}, apperr.BadUserInput, ""},
 			{"malformed group", kccAdmin, lifecycle.LearnerUpdate{AccessGroupID: lrnPtr("nope")}, apperr.BadUserInput, ""},
 			{"reason too long", kccAdmin, lifecycle.LearnerUpdate{GivenName: lrnPtr("A"), Reason: strings.Repeat("r", 1001)}, apperr.BadUserInput, ""},
-			{"other organisation's admin", w.as("medway-admin"), lifecycle.LearnerUpdate{GivenName: lrnPtr("A")}, apperr.NotFound, ""},
+			{"other organisation's admin", w.As("medway-admin"), lifecycle.LearnerUpdate{GivenName: lrnPtr("A")}, apperr.NotFound, ""},
 		}
 		for _, r := range refusals {
-			_, err := w.svc.UpdateLearner(r.ctx, l.ID, r.in)
+			_, err := w.Service.UpdateLearner(r.ctx, l.ID, r.in)
 			if apperr.CodeOf(err) != r.code {
 				t.Errorf("%s: want %s, got %v", r.name, r.code, err)
 				continue
@@ -441,24 +289,24 @@ func TestUpdateLearner_ONC4_CorrectionsAreValidatedVersionedAndAudited(t *testin
 				}
 			}
 		}
-		_, err = w.svc.UpdateLearner(kccAdmin, "00000000-0000-0000-0000-000000000000", lifecycle.LearnerUpdate{GivenName: lrnPtr("A")})
+		_, err = w.Service.UpdateLearner(kccAdmin, "00000000-0000-0000-0000-000000000000", lifecycle.LearnerUpdate{GivenName: lrnPtr("A")})
 		wantCode(t, err, apperr.NotFound)
-		reread, _ := w.svc.Learner(w.sys, l.ID)
+		reread, _ := w.Service.Learner(w.Sys, l.ID)
 		if reread.Version != 2 || lrnDeref(reread.Email) != "alice@kent.gov.uk" || lrnDeref(reread.GivenName) != "Alice" {
 			t.Fatalf("refused updates changed the learner: %+v", reread)
 		}
-		lrnWantFeed(t, st, l.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2))
+		w.WantFeed(l.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2))
 
 		// CTL-4: another group of the organisation: GROUP_CHANGED, its own version (invariant 3).
-		g, err := w.svc.CreateAccessGroup(kccAdmin, w.kcc.ID, lifecycle.AccessGroupInput{Name: "Social care"})
+		g, err := w.Service.CreateAccessGroup(kccAdmin, w.KCC.ID, lifecycle.AccessGroupInput{Name: "Social care"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err = w.svc.UpdateLearner(kccAdmin, l.ID, lifecycle.LearnerUpdate{AccessGroupID: &g.ID})
+		got, err = w.Service.UpdateLearner(kccAdmin, l.ID, lifecycle.LearnerUpdate{AccessGroupID: &g.ID})
 		if err != nil || lrnDeref(got.AccessGroupID) != g.ID || got.Version != 3 {
 			t.Fatalf("group change: %+v %v", got, err)
 		}
-		lrnWantFeed(t, st, l.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventGroupChanged, 3))
+		w.WantFeed(l.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventGroupChanged, 3))
 	})
 }
 
@@ -468,33 +316,33 @@ func TestUpdateLearner_ONC4_CorrectionsAreValidatedVersionedAndAudited(t *testin
 // address does.
 func TestUpdateLearner_CTL4_EmailChangeWithinOrganisationReevaluatesGroup(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		schools, err := w.svc.CreateAccessGroup(w.sys, w.kcc.ID, lifecycle.AccessGroupInput{Name: "Schools"})
+		w := testkit.NewConnectToLearn(t, st)
+		schools, err := w.Service.CreateAccessGroup(w.Sys, w.KCC.ID, lifecycle.AccessGroupInput{Name: "Schools"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rule, err := w.svc.AddEmailDomain(w.sys, w.kcc.ID, "kentschools.org.uk", false)
+		rule, err := w.Service.AddEmailDomain(w.Sys, w.KCC.ID, "kentschools.org.uk", false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// There is no API yet to point a domain rule at a group; set it in the table.
-		if _, err := st.SQL().Exec(lrnSQL(st, `UPDATE email_domains SET access_group_id = $1 WHERE id = $2`), schools.ID, rule.ID); err != nil {
+		if _, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), `UPDATE email_domains SET access_group_id = ? WHERE id = ?`), schools.ID, rule.ID); err != nil {
 			t.Fatal(err)
 		}
 		// Creation follows the rule.
-		b := w.create(w.kcc.ID, "b@kentschools.org.uk", "B", "B")
+		b := w.CreateLearner(w.KCC.ID, "b@kentschools.org.uk", "B", "B")
 		if lrnDeref(b.AccessGroupID) != schools.ID {
 			t.Fatalf("fixture: creation under the schools domain gets group %s, want %s", lrnDeref(b.AccessGroupID), schools.ID)
 		}
-		a := w.create(w.kcc.ID, "a@kent.gov.uk", "A", "A")
-		got, err := w.svc.UpdateLearner(w.as("kcc-admin"), a.ID, lifecycle.LearnerUpdate{Email: lrnPtr("a@kentschools.org.uk")})
+		a := w.CreateLearner(w.KCC.ID, "a@kent.gov.uk", "A", "A")
+		got, err := w.Service.UpdateLearner(w.As("kcc-admin"), a.ID, lifecycle.LearnerUpdate{Email: lrnPtr("a@kentschools.org.uk")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.OrganisationID != w.kcc.ID || lrnDeref(got.AccessGroupID) != schools.ID {
+		if got.OrganisationID != w.KCC.ID || lrnDeref(got.AccessGroupID) != schools.ID {
 			t.Fatalf("email moved to the schools domain but the group stayed %s (want %s)", lrnDeref(got.AccessGroupID), schools.ID)
 		}
-		lrnWantFeed(t, st, a.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventGroupChanged, 3))
+		w.WantFeed(a.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventGroupChanged, 3))
 	})
 }
 
@@ -502,7 +350,7 @@ func TestUpdateLearner_CTL4_EmailChangeWithinOrganisationReevaluatesGroup(t *tes
 
 // lrnImportRows: rows 1..8 of a file with every kind of fault, against
 // KCC with one existing learner.
-func lrnImportRows(w *lrnWorld) []lifecycle.ImportRow {
+func lrnImportRows(w *testkit.ConnectToLearn) []lifecycle.ImportRow {
 	return []lifecycle.ImportRow{
 		{Email: "ann@kent.gov.uk", GivenName: "Ann", FamilyName: "A"},                                       // 1 good
 		{Email: "ben@medway.gov.uk", GivenName: "Ben", FamilyName: "B"},                                     // 2 DOMAIN_NOT_OWNED
@@ -510,7 +358,7 @@ func lrnImportRows(w *lrnWorld) []lifecycle.ImportRow {
 		{Email: "existing@kent.gov.uk", GivenName: "Eve", FamilyName: "E"},                                  // 4 DUPLICATE_EXISTING
 		{Email: "Cat <cat@kent.gov.uk>", GivenName: "Cat", FamilyName: "C"},                                 // 5 EMAIL_DISPLAY_NAME
 		{Email: "dan@kent.gov.uk", GivenName: "", FamilyName: "D"},                                          // 6 givenName required
-		{Email: "eli@kent.gov.uk", GivenName: "Eli", FamilyName: "E", AccessGroupID: lrnPtr(w.medwayGroup)}, // 7 foreign group
+		{Email: "eli@kent.gov.uk", GivenName: "Eli", FamilyName: "E", AccessGroupID: lrnPtr(w.MedwayGroup)}, // 7 foreign group
 		{Email: "fay@kent.gov.uk", GivenName: "Fay", FamilyName: "F"},                                       // 8 good
 		{Email: "gus@kent.gov.uk.evil.com", GivenName: "Gus", FamilyName: "G"},                              // 9 DOMAIN_NOT_OWNED (lookalike)
 	}
@@ -561,9 +409,9 @@ func lrnWithGood(good ...lrnWantLine) []lrnWantLine {
 
 func TestImport_INV4_NonAtomicWritesGoodRowsReportsBad(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		existing := w.create(w.kcc.ID, "existing@kent.gov.uk", "Eve", "E")
-		rep, err := w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, lrnImportRows(w), false, false)
+		w := testkit.NewConnectToLearn(t, st)
+		existing := w.CreateLearner(w.KCC.ID, "existing@kent.gov.uk", "Eve", "E")
+		rep, err := w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, lrnImportRows(w), false, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -579,39 +427,39 @@ func TestImport_INV4_NonAtomicWritesGoodRowsReportsBad(t *testing.T) {
 		created := map[string]string{} // id -> email
 		for _, l := range rep.Lines {
 			if l.Code == "CREATED" {
-				lr, err := w.svc.Learner(w.as("kcc-admin"), l.LearnerID)
+				lr, err := w.Service.Learner(w.As("kcc-admin"), l.LearnerID)
 				if err != nil {
 					t.Fatalf("created learner %s: %v", l.LearnerID, err)
 				}
 				created[lr.ID] = lrnDeref(lr.Email)
-				if lr.OrganisationID != w.kcc.ID || lrnDeref(lr.AccessGroupID) != w.kccGroup || lr.Status != domain.StatusPendingAcceptance || lr.Version != 1 {
+				if lr.OrganisationID != w.KCC.ID || lrnDeref(lr.AccessGroupID) != w.KCCGroup || lr.Status != domain.StatusPendingAcceptance || lr.Version != 1 {
 					t.Errorf("created learner: %+v", lr)
 				}
-				lrnWantFeed(t, st, lr.ID, lrnEv(domain.EventProvisioned, 1))
+				w.WantFeed(lr.ID, testkit.Ev(domain.EventProvisioned, 1))
 			}
 		}
 		if created[rep.Lines[0].LearnerID] != "ann@kent.gov.uk" {
 			t.Errorf("row 1 created %v", created)
 		}
 		// Learner rows, feed rows and audit rows only for the good rows.
-		if n := lrnLearnerRows(t, st, w.p.ID); n != 3 {
+		if n := lrnLearnerRows(t, st, w.Programme.ID); n != 3 {
 			t.Fatalf("learner rows: want 1 existing + 2 imported, got %d", n)
 		}
-		if n := lrnEventRows(t, st, w.p.ID); n != 3 {
+		if n := lrnEventRows(t, st, w.Programme.ID); n != 3 {
 			t.Fatalf("feed rows: want 3 LEARNER_PROVISIONED, got %d", n)
 		}
 		for _, email := range []string{"ben@medway.gov.uk", "cat@kent.gov.uk", "dan@kent.gov.uk", "eli@kent.gov.uk", "gus@kent.gov.uk.evil.com"} {
-			if n := lrnCount(t, st, `SELECT count(*) FROM learners WHERE email = $1`, email); n != 0 {
+			if n := testkit.Count(t, st, `SELECT count(*) FROM learners WHERE email = ?`, email); n != 0 {
 				t.Errorf("bad row %s was written", email)
 			}
 		}
-		lrnWantFeed(t, st, existing.ID, lrnEv(domain.EventProvisioned, 1))
-		es := lrnEntries(w.audit(w.p.ID), "learner.import", "")
+		w.WantFeed(existing.ID, testkit.Ev(domain.EventProvisioned, 1))
+		es := lrnEntries(w.Audit(w.Programme.ID), "learner.import", "")
 		if len(es) != 2 {
 			t.Fatalf("want 2 learner.import entries, got %+v", es)
 		}
 		for _, a := range es {
-			if _, ok := created[a.TargetID]; !ok || a.ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
+			if _, ok := created[a.TargetID]; !ok || a.ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") {
 				t.Errorf("audit entry: %+v", a)
 			}
 		}
@@ -620,10 +468,10 @@ func TestImport_INV4_NonAtomicWritesGoodRowsReportsBad(t *testing.T) {
 
 func TestImport_INV4_AtomicWritesAllOrNothing(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		w.create(w.kcc.ID, "existing@kent.gov.uk", "Eve", "E")
+		w := testkit.NewConnectToLearn(t, st)
+		w.CreateLearner(w.KCC.ID, "existing@kent.gov.uk", "Eve", "E")
 		rows := lrnImportRows(w)
-		rep, err := w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, rows, false, true)
+		rep, err := w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, rows, false, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -631,19 +479,19 @@ func TestImport_INV4_AtomicWritesAllOrNothing(t *testing.T) {
 			t.Fatalf("counts: %+v", rep)
 		}
 		lrnCheckLines(t, rep.Lines, lrnBadLines)
-		if n := lrnLearnerRows(t, st, w.p.ID); n != 1 {
+		if n := lrnLearnerRows(t, st, w.Programme.ID); n != 1 {
 			t.Fatalf("an atomic import with bad rows wrote learners: %d rows", n)
 		}
-		if n := lrnEventRows(t, st, w.p.ID); n != 1 {
+		if n := lrnEventRows(t, st, w.Programme.ID); n != 1 {
 			t.Fatalf("an atomic import with bad rows wrote feed rows: %d", n)
 		}
-		if n := countActions(w.audit(w.p.ID), "learner.import"); n != 0 {
+		if n := countActions(w.Audit(w.Programme.ID), "learner.import"); n != 0 {
 			t.Fatalf("an atomic import with bad rows was audited: %d", n)
 		}
 
 		// The good rows alone: all written.
 		good := []lifecycle.ImportRow{rows[0], rows[7], {Email: "gil@KENT.gov.uk", GivenName: "Gil", FamilyName: "G"}}
-		rep, err = w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, good, false, true)
+		rep, err = w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, good, false, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -651,16 +499,16 @@ func TestImport_INV4_AtomicWritesAllOrNothing(t *testing.T) {
 			t.Fatalf("counts: %+v", rep)
 		}
 		lrnCheckLines(t, rep.Lines, []lrnWantLine{{1, "CREATED", "", ""}, {2, "CREATED", "", ""}, {3, "CREATED", "", ""}})
-		if n := lrnCount(t, st, `SELECT count(*) FROM learners WHERE email = $1`, "gil@kent.gov.uk"); n != 1 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM learners WHERE email = ?`, "gil@kent.gov.uk"); n != 1 {
 			t.Fatalf("imported email not normalised")
 		}
-		if n := lrnLearnerRows(t, st, w.p.ID); n != 4 {
+		if n := lrnLearnerRows(t, st, w.Programme.ID); n != 4 {
 			t.Fatalf("learner rows: %d", n)
 		}
-		if n := lrnEventRows(t, st, w.p.ID); n != 4 {
+		if n := lrnEventRows(t, st, w.Programme.ID); n != 4 {
 			t.Fatalf("feed rows: %d", n)
 		}
-		if n := countActions(w.audit(w.p.ID), "learner.import"); n != 3 {
+		if n := countActions(w.Audit(w.Programme.ID), "learner.import"); n != 3 {
 			t.Fatalf("audit rows: %d", n)
 		}
 	})
@@ -668,11 +516,11 @@ func TestImport_INV4_AtomicWritesAllOrNothing(t *testing.T) {
 
 func TestImport_INV4_DryRunWritesNothing(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		w.create(w.kcc.ID, "existing@kent.gov.uk", "Eve", "E")
-		auditBefore := len(w.audit(w.p.ID))
+		w := testkit.NewConnectToLearn(t, st)
+		w.CreateLearner(w.KCC.ID, "existing@kent.gov.uk", "Eve", "E")
+		auditBefore := len(w.Audit(w.Programme.ID))
 		for _, atomic := range []bool{false, true} {
-			rep, err := w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, lrnImportRows(w), true, atomic)
+			rep, err := w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, lrnImportRows(w), true, atomic)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -681,17 +529,17 @@ func TestImport_INV4_DryRunWritesNothing(t *testing.T) {
 			}
 			lrnCheckLines(t, rep.Lines, lrnWithGood(lrnWantLine{1, "WOULD_CREATE", "", ""}, lrnWantLine{8, "WOULD_CREATE", "", ""}))
 		}
-		if n := lrnLearnerRows(t, st, w.p.ID); n != 1 {
+		if n := lrnLearnerRows(t, st, w.Programme.ID); n != 1 {
 			t.Fatalf("a dry run wrote learners: %d rows", n)
 		}
-		if n := lrnEventRows(t, st, w.p.ID); n != 1 {
+		if n := lrnEventRows(t, st, w.Programme.ID); n != 1 {
 			t.Fatalf("a dry run wrote feed rows: %d", n)
 		}
-		if n := len(w.audit(w.p.ID)); n != auditBefore {
+		if n := len(w.Audit(w.Programme.ID)); n != auditBefore {
 			t.Fatalf("a dry run wrote audit rows: %d -> %d", auditBefore, n)
 		}
 		// A dry run then a real run of the same file agree.
-		rep, err := w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, lrnImportRows(w), false, false)
+		rep, err := w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, lrnImportRows(w), false, false)
 		if err != nil || rep.Created != 2 || rep.Failed != 7 {
 			t.Fatalf("real run after dry run: %+v %v", rep, err)
 		}
@@ -700,23 +548,23 @@ func TestImport_INV4_DryRunWritesNothing(t *testing.T) {
 
 func TestImport_CTL10_OnlyTheOrganisationsOwnAdminsAndWellFormedCalls(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st)
 		rows := []lifecycle.ImportRow{{Email: "a@kent.gov.uk", GivenName: "A", FamilyName: "A"}}
-		_, err := w.svc.ImportLearners(w.as("medway-admin"), w.kcc.ID, rows, false, false)
+		_, err := w.Service.ImportLearners(w.As("medway-admin"), w.KCC.ID, rows, false, false)
 		wantCode(t, err, apperr.NotFound)
-		w.grant("auditor", domain.RoleAuditor, w.p.ID, nil, nil)
-		_, err = w.svc.ImportLearners(w.as("auditor"), w.kcc.ID, rows, false, false)
+		w.Grant("auditor", domain.RoleAuditor, w.Programme.ID, nil, nil)
+		_, err = w.Service.ImportLearners(w.As("auditor"), w.KCC.ID, rows, false, false)
 		wantCode(t, err, apperr.Forbidden)
-		_, err = w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, nil, false, false)
+		_, err = w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, nil, false, false)
 		wantCode(t, err, apperr.BadUserInput)
-		_, err = w.svc.ImportLearners(w.as("kcc-admin"), "not-an-id", rows, false, false)
+		_, err = w.Service.ImportLearners(w.As("kcc-admin"), "not-an-id", rows, false, false)
 		wantCode(t, err, apperr.NotFound)
 		// A programme admin may import into any partner.
-		rep, err := w.svc.ImportLearners(w.as("kc"), w.medway.ID, []lifecycle.ImportRow{{Email: "m@medway.gov.uk", GivenName: "M", FamilyName: "M"}}, false, true)
+		rep, err := w.Service.ImportLearners(w.As("kc"), w.Medway.ID, []lifecycle.ImportRow{{Email: "m@medway.gov.uk", GivenName: "M", FamilyName: "M"}}, false, true)
 		if err != nil || rep.Created != 1 {
 			t.Fatalf("programme admin import: %+v %v", rep, err)
 		}
-		if n := lrnLearnerRows(t, st, w.p.ID); n != 1 {
+		if n := lrnLearnerRows(t, st, w.Programme.ID); n != 1 {
 			t.Fatalf("learner rows: %d", n)
 		}
 	})
@@ -727,8 +575,8 @@ func TestImport_CTL10_OnlyTheOrganisationsOwnAdminsAndWellFormedCalls(t *testing
 // one LEARNER_PROVISIONED event, and the counts add up.
 func TestImport_ConcurrentImportsOfSameEmailCreateOne(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		lrnProvider(w.env, w.kcc.ID, kccIssuer)
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
 		for round := 0; round < 3; round++ {
 			email := func(i int) string { return fmt.Sprintf("r%d.p%02d@kent.gov.uk", round, i) }
 			var a, b []lifecycle.ImportRow
@@ -748,14 +596,14 @@ func TestImport_ConcurrentImportsOfSameEmailCreateOne(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					reps[k], errs[k] = w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, rows, false, false)
+					reps[k], errs[k] = w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, rows, false, false)
 				}()
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
-				signed, errs[2] = w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: fmt.Sprintf("r%d-p20", round),
+				signed, errs[2] = w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: fmt.Sprintf("r%d-p20", round),
 					Email: email(20), EmailVerified: true})
 			}()
 			close(start)
@@ -769,7 +617,7 @@ func TestImport_ConcurrentImportsOfSameEmailCreateOne(t *testing.T) {
 				t.Fatalf("sign-in got %+v", signed)
 			}
 			provisionedBySignIn := 0
-			if n := len(lrnEntries(w.audit(w.p.ID), "learner.provision", signed.ID)); n == 1 {
+			if n := len(lrnEntries(w.Audit(w.Programme.ID), "learner.provision", signed.ID)); n == 1 {
 				provisionedBySignIn = 1
 			}
 			if got := reps[0].Created + reps[1].Created + provisionedBySignIn; got != 45 {
@@ -786,25 +634,25 @@ func TestImport_ConcurrentImportsOfSameEmailCreateOne(t *testing.T) {
 				}
 			}
 			for i := 0; i < 45; i++ {
-				if n := lrnCount(t, st, `SELECT count(*) FROM learners WHERE email = $1`, email(i)); n != 1 {
+				if n := testkit.Count(t, st, `SELECT count(*) FROM learners WHERE email = ?`, email(i)); n != 1 {
 					t.Fatalf("round %d: %s has %d learners", round, email(i), n)
 				}
-				n := lrnCount(t, st, `SELECT count(*) FROM lifecycle_events e JOIN learners l ON l.id = e.learner_id
-					WHERE l.email = $1 AND e.type = 'LEARNER_PROVISIONED'`, email(i))
+				n := testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events e JOIN learners l ON l.id = e.learner_id
+					WHERE l.email = ? AND e.type = 'LEARNER_PROVISIONED'`, email(i))
 				if n != 1 {
 					t.Fatalf("round %d: %s has %d LEARNER_PROVISIONED events", round, email(i), n)
 				}
 			}
 			// The sign-in's identity points at the one learner of that address.
-			id, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: fmt.Sprintf("r%d-p20", round)})
+			id, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: fmt.Sprintf("r%d-p20", round)})
 			if err != nil || id.ID != signed.ID {
 				t.Fatalf("round %d: identity resolves to %+v (%v), sign-in returned %s", round, id, err, signed.ID)
 			}
 		}
-		if n := lrnLearnerRows(t, st, w.p.ID); n != 135 {
+		if n := lrnLearnerRows(t, st, w.Programme.ID); n != 135 {
 			t.Fatalf("learner rows: %d", n)
 		}
-		es := w.audit(w.p.ID)
+		es := w.Audit(w.Programme.ID)
 		if n := countActions(es, "learner.import") + countActions(es, "learner.provision"); n != 135 {
 			t.Fatalf("creation audit entries: %d", n)
 		}
@@ -815,7 +663,7 @@ func TestImport_ConcurrentImportsOfSameEmailCreateOne(t *testing.T) {
 // other applies nothing (it reports the duplicates or gives up with CONFLICT).
 func TestImport_INV4_ConcurrentAtomicImportsNeverHalfApply(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st)
 		for round := 0; round < 3; round++ {
 			email := func(i int) string { return fmt.Sprintf("r%d.q%02d@kent.gov.uk", round, i) }
 			var a, b []lifecycle.ImportRow
@@ -834,7 +682,7 @@ func TestImport_INV4_ConcurrentAtomicImportsNeverHalfApply(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					reps[k], errs[k] = w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, rows, false, true)
+					reps[k], errs[k] = w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, rows, false, true)
 				}()
 			}
 			close(start)
@@ -854,12 +702,12 @@ func TestImport_INV4_ConcurrentAtomicImportsNeverHalfApply(t *testing.T) {
 			if total != 30 {
 				t.Fatalf("round %d: want exactly one import applied, got %d learners reported (%v, %v)", round, total, errs[0], errs[1])
 			}
-			n := lrnCount(t, st, `SELECT count(*) FROM learners WHERE email LIKE $1`, fmt.Sprintf("r%d.q%%", round))
+			n := testkit.Count(t, st, `SELECT count(*) FROM learners WHERE email LIKE ?`, fmt.Sprintf("r%d.q%%", round))
 			if n != 30 {
 				t.Fatalf("round %d: %d learners written, want 30", round, n)
 			}
 		}
-		if n := lrnEventRows(t, st, w.p.ID); n != 90 {
+		if n := lrnEventRows(t, st, w.Programme.ID); n != 90 {
 			t.Fatalf("feed rows: %d", n)
 		}
 	})
@@ -871,7 +719,7 @@ func TestImport_INV4_ConcurrentAtomicImportsNeverHalfApply(t *testing.T) {
 // Files of a thousand rows make the inserts overlap in time.
 func TestImport_ConcurrentOverlappingImportsInOppositeOrderBothSucceed(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st)
 		const n, overlap = 1000, 500
 		for round := 0; round < 3; round++ {
 			email := func(i int) string { return fmt.Sprintf("r%d.o%04d@kent.gov.uk", round, i) }
@@ -891,7 +739,7 @@ func TestImport_ConcurrentOverlappingImportsInOppositeOrderBothSucceed(t *testin
 				go func() {
 					defer wg.Done()
 					<-start
-					reps[k], errs[k] = w.svc.ImportLearners(w.as("kcc-admin"), w.kcc.ID, rows, false, false)
+					reps[k], errs[k] = w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, rows, false, false)
 				}()
 			}
 			close(start)
@@ -904,7 +752,7 @@ func TestImport_ConcurrentOverlappingImportsInOppositeOrderBothSucceed(t *testin
 			if got := reps[0].Created + reps[1].Created; got != 2*n-overlap {
 				t.Fatalf("round %d: created %d + %d, want %d in all", round, reps[0].Created, reps[1].Created, 2*n-overlap)
 			}
-			if c := lrnCount(t, st, `SELECT count(*) FROM learners WHERE email LIKE $1`, fmt.Sprintf("r%d.o%%", round)); c != 2*n-overlap {
+			if c := testkit.Count(t, st, `SELECT count(*) FROM learners WHERE email LIKE ?`, fmt.Sprintf("r%d.o%%", round)); c != 2*n-overlap {
 				t.Fatalf("round %d: %d learners", round, c)
 			}
 		}
@@ -915,32 +763,32 @@ func TestImport_ConcurrentOverlappingImportsInOppositeOrderBothSucceed(t *testin
 
 func TestLearners_CTL10_OrgAdminSeesOnlyOwnOrganisation(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st)
 		var kccIDs, medwayIDs []string
 		for i := 0; i < 3; i++ {
-			kccIDs = append(kccIDs, w.create(w.kcc.ID, fmt.Sprintf("k%d@kent.gov.uk", i), "K", fmt.Sprint("Number ", i)).ID)
+			kccIDs = append(kccIDs, w.CreateLearner(w.KCC.ID, fmt.Sprintf("k%d@kent.gov.uk", i), "K", fmt.Sprint("Number ", i)).ID)
 		}
 		for i := 0; i < 5; i++ {
-			medwayIDs = append(medwayIDs, w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i)).ID)
+			medwayIDs = append(medwayIDs, w.CreateLearner(w.Medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i)).ID)
 		}
-		medwayAdmin := w.as("medway-admin")
+		medwayAdmin := w.As("medway-admin")
 
 		// Asking for another organisation is refused, not an empty page.
-		_, _, err := w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, OrganisationID: &w.kcc.ID, First: 10})
+		_, _, err := w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.KCC.ID, First: 10})
 		wantCode(t, err, apperr.NotFound)
 		missing := "00000000-0000-0000-0000-000000000000"
-		_, _, err = w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, OrganisationID: &missing, First: 10})
+		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &missing, First: 10})
 		wantCode(t, err, apperr.NotFound)
 
 		// Without an organisation: only Medway's.
-		ls, more, err := w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 100})
+		ls, more, err := w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 100})
 		if err != nil || more {
 			t.Fatalf("list: %v more=%v", err, more)
 		}
 		if got := lrnIDs(ls); !lrnSameSet(got, medwayIDs) {
 			t.Fatalf("Medway admin sees %v, want %v", got, medwayIDs)
 		}
-		ls, _, err = w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, OrganisationID: &w.medway.ID, First: 100})
+		ls, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.Medway.ID, First: 100})
 		if err != nil || !lrnSameSet(lrnIDs(ls), medwayIDs) {
 			t.Fatalf("own organisation: %v %v", lrnIDs(ls), err)
 		}
@@ -949,7 +797,7 @@ func TestLearners_CTL10_OrgAdminSeesOnlyOwnOrganisation(t *testing.T) {
 		var paged []string
 		after := ""
 		for page := 0; ; page++ {
-			ls, more, err := w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 2, After: after})
+			ls, more, err := w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2, After: after})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -971,42 +819,42 @@ func TestLearners_CTL10_OrgAdminSeesOnlyOwnOrganisation(t *testing.T) {
 		if !sort.StringsAreSorted(paged) {
 			t.Fatalf("pages are not in ID order: %v", paged)
 		}
-		_, _, err = w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 2, After: "garbage"})
+		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2, After: "garbage"})
 		wantCode(t, err, apperr.BadUserInput)
-		_, _, err = w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 0})
+		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 0})
 		wantCode(t, err, apperr.BadUserInput)
-		_, _, err = w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 501})
+		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 501})
 		wantCode(t, err, apperr.BadUserInput)
 
 		// A programme admin sees everyone, and may narrow to one organisation.
-		ls, _, err = w.svc.Learners(w.as("kc"), lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 100})
+		ls, _, err = w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 100})
 		if err != nil || !lrnSameSet(lrnIDs(ls), append(append([]string{}, kccIDs...), medwayIDs...)) {
 			t.Fatalf("programme admin: %v %v", lrnIDs(ls), err)
 		}
-		ls, _, err = w.svc.Learners(w.as("kc"), lifecycle.LearnerQuery{ProgrammeID: w.p.ID, OrganisationID: &w.kcc.ID, First: 100})
+		ls, _, err = w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.KCC.ID, First: 100})
 		if err != nil || !lrnSameSet(lrnIDs(ls), kccIDs) {
 			t.Fatalf("programme admin, KCC only: %v %v", lrnIDs(ls), err)
 		}
 		// Search is within what the caller may see.
-		ls, _, err = w.svc.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.p.ID, Search: "k0@", First: 100})
+		ls, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, Search: "k0@", First: 100})
 		if err != nil || len(ls) != 0 {
 			t.Fatalf("search leaked another organisation's learner: %v %v", lrnIDs(ls), err)
 		}
 		// Roles without learner access, and strangers.
-		w.grant("auditor", domain.RoleAuditor, w.p.ID, nil, nil)
-		_, _, err = w.svc.Learners(w.as("auditor"), lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 10})
+		w.Grant("auditor", domain.RoleAuditor, w.Programme.ID, nil, nil)
+		_, _, err = w.Service.Learners(w.As("auditor"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 10})
 		wantCode(t, err, apperr.Forbidden)
-		_, _, err = w.svc.Learners(w.as("stranger"), lifecycle.LearnerQuery{ProgrammeID: w.p.ID, First: 10})
+		_, _, err = w.Service.Learners(w.As("stranger"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 10})
 		wantCode(t, err, apperr.NotFound)
 
 		// Single reads: another organisation's learner is NOT_FOUND, as a missing one.
-		_, err = w.svc.Learner(medwayAdmin, kccIDs[0])
+		_, err = w.Service.Learner(medwayAdmin, kccIDs[0])
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.Learner(medwayAdmin, missing)
+		_, err = w.Service.Learner(medwayAdmin, missing)
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.Retention(medwayAdmin, kccIDs[0])
+		_, err = w.Service.Retention(medwayAdmin, kccIDs[0])
 		wantCode(t, err, apperr.NotFound)
-		byID, err := w.svc.LearnersByIDs(medwayAdmin, append([]string{kccIDs[0]}, medwayIDs[0]))
+		byID, err := w.Service.LearnersByIDs(medwayAdmin, append([]string{kccIDs[0]}, medwayIDs[0]))
 		if err != nil || len(byID) != 1 || byID[medwayIDs[0]].ID == "" {
 			t.Fatalf("batch read leaked or lost learners: %v %v", byID, err)
 		}
@@ -1044,37 +892,37 @@ func lrnSameSet(a, b []string) bool {
 
 func TestRetention_GEN1_LearnerSeesUntilWhenAndWhy(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		lrnProvider(w.env, w.kcc.ID, kccIssuer)
-		l, self := lrnLinked(w.env, w.kcc.ID, "alice@kent.gov.uk", kccIssuer, "alice")
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
+		l, self := w.Linked(w.KCC.ID, "alice@kent.gov.uk", testkit.KCCIssuer, "alice")
 		// CTL: inactivity 365 days from the last sign-in (now) comes before
 		// the contract end two years after the programme's creation.
-		r, err := w.svc.Retention(self(), l.ID)
+		r, err := w.Service.Retention(self(), l.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := w.clock.Now().Add(365 * 24 * time.Hour)
+		want := w.Clock.Now().Add(365 * 24 * time.Hour)
 		if r.Rule != "CTL-7" || r.KeptUntil == nil || !r.KeptUntil.Equal(want) || !strings.Contains(r.Reason, "24 November 2027") {
 			t.Fatalf("retention: %+v", r)
 		}
 		// Admins of the learner's organisation see the same statement.
-		if r2, err := w.svc.Retention(w.as("kcc-admin"), l.ID); err != nil || r2.Rule != r.Rule || !r2.KeptUntil.Equal(*r.KeptUntil) {
+		if r2, err := w.Service.Retention(w.As("kcc-admin"), l.ID); err != nil || r2.Rule != r.Rule || !r2.KeptUntil.Equal(*r.KeptUntil) {
 			t.Fatalf("admin view: %+v %v", r2, err)
 		}
 		// Without the inactivity limit, the contract end decides.
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ClearInactivityLimit: true}, "test"); err != nil {
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ClearInactivityLimit: true}, "test"); err != nil {
 			t.Fatal(err)
 		}
-		r, err = w.svc.Retention(self(), l.ID)
-		if err != nil || r.Rule != "CTL-6" || r.KeptUntil == nil || !r.KeptUntil.Equal(w.p.Settings.ContractEndsAt.UTC()) ||
+		r, err = w.Service.Retention(self(), l.ID)
+		if err != nil || r.Rule != "CTL-6" || r.KeptUntil == nil || !r.KeptUntil.Equal(w.Programme.Settings.ContractEndsAt.UTC()) ||
 			!strings.Contains(r.Reason, "24 November 2028") {
 			t.Fatalf("retention after clearing the inactivity limit: %+v %v", r, err)
 		}
 		// Neither: kept while registered (ONC-6's words).
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{ClearContractEnd: true}, "test"); err != nil {
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{ClearContractEnd: true}, "test"); err != nil {
 			t.Fatal(err)
 		}
-		r, err = w.svc.Retention(self(), l.ID)
+		r, err = w.Service.Retention(self(), l.ID)
 		if err != nil || r.Rule != "ONC-6" || r.KeptUntil != nil || r.Reason == "" {
 			t.Fatalf("retention with no trigger: %+v %v", r, err)
 		}

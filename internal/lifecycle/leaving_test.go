@@ -19,58 +19,12 @@ import (
 
 const lvDay = 24 * time.Hour
 
-// lvActive creates a KCC learner with a linked identity who has accepted
-// both compulsory policies: ACTIVE at version 3 (provisioned, linked, activated).
-func lvActive(w *accWorld, name string) (domain.Learner, func() context.Context) {
-	w.t.Helper()
-	l, self := w.linked(name)
-	out, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}})
-	if err != nil || out.Status != domain.StatusActive || out.Version != 3 || out.ID != l.ID {
-		w.t.Fatalf("activate %s: %+v %v", name, out, err)
-	}
-	return out, self
-}
-
-// lvOncActive is lvActive for the Onclick world (the privacy policy needs the
-// ONC-2 age confirmation).
-func lvOncActive(w *oncWorld, name string) (domain.Learner, func() context.Context) {
-	w.t.Helper()
-	l, self := lrnLinked(w.env, w.wscc.ID, name+"@westsussex.gov.uk", wsccIssuer, name)
-	out, err := w.svc.AcceptPolicies(self(), lifecycle.AcceptInput{PolicyVersionIDs: []string{w.siteV1.ID, w.privacyV1.ID}, ConfirmMinimumAge: true})
-	if err != nil || out.Status != domain.StatusActive || out.Version != 3 || out.ID != l.ID {
-		w.t.Fatalf("activate %s: %+v %v", name, out, err)
-	}
-	return out, self
-}
-
-// lvRules changes a programme's rule settings as the system.
-func lvRules(e *env, programmeID string, patch lifecycle.RuleSettingsPatch) domain.Programme {
-	e.t.Helper()
-	p, err := e.svc.UpdateProgrammeRules(e.sys, programmeID, patch, "test setting")
-	if err != nil {
-		e.t.Fatalf("update rules: %v", err)
-	}
-	return p
-}
-
-func lvSweep(e *env, ctx context.Context, programmeID string) lifecycle.SweepReport {
-	e.t.Helper()
-	rep, err := e.svc.RunRetentionSweep(ctx, programmeID)
-	if err != nil {
-		e.t.Fatalf("sweep: %v", err)
-	}
-	if rep.Skipped {
-		e.t.Fatalf("sweep skipped: %+v", rep)
-	}
-	return rep
-}
-
 // lvRequests lists a learner's data requests, read back through the API.
-func lvRequests(e *env, programmeID, learnerID string) []domain.DataRequest {
-	e.t.Helper()
-	rs, _, err := e.svc.DataRequests(e.sys, programmeID, nil, nil, 500, "")
+func lvRequests(e *testkit.World, programmeID, learnerID string) []domain.DataRequest {
+	e.T.Helper()
+	rs, _, err := e.Service.DataRequests(e.Sys, programmeID, nil, nil, 500, "")
 	if err != nil {
-		e.t.Fatalf("data requests: %v", err)
+		e.T.Fatalf("data requests: %v", err)
 	}
 	var out []domain.DataRequest
 	for _, r := range rs {
@@ -82,33 +36,33 @@ func lvRequests(e *env, programmeID, learnerID string) []domain.DataRequest {
 }
 
 // lvOneRequest expects exactly one data request for the learner.
-func lvOneRequest(e *env, programmeID, learnerID string) domain.DataRequest {
-	e.t.Helper()
+func lvOneRequest(e *testkit.World, programmeID, learnerID string) domain.DataRequest {
+	e.T.Helper()
 	rs := lvRequests(e, programmeID, learnerID)
 	if len(rs) != 1 {
-		e.t.Fatalf("want one data request for %s, got %+v", learnerID, rs)
+		e.T.Fatalf("want one data request for %s, got %+v", learnerID, rs)
 	}
 	return rs[0]
 }
 
 // lvSession opens a browser session for the identity and checks it works.
-func lvSession(e *env, issuer, subject string) string {
-	e.t.Helper()
-	tok, _, err := e.svc.StartSession(context.Background(), domain.Identity{Issuer: issuer, Subject: subject})
+func lvSession(e *testkit.World, issuer, subject string) string {
+	e.T.Helper()
+	tok, _, err := e.Service.StartSession(context.Background(), domain.Identity{Issuer: issuer, Subject: subject})
 	if err != nil {
-		e.t.Fatalf("start session for %s: %v", subject, err)
+		e.T.Fatalf("start session for %s: %v", subject, err)
 	}
 	if !lvSessionLive(e, tok) {
-		e.t.Fatalf("a new session of %s does not resolve", subject)
+		e.T.Fatalf("a new session of %s does not resolve", subject)
 	}
 	return tok
 }
 
-func lvSessionLive(e *env, tok string) bool {
-	e.t.Helper()
-	_, ok, err := e.svc.SessionIdentity(context.Background(), tok)
+func lvSessionLive(e *testkit.World, tok string) bool {
+	e.T.Helper()
+	_, ok, err := e.Service.SessionIdentity(context.Background(), tok)
 	if err != nil {
-		e.t.Fatalf("session identity: %v", err)
+		e.T.Fatalf("session identity: %v", err)
 	}
 	return ok
 }
@@ -137,7 +91,7 @@ func lvState(t *testing.T, st *store.Store) string {
 	}
 	for _, q := range []string{`SELECT count(*) FROM lifecycle_events`, `SELECT count(*) FROM audit_entries`,
 		`SELECT count(*) FROM data_requests`, `SELECT count(*) FROM sessions WHERE revoked_at IS NULL`} {
-		fmt.Fprintf(&sb, "%d;", lrnCount(t, st, q))
+		fmt.Fprintf(&sb, "%d;", testkit.Count(t, st, q))
 	}
 	return sb.String()
 }
@@ -181,15 +135,15 @@ func lvDue(l domain.Learner, want time.Time) bool {
 
 func TestWithdraw_CTL8_EndsAccessAndErasesAtOnce(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		if w.p.Settings.WithdrawalErasureDelay != 0 || w.p.Settings.ErasureNeedsApproval {
-			t.Fatalf("CONNECT_TO_LEARN preset: %+v", w.p.Settings)
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		if w.Programme.Settings.WithdrawalErasureDelay != 0 || w.Programme.Settings.ErasureNeedsApproval {
+			t.Fatalf("CONNECT_TO_LEARN preset: %+v", w.Programme.Settings)
 		}
-		alice, self := lvActive(w, "alice")
-		bob, _ := lvActive(w, "bob")
-		now := w.clock.Now()
+		alice, self := w.Active("alice")
+		bob, _ := w.Active("bob")
+		now := w.Clock.Now()
 
-		out, err := w.svc.WithdrawConsent(self(), "  I no longer need the courses ")
+		out, err := w.Service.WithdrawConsent(self(), "  I no longer need the courses ")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,36 +152,36 @@ func TestWithdraw_CTL8_EndsAccessAndErasesAtOnce(t *testing.T) {
 			out.FamilyName != nil || out.ErasedAt == nil || !out.ErasedAt.Equal(now) || out.Version != 5 || lvReason(out) != string(domain.RemovalConsentWithdrawn) {
 			t.Fatalf("after withdrawal: %+v", out)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 {
 			t.Fatalf("stored: %+v", got)
 		}
 		// The LMS is told access ended, then that the learner is gone.
-		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
-		es := w.audit(w.p.ID)
+		w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventAccessRevoked, 4), testkit.Ev(domain.EventErased, 5))
+		es := w.Audit(w.Programme.ID)
 		wd := lrnEntries(es, "learner.withdraw", alice.ID)
 		// (The learner's own reason is not required here: see TestWithdraw_GEN2_LearnersOwnReasonNotKeptAfterErasure.)
-		if len(wd) != 1 || wd[0].ActorID != lifecycle.ActorIDFor(kccIssuer, "alice") || wd[0].Details["rule"] != "CTL-8" || !wd[0].OccurredAt.Equal(now) {
+		if len(wd) != 1 || wd[0].ActorID != lifecycle.ActorIDFor(testkit.KCCIssuer, "alice") || wd[0].Details["rule"] != "CTL-8" || !wd[0].OccurredAt.Equal(now) {
 			t.Fatalf("learner.withdraw audit: %+v", wd)
 		}
 		if er := lrnEntries(es, "learner.erase", alice.ID); len(er) != 1 || er[0].Reason != "CTL-8" {
 			t.Fatalf("learner.erase audit: %+v", er)
 		}
 		// Connect to Learn needs no controller approval: no data request.
-		if rs := lvRequests(w.env, w.p.ID, alice.ID); len(rs) != 0 {
+		if rs := lvRequests(w.World, w.Programme.ID, alice.ID); len(rs) != 0 {
 			t.Fatalf("data requests under CTL: %+v", rs)
 		}
 		// Bob is untouched.
-		if got := accRead(w.env, bob.ID); got.Status != domain.StatusActive || got.Version != 3 {
+		if got := w.Learner(bob.ID); got.Status != domain.StatusActive || got.Version != 3 {
 			t.Fatalf("another learner changed: %+v", got)
 		}
 		// The identity went with the data: it no longer signs in as alice.
-		_, err = w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"})
+		_, err = w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "alice"})
 		wantCode(t, err, apperr.Forbidden)
 		// An admin cannot withdraw an erased learner either.
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), alice.ID, "letter")
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), alice.ID, "letter")
 		wantCode(t, err, apperr.Conflict)
-		if got := accRead(w.env, alice.ID); got.Version != 5 {
+		if got := w.Learner(alice.ID); got.Version != 5 {
 			t.Fatalf("a refused withdrawal changed the tombstone: %+v", got)
 		}
 	})
@@ -235,60 +189,60 @@ func TestWithdraw_CTL8_EndsAccessAndErasesAtOnce(t *testing.T) {
 
 func TestWithdraw_CTL8_OnBehalfNeedsReasonAndTheLearnersOrganisation(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		carol := w.create(w.kcc.ID, "carol@kent.gov.uk", "Carol", "King")
-		w.grant("auditor", domain.RoleAuditor, w.p.ID, nil, nil)
-		w.grant("lms", domain.RoleLMS, w.p.ID, nil, nil)
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		carol := w.CreateLearner(w.KCC.ID, "carol@kent.gov.uk", "Carol", "King")
+		w.Grant("auditor", domain.RoleAuditor, w.Programme.ID, nil, nil)
+		w.Grant("lms", domain.RoleLMS, w.Programme.ID, nil, nil)
 		before := lvState(t, st)
 
-		_, err := w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, "   ")
+		_, err := w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), carol.ID, "   ")
 		if ae := lvWantErr(t, err, apperr.BadUserInput, "", ""); ae.Field != "reason" {
 			t.Errorf("missing reason: %+v", ae)
 		}
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, "bad\x00reason")
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), carol.ID, "bad\x00reason")
 		wantCode(t, err, apperr.BadUserInput)
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, strings.Repeat("r", 1001))
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), carol.ID, strings.Repeat("r", 1001))
 		wantCode(t, err, apperr.BadUserInput)
 		// CTL-10: other organisations and roles without learner access see nothing.
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("medway-admin"), carol.ID, "letter")
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("medway-admin"), carol.ID, "letter")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("auditor"), carol.ID, "letter")
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("auditor"), carol.ID, "letter")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("lms"), carol.ID, "letter")
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("lms"), carol.ID, "letter")
 		wantCode(t, err, apperr.Forbidden)
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), "not-an-id", "letter")
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), "not-an-id", "letter")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), "00000000-0000-0000-0000-000000000000", "letter")
+		_, err = w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), "00000000-0000-0000-0000-000000000000", "letter")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.WithdrawConsentOnBehalf(context.Background(), carol.ID, "letter")
+		_, err = w.Service.WithdrawConsentOnBehalf(context.Background(), carol.ID, "letter")
 		wantCode(t, err, apperr.Unauthenticated)
 		// Self-service withdrawal needs a learner: an admin has none.
-		_, err = w.svc.WithdrawConsent(w.as("kcc-admin"), "")
+		_, err = w.Service.WithdrawConsent(w.As("kcc-admin"), "")
 		wantCode(t, err, apperr.Forbidden)
-		_, err = w.svc.WithdrawConsent(context.Background(), "")
+		_, err = w.Service.WithdrawConsent(context.Background(), "")
 		wantCode(t, err, apperr.Unauthenticated)
 		if after := lvState(t, st); after != before {
 			t.Fatalf("refused withdrawals wrote something:\n%s\n%s", before, after)
 		}
 
-		out, err := w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), carol.ID, "Letter received 20 November")
+		out, err := w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), carol.ID, "Letter received 20 November")
 		if err != nil || out.Status != domain.StatusErased || out.Version != 3 {
 			t.Fatalf("on behalf: %+v %v", out, err)
 		}
-		lrnWantFeed(t, st, carol.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventAccessRevoked, 2), lrnEv(domain.EventErased, 3))
-		es := w.audit(w.p.ID)
+		w.WantFeed(carol.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventAccessRevoked, 2), testkit.Ev(domain.EventErased, 3))
+		es := w.Audit(w.Programme.ID)
 		ob := lrnEntries(es, "learner.withdraw.on_behalf", carol.ID)
 		// The admin's reason was recorded (CTL-12) and blanked when carol was
 		// erased in the same request (GEN-2); actor and action remain.
-		if len(ob) != 1 || ob[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") || ob[0].Reason != "" {
+		if len(ob) != 1 || ob[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") || ob[0].Reason != "" {
 			t.Fatalf("on behalf audit: %+v", ob)
 		}
 		if n := len(lrnEntries(es, "learner.withdraw", carol.ID)); n != 0 {
 			t.Fatalf("on-behalf withdrawal audited as self-service: %d", n)
 		}
 		// A programme admin may record one too (a Medway learner, by "kc").
-		m := w.create(w.medway.ID, "mo@medway.gov.uk", "Mo", "Ali")
-		if out, err := w.svc.WithdrawConsentOnBehalf(w.as("kc"), m.ID, "phone call"); err != nil || out.Status != domain.StatusErased {
+		m := w.CreateLearner(w.Medway.ID, "mo@medway.gov.uk", "Mo", "Ali")
+		if out, err := w.Service.WithdrawConsentOnBehalf(w.As("kc"), m.ID, "phone call"); err != nil || out.Status != domain.StatusErased {
 			t.Fatalf("programme admin on behalf: %+v %v", out, err)
 		}
 	})
@@ -297,56 +251,56 @@ func TestWithdraw_CTL8_OnBehalfNeedsReasonAndTheLearnersOrganisation(t *testing.
 func TestWithdraw_CTL8_Twice_IsConflict(t *testing.T) {
 	t.Run("CTL with a delay", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newAccWorld(t, st)
-			lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(3 * lvDay)})
-			alice, self := lvActive(w, "alice")
-			out, err := w.svc.WithdrawConsent(self(), "")
+			w := testkit.NewConnectToLearn(t, st).WithPolicies()
+			w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(3 * lvDay)})
+			alice, self := w.Active("alice")
+			out, err := w.Service.WithdrawConsent(self(), "")
 			if err != nil || out.Status != domain.StatusWithdrawn || out.Version != 4 {
 				t.Fatalf("first withdrawal: %+v %v", out, err)
 			}
 			before := lvState(t, st)
-			_, err = w.svc.WithdrawConsent(self(), "again")
+			_, err = w.Service.WithdrawConsent(self(), "again")
 			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
-			_, err = w.svc.WithdrawConsentOnBehalf(w.as("kcc-admin"), alice.ID, "letter")
+			_, err = w.Service.WithdrawConsentOnBehalf(w.As("kcc-admin"), alice.ID, "letter")
 			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
 			if after := lvState(t, st); after != before {
 				t.Fatalf("a second withdrawal wrote something:\n%s\n%s", before, after)
 			}
-			if n := len(lrnEntries(w.audit(w.p.ID), "learner.withdraw", alice.ID)); n != 1 {
+			if n := len(lrnEntries(w.Audit(w.Programme.ID), "learner.withdraw", alice.ID)); n != 1 {
 				t.Fatalf("withdrawals audited: %d", n)
 			}
 		})
 	})
 	t.Run("ONC", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newOncWorld(t, st)
-			sam, self := lvOncActive(w, "sam")
-			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+			w := testkit.NewOnclick(t, st)
+			sam, self := w.Active("sam")
+			if _, err := w.Service.WithdrawConsent(self(), ""); err != nil {
 				t.Fatal(err)
 			}
 			before := lvState(t, st)
-			_, err := w.svc.WithdrawConsent(self(), "")
+			_, err := w.Service.WithdrawConsent(self(), "")
 			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
-			_, err = w.svc.WithdrawConsentOnBehalf(w.as("wscc-admin"), sam.ID, "letter")
+			_, err = w.Service.WithdrawConsentOnBehalf(w.As("wscc-admin"), sam.ID, "letter")
 			lvWantErr(t, err, apperr.Conflict, "", "CTL-8")
 			if after := lvState(t, st); after != before {
 				t.Fatalf("a second withdrawal wrote something:\n%s\n%s", before, after)
 			}
-			lvOneRequest(w.env, w.p.ID, sam.ID)
+			lvOneRequest(w.World, w.Programme.ID, sam.ID)
 		})
 	})
 }
 
 func TestWithdraw_CTL8_DelayWaitsForSweep(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
 		delay := 2 * lvDay
-		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: &delay})
-		alice, self := lvActive(w, "alice")
-		t0 := w.clock.Now()
-		tok := lvSession(w.env, kccIssuer, "alice")
+		w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: &delay})
+		alice, self := w.Active("alice")
+		t0 := w.Clock.Now()
+		tok := lvSession(w.World, testkit.KCCIssuer, "alice")
 
-		out, err := w.svc.WithdrawConsent(self(), "")
+		out, err := w.Service.WithdrawConsent(self(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -355,57 +309,57 @@ func TestWithdraw_CTL8_DelayWaitsForSweep(t *testing.T) {
 			t.Fatalf("withdrawn with a delay: %+v", out)
 		}
 		// Access ends at once even though erasure waits.
-		if lvSessionLive(w.env, tok) {
+		if lvSessionLive(w.World, tok) {
 			t.Fatal("the session survived the withdrawal")
 		}
-		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventAccessRevoked, 4))
+		w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventAccessRevoked, 4))
 		// GEN-1: the learner sees when and why.
-		if r, err := w.svc.Retention(self(), alice.ID); err != nil || r.Rule != "CTL-8" || r.KeptUntil == nil || !r.KeptUntil.Equal(t0.Add(delay)) {
+		if r, err := w.Service.Retention(self(), alice.ID); err != nil || r.Rule != "CTL-8" || r.KeptUntil == nil || !r.KeptUntil.Equal(t0.Add(delay)) {
 			t.Fatalf("retention while withdrawn: %+v %v", r, err)
 		}
 
-		w.clock.Advance(delay - time.Second)
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+		w.Clock.Advance(delay - time.Second)
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 0 {
 			t.Fatalf("erased before the delay passed: %+v", rep)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusWithdrawn || got.Version != 4 {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusWithdrawn || got.Version != 4 {
 			t.Fatalf("before the delay: %+v", got)
 		}
-		w.clock.Advance(time.Second)
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 1 {
+		w.Clock.Advance(time.Second)
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 1 {
 			t.Fatalf("sweep at the due time: %+v", rep)
 		}
-		got := accRead(w.env, alice.ID)
+		got := w.Learner(alice.ID)
 		if got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 || got.ErasedAt == nil || !got.ErasedAt.Equal(t0.Add(delay)) {
 			t.Fatalf("after the delay: %+v", got)
 		}
-		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
-		if er := lrnEntries(w.audit(w.p.ID), "learner.erase", alice.ID); len(er) != 1 || er[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kc") {
+		w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventAccessRevoked, 4), testkit.Ev(domain.EventErased, 5))
+		if er := lrnEntries(w.Audit(w.Programme.ID), "learner.erase", alice.ID); len(er) != 1 || er[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kc") {
 			t.Fatalf("erase audit: %+v", er)
 		}
 		// Idempotent.
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 0 {
 			t.Fatalf("second sweep: %+v", rep)
 		}
-		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
+		w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventAccessRevoked, 4), testkit.Ev(domain.EventErased, 5))
 		// Only programme admins sweep.
-		_, err = w.svc.RunRetentionSweep(w.as("kcc-admin"), w.p.ID)
+		_, err = w.Service.RunRetentionSweep(w.As("kcc-admin"), w.Programme.ID)
 		wantCode(t, err, apperr.Forbidden)
 	})
 }
 
 func TestWithdraw_ONC5_OpensRequestAwaitingApproval(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newOncWorld(t, st)
-		if !w.p.Settings.ErasureNeedsApproval {
-			t.Fatalf("ONCLICK preset: %+v", w.p.Settings)
+		w := testkit.NewOnclick(t, st)
+		if !w.Programme.Settings.ErasureNeedsApproval {
+			t.Fatalf("ONCLICK preset: %+v", w.Programme.Settings)
 		}
-		sam, self := lvOncActive(w, "sam")
-		t0 := w.clock.Now()
-		out, err := w.svc.WithdrawConsent(self(), "moving away")
+		sam, self := w.Active("sam")
+		t0 := w.Clock.Now()
+		out, err := w.Service.WithdrawConsent(self(), "moving away")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,27 +368,27 @@ func TestWithdraw_ONC5_OpensRequestAwaitingApproval(t *testing.T) {
 			lrnDeref(out.Email) != "sam@westsussex.gov.uk" || lvReason(out) != string(domain.RemovalConsentWithdrawn) {
 			t.Fatalf("withdrawn: %+v", out)
 		}
-		lrnWantFeed(t, st, sam.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventAccessRevoked, 4))
-		samActor := lifecycle.ActorIDFor(wsccIssuer, "sam")
-		r := lvOneRequest(w.env, w.p.ID, sam.ID)
+		w.WantFeed(sam.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventAccessRevoked, 4))
+		samActor := lifecycle.ActorIDFor(testkit.WSCCIssuer, "sam")
+		r := lvOneRequest(w.World, w.Programme.ID, sam.ID)
 		if r.Kind != "ERASURE" || r.Origin != domain.RemovalConsentWithdrawn || r.Status != domain.RequestAwaitingApproval ||
-			r.OrganisationID != w.wscc.ID || r.ProgrammeID != w.p.ID || r.RequestedBy != samActor || !r.RequestedAt.Equal(t0) ||
+			r.OrganisationID != w.WSCC.ID || r.ProgrammeID != w.Programme.ID || r.RequestedBy != samActor || !r.RequestedAt.Equal(t0) ||
 			r.Reason != "moving away" || r.DecidedBy != nil || r.DecidedAt != nil || r.CompletedAt != nil {
 			t.Fatalf("data request: %+v", r)
 		}
 		// The organisation's admin sees it, filtered by status too.
-		rs, more, err := w.svc.DataRequests(w.as("wscc-admin"), w.p.ID, &w.wscc.ID, []domain.DataRequestStatus{domain.RequestAwaitingApproval}, 10, "")
+		rs, more, err := w.Service.DataRequests(w.As("wscc-admin"), w.Programme.ID, &w.WSCC.ID, []domain.DataRequestStatus{domain.RequestAwaitingApproval}, 10, "")
 		if err != nil || more || len(rs) != 1 || rs[0].ID != r.ID {
 			t.Fatalf("organisation admin's list: %+v %v", rs, err)
 		}
-		rs, _, err = w.svc.DataRequests(w.as("wscc-admin"), w.p.ID, nil, []domain.DataRequestStatus{domain.RequestCompleted}, 10, "")
+		rs, _, err = w.Service.DataRequests(w.As("wscc-admin"), w.Programme.ID, nil, []domain.DataRequestStatus{domain.RequestCompleted}, 10, "")
 		if err != nil || len(rs) != 0 {
 			t.Fatalf("completed filter: %+v %v", rs, err)
 		}
-		_, _, err = w.svc.DataRequests(w.as("wscc-admin"), w.p.ID, nil, nil, 0, "")
+		_, _, err = w.Service.DataRequests(w.As("wscc-admin"), w.Programme.ID, nil, nil, 0, "")
 		wantCode(t, err, apperr.BadUserInput)
-		es := w.audit(w.p.ID)
+		es := w.Audit(w.Programme.ID)
 		if op := lrnEntries(es, "data_request.open", sam.ID); len(op) != 1 || op[0].Details["dataRequestId"] != r.ID ||
 			op[0].Details["origin"] != string(domain.RemovalConsentWithdrawn) || op[0].ActorID != samActor {
 			t.Fatalf("data_request.open audit: %+v", op)
@@ -443,37 +397,37 @@ func TestWithdraw_ONC5_OpensRequestAwaitingApproval(t *testing.T) {
 			t.Fatalf("erased without authorisation: %d", n)
 		}
 		// The sweep does not erase without the controller either, however long it waits.
-		w.clock.Advance(30 * lvDay)
-		if rep := lvSweep(w.env, w.sys, w.p.ID); rep.Erased != 0 || rep.RequestsOpened != 0 {
+		w.Clock.Advance(30 * lvDay)
+		if rep := w.Sweep(w.Sys, w.Programme.ID); rep.Erased != 0 || rep.RequestsOpened != 0 {
 			t.Fatalf("sweep: %+v", rep)
 		}
-		if got := accRead(w.env, sam.ID); got.Status != domain.StatusWithdrawn || got.Version != 4 {
+		if got := w.Learner(sam.ID); got.Status != domain.StatusWithdrawn || got.Version != 4 {
 			t.Fatalf("after the sweep: %+v", got)
 		}
 
 		// The controller approves: the erasure is carried out in the same request.
-		t1 := w.clock.Now()
-		done, err := w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, " authorised ")
+		t1 := w.Clock.Now()
+		done, err := w.Service.ApproveDataRequest(w.As("wscc-admin"), r.ID, " authorised ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		admin := lifecycle.ActorIDFor(testIssuer, "wscc-admin")
+		admin := lifecycle.ActorIDFor(testkit.TestIssuer, "wscc-admin")
 		if done.Status != domain.RequestCompleted || lrnDeref(done.DecidedBy) != admin || done.DecidedAt == nil || !done.DecidedAt.Equal(t1) ||
 			done.CompletedAt == nil || !done.CompletedAt.Equal(t1) || done.DecisionNote != "authorised" || done.RequestedBy != samActor {
 			t.Fatalf("approved: %+v", done)
 		}
-		got := accRead(w.env, sam.ID)
+		got := w.Learner(sam.ID)
 		if got.Status != domain.StatusErased || got.Email != nil || got.GivenName != nil || got.Version != 5 {
 			t.Fatalf("after approval: %+v", got)
 		}
-		lrnWantFeed(t, st, sam.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
-		stored := lvOneRequest(w.env, w.p.ID, sam.ID)
+		w.WantFeed(sam.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventAccessRevoked, 4), testkit.Ev(domain.EventErased, 5))
+		stored := lvOneRequest(w.World, w.Programme.ID, sam.ID)
 		if stored.Status != domain.RequestCompleted || lrnDeref(stored.DecidedBy) != admin || !stored.RequestedAt.Equal(t0) ||
 			stored.CompletedAt == nil || !stored.CompletedAt.Equal(t1) || stored.Reason != "" || stored.DecisionNote != "" {
 			t.Fatalf("stored request (free text goes with the erasure): %+v", stored)
 		}
-		es = w.audit(w.p.ID)
+		es = w.Audit(w.Programme.ID)
 		if ap := lrnEntries(es, "data_request.approve", sam.ID); len(ap) != 1 || ap[0].ActorID != admin || ap[0].Details["rule"] != "ONC-5" {
 			t.Fatalf("approve audit: %+v", ap)
 		}
@@ -481,9 +435,9 @@ func TestWithdraw_ONC5_OpensRequestAwaitingApproval(t *testing.T) {
 			t.Fatalf("erase audit: %+v", er)
 		}
 		// A decided request cannot be decided again.
-		_, err = w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, "")
+		_, err = w.Service.ApproveDataRequest(w.As("wscc-admin"), r.ID, "")
 		wantCode(t, err, apperr.Conflict)
-		_, err = w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "changed our mind")
+		_, err = w.Service.RejectDataRequest(w.As("wscc-admin"), r.ID, "changed our mind")
 		wantCode(t, err, apperr.Conflict)
 	})
 }
@@ -491,44 +445,44 @@ func TestWithdraw_ONC5_OpensRequestAwaitingApproval(t *testing.T) {
 func TestWithdraw_ONC8_RevokesSessions(t *testing.T) {
 	t.Run("CTL", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newAccWorld(t, st)
-			alice, self := lvActive(w, "alice")
-			lvActive(w, "bob")
-			a1, a2 := lvSession(w.env, kccIssuer, "alice"), lvSession(w.env, kccIssuer, "alice")
-			b := lvSession(w.env, kccIssuer, "bob")
-			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+			w := testkit.NewConnectToLearn(t, st).WithPolicies()
+			alice, self := w.Active("alice")
+			w.Active("bob")
+			a1, a2 := lvSession(w.World, testkit.KCCIssuer, "alice"), lvSession(w.World, testkit.KCCIssuer, "alice")
+			b := lvSession(w.World, testkit.KCCIssuer, "bob")
+			if _, err := w.Service.WithdrawConsent(self(), ""); err != nil {
 				t.Fatal(err)
 			}
-			if lvSessionLive(w.env, a1) || lvSessionLive(w.env, a2) {
+			if lvSessionLive(w.World, a1) || lvSessionLive(w.World, a2) {
 				t.Fatal("a session of the withdrawn learner still resolves")
 			}
-			if !lvSessionLive(w.env, b) {
+			if !lvSessionLive(w.World, b) {
 				t.Fatal("another learner's session was revoked")
 			}
 			// Erased: the sessions are gone, not just revoked (invariant 2).
-			if n := lrnCount(t, st, `SELECT count(*) FROM sessions WHERE learner_id = $1`, alice.ID); n != 0 {
+			if n := testkit.Count(t, st, `SELECT count(*) FROM sessions WHERE learner_id = ?`, alice.ID); n != 0 {
 				t.Fatalf("sessions of an erased learner: %d", n)
 			}
 		})
 	})
 	t.Run("ONC", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newOncWorld(t, st)
-			sam, self := lvOncActive(w, "sam")
-			s1, s2 := lvSession(w.env, wsccIssuer, "sam"), lvSession(w.env, wsccIssuer, "sam")
-			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+			w := testkit.NewOnclick(t, st)
+			sam, self := w.Active("sam")
+			s1, s2 := lvSession(w.World, testkit.WSCCIssuer, "sam"), lvSession(w.World, testkit.WSCCIssuer, "sam")
+			if _, err := w.Service.WithdrawConsent(self(), ""); err != nil {
 				t.Fatal(err)
 			}
-			if lvSessionLive(w.env, s1) || lvSessionLive(w.env, s2) {
+			if lvSessionLive(w.World, s1) || lvSessionLive(w.World, s2) {
 				t.Fatal("a session of the withdrawn learner still resolves")
 			}
-			if n := lrnCount(t, st, `SELECT count(*) FROM sessions WHERE learner_id = $1 AND revoked_at IS NOT NULL`, sam.ID); n != 2 {
+			if n := testkit.Count(t, st, `SELECT count(*) FROM sessions WHERE learner_id = ? AND revoked_at IS NOT NULL`, sam.ID); n != 2 {
 				t.Fatalf("revoked sessions: %d", n)
 			}
 			// And no new session can be opened.
-			_, _, err := w.svc.StartSession(context.Background(), domain.Identity{Issuer: wsccIssuer, Subject: "sam"})
+			_, _, err := w.Service.StartSession(context.Background(), domain.Identity{Issuer: testkit.WSCCIssuer, Subject: "sam"})
 			lvWantErr(t, err, apperr.Forbidden, "ACCESS_ENDED", "")
-			if n := lrnCount(t, st, `SELECT count(*) FROM sessions WHERE learner_id = $1`, sam.ID); n != 2 {
+			if n := testkit.Count(t, st, `SELECT count(*) FROM sessions WHERE learner_id = ?`, sam.ID); n != 2 {
 				t.Fatalf("a refused session was stored: %d rows", n)
 			}
 		})
@@ -539,70 +493,70 @@ func TestWithdraw_ONC8_RevokesSessions(t *testing.T) {
 
 func TestDataRequest_ONC5_ApproveOnlyByOwnOrganisation(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
 		// A programme run from the CTL preset with ONC-5's controller approval switched on.
-		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: lrnPtr(true)})
-		w.grant("auditor", domain.RoleAuditor, w.p.ID, nil, nil)
-		alice, self := lvActive(w, "alice")
-		if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+		w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{ErasureNeedsApproval: lrnPtr(true)})
+		w.Grant("auditor", domain.RoleAuditor, w.Programme.ID, nil, nil)
+		alice, self := w.Active("alice")
+		if _, err := w.Service.WithdrawConsent(self(), ""); err != nil {
 			t.Fatal(err)
 		}
-		r := lvOneRequest(w.env, w.p.ID, alice.ID)
-		if r.Status != domain.RequestAwaitingApproval || r.OrganisationID != w.kcc.ID {
+		r := lvOneRequest(w.World, w.Programme.ID, alice.ID)
+		if r.Status != domain.RequestAwaitingApproval || r.OrganisationID != w.KCC.ID {
 			t.Fatalf("request: %+v", r)
 		}
 		before := lvState(t, st)
 
 		// Medway's admin cannot see KCC's request (CTL-10): NOT_FOUND, as if missing.
-		_, err := w.svc.ApproveDataRequest(w.as("medway-admin"), r.ID, "")
+		_, err := w.Service.ApproveDataRequest(w.As("medway-admin"), r.ID, "")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.RejectDataRequest(w.as("medway-admin"), r.ID, "no")
+		_, err = w.Service.RejectDataRequest(w.As("medway-admin"), r.ID, "no")
 		wantCode(t, err, apperr.NotFound)
-		_, _, err = w.svc.DataRequests(w.as("medway-admin"), w.p.ID, &w.kcc.ID, nil, 10, "")
+		_, _, err = w.Service.DataRequests(w.As("medway-admin"), w.Programme.ID, &w.KCC.ID, nil, 10, "")
 		wantCode(t, err, apperr.NotFound)
-		if rs, _, err := w.svc.DataRequests(w.as("medway-admin"), w.p.ID, nil, nil, 10, ""); err != nil || len(rs) != 0 {
+		if rs, _, err := w.Service.DataRequests(w.As("medway-admin"), w.Programme.ID, nil, nil, 10, ""); err != nil || len(rs) != 0 {
 			t.Fatalf("Medway admin's own list shows KCC's request: %+v %v", rs, err)
 		}
 		// A programme admin sees it but may not decide it (ONC-5: the controller decides).
-		if rs, _, err := w.svc.DataRequests(w.as("kc"), w.p.ID, nil, nil, 10, ""); err != nil || len(rs) != 1 {
+		if rs, _, err := w.Service.DataRequests(w.As("kc"), w.Programme.ID, nil, nil, 10, ""); err != nil || len(rs) != 1 {
 			t.Fatalf("programme admin's list: %+v %v", rs, err)
 		}
-		_, err = w.svc.ApproveDataRequest(w.as("kc"), r.ID, "")
+		_, err = w.Service.ApproveDataRequest(w.As("kc"), r.ID, "")
 		lvWantErr(t, err, apperr.Forbidden, "", "ONC-5")
-		_, err = w.svc.RejectDataRequest(w.as("kc"), r.ID, "no")
+		_, err = w.Service.RejectDataRequest(w.As("kc"), r.ID, "no")
 		lvWantErr(t, err, apperr.Forbidden, "", "ONC-5")
 		// Nor may auditors, the learner herself, or strangers.
-		_, err = w.svc.ApproveDataRequest(w.as("auditor"), r.ID, "")
+		_, err = w.Service.ApproveDataRequest(w.As("auditor"), r.ID, "")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.ApproveDataRequest(self(), r.ID, "")
+		_, err = w.Service.ApproveDataRequest(self(), r.ID, "")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.ApproveDataRequest(context.Background(), r.ID, "")
+		_, err = w.Service.ApproveDataRequest(context.Background(), r.ID, "")
 		wantCode(t, err, apperr.Unauthenticated)
 		// Malformed calls.
-		_, err = w.svc.ApproveDataRequest(w.as("kcc-admin"), "not-an-id", "")
+		_, err = w.Service.ApproveDataRequest(w.As("kcc-admin"), "not-an-id", "")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.ApproveDataRequest(w.as("kcc-admin"), "00000000-0000-0000-0000-000000000000", "")
+		_, err = w.Service.ApproveDataRequest(w.As("kcc-admin"), "00000000-0000-0000-0000-000000000000", "")
 		wantCode(t, err, apperr.NotFound)
-		_, err = w.svc.RejectDataRequest(w.as("kcc-admin"), r.ID, " ")
+		_, err = w.Service.RejectDataRequest(w.As("kcc-admin"), r.ID, " ")
 		wantCode(t, err, apperr.BadUserInput)
-		_, err = w.svc.ApproveDataRequest(w.as("kcc-admin"), r.ID, strings.Repeat("n", 1001))
+		_, err = w.Service.ApproveDataRequest(w.As("kcc-admin"), r.ID, strings.Repeat("n", 1001))
 		wantCode(t, err, apperr.BadUserInput)
 		if after := lvState(t, st); after != before {
 			t.Fatalf("refused decisions wrote something:\n%s\n%s", before, after)
 		}
-		if got := lvOneRequest(w.env, w.p.ID, alice.ID); got.Status != domain.RequestAwaitingApproval || got.DecidedBy != nil {
+		if got := lvOneRequest(w.World, w.Programme.ID, alice.ID); got.Status != domain.RequestAwaitingApproval || got.DecidedBy != nil {
 			t.Fatalf("request after refusals: %+v", got)
 		}
 
 		// KCC's own admin approves: completed, and the learner erased.
-		done, err := w.svc.ApproveDataRequest(w.as("kcc-admin"), r.ID, "")
-		if err != nil || done.Status != domain.RequestCompleted || lrnDeref(done.DecidedBy) != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
+		done, err := w.Service.ApproveDataRequest(w.As("kcc-admin"), r.ID, "")
+		if err != nil || done.Status != domain.RequestCompleted || lrnDeref(done.DecidedBy) != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") {
 			t.Fatalf("approve: %+v %v", done, err)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Version != 5 {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusErased || got.Version != 5 {
 			t.Fatalf("learner after approval: %+v", got)
 		}
-		if n := countActions(w.audit(w.p.ID), "data_request.approve"); n != 1 {
+		if n := countActions(w.Audit(w.Programme.ID), "data_request.approve"); n != 1 {
 			t.Fatalf("approvals audited: %d", n)
 		}
 	})
@@ -611,33 +565,33 @@ func TestDataRequest_ONC5_ApproveOnlyByOwnOrganisation(t *testing.T) {
 func TestDataRequest_CTL11_RequestErasure(t *testing.T) {
 	t.Run("CTL erases at once", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newAccWorld(t, st)
-			alice, self := lvActive(w, "alice")
-			tok := lvSession(w.env, kccIssuer, "alice")
-			now := w.clock.Now()
-			r, err := w.svc.RequestErasure(self(), "please delete my account")
+			w := testkit.NewConnectToLearn(t, st).WithPolicies()
+			alice, self := w.Active("alice")
+			tok := lvSession(w.World, testkit.KCCIssuer, "alice")
+			now := w.Clock.Now()
+			r, err := w.Service.RequestErasure(self(), "please delete my account")
 			if err != nil {
 				t.Fatal(err)
 			}
-			me := lifecycle.ActorIDFor(kccIssuer, "alice")
+			me := lifecycle.ActorIDFor(testkit.KCCIssuer, "alice")
 			if r.Kind != "ERASURE" || r.Origin != domain.RemovalErasureRequested || r.Status != domain.RequestCompleted || r.LearnerID != alice.ID ||
-				r.OrganisationID != w.kcc.ID || r.RequestedBy != me || !r.RequestedAt.Equal(now) || lrnDeref(r.DecidedBy) != me ||
+				r.OrganisationID != w.KCC.ID || r.RequestedBy != me || !r.RequestedAt.Equal(now) || lrnDeref(r.DecidedBy) != me ||
 				r.DecidedAt == nil || !r.DecidedAt.Equal(now) || r.CompletedAt == nil || !r.CompletedAt.Equal(now) {
 				t.Fatalf("request: %+v", r)
 			}
-			got := accRead(w.env, alice.ID)
+			got := w.Learner(alice.ID)
 			if got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 || lvReason(got) != string(domain.RemovalErasureRequested) {
 				t.Fatalf("learner: %+v", got)
 			}
-			if lvSessionLive(w.env, tok) {
+			if lvSessionLive(w.World, tok) {
 				t.Fatal("session survived the erasure")
 			}
-			lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-				lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventErased, 5))
-			if stored := lvOneRequest(w.env, w.p.ID, alice.ID); stored.Status != domain.RequestCompleted || stored.Reason != "" {
+			w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+				testkit.Ev(domain.EventAccessRevoked, 4), testkit.Ev(domain.EventErased, 5))
+			if stored := lvOneRequest(w.World, w.Programme.ID, alice.ID); stored.Status != domain.RequestCompleted || stored.Reason != "" {
 				t.Fatalf("stored request: %+v", stored)
 			}
-			es := w.audit(w.p.ID)
+			es := w.Audit(w.Programme.ID)
 			if rq := lrnEntries(es, "learner.erasure.request", alice.ID); len(rq) != 1 || rq[0].Details["rule"] != "CTL-11" || rq[0].ActorID != me {
 				t.Fatalf("request audit: %+v", rq)
 			}
@@ -645,99 +599,99 @@ func TestDataRequest_CTL11_RequestErasure(t *testing.T) {
 				t.Fatalf("erase audit: %+v", er)
 			}
 			// Gone: the identity no longer resolves to a learner.
-			_, err = w.svc.RequestErasure(self(), "")
+			_, err = w.Service.RequestErasure(self(), "")
 			wantCode(t, err, apperr.Forbidden)
 			// Admins have no self to erase.
-			_, err = w.svc.RequestErasure(w.as("kcc-admin"), "")
+			_, err = w.Service.RequestErasure(w.As("kcc-admin"), "")
 			wantCode(t, err, apperr.Forbidden)
-			_, err = w.svc.RequestErasure(context.Background(), "")
+			_, err = w.Service.RequestErasure(context.Background(), "")
 			wantCode(t, err, apperr.Unauthenticated)
 		})
 	})
 	t.Run("CTL while withdrawn with a delay", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 			// The explicit request does not wait for the withdrawal delay (GEN-4).
-			w := newAccWorld(t, st)
-			lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(10 * lvDay)})
-			alice, self := lvActive(w, "alice")
-			if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+			w := testkit.NewConnectToLearn(t, st).WithPolicies()
+			w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(10 * lvDay)})
+			alice, self := w.Active("alice")
+			if _, err := w.Service.WithdrawConsent(self(), ""); err != nil {
 				t.Fatal(err)
 			}
-			r, err := w.svc.RequestErasure(self(), "")
+			r, err := w.Service.RequestErasure(self(), "")
 			if err != nil || r.Status != domain.RequestCompleted {
 				t.Fatalf("request: %+v %v", r, err)
 			}
-			if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased {
+			if got := w.Learner(alice.ID); got.Status != domain.StatusErased {
 				t.Fatalf("learner: %+v", got)
 			}
 		})
 	})
 	t.Run("ONC waits, and a rejection restores access", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newOncWorld(t, st)
-			sam, self := lvOncActive(w, "sam")
-			tok := lvSession(w.env, wsccIssuer, "sam")
-			t0 := w.clock.Now()
-			r, err := w.svc.RequestErasure(self(), "please delete")
+			w := testkit.NewOnclick(t, st)
+			sam, self := w.Active("sam")
+			tok := lvSession(w.World, testkit.WSCCIssuer, "sam")
+			t0 := w.Clock.Now()
+			r, err := w.Service.RequestErasure(self(), "please delete")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if r.Status != domain.RequestAwaitingApproval || r.Origin != domain.RemovalErasureRequested || r.DecidedBy != nil ||
-				r.CompletedAt != nil || !r.RequestedAt.Equal(t0) || r.RequestedBy != lifecycle.ActorIDFor(wsccIssuer, "sam") {
+				r.CompletedAt != nil || !r.RequestedAt.Equal(t0) || r.RequestedBy != lifecycle.ActorIDFor(testkit.WSCCIssuer, "sam") {
 				t.Fatalf("request: %+v", r)
 			}
-			got := accRead(w.env, sam.ID)
+			got := w.Learner(sam.ID)
 			if got.Status != domain.StatusRemovalScheduled || got.AccessAllowed() || lvReason(got) != string(domain.RemovalErasureRequested) ||
 				got.RemovalDueAt != nil || got.Version != 4 || lrnDeref(got.Email) != "sam@westsussex.gov.uk" {
 				t.Fatalf("learner awaiting approval: %+v", got)
 			}
-			if lvSessionLive(w.env, tok) {
+			if lvSessionLive(w.World, tok) {
 				t.Fatal("session survived the erasure request")
 			}
 			// An admin cannot reinstate past an erasure request (only its rejection can).
-			_, err = w.svc.ReinstateLearner(w.as("wscc-admin"), sam.ID, "oops")
+			_, err = w.Service.ReinstateLearner(w.As("wscc-admin"), sam.ID, "oops")
 			lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
 
-			w.clock.Advance(time.Hour)
-			t1 := w.clock.Now()
-			rej, err := w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "records must be kept until the audit")
+			w.Clock.Advance(time.Hour)
+			t1 := w.Clock.Now()
+			rej, err := w.Service.RejectDataRequest(w.As("wscc-admin"), r.ID, "records must be kept until the audit")
 			if err != nil {
 				t.Fatal(err)
 			}
-			admin := lifecycle.ActorIDFor(testIssuer, "wscc-admin")
+			admin := lifecycle.ActorIDFor(testkit.TestIssuer, "wscc-admin")
 			if rej.Status != domain.RequestRejected || rej.DecisionNote != "records must be kept until the audit" || lrnDeref(rej.DecidedBy) != admin ||
 				rej.DecidedAt == nil || !rej.DecidedAt.Equal(t1) || rej.CompletedAt != nil {
 				t.Fatalf("rejected: %+v", rej)
 			}
-			got = accRead(w.env, sam.ID)
+			got = w.Learner(sam.ID)
 			if got.Status != domain.StatusActive || !got.AccessAllowed() || got.RemovalReason != nil || got.RemovalDueAt != nil || got.Version != 6 {
 				t.Fatalf("learner after rejection: %+v", got)
 			}
-			lrnWantFeed(t, st, sam.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-				lrnEv(domain.EventAccessRevoked, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 6))
-			if rj := lrnEntries(w.audit(w.p.ID), "data_request.reject", sam.ID); len(rj) != 1 || rj[0].Reason != "records must be kept until the audit" ||
+			w.WantFeed(sam.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+				testkit.Ev(domain.EventAccessRevoked, 4), testkit.Ev(domain.EventRemovalCancelled, 5), testkit.Ev(domain.EventAccessGranted, 6))
+			if rj := lrnEntries(w.Audit(w.Programme.ID), "data_request.reject", sam.ID); len(rj) != 1 || rj[0].Reason != "records must be kept until the audit" ||
 				rj[0].ActorID != admin {
 				t.Fatalf("reject audit: %+v", rj)
 			}
-			_, err = w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "again")
+			_, err = w.Service.RejectDataRequest(w.As("wscc-admin"), r.ID, "again")
 			wantCode(t, err, apperr.Conflict)
-			_, err = w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, "")
+			_, err = w.Service.ApproveDataRequest(w.As("wscc-admin"), r.ID, "")
 			wantCode(t, err, apperr.Conflict)
-			if got := accRead(w.env, sam.ID); got.Status != domain.StatusActive || got.Version != 6 {
+			if got := w.Learner(sam.ID); got.Status != domain.StatusActive || got.Version != 6 {
 				t.Fatalf("approving a rejected request erased: %+v", got)
 			}
 			// A new request after a rejection is a new request; approved, it erases.
-			r2, err := w.svc.RequestErasure(self(), "asking again")
+			r2, err := w.Service.RequestErasure(self(), "asking again")
 			if err != nil || r2.ID == r.ID || r2.Status != domain.RequestAwaitingApproval {
 				t.Fatalf("new request: %+v %v", r2, err)
 			}
-			if _, err := w.svc.ApproveDataRequest(w.as("wscc-admin"), r2.ID, ""); err != nil {
+			if _, err := w.Service.ApproveDataRequest(w.As("wscc-admin"), r2.ID, ""); err != nil {
 				t.Fatal(err)
 			}
-			if got := accRead(w.env, sam.ID); got.Status != domain.StatusErased {
+			if got := w.Learner(sam.ID); got.Status != domain.StatusErased {
 				t.Fatalf("after approval: %+v", got)
 			}
-			if rs := lvRequests(w.env, w.p.ID, sam.ID); len(rs) != 2 {
+			if rs := lvRequests(w.World, w.Programme.ID, sam.ID); len(rs) != 2 {
 				t.Fatalf("requests: %+v", rs)
 			}
 		})
@@ -749,20 +703,20 @@ func TestDataRequest_CTL11_RequestErasure(t *testing.T) {
 // leaver: the rejection may only undo what the request itself did.
 func TestDataRequest_CTL9_RejectedErasureRequestDoesNotReinstateLeaver(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newOncWorld(t, st)
-		sam, self := lvOncActive(w, "sam")
-		left, err := w.svc.MarkLeaver(w.as("wscc-admin"), sam.ID, "left on 30 November")
+		w := testkit.NewOnclick(t, st)
+		sam, self := w.Active("sam")
+		left, err := w.Service.MarkLeaver(w.As("wscc-admin"), sam.ID, "left on 30 November")
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := w.svc.RequestErasure(self(), "delete me")
+		r, err := w.Service.RequestErasure(self(), "delete me")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.svc.RejectDataRequest(w.as("wscc-admin"), r.ID, "we keep leavers' records for the grace period"); err != nil {
+		if _, err := w.Service.RejectDataRequest(w.As("wscc-admin"), r.ID, "we keep leavers' records for the grace period"); err != nil {
 			t.Fatal(err)
 		}
-		got := accRead(w.env, sam.ID)
+		got := w.Learner(sam.ID)
 		if got.AccessAllowed() || got.Status != domain.StatusRemovalScheduled {
 			t.Errorf("BUG: a leaver regained access when their erasure request was rejected: status %s, reason %s", got.Status, lvReason(got))
 		}
@@ -776,21 +730,21 @@ func TestDataRequest_CTL9_RejectedErasureRequestDoesNotReinstateLeaver(t *testin
 // should change nothing else: the learner's access already ended.
 func TestDataRequest_CTL11_RepeatedRequestWritesNothing(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newOncWorld(t, st)
-		sam, self := lvOncActive(w, "sam")
-		r, err := w.svc.RequestErasure(self(), "please delete")
+		w := testkit.NewOnclick(t, st)
+		sam, self := w.Active("sam")
+		r, err := w.Service.RequestErasure(self(), "please delete")
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := w.svc.RequestErasure(self(), "please")
+		again, err := w.Service.RequestErasure(self(), "please")
 		if err != nil || again.ID != r.ID || again.Status != domain.RequestAwaitingApproval {
 			t.Fatalf("second request: %+v %v", again, err)
 		}
-		lvOneRequest(w.env, w.p.ID, sam.ID)
-		if got := accRead(w.env, sam.ID); got.Version != 4 {
+		lvOneRequest(w.World, w.Programme.ID, sam.ID)
+		if got := w.Learner(sam.ID); got.Version != 4 {
 			t.Errorf("BUG: a repeated erasure request rewrote the learner: version %d, want 4", got.Version)
 		}
-		if got := lrnFeed(t, st, sam.ID); len(got) != 4 {
+		if got := w.Feed(sam.ID); len(got) != 4 {
 			t.Errorf("BUG: a repeated erasure request wrote feed events: %v", got)
 		}
 	})
@@ -801,31 +755,31 @@ func TestDataRequest_CTL11_RepeatedRequestWritesNothing(t *testing.T) {
 // controller) must not be erased by approving the request that is now stale.
 func TestDataRequest_ONC5_CancelledRemovalLeavesNoApprovableRequest(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newOncWorld(t, st)
-		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
-		sam, _ := lvOncActive(w, "sam")
-		w.clock.Advance(2 * lvDay)
-		if rep := lvSweep(w.env, w.sys, w.p.ID); rep.ScheduledInactive != 1 {
+		w := testkit.NewOnclick(t, st)
+		w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		sam, _ := w.Active("sam")
+		w.Clock.Advance(2 * lvDay)
+		if rep := w.Sweep(w.Sys, w.Programme.ID); rep.ScheduledInactive != 1 {
 			t.Fatalf("inactivity sweep: %+v", rep)
 		}
-		w.clock.Advance(21 * lvDay)
-		if rep := lvSweep(w.env, w.sys, w.p.ID); rep.RequestsOpened != 1 {
+		w.Clock.Advance(21 * lvDay)
+		if rep := w.Sweep(w.Sys, w.Programme.ID); rep.RequestsOpened != 1 {
 			t.Fatalf("due sweep: %+v", rep)
 		}
-		r := lvOneRequest(w.env, w.p.ID, sam.ID)
+		r := lvOneRequest(w.World, w.Programme.ID, sam.ID)
 		if r.Origin != domain.RemovalInactivity || r.Status != domain.RequestAwaitingApproval || r.RequestedBy != "system:test" {
 			t.Fatalf("request: %+v", r)
 		}
 		// Sam signs in: activity cancels the inactivity removal (CTL-7).
-		back, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: wsccIssuer, Subject: "sam"})
+		back, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.WSCCIssuer, Subject: "sam"})
 		if err != nil || back.Status != domain.StatusActive {
 			t.Fatalf("sign-in: %+v %v", back, err)
 		}
-		if open, _, _ := w.svc.DataRequests(w.sys, w.p.ID, nil, []domain.DataRequestStatus{domain.RequestAwaitingApproval}, 10, ""); len(open) != 0 {
+		if open, _, _ := w.Service.DataRequests(w.Sys, w.Programme.ID, nil, []domain.DataRequestStatus{domain.RequestAwaitingApproval}, 10, ""); len(open) != 0 {
 			t.Errorf("BUG: the erasure request stays open after the removal was cancelled: %+v", open)
 		}
-		_, err = w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, "")
-		if got := accRead(w.env, sam.ID); got.Status != domain.StatusActive {
+		_, err = w.Service.ApproveDataRequest(w.As("wscc-admin"), r.ID, "")
+		if got := w.Learner(sam.ID); got.Status != domain.StatusActive {
 			t.Errorf("BUG: approving the stale request erased an active learner (approve returned %v): %+v", err, got)
 		}
 	})
@@ -836,28 +790,28 @@ func TestDataRequest_ONC5_CancelledRemovalLeavesNoApprovableRequest(t *testing.T
 func TestLeaver_CTL9_MarkLeaverSchedulesWithGrace(t *testing.T) {
 	t.Run("CTL", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newAccWorld(t, st)
-			alice, self := lvActive(w, "alice")
-			tok := lvSession(w.env, kccIssuer, "alice")
-			t0 := w.clock.Now()
-			grace := w.p.Settings.LeaverGracePeriod
+			w := testkit.NewConnectToLearn(t, st).WithPolicies()
+			alice, self := w.Active("alice")
+			tok := lvSession(w.World, testkit.KCCIssuer, "alice")
+			t0 := w.Clock.Now()
+			grace := w.Programme.Settings.LeaverGracePeriod
 			if grace != 7*lvDay {
 				t.Fatalf("preset leaver grace: %v", grace)
 			}
 			before := lvState(t, st)
-			_, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, " ")
+			_, err := w.Service.MarkLeaver(w.As("kcc-admin"), alice.ID, " ")
 			wantCode(t, err, apperr.BadUserInput)
-			_, err = w.svc.MarkLeaver(w.as("medway-admin"), alice.ID, "left")
+			_, err = w.Service.MarkLeaver(w.As("medway-admin"), alice.ID, "left")
 			wantCode(t, err, apperr.NotFound)
-			_, err = w.svc.MarkLeaver(self(), alice.ID, "I left")
+			_, err = w.Service.MarkLeaver(self(), alice.ID, "I left")
 			wantCode(t, err, apperr.Forbidden)
-			_, err = w.svc.MarkLeaver(w.as("kcc-admin"), "not-an-id", "left")
+			_, err = w.Service.MarkLeaver(w.As("kcc-admin"), "not-an-id", "left")
 			wantCode(t, err, apperr.NotFound)
 			if after := lvState(t, st); after != before {
 				t.Fatalf("refused leaver marks wrote something:\n%s\n%s", before, after)
 			}
 
-			out, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "left on 30 November")
+			out, err := w.Service.MarkLeaver(w.As("kcc-admin"), alice.ID, "left on 30 November")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -865,71 +819,71 @@ func TestLeaver_CTL9_MarkLeaverSchedulesWithGrace(t *testing.T) {
 				!lvDue(out, t0.Add(grace)) || out.Version != 4 || lrnDeref(out.Email) != "alice@kent.gov.uk" {
 				t.Fatalf("leaver: %+v", out)
 			}
-			if lvSessionLive(w.env, tok) {
+			if lvSessionLive(w.World, tok) {
 				t.Fatal("a leaver's session survived")
 			}
-			lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-				lrnEv(domain.EventRemovalScheduled, 4))
-			if lv := lrnEntries(w.audit(w.p.ID), "learner.leaver", alice.ID); len(lv) != 1 || lv[0].Reason != "left on 30 November" ||
-				lv[0].Details["rule"] != "CTL-9" || lv[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
+			w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+				testkit.Ev(domain.EventRemovalScheduled, 4))
+			if lv := lrnEntries(w.Audit(w.Programme.ID), "learner.leaver", alice.ID); len(lv) != 1 || lv[0].Reason != "left on 30 November" ||
+				lv[0].Details["rule"] != "CTL-9" || lv[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") {
 				t.Fatalf("leaver audit: %+v", lv)
 			}
-			if r, err := w.svc.Retention(w.as("kcc-admin"), alice.ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(t0.Add(grace)) {
+			if r, err := w.Service.Retention(w.As("kcc-admin"), alice.ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(t0.Add(grace)) {
 				t.Fatalf("retention: %+v %v", r, err)
 			}
 			// Marking twice is a conflict.
-			_, err = w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "again")
+			_, err = w.Service.MarkLeaver(w.As("kcc-admin"), alice.ID, "again")
 			wantCode(t, err, apperr.Conflict)
 
-			w.clock.Advance(grace - time.Second)
-			if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+			w.Clock.Advance(grace - time.Second)
+			if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 0 {
 				t.Fatalf("erased within the grace: %+v", rep)
 			}
-			if got := accRead(w.env, alice.ID); got.Status != domain.StatusRemovalScheduled || got.Version != 4 {
+			if got := w.Learner(alice.ID); got.Status != domain.StatusRemovalScheduled || got.Version != 4 {
 				t.Fatalf("within the grace: %+v", got)
 			}
-			w.clock.Advance(time.Second)
-			if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 1 {
+			w.Clock.Advance(time.Second)
+			if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 1 {
 				t.Fatalf("sweep when due: %+v", rep)
 			}
-			if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 {
+			if got := w.Learner(alice.ID); got.Status != domain.StatusErased || got.Email != nil || got.Version != 5 {
 				t.Fatalf("after the grace: %+v", got)
 			}
-			lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-				lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventErased, 5))
-			_, err = w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "again")
+			w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+				testkit.Ev(domain.EventRemovalScheduled, 4), testkit.Ev(domain.EventErased, 5))
+			_, err = w.Service.MarkLeaver(w.As("kcc-admin"), alice.ID, "again")
 			wantCode(t, err, apperr.Conflict)
 		})
 	})
 	t.Run("ONC hands the due erasure to the controller", func(t *testing.T) {
 		testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-			w := newOncWorld(t, st)
-			sam, _ := lvOncActive(w, "sam")
-			if _, err := w.svc.MarkLeaver(w.as("wscc-admin"), sam.ID, "left"); err != nil {
+			w := testkit.NewOnclick(t, st)
+			sam, _ := w.Active("sam")
+			if _, err := w.Service.MarkLeaver(w.As("wscc-admin"), sam.ID, "left"); err != nil {
 				t.Fatal(err)
 			}
-			w.clock.Advance(w.p.Settings.LeaverGracePeriod)
-			if rep := lvSweep(w.env, w.sys, w.p.ID); rep.Erased != 0 || rep.RequestsOpened != 1 {
+			w.Clock.Advance(w.Programme.Settings.LeaverGracePeriod)
+			if rep := w.Sweep(w.Sys, w.Programme.ID); rep.Erased != 0 || rep.RequestsOpened != 1 {
 				t.Fatalf("sweep: %+v", rep)
 			}
-			got := accRead(w.env, sam.ID)
+			got := w.Learner(sam.ID)
 			if got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalLeaver) || got.Email == nil {
 				t.Fatalf("erased without the controller: %+v", got)
 			}
-			r := lvOneRequest(w.env, w.p.ID, sam.ID)
-			if r.Origin != domain.RemovalLeaver || r.Status != domain.RequestAwaitingApproval || !r.RequestedAt.Equal(w.clock.Now()) {
+			r := lvOneRequest(w.World, w.Programme.ID, sam.ID)
+			if r.Origin != domain.RemovalLeaver || r.Status != domain.RequestAwaitingApproval || !r.RequestedAt.Equal(w.Clock.Now()) {
 				t.Fatalf("request: %+v", r)
 			}
 			// A later sweep does not open a second one.
-			w.clock.Advance(lvDay)
-			if rep := lvSweep(w.env, w.sys, w.p.ID); rep.RequestsOpened != 0 {
+			w.Clock.Advance(lvDay)
+			if rep := w.Sweep(w.Sys, w.Programme.ID); rep.RequestsOpened != 0 {
 				t.Fatalf("second sweep: %+v", rep)
 			}
-			lvOneRequest(w.env, w.p.ID, sam.ID)
-			if _, err := w.svc.ApproveDataRequest(w.as("wscc-admin"), r.ID, ""); err != nil {
+			lvOneRequest(w.World, w.Programme.ID, sam.ID)
+			if _, err := w.Service.ApproveDataRequest(w.As("wscc-admin"), r.ID, ""); err != nil {
 				t.Fatal(err)
 			}
-			if got := accRead(w.env, sam.ID); got.Status != domain.StatusErased {
+			if got := w.Learner(sam.ID); got.Status != domain.StatusErased {
 				t.Fatalf("after approval: %+v", got)
 			}
 		})
@@ -940,61 +894,61 @@ func TestLeaver_CTL9_MarkLeaverSchedulesWithGrace(t *testing.T) {
 
 func TestReinstate_GEN4_WithinGrace(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		alice, _ := lvActive(w, "alice")
-		carol := w.create(w.kcc.ID, "carol@kent.gov.uk", "Carol", "King") // never accepted: PENDING_ACCEPTANCE
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		alice, _ := w.Active("alice")
+		carol := w.CreateLearner(w.KCC.ID, "carol@kent.gov.uk", "Carol", "King") // never accepted: PENDING_ACCEPTANCE
 		others := []string{"bob", "dan", "eve", "fay", "gus", "hal", "ivy", "jo"}
 		var roster []string
 		for _, n := range others {
-			lvActive(w, n)
+			w.Active(n)
 			roster = append(roster, n+"@kent.gov.uk")
 		}
 		// Alice and Carol are missing from the roster: 2 of 10, allowed explicitly.
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.25))
+		rep, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, lrnPtr(0.25))
 		if err != nil || rep.ToRemove != 2 || !rep.Applied {
 			t.Fatalf("roster: %+v %v", lvRep(rep), err)
 		}
-		due := w.clock.Now().Add(w.p.Settings.AutomatedRemovalGrace)
-		w.clock.Advance(20 * lvDay)
+		due := w.Clock.Now().Add(w.Programme.Settings.AutomatedRemovalGrace)
+		w.Clock.Advance(20 * lvDay)
 
 		before := lvState(t, st)
-		_, err = w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "")
+		_, err = w.Service.ReinstateLearner(w.As("kcc-admin"), alice.ID, "")
 		wantCode(t, err, apperr.BadUserInput)
-		_, err = w.svc.ReinstateLearner(w.as("medway-admin"), alice.ID, "mistake")
+		_, err = w.Service.ReinstateLearner(w.As("medway-admin"), alice.ID, "mistake")
 		wantCode(t, err, apperr.NotFound)
 		if after := lvState(t, st); after != before {
 			t.Fatalf("refused reinstatements wrote something:\n%s\n%s", before, after)
 		}
 
-		out, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "still employed, roster was out of date")
+		out, err := w.Service.ReinstateLearner(w.As("kcc-admin"), alice.ID, "still employed, roster was out of date")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if out.Status != domain.StatusActive || !out.AccessAllowed() || out.RemovalReason != nil || out.RemovalDueAt != nil || out.Version != 6 {
 			t.Fatalf("reinstated: %+v", out)
 		}
-		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 6))
-		if re := lrnEntries(w.audit(w.p.ID), "learner.reinstate", alice.ID); len(re) != 1 || re[0].Reason != "still employed, roster was out of date" ||
-			re[0].Details["rule"] != "GEN-4" || re[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") {
+		w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventRemovalScheduled, 4), testkit.Ev(domain.EventRemovalCancelled, 5), testkit.Ev(domain.EventAccessGranted, 6))
+		if re := lrnEntries(w.Audit(w.Programme.ID), "learner.reinstate", alice.ID); len(re) != 1 || re[0].Reason != "still employed, roster was out of date" ||
+			re[0].Details["rule"] != "GEN-4" || re[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") {
 			t.Fatalf("reinstate audit: %+v", re)
 		}
 		// A learner who had not accepted goes back to waiting for acceptance,
 		// and the LMS is not told to grant access.
-		out, err = w.svc.ReinstateLearner(w.as("kc"), carol.ID, "on long leave")
+		out, err = w.Service.ReinstateLearner(w.As("kc"), carol.ID, "on long leave")
 		if err != nil || out.Status != domain.StatusPendingAcceptance || out.AccessAllowed() || out.Version != 3 {
 			t.Fatalf("reinstated pending learner: %+v %v", out, err)
 		}
-		lrnWantFeed(t, st, carol.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventRemovalScheduled, 2), lrnEv(domain.EventRemovalCancelled, 3))
+		w.WantFeed(carol.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventRemovalScheduled, 2), testkit.Ev(domain.EventRemovalCancelled, 3))
 		// Nothing left to reverse.
-		_, err = w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "again")
+		_, err = w.Service.ReinstateLearner(w.As("kcc-admin"), alice.ID, "again")
 		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
 		// Past the original due date, the sweep leaves them alone.
-		w.clock.Set(due.Add(time.Hour))
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 0 {
+		w.Clock.Set(due.Add(time.Hour))
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 0 {
 			t.Fatalf("sweep erased reinstated learners: %+v", rep)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusActive {
 			t.Fatalf("after the sweep: %+v", got)
 		}
 	})
@@ -1002,18 +956,18 @@ func TestReinstate_GEN4_WithinGrace(t *testing.T) {
 
 func TestReinstate_GEN4_WithdrawalAndActiveAreNotReversible(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(5 * lvDay)})
-		alice, self := lvActive(w, "alice")
-		bob, _ := lvActive(w, "bob")
-		if _, err := w.svc.WithdrawConsent(self(), ""); err != nil {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: lrnPtr(5 * lvDay)})
+		alice, self := w.Active("alice")
+		bob, _ := w.Active("bob")
+		if _, err := w.Service.WithdrawConsent(self(), ""); err != nil {
 			t.Fatal(err)
 		}
 		before := lvState(t, st)
 		// GEN-4: a withdrawal is the learner's decision, not a rule's; it is not reversible by an admin.
-		_, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "talked them round")
+		_, err := w.Service.ReinstateLearner(w.As("kcc-admin"), alice.ID, "talked them round")
 		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
-		_, err = w.svc.ReinstateLearner(w.as("kcc-admin"), bob.ID, "nothing scheduled")
+		_, err = w.Service.ReinstateLearner(w.As("kcc-admin"), bob.ID, "nothing scheduled")
 		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
 		if after := lvState(t, st); after != before {
 			t.Fatalf("refused reinstatements wrote something:\n%s\n%s", before, after)
@@ -1023,24 +977,24 @@ func TestReinstate_GEN4_WithdrawalAndActiveAreNotReversible(t *testing.T) {
 
 func TestReinstate_GEN4_AfterErasureIsConflict(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		alice, _ := lvActive(w, "alice")
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "left"); err != nil {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		alice, _ := w.Active("alice")
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), alice.ID, "left"); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(w.p.Settings.LeaverGracePeriod)
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 1 {
+		w.Clock.Advance(w.Programme.Settings.LeaverGracePeriod)
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 1 {
 			t.Fatalf("sweep: %+v", rep)
 		}
 		before := lvState(t, st)
-		_, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "came back")
+		_, err := w.Service.ReinstateLearner(w.As("kcc-admin"), alice.ID, "came back")
 		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
-		_, err = w.svc.ReinstateLearner(w.as("kc"), alice.ID, "came back")
+		_, err = w.Service.ReinstateLearner(w.As("kc"), alice.ID, "came back")
 		wantCode(t, err, apperr.Conflict)
 		if after := lvState(t, st); after != before {
 			t.Fatalf("a refused reinstatement wrote something:\n%s\n%s", before, after)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusErased || got.Email != nil {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusErased || got.Email != nil {
 			t.Fatalf("tombstone: %+v", got)
 		}
 	})
@@ -1048,29 +1002,29 @@ func TestReinstate_GEN4_AfterErasureIsConflict(t *testing.T) {
 
 func TestReinstate_GEN4_AfterGraceIsConflict(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		alice, _ := lvActive(w, "alice")
-		bob, _ := lvActive(w, "bob")
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		alice, _ := w.Active("alice")
+		bob, _ := w.Active("bob")
 		for _, id := range []string{alice.ID, bob.ID} {
-			if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), id, "left"); err != nil {
+			if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), id, "left"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		grace := w.p.Settings.LeaverGracePeriod
+		grace := w.Programme.Settings.LeaverGracePeriod
 		// One second before the end: still reversible.
-		w.clock.Advance(grace - time.Second)
-		if out, err := w.svc.ReinstateLearner(w.as("kcc-admin"), bob.ID, "did not leave"); err != nil || out.Status != domain.StatusActive {
+		w.Clock.Advance(grace - time.Second)
+		if out, err := w.Service.ReinstateLearner(w.As("kcc-admin"), bob.ID, "did not leave"); err != nil || out.Status != domain.StatusActive {
 			t.Fatalf("within the grace: %+v %v", out, err)
 		}
 		// At the due time, not swept yet: the grace is over.
-		w.clock.Advance(time.Second)
+		w.Clock.Advance(time.Second)
 		before := lvState(t, st)
-		_, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "did not leave")
+		_, err := w.Service.ReinstateLearner(w.As("kcc-admin"), alice.ID, "did not leave")
 		lvWantErr(t, err, apperr.Conflict, "", "GEN-4")
 		if after := lvState(t, st); after != before {
 			t.Fatalf("a refused reinstatement wrote something:\n%s\n%s", before, after)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusRemovalScheduled || got.Version != 4 {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusRemovalScheduled || got.Version != 4 {
 			t.Fatalf("after the grace: %+v", got)
 		}
 	})
@@ -1078,27 +1032,21 @@ func TestReinstate_GEN4_AfterGraceIsConflict(t *testing.T) {
 
 // ---- roster reconciliation (CTL-9, GEN-4, invariant 4) ----
 
-// lvRosterWorld: KCC with ten learners k00..k09 (PENDING_ACCEPTANCE, created
-// by the organisation) and Medway with two, m0 and m1.
-type lvRosterWorld struct {
-	*lrnWorld
-	k, m []domain.Learner
-}
-
-func newLvRosterWorld(t *testing.T, st *store.Store) *lvRosterWorld {
-	t.Helper()
-	w := &lvRosterWorld{lrnWorld: newLrnWorld(t, st)}
+// lvRosterLearners adds ten KCC learners k00..k09 (PENDING_ACCEPTANCE,
+// created by the organisation) and two Medway learners, m0 and m1.
+func lvRosterLearners(w *testkit.ConnectToLearn) (k, m []domain.Learner) {
+	w.T.Helper()
 	for i := 0; i < 10; i++ {
-		w.k = append(w.k, w.create(w.kcc.ID, fmt.Sprintf("k%02d@kent.gov.uk", i), "K", fmt.Sprint("Number ", i)))
+		k = append(k, w.CreateLearner(w.KCC.ID, fmt.Sprintf("k%02d@kent.gov.uk", i), "K", fmt.Sprint("Number ", i)))
 	}
 	for i := 0; i < 2; i++ {
-		w.m = append(w.m, w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i)))
+		m = append(m, w.CreateLearner(w.Medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i)))
 	}
-	return w
+	return k, m
 }
 
-// roster lists the KCC addresses of k[i] for the given indexes.
-func (w *lvRosterWorld) roster(idx ...int) []string {
+// lvRoster lists the KCC addresses of k[i] for the given indexes.
+func lvRoster(idx ...int) []string {
 	out := make([]string, len(idx))
 	for i, n := range idx {
 		out[i] = fmt.Sprintf("k%02d@kent.gov.uk", n)
@@ -1119,51 +1067,52 @@ func lvRange(from, to int) []int {
 
 func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLvRosterWorld(t, st)
-		roster := w.roster(lvRange(0, 9)...) // k09 is missing: 1 of 10, exactly the 10% threshold
+		w := testkit.NewConnectToLearn(t, st)
+		k, m := lvRosterLearners(w)
+		roster := lvRoster(lvRange(0, 9)...) // k09 is missing: 1 of 10, exactly the 10% threshold
 		roster[3] = "  K03@KENT.GOV.UK. "    // spelled differently, still k03
-		now := w.clock.Now()
+		now := w.Clock.Now()
 		due := now.Add(21 * lvDay)
-		if w.p.Settings.AutomatedRemovalGrace != 21*lvDay || w.p.Settings.RosterRemovalThreshold != 0.10 {
-			t.Fatalf("preset: %+v", w.p.Settings)
+		if w.Programme.Settings.AutomatedRemovalGrace != 21*lvDay || w.Programme.Settings.RosterRemovalThreshold != 0.10 {
+			t.Fatalf("preset: %+v", w.Programme.Settings)
 		}
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
+		rep, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if rep.DryRun || !rep.Applied || rep.RosterSize != 9 || rep.ActiveLearners != 10 || rep.ToRemove != 1 ||
 			math.Abs(rep.Share-0.1) > 1e-9 || rep.Threshold != 0.1 || rep.RemovalDueAt != due.Format("2006-01-02T15:04:05Z") ||
-			len(rep.BadLines) != 0 || !lrnSameSet(rep.Learners, []string{w.k[9].ID}) {
+			len(rep.BadLines) != 0 || !lrnSameSet(rep.Learners, []string{k[9].ID}) {
 			t.Fatalf("report: %+v", lvRep(rep))
 		}
-		got := accRead(w.env, w.k[9].ID)
+		got := w.Learner(k[9].ID)
 		if got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) || !lvDue(got, due) ||
 			got.Version != 2 || got.AccessAllowed() {
 			t.Fatalf("missing learner: %+v", got)
 		}
-		lrnWantFeed(t, st, w.k[9].ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventRemovalScheduled, 2))
-		for _, l := range append(append([]domain.Learner{}, w.k[:9]...), w.m...) {
-			if got := accRead(w.env, l.ID); got.Status != domain.StatusPendingAcceptance || got.Version != 1 {
+		w.WantFeed(k[9].ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventRemovalScheduled, 2))
+		for _, l := range append(append([]domain.Learner{}, k[:9]...), m...) {
+			if got := w.Learner(l.ID); got.Status != domain.StatusPendingAcceptance || got.Version != 1 {
 				t.Fatalf("a learner on the roster (or of Medway) changed: %+v", got)
 			}
 		}
-		es := w.audit(w.p.ID)
-		rc := lrnEntries(es, "roster.reconcile", w.kcc.ID)
-		if len(rc) != 1 || rc[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kcc-admin") || rc[0].Details["rule"] != "CTL-9" ||
+		es := w.Audit(w.Programme.ID)
+		rc := lrnEntries(es, "roster.reconcile", w.KCC.ID)
+		if len(rc) != 1 || rc[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kcc-admin") || rc[0].Details["rule"] != "CTL-9" ||
 			rc[0].Details["rosterSize"] != float64(9) || rc[0].Details["scheduled"] != float64(1) {
 			t.Fatalf("roster audit: %+v", rc)
 		}
-		if sr := lrnEntries(es, "learner.schedule_removal", w.k[9].ID); len(sr) != 1 || sr[0].Reason != string(domain.RemovalRoster) {
+		if sr := lrnEntries(es, "learner.schedule_removal", k[9].ID); len(sr) != 1 || sr[0].Reason != string(domain.RemovalRoster) {
 			t.Fatalf("schedule audit: %+v", sr)
 		}
 		// GEN-1: the learner (and their admin) can see why and until when.
-		if r, err := w.svc.Retention(w.as("kcc-admin"), w.k[9].ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(due) {
+		if r, err := w.Service.Retention(w.As("kcc-admin"), k[9].ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(due) {
 			t.Fatalf("retention: %+v %v", r, err)
 		}
 
 		// The same roster again: nothing more to do, nothing written.
 		before := lvState(t, st)
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
+		rep, err = w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, nil)
 		if err != nil || rep.ToRemove != 0 || rep.Applied || rep.ActiveLearners != 9 || len(rep.Learners) != 0 {
 			t.Fatalf("rerun: %+v %v", lvRep(rep), err)
 		}
@@ -1179,15 +1128,15 @@ func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 			allow *float64
 			code  apperr.Code
 		}{
-			{"Medway admin on KCC", w.as("medway-admin"), w.kcc.ID, nil, apperr.NotFound},
-			{"stranger", w.as("stranger"), w.kcc.ID, nil, apperr.NotFound},
-			{"anonymous", context.Background(), w.kcc.ID, nil, apperr.Unauthenticated},
-			{"malformed organisation", w.as("kcc-admin"), "not-an-id", nil, apperr.NotFound},
-			{"share above 1", w.as("kcc-admin"), w.kcc.ID, lrnPtr(1.5), apperr.BadUserInput},
-			{"negative share", w.as("kcc-admin"), w.kcc.ID, lrnPtr(-0.1), apperr.BadUserInput},
-			{"NaN share", w.as("kcc-admin"), w.kcc.ID, lrnPtr(math.NaN()), apperr.BadUserInput},
+			{"Medway admin on KCC", w.As("medway-admin"), w.KCC.ID, nil, apperr.NotFound},
+			{"stranger", w.As("stranger"), w.KCC.ID, nil, apperr.NotFound},
+			{"anonymous", context.Background(), w.KCC.ID, nil, apperr.Unauthenticated},
+			{"malformed organisation", w.As("kcc-admin"), "not-an-id", nil, apperr.NotFound},
+			{"share above 1", w.As("kcc-admin"), w.KCC.ID, lrnPtr(1.5), apperr.BadUserInput},
+			{"negative share", w.As("kcc-admin"), w.KCC.ID, lrnPtr(-0.1), apperr.BadUserInput},
+			{"NaN share", w.As("kcc-admin"), w.KCC.ID, lrnPtr(math.NaN()), apperr.BadUserInput},
 		} {
-			_, err := w.svc.ReconcileRoster(c.ctx, c.org, w.roster(lvRange(0, 5)...), false, false, c.allow)
+			_, err := w.Service.ReconcileRoster(c.ctx, c.org, lvRoster(lvRange(0, 5)...), false, false, c.allow)
 			if apperr.CodeOf(err) != c.code {
 				t.Errorf("%s: want %s, got %v", c.name, c.code, err)
 			}
@@ -1196,7 +1145,7 @@ func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 			t.Fatalf("refused reconciliations wrote something:\n%s\n%s", before, after)
 		}
 		// A programme admin may reconcile any partner.
-		rep, err = w.svc.ReconcileRoster(w.as("kc"), w.medway.ID, []string{"m0@medway.gov.uk", "m1@medway.gov.uk"}, false, false, nil)
+		rep, err = w.Service.ReconcileRoster(w.As("kc"), w.Medway.ID, []string{"m0@medway.gov.uk", "m1@medway.gov.uk"}, false, false, nil)
 		if err != nil || rep.ToRemove != 0 || rep.ActiveLearners != 2 {
 			t.Fatalf("programme admin: %+v %v", lvRep(rep), err)
 		}
@@ -1205,23 +1154,24 @@ func TestRoster_CTL9_SchedulesMissingLearners(t *testing.T) {
 
 func TestRoster_GEN4_SafetyValve(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLvRosterWorld(t, st)
-		roster := w.roster(lvRange(0, 8)...) // k08, k09 missing: 2 of 10 = 20% > 10%
+		w := testkit.NewConnectToLearn(t, st)
+		k, _ := lvRosterLearners(w)
+		roster := lvRoster(lvRange(0, 8)...) // k08, k09 missing: 2 of 10 = 20% > 10%
 		before := lvState(t, st)
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
+		rep, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, nil)
 		ae := lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
 		if ae.Field != "allowRemovingMoreThan" || !strings.Contains(ae.Message, "2 of 10") {
 			t.Errorf("safety valve error: %+v", ae)
 		}
 		// The refusal still says what would have happened.
 		if rep.Applied || rep.ToRemove != 2 || rep.ActiveLearners != 10 || math.Abs(rep.Share-0.2) > 1e-9 || rep.Threshold != 0.1 ||
-			!lrnSameSet(rep.Learners, []string{w.k[8].ID, w.k[9].ID}) {
+			!lrnSameSet(rep.Learners, []string{k[8].ID, k[9].ID}) {
 			t.Errorf("refused report: %+v", lvRep(rep))
 		}
 		// A share still below what the roster needs, or one below the programme's own threshold, does not help.
-		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.15))
+		_, err = w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, lrnPtr(0.15))
 		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.05))
+		rep, err = w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, lrnPtr(0.05))
 		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
 		if rep.Threshold != 0.1 {
 			t.Errorf("a lower allowRemovingMoreThan lowered the threshold: %+v", lvRep(rep))
@@ -1229,21 +1179,21 @@ func TestRoster_GEN4_SafetyValve(t *testing.T) {
 		if after := lvState(t, st); after != before {
 			t.Fatalf("a refused reconciliation wrote something:\n%s\n%s", before, after)
 		}
-		if n := countActions(w.audit(w.p.ID), "roster.reconcile"); n != 0 {
+		if n := countActions(w.Audit(w.Programme.ID), "roster.reconcile"); n != 0 {
 			t.Fatalf("refused reconciliations audited: %d", n)
 		}
 
 		// Raised explicitly: applied.
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, lrnPtr(0.25))
-		if err != nil || !rep.Applied || rep.ToRemove != 2 || rep.Threshold != 0.25 || !lrnSameSet(rep.Learners, []string{w.k[8].ID, w.k[9].ID}) {
+		rep, err = w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, lrnPtr(0.25))
+		if err != nil || !rep.Applied || rep.ToRemove != 2 || rep.Threshold != 0.25 || !lrnSameSet(rep.Learners, []string{k[8].ID, k[9].ID}) {
 			t.Fatalf("allowed: %+v %v", lvRep(rep), err)
 		}
-		for _, l := range w.k[8:] {
-			if got := accRead(w.env, l.ID); got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) {
+		for _, l := range k[8:] {
+			if got := w.Learner(l.ID); got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) {
 				t.Fatalf("scheduled: %+v", got)
 			}
 		}
-		if n := countActions(w.audit(w.p.ID), "learner.schedule_removal"); n != 2 {
+		if n := countActions(w.Audit(w.Programme.ID), "learner.schedule_removal"); n != 2 {
 			t.Fatalf("schedule audits: %d", n)
 		}
 	})
@@ -1251,7 +1201,8 @@ func TestRoster_GEN4_SafetyValve(t *testing.T) {
 
 func TestRoster_GEN4_EmptyRosterRefused(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLvRosterWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st)
+		lvRosterLearners(w)
 		before := lvState(t, st)
 		for name, emails := range map[string][]string{
 			"nil":              nil,
@@ -1259,7 +1210,7 @@ func TestRoster_GEN4_EmptyRosterRefused(t *testing.T) {
 			"blank lines only": {"", "   ", "\t"},
 			"all malformed":    {"not an email", "Bob <k00@kent.gov.uk>"},
 		} {
-			rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, emails, false, false, nil)
+			rep, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, emails, false, false, nil)
 			if apperr.CodeOf(err) != apperr.BadUserInput {
 				t.Errorf("%s: want the safety valve, got %v (%+v)", name, err, lvRep(rep))
 				continue
@@ -1272,14 +1223,14 @@ func TestRoster_GEN4_EmptyRosterRefused(t *testing.T) {
 			}
 		}
 		// Even as a dry run.
-		_, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, nil, true, false, nil)
+		_, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, nil, true, false, nil)
 		lvWantErr(t, err, apperr.BadUserInput, "SAFETY_VALVE", "GEN-4")
 		if after := lvState(t, st); after != before {
 			t.Fatalf("an empty roster wrote something:\n%s\n%s", before, after)
 		}
 		// An organisation with no learners has nothing to remove: not an error.
-		o := w.admit(w.p.ID, "Swale Borough Council", "swale.gov.uk")
-		rep, err := w.svc.ReconcileRoster(w.as("kc"), o.ID, nil, false, false, nil)
+		o := w.Admit(w.Programme.ID, "Swale Borough Council", "swale.gov.uk")
+		rep, err := w.Service.ReconcileRoster(w.As("kc"), o.ID, nil, false, false, nil)
 		if err != nil || rep.ToRemove != 0 || rep.ActiveLearners != 0 || rep.Applied {
 			t.Fatalf("empty organisation: %+v %v", lvRep(rep), err)
 		}
@@ -1288,27 +1239,28 @@ func TestRoster_GEN4_EmptyRosterRefused(t *testing.T) {
 
 func TestRoster_INV4_DryRunWritesNothing(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLvRosterWorld(t, st)
-		roster := append(w.roster(lvRange(0, 9)...), "not an email")
+		w := testkit.NewConnectToLearn(t, st)
+		k, _ := lvRosterLearners(w)
+		roster := append(lvRoster(lvRange(0, 9)...), "not an email")
 		before := lvState(t, st)
-		dry, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, true, false, nil)
+		dry, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, true, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !dry.DryRun || dry.Applied || dry.ToRemove != 1 || dry.ActiveLearners != 10 || dry.RosterSize != 9 ||
-			!lrnSameSet(dry.Learners, []string{w.k[9].ID}) || len(dry.BadLines) != 1 || dry.BadLines[0].Line != 10 {
+			!lrnSameSet(dry.Learners, []string{k[9].ID}) || len(dry.BadLines) != 1 || dry.BadLines[0].Line != 10 {
 			t.Fatalf("dry run: %+v", lvRep(dry))
 		}
 		if after := lvState(t, st); after != before {
 			t.Fatalf("a dry run wrote something:\n%s\n%s", before, after)
 		}
 		// The real run does what the dry run said.
-		real, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil)
+		real, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, nil)
 		if err != nil || real.DryRun || !real.Applied || !lrnSameSet(real.Learners, dry.Learners) || real.ToRemove != dry.ToRemove ||
 			real.RemovalDueAt != dry.RemovalDueAt || len(real.BadLines) != 1 {
 			t.Fatalf("real run: %+v %v (dry run %+v)", lvRep(real), err, lvRep(dry))
 		}
-		if got := accRead(w.env, w.k[9].ID); got.Status != domain.StatusRemovalScheduled {
+		if got := w.Learner(k[9].ID); got.Status != domain.StatusRemovalScheduled {
 			t.Fatalf("after the real run: %+v", got)
 		}
 	})
@@ -1321,7 +1273,8 @@ func TestRoster_INV4_DryRunWritesNothing(t *testing.T) {
 // nobody of that organisation.
 func TestRoster_BadLinesReportedNotGuessed(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLvRosterWorld(t, st)
+		w := testkit.NewConnectToLearn(t, st)
+		k, m := lvRosterLearners(w)
 		lines := []string{
 			"k00@kent.gov.uk",         // 1
 			"K01 <k01@kent.gov.uk>",   // 2: display name: k01 is not on the roster
@@ -1340,7 +1293,7 @@ func TestRoster_BadLinesReportedNotGuessed(t *testing.T) {
 			"\"k04\"@kent.gov.uk",     // 15
 			"k00@kent.gov.uk@evil.uk", // 16
 		}
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, lines, false, false, nil)
+		rep, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, lines, false, false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1362,21 +1315,21 @@ func TestRoster_BadLinesReportedNotGuessed(t *testing.T) {
 			t.Errorf("webmail line: %+v", rep.BadLines[4])
 		}
 		// Nine well-formed KCC lines; k01's only line was malformed, so k01 is missing.
-		if rep.RosterSize != 9 || rep.ToRemove != 1 || !rep.Applied || !lrnSameSet(rep.Learners, []string{w.k[1].ID}) {
+		if rep.RosterSize != 9 || rep.ToRemove != 1 || !rep.Applied || !lrnSameSet(rep.Learners, []string{k[1].ID}) {
 			t.Fatalf("report: %+v", lvRep(rep))
 		}
-		if got := accRead(w.env, w.k[1].ID); got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) {
+		if got := w.Learner(k[1].ID); got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalRoster) {
 			t.Fatalf("k01: %+v", got)
 		}
 		// Medway's learners are not touched by KCC's roster either way.
-		for _, l := range w.m {
-			if got := accRead(w.env, l.ID); got.Status != domain.StatusPendingAcceptance || got.Version != 1 || got.OrganisationID != w.medway.ID {
+		for _, l := range m {
+			if got := w.Learner(l.ID); got.Status != domain.StatusPendingAcceptance || got.Version != 1 || got.OrganisationID != w.Medway.ID {
 				t.Fatalf("Medway learner: %+v", got)
 			}
 		}
 		// The report does not echo hostile input at length.
 		huge := strings.Repeat("x", 5000) + "@kent.gov.uk"
-		rep, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, append(w.roster(lvRange(0, 10)...), huge), true, false, nil)
+		rep, err = w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, append(lvRoster(lvRange(0, 10)...), huge), true, false, nil)
 		if err != nil || len(rep.BadLines) != 1 || rep.BadLines[0].Line != 11 || len(rep.BadLines[0].Message) > 300 {
 			t.Fatalf("long line: %+v %v", rep.BadLines, err)
 		}
@@ -1387,62 +1340,62 @@ func TestRoster_BadLinesReportedNotGuessed(t *testing.T) {
 
 func TestSignIn_CTL7_ActivityCancelsInactivityRemoval(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
-		alice, _ := lvActive(w, "alice")
-		bob, _ := lvActive(w, "bob")
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		alice, _ := w.Active("alice")
+		bob, _ := w.Active("bob")
 		// Bob signs in a day and a half later: within the limit at the sweep.
-		w.clock.Advance(36 * time.Hour)
-		if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "bob"}); err != nil {
+		w.Clock.Advance(36 * time.Hour)
+		if _, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "bob"}); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(12 * time.Hour)
-		now := w.clock.Now()
-		rep := lvSweep(w.env, w.as("kc"), w.p.ID)
+		w.Clock.Advance(12 * time.Hour)
+		now := w.Clock.Now()
+		rep := w.Sweep(w.As("kc"), w.Programme.ID)
 		if rep.ScheduledInactive != 1 || rep.Erased != 0 {
 			t.Fatalf("sweep: %+v", rep)
 		}
-		got := accRead(w.env, alice.ID)
+		got := w.Learner(alice.ID)
 		if got.Status != domain.StatusRemovalScheduled || lvReason(got) != string(domain.RemovalInactivity) ||
-			!lvDue(got, now.Add(w.p.Settings.AutomatedRemovalGrace)) || got.Version != 4 {
+			!lvDue(got, now.Add(w.Programme.Settings.AutomatedRemovalGrace)) || got.Version != 4 {
 			t.Fatalf("inactive learner: %+v", got)
 		}
-		if got := accRead(w.env, bob.ID); got.Status != domain.StatusActive {
+		if got := w.Learner(bob.ID); got.Status != domain.StatusActive {
 			t.Fatalf("active learner scheduled: %+v", got)
 		}
-		if sr := lrnEntries(w.audit(w.p.ID), "learner.schedule_removal", alice.ID); len(sr) != 1 || sr[0].Reason != string(domain.RemovalInactivity) {
+		if sr := lrnEntries(w.Audit(w.Programme.ID), "learner.schedule_removal", alice.ID); len(sr) != 1 || sr[0].Reason != string(domain.RemovalInactivity) {
 			t.Fatalf("schedule audit: %+v", sr)
 		}
 
 		// Alice signs in within the grace: activity cancels the removal.
-		w.clock.Advance(3 * lvDay)
-		back, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"})
+		w.Clock.Advance(3 * lvDay)
+		back, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "alice"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if back.Status != domain.StatusActive || !back.AccessAllowed() || back.RemovalReason != nil || back.RemovalDueAt != nil || back.Version != 6 ||
-			back.LastSignInAt == nil || !back.LastSignInAt.Equal(w.clock.Now()) {
+			back.LastSignInAt == nil || !back.LastSignInAt.Equal(w.Clock.Now()) {
 			t.Fatalf("after sign-in: %+v", back)
 		}
-		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventRemovalScheduled, 4), lrnEv(domain.EventRemovalCancelled, 5), lrnEv(domain.EventAccessGranted, 6))
-		ca := lrnEntries(w.audit(w.p.ID), "learner.removal.cancelled_by_activity", alice.ID)
-		if len(ca) != 1 || ca[0].Details["rule"] != "CTL-7" || ca[0].ActorID != lifecycle.ActorIDFor(kccIssuer, "alice") {
+		w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventRemovalScheduled, 4), testkit.Ev(domain.EventRemovalCancelled, 5), testkit.Ev(domain.EventAccessGranted, 6))
+		ca := lrnEntries(w.Audit(w.Programme.ID), "learner.removal.cancelled_by_activity", alice.ID)
+		if len(ca) != 1 || ca[0].Details["rule"] != "CTL-7" || ca[0].ActorID != lifecycle.ActorIDFor(testkit.KCCIssuer, "alice") {
 			t.Fatalf("cancel audit: %+v", ca)
 		}
 		// The sign-in restarted alice's inactivity clock: the next sweep leaves
 		// her alone (bob, silent for 3.5 days by now, is scheduled).
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.ScheduledInactive != 1 {
 			t.Fatalf("sweep after sign-in: %+v", rep)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive || got.Version != 6 {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusActive || got.Version != 6 {
 			t.Fatalf("alice rescheduled after signing in: %+v", got)
 		}
-		if got := accRead(w.env, bob.ID); lvReason(got) != string(domain.RemovalInactivity) {
+		if got := w.Learner(bob.ID); lvReason(got) != string(domain.RemovalInactivity) {
 			t.Fatalf("bob: %+v", got)
 		}
 		// Signing in again changes nothing more.
-		if again, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil || again.Version != 6 {
+		if again, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "alice"}); err != nil || again.Version != 6 {
 			t.Fatalf("second sign-in: %+v %v", again, err)
 		}
 	})
@@ -1450,51 +1403,51 @@ func TestSignIn_CTL7_ActivityCancelsInactivityRemoval(t *testing.T) {
 
 func TestSignIn_GEN4_LeaverStaysScheduled(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
-		alice, _ := lvActive(w, "alice") // marked a leaver
-		bob, _ := lvActive(w, "bob")     // scheduled for inactivity, then marked a leaver
-		carl, _ := lvActive(w, "carl")   // missing from the roster
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		alice, _ := w.Active("alice") // marked a leaver
+		bob, _ := w.Active("bob")     // scheduled for inactivity, then marked a leaver
+		carl, _ := w.Active("carl")   // missing from the roster
 		var roster []string
 		for _, n := range []string{"alice", "bob", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"} {
 			if n[0] == 'd' {
-				lvActive(w, n)
+				w.Active(n)
 			}
 			roster = append(roster, n+"@kent.gov.uk")
 		}
-		if _, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, roster, false, false, nil); err != nil {
+		if _, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, roster, false, false, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), alice.ID, "left"); err != nil {
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), alice.ID, "left"); err != nil {
 			t.Fatal(err)
 		}
 		// Bob becomes inactive; everyone else signs in meanwhile.
-		w.clock.Advance(36 * time.Hour)
+		w.Clock.Advance(36 * time.Hour)
 		for _, n := range []string{"d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"} {
-			if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: n}); err != nil {
+			if _, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: n}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		w.clock.Advance(12 * time.Hour)
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
+		w.Clock.Advance(12 * time.Hour)
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.ScheduledInactive != 1 {
 			t.Fatalf("sweep: %+v", rep)
 		}
-		if got := accRead(w.env, bob.ID); lvReason(got) != string(domain.RemovalInactivity) {
+		if got := w.Learner(bob.ID); lvReason(got) != string(domain.RemovalInactivity) {
 			t.Fatalf("bob: %+v", got)
 		}
 		// An inactivity removal can be turned into a leaver's.
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), bob.ID, "left as well"); err != nil {
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), bob.ID, "left as well"); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(time.Hour)
+		w.Clock.Advance(time.Hour)
 		for _, c := range []struct {
 			name   string
 			l      domain.Learner
 			reason domain.RemovalReason
 		}{{"alice", alice, domain.RemovalLeaver}, {"bob", bob, domain.RemovalLeaver}, {"carl", carl, domain.RemovalRoster}} {
-			before := accRead(w.env, c.l.ID)
-			feed := lrnFeed(t, st, c.l.ID)
-			got, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: c.name})
+			before := w.Learner(c.l.ID)
+			feed := w.Feed(c.l.ID)
+			got, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: c.name})
 			if err != nil {
 				t.Fatalf("%s: %v", c.name, err)
 			}
@@ -1502,10 +1455,10 @@ func TestSignIn_GEN4_LeaverStaysScheduled(t *testing.T) {
 				!lvDue(got, *before.RemovalDueAt) {
 				t.Errorf("%s: signing in cancelled a %s removal: %+v", c.name, c.reason, got)
 			}
-			if after := lrnFeed(t, st, c.l.ID); fmt.Sprint(after) != fmt.Sprint(feed) {
+			if after := w.Feed(c.l.ID); fmt.Sprint(after) != fmt.Sprint(feed) {
 				t.Errorf("%s: sign-in wrote feed events: %v -> %v", c.name, feed, after)
 			}
-			if n := len(lrnEntries(w.audit(w.p.ID), "learner.removal.cancelled_by_activity", c.l.ID)); n != 0 {
+			if n := len(lrnEntries(w.Audit(w.Programme.ID), "learner.removal.cancelled_by_activity", c.l.ID)); n != 0 {
 				t.Errorf("%s: cancellation audited", c.name)
 			}
 		}
@@ -1514,105 +1467,105 @@ func TestSignIn_GEN4_LeaverStaysScheduled(t *testing.T) {
 
 // ---- an organisation leaving the programme (CTL-9, CTL-1) ----
 
-func lvRemoveOrganisation(e *env, programmeID, orgID string) {
-	e.t.Helper()
-	prop, err := e.svc.ProposeMembership(e.as("sds"), lifecycle.ProposeMembershipInput{ProgrammeID: programmeID,
+func lvRemoveOrganisation(e *testkit.World, programmeID, orgID string) {
+	e.T.Helper()
+	prop, err := e.Service.ProposeMembership(e.As("sds"), lifecycle.ProposeMembershipInput{ProgrammeID: programmeID,
 		Action: domain.ProposalRemove, OrganisationID: orgID, Reason: "left the partnership"})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
-	if _, err := e.svc.ApproveMembership(e.as("sds"), prop.ID, ""); err != nil {
-		e.t.Fatal(err)
+	if _, err := e.Service.ApproveMembership(e.As("sds"), prop.ID, ""); err != nil {
+		e.T.Fatal(err)
 	}
-	if _, err := e.svc.ApproveMembership(e.as("kc"), prop.ID, ""); err != nil {
-		e.t.Fatal(err)
+	if _, err := e.Service.ApproveMembership(e.As("kc"), prop.ID, ""); err != nil {
+		e.T.Fatal(err)
 	}
 }
 
 func TestOrganisationRemoval_CTL9_SchedulesAllLearners(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		alice, _ := lvActive(w, "alice")
-		carol := w.create(w.kcc.ID, "carol@kent.gov.uk", "Carol", "King") // pending
-		dave, _ := lvActive(w, "dave")
-		left, err := w.svc.MarkLeaver(w.as("kcc-admin"), dave.ID, "left")
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		alice, _ := w.Active("alice")
+		carol := w.CreateLearner(w.KCC.ID, "carol@kent.gov.uk", "Carol", "King") // pending
+		dave, _ := w.Active("dave")
+		left, err := w.Service.MarkLeaver(w.As("kcc-admin"), dave.ID, "left")
 		if err != nil {
 			t.Fatal(err)
 		}
-		mo := w.create(w.medway.ID, "mo@medway.gov.uk", "Mo", "Ali")
+		mo := w.CreateLearner(w.Medway.ID, "mo@medway.gov.uk", "Mo", "Ali")
 
 		// After one governing body's approval nothing happens (CTL-1).
-		prop, err := w.svc.ProposeMembership(w.as("sds"), lifecycle.ProposeMembershipInput{ProgrammeID: w.p.ID,
-			Action: domain.ProposalRemove, OrganisationID: w.kcc.ID, Reason: "left the partnership"})
+		prop, err := w.Service.ProposeMembership(w.As("sds"), lifecycle.ProposeMembershipInput{ProgrammeID: w.Programme.ID,
+			Action: domain.ProposalRemove, OrganisationID: w.KCC.ID, Reason: "left the partnership"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.svc.ApproveMembership(w.as("sds"), prop.ID, ""); err != nil {
+		if _, err := w.Service.ApproveMembership(w.As("sds"), prop.ID, ""); err != nil {
 			t.Fatal(err)
 		}
-		if got := accRead(w.env, alice.ID); got.Status != domain.StatusActive {
+		if got := w.Learner(alice.ID); got.Status != domain.StatusActive {
 			t.Fatalf("scheduled after one approval: %+v", got)
 		}
-		w.clock.Advance(time.Hour)
-		now := w.clock.Now()
-		due := now.Add(w.p.Settings.AutomatedRemovalGrace)
-		if _, err := w.svc.ApproveMembership(w.as("kc"), prop.ID, ""); err != nil {
+		w.Clock.Advance(time.Hour)
+		now := w.Clock.Now()
+		due := now.Add(w.Programme.Settings.AutomatedRemovalGrace)
+		if _, err := w.Service.ApproveMembership(w.As("kc"), prop.ID, ""); err != nil {
 			t.Fatal(err)
 		}
-		a := accRead(w.env, alice.ID)
+		a := w.Learner(alice.ID)
 		if a.Status != domain.StatusRemovalScheduled || a.AccessAllowed() || lvReason(a) != string(domain.RemovalOrganisationLeft) || !lvDue(a, due) || a.Version != 4 {
 			t.Fatalf("alice: %+v", a)
 		}
-		c := accRead(w.env, carol.ID)
+		c := w.Learner(carol.ID)
 		if c.Status != domain.StatusRemovalScheduled || lvReason(c) != string(domain.RemovalOrganisationLeft) || !lvDue(c, due) || c.Version != 2 {
 			t.Fatalf("carol: %+v", c)
 		}
 		// A leaver already on their way keeps their own (earlier) schedule.
-		if d := accRead(w.env, dave.ID); lvReason(d) != string(domain.RemovalLeaver) || !lvDue(d, *left.RemovalDueAt) || d.Version != 4 {
+		if d := w.Learner(dave.ID); lvReason(d) != string(domain.RemovalLeaver) || !lvDue(d, *left.RemovalDueAt) || d.Version != 4 {
 			t.Fatalf("dave: %+v", d)
 		}
-		if m := accRead(w.env, mo.ID); m.Status != domain.StatusPendingAcceptance || m.Version != 1 {
+		if m := w.Learner(mo.ID); m.Status != domain.StatusPendingAcceptance || m.Version != 1 {
 			t.Fatalf("another organisation's learner: %+v", m)
 		}
-		lrnWantFeed(t, st, alice.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventUpdated, 2), lrnEv(domain.EventActivated, 3),
-			lrnEv(domain.EventRemovalScheduled, 4))
-		lrnWantFeed(t, st, carol.ID, lrnEv(domain.EventProvisioned, 1), lrnEv(domain.EventRemovalScheduled, 2))
-		es := w.audit(w.p.ID)
+		w.WantFeed(alice.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventUpdated, 2), testkit.Ev(domain.EventActivated, 3),
+			testkit.Ev(domain.EventRemovalScheduled, 4))
+		w.WantFeed(carol.ID, testkit.Ev(domain.EventProvisioned, 1), testkit.Ev(domain.EventRemovalScheduled, 2))
+		es := w.Audit(w.Programme.ID)
 		for _, id := range []string{alice.ID, carol.ID} {
 			if sr := lrnEntries(es, "learner.schedule_removal", id); len(sr) != 1 || sr[0].Reason != string(domain.RemovalOrganisationLeft) ||
-				sr[0].ActorID != lifecycle.ActorIDFor(testIssuer, "kc") {
+				sr[0].ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kc") {
 				t.Fatalf("schedule audit of %s: %+v", id, sr)
 			}
 		}
 		if n := len(lrnEntries(es, "learner.schedule_removal", dave.ID)); n != 0 {
 			t.Fatalf("the leaver was rescheduled: %d", n)
 		}
-		if n := len(lrnEntries(es, "organisation.remove", w.kcc.ID)); n != 1 {
+		if n := len(lrnEntries(es, "organisation.remove", w.KCC.ID)); n != 1 {
 			t.Fatalf("organisation.remove audits: %d", n)
 		}
-		if r, err := w.svc.Retention(w.as("kc"), alice.ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(due) {
+		if r, err := w.Service.Retention(w.As("kc"), alice.ID); err != nil || r.Rule != "CTL-9" || !r.KeptUntil.Equal(due) {
 			t.Fatalf("retention: %+v %v", r, err)
 		}
 		// Signing in does not cancel it.
-		if got, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil ||
+		if got, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "alice"}); err != nil ||
 			got.Status != domain.StatusRemovalScheduled {
 			t.Fatalf("sign-in: %+v %v", got, err)
 		}
 		// A removed organisation's roster cannot be reconciled any more.
-		_, err = w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, []string{"alice@kent.gov.uk"}, true, false, nil)
+		_, err = w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, []string{"alice@kent.gov.uk"}, true, false, nil)
 		wantCode(t, err, apperr.Conflict)
 
 		// When the grace ends, everyone of KCC is erased.
-		w.clock.Set(due)
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.Erased != 3 {
+		w.Clock.Set(due)
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.Erased != 3 {
 			t.Fatalf("sweep: %+v", rep)
 		}
 		for _, id := range []string{alice.ID, carol.ID, dave.ID} {
-			if got := accRead(w.env, id); got.Status != domain.StatusErased {
+			if got := w.Learner(id); got.Status != domain.StatusErased {
 				t.Fatalf("not erased: %+v", got)
 			}
 		}
-		if m := accRead(w.env, mo.ID); m.Status != domain.StatusPendingAcceptance {
+		if m := w.Learner(mo.ID); m.Status != domain.StatusPendingAcceptance {
 			t.Fatalf("Medway's learner erased: %+v", m)
 		}
 	})
@@ -1625,31 +1578,31 @@ func TestOrganisationRemoval_CTL9_SchedulesAllLearners(t *testing.T) {
 // organisation admin reverse.)
 func TestOrganisationRemoval_CTL9_LearnersCannotRegainAccess(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		lvRules(w.env, w.p.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
-		alice, _ := lvActive(w, "alice")
-		lvActive(w, "bob")
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		w.UpdateRules(w.Programme.ID, lifecycle.RuleSettingsPatch{InactivityLimit: lrnPtr(lvDay)})
+		alice, _ := w.Active("alice")
+		w.Active("bob")
 		// Bob goes inactive; alice keeps signing in.
-		w.clock.Advance(36 * time.Hour)
-		if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "alice"}); err != nil {
+		w.Clock.Advance(36 * time.Hour)
+		if _, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "alice"}); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(12 * time.Hour)
-		if rep := lvSweep(w.env, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
+		w.Clock.Advance(12 * time.Hour)
+		if rep := w.Sweep(w.As("kc"), w.Programme.ID); rep.ScheduledInactive != 1 {
 			t.Fatalf("sweep: %+v", rep)
 		}
-		lvRemoveOrganisation(w.env, w.p.ID, w.kcc.ID)
-		if got := accRead(w.env, alice.ID); lvReason(got) != string(domain.RemovalOrganisationLeft) {
+		lvRemoveOrganisation(w.World, w.Programme.ID, w.KCC.ID)
+		if got := w.Learner(alice.ID); lvReason(got) != string(domain.RemovalOrganisationLeft) {
 			t.Fatalf("alice: %+v", got)
 		}
 
-		out, err := w.svc.ReinstateLearner(w.as("kcc-admin"), alice.ID, "please keep her")
-		if err == nil || out.AccessAllowed() || accRead(w.env, alice.ID).AccessAllowed() {
-			t.Errorf("BUG: a learner of a removed organisation was reinstated: err %v, learner %+v", err, accRead(w.env, alice.ID))
+		out, err := w.Service.ReinstateLearner(w.As("kcc-admin"), alice.ID, "please keep her")
+		if err == nil || out.AccessAllowed() || w.Learner(alice.ID).AccessAllowed() {
+			t.Errorf("BUG: a learner of a removed organisation was reinstated: err %v, learner %+v", err, w.Learner(alice.ID))
 		} else {
 			wantCode(t, err, apperr.Conflict)
 		}
-		back, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "bob"})
+		back, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "bob"})
 		if err == nil && back.AccessAllowed() {
 			t.Errorf("BUG: an inactivity-scheduled learner of a removed organisation regained access by signing in: %+v", back)
 		}
@@ -1663,20 +1616,20 @@ func TestOrganisationRemoval_CTL9_LearnersCannotRegainAccess(t *testing.T) {
 // them either, since they can name or address the person.
 func TestWithdraw_GEN2_LearnersOwnReasonNotKeptAfterErasure(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newAccWorld(t, st)
-		alice, self := lvActive(w, "alice")
-		bob, bobSelf := lvActive(w, "bob")
-		if _, err := w.svc.WithdrawConsent(self(), "Alice Given here: write to alice@kent.gov.uk, not my manager"); err != nil {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		alice, self := w.Active("alice")
+		bob, bobSelf := w.Active("bob")
+		if _, err := w.Service.WithdrawConsent(self(), "Alice Given here: write to alice@kent.gov.uk, not my manager"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.svc.RequestErasure(bobSelf(), "bob@kent.gov.uk wants out"); err != nil {
+		if _, err := w.Service.RequestErasure(bobSelf(), "bob@kent.gov.uk wants out"); err != nil {
 			t.Fatal(err)
 		}
 		for _, l := range []domain.Learner{alice, bob} {
-			if got := accRead(w.env, l.ID); got.Status != domain.StatusErased {
+			if got := w.Learner(l.ID); got.Status != domain.StatusErased {
 				t.Fatalf("not erased: %+v", got)
 			}
-			for _, e := range lvAbout(w.audit(w.p.ID), l.ID) {
+			for _, e := range lvAbout(w.Audit(w.Programme.ID), l.ID) {
 				text := e.Reason + fmt.Sprint(e.Details)
 				if strings.Contains(text, "@kent.gov.uk") || strings.Contains(text, "Alice Given") {
 					t.Errorf("BUG: audit entry %s about erased learner %s keeps the learner's free text: %q", e.Action, l.ID, e.Reason)
@@ -1690,21 +1643,22 @@ func TestWithdraw_GEN2_LearnersOwnReasonNotKeptAfterErasure(t *testing.T) {
 // report still says what it found, so the admin can fix the file.
 func TestRoster_INV4_AtomicRosterWithBadLinesAppliesNothing(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLvRosterWorld(t, st)
-		lines := w.roster(lvRange(0, 10)...)
+		w := testkit.NewConnectToLearn(t, st)
+		k, _ := lvRosterLearners(w)
+		lines := lvRoster(lvRange(0, 10)...)
 		lines[1] = "K01 <k01@kent.gov.uk>" // k01's line is malformed
-		before := len(w.env.audit(w.p.ID))
-		rep, err := w.svc.ReconcileRoster(w.as("kcc-admin"), w.kcc.ID, lines, false, true, nil)
+		before := len(w.Audit(w.Programme.ID))
+		rep, err := w.Service.ReconcileRoster(w.As("kcc-admin"), w.KCC.ID, lines, false, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if rep.Applied || len(rep.BadLines) != 1 || rep.BadLines[0].Line != 2 || rep.ToRemove != 1 {
 			t.Fatalf("report: %+v", lvRep(rep))
 		}
-		if got := accRead(w.env, w.k[1].ID); got.Status == domain.StatusRemovalScheduled {
+		if got := w.Learner(k[1].ID); got.Status == domain.StatusRemovalScheduled {
 			t.Fatalf("an atomic roster with a bad line scheduled k01: %+v", got)
 		}
-		if after := len(w.env.audit(w.p.ID)); after != before {
+		if after := len(w.Audit(w.Programme.ID)); after != before {
 			t.Fatalf("an atomic roster with a bad line wrote %d audit entries", after-before)
 		}
 	})

@@ -18,6 +18,9 @@ import (
 // transaction with their audit entries and feed events (invariant 5).
 
 // DirectoryStore is what SCIM needs from persistence beyond the rest.
+// GetScimToken, ScimTokenByHash: NOT_FOUND when missing; CreateScimToken:
+// CONFLICT on a taken hash; RevokeScimToken: false when nothing was revoked
+// (missing, or revoked already).
 type DirectoryStore interface {
 	CreateScimToken(ctx context.Context, t domain.ScimToken) error
 	ScimTokenByHash(ctx context.Context, hash string) (domain.ScimToken, error)

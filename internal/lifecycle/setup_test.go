@@ -14,11 +14,11 @@ import (
 
 func TestEmailDomain_CTL3_RefusesNonOrganisationDomainsAndWritesNothing(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st)
-		p, _ := e.ctlProgramme()
-		kcc := e.admit(p.ID, "Kent County Council", "kent.gov.uk")
-		police := e.admit(p.ID, "Kent Police", "kent.police.uk")
-		before := len(e.audit(p.ID))
+		e := testkit.NewWorld(t, st)
+		p, _ := e.ConnectToLearnProgramme()
+		kcc := e.Admit(p.ID, "Kent County Council", "kent.gov.uk")
+		police := e.Admit(p.ID, "Kent Police", "kent.police.uk")
+		before := len(e.Audit(p.ID))
 		cases := []struct {
 			domain string
 			code   apperr.Code
@@ -37,17 +37,17 @@ func TestEmailDomain_CTL3_RefusesNonOrganisationDomainsAndWritesNothing(t *testi
 			{"kent.gov.uk", apperr.Conflict, ""},
 		}
 		for _, c := range cases {
-			_, err := e.svc.AddEmailDomain(e.as("kc"), police.ID, c.domain, false)
+			_, err := e.Service.AddEmailDomain(e.As("kc"), police.ID, c.domain, false)
 			wantCode(t, err, c.code)
 			if ae, _ := apperr.As(err); c.reason != "" && (ae.Reason != c.reason || ae.Field != "domain" || ae.Rule != "CTL-3") {
 				t.Errorf("%q: want reason %s field domain rule CTL-3, got %+v", c.domain, c.reason, ae)
 			}
 		}
-		ds, _ := e.svc.DomainsByOrganisations(e.sys, []string{kcc.ID, police.ID})
+		ds, _ := e.Service.DomainsByOrganisations(e.Sys, []string{kcc.ID, police.ID})
 		if len(ds[police.ID]) != 1 || len(ds[kcc.ID]) != 1 {
 			t.Fatalf("refused domains were written: %+v", ds)
 		}
-		if after := len(e.audit(p.ID)); after != before {
+		if after := len(e.Audit(p.ID)); after != before {
 			t.Fatalf("refused changes were audited: %d -> %d", before, after)
 		}
 	})
@@ -55,51 +55,47 @@ func TestEmailDomain_CTL3_RefusesNonOrganisationDomainsAndWritesNothing(t *testi
 
 func TestEmailDomain_CTL3_OneOrganisationPerDomainAcrossTheInstallation(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st)
-		ctl, _ := e.ctlProgramme()
-		kcc := e.admit(ctl.ID, "Kent County Council", "kent.gov.uk")
-		onc, err := e.svc.CreateProgramme(e.sys, lifecycle.CreateProgrammeInput{Name: "Onclick", Preset: domain.PresetOnclick,
-			GoverningBodies: []lifecycle.GoverningBodyInput{{Name: "WSCC", Role: domain.BodyController}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wscc := e.admit(onc.ID, "West Sussex County Council", "westsussex.gov.uk")
+		e := testkit.NewWorld(t, st)
+		ctl, _ := e.ConnectToLearnProgramme()
+		kcc := e.Admit(ctl.ID, "Kent County Council", "kent.gov.uk")
+		onc := e.OnclickProgramme("Onclick", "WSCC")
+		wscc := e.Admit(onc.ID, "West Sussex County Council", "westsussex.gov.uk")
 		// kent.gov.uk already belongs to KCC in another programme.
-		_, err = e.svc.AddEmailDomain(e.sys, wscc.ID, "kent.gov.uk", false)
+		_, err := e.Service.AddEmailDomain(e.Sys, wscc.ID, "kent.gov.uk", false)
 		wantCode(t, err, apperr.Conflict)
 		// A proposal claiming it is refused up front.
-		_, err = e.svc.ProposeMembership(e.sys, lifecycle.ProposeMembershipInput{ProgrammeID: onc.ID, Action: domain.ProposalAdmit,
+		_, err = e.Service.ProposeMembership(e.Sys, lifecycle.ProposeMembershipInput{ProgrammeID: onc.ID, Action: domain.ProposalAdmit,
 			Name: "Impostor", Kind: "OTHER", Domains: []lifecycle.DomainInput{{Domain: "kent.gov.uk"}}})
 		wantCode(t, err, apperr.Conflict)
 		// A subdomain of a rule that covers subdomains overlaps it.
-		if _, err := e.svc.AddEmailDomain(e.sys, kcc.ID, "kentcc.org.uk", true); err != nil {
+		if _, err := e.Service.AddEmailDomain(e.Sys, kcc.ID, "kentcc.org.uk", true); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.AddEmailDomain(e.sys, wscc.ID, "schools.kentcc.org.uk", false)
+		_, err = e.Service.AddEmailDomain(e.Sys, wscc.ID, "schools.kentcc.org.uk", false)
 		wantCode(t, err, apperr.Conflict)
 		// A parent rule with subdomains over another organisation's domain overlaps too.
-		_, err = e.svc.AddEmailDomain(e.sys, wscc.ID, "medway.gov.uk", false)
+		_, err = e.Service.AddEmailDomain(e.Sys, wscc.ID, "medway.gov.uk", false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.AddEmailDomain(e.sys, kcc.ID, "hr.medway.gov.uk", false) // exact, different host: fine
+		_, err = e.Service.AddEmailDomain(e.Sys, kcc.ID, "hr.medway.gov.uk", false) // exact, different host: fine
 		if err != nil {
 			t.Fatalf("a distinct subdomain without overlap should be allowed: %v", err)
 		}
-		if _, err := e.svc.AddEmailDomain(e.sys, wscc.ID, "hr.sussexcc.org.uk", false); err != nil {
+		if _, err := e.Service.AddEmailDomain(e.Sys, wscc.ID, "hr.sussexcc.org.uk", false); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.AddEmailDomain(e.sys, kcc.ID, "sussexcc.org.uk", true)
+		_, err = e.Service.AddEmailDomain(e.Sys, kcc.ID, "sussexcc.org.uk", true)
 		wantCode(t, err, apperr.Conflict)
-		if _, err := e.svc.AddEmailDomain(e.sys, kcc.ID, "sussexcc.org.uk", false); err != nil {
+		if _, err := e.Service.AddEmailDomain(e.Sys, kcc.ID, "sussexcc.org.uk", false); err != nil {
 			t.Fatalf("the parent alone, without subdomains, does not overlap: %v", err)
 		}
 		// Lookalikes are different domains, not matches.
-		if _, err := e.svc.AddEmailDomain(e.sys, wscc.ID, "evilkent.gov.uk", false); err != nil {
+		if _, err := e.Service.AddEmailDomain(e.Sys, wscc.ID, "evilkent.gov.uk", false); err != nil {
 			t.Fatalf("evilkent.gov.uk is a different domain: %v", err)
 		}
 		// An organisation's own overlapping rules are allowed (subdomain rule under its own domain).
-		if _, err := e.svc.AddEmailDomain(e.sys, kcc.ID, "staff.kentcc.org.uk", false); err != nil {
+		if _, err := e.Service.AddEmailDomain(e.Sys, kcc.ID, "staff.kentcc.org.uk", false); err != nil {
 			t.Fatalf("own overlapping rule: %v", err)
 		}
 	})
@@ -107,40 +103,40 @@ func TestEmailDomain_CTL3_OneOrganisationPerDomainAcrossTheInstallation(t *testi
 
 func TestUpdateProgrammeRules_CTL12_ChangesAreValidatedAndAudited(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st)
-		p, _ := e.ctlProgramme()
+		e := testkit.NewWorld(t, st)
+		p, _ := e.ConnectToLearnProgramme()
 		if p.Settings.InactivityLimit == nil || *p.Settings.InactivityLimit != 365*24*time.Hour {
 			t.Fatalf("CTL-7 preset inactivity limit: %+v", p.Settings.InactivityLimit)
 		}
-		if p.Settings.ContractEndsAt == nil || !p.Settings.ContractEndsAt.Equal(e.clock.Now().AddDate(2, 0, 0)) {
+		if p.Settings.ContractEndsAt == nil || !p.Settings.ContractEndsAt.Equal(e.Clock.Now().AddDate(2, 0, 0)) {
 			t.Fatalf("CTL-6 preset contract end: %v", p.Settings.ContractEndsAt)
 		}
 		bad := -1
-		_, err := e.svc.UpdateProgrammeRules(e.as("kc"), p.ID, lifecycle.RuleSettingsPatch{MinimumAge: &bad}, "")
+		_, err := e.Service.UpdateProgrammeRules(e.As("kc"), p.ID, lifecycle.RuleSettingsPatch{MinimumAge: &bad}, "")
 		wantCode(t, err, apperr.BadUserInput)
 		threshold := 0.0
-		_, err = e.svc.UpdateProgrammeRules(e.as("kc"), p.ID, lifecycle.RuleSettingsPatch{RosterRemovalThreshold: &threshold}, "")
+		_, err = e.Service.UpdateProgrammeRules(e.As("kc"), p.ID, lifecycle.RuleSettingsPatch{RosterRemovalThreshold: &threshold}, "")
 		wantCode(t, err, apperr.BadUserInput)
 		age, grace := 16, 30*24*time.Hour
-		got, err := e.svc.UpdateProgrammeRules(e.as("kc"), p.ID, lifecycle.RuleSettingsPatch{MinimumAge: &age,
+		got, err := e.Service.UpdateProgrammeRules(e.As("kc"), p.ID, lifecycle.RuleSettingsPatch{MinimumAge: &age,
 			AutomatedRemovalGrace: &grace, ClearInactivityLimit: true}, "board decision 12")
 		if err != nil {
 			t.Fatal(err)
 		}
-		reread, _ := e.svc.Programme(e.sys, p.ID)
+		reread, _ := e.Service.Programme(e.Sys, p.ID)
 		for _, s := range []domain.RuleSettings{got.Settings, reread.Settings} {
 			if s.MinimumAge != 16 || s.AutomatedRemovalGrace != grace || s.InactivityLimit != nil || s.ContractEndsAt == nil {
 				t.Fatalf("settings not applied: %+v", s)
 			}
 		}
-		es := e.audit(p.ID)
+		es := e.Audit(p.ID)
 		var entry *domain.AuditEntry
 		for i := range es {
 			if es[i].Action == "programme.rules.update" {
 				entry = &es[i]
 			}
 		}
-		if entry == nil || entry.Reason != "board decision 12" || entry.ActorID != lifecycle.ActorIDFor(testIssuer, "kc") {
+		if entry == nil || entry.Reason != "board decision 12" || entry.ActorID != lifecycle.ActorIDFor(testkit.TestIssuer, "kc") {
 			t.Fatalf("audit entry: %+v", entry)
 		}
 		before, _ := entry.Details["before"].(map[string]any)
@@ -149,17 +145,17 @@ func TestUpdateProgrammeRules_CTL12_ChangesAreValidatedAndAudited(t *testing.T) 
 			t.Fatalf("audit details: %+v", entry.Details)
 		}
 		// Only programme admins may change rules.
-		e.grant("auditor", domain.RoleAuditor, p.ID, nil, nil)
-		_, err = e.svc.UpdateProgrammeRules(e.as("auditor"), p.ID, lifecycle.RuleSettingsPatch{MinimumAge: &age}, "")
+		e.Grant("auditor", domain.RoleAuditor, p.ID, nil, nil)
+		_, err = e.Service.UpdateProgrammeRules(e.As("auditor"), p.ID, lifecycle.RuleSettingsPatch{MinimumAge: &age}, "")
 		wantCode(t, err, apperr.Forbidden)
 	})
 }
 
 func TestRules_ListsTheRulebookInForcePerPreset(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st)
-		p, _ := e.ctlProgramme()
-		rules, err := e.svc.Rules(e.as("kc"), p.ID)
+		e := testkit.NewWorld(t, st)
+		p, _ := e.ConnectToLearnProgramme()
+		rules, err := e.Service.Rules(e.As("kc"), p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,9 +177,8 @@ func TestRules_ListsTheRulebookInForcePerPreset(t *testing.T) {
 		if ids["CTL-7"].Parameters["inactivityLimit"] != "P365D" || ids["GEN-4"].Parameters["automatedRemovalGrace"] != "P21D" {
 			t.Errorf("parameters: %+v %+v", ids["CTL-7"].Parameters, ids["GEN-4"].Parameters)
 		}
-		onc, _ := e.svc.CreateProgramme(e.sys, lifecycle.CreateProgrammeInput{Name: "Onclick", Preset: domain.PresetOnclick,
-			GoverningBodies: []lifecycle.GoverningBodyInput{{Name: "WSCC", Role: domain.BodyController}}})
-		rules, _ = e.svc.Rules(e.sys, onc.ID)
+		onc := e.OnclickProgramme("Onclick", "WSCC")
+		rules, _ = e.Service.Rules(e.Sys, onc.ID)
 		var got []string
 		for _, r := range rules {
 			got = append(got, r.ID)
@@ -206,29 +201,29 @@ func TestRules_ListsTheRulebookInForcePerPreset(t *testing.T) {
 
 func TestCreateProgramme_OnlyTheBootstrapAdmin(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st)
+		e := testkit.NewWorld(t, st)
 		in := lifecycle.CreateProgrammeInput{Name: "Third programme", Preset: domain.PresetOnclick,
 			GoverningBodies: []lifecycle.GoverningBodyInput{{Name: "Council", Role: domain.BodyController}}}
-		p, _ := e.ctlProgramme()
-		_, err := e.svc.CreateProgramme(e.as("kc"), in) // a programme admin elsewhere
+		p, _ := e.ConnectToLearnProgramme()
+		_, err := e.Service.CreateProgramme(e.As("kc"), in) // a programme admin elsewhere
 		wantCode(t, err, apperr.Forbidden)
-		_, err = e.svc.CreateProgramme(lifecycle.WithIdentity(e.sys, domain.Identity{Issuer: "https://other.example", Subject: "bootstrap"}), in)
+		_, err = e.Service.CreateProgramme(lifecycle.WithIdentity(e.Sys, domain.Identity{Issuer: "https://other.example", Subject: "bootstrap"}), in)
 		wantCode(t, err, apperr.Forbidden) // same subject, other issuer: not the bootstrap admin
-		created, err := e.svc.CreateProgramme(e.as("bootstrap"), in)
+		created, err := e.Service.CreateProgramme(e.As("bootstrap"), in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The creator administers it; the other programme's admin cannot see it.
-		if _, err := e.svc.Programme(e.as("bootstrap"), created.ID); err != nil {
+		if _, err := e.Service.Programme(e.As("bootstrap"), created.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.Programme(e.as("kc"), created.ID)
+		_, err = e.Service.Programme(e.As("kc"), created.ID)
 		wantCode(t, err, apperr.NotFound)
-		_, err = e.svc.CreateProgramme(e.as("bootstrap"), in)
+		_, err = e.Service.CreateProgramme(e.As("bootstrap"), in)
 		wantCode(t, err, apperr.Conflict)
 		in.GoverningBodies = nil
 		in.Name = "No bodies"
-		_, err = e.svc.CreateProgramme(e.as("bootstrap"), in)
+		_, err = e.Service.CreateProgramme(e.As("bootstrap"), in)
 		wantCode(t, err, apperr.BadUserInput)
 		_ = p
 	})

@@ -176,7 +176,10 @@ type SignIns interface {
 }
 
 // Leaving: data requests (ONC-5) and the bulk removal paths, each applying a
-// domain.Bulk (its guard set, target status and event) set-based.
+// domain.Bulk (its guard set, target status and event) set-based: learners
+// outside the guard set are skipped. EraseLearners applies the bulk's scrub
+// (domain.Erasure) and refuses a bulk without one, or naming a record or
+// field the store cannot map, before writing anything.
 // GetDataRequest: NOT_FOUND.
 type Leaving interface {
 	CreateDataRequest(ctx context.Context, r domain.DataRequest) error

@@ -25,15 +25,15 @@ const swpDay = 24 * time.Hour
 
 // swpImport imports n learners into an organisation as its admin, in one
 // atomic import, and returns their IDs.
-func swpImport(w *lrnWorld, admin, orgID, prefix, emailDomain string, n int) []string {
-	w.t.Helper()
+func swpImport(w *testkit.ConnectToLearn, admin, orgID, prefix, emailDomain string, n int) []string {
+	w.T.Helper()
 	rows := make([]lifecycle.ImportRow, n)
 	for i := range rows {
 		rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("%s%05d@%s", prefix, i, emailDomain), GivenName: "Imported", FamilyName: fmt.Sprint("Number ", i)}
 	}
-	rep, err := w.svc.ImportLearners(w.as(admin), orgID, rows, false, true)
+	rep, err := w.Service.ImportLearners(w.As(admin), orgID, rows, false, true)
 	if err != nil || rep.Created != n {
-		w.t.Fatalf("import: created %d of %d: %v", rep.Created, n, err)
+		w.T.Fatalf("import: created %d of %d: %v", rep.Created, n, err)
 	}
 	ids := make([]string, 0, n)
 	for _, l := range rep.Lines {
@@ -47,9 +47,9 @@ func swpImport(w *lrnWorld, admin, orgID, prefix, emailDomain string, n int) []s
 // API call per learner in a fixture).
 func swpEnrolAll(t *testing.T, st *store.Store, programmeID, courseID string) int {
 	t.Helper()
-	res, err := st.SQL().Exec(lrnSQL(st, `INSERT INTO learning_activity (learner_id, course_id, state, updated_at)
+	res, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), `INSERT INTO learning_activity (learner_id, course_id, state, updated_at)
 		SELECT l.id, c.id, 'ENROLLED', l.created_at FROM learners l CROSS JOIN courses c
-		WHERE l.programme_id = $1 AND c.id = $2 AND l.status <> 'ERASED'`), programmeID, courseID)
+		WHERE l.programme_id = ? AND c.id = ? AND l.status <> 'ERASED'`), programmeID, courseID)
 	if err != nil {
 		t.Fatalf("enrol: %v", err)
 	}
@@ -68,30 +68,30 @@ func swpSweep(t *testing.T, svc *lifecycle.Service, ctx context.Context, program
 
 func swpStatus(t *testing.T, st *store.Store, programmeID string, status domain.LearnerStatus) int {
 	t.Helper()
-	return lrnCount(t, st, `SELECT count(*) FROM learners WHERE programme_id = $1 AND status = $2`, programmeID, string(status))
+	return testkit.Count(t, st, `SELECT count(*) FROM learners WHERE programme_id = ? AND status = ?`, programmeID, string(status))
 }
 
 // swpErasedTwice counts the programme's learners with more than one
 // LEARNER_ERASED event.
 func swpErasedTwice(t *testing.T, st *store.Store, programmeID string) int {
 	t.Helper()
-	return lrnCount(t, st, `SELECT count(*) FROM (SELECT learner_id FROM lifecycle_events WHERE programme_id = $1 AND type = 'LEARNER_ERASED'
+	return testkit.Count(t, st, `SELECT count(*) FROM (SELECT learner_id FROM lifecycle_events WHERE programme_id = ? AND type = 'LEARNER_ERASED'
 		GROUP BY learner_id HAVING count(*) > 1) x`, programmeID)
 }
 
 func swpErasedEvents(t *testing.T, st *store.Store, programmeID string) int {
 	t.Helper()
-	return lrnCount(t, st, `SELECT count(*) FROM lifecycle_events WHERE programme_id = $1 AND type = 'LEARNER_ERASED'`, programmeID)
+	return testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events WHERE programme_id = ? AND type = 'LEARNER_ERASED'`, programmeID)
 }
 
 func swpEraseAudits(t *testing.T, st *store.Store, programmeID, rule string) int {
 	t.Helper()
-	return lrnCount(t, st, `SELECT count(*) FROM audit_entries WHERE programme_id = $1 AND action = 'learner.erase' AND reason = $2`, programmeID, rule)
+	return testkit.Count(t, st, `SELECT count(*) FROM audit_entries WHERE programme_id = ? AND action = 'learner.erase' AND reason = ?`, programmeID, rule)
 }
 
 func swpTotals(t *testing.T, st *store.Store, orgID string) int {
 	t.Helper()
-	return lrnCount(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals WHERE organisation_id = $1`, orgID)
+	return testkit.Count(t, st, `SELECT CAST(coalesce(sum(n), 0) AS bigint) FROM erased_activity_totals WHERE organisation_id = ?`, orgID)
 }
 
 // swpState fingerprints everything a sweep may write.
@@ -152,54 +152,46 @@ func (s *swpStore) AppendAudits(ctx context.Context, es []domain.AuditEntry) err
 	return write(ctx)
 }
 
-// swpService is a second service over a wrapped store, on the test's clock.
-func swpService(e *env, st lifecycle.Store, clock func() time.Time) *lifecycle.Service {
-	if clock == nil {
-		clock = e.clock.Now
-	}
-	return lifecycle.New(st, lifecycle.Options{Clock: clock, BootstrapAdmin: &domain.Identity{Issuer: testIssuer, Subject: "bootstrap"}})
-}
-
 // ---- CTL-6: the contract ends ----
 
 func TestSweep_CTL6_ContractEndErasesEveryone(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		lrnProvider(w.env, w.kcc.ID, kccIssuer)
-		cs := ersCourses(w)
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
+		cs := w.Courses()
 		n := lifecycle.SweepBatch + 100 // more than one batch
-		swpImport(w, "kcc-admin", w.kcc.ID, "ce", "kent.gov.uk", n)
+		swpImport(w, "kcc-admin", w.KCC.ID, "ce", "kent.gov.uk", n)
 		for i := 0; i < 3; i++ {
-			w.create(w.medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i))
+			w.CreateLearner(w.Medway.ID, fmt.Sprintf("m%d@medway.gov.uk", i), "M", fmt.Sprint("Number ", i))
 		}
-		linked, _ := lrnLinked(w.env, w.kcc.ID, "linked@kent.gov.uk", kccIssuer, "linked")
-		if _, _, err := w.svc.StartSession(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "linked"}); err != nil {
+		linked, _ := w.Linked(w.KCC.ID, "linked@kent.gov.uk", testkit.KCCIssuer, "linked")
+		if _, _, err := w.Service.StartSession(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "linked"}); err != nil {
 			t.Fatal(err)
 		}
-		leaver := w.create(w.kcc.ID, "leaver@kent.gov.uk", "L", "L")
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), leaver.ID, "left"); err != nil {
+		leaver := w.CreateLearner(w.KCC.ID, "leaver@kent.gov.uk", "L", "L")
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), leaver.ID, "left"); err != nil {
 			t.Fatal(err)
 		}
-		gone, goneCtx := lrnLinked(w.env, w.kcc.ID, "gone@kent.gov.uk", kccIssuer, "gone")
-		if out, err := w.svc.WithdrawConsent(goneCtx(), ""); err != nil || out.Status != domain.StatusErased {
+		gone, goneCtx := w.Linked(w.KCC.ID, "gone@kent.gov.uk", testkit.KCCIssuer, "gone")
+		if out, err := w.Service.WithdrawConsent(goneCtx(), ""); err != nil || out.Status != domain.StatusErased {
 			t.Fatalf("withdraw: %+v %v", out, err)
 		}
-		goneFeed := lrnFeed(t, st, gone.ID)
+		goneFeed := w.Feed(gone.ID)
 		total := n + 3 + 2 // imported, Medway's, linked, leaver
-		if got := swpEnrolAll(t, st, w.p.ID, cs[0].ID); got != total {
+		if got := swpEnrolAll(t, st, w.Programme.ID, cs[0].ID); got != total {
 			t.Fatalf("fixture: enrolled %d", got)
 		}
-		otherP, _ := newOtherProgramme(w.env)
-		tw := w.admit(otherP, "Tunbridge Wells Borough Council", "tunbridgewells.gov.uk")
-		erin := lrnCreateIn(w.env, tw.ID, "erin@tunbridgewells.gov.uk")
-		end := *w.p.Settings.ContractEndsAt
+		otherP, _ := newOtherProgramme(w.World)
+		tw := w.Admit(otherP, "Tunbridge Wells Borough Council", "tunbridgewells.gov.uk")
+		erin := w.CreateLearner(tw.ID, "erin@tunbridgewells.gov.uk", "G", "F")
+		end := *w.Programme.Settings.ContractEndsAt
 
 		// Before the end nothing happens.
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.ContractEnded || rep.Erased != 0 || rep.ScheduledInactive != 0 {
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.ContractEnded || rep.Erased != 0 || rep.ScheduledInactive != 0 {
 			t.Fatalf("sweep before the contract end: %+v", rep)
 		}
 		// Warned in advance through the retention view: at the end, everyone goes.
-		prev, err := w.svc.RetentionPreview(w.as("kc"), w.p.ID, end)
+		prev, err := w.Service.RetentionPreview(w.As("kc"), w.Programme.ID, end)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,9 +205,9 @@ func TestSweep_CTL6_ContractEndErasesEveryone(t *testing.T) {
 		}
 
 		// The contract ends: one sweep erases every learner of the programme, in batches.
-		w.clock.Set(end)
+		w.Clock.Set(end)
 		watch := &swpStore{Store: st}
-		rep := swpSweep(t, swpService(w.env, watch, nil), w.as("kc"), w.p.ID)
+		rep := swpSweep(t, w.NewService(watch, nil), w.As("kc"), w.Programme.ID)
 		if !rep.ContractEnded || rep.Erased != total {
 			t.Fatalf("CTL-6 sweep: %+v, want %d erased", rep, total)
 		}
@@ -223,52 +215,52 @@ func TestSweep_CTL6_ContractEndErasesEveryone(t *testing.T) {
 		if fmt.Sprint(watch.batches) != fmt.Sprint([]int{lifecycle.SweepBatch, total - lifecycle.SweepBatch}) {
 			t.Errorf("erasure batches: %v, want one of %d and the rest", watch.batches, lifecycle.SweepBatch)
 		}
-		if n := lrnCount(t, st, `SELECT count(*) FROM learners WHERE programme_id = $1 AND (status <> 'ERASED' OR email IS NOT NULL
-			OR given_name IS NOT NULL OR family_name IS NOT NULL OR erased_at IS NULL)`, w.p.ID); n != 0 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM learners WHERE programme_id = ? AND (status <> 'ERASED' OR email IS NOT NULL
+			OR given_name IS NOT NULL OR family_name IS NOT NULL OR erased_at IS NULL)`, w.Programme.ID); n != 0 {
 			t.Fatalf("CTL-6: %d learners not fully erased", n)
 		}
 		for q, want := range map[string]int{
-			`SELECT count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id WHERE l.programme_id = $1`:  0,
-			`SELECT count(*) FROM learner_identities i JOIN learners l ON l.id = i.learner_id WHERE l.programme_id = $1`: 0,
-			`SELECT count(*) FROM sessions s JOIN learners l ON l.id = s.learner_id WHERE l.programme_id = $1`:           0,
+			`SELECT count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id WHERE l.programme_id = ?`:  0,
+			`SELECT count(*) FROM learner_identities i JOIN learners l ON l.id = i.learner_id WHERE l.programme_id = ?`: 0,
+			`SELECT count(*) FROM sessions s JOIN learners l ON l.id = s.learner_id WHERE l.programme_id = ?`:           0,
 		} {
-			if got := lrnCount(t, st, q, w.p.ID); got != want {
+			if got := testkit.Count(t, st, q, w.Programme.ID); got != want {
 				t.Errorf("%s: %d", q, got)
 			}
 		}
-		if got := swpErasedEvents(t, st, w.p.ID); got != total+1 || swpErasedTwice(t, st, w.p.ID) != 0 {
+		if got := swpErasedEvents(t, st, w.Programme.ID); got != total+1 || swpErasedTwice(t, st, w.Programme.ID) != 0 {
 			t.Fatalf("LEARNER_ERASED events: %d (want one per learner, %d)", got, total+1)
 		}
-		if got := swpEraseAudits(t, st, w.p.ID, "CTL-6"); got != total {
+		if got := swpEraseAudits(t, st, w.Programme.ID, "CTL-6"); got != total {
 			t.Fatalf("learner.erase entries for CTL-6: %d, want %d", got, total)
 		}
 		// Each erased learner's last event is LEARNER_ERASED at its final version.
-		if n := lrnCount(t, st, `SELECT count(*) FROM learners l WHERE l.programme_id = $1 AND NOT EXISTS (SELECT 1 FROM lifecycle_events e
-			WHERE e.learner_id = l.id AND e.type = 'LEARNER_ERASED' AND e.learner_version = l.version)`, w.p.ID); n != 0 {
+		if n := testkit.Count(t, st, `SELECT count(*) FROM learners l WHERE l.programme_id = ? AND NOT EXISTS (SELECT 1 FROM lifecycle_events e
+			WHERE e.learner_id = l.id AND e.type = 'LEARNER_ERASED' AND e.learner_version = l.version)`, w.Programme.ID); n != 0 {
 			t.Fatalf("%d learners lack a LEARNER_ERASED event at their final version", n)
 		}
-		if feed := lrnFeed(t, st, linked.ID); feed[len(feed)-1].Type != string(domain.EventErased) {
+		if feed := w.Feed(linked.ID); feed[len(feed)-1].Type != string(domain.EventErased) {
 			t.Fatalf("linked learner's feed: %v", feed)
 		}
 		// GEN-3: the activity is kept as anonymous totals, once.
-		if got := swpTotals(t, st, w.kcc.ID); got != n+2 {
+		if got := swpTotals(t, st, w.KCC.ID); got != n+2 {
 			t.Errorf("KCC activity totals: %d, want %d", got, n+2)
 		}
-		if got := swpTotals(t, st, w.medway.ID); got != 3 {
+		if got := swpTotals(t, st, w.Medway.ID); got != 3 {
 			t.Errorf("Medway activity totals: %d, want 3", got)
 		}
 		// The learner erased before is not erased again; the other programme is untouched.
-		if got := lrnFeed(t, st, gone.ID); fmt.Sprint(got) != fmt.Sprint(goneFeed) {
+		if got := w.Feed(gone.ID); fmt.Sprint(got) != fmt.Sprint(goneFeed) {
 			t.Fatalf("an erased learner was erased again: %v -> %v", goneFeed, got)
 		}
-		if got := accRead(w.env, erin.ID); got.Status != domain.StatusPendingAcceptance || lrnDeref(got.Email) != "erin@tunbridgewells.gov.uk" ||
+		if got := w.Learner(erin.ID); got.Status != domain.StatusPendingAcceptance || lrnDeref(got.Email) != "erin@tunbridgewells.gov.uk" ||
 			got.Version != erin.Version {
 			t.Fatalf("a learner of another programme was touched: %+v", got)
 		}
 
 		// Again: nothing left to do.
 		before := swpState(t, st)
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); !rep.ContractEnded || rep.Erased != 0 {
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); !rep.ContractEnded || rep.Erased != 0 {
 			t.Fatalf("second sweep after the contract end: %+v", rep)
 		}
 		if after := swpState(t, st); after != before {
@@ -276,7 +268,7 @@ func TestSweep_CTL6_ContractEndErasesEveryone(t *testing.T) {
 		}
 		// Nobody can join a programme whose contract has ended... but the
 		// rule itself is the sweep's: only the programme admins may run it.
-		_, err = w.svc.RunRetentionSweep(w.as("kcc-admin"), w.p.ID)
+		_, err = w.Service.RunRetentionSweep(w.As("kcc-admin"), w.Programme.ID)
 		wantCode(t, err, apperr.Forbidden)
 	})
 }
@@ -285,74 +277,74 @@ func TestSweep_CTL6_ContractEndErasesEveryone(t *testing.T) {
 
 func TestSweep_CTL7_InactivitySchedulesWithGrace(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		lrnProvider(w.env, w.kcc.ID, kccIssuer)
-		cs := ersCourses(w)
-		t0 := w.clock.Now()
-		limit, grace := *w.p.Settings.InactivityLimit, w.p.Settings.AutomatedRemovalGrace
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
+		cs := w.Courses()
+		t0 := w.Clock.Now()
+		limit, grace := *w.Programme.Settings.InactivityLimit, w.Programme.Settings.AutomatedRemovalGrace
 		if limit != 365*swpDay || grace != 21*swpDay {
 			t.Fatalf("preset: limit %v grace %v", limit, grace)
 		}
-		idle := w.create(w.kcc.ID, "idle@kent.gov.uk", "I", "I")         // never signs in, no LMS activity
-		idleMed := w.create(w.medway.ID, "idle@medway.gov.uk", "I", "M") // the same, at Medway
-		napper, _ := lrnLinked(w.env, w.kcc.ID, "napper@kent.gov.uk", kccIssuer, "napper")
-		signer, _ := lrnLinked(w.env, w.kcc.ID, "signer@kent.gov.uk", kccIssuer, "signer")
-		learning := w.create(w.kcc.ID, "learning@kent.gov.uk", "L", "L") // LMS activity, no sign-in
-		leaver := w.create(w.kcc.ID, "leaver@kent.gov.uk", "L", "V")
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), leaver.ID, "left"); err != nil {
+		idle := w.CreateLearner(w.KCC.ID, "idle@kent.gov.uk", "I", "I")         // never signs in, no LMS activity
+		idleMed := w.CreateLearner(w.Medway.ID, "idle@medway.gov.uk", "I", "M") // the same, at Medway
+		napper, _ := w.Linked(w.KCC.ID, "napper@kent.gov.uk", testkit.KCCIssuer, "napper")
+		signer, _ := w.Linked(w.KCC.ID, "signer@kent.gov.uk", testkit.KCCIssuer, "signer")
+		learning := w.CreateLearner(w.KCC.ID, "learning@kent.gov.uk", "L", "L") // LMS activity, no sign-in
+		leaver := w.CreateLearner(w.KCC.ID, "leaver@kent.gov.uk", "L", "V")
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), leaver.ID, "left"); err != nil {
 			t.Fatal(err)
 		}
 		// Day 200: signer signs in again. Day 300: the LMS reports learning's activity.
-		w.clock.Set(t0.Add(200 * swpDay))
-		if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "signer"}); err != nil {
+		w.Clock.Set(t0.Add(200 * swpDay))
+		if _, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "signer"}); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Set(t0.Add(300 * swpDay))
-		at := w.clock.Now()
-		ersActivity(t, st, learning.ID, cs[0].ID, "IN_PROGRESS", nil, &at, at)
-		ersLastActivity(t, st, learning.ID, at)
+		w.Clock.Set(t0.Add(300 * swpDay))
+		at := w.Clock.Now()
+		w.Activity(learning.ID, cs[0].ID, "IN_PROGRESS", nil, &at, at)
+		w.LastActivity(learning.ID, at)
 
 		// Just before the limit: nobody is inactive yet (the leaver's grace has
 		// long ended: that removal is carried out, GEN-4).
-		w.clock.Set(t0.Add(limit - time.Second))
-		rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID)
+		w.Clock.Set(t0.Add(limit - time.Second))
+		rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID)
 		if rep.ScheduledInactive != 0 || rep.Erased != 1 || rep.ContractEnded {
 			t.Fatalf("sweep before the limit: %+v", rep)
 		}
-		if got := accRead(w.env, leaver.ID); got.Status != domain.StatusErased {
+		if got := w.Learner(leaver.ID); got.Status != domain.StatusErased {
 			t.Fatalf("due leaver: %+v", got)
 		}
 
 		// The limit passed: the three with no sign-in and no activity since
 		// are scheduled, with the grace.
-		w.clock.Set(t0.Add(limit + time.Hour))
-		scheduledAt := w.clock.Now()
-		rep = swpSweep(t, w.svc, w.as("kc"), w.p.ID)
+		w.Clock.Set(t0.Add(limit + time.Hour))
+		scheduledAt := w.Clock.Now()
+		rep = swpSweep(t, w.Service, w.As("kc"), w.Programme.ID)
 		if rep.ScheduledInactive != 3 || rep.Erased != 0 {
 			t.Fatalf("CTL-7 sweep: %+v", rep)
 		}
 		for _, l := range []domain.Learner{idle, idleMed, napper} {
-			got := accRead(w.env, l.ID)
+			got := w.Learner(l.ID)
 			if got.Status != domain.StatusRemovalScheduled || swpReason(got) != domain.RemovalInactivity || got.RemovalDueAt == nil ||
 				!got.RemovalDueAt.Equal(scheduledAt.Add(grace)) || got.Version != l.Version+1 || lrnDeref(got.Email) == "" {
 				t.Fatalf("scheduled learner: %+v", got)
 			}
-			feed := lrnFeed(t, st, l.ID)
-			if last := feed[len(feed)-1]; last != lrnEv(domain.EventRemovalScheduled, got.Version) {
+			feed := w.Feed(l.ID)
+			if last := feed[len(feed)-1]; last != testkit.Ev(domain.EventRemovalScheduled, got.Version) {
 				t.Fatalf("feed of %s: %v", l.ID, feed)
 			}
-			if es := lrnEntries(w.audit(w.p.ID), "learner.schedule_removal", l.ID); len(es) != 1 || es[0].Reason != string(domain.RemovalInactivity) {
+			if es := lrnEntries(w.Audit(w.Programme.ID), "learner.schedule_removal", l.ID); len(es) != 1 || es[0].Reason != string(domain.RemovalInactivity) {
 				t.Fatalf("schedule audit: %+v", es)
 			}
 		}
 		for _, l := range []domain.Learner{signer, learning} {
-			if got := accRead(w.env, l.ID); got.Status != domain.StatusPendingAcceptance || got.RemovalDueAt != nil {
+			if got := w.Learner(l.ID); got.Status != domain.StatusPendingAcceptance || got.RemovalDueAt != nil {
 				t.Fatalf("an active learner was scheduled: %+v", got)
 			}
 		}
 		// Idempotent: the same sweep again schedules nobody twice.
 		before := swpState(t, st)
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.ScheduledInactive != 0 || rep.Erased != 0 {
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.ScheduledInactive != 0 || rep.Erased != 0 {
 			t.Fatalf("repeated sweep: %+v", rep)
 		}
 		if after := swpState(t, st); after != before {
@@ -360,35 +352,35 @@ func TestSweep_CTL7_InactivitySchedulesWithGrace(t *testing.T) {
 		}
 
 		// Within the grace, napper signs in: signing in is activity (CTL-7).
-		w.clock.Advance(10 * swpDay)
-		if l, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "napper"}); err != nil ||
+		w.Clock.Advance(10 * swpDay)
+		if l, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "napper"}); err != nil ||
 			l.Status == domain.StatusRemovalScheduled || l.Status == domain.StatusErased || l.RemovalDueAt != nil {
 			t.Fatalf("napper signs in within the grace: %+v %v", l, err)
 		}
 		// One second before the grace ends: nobody erased yet.
-		w.clock.Set(scheduledAt.Add(grace - time.Second))
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.Erased != 0 || rep.ScheduledInactive != 0 {
+		w.Clock.Set(scheduledAt.Add(grace - time.Second))
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.Erased != 0 || rep.ScheduledInactive != 0 {
 			t.Fatalf("sweep within the grace: %+v", rep)
 		}
 		// The grace ended: the two still inactive are erased.
-		w.clock.Set(scheduledAt.Add(grace))
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.Erased != 2 || rep.ScheduledInactive != 0 {
+		w.Clock.Set(scheduledAt.Add(grace))
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.Erased != 2 || rep.ScheduledInactive != 0 {
 			t.Fatalf("sweep after the grace: %+v", rep)
 		}
 		for _, l := range []domain.Learner{idle, idleMed} {
-			if got := accRead(w.env, l.ID); got.Status != domain.StatusErased || got.Email != nil {
+			if got := w.Learner(l.ID); got.Status != domain.StatusErased || got.Email != nil {
 				t.Fatalf("inactive learner after the grace: %+v", got)
 			}
-			if es := lrnEntries(w.audit(w.p.ID), "learner.erase", l.ID); len(es) != 1 {
+			if es := lrnEntries(w.Audit(w.Programme.ID), "learner.erase", l.ID); len(es) != 1 {
 				t.Fatalf("erase audit: %+v", es)
 			}
 		}
 		for _, l := range []domain.Learner{napper, signer, learning} {
-			if got := accRead(w.env, l.ID); got.Status == domain.StatusErased {
+			if got := w.Learner(l.ID); got.Status == domain.StatusErased {
 				t.Fatalf("an active learner was erased: %+v", got)
 			}
 		}
-		if got := fmt.Sprint(lrnFeed(t, st, napper.ID)); !strings.Contains(got, "REMOVAL_SCHEDULED@v3 REMOVAL_CANCELLED@v4") {
+		if got := fmt.Sprint(w.Feed(napper.ID)); !strings.Contains(got, "REMOVAL_SCHEDULED@v3 REMOVAL_CANCELLED@v4") {
 			t.Fatalf("napper's feed: %v", got)
 		}
 	})
@@ -405,37 +397,37 @@ func swpReason(l domain.Learner) domain.RemovalReason {
 
 func TestSweep_IsIdempotent(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		lrnProvider(w.env, w.kcc.ID, kccIssuer)
-		cs := ersCourses(w)
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
+		cs := w.Courses()
 		delay := 3 * swpDay
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: &delay}, "test"); err != nil {
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: &delay}, "test"); err != nil {
 			t.Fatal(err)
 		}
-		t0 := w.clock.Now()
-		swpImport(w, "kcc-admin", w.kcc.ID, "idem", "kent.gov.uk", 50) // inactive from day 365
-		leaver := w.create(w.kcc.ID, "leaver@kent.gov.uk", "L", "L")
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), leaver.ID, "left"); err != nil {
+		t0 := w.Clock.Now()
+		swpImport(w, "kcc-admin", w.KCC.ID, "idem", "kent.gov.uk", 50) // inactive from day 365
+		leaver := w.CreateLearner(w.KCC.ID, "leaver@kent.gov.uk", "L", "L")
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), leaver.ID, "left"); err != nil {
 			t.Fatal(err)
 		}
-		withdrawn, wctx := lrnLinked(w.env, w.kcc.ID, "withdrawn@kent.gov.uk", kccIssuer, "withdrawn")
-		if out, err := w.svc.WithdrawConsent(wctx(), ""); err != nil || out.Status != domain.StatusWithdrawn {
+		withdrawn, wctx := w.Linked(w.KCC.ID, "withdrawn@kent.gov.uk", testkit.KCCIssuer, "withdrawn")
+		if out, err := w.Service.WithdrawConsent(wctx(), ""); err != nil || out.Status != domain.StatusWithdrawn {
 			t.Fatalf("withdraw with a delay: %+v %v", out, err)
 		}
-		active, _ := lrnLinked(w.env, w.kcc.ID, "active@kent.gov.uk", kccIssuer, "active")
-		swpEnrolAll(t, st, w.p.ID, cs[0].ID)
+		active, _ := w.Linked(w.KCC.ID, "active@kent.gov.uk", testkit.KCCIssuer, "active")
+		swpEnrolAll(t, st, w.Programme.ID, cs[0].ID)
 
-		w.clock.Set(t0.Add(366 * swpDay))
-		if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "active"}); err != nil {
+		w.Clock.Set(t0.Add(366 * swpDay))
+		if _, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "active"}); err != nil {
 			t.Fatal(err)
 		}
-		rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID)
+		rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID)
 		if rep.Erased != 2 || rep.ScheduledInactive != 50 {
 			t.Fatalf("first sweep: %+v", rep)
 		}
 		state := swpState(t, st)
 		for i := 0; i < 2; i++ {
-			if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep != (lifecycle.SweepReport{ProgrammeID: w.p.ID}) {
+			if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep != (lifecycle.SweepReport{ProgrammeID: w.Programme.ID}) {
 				t.Fatalf("repeated sweep %d did something: %+v", i, rep)
 			}
 			if got := swpState(t, st); got != state {
@@ -443,39 +435,39 @@ func TestSweep_IsIdempotent(t *testing.T) {
 			}
 		}
 		// The scheduler's SweepAll, twice: the second does nothing at all.
-		if _, err := w.svc.SweepAll(context.Background()); err != nil {
+		if _, err := w.Service.SweepAll(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		state = swpState(t, st)
-		reps, err := w.svc.SweepAll(context.Background())
-		if err != nil || len(reps) != 1 || reps[0] != (lifecycle.SweepReport{ProgrammeID: w.p.ID}) {
+		reps, err := w.Service.SweepAll(context.Background())
+		if err != nil || len(reps) != 1 || reps[0] != (lifecycle.SweepReport{ProgrammeID: w.Programme.ID}) {
 			t.Fatalf("second SweepAll: %+v %v", reps, err)
 		}
 		if got := swpState(t, st); got != state {
 			t.Fatalf("second SweepAll wrote:\n before %s\n after  %s", state, got)
 		}
 		// After the grace: the 50 go, once.
-		w.clock.Advance(21 * swpDay)
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.Erased != 50 || rep.ScheduledInactive != 0 {
+		w.Clock.Advance(21 * swpDay)
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.Erased != 50 || rep.ScheduledInactive != 0 {
 			t.Fatalf("after the grace: %+v", rep)
 		}
 		state = swpState(t, st)
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep != (lifecycle.SweepReport{ProgrammeID: w.p.ID}) || swpState(t, st) != state {
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep != (lifecycle.SweepReport{ProgrammeID: w.Programme.ID}) || swpState(t, st) != state {
 			t.Fatalf("repeated sweep after the grace: %+v", rep)
 		}
 		// The contract ends: the one left goes, once.
-		w.clock.Set(*w.p.Settings.ContractEndsAt)
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.Erased != 1 || !rep.ContractEnded {
+		w.Clock.Set(*w.Programme.Settings.ContractEndsAt)
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.Erased != 1 || !rep.ContractEnded {
 			t.Fatalf("contract end: %+v", rep)
 		}
 		state = swpState(t, st)
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.Erased != 0 || swpState(t, st) != state {
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.Erased != 0 || swpState(t, st) != state {
 			t.Fatalf("repeated sweep after the contract end: %+v", rep)
 		}
-		if swpErasedTwice(t, st, w.p.ID) != 0 || swpErasedEvents(t, st, w.p.ID) != 53 {
-			t.Fatalf("LEARNER_ERASED events: %d", swpErasedEvents(t, st, w.p.ID))
+		if swpErasedTwice(t, st, w.Programme.ID) != 0 || swpErasedEvents(t, st, w.Programme.ID) != 53 {
+			t.Fatalf("LEARNER_ERASED events: %d", swpErasedEvents(t, st, w.Programme.ID))
 		}
-		if got := swpTotals(t, st, w.kcc.ID); got != 53 {
+		if got := swpTotals(t, st, w.KCC.ID); got != 53 {
 			t.Fatalf("activity totals: %d, want 53", got)
 		}
 		_ = withdrawn
@@ -488,38 +480,38 @@ func TestSweep_IsIdempotent(t *testing.T) {
 // it opened.
 func TestSweep_ONC5_DueRemovalOpensOneRequestAndCountsIt(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newOncWorld(t, st)
-		l := lrnCreateIn(w.env, w.wscc.ID, "leaver@westsussex.gov.uk")
-		if _, err := w.svc.MarkLeaver(w.as("wscc-admin"), l.ID, "left the council"); err != nil {
+		w := testkit.NewOnclick(t, st)
+		l := w.CreateLearner(w.WSCC.ID, "leaver@westsussex.gov.uk", "G", "F")
+		if _, err := w.Service.MarkLeaver(w.As("wscc-admin"), l.ID, "left the council"); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.Advance(8 * swpDay)
+		w.Clock.Advance(8 * swpDay)
 		// A clock that moves, as a real one does.
 		var ticks atomic.Int64
-		svc := swpService(w.env, st, func() time.Time { return w.clock.Now().Add(time.Duration(ticks.Add(1)) * time.Microsecond) })
-		rep := swpSweep(t, svc, w.sys, w.p.ID)
-		reqs, _, err := w.svc.DataRequests(w.sys, w.p.ID, nil, nil, 10, "")
+		svc := w.NewService(st, func() time.Time { return w.Clock.Now().Add(time.Duration(ticks.Add(1)) * time.Microsecond) })
+		rep := swpSweep(t, svc, w.Sys, w.Programme.ID)
+		reqs, _, err := w.Service.DataRequests(w.Sys, w.Programme.ID, nil, nil, 10, "")
 		if err != nil || len(reqs) != 1 || reqs[0].LearnerID != l.ID || reqs[0].Status != domain.RequestAwaitingApproval || reqs[0].Origin != domain.RemovalLeaver {
 			t.Fatalf("requests: %+v %v", reqs, err)
 		}
-		if got := accRead(w.env, l.ID); got.Status != domain.StatusRemovalScheduled || got.Email == nil {
+		if got := w.Learner(l.ID); got.Status != domain.StatusRemovalScheduled || got.Email == nil {
 			t.Fatalf("ONC-5: the sweep removed data without the controller: %+v", got)
 		}
 		if rep.Erased != 0 || rep.RequestsOpened != 1 {
 			t.Errorf("first sweep reports %+v, want one request opened and nothing erased", rep)
 		}
-		for i, s := range []*lifecycle.Service{svc, w.svc} {
-			if rep := swpSweep(t, s, w.sys, w.p.ID); rep.RequestsOpened != 0 || rep.Erased != 0 {
+		for i, s := range []*lifecycle.Service{svc, w.Service} {
+			if rep := swpSweep(t, s, w.Sys, w.Programme.ID); rep.RequestsOpened != 0 || rep.Erased != 0 {
 				t.Errorf("repeated sweep %d reports %+v, though it opened nothing", i, rep)
 			}
 		}
-		if reqs, _, _ := w.svc.DataRequests(w.sys, w.p.ID, nil, nil, 10, ""); len(reqs) != 1 {
+		if reqs, _, _ := w.Service.DataRequests(w.Sys, w.Programme.ID, nil, nil, 10, ""); len(reqs) != 1 {
 			t.Fatalf("repeated sweeps opened more requests: %+v", reqs)
 		}
-		if _, err := w.svc.ApproveDataRequest(w.as("wscc-admin"), reqs[0].ID, "confirmed"); err != nil {
+		if _, err := w.Service.ApproveDataRequest(w.As("wscc-admin"), reqs[0].ID, "confirmed"); err != nil {
 			t.Fatal(err)
 		}
-		if got := accRead(w.env, l.ID); got.Status != domain.StatusErased {
+		if got := w.Learner(l.ID); got.Status != domain.StatusErased {
 			t.Fatalf("after approval: %+v", got)
 		}
 	})
@@ -529,12 +521,12 @@ func TestSweep_ONC5_DueRemovalOpensOneRequestAndCountsIt(t *testing.T) {
 // finds nothing left); no learner is processed twice.
 func TestSweep_TwoAtOnceOneRuns(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		cs := ersCourses(w)
+		w := testkit.NewConnectToLearn(t, st)
+		cs := w.Courses()
 		n := lifecycle.SweepBatch + 500
-		swpImport(w, "kcc-admin", w.kcc.ID, "two", "kent.gov.uk", n)
-		swpEnrolAll(t, st, w.p.ID, cs[0].ID)
-		w.clock.Set(*w.p.Settings.ContractEndsAt)
+		swpImport(w, "kcc-admin", w.KCC.ID, "two", "kent.gov.uk", n)
+		swpEnrolAll(t, st, w.Programme.ID, cs[0].ID)
+		w.Clock.Set(*w.Programme.Settings.ContractEndsAt)
 
 		var (
 			wg    sync.WaitGroup
@@ -555,9 +547,9 @@ func TestSweep_TwoAtOnceOneRuns(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ctx := w.as("kc")
+				ctx := w.As("kc")
 				<-start
-				r, err := w.svc.RunRetentionSweep(ctx, w.p.ID)
+				r, err := w.Service.RunRetentionSweep(ctx, w.Programme.ID)
 				record([]lifecycle.SweepReport{r}, err)
 			}()
 		}
@@ -565,7 +557,7 @@ func TestSweep_TwoAtOnceOneRuns(t *testing.T) {
 		go func() { // the scheduler, at the same moment
 			defer wg.Done()
 			<-start
-			record(w.svc.SweepAll(context.Background()))
+			record(w.Service.SweepAll(context.Background()))
 		}()
 		close(start)
 		wg.Wait()
@@ -583,16 +575,16 @@ func TestSweep_TwoAtOnceOneRuns(t *testing.T) {
 		if erased != n || ran != 1 {
 			t.Errorf("reports add up to %d erased by %d sweeps, want %d by one", erased, ran, n)
 		}
-		if got := swpStatus(t, st, w.p.ID, domain.StatusErased); got != n {
+		if got := swpStatus(t, st, w.Programme.ID, domain.StatusErased); got != n {
 			t.Fatalf("erased: %d of %d", got, n)
 		}
-		if swpErasedTwice(t, st, w.p.ID) != 0 || swpErasedEvents(t, st, w.p.ID) != n {
-			t.Fatalf("LEARNER_ERASED events: %d for %d learners (%d erased more than once)", swpErasedEvents(t, st, w.p.ID), n, swpErasedTwice(t, st, w.p.ID))
+		if swpErasedTwice(t, st, w.Programme.ID) != 0 || swpErasedEvents(t, st, w.Programme.ID) != n {
+			t.Fatalf("LEARNER_ERASED events: %d for %d learners (%d erased more than once)", swpErasedEvents(t, st, w.Programme.ID), n, swpErasedTwice(t, st, w.Programme.ID))
 		}
-		if got := swpEraseAudits(t, st, w.p.ID, "CTL-6"); got != n {
+		if got := swpEraseAudits(t, st, w.Programme.ID, "CTL-6"); got != n {
 			t.Fatalf("learner.erase entries: %d", got)
 		}
-		if got := swpTotals(t, st, w.kcc.ID); got != n {
+		if got := swpTotals(t, st, w.KCC.ID); got != n {
 			t.Fatalf("GEN-3: activity totals %d, want %d", got, n)
 		}
 	})
@@ -614,13 +606,13 @@ func TestSweep_TwoReplicasAtOnceOneRuns(t *testing.T) {
 				return st
 			}
 			st, st2 := open(), open()
-			w := newLrnWorld(t, st)
-			cs := ersCourses(w)
+			w := testkit.NewConnectToLearn(t, st)
+			cs := w.Courses()
 			n := lifecycle.SweepBatch + 500
-			swpImport(w, "kcc-admin", w.kcc.ID, "rep", "kent.gov.uk", n)
-			swpEnrolAll(t, st, w.p.ID, cs[0].ID)
-			w.clock.Set(*w.p.Settings.ContractEndsAt)
-			replicas := []*lifecycle.Service{w.svc, swpService(w.env, st2, nil)}
+			swpImport(w, "kcc-admin", w.KCC.ID, "rep", "kent.gov.uk", n)
+			swpEnrolAll(t, st, w.Programme.ID, cs[0].ID)
+			w.Clock.Set(*w.Programme.Settings.ContractEndsAt)
+			replicas := []*lifecycle.Service{w.Service, w.NewService(st2, nil)}
 			reps := make([]lifecycle.SweepReport, 2)
 			errs := make([]error, 2)
 			var wg sync.WaitGroup
@@ -629,9 +621,9 @@ func TestSweep_TwoReplicasAtOnceOneRuns(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					ctx := lifecycle.WithIdentity(context.Background(), domain.Identity{Issuer: testIssuer, Subject: "kc"})
+					ctx := lifecycle.WithIdentity(context.Background(), domain.Identity{Issuer: testkit.TestIssuer, Subject: "kc"})
 					<-start
-					reps[i], errs[i] = svc.RunRetentionSweep(ctx, w.p.ID)
+					reps[i], errs[i] = svc.RunRetentionSweep(ctx, w.Programme.ID)
 				}()
 			}
 			close(start)
@@ -645,16 +637,16 @@ func TestSweep_TwoReplicasAtOnceOneRuns(t *testing.T) {
 			if d == migrations.Postgres && reps[0].Erased+reps[1].Erased != n {
 				t.Errorf("reports add up to %d erased, want %d: both replicas ran", reps[0].Erased+reps[1].Erased, n)
 			}
-			if got := swpStatus(t, st, w.p.ID, domain.StatusErased); got != n {
+			if got := swpStatus(t, st, w.Programme.ID, domain.StatusErased); got != n {
 				t.Fatalf("erased: %d of %d", got, n)
 			}
-			if swpErasedTwice(t, st, w.p.ID) != 0 || swpErasedEvents(t, st, w.p.ID) != n {
-				t.Fatalf("LEARNER_ERASED events: %d for %d learners", swpErasedEvents(t, st, w.p.ID), n)
+			if swpErasedTwice(t, st, w.Programme.ID) != 0 || swpErasedEvents(t, st, w.Programme.ID) != n {
+				t.Fatalf("LEARNER_ERASED events: %d for %d learners", swpErasedEvents(t, st, w.Programme.ID), n)
 			}
-			if got := swpEraseAudits(t, st, w.p.ID, "CTL-6"); got != n {
+			if got := swpEraseAudits(t, st, w.Programme.ID, "CTL-6"); got != n {
 				t.Fatalf("learner.erase entries: %d", got)
 			}
-			if got := swpTotals(t, st, w.kcc.ID); got != n {
+			if got := swpTotals(t, st, w.KCC.ID); got != n {
 				t.Fatalf("GEN-3: activity totals %d, want %d", got, n)
 			}
 		})
@@ -672,13 +664,13 @@ type swpLearnerState struct {
 
 func swpLearnerStates(t *testing.T, st *store.Store, programmeID string) map[string]swpLearnerState {
 	t.Helper()
-	rows, err := st.SQL().Query(lrnSQL(st, `SELECT CAST(l.id AS text), l.status, l.email, l.given_name, l.version,
+	rows, err := st.SQL().Query(testkit.Rebind(st.Dialect(), `SELECT CAST(l.id AS text), l.status, l.email, l.given_name, l.version,
 		(SELECT count(*) FROM learning_activity a WHERE a.learner_id = l.id),
 		(SELECT count(*) FROM learner_identities i WHERE i.learner_id = l.id),
 		(SELECT count(*) FROM sessions s WHERE s.learner_id = l.id),
 		(SELECT count(*) FROM lifecycle_events e WHERE e.learner_id = l.id AND e.type = 'LEARNER_ERASED'),
 		(SELECT count(*) FROM audit_entries u WHERE u.target_id = CAST(l.id AS text) AND u.action = 'learner.erase')
-		FROM learners l WHERE l.programme_id = $1`), programmeID)
+		FROM learners l WHERE l.programme_id = ?`), programmeID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -725,26 +717,26 @@ func TestSweep_InterruptedLeavesNoHalfProcessedLearner(t *testing.T) {
 	for _, k := range kills {
 		t.Run(k.name, func(t *testing.T) {
 			testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-				w := newLrnWorld(t, st)
-				lrnProvider(w.env, w.kcc.ID, kccIssuer)
-				cs := ersCourses(w)
+				w := testkit.NewConnectToLearn(t, st)
+				w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
+				cs := w.Courses()
 				n := lifecycle.SweepBatch + 150
-				ids := swpImport(w, "kcc-admin", w.kcc.ID, "int", "kent.gov.uk", n)
+				ids := swpImport(w, "kcc-admin", w.KCC.ID, "int", "kent.gov.uk", n)
 				// A few, on both sides of the batch boundary, with a linked identity and a session.
 				for _, i := range []int{0, 1, lifecycle.SweepBatch - 1, lifecycle.SweepBatch, lifecycle.SweepBatch + 1, n - 1} {
-					if _, _, err := w.svc.StartSession(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: fmt.Sprintf("int-%d", i),
+					if _, _, err := w.Service.StartSession(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: fmt.Sprintf("int-%d", i),
 						Email: fmt.Sprintf("int%05d@kent.gov.uk", i), EmailVerified: true}); err != nil {
 						t.Fatal(err)
 					}
 				}
-				swpEnrolAll(t, st, w.p.ID, cs[0].ID)
-				before := swpLearnerStates(t, st, w.p.ID)
+				swpEnrolAll(t, st, w.Programme.ID, cs[0].ID)
+				before := swpLearnerStates(t, st, w.Programme.ID)
 				if len(before) != n {
 					t.Fatalf("fixture: %d learners", len(before))
 				}
-				w.clock.Set(*w.p.Settings.ContractEndsAt)
+				w.Clock.Set(*w.Programme.Settings.ContractEndsAt)
 
-				ctx, cancel := context.WithCancel(w.as("kc"))
+				ctx, cancel := context.WithCancel(w.As("kc"))
 				defer cancel()
 				ws := &swpStore{Store: st}
 				kill := k.kill(cancel)
@@ -754,7 +746,7 @@ func TestSweep_InterruptedLeavesNoHalfProcessedLearner(t *testing.T) {
 					}
 					return w(ctx)
 				}
-				rep, err := swpService(w.env, ws, nil).RunRetentionSweep(ctx, w.p.ID)
+				rep, err := w.NewService(ws, nil).RunRetentionSweep(ctx, w.Programme.ID)
 				if err == nil {
 					t.Fatalf("the interrupted sweep reports success: %+v", rep)
 				}
@@ -762,7 +754,7 @@ func TestSweep_InterruptedLeavesNoHalfProcessedLearner(t *testing.T) {
 					t.Errorf("the interrupted sweep reports %d erased, want the first batch (%d)", rep.Erased, lifecycle.SweepBatch)
 				}
 
-				after := swpLearnerStates(t, st, w.p.ID)
+				after := swpLearnerStates(t, st, w.Programme.ID)
 				erased, untouched := 0, 0
 				for id, b := range before {
 					a := after[id]
@@ -779,21 +771,21 @@ func TestSweep_InterruptedLeavesNoHalfProcessedLearner(t *testing.T) {
 				if erased != lifecycle.SweepBatch || untouched != n-lifecycle.SweepBatch {
 					t.Fatalf("after the interruption: %d erased, %d untouched; want %d and %d", erased, untouched, lifecycle.SweepBatch, n-lifecycle.SweepBatch)
 				}
-				if got := swpTotals(t, st, w.kcc.ID); got != erased {
+				if got := swpTotals(t, st, w.KCC.ID); got != erased {
 					t.Fatalf("GEN-3: activity totals %d after the interruption, want %d (the erased learners' rows only)", got, erased)
 				}
 
 				// A rerun finishes the job (and the lock was released).
-				rep = swpSweep(t, w.svc, w.as("kc"), w.p.ID)
+				rep = swpSweep(t, w.Service, w.As("kc"), w.Programme.ID)
 				if rep.Skipped || rep.Erased != n-lifecycle.SweepBatch {
 					t.Fatalf("rerun: %+v", rep)
 				}
-				for id, a := range swpLearnerStates(t, st, w.p.ID) {
+				for id, a := range swpLearnerStates(t, st, w.Programme.ID) {
 					if a.status != "ERASED" || a.email.Valid || a.activity != 0 || a.identities != 0 || a.sessions != 0 || a.erasedEvents != 1 || a.eraseAudits != 1 {
 						t.Fatalf("after the rerun, learner %s: %+v", id, a)
 					}
 				}
-				if got := swpTotals(t, st, w.kcc.ID); got != n {
+				if got := swpTotals(t, st, w.KCC.ID); got != n {
 					t.Fatalf("GEN-3: activity totals %d after the rerun, want %d", got, n)
 				}
 				_ = ids
@@ -806,34 +798,34 @@ func TestSweep_InterruptedLeavesNoHalfProcessedLearner(t *testing.T) {
 
 func TestRetentionPreview_GEN1_ListsWhoAndWhy(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		lrnProvider(w.env, w.kcc.ID, kccIssuer)
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
 		delay := 30 * swpDay
-		if _, err := w.svc.UpdateProgrammeRules(w.as("kc"), w.p.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: &delay}, "test"); err != nil {
+		if _, err := w.Service.UpdateProgrammeRules(w.As("kc"), w.Programme.ID, lifecycle.RuleSettingsPatch{WithdrawalErasureDelay: &delay}, "test"); err != nil {
 			t.Fatal(err)
 		}
-		t0 := w.clock.Now()
-		early := w.create(w.kcc.ID, "early@kent.gov.uk", "E", "E")
-		late := w.create(w.kcc.ID, "late@kent.gov.uk", "L", "L")
-		idle := w.create(w.kcc.ID, "idle@kent.gov.uk", "I", "I")
-		idleMed := w.create(w.medway.ID, "idle@medway.gov.uk", "I", "M")
-		learning := w.create(w.kcc.ID, "learning@kent.gov.uk", "L", "A")
-		withdrawn, wctx := lrnLinked(w.env, w.kcc.ID, "withdrawn@kent.gov.uk", kccIssuer, "withdrawn")
-		signer, _ := lrnLinked(w.env, w.kcc.ID, "signer@kent.gov.uk", kccIssuer, "signer")
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), early.ID, "left"); err != nil { // due day 7
+		t0 := w.Clock.Now()
+		early := w.CreateLearner(w.KCC.ID, "early@kent.gov.uk", "E", "E")
+		late := w.CreateLearner(w.KCC.ID, "late@kent.gov.uk", "L", "L")
+		idle := w.CreateLearner(w.KCC.ID, "idle@kent.gov.uk", "I", "I")
+		idleMed := w.CreateLearner(w.Medway.ID, "idle@medway.gov.uk", "I", "M")
+		learning := w.CreateLearner(w.KCC.ID, "learning@kent.gov.uk", "L", "A")
+		withdrawn, wctx := w.Linked(w.KCC.ID, "withdrawn@kent.gov.uk", testkit.KCCIssuer, "withdrawn")
+		signer, _ := w.Linked(w.KCC.ID, "signer@kent.gov.uk", testkit.KCCIssuer, "signer")
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), early.ID, "left"); err != nil { // due day 7
 			t.Fatal(err)
 		}
-		if out, err := w.svc.WithdrawConsent(wctx(), ""); err != nil || out.Status != domain.StatusWithdrawn { // due day 30
+		if out, err := w.Service.WithdrawConsent(wctx(), ""); err != nil || out.Status != domain.StatusWithdrawn { // due day 30
 			t.Fatalf("withdraw: %+v %v", out, err)
 		}
-		w.clock.Set(t0.Add(60 * swpDay))
-		if _, err := w.svc.MarkLeaver(w.as("kcc-admin"), late.ID, "left"); err != nil { // due day 67
+		w.Clock.Set(t0.Add(60 * swpDay))
+		if _, err := w.Service.MarkLeaver(w.As("kcc-admin"), late.ID, "left"); err != nil { // due day 67
 			t.Fatal(err)
 		}
-		w.clock.Set(t0.Add(90 * swpDay))
-		ersLastActivity(t, st, learning.ID, w.clock.Now()) // LMS activity on day 90
-		w.clock.Set(t0.Add(100 * swpDay))
-		if _, err := w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "signer"}); err != nil { // day 100
+		w.Clock.Set(t0.Add(90 * swpDay))
+		w.LastActivity(learning.ID, w.Clock.Now()) // LMS activity on day 90
+		w.Clock.Set(t0.Add(100 * swpDay))
+		if _, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "signer"}); err != nil { // day 100
 			t.Fatal(err)
 		}
 		type row struct {
@@ -844,7 +836,7 @@ func TestRetentionPreview_GEN1_ListsWhoAndWhy(t *testing.T) {
 		}
 		preview := func(ctx context.Context, asOf time.Time) []row {
 			t.Helper()
-			rs, err := w.svc.RetentionPreview(ctx, w.p.ID, asOf)
+			rs, err := w.Service.RetentionPreview(ctx, w.Programme.ID, asOf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -859,14 +851,14 @@ func TestRetentionPreview_GEN1_ListsWhoAndWhy(t *testing.T) {
 			sort.Slice(rs, func(i, j int) bool { return rs[i].id < rs[j].id })
 			return rs
 		}
-		w.grant("auditor", domain.RoleAuditor, w.p.ID, nil, nil)
+		w.Grant("auditor", domain.RoleAuditor, w.Programme.ID, nil, nil)
 		stateBefore := swpState(t, st)
 
 		// By day 30: the early leaver and the withdrawal (due exactly then).
-		got := preview(w.as("kc"), t0.Add(30*swpDay))
+		got := preview(w.As("kc"), t0.Add(30*swpDay))
 		if exp := want(
-			row{early.ID, w.kcc.ID, domain.RemovalLeaver, "ERASE", t0.Add(7 * swpDay)},
-			row{withdrawn.ID, w.kcc.ID, domain.RemovalConsentWithdrawn, "ERASE", t0.Add(30 * swpDay)},
+			row{early.ID, w.KCC.ID, domain.RemovalLeaver, "ERASE", t0.Add(7 * swpDay)},
+			row{withdrawn.ID, w.KCC.ID, domain.RemovalConsentWithdrawn, "ERASE", t0.Add(30 * swpDay)},
 		); fmt.Sprint(got) != fmt.Sprint(exp) {
 			t.Fatalf("preview by day 30:\n got %v\nwant %v", got, exp)
 		}
@@ -875,20 +867,20 @@ func TestRetentionPreview_GEN1_ListsWhoAndWhy(t *testing.T) {
 		// limit was reached on day 365).
 		asOf := t0.Add(366 * swpDay)
 		exp := want(
-			row{early.ID, w.kcc.ID, domain.RemovalLeaver, "ERASE", t0.Add(7 * swpDay)},
-			row{withdrawn.ID, w.kcc.ID, domain.RemovalConsentWithdrawn, "ERASE", t0.Add(30 * swpDay)},
-			row{late.ID, w.kcc.ID, domain.RemovalLeaver, "ERASE", t0.Add(67 * swpDay)},
-			row{idle.ID, w.kcc.ID, domain.RemovalInactivity, "SCHEDULE", t0.Add(365 * swpDay)},
-			row{idleMed.ID, w.medway.ID, domain.RemovalInactivity, "SCHEDULE", t0.Add(365 * swpDay)},
+			row{early.ID, w.KCC.ID, domain.RemovalLeaver, "ERASE", t0.Add(7 * swpDay)},
+			row{withdrawn.ID, w.KCC.ID, domain.RemovalConsentWithdrawn, "ERASE", t0.Add(30 * swpDay)},
+			row{late.ID, w.KCC.ID, domain.RemovalLeaver, "ERASE", t0.Add(67 * swpDay)},
+			row{idle.ID, w.KCC.ID, domain.RemovalInactivity, "SCHEDULE", t0.Add(365 * swpDay)},
+			row{idleMed.ID, w.Medway.ID, domain.RemovalInactivity, "SCHEDULE", t0.Add(365 * swpDay)},
 		)
 		for _, who := range []string{"kc", "auditor"} {
-			if got := preview(w.as(who), asOf); fmt.Sprint(got) != fmt.Sprint(exp) {
+			if got := preview(w.As(who), asOf); fmt.Sprint(got) != fmt.Sprint(exp) {
 				t.Fatalf("preview by day 366 as %s:\n got %v\nwant %v", who, got, exp)
 			}
 		}
 		// At the contract end: everyone not yet erased, for CONTRACT_ENDED.
-		end := *w.p.Settings.ContractEndsAt
-		got = preview(w.as("kc"), end)
+		end := *w.Programme.Settings.ContractEndsAt
+		got = preview(w.As("kc"), end)
 		if len(got) != 7 {
 			t.Fatalf("preview at the contract end: %v", got)
 		}
@@ -898,9 +890,9 @@ func TestRetentionPreview_GEN1_ListsWhoAndWhy(t *testing.T) {
 			}
 		}
 		// Only programme staff may look; looking writes nothing.
-		_, err := w.svc.RetentionPreview(w.as("kcc-admin"), w.p.ID, asOf)
+		_, err := w.Service.RetentionPreview(w.As("kcc-admin"), w.Programme.ID, asOf)
 		wantCode(t, err, apperr.Forbidden)
-		_, err = w.svc.RetentionPreview(w.as("stranger"), w.p.ID, asOf)
+		_, err = w.Service.RetentionPreview(w.As("stranger"), w.Programme.ID, asOf)
 		if code := apperr.CodeOf(err); code != apperr.NotFound && code != apperr.Forbidden {
 			t.Fatalf("a stranger: %v", err)
 		}
@@ -909,13 +901,13 @@ func TestRetentionPreview_GEN1_ListsWhoAndWhy(t *testing.T) {
 		}
 
 		// The preview tells the truth: a sweep on day 366 does exactly that.
-		w.clock.Set(asOf)
-		rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID)
+		w.Clock.Set(asOf)
+		rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID)
 		if rep.Erased != 3 || rep.ScheduledInactive != 2 {
 			t.Fatalf("sweep on day 366: %+v", rep)
 		}
 		for _, r := range exp {
-			l := accRead(w.env, r.id)
+			l := w.Learner(r.id)
 			switch r.action {
 			case "ERASE":
 				if l.Status != domain.StatusErased {
@@ -928,7 +920,7 @@ func TestRetentionPreview_GEN1_ListsWhoAndWhy(t *testing.T) {
 			}
 		}
 		for _, l := range []domain.Learner{learning, signer} {
-			if got := accRead(w.env, l.ID); got.Status != domain.StatusPendingAcceptance {
+			if got := w.Learner(l.ID); got.Status != domain.StatusPendingAcceptance {
 				t.Errorf("not previewed, but changed: %+v", got)
 			}
 		}
@@ -959,15 +951,15 @@ func (s *swpRaceStore) SweepCandidates(ctx context.Context, programmeID string, 
 // of the session their sign-in just opened.
 func TestSweep_GEN4_SignInAsTheBatchStartsIsNeverErasedMidSession(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
-		w := newLrnWorld(t, st)
-		lrnProvider(w.env, w.kcc.ID, kccIssuer)
-		t0 := w.clock.Now()
-		l, _ := lrnLinked(w.env, w.kcc.ID, "napper@kent.gov.uk", kccIssuer, "napper")
-		w.clock.Set(t0.Add(366 * swpDay))
-		if rep := swpSweep(t, w.svc, w.as("kc"), w.p.ID); rep.ScheduledInactive != 1 {
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
+		t0 := w.Clock.Now()
+		l, _ := w.Linked(w.KCC.ID, "napper@kent.gov.uk", testkit.KCCIssuer, "napper")
+		w.Clock.Set(t0.Add(366 * swpDay))
+		if rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID); rep.ScheduledInactive != 1 {
 			t.Fatalf("fixture: %+v", rep)
 		}
-		w.clock.Advance(22 * swpDay) // the grace has ended; the sweep has not run yet
+		w.Clock.Advance(22 * swpDay) // the grace has ended; the sweep has not run yet
 
 		var (
 			signedIn domain.Learner
@@ -977,7 +969,7 @@ func TestSweep_GEN4_SignInAsTheBatchStartsIsNeverErasedMidSession(t *testing.T) 
 		rs := &swpRaceStore{Store: st, kind: domain.SweepDue, after: func(ids []string) {
 			go func() {
 				defer close(done)
-				signedIn, signErr = w.svc.SignIn(context.Background(), domain.Identity{Issuer: kccIssuer, Subject: "napper"})
+				signedIn, signErr = w.Service.SignIn(context.Background(), domain.Identity{Issuer: testkit.KCCIssuer, Subject: "napper"})
 			}()
 			// Let the sign-in finish if nothing holds it back.
 			select {
@@ -985,12 +977,12 @@ func TestSweep_GEN4_SignInAsTheBatchStartsIsNeverErasedMidSession(t *testing.T) 
 			case <-time.After(500 * time.Millisecond):
 			}
 		}}
-		rep, err := swpService(w.env, rs, nil).RunRetentionSweep(w.as("kc"), w.p.ID)
+		rep, err := w.NewService(rs, nil).RunRetentionSweep(w.As("kc"), w.Programme.ID)
 		<-done
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := accRead(w.env, l.ID)
+		got := w.Learner(l.ID)
 		switch {
 		case signErr == nil && got.Status != domain.StatusErased:
 			// The sign-in won: the removal was cancelled and the learner stays.

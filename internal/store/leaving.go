@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"time"
 
@@ -144,18 +145,25 @@ func (s *Store) ScheduleRemoval(ctx context.Context, ids []string, b domain.Bulk
 	return moved, err
 }
 
-// EraseLearners scrubs learners in one transaction per call: name and email
-// gone, activity (folded into anonymous totals first, GEN-3), sessions and
-// linked identities deleted, free-text notes blanked; the row stays as a
+// EraseLearners applies an erasing transition in one transaction per call:
+// b's scrub (domain.Erasure: which learner fields are cleared, which records
+// deleted, which free text blanked, whether activity is counted first and
+// identities remembered), b's target status and event; the row stays as a
 // tombstone with a LEARNER_ERASED feed event. Erased learners are skipped,
 // so erasing twice is a no-op. It returns the IDs erased now.
 // dueBy, when set, erases only learners still due for removal by then: the
 // sweep picked them a moment ago, and a sign-in may have cancelled it since.
 //
-// b is domain.BulkErase, or domain.BulkEraseDue with dueBy.
+// b is domain.BulkErase, or domain.BulkEraseDue with dueBy. A bulk without a
+// scrub, or a scrub naming a record or field this store cannot map, is an
+// error before anything is written.
 func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, at time.Time, dueBy *time.Time) ([]string, error) {
+	plan, err := scrubSQL(b.Scrub)
+	if err != nil {
+		return nil, err
+	}
 	var erased []string
-	err := inBatches(ids, 1000, func(batch []string) error {
+	err = inBatches(ids, 1000, func(batch []string) error {
 		db := s.db(ctx)
 		// Lock order everywhere: learner rows, then the feed lock, then the
 		// shared totals, so concurrent erasures and other writers cannot deadlock.
@@ -182,17 +190,17 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 		if err := s.lockFeeds(ctx, locked); err != nil {
 			return err
 		}
-		// GEN-3: keep the counts reports show, without the learner.
-		upsert := `INSERT INTO erased_activity_totals (organisation_id, course_id, state, n)
-			SELECT l.organisation_id, a.course_id, a.state, count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id
-			WHERE a.learner_id IN ? AND ` + guardSQL("l", b) + ` GROUP BY l.organisation_id, a.course_id, a.state
-			ON CONFLICT (organisation_id, course_id, state) DO UPDATE SET n = erased_activity_totals.n + excluded.n`
-		if err := db.Exec(upsert, batch).Error; err != nil {
-			return translate(err)
+		if b.Scrub.CountActivity {
+			upsert := `INSERT INTO erased_activity_totals (organisation_id, course_id, state, n)
+				SELECT l.organisation_id, a.course_id, a.state, count(*) FROM learning_activity a JOIN learners l ON l.id = a.learner_id
+				WHERE a.learner_id IN ? AND ` + guardSQL("l", b) + ` GROUP BY l.organisation_id, a.course_id, a.state
+				ON CONFLICT (organisation_id, course_id, state) DO UPDATE SET n = erased_activity_totals.n + excluded.n`
+			if err := db.Exec(upsert, batch).Error; err != nil {
+				return translate(err)
+			}
 		}
 		var rows []movedRow
-		if err := db.Raw(`UPDATE learners SET email = NULL, given_name = NULL, family_name = NULL, status = ?,
-			erased_at = ?, removal_due_at = NULL, last_sign_in_at = NULL, last_activity_at = NULL,
+		if err := db.Raw(`UPDATE learners SET `+plan.cleared+`status = ?, erased_at = ?,
 			version = version + 1, updated_at = ? WHERE id IN ? AND `+guardSQL("", b)+`
 			RETURNING id, version, programme_id`, string(b.To), at.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
 			return translate(err)
@@ -206,28 +214,20 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 			done[i] = r.ID
 			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 		}
-		// Remember hashed identities briefly, so tokens issued before the
-		// erasure cannot provision the person again at once.
 		s.identityChanged(ctx)
-		var ids []struct{ Issuer, Subject string }
-		if err := db.Raw(`SELECT issuer, subject FROM learner_identities WHERE learner_id IN ?`, done).Scan(&ids).Error; err != nil {
-			return translate(err)
-		}
-		for _, id := range ids {
-			if err := db.Exec(`INSERT INTO erased_identities (hash, erased_at) VALUES (?, ?)
-				ON CONFLICT (hash) DO UPDATE SET erased_at = excluded.erased_at`, IdentityHash(id.Issuer, id.Subject), at.UTC()).Error; err != nil {
+		if b.Scrub.RememberIdentities {
+			var ids []struct{ Issuer, Subject string }
+			if err := db.Raw(`SELECT issuer, subject FROM learner_identities WHERE learner_id IN ?`, done).Scan(&ids).Error; err != nil {
 				return translate(err)
 			}
+			for _, id := range ids {
+				if err := db.Exec(`INSERT INTO erased_identities (hash, erased_at) VALUES (?, ?)
+					ON CONFLICT (hash) DO UPDATE SET erased_at = excluded.erased_at`, IdentityHash(id.Issuer, id.Subject), at.UTC()).Error; err != nil {
+					return translate(err)
+				}
+			}
 		}
-		for _, q := range []string{
-			`DELETE FROM learning_activity WHERE learner_id IN ?`,
-			`DELETE FROM sessions WHERE learner_id IN ?`,
-			`DELETE FROM learner_identities WHERE learner_id IN ?`,
-			`UPDATE policy_acceptances SET note = '' WHERE learner_id IN ?`,
-			`UPDATE data_requests SET reason = '', decision_note = '' WHERE learner_id IN ?`,
-			// Admins' notes about the learner; the entries themselves stay (GEN-2).
-			`UPDATE audit_entries SET reason = '' WHERE target_id IN ? AND reason <> ''`,
-		} {
+		for _, q := range plan.statements {
 			if err := db.Exec(q, done).Error; err != nil {
 				return translate(err)
 			}
@@ -443,4 +443,79 @@ func (s *Store) WarnContractEnd(ctx context.Context, programmeID string, b domai
 		es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 	}
 	return len(rows), s.AppendEvents(ctx, es)
+}
+
+// Where each record and field of a domain.Scrub lives. This is a mapping,
+// not a decision: what an erasure scrubs is domain.Erasure.
+var (
+	scrubTables = map[domain.Record]struct{ table, learnerKey string }{
+		domain.RecordLearningActivity: {"learning_activity", "learner_id"},
+		domain.RecordSession:          {"sessions", "learner_id"},
+		domain.RecordIdentity:         {"learner_identities", "learner_id"},
+		domain.RecordPolicyAcceptance: {"policy_acceptances", "learner_id"},
+		domain.RecordDataRequest:      {"data_requests", "learner_id"},
+		domain.RecordAuditEntry:       {"audit_entries", "target_id"},
+	}
+	scrubColumns = map[domain.Record]map[domain.Field]string{
+		domain.RecordLearner: {domain.FieldEmail: "email", domain.FieldGivenName: "given_name", domain.FieldFamilyName: "family_name",
+			domain.FieldRemovalDueAt: "removal_due_at", domain.FieldLastSignInAt: "last_sign_in_at", domain.FieldLastActivityAt: "last_activity_at"},
+		domain.RecordPolicyAcceptance: {domain.FieldNote: "note"},
+		domain.RecordDataRequest:      {domain.FieldReason: "reason", domain.FieldDecisionNote: "decision_note"},
+		domain.RecordAuditEntry:       {domain.FieldReason: "reason"},
+	}
+)
+
+// scrubPlan is a domain.Scrub as SQL: the learner's SET list and the
+// statements on the other records, each taking the erased learners' IDs.
+type scrubPlan struct {
+	cleared    string // "email = NULL, ..., " (ends with ", ")
+	statements []string
+}
+
+// scrubSQL maps a scrub to SQL, refusing what it cannot map.
+func scrubSQL(sc *domain.Scrub) (scrubPlan, error) {
+	var p scrubPlan
+	if sc == nil {
+		return p, fmt.Errorf("store: an erasure needs a scrub (domain.Erasure)")
+	}
+	column := func(r domain.Record, f domain.Field) (string, error) {
+		c, ok := scrubColumns[r][f]
+		if !ok {
+			return "", fmt.Errorf("store: no column for the %s of a %s", f, r)
+		}
+		return c, nil
+	}
+	for _, f := range sc.Cleared {
+		c, err := column(domain.RecordLearner, f)
+		if err != nil {
+			return p, err
+		}
+		p.cleared += c + " = NULL, "
+	}
+	for _, r := range sc.Deleted {
+		t, ok := scrubTables[r]
+		if !ok {
+			return p, fmt.Errorf("store: no table for a %s", r)
+		}
+		p.statements = append(p.statements, `DELETE FROM `+t.table+` WHERE `+t.learnerKey+` IN ?`)
+	}
+	for _, bl := range sc.Blanked {
+		t, ok := scrubTables[bl.Record]
+		if !ok || len(bl.Fields) == 0 {
+			return p, fmt.Errorf("store: cannot blank a %s", bl.Record)
+		}
+		var set, nonEmpty []string
+		for _, f := range bl.Fields {
+			c, err := column(bl.Record, f)
+			if err != nil {
+				return p, err
+			}
+			set, nonEmpty = append(set, c+` = ''`), append(nonEmpty, c+` <> ''`)
+		}
+		// Only rows with something to blank: the audit table's trigger
+		// checks every row an UPDATE touches.
+		p.statements = append(p.statements, `UPDATE `+t.table+` SET `+strings.Join(set, ", ")+
+			` WHERE `+t.learnerKey+` IN ? AND (`+strings.Join(nonEmpty, " OR ")+`)`)
+	}
+	return p, nil
 }

@@ -225,8 +225,17 @@ func (s *Store) GetEmailDomain(ctx context.Context, id string) (domain.DomainRul
 	return r.domain(), nil
 }
 
+// DeleteEmailDomain removes a domain rule; NOT_FOUND when there is none
+// (removed meanwhile by another request).
 func (s *Store) DeleteEmailDomain(ctx context.Context, id string) error {
-	return translate(s.db(ctx).Where("id = ?", id).Delete(&emailDomainRow{}).Error)
+	res := s.db(ctx).Where("id = ?", id).Delete(&emailDomainRow{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return translate(gorm.ErrRecordNotFound)
+	}
+	return nil
 }
 
 func (s *Store) DomainsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.DomainRule, error) {

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -165,15 +164,8 @@ func TestAudit_GEN2_ReasonBlankedOnlyInsideTheLearnersErasure(t *testing.T) {
 			t.Fatalf("entries after Jane's erasure: %+v", es)
 		}
 		// John is not erased: his entry's reason still cannot be blanked.
-		if _, err := st.SQL().Exec(testkitSQL(st, `UPDATE audit_entries SET reason = '' WHERE target_id = ?`), john); err == nil {
+		if _, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), `UPDATE audit_entries SET reason = '' WHERE target_id = ?`), john); err == nil {
 			t.Fatal("blanking the reason of a learner who is not erased succeeded")
 		}
 	})
-}
-
-func testkitSQL(st *store.Store, q string) string {
-	if st.Dialect() == migrations.Postgres {
-		return strings.Replace(q, "?", "$1", 1)
-	}
-	return q
 }

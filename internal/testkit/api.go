@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,29 +235,10 @@ func (a *API) NewIssuer() *oidcissuer.Issuer {
 }
 
 // SQL rebinds ? placeholders for the API's database ($1, $2… on PostgreSQL).
-func (a *API) SQL(q string) string {
-	if a.Store.Dialect() != migrations.Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func (a *API) SQL(q string) string { return Rebind(a.Store.Dialect(), q) }
 
 // Count runs a counting query with ? placeholders.
 func (a *API) Count(q string, args ...any) int {
 	a.t.Helper()
-	var n int
-	if err := a.Store.SQL().QueryRow(a.SQL(q), args...).Scan(&n); err != nil {
-		a.t.Fatalf("%s: %v", q, err)
-	}
-	return n
+	return Count(a.t, a.Store, q, args...)
 }
