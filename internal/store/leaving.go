@@ -177,8 +177,8 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 		if s.dialect == migrations.Postgres {
 			q += ` FOR UPDATE`
 		}
-		if err := db.Raw(q, args...).Scan(&locked).Error; err != nil {
-			return translate(err)
+		if err := queryRows(db, q, args, scanMoved(&locked)); err != nil {
+			return err
 		}
 		if len(locked) == 0 {
 			return nil
@@ -200,10 +200,10 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 			}
 		}
 		var rows []movedRow
-		if err := db.Raw(`UPDATE learners SET `+plan.cleared+`status = ?, erased_at = ?,
+		if err := queryRows(db, `UPDATE learners SET `+plan.cleared+`status = ?, erased_at = ?,
 			version = version + 1, updated_at = ? WHERE id IN ? AND `+guardSQL("", b)+`
-			RETURNING id, version, programme_id`, string(b.To), at.UTC(), at.UTC(), batch).Scan(&rows).Error; err != nil {
-			return translate(err)
+			RETURNING id, version, programme_id`, []any{string(b.To), at.UTC(), at.UTC(), batch}, scanMoved(&rows)); err != nil {
+			return err
 		}
 		if len(rows) == 0 {
 			return nil
@@ -216,13 +216,21 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 		}
 		s.identityChanged(ctx)
 		if b.Scrub.RememberIdentities {
-			var ids []struct{ Issuer, Subject string }
-			if err := db.Raw(`SELECT issuer, subject FROM learner_identities WHERE learner_id IN ?`, done).Scan(&ids).Error; err != nil {
-				return translate(err)
+			var hashes []string
+			if err := queryRows(db, `SELECT issuer, subject FROM learner_identities WHERE learner_id IN ?`, []any{done},
+				func(r *sql.Rows) error {
+					var issuer, subject string
+					if err := r.Scan(&issuer, &subject); err != nil {
+						return err
+					}
+					hashes = append(hashes, IdentityHash(issuer, subject))
+					return nil
+				}); err != nil {
+				return err
 			}
-			for _, id := range ids {
+			for _, h := range hashes {
 				if err := db.Exec(`INSERT INTO erased_identities (hash, erased_at) VALUES (?, ?)
-					ON CONFLICT (hash) DO UPDATE SET erased_at = excluded.erased_at`, IdentityHash(id.Issuer, id.Subject), at.UTC()).Error; err != nil {
+					ON CONFLICT (hash) DO UPDATE SET erased_at = excluded.erased_at`, h, at.UTC()).Error; err != nil {
 					return translate(err)
 				}
 			}
