@@ -19,16 +19,24 @@ const refCacheTTL = 10 * time.Second
 // refCacheMax bounds each map; when full it starts again.
 const refCacheMax = 10000
 
-// refCache remembers the two rows nearly every request reads and almost
-// none changes: the programme a request names (its rules and contract end)
-// and the identity provider of the caller's issuer (the sign-in step). Reads
+// refCache remembers the rows nearly every request reads and almost none
+// changes: the programme a request names (its rules and contract end), the
+// identity provider of the caller's issuer (the sign-in step), and the
+// organisations, access groups and policy versions a page of learners points
+// at. Any write to those tables through the store drops the whole cache
+// (refChanged: CreateProgramme, UpdateProgrammeSettings, WarnContractEnd,
+// the providers', CreateOrganisation, SetOrganisationStatus,
+// CreateAccessGroup, CreatePolicyVersion, ActivatePolicyVersion). Reads
 // inside a transaction never use it: what a transaction decides on, it
 // reads itself (and locks where it must).
 type refCache struct {
-	mu         sync.RWMutex
-	gen        uint64
-	programmes map[string]refEntry[domain.Programme]
-	providers  map[string]refEntry[providerLookup]
+	mu            sync.RWMutex
+	gen           uint64
+	programmes    map[string]refEntry[domain.Programme]
+	providers     map[string]refEntry[providerLookup]
+	organisations map[string]refEntry[domain.Organisation]
+	groups        map[string]refEntry[domain.AccessGroup]
+	versions      map[string]refEntry[domain.PolicyVersion]
 }
 
 type refEntry[T any] struct {
@@ -50,6 +58,7 @@ func (c *refCache) bump() {
 	c.mu.Lock()
 	c.gen++
 	c.programmes, c.providers = nil, nil
+	c.organisations, c.groups, c.versions = nil, nil, nil
 	c.mu.Unlock()
 }
 
@@ -135,4 +144,38 @@ func (s *Store) cachedProvider(ctx context.Context, issuer string, read func() (
 type providerLookup struct {
 	p     domain.IdentityProvider
 	found bool
+}
+
+// cachedByIDs reads rows by ID through the cache outside transactions: the
+// IDs it holds are answered from it, the others read with one statement
+// (read) and remembered. The result's order is not the IDs' order.
+func cachedByIDs[T any](s *Store, ctx context.Context, ids []string, m func() *map[string]refEntry[T], idOf func(T) string,
+	read func(ids []string) ([]T, error)) ([]T, error) {
+	if s.inTx(ctx) {
+		return read(ids)
+	}
+	now := time.Now()
+	out := make([]T, 0, len(ids))
+	var missing []string
+	s.refs.mu.RLock()
+	gen := s.refs.gen
+	for _, id := range ids {
+		if e, ok := (*m())[id]; ok && e.gen == gen && now.Sub(e.at) < refCacheTTL && !now.Before(e.at) {
+			out = append(out, e.v)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	s.refs.mu.RUnlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	got, err := read(missing)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range got {
+		refPut(&s.refs, m, idOf(v), gen, now, v)
+	}
+	return append(out, got...), nil
 }

@@ -111,3 +111,69 @@ func TestRefCache_INV1_ProviderRegistrationsAreSeenAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// The organisations, groups and policy versions a page of learners points at
+// are cached by ID; an organisation's removal (CTL-10: its learners leave with
+// it) and a new policy version's activation (ONC-1) are read at once.
+func TestRefCache_CTL10_OrganisationAndPolicyChangesAreSeenAtOnce(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000201", "Refs")
+		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+		o := domain.Organisation{ID: "01900000-0000-7000-8000-000000000202", ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
+			Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
+		if err := st.CreateOrganisation(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if os, err := st.OrganisationsByIDs(ctx, []string{o.ID, "not-an-id"}); err != nil || len(os) != 1 || os[0].Status != domain.OrgAdmitted {
+			t.Fatalf("first read: %+v %v", os, err)
+		}
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			return st.SetOrganisationStatus(ctx, o.ID, domain.OrgRemoved, now.Add(time.Hour))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if os, _ := st.OrganisationsByIDs(ctx, []string{o.ID}); len(os) != 1 || os[0].Status != domain.OrgRemoved {
+			t.Fatalf("removal not read by OrganisationsByIDs: %+v", os)
+		}
+		if got, err := st.GetOrganisation(ctx, o.ID); err != nil || got.Status != domain.OrgRemoved {
+			t.Fatalf("removal not read by GetOrganisation: %+v %v", got, err)
+		}
+		if _, err := st.GetOrganisation(ctx, "01900000-0000-7000-8000-0000000002ff"); apperr.CodeOf(err) != apperr.NotFound {
+			t.Fatalf("missing organisation: want NOT_FOUND, got %v", err)
+		}
+
+		pol := domain.Policy{ID: "01900000-0000-7000-8000-000000000203", ProgrammeID: p.ID, Name: "Privacy", Type: domain.PolicyPrivacy,
+			Audience: domain.AudienceAll, Compulsory: true, CreatedAt: now}
+		if err := st.CreatePolicy(ctx, pol); err != nil {
+			t.Fatal(err)
+		}
+		v1 := domain.PolicyVersion{ID: "01900000-0000-7000-8000-000000000204", PolicyID: pol.ID, Label: "v1", Status: domain.VersionActive, PublishedAt: now, ActivatedAt: &now}
+		v2 := domain.PolicyVersion{ID: "01900000-0000-7000-8000-000000000205", PolicyID: pol.ID, Label: "v2", Status: domain.VersionDraft, PublishedAt: now}
+		for _, v := range []domain.PolicyVersion{v1, v2} {
+			if err := st.CreatePolicyVersion(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		status := func() map[string]domain.PolicyVersionStatus {
+			vs, err := st.PolicyVersionsByIDs(ctx, []string{v1.ID, v2.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]domain.PolicyVersionStatus{}
+			for _, v := range vs {
+				out[v.Label] = v.Status
+			}
+			return out
+		}
+		if got := status(); got["v1"] != domain.VersionActive || got["v2"] != domain.VersionDraft {
+			t.Fatalf("before activation: %v", got)
+		}
+		if err := st.ActivatePolicyVersion(ctx, pol.ID, v2.ID, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if got := status(); got["v1"] != domain.VersionArchived || got["v2"] != domain.VersionActive {
+			t.Fatalf("activation not read at once: %v", got)
+		}
+	})
+}

@@ -111,12 +111,25 @@ func (s *Store) SetGoverningBodyOrganisation(ctx context.Context, bodyID, orgID 
 // ---- organisations ----
 
 func (s *Store) CreateOrganisation(ctx context.Context, o domain.Organisation) error {
+	s.refChanged(ctx)
 	r := organisationRow{ID: o.ID, ProgrammeID: o.ProgrammeID, Name: o.Name, Kind: string(o.Kind),
 		Status: string(o.Status), CreatedAt: o.CreatedAt.UTC(), AdmittedAt: utcp(o.AdmittedAt), RemovedAt: utcp(o.RemovedAt)}
 	return translate(s.db(ctx).Create(&r).Error)
 }
 
+// GetOrganisation reads one organisation; outside a transaction through the
+// cache (refcache.go).
 func (s *Store) GetOrganisation(ctx context.Context, id string) (domain.Organisation, error) {
+	if !s.inTx(ctx) {
+		os, err := s.OrganisationsByIDs(ctx, []string{id})
+		if err != nil {
+			return domain.Organisation{}, err
+		}
+		if len(os) == 0 {
+			return domain.Organisation{}, translate(gorm.ErrRecordNotFound)
+		}
+		return os[0], nil
+	}
 	var r organisationRow
 	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return domain.Organisation{}, translate(err)
@@ -150,6 +163,7 @@ func (s *Store) OrganisationsByProgrammes(ctx context.Context, programmeIDs []st
 }
 
 func (s *Store) SetOrganisationStatus(ctx context.Context, id string, st domain.OrganisationStatus, at time.Time) error {
+	s.refChanged(ctx)
 	col := "admitted_at"
 	if st == domain.OrgRemoved {
 		col = "removed_at"
@@ -281,6 +295,7 @@ func suffixes(d string) []string {
 // ---- access groups and courses ----
 
 func (s *Store) CreateAccessGroup(ctx context.Context, g domain.AccessGroup) error {
+	s.refChanged(ctx)
 	r := accessGroupRow{ID: g.ID, OrganisationID: g.OrganisationID, Name: g.Name, IsDefault: g.IsDefault, CreatedAt: g.CreatedAt.UTC()}
 	return translate(s.db(ctx).Create(&r).Error)
 }
@@ -389,6 +404,7 @@ func (s *Store) PoliciesByProgrammes(ctx context.Context, ids []string) ([]domai
 }
 
 func (s *Store) CreatePolicyVersion(ctx context.Context, v domain.PolicyVersion) error {
+	s.refChanged(ctx)
 	r := policyVersionRow{ID: v.ID, PolicyID: v.PolicyID, Label: v.Label, Summary: v.Summary, Content: v.Content,
 		Status: string(v.Status), PublishedAt: v.PublishedAt.UTC(), ActivatedAt: utcp(v.ActivatedAt)}
 	return translate(s.db(ctx).Create(&r).Error)
@@ -396,6 +412,7 @@ func (s *Store) CreatePolicyVersion(ctx context.Context, v domain.PolicyVersion)
 
 // ActivatePolicyVersion archives the policy's active version and activates v.
 func (s *Store) ActivatePolicyVersion(ctx context.Context, policyID, versionID string, at time.Time) error {
+	s.refChanged(ctx)
 	db := s.db(ctx)
 	if err := db.Model(&policyVersionRow{}).Where("policy_id = ? AND status = ?", policyID, string(domain.VersionActive)).
 		Update("status", string(domain.VersionArchived)).Error; err != nil {
@@ -494,6 +511,11 @@ func mapRows[R any, D any](rows []R, f func(R) D) []D {
 // their columns directly rather than through gorm's reflective Find, which
 // cost more than the statements themselves (docs/performance.md).
 func (s *Store) OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error) {
+	return cachedByIDs(s, ctx, ids, func() *map[string]refEntry[domain.Organisation] { return &s.refs.organisations },
+		func(o domain.Organisation) string { return o.ID }, func(ids []string) ([]domain.Organisation, error) { return s.organisationsByIDs(ctx, ids) })
+}
+
+func (s *Store) organisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error) {
 	out := make([]domain.Organisation, 0, len(ids))
 	err := s.byIDs(ctx, `SELECT id, programme_id, name, kind, status, created_at, admitted_at, removed_at FROM organisations`, ids,
 		func(r *sql.Rows) error {
@@ -508,6 +530,11 @@ func (s *Store) OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.
 }
 
 func (s *Store) AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error) {
+	return cachedByIDs(s, ctx, ids, func() *map[string]refEntry[domain.AccessGroup] { return &s.refs.groups },
+		func(g domain.AccessGroup) string { return g.ID }, func(ids []string) ([]domain.AccessGroup, error) { return s.accessGroupsByIDs(ctx, ids) })
+}
+
+func (s *Store) accessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error) {
 	out := make([]domain.AccessGroup, 0, len(ids))
 	err := s.byIDs(ctx, `SELECT id, organisation_id, name, is_default, created_at FROM access_groups`, ids,
 		func(r *sql.Rows) error {
@@ -522,6 +549,11 @@ func (s *Store) AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.A
 }
 
 func (s *Store) PolicyVersionsByIDs(ctx context.Context, ids []string) ([]domain.PolicyVersion, error) {
+	return cachedByIDs(s, ctx, ids, func() *map[string]refEntry[domain.PolicyVersion] { return &s.refs.versions },
+		func(v domain.PolicyVersion) string { return v.ID }, func(ids []string) ([]domain.PolicyVersion, error) { return s.policyVersionsByIDs(ctx, ids) })
+}
+
+func (s *Store) policyVersionsByIDs(ctx context.Context, ids []string) ([]domain.PolicyVersion, error) {
 	out := make([]domain.PolicyVersion, 0, len(ids))
 	err := s.byIDs(ctx, `SELECT id, policy_id, label, summary, content, status, published_at, activated_at FROM policy_versions`, ids,
 		func(r *sql.Rows) error {
