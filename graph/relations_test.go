@@ -192,7 +192,7 @@ func TestRelations_SkipIncludeAliasesAndFragmentsDecideWhatIsRead(t *testing.T) 
 			vars := map[string]any{"p": p.ID, "yes": true, "no": false}
 			count := func(q string) (int64, testkit.Response) {
 				api.MustDo(tok, `{ viewer { actorId } }`, nil, &struct{}{}) // the caller's grants cached
-				api.Store.ForgetCachedRows() // counted cold: every relation read from the database
+				api.Store.ForgetCachedRows()                                // counted cold: every relation read from the database
 				api.Statements.Store(0)
 				r := api.Do(tok, q, vars)
 				if len(r.Errors) > 0 {
@@ -259,7 +259,7 @@ func TestRelations_FeedLearnersReadOncePerPage(t *testing.T) {
 					}
 				}
 				api.MustDo(tok, `{ viewer { actorId } }`, nil, &struct{}{}) // the caller's grants cached
-				api.Store.ForgetCachedRows() // counted cold: every relation read from the database
+				api.Store.ForgetCachedRows()                                // counted cold: every relation read from the database
 				api.Statements.Store(0)
 				api.MustDo(tok, `query($p: ID!, $n: Int) { lifecycleEvents(programmeId: $p, first: $n) { events { learnerId
 				learner { id organisation { name } accessGroup { name } courses { lmsCourseId } acceptances { policyVersion { label } } } } } }`,

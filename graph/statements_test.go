@@ -32,7 +32,7 @@ func TestSetupQuery_FixedStatementCountWhateverTheWidth(t *testing.T) {
 				}
 				tok := api.BootstrapToken()
 				api.MustDo(tok, `{ viewer { actorId } }`, nil, &struct{}{}) // the caller's grants cached, as for a returning caller
-				api.Store.ForgetCachedRows() // counted cold: every relation read from the database
+				api.Store.ForgetCachedRows()                                // counted cold: every relation read from the database
 				api.Statements.Store(0)
 				api.MustDo(tok, setupQuery, map[string]any{"id": p.ID}, &out)
 				n := api.Statements.Load()
@@ -129,7 +129,7 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 					}
 				}
 				api.MustDo(tok, `{ viewer { actorId } }`, nil, &struct{}{}) // the caller's grants cached, as for a returning caller
-				api.Store.ForgetCachedRows() // counted cold: every relation read from the database
+				api.Store.ForgetCachedRows()                                // counted cold: every relation read from the database
 				api.Statements.Store(0)
 				api.MustDo(tok, q, map[string]any{"p": p.ID, "n": n}, &out)
 				if len(out.Learners.Edges) != n {
