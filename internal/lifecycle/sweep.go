@@ -53,7 +53,18 @@ func (s *Service) RunRetentionSweep(ctx context.Context, programmeID string) (Sw
 		return SweepReport{ProgrammeID: p.ID, Skipped: true}, nil
 	}
 	defer unlock()
-	return s.sweep(ctx, a, p)
+	// The sweep decides irreversible things (CTL-6 erases everyone) on the
+	// programme's rules: read them from the database, never from the
+	// store's reference cache, which may hold a row another replica changed
+	// in the last seconds (SweepAll lists them from the database too).
+	ps, err := s.st.ListProgrammes(ctx, []string{p.ID})
+	if err != nil {
+		return SweepReport{}, err
+	}
+	if len(ps) != 1 {
+		return SweepReport{}, notFound("programme")
+	}
+	return s.sweep(ctx, a, ps[0])
 }
 
 // SweepAll sweeps every programme (the scheduler and `rollcall sweep`).

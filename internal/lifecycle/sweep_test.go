@@ -997,3 +997,31 @@ func TestSweep_GEN4_SignInAsTheBatchStartsIsNeverErasedMidSession(t *testing.T) 
 		}
 	})
 }
+
+// The sweep erases everyone at the contract end (CTL-6), which cannot be
+// undone: it decides on the programme as the database holds it, not on the
+// store's reference cache. Here the cache still holds the old end (read just
+// before) when the end is moved behind the store's back, as another replica
+// would; the sweep must see the new end and erase nobody.
+func TestSweep_CTL6_DecidesOnTheContractEndInTheDatabaseNotACachedOne(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st)
+		l := w.CreateLearner(w.KCC.ID, "stays@kent.gov.uk", "S", "Tays")
+		end := *w.Programme.Settings.ContractEndsAt
+		w.Clock.Set(end.Add(time.Hour)) // the old end has passed
+		if p, err := st.GetProgramme(context.Background(), w.Programme.ID); err != nil || !p.Settings.ContractEndsAt.Equal(end) {
+			t.Fatalf("cached read: %+v %v", p.Settings.ContractEndsAt, err)
+		}
+		later := end.AddDate(1, 0, 0)
+		if _, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), `UPDATE programmes SET contract_ends_at = ? WHERE id = ?`), later, w.Programme.ID); err != nil {
+			t.Fatal(err)
+		}
+		rep := swpSweep(t, w.Service, w.As("kc"), w.Programme.ID)
+		if rep.ContractEnded || rep.Erased != 0 {
+			t.Fatalf("the sweep erased on a contract end the database no longer holds: %+v", rep)
+		}
+		if got := w.Learner(l.ID); got.Status == domain.StatusErased {
+			t.Fatalf("learner erased: %+v", got)
+		}
+	})
+}

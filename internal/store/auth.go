@@ -33,7 +33,7 @@ func (r providerRow) domain() domain.IdentityProvider {
 }
 
 func (s *Store) CreateProvider(ctx context.Context, p domain.IdentityProvider) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	r := providerRow{ID: p.ID, ProgrammeID: p.ProgrammeID, OrganisationID: p.OrganisationID, Issuer: p.Issuer,
 		ClientID: p.ClientID, ClientSecretEnc: p.ClientSecretEnc, ClientSecretEnv: p.ClientSecretEnv, Audience: p.Audience,
 		Scopes: p.Scopes, EmailTrust: string(p.EmailTrust), CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
@@ -165,7 +165,7 @@ func (s *Store) PurgeLoginStates(ctx context.Context, now time.Time) error {
 // UpdateProvider writes a provider's changeable fields (not its issuer,
 // programme or organisation).
 func (s *Store) UpdateProvider(ctx context.Context, p domain.IdentityProvider) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	res := s.db(ctx).Model(&providerRow{}).Where("id = ?", p.ID).Updates(map[string]any{
 		"client_id": p.ClientID, "client_secret_enc": p.ClientSecretEnc, "client_secret_env": p.ClientSecretEnv,
 		"audience": p.Audience, "scopes": p.Scopes, "email_trust": string(p.EmailTrust), "updated_at": p.UpdatedAt.UTC()})
@@ -180,7 +180,7 @@ func (s *Store) UpdateProvider(ctx context.Context, p domain.IdentityProvider) e
 
 // DeleteProvider removes a provider (its pending login states go with it).
 func (s *Store) DeleteProvider(ctx context.Context, id string) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	return translate(s.db(ctx).Where("id = ?", id).Delete(&providerRow{}).Error)
 }
 

@@ -3,8 +3,13 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/migrations"
@@ -34,34 +39,46 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 	ls = byEmail(ls)
 	const batch = 5000
 	at = at.UTC()
-	var ids []string
+	var moved []movedRow
 	for start := 0; start < len(ls); start += batch {
 		part := ls[start:min(start+batch, len(ls))]
 		n := len(part)
-		lids, progs, orgs, emails := make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
-		groups, given, family := make([]*string, n), make([]*string, n), make([]*string, n)
+		lids, progs, orgs, emails := make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]*string, n)
+		groups, given, family := make([]pgtype.UUID, n), make([]*string, n), make([]*string, n)
 		statuses, versions, created, updated := make([]string, n), make([]int64, n), make([]time.Time, n), make([]time.Time, n)
+		origins := make([]string, n)
 		for i, l := range part {
-			lids[i], progs[i], orgs[i], emails[i] = l.ID, l.ProgrammeID, l.OrganisationID, l.Email
-			groups[i], given[i], family[i] = l.AccessGroupID, l.GivenName, l.FamilyName
+			var err error
+			if lids[i], err = pgUUID(&l.ID); err == nil {
+				if progs[i], err = pgUUID(&l.ProgrammeID); err == nil {
+					if orgs[i], err = pgUUID(&l.OrganisationID); err == nil {
+						groups[i], err = pgUUID(l.AccessGroupID)
+					}
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+			emails[i], given[i], family[i] = l.Email, l.GivenName, l.FamilyName
 			statuses[i], versions[i], created[i], updated[i] = string(l.Status), l.Version, l.CreatedAt.UTC(), l.UpdatedAt.UTC()
+			origins[i] = string(l.Origin)
 		}
 		if err := queryRows(s.db(ctx), `INSERT INTO learners (id, programme_id, organisation_id, access_group_id, email, given_name, family_name,
-				status, version, created_at, updated_at)
-			SELECT * FROM unnest(CAST(CAST(? AS text[]) AS uuid[]), CAST(CAST(? AS text[]) AS uuid[]), CAST(CAST(? AS text[]) AS uuid[]),
-				CAST(CAST(? AS text[]) AS uuid[]), CAST(? AS text[]),
-				CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS timestamptz[]), CAST(? AS timestamptz[]))
+				status, version, created_at, updated_at, origin)
+			SELECT * FROM unnest(CAST(? AS uuid[]), CAST(? AS uuid[]), CAST(? AS uuid[]), CAST(? AS uuid[]), CAST(? AS text[]),
+				CAST(? AS text[]), CAST(? AS text[]), CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS timestamptz[]), CAST(? AS timestamptz[]),
+				CAST(? AS text[]))
 			ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING
-			RETURNING CAST(id AS text)`,
+			RETURNING CAST(id AS text), version, CAST(programme_id AS text)`,
 			[]any{pgArray{lids}, pgArray{progs}, pgArray{orgs}, pgArray{groups}, pgArray{emails}, pgArray{given}, pgArray{family},
-				pgArray{statuses}, pgArray{versions}, pgArray{created}, pgArray{updated}}, scanIDs(&ids)); err != nil {
+				pgArray{statuses}, pgArray{versions}, pgArray{created}, pgArray{updated}, pgArray{origins}}, scanMoved(&moved)); err != nil {
 			return nil, err
 		}
 	}
-	for _, id := range ids {
-		written[id] = true
+	for _, m := range moved {
+		written[m.ID] = true
 	}
-	if len(ids) == 0 {
+	if len(moved) == 0 {
 		return written, nil
 	}
 	// The programme's feed lock after the learner rows, as every writer
@@ -73,18 +90,14 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 	if err := s.lockFeeds(ctx, progs); err != nil {
 		return nil, err
 	}
-	// The feed and audit rows come from what the INSERT wrote, sent back as
-	// arrays (the learners are not read again).
-	byID := make(map[string]*domain.Learner, len(ls))
-	for i := range ls {
-		byID[ls[i].ID] = &ls[i]
-	}
-	slices.Sort(ids)
-	for start := 0; start < len(ids); start += batch {
-		part := ids[start:min(start+batch, len(ids))]
-		pids, versions := make([]string, len(part)), make([]int64, len(part))
-		for i, id := range part {
-			pids[i], versions[i] = byID[id].ProgrammeID, byID[id].Version
+	// The feed and audit rows come from what the INSERT returned, sent back
+	// as arrays (the learners are not read again), in learner ID order.
+	slices.SortFunc(moved, func(a, b movedRow) int { return strings.Compare(a.ID, b.ID) })
+	for start := 0; start < len(moved); start += batch {
+		rows := moved[start:min(start+batch, len(moved))]
+		part, pids, versions := make([]string, len(rows)), make([]string, len(rows)), make([]int64, len(rows))
+		for i, m := range rows {
+			part[i], pids[i], versions[i] = m.ID, m.ProgrammeID, m.Version
 		}
 		if err := s.db(ctx).Exec(`WITH w AS (
 				SELECT * FROM unnest(CAST(CAST(? AS text[]) AS uuid[]), CAST(CAST(? AS text[]) AS uuid[]), CAST(? AS bigint[])) AS w(id, programme_id, version)
@@ -122,6 +135,19 @@ func (s *Store) importLearnersPortable(ctx context.Context, ls []domain.Learner,
 		return nil, err
 	}
 	return written, s.AppendAudits(ctx, audits)
+}
+
+// pgUUID is a UUID in the form pgx sends in binary (16 bytes); nil is NULL.
+// The IDs are the service's own (uuid v7), so a malformed one is a bug.
+func pgUUID(id *string) (pgtype.UUID, error) {
+	if id == nil {
+		return pgtype.UUID{}, nil
+	}
+	u, err := uuid.Parse(*id)
+	if err != nil {
+		return pgtype.UUID{}, fmt.Errorf("import: learner ID %q is not a UUID: %w", *id, err)
+	}
+	return pgtype.UUID{Bytes: u, Valid: true}, nil
 }
 
 // pgArray passes a Go slice to pgx as one array parameter. gorm expands a

@@ -434,7 +434,7 @@ func (s *Store) lockFeeds(ctx context.Context, rows []movedRow) error {
 // version and a CONTRACT_ENDING event, and records which end date was
 // announced: set-based, once per date (CTL-6).
 func (s *Store) WarnContractEnd(ctx context.Context, programmeID string, b domain.Bulk, end, at time.Time) (int, error) {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	res := s.db(ctx).Exec(`UPDATE programmes SET contract_warned_for = ? WHERE id = ? AND (contract_warned_for IS NULL OR contract_warned_for <> ?)`,
 		end.UTC(), programmeID, end.UTC())
 	if res.Error != nil || res.RowsAffected == 0 {

@@ -45,13 +45,18 @@ type refEntry[T any] struct {
 	v   T
 }
 
-// refChanged drops every cached row now and, inside a transaction, again
-// once it ends, so no reader keeps a row it read before the commit.
-func (s *Store) refChanged(ctx context.Context) {
+// refChanged drops every cached row now and again once the write is
+// visible, so no reader keeps a row it read before the commit: inside a
+// transaction InTx drops it after the commit; outside one, the caller defers
+// the function returned (`defer s.refChanged(ctx)()`), which drops it after
+// the statement.
+func (s *Store) refChanged(ctx context.Context) (after func()) {
 	s.refs.bump()
 	if st, ok := ctx.Value(txStateKey{}).(*txState); ok {
 		st.refChanged = true
+		return func() {}
 	}
+	return s.refs.bump
 }
 
 func (c *refCache) bump() {

@@ -17,7 +17,7 @@ import (
 
 func (s *Store) CreateProgramme(ctx context.Context, p domain.Programme, bodies []domain.GoverningBody) error {
 	db := s.db(ctx)
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	r := toProgrammeRow(p)
 	if err := db.Create(&r).Error; err != nil {
 		return translate(err)
@@ -71,7 +71,7 @@ func (s *Store) ListProgrammes(ctx context.Context, ids []string) ([]domain.Prog
 func (s *Store) UpdateProgrammeSettings(ctx context.Context, id string, set domain.RuleSettings, at time.Time) error {
 	var r programmeRow
 	setSettings(&r, set)
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	res := s.db(ctx).Model(&programmeRow{}).Where("id = ?", id).Updates(map[string]any{
 		"minimum_age": r.MinimumAge, "erasure_needs_approval": r.ErasureNeedsApproval,
 		"withdrawal_delay_s": r.WithdrawalDelayS, "leaver_grace_s": r.LeaverGraceS,
@@ -111,25 +111,16 @@ func (s *Store) SetGoverningBodyOrganisation(ctx context.Context, bodyID, orgID 
 // ---- organisations ----
 
 func (s *Store) CreateOrganisation(ctx context.Context, o domain.Organisation) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	r := organisationRow{ID: o.ID, ProgrammeID: o.ProgrammeID, Name: o.Name, Kind: string(o.Kind),
 		Status: string(o.Status), CreatedAt: o.CreatedAt.UTC(), AdmittedAt: utcp(o.AdmittedAt), RemovedAt: utcp(o.RemovedAt)}
 	return translate(s.db(ctx).Create(&r).Error)
 }
 
-// GetOrganisation reads one organisation; outside a transaction through the
-// cache (refcache.go).
+// GetOrganisation reads one organisation from the database, never from the
+// reference cache: its callers decide on its status whether a learner may be
+// created in it (sign-in, admins, imports, directories; CTL-3, CTL-9).
 func (s *Store) GetOrganisation(ctx context.Context, id string) (domain.Organisation, error) {
-	if !s.inTx(ctx) {
-		os, err := s.OrganisationsByIDs(ctx, []string{id})
-		if err != nil {
-			return domain.Organisation{}, err
-		}
-		if len(os) == 0 {
-			return domain.Organisation{}, translate(gorm.ErrRecordNotFound)
-		}
-		return os[0], nil
-	}
 	var r organisationRow
 	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return domain.Organisation{}, translate(err)
@@ -163,7 +154,7 @@ func (s *Store) OrganisationsByProgrammes(ctx context.Context, programmeIDs []st
 }
 
 func (s *Store) SetOrganisationStatus(ctx context.Context, id string, st domain.OrganisationStatus, at time.Time) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	col := "admitted_at"
 	if st == domain.OrgRemoved {
 		col = "removed_at"
@@ -295,7 +286,7 @@ func suffixes(d string) []string {
 // ---- access groups and courses ----
 
 func (s *Store) CreateAccessGroup(ctx context.Context, g domain.AccessGroup) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	r := accessGroupRow{ID: g.ID, OrganisationID: g.OrganisationID, Name: g.Name, IsDefault: g.IsDefault, CreatedAt: g.CreatedAt.UTC()}
 	return translate(s.db(ctx).Create(&r).Error)
 }
@@ -404,7 +395,7 @@ func (s *Store) PoliciesByProgrammes(ctx context.Context, ids []string) ([]domai
 }
 
 func (s *Store) CreatePolicyVersion(ctx context.Context, v domain.PolicyVersion) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	r := policyVersionRow{ID: v.ID, PolicyID: v.PolicyID, Label: v.Label, Summary: v.Summary, Content: v.Content,
 		Status: string(v.Status), PublishedAt: v.PublishedAt.UTC(), ActivatedAt: utcp(v.ActivatedAt)}
 	return translate(s.db(ctx).Create(&r).Error)
@@ -412,7 +403,7 @@ func (s *Store) CreatePolicyVersion(ctx context.Context, v domain.PolicyVersion)
 
 // ActivatePolicyVersion archives the policy's active version and activates v.
 func (s *Store) ActivatePolicyVersion(ctx context.Context, policyID, versionID string, at time.Time) error {
-	s.refChanged(ctx)
+	defer s.refChanged(ctx)()
 	db := s.db(ctx)
 	if err := db.Model(&policyVersionRow{}).Where("policy_id = ? AND status = ?", policyID, string(domain.VersionActive)).
 		Update("status", string(domain.VersionArchived)).Error; err != nil {

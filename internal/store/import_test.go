@@ -1,0 +1,86 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/store"
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+)
+
+// An import writes each learner as given (its origin among them: linking a
+// later sign-in by email depends on it, INV-1), with one LEARNER_PROVISIONED
+// event carrying the learner's version and programme, and one audit entry;
+// an email taken already is skipped. Both databases.
+func TestImport_INV1_WritesOriginEventsAndAuditAsGiven(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000301", "Import")
+		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+		o := domain.Organisation{ID: "01900000-0000-7000-8000-000000000302", ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
+			Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
+		if err := st.CreateOrganisation(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		var ls []domain.Learner
+		for i := range 7 {
+			id, _ := uuid.NewV7()
+			email := fmt.Sprintf("person.%d@example.org", i)
+			l, _, err := domain.NewLearner(domain.Learner{ID: id.String(), ProgrammeID: p.ID, OrganisationID: o.ID, Email: &email},
+				domain.OriginImport, false, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		var written map[string]bool
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			var err error
+			written, err = st.ImportLearners(ctx, ls[:5], "actor", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// The same emails again (two new): only the new ones are written.
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			again := append([]domain.Learner{}, ls...)
+			for i := range 5 {
+				id, _ := uuid.NewV7()
+				again[i].ID = id.String()
+			}
+			w, err := st.ImportLearners(ctx, again, "actor", now)
+			for id := range w {
+				written[id] = true
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(written) != 7 {
+			t.Fatalf("written %d learners, want 7", len(written))
+		}
+		for _, l := range ls {
+			got, err := st.GetLearner(ctx, l.ID, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Origin != domain.OriginImport || got.Version != l.Version || got.Status != l.Status {
+				t.Fatalf("learner %s written as origin %q version %d status %s, want %q %d %s",
+					l.ID, got.Origin, got.Version, got.Status, domain.OriginImport, l.Version, l.Status)
+			}
+			if n := testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events WHERE learner_id = ? AND programme_id = ? AND type = ? AND learner_version = ?`,
+				l.ID, p.ID, string(domain.EventProvisioned), l.Version); n != 1 {
+				t.Fatalf("learner %s has %d matching LEARNER_PROVISIONED events, want 1", l.ID, n)
+			}
+			if n := testkit.Count(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = ? AND action = 'learner.import' AND programme_id = ?`,
+				l.ID, p.ID); n != 1 {
+				t.Fatalf("learner %s has %d import audit entries, want 1", l.ID, n)
+			}
+		}
+	})
+}
