@@ -94,6 +94,9 @@ func (s *Service) CreateLearner(ctx context.Context, organisationID string, in L
 		return domain.Learner{}, fromDomain(err)
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if err := s.stillAdmitted(ctx, o.ID); err != nil {
+			return err
+		}
 		if err := s.st.CreateLearner(ctx, l); err != nil {
 			if apperr.CodeOf(err) == apperr.Conflict {
 				return apperr.Conflictf("a learner with this email already exists").WithField("email")
@@ -160,6 +163,9 @@ func (s *Service) UpdateLearner(ctx context.Context, learnerID string, in Learne
 						WithField("email").WithReason("MOVE_NEEDS_BOTH_ORGANISATIONS").WithRule("CTL-10")
 				}
 				details["movedFrom"], details["movedTo"] = c.L.OrganisationID, el.org.ID
+				if err := s.stillAdmitted(ctx, el.org.ID); err != nil {
+					return err
+				}
 				if err := c.do(c.L.Move(el.org.ID, email, now)); err != nil {
 					return err
 				}
@@ -389,6 +395,9 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		return rep, nil
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
+		if err := s.stillAdmitted(ctx, o.ID); err != nil {
+			return err
+		}
 		// Each learner written comes with its feed event and audit entry.
 		written, err := s.st.ImportLearners(ctx, good, a.ID, now)
 		if err != nil {

@@ -48,9 +48,29 @@ func (s *Service) manageOrganisation(ctx context.Context, a *domain.Actor, id st
 		return o, apperr.Forbiddenf("your role cannot change this organisation")
 	}
 	if o.Status == domain.OrgRemoved {
-		return o, apperr.Conflictf("the organisation has left the programme")
+		return o, apperr.Conflictf("the organisation has left the programme").WithReason("ORGANISATION_REMOVED").WithRule("CTL-9")
 	}
 	return o, nil
+}
+
+// stillAdmitted re-reads, in the caller's transaction and under a share lock
+// held to its end, the organisation a learner is about to be written into (a
+// new learner, an import, a move). An organisation's removal schedules the
+// removal of every learner it finds (CTL-9) once, in its own transaction: a
+// learner written into the organisation after it would stay. With the lock,
+// either the removal waits for this transaction and then finds the learner,
+// or this transaction waits for the removal and refuses. What was read before
+// the transaction (the eligibility of an email, an admin's right) cannot
+// decide this.
+func (s *Service) stillAdmitted(ctx context.Context, orgID string) error {
+	o, err := s.st.GetOrganisationShared(ctx, orgID)
+	if err != nil {
+		return err
+	}
+	if o.Status != domain.OrgAdmitted {
+		return apperr.Conflictf("the organisation has left the programme").WithReason("ORGANISATION_REMOVED").WithRule("CTL-9")
+	}
+	return nil
 }
 
 // OrganisationsByProgrammes is the batch read behind Programme.organisations.

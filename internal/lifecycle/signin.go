@@ -261,6 +261,12 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 			l.AccessGroupID = ptr(el.group)
 		}
 		applyNames(&l, id)
+		if err := s.stillAdmitted(ctx, el.org.ID); err != nil {
+			if apperr.CodeOf(err) == apperr.Conflict {
+				return errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
+			}
+			return err
+		}
 		if err := s.st.CreateLearner(ctx, l); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/migrations"
@@ -123,6 +124,24 @@ func (s *Store) CreateOrganisation(ctx context.Context, o domain.Organisation) e
 func (s *Store) GetOrganisation(ctx context.Context, id string) (domain.Organisation, error) {
 	var r organisationRow
 	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return domain.Organisation{}, translate(err)
+	}
+	return r.domain(), nil
+}
+
+// GetOrganisationShared reads an organisation inside the caller's
+// transaction and holds a share lock on its row until the transaction ends
+// (PostgreSQL FOR SHARE; SQLite has one writer at a time): a removal of the
+// organisation (SetOrganisationStatus) waits for the transaction, or the
+// transaction for the removal and then reads it. Several transactions can
+// hold the share lock at once.
+func (s *Store) GetOrganisationShared(ctx context.Context, id string) (domain.Organisation, error) {
+	q := s.db(ctx)
+	if s.dialect == migrations.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "SHARE"})
+	}
+	var r organisationRow
+	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
 		return domain.Organisation{}, translate(err)
 	}
 	return r.domain(), nil
