@@ -53,8 +53,8 @@ func (s *Service) manageOrganisation(ctx context.Context, a *domain.Actor, id st
 	return o, nil
 }
 
-// stillAdmitted re-reads, in the caller's transaction and under a share lock
-// held to its end, the organisation a learner is about to be written into (a
+// stillAdmitted re-reads, in the caller's transaction and holding the
+// organisation's lock shared to its end, the organisation a learner is about to be written into (a
 // new learner, an import, a move). An organisation's removal schedules the
 // removal of every learner it finds (CTL-9) once, in its own transaction: a
 // learner written into the organisation after it would stay. With the lock,

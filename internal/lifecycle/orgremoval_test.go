@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 	"github.com/rollcall-dev/rollcall/internal/store"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
@@ -16,9 +17,9 @@ import (
 // (CTL-9) once, in its own transaction. A learner being created in the
 // organisation at the same moment must not slip past it: the creating
 // transaction re-reads the organisation under a share lock, so it waits for
-// the removal and then refuses. Here the removal holds its row lock
-// (uncommitted) while an admin creates a learner whose organisation checks,
-// read before the transaction, all said ADMITTED. PostgreSQL only: SQLite
+// the removal and then refuses. Here the removal is uncommitted while an
+// admin creates a learner whose organisation checks, read before the
+// transaction, all said ADMITTED. PostgreSQL only: SQLite
 // runs one writing transaction at a time, so the interleaving cannot happen
 // there.
 func TestCreateLearner_CTL9_WaitsForAConcurrentOrganisationRemovalAndRefuses(t *testing.T) {
@@ -26,21 +27,27 @@ func TestCreateLearner_CTL9_WaitsForAConcurrentOrganisationRemovalAndRefuses(t *
 	w := testkit.NewConnectToLearn(t, st)
 	ctx := context.Background()
 
-	removal, err := st.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer removal.Rollback()
-	if _, err := removal.Exec(`UPDATE organisations SET status = 'REMOVED', removed_at = now() WHERE id = $1`, w.Medway.ID); err != nil {
-		t.Fatal(err)
-	}
+	// The removal's transaction, through the store as membership.go runs
+	// it, held open until the creation waits for it.
+	removing, release, removed := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		removed <- st.InTx(ctx, func(ctx context.Context) error {
+			if err := st.SetOrganisationStatus(ctx, w.Medway.ID, domain.OrgRemoved, time.Now()); err != nil {
+				return err
+			}
+			close(removing)
+			<-release
+			return nil
+		})
+	}()
+	<-removing
 
 	done := make(chan error, 1)
 	go func() {
 		_, err := w.Service.CreateLearner(w.As("kc"), w.Medway.ID, lifecycle.LearnerInput{Email: "late@medway.gov.uk", GivenName: "Late", FamilyName: "Comer"})
 		done <- err
 	}()
-	// Wait until the creation is blocked on the removal's row lock.
+	// Wait until the creation is blocked on the removal's lock.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var waiting int
@@ -60,10 +67,11 @@ func TestCreateLearner_CTL9_WaitsForAConcurrentOrganisationRemovalAndRefuses(t *
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := removal.Commit(); err != nil {
+	close(release)
+	if err := <-removed; err != nil {
 		t.Fatal(err)
 	}
-	err = <-done
+	err := <-done
 	if ae, ok := apperr.As(err); !ok || ae.Code != apperr.Conflict || ae.Reason != "ORGANISATION_REMOVED" {
 		t.Fatalf("creating a learner in an organisation removed meanwhile: want CONFLICT ORGANISATION_REMOVED, got %v", err)
 	}

@@ -58,8 +58,9 @@ type Organisations interface {
 	CreateOrganisation(ctx context.Context, o domain.Organisation) error
 	GetOrganisation(ctx context.Context, id string) (domain.Organisation, error)
 	// GetOrganisationShared reads the organisation in the caller's
-	// transaction under a share lock held to its end (a removal waits for
-	// it, or it for the removal); NOT_FOUND when missing.
+	// transaction holding the organisation's lock shared to its end
+	// (SetOrganisationStatus takes it exclusively: a removal waits for it,
+	// or it for the removal); NOT_FOUND when missing.
 	GetOrganisationShared(ctx context.Context, id string) (domain.Organisation, error)
 	OrganisationByName(ctx context.Context, programmeID, name string) (domain.Organisation, error)
 	OrganisationsByProgrammes(ctx context.Context, programmeIDs []string, only []string) ([]domain.Organisation, error)
