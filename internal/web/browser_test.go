@@ -292,13 +292,8 @@ func outDir(t *testing.T) string {
 // server.
 func registerProvider(t *testing.T, api *testkit.API, orgID string) *oidcissuer.Issuer {
 	t.Helper()
-	iss := api.NewIssuer()
-	api.MustDo(api.BootstrapToken(), `mutation($o: ID!, $in: IdentityProviderInput!) {
-		registerIdentityProvider(organisationId: $o, input: $in) { id } }`,
-		map[string]any{"o": orgID, "in": map[string]any{"issuer": iss.URL(), "clientId": "rollcall-web",
-			"clientSecret": "web-secret", "emailTrust": "VERIFIED_CLAIM"}}, &struct{}{})
-	iss.RegisterClient("rollcall-web", "web-secret", api.Server.URL+"/auth/callback")
-	return iss
+	return api.RegisterProvider("", orgID, testkit.ProviderInput{ClientID: "rollcall-web", Secret: "web-secret",
+		EmailTrust: "VERIFIED_CLAIM"}).Issuer
 }
 
 // TestBrowser_LearnerPath_ONC2_ONC9_ONC10_ONC8_AccessibleAndSessionEnds walks
