@@ -286,7 +286,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			failures++
 			d := (Retry{BaseDelay: time.Second, MaxDelay: 5 * time.Minute}).withDefaults().delay(failures)
-			a.log.ErrorContext(ctx, "sync failed, will retry", "err", err.Error(), "retry_in", d, "failures", failures)
+			a.log.ErrorContext(ctx, "sync failed, will retry", "err", redact(err.Error()), "retry_in", d, "failures", failures)
 			a.resetCaches()
 			caughtUp = false
 			sleep(ctx, d)
@@ -432,7 +432,7 @@ func (a *Agent) checkKnownRole(ctx context.Context) error {
 	}
 	_, err = a.checkRole(ctx, ls.MoodleID, cid)
 	if err != nil && !Fatal(err) && !transient(err) {
-		a.log.WarnContext(ctx, "could not check the student role; the next enrolment will", "err", err.Error())
+		a.log.WarnContext(ctx, "could not check the student role; the next enrolment will", "err", redact(err.Error()))
 		return nil
 	}
 	return err
@@ -501,7 +501,7 @@ func (a *Agent) probeRole(ctx context.Context, p pair, fresh bool) error {
 	case err != nil && (Fatal(err) || transient(err)):
 		return err
 	case err != nil:
-		a.log.WarnContext(ctx, "could not check the student role; the next enrolment will", "err", err.Error())
+		a.log.WarnContext(ctx, "could not check the student role; the next enrolment will", "err", redact(err.Error()))
 	case !ok:
 		// Moodle did not show the role it was just asked to assign: say so
 		// once rather than ask again on every batch.

@@ -63,7 +63,7 @@ func (r Retry) do(ctx context.Context, log *slog.Logger, what string, f func(con
 			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		d := r.delay(attempt)
-		log.WarnContext(ctx, "transient failure, retrying", "call", what, "attempt", attempt, "retry_in", d, "err", err.Error())
+		log.WarnContext(ctx, "transient failure, retrying", "call", what, "attempt", attempt, "retry_in", d, "err", redact(err.Error()))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
