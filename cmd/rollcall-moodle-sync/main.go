@@ -14,7 +14,8 @@
 //	MOODLE_TOKEN           a Moodle web-service token
 //	STATE_FILE             cursor and versions (default ./moodle-sync.state.json)
 //	MOODLE_AUTH            auth plugin of the accounts (default oauth2)
-//	MOODLE_STUDENT_ROLE_ID the role learners get on courses (default 5)
+//	MOODLE_STUDENT_ROLE    shortname of the role learners get on courses (default student)
+//	MOODLE_STUDENT_ROLE_ID that role's ID in this Moodle (default 5), checked against the shortname
 //	MOODLE_COHORT_NAME     cohort names (default "{organisation}: {group}")
 //	LOG_LEVEL, LOG_FORMAT  debug|info|warn|error, text|json
 //
