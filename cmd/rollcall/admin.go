@@ -102,16 +102,11 @@ func grantCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if fs.NArg() != 0 || *role == "" || *issuer == "" || *subject == "" {
 		return errors.New("usage: rollcall grant --programme NAME|ID --role ROLE --issuer URL --subject SUB [--organisation NAME|ID] [--body NAME]")
 	}
-	cfg, err := config.FromEnv(getenv)
+	cfg, svc, closeStore, err := openService(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	svc := lifecycle.New(st, lifecycle.Options{})
+	defer closeStore()
 	sctx := lifecycle.WithSystem(ctx, "cli")
 	iss := strings.TrimSpace(*issuer)
 	accepted := iss == cfg.BootstrapIssuer || (cfg.Dev && iss == cfg.DevIssuerURL())
@@ -199,17 +194,11 @@ func providerCmd(ctx context.Context, args []string, getenv func(string) string,
 	if fs.NArg() != 0 || *issuer == "" || *clientID == "" {
 		return errors.New("provider add: --issuer and --client-id are required")
 	}
-	cfg, err := config.FromEnv(getenv)
+	_, svc, closeStore, err := openService(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	svc := lifecycle.New(st, lifecycle.Options{SecretKey: cfg.SecretKey, AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev, Getenv: getenv,
-		BootstrapAdmin: bootstrapIdentity(cfg)})
+	defer closeStore()
 	sctx := lifecycle.WithSystem(ctx, "cli")
 	in, err := grantInput(sctx, svc, "", "", "", *programme, *organisation, "")
 	if err != nil {

@@ -57,6 +57,29 @@ func openStore(ctx context.Context, cfg config.Config, forceMigrate bool, opts .
 	return st, nil
 }
 
+// serviceOptions are the lifecycle options every command builds its service
+// with, so that a one-off command (grant, seed, sweep, …) acts as `serve`
+// would: the same bootstrap admin, secret key, feed retention and issuer
+// rules. serve adds its log, metrics and verifier hooks.
+func serviceOptions(cfg config.Config, getenv func(string) string) lifecycle.Options {
+	return lifecycle.Options{BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
+		FeedRetention: cfg.FeedRetention, Getenv: getenv, AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev}
+}
+
+// openService is the set-up of a one-off command: the configuration from the
+// environment, the store (migrated when ROLLCALL_MIGRATE says so) and the
+// service on it. closeStore releases the store.
+func openService(ctx context.Context, getenv func(string) string) (cfg config.Config, svc *lifecycle.Service, closeStore func(), err error) {
+	if cfg, err = config.FromEnv(getenv); err != nil {
+		return cfg, nil, nil, err
+	}
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	return cfg, lifecycle.New(st, serviceOptions(cfg, getenv)), func() { _ = st.Close() }, nil
+}
+
 func bootstrapIdentity(cfg config.Config) *domain.Identity {
 	switch {
 	case cfg.BootstrapIssuer != "":
@@ -98,18 +121,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		verifier *auth.Verifier
 		forget   func(string)
 	)
-	svc := lifecycle.New(st, lifecycle.Options{Log: log, BootstrapAdmin: bootstrapIdentity(cfg), SecretKey: cfg.SecretKey,
-		FeedRetention:        cfg.FeedRetention,
-		Getenv:               getenv,
-		AllowInsecureIssuers: cfg.AllowInsecureIssuers || cfg.Dev,
-		OnProviderChange: func(iss string) {
-			// Dev mode registers its providers before the verifier exists.
-			if verifier != nil {
-				forget(iss)
-				verifier.Forget(iss)
-			}
-		},
-		FeedObserver: feedObserver(m)})
+	opts := serviceOptions(cfg, getenv)
+	opts.Log, opts.FeedObserver = log, feedObserver(m)
+	opts.OnProviderChange = func(iss string) {
+		// Dev mode registers its providers before the verifier exists.
+		if verifier != nil {
+			forget(iss)
+			verifier.Forget(iss)
+		}
+	}
+	svc := lifecycle.New(st, opts)
 	var issuers []auth.Issuer
 	if cfg.BootstrapIssuer != "" {
 		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})
@@ -265,16 +286,11 @@ func seedCmd(ctx context.Context, args []string, getenv func(string) string, std
 	if len(args) == 0 {
 		return fmt.Errorf("usage: rollcall seed FILE...")
 	}
-	cfg, err := config.FromEnv(getenv)
+	_, svc, closeStore, err := openService(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	svc := lifecycle.New(st, lifecycle.Options{})
+	defer closeStore()
 	ctx = lifecycle.WithSystem(ctx, "seed")
 	for _, path := range args {
 		f, err := os.Open(path)
@@ -336,7 +352,7 @@ func devToken(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	if r != "BOOTSTRAP" && r != "NONE" {
-		svc := lifecycle.New(st, lifecycle.Options{})
+		svc := lifecycle.New(st, serviceOptions(cfg, getenv))
 		sctx := lifecycle.WithSystem(ctx, "dev-token")
 		in, err := grantInput(sctx, svc, iss.URL(), sub, r, *programme, *organisation, *body)
 		if err != nil {
@@ -428,16 +444,11 @@ func sweepCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) != 0 {
 		return fmt.Errorf("usage: rollcall sweep")
 	}
-	cfg, err := config.FromEnv(getenv)
+	_, svc, closeStore, err := openService(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	svc := lifecycle.New(st, lifecycle.Options{FeedRetention: cfg.FeedRetention})
+	defer closeStore()
 	reps, err := svc.SweepAll(ctx)
 	if err != nil {
 		return err
