@@ -28,7 +28,9 @@ const refCacheMax = 10000
 // the providers', CreateOrganisation, SetOrganisationStatus,
 // CreateAccessGroup, CreatePolicyVersion, ActivatePolicyVersion). Reads
 // inside a transaction never use it: what a transaction decides on, it
-// reads itself (and locks where it must).
+// reads itself (and locks where it must). Nor do the reads that admit a
+// learner or cannot be undone: GetOrganisation is not cached, and the
+// retention sweep lists its programme from the database.
 type refCache struct {
 	mu            sync.RWMutex
 	gen           uint64
