@@ -84,3 +84,64 @@ func TestImport_INV1_WritesOriginEventsAndAuditAsGiven(t *testing.T) {
 		}
 	})
 }
+
+// An import wakes the programme's long-polls when it commits, as every other
+// writer of feed events does: an LMS following the feed (INV-3) sees the
+// imported learners at once, not when its poll times out. Both databases
+// (PostgreSQL: the NOTIFY delivered at commit; SQLite: the process's hub).
+func TestImport_INV3_WakesTheProgrammesLongPollsAtCommit(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000311", "Import wakes")
+		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+		o := domain.Organisation{ID: "01900000-0000-7000-8000-000000000312", ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
+			Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
+		if err := st.CreateOrganisation(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		woken, stop := st.WatchFeed(p.ID)
+		defer stop()
+		for i := 0; st.Dialect() == "postgres" && !st.Listening(); i++ {
+			if i == 500 {
+				t.Fatal("the store never started listening for feed notifications")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		// A listener that (re)connects wakes every waiter once (notify.go):
+		// let that pass before the import.
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-woken:
+		default:
+		}
+		var ls []domain.Learner
+		for i := range 3 {
+			id, _ := uuid.NewV7()
+			email := fmt.Sprintf("woken.%d@example.org", i)
+			l, _, err := domain.NewLearner(domain.Learner{ID: id.String(), ProgrammeID: p.ID, OrganisationID: o.ID, Email: &email},
+				domain.OriginImport, false, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			_, err := st.ImportLearners(ctx, ls, "actor", now)
+			if err == nil {
+				select {
+				case <-woken:
+					t.Error("the long-poll was woken before the import committed")
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woken:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the import committed 3 feed events and the programme's long-poll was not woken within 5 s")
+		}
+	})
+}

@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -216,10 +218,26 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	st := &txState{}
 	t := &touched{}
 	events := new(int)
-	err := s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
-		return fn(context.WithValue(context.WithValue(ctx, eventsKey{}, events), txStateKey{}, st))
-	})
+	run := func(db *gorm.DB, conn *sql.Conn) error {
+		return db.Transaction(func(tx *gorm.DB) error {
+			ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
+			if conn != nil {
+				ctx = context.WithValue(ctx, txConnKey{}, conn)
+			}
+			return fn(context.WithValue(context.WithValue(ctx, eventsKey{}, events), txStateKey{}, st))
+		})
+	}
+	var err error
+	if s.dialect == migrations.Postgres {
+		// Begun on a connection of its own so that withPgx can reach the
+		// same session (gorm Connection; database/sql Conn.BeginTx).
+		err = s.gdb.WithContext(ctx).Connection(func(c *gorm.DB) error {
+			conn, _ := c.Statement.ConnPool.(*sql.Conn)
+			return run(c, conn)
+		})
+	} else {
+		err = run(s.gdb.WithContext(ctx), nil)
+	}
 	if st.identityChanged {
 		s.identityGen.Add(1)
 	}
@@ -238,6 +256,27 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 }
 
 type eventsKey struct{}
+
+type txConnKey struct{}
+
+// withPgx runs fn with the pgx connection of ctx's transaction, for what
+// database/sql cannot do (COPY): the transaction was begun on a
+// database/sql Conn, whose Raw hands over the driver's connection (pgx
+// stdlib.Conn), the same session, so what fn does is part of the
+// transaction. PostgreSQL only.
+func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
+	conn, ok := ctx.Value(txConnKey{}).(*sql.Conn)
+	if !ok {
+		return errors.New("store: withPgx needs a PostgreSQL transaction begun by InTx")
+	}
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: the driver connection is a %T, not pgx's", dc)
+		}
+		return fn(pc.Conn())
+	})
+}
 
 // countEvents adds n feed events to the transaction's count, reported when
 // it commits; outside a transaction they are committed already.
