@@ -79,3 +79,44 @@ func TestCreateLearner_CTL9_WaitsForAConcurrentOrganisationRemovalAndRefuses(t *
 		t.Fatalf("%d learners written into the removed organisation", n)
 	}
 }
+
+// A sign-in reads the organisation an email belongs to through the store's
+// reference cache, which may hold a row changed on another replica for up to
+// 10 s. Nobody may be written into an organisation that has left on the
+// strength of that row (CTL-9): a first sign-in and a sign-in whose new
+// email moves the learner both re-read the organisation in their
+// transaction. Here Medway's removal is written by hand (as another replica
+// would), so the cache still says ADMITTED. Both databases.
+func TestSignIn_CTL9_NoLearnerWrittenIntoAnOrganisationRemovedBehindTheCache(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st)
+		const issuer = "https://idp.programme.example"
+		if _, err := w.Service.RegisterIdentityProvider(w.Sys, w.Programme.ID, "", lifecycle.IdentityProviderInput{Issuer: issuer, ClientID: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		mover, _ := w.SignIn(issuer, "mover", "mover@kent.gov.uk", "Mo", "Ver")
+		// The cache learns Medway's row: ADMITTED.
+		w.SignIn(issuer, "early", "early@medway.gov.uk", "Ear", "Ly")
+		if _, err := st.SQL().Exec(w.SQL(`UPDATE organisations SET status = 'REMOVED' WHERE id = ?`), w.Medway.ID); err != nil {
+			t.Fatal(err)
+		}
+		refused := func(what string, err error) {
+			t.Helper()
+			if ae, ok := apperr.As(err); !ok || ae.Code != apperr.Forbidden || ae.Reason != "DOMAIN_NOT_ELIGIBLE" {
+				t.Fatalf("%s into a removed organisation: want FORBIDDEN DOMAIN_NOT_ELIGIBLE, got %v", what, err)
+			}
+		}
+		_, err := w.Service.SignIn(context.Background(), domain.Identity{Issuer: issuer, Subject: "late", Email: "late@medway.gov.uk",
+			EmailVerified: true, GivenName: "La", FamilyName: "Te"})
+		refused("a first sign-in", err)
+		if n := w.Count(`SELECT count(*) FROM learners WHERE organisation_id = ?`, w.Medway.ID); n != 1 {
+			t.Fatalf("Medway has %d learners, want only the one from before its removal", n)
+		}
+		_, err = w.Service.SignIn(context.Background(), domain.Identity{Issuer: issuer, Subject: "mover", Email: "mover@medway.gov.uk",
+			EmailVerified: true, GivenName: "Mo", FamilyName: "Ver"})
+		refused("a move by sign-in", err)
+		if got := w.Learner(mover.ID); got.OrganisationID != w.KCC.ID || got.Email == nil || *got.Email != "mover@kent.gov.uk" {
+			t.Fatalf("the learner moved anyway: organisation %s email %v", got.OrganisationID, got.Email)
+		}
+	})
+}

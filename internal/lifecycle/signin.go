@@ -53,13 +53,18 @@ func (s *Service) resolveEmail(ctx context.Context, raw, field string) (eligibil
 	if best == nil {
 		return eligibility{}, notEligible
 	}
-	o, err := s.st.GetOrganisation(ctx, best.OrganisationID)
+	// Through the store's reference cache (outside a transaction): a
+	// status changed on another replica may be seen up to 10 s late here,
+	// so every path that writes a learner into the organisation found
+	// re-reads it in its own transaction (stillAdmitted, CTL-9).
+	orgs, err := s.st.OrganisationsByIDs(ctx, []string{best.OrganisationID})
 	if err != nil {
 		return eligibility{}, err
 	}
-	if o.Status != domain.OrgAdmitted {
+	if len(orgs) != 1 || orgs[0].Status != domain.OrgAdmitted {
 		return eligibility{}, notEligible
 	}
+	o := orgs[0]
 	el := eligibility{org: o, email: em}
 	if best.AccessGroupID != nil {
 		el.group = *best.AccessGroupID
@@ -384,6 +389,13 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 				return errNoSignIn.WithReason("EMAIL_BELONGS_TO_ANOTHER_LEARNER")
 			}
 			if el.org.ID != cur.OrganisationID {
+				// CTL-9: not into an organisation removed meanwhile.
+				if err := s.stillAdmitted(ctx, el.org.ID); err != nil {
+					if apperr.CodeOf(err) == apperr.Conflict {
+						return errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
+					}
+					return err
+				}
 				details["movedFrom"], details["movedTo"] = cur.OrganisationID, el.org.ID
 				if err := c.do(c.L.Move(el.org.ID, email, now)); err != nil {
 					return err

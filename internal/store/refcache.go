@@ -23,14 +23,17 @@ const refCacheMax = 10000
 // changes: the programme a request names (its rules and contract end), the
 // identity provider of the caller's issuer (the sign-in step), and the
 // organisations, access groups and policy versions a page of learners points
-// at. Any write to those tables through the store drops the whole cache
+// at, and an organisation's access groups (a first sign-in's default group).
+// Any write to those tables through the store drops the whole cache
 // (refChanged: CreateProgramme, UpdateProgrammeSettings, WarnContractEnd,
 // the providers', CreateOrganisation, SetOrganisationStatus,
 // CreateAccessGroup, CreatePolicyVersion, ActivatePolicyVersion). Reads
 // inside a transaction never use it: what a transaction decides on, it
 // reads itself (and locks where it must). Nor do the reads that admit a
-// learner or cannot be undone: GetOrganisation is not cached, and the
-// retention sweep lists its programme from the database.
+// learner or cannot be undone: GetOrganisation is not cached, every path
+// that writes a learner into an organisation re-reads it in its transaction
+// under a shared lock (lifecycle's stillAdmitted, CTL-9), and the retention
+// sweep lists its programme from the database.
 type refCache struct {
 	mu            sync.RWMutex
 	gen           uint64
@@ -38,6 +41,7 @@ type refCache struct {
 	providers     map[string]refEntry[providerLookup]
 	organisations map[string]refEntry[domain.Organisation]
 	groups        map[string]refEntry[domain.AccessGroup]
+	orgGroups     map[string]refEntry[[]domain.AccessGroup]
 	versions      map[string]refEntry[domain.PolicyVersion]
 }
 
@@ -65,7 +69,7 @@ func (c *refCache) bump() {
 	c.mu.Lock()
 	c.gen++
 	c.programmes, c.providers = nil, nil
-	c.organisations, c.groups, c.versions = nil, nil, nil
+	c.organisations, c.groups, c.orgGroups, c.versions = nil, nil, nil, nil
 	c.mu.Unlock()
 }
 

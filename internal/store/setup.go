@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -338,7 +339,28 @@ func (s *Store) GetAccessGroup(ctx context.Context, id string) (domain.AccessGro
 	return r.domain(), nil
 }
 
+// AccessGroupsByOrganisations lists the organisations' access groups, the
+// default first. One organisation's groups (what a sign-in reads to find the default group)
+// come through the reference cache outside transactions; groups are only
+// ever created (CreateAccessGroup drops the cache).
 func (s *Store) AccessGroupsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.AccessGroup, error) {
+	if len(orgIDs) == 1 && !s.inTx(ctx) {
+		now := time.Now()
+		m := func() map[string]refEntry[[]domain.AccessGroup] { return s.refs.orgGroups }
+		if gs, ok := refGet(&s.refs, m, orgIDs[0], now); ok {
+			return slices.Clone(gs), nil
+		}
+		gen := s.refs.generation()
+		gs, err := s.accessGroupsByOrganisations(ctx, orgIDs)
+		if err == nil {
+			refPut(&s.refs, func() *map[string]refEntry[[]domain.AccessGroup] { return &s.refs.orgGroups }, orgIDs[0], gen, now, slices.Clone(gs))
+		}
+		return gs, err
+	}
+	return s.accessGroupsByOrganisations(ctx, orgIDs)
+}
+
+func (s *Store) accessGroupsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.AccessGroup, error) {
 	var rows []accessGroupRow
 	if err := s.db(ctx).Where("organisation_id IN ?", orgIDs).Order("is_default DESC, name").Find(&rows).Error; err != nil {
 		return nil, translate(err)
