@@ -319,39 +319,64 @@ func (s *Store) IdentitiesByLearner(ctx context.Context, learnerID string) ([]do
 // ---- feed ----
 
 // AppendEvents writes feed rows in the caller's transaction (invariant 5).
+//
+// PostgreSQL: per programme, one statement takes the programme's feed lock,
+// held to commit, so feed IDs become visible in order (gap-free reads) and
+// per learner in version order; notifies the programme's long-polls,
+// delivered at commit (notify.go); and inserts the programme's events in
+// the order given. The lock is taken in a MATERIALIZED CTE joined to the
+// rows: the IDs (nextval, the column's default) are drawn in the INSERT's
+// projection above the join, so after the lock, whatever join order the
+// planner picks.
 func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 	if len(es) == 0 {
 		return nil
 	}
-	// PostgreSQL: hold the programme's feed lock to commit, so feed IDs
-	// become visible in order (gap-free reads) and per learner in version
-	// order; and notify the programme's long-polls, delivered at commit
-	// (notify.go).
-	seen := map[string]bool{}
+	if s.dialect != migrations.Postgres {
+		rows := make([]eventRow, len(es))
+		seen := map[string]bool{}
+		for i, e := range es {
+			seen[e.ProgrammeID] = true
+			rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
+				LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
+		}
+		if err := s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error; err != nil {
+			return translate(err)
+		}
+		for id := range seen {
+			s.feedAppended(ctx, id)
+		}
+		s.countEvents(ctx, len(rows))
+		return nil
+	}
+	// The programmes in their first event's order, as before: callers that
+	// write into several programmes take the locks in a fixed order.
+	var order []string
+	byProgramme := map[string][]domain.Event{}
 	for _, e := range es {
-		if seen[e.ProgrammeID] {
-			continue
+		if _, ok := byProgramme[e.ProgrammeID]; !ok {
+			order = append(order, e.ProgrammeID)
 		}
-		seen[e.ProgrammeID] = true
-		if s.dialect == migrations.Postgres {
-			if err := s.db(ctx).Exec(`SELECT pg_advisory_xact_lock(?), pg_notify('`+feedChannel+`', ?)`,
-				feedLockKey(e.ProgrammeID), e.ProgrammeID).Error; err != nil {
-				return translate(err)
-			}
+		byProgramme[e.ProgrammeID] = append(byProgramme[e.ProgrammeID], e)
+	}
+	for _, p := range order {
+		part := byProgramme[p]
+		learners, types := make([]string, len(part)), make([]string, len(part))
+		versions, at := make([]int64, len(part)), make([]time.Time, len(part))
+		for i, e := range part {
+			learners[i], types[i], versions[i], at[i] = e.LearnerID, string(e.Type), e.LearnerVersion, e.OccurredAt.UTC()
+		}
+		if err := s.db(ctx).Exec(`WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(?), pg_notify('`+feedChannel+`', ?))
+			INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
+			SELECT CAST(? AS uuid), e.learner_id, e.type, e.version, e.at
+			FROM l, unnest(CAST(CAST(? AS text[]) AS uuid[]), CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS timestamptz[]))
+				WITH ORDINALITY AS e(learner_id, type, version, at, n)
+			ORDER BY e.n`,
+			feedLockKey(p), p, p, pgArray{learners}, pgArray{types}, pgArray{versions}, pgArray{at}).Error; err != nil {
+			return translate(err)
 		}
 	}
-	rows := make([]eventRow, len(es))
-	for i, e := range es {
-		rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
-			LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
-	}
-	if err := s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error; err != nil {
-		return translate(err)
-	}
-	for id := range seen {
-		s.feedAppended(ctx, id)
-	}
-	s.countEvents(ctx, len(rows))
+	s.countEvents(ctx, len(es))
 	return nil
 }
 

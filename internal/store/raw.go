@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"database/sql/driver"
 
 	"gorm.io/gorm"
 )
@@ -50,3 +51,17 @@ func scanIDs(out *[]string) func(*sql.Rows) error {
 		return nil
 	}
 }
+
+// pgArray passes a Go slice to pgx as one array parameter. gorm expands a
+// bare slice argument into a list of parameters (gorm statement.go AddVar);
+// a driver.Valuer it passes through, and pgx's database/sql driver accepts
+// any value (stdlib CheckNamedValue) and encodes the slice as an array.
+//
+// UUIDs travel as text[] and are cast in SQL: pgx first tries a parameter
+// in its type's preferred (binary) format, cannot encode a Go string as a
+// binary uuid, and only then falls back to text; the failed attempt formats
+// the whole array into its error message (pgx extended_query_builder.go
+// appendParam, pgtype newEncodeError).
+type pgArray struct{ v any }
+
+func (a pgArray) Value() (driver.Value, error) { return a.v, nil }
