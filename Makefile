@@ -24,12 +24,12 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-# gqlgen, then its lists of objects marshalled in sequence rather than with a
-# goroutine per element, and no @defer bookkeeping per object (graph/slices.go
-# says why).
+# gqlgen, then genpatch: lists of objects marshalled in sequence rather than
+# with a goroutine per element, no @defer bookkeeping per object, and plain
+# scalar fields marshalled from their value (graph/internal/genpatch says why).
 generate:
 	$(GO) run github.com/99designs/gqlgen generate
-	sed -i -e 's/graphql\.MarshalSliceConcurrently(/marshalSlice(/g' -e 's/graphql\.NewDeferredGroup(ctx)/newDeferredGroup(ctx)/g' graph/generated.go
+	$(GO) run ./graph/internal/genpatch graph/generated.go
 
 # Fails when the committed gqlgen output differs from what the schema generates.
 check-generate: generate

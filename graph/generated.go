@@ -5477,7 +5477,7 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AccessGroup_id(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5500,7 +5500,7 @@ func (ec *executionContext) fieldContext_AccessGroup_id(_ context.Context, field
 }
 
 func (ec *executionContext) _AccessGroup_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5523,7 +5523,7 @@ func (ec *executionContext) fieldContext_AccessGroup_organisationId(_ context.Co
 }
 
 func (ec *executionContext) _AccessGroup_name(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5546,7 +5546,7 @@ func (ec *executionContext) fieldContext_AccessGroup_name(_ context.Context, fie
 }
 
 func (ec *executionContext) _AccessGroup_isDefault(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5601,7 +5601,7 @@ func (ec *executionContext) fieldContext_AccessGroup_courses(_ context.Context, 
 }
 
 func (ec *executionContext) _AccessGroup_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5624,7 +5624,7 @@ func (ec *executionContext) fieldContext_AccessGroup_createdAt(_ context.Context
 }
 
 func (ec *executionContext) _ActivityReceipt_applied(ctx context.Context, field graphql.CollectedField, obj *model.ActivityReceipt) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5647,7 +5647,7 @@ func (ec *executionContext) fieldContext_ActivityReceipt_applied(_ context.Conte
 }
 
 func (ec *executionContext) _ActivityReceipt_rejected(ctx context.Context, field graphql.CollectedField, obj *model.ActivityReceipt) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5702,7 +5702,7 @@ func (ec *executionContext) fieldContext_ActivityReceipt_results(_ context.Conte
 }
 
 func (ec *executionContext) _ActivityResult_index(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5725,7 +5725,7 @@ func (ec *executionContext) fieldContext_ActivityResult_index(_ context.Context,
 }
 
 func (ec *executionContext) _ActivityResult_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5748,7 +5748,7 @@ func (ec *executionContext) fieldContext_ActivityResult_learnerId(_ context.Cont
 }
 
 func (ec *executionContext) _ActivityResult_status(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5771,7 +5771,7 @@ func (ec *executionContext) fieldContext_ActivityResult_status(_ context.Context
 }
 
 func (ec *executionContext) _ActivityResult_message(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5794,7 +5794,7 @@ func (ec *executionContext) fieldContext_ActivityResult_message(_ context.Contex
 }
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5817,7 +5817,7 @@ func (ec *executionContext) fieldContext_ApiKey_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _ApiKey_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5840,7 +5840,7 @@ func (ec *executionContext) fieldContext_ApiKey_programmeId(_ context.Context, f
 }
 
 func (ec *executionContext) _ApiKey_name(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5863,7 +5863,7 @@ func (ec *executionContext) fieldContext_ApiKey_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) _ApiKey_prefix(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5886,7 +5886,7 @@ func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field 
 }
 
 func (ec *executionContext) _ApiKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5909,7 +5909,7 @@ func (ec *executionContext) fieldContext_ApiKey_createdAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _ApiKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5932,7 +5932,7 @@ func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _AuditEntry_id(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5955,7 +5955,7 @@ func (ec *executionContext) fieldContext_AuditEntry_id(_ context.Context, field 
 }
 
 func (ec *executionContext) _AuditEntry_actorId(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5978,7 +5978,7 @@ func (ec *executionContext) fieldContext_AuditEntry_actorId(_ context.Context, f
 }
 
 func (ec *executionContext) _AuditEntry_action(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6001,7 +6001,7 @@ func (ec *executionContext) fieldContext_AuditEntry_action(_ context.Context, fi
 }
 
 func (ec *executionContext) _AuditEntry_targetType(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6024,7 +6024,7 @@ func (ec *executionContext) fieldContext_AuditEntry_targetType(_ context.Context
 }
 
 func (ec *executionContext) _AuditEntry_targetId(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6047,7 +6047,7 @@ func (ec *executionContext) fieldContext_AuditEntry_targetId(_ context.Context, 
 }
 
 func (ec *executionContext) _AuditEntry_reason(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6070,7 +6070,7 @@ func (ec *executionContext) fieldContext_AuditEntry_reason(_ context.Context, fi
 }
 
 func (ec *executionContext) _AuditEntry_details(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6093,7 +6093,7 @@ func (ec *executionContext) fieldContext_AuditEntry_details(_ context.Context, f
 }
 
 func (ec *executionContext) _AuditEntry_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6180,7 +6180,7 @@ func (ec *executionContext) fieldContext_AuditEntryConnection_pageInfo(_ context
 }
 
 func (ec *executionContext) _AuditEntryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntryEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6235,7 +6235,7 @@ func (ec *executionContext) fieldContext_AuditEntryEdge_node(_ context.Context, 
 }
 
 func (ec *executionContext) _CountEntry_key(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6258,7 +6258,7 @@ func (ec *executionContext) fieldContext_CountEntry_key(_ context.Context, field
 }
 
 func (ec *executionContext) _CountEntry_count(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6281,7 +6281,7 @@ func (ec *executionContext) fieldContext_CountEntry_count(_ context.Context, fie
 }
 
 func (ec *executionContext) _CountEntry_label(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6304,7 +6304,7 @@ func (ec *executionContext) fieldContext_CountEntry_label(_ context.Context, fie
 }
 
 func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6327,7 +6327,7 @@ func (ec *executionContext) fieldContext_Course_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6350,7 +6350,7 @@ func (ec *executionContext) fieldContext_Course_programmeId(_ context.Context, f
 }
 
 func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6373,7 +6373,7 @@ func (ec *executionContext) fieldContext_Course_lmsCourseId(_ context.Context, f
 }
 
 func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6396,7 +6396,7 @@ func (ec *executionContext) fieldContext_Course_title(_ context.Context, field g
 }
 
 func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6419,7 +6419,7 @@ func (ec *executionContext) fieldContext_Course_createdAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _DataRequest_id(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6442,7 +6442,7 @@ func (ec *executionContext) fieldContext_DataRequest_id(_ context.Context, field
 }
 
 func (ec *executionContext) _DataRequest_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6465,7 +6465,7 @@ func (ec *executionContext) fieldContext_DataRequest_programmeId(_ context.Conte
 }
 
 func (ec *executionContext) _DataRequest_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6488,7 +6488,7 @@ func (ec *executionContext) fieldContext_DataRequest_organisationId(_ context.Co
 }
 
 func (ec *executionContext) _DataRequest_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6511,7 +6511,7 @@ func (ec *executionContext) fieldContext_DataRequest_learnerId(_ context.Context
 }
 
 func (ec *executionContext) _DataRequest_kind(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6534,7 +6534,7 @@ func (ec *executionContext) fieldContext_DataRequest_kind(_ context.Context, fie
 }
 
 func (ec *executionContext) _DataRequest_origin(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6557,7 +6557,7 @@ func (ec *executionContext) fieldContext_DataRequest_origin(_ context.Context, f
 }
 
 func (ec *executionContext) _DataRequest_status(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6580,7 +6580,7 @@ func (ec *executionContext) fieldContext_DataRequest_status(_ context.Context, f
 }
 
 func (ec *executionContext) _DataRequest_reason(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6603,7 +6603,7 @@ func (ec *executionContext) fieldContext_DataRequest_reason(_ context.Context, f
 }
 
 func (ec *executionContext) _DataRequest_requestedBy(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6626,7 +6626,7 @@ func (ec *executionContext) fieldContext_DataRequest_requestedBy(_ context.Conte
 }
 
 func (ec *executionContext) _DataRequest_requestedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6649,7 +6649,7 @@ func (ec *executionContext) fieldContext_DataRequest_requestedAt(_ context.Conte
 }
 
 func (ec *executionContext) _DataRequest_decidedBy(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6672,7 +6672,7 @@ func (ec *executionContext) fieldContext_DataRequest_decidedBy(_ context.Context
 }
 
 func (ec *executionContext) _DataRequest_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6695,7 +6695,7 @@ func (ec *executionContext) fieldContext_DataRequest_decidedAt(_ context.Context
 }
 
 func (ec *executionContext) _DataRequest_decisionNote(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6718,7 +6718,7 @@ func (ec *executionContext) fieldContext_DataRequest_decisionNote(_ context.Cont
 }
 
 func (ec *executionContext) _DataRequest_completedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6805,7 +6805,7 @@ func (ec *executionContext) fieldContext_DataRequestConnection_pageInfo(_ contex
 }
 
 func (ec *executionContext) _DataRequestEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DataRequestEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6860,7 +6860,7 @@ func (ec *executionContext) fieldContext_DataRequestEdge_node(_ context.Context,
 }
 
 func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6883,7 +6883,7 @@ func (ec *executionContext) fieldContext_EmailDomain_id(_ context.Context, field
 }
 
 func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6906,7 +6906,7 @@ func (ec *executionContext) fieldContext_EmailDomain_organisationId(_ context.Co
 }
 
 func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6929,7 +6929,7 @@ func (ec *executionContext) fieldContext_EmailDomain_domain(_ context.Context, f
 }
 
 func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6952,7 +6952,7 @@ func (ec *executionContext) fieldContext_EmailDomain_includeSubdomains(_ context
 }
 
 func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6975,7 +6975,7 @@ func (ec *executionContext) fieldContext_EmailDomain_createdAt(_ context.Context
 }
 
 func (ec *executionContext) _Enrolment_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6998,7 +6998,7 @@ func (ec *executionContext) fieldContext_Enrolment_learnerId(_ context.Context, 
 }
 
 func (ec *executionContext) _Enrolment_email(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7021,7 +7021,7 @@ func (ec *executionContext) fieldContext_Enrolment_email(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Enrolment_givenName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7044,7 +7044,7 @@ func (ec *executionContext) fieldContext_Enrolment_givenName(_ context.Context, 
 }
 
 func (ec *executionContext) _Enrolment_familyName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7067,7 +7067,7 @@ func (ec *executionContext) fieldContext_Enrolment_familyName(_ context.Context,
 }
 
 func (ec *executionContext) _Enrolment_accessGroupId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7090,7 +7090,7 @@ func (ec *executionContext) fieldContext_Enrolment_accessGroupId(_ context.Conte
 }
 
 func (ec *executionContext) _Enrolment_accessGroupName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7113,7 +7113,7 @@ func (ec *executionContext) fieldContext_Enrolment_accessGroupName(_ context.Con
 }
 
 func (ec *executionContext) _Enrolment_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7136,7 +7136,7 @@ func (ec *executionContext) fieldContext_Enrolment_lmsCourseId(_ context.Context
 }
 
 func (ec *executionContext) _Enrolment_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7191,7 +7191,7 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_enrolments(_ contex
 }
 
 func (ec *executionContext) _EnrolmentConnection_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7214,7 +7214,7 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_endCursor(_ context
 }
 
 func (ec *executionContext) _EnrolmentConnection_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7237,7 +7237,7 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_hasNextPage(_ conte
 }
 
 func (ec *executionContext) _EnrolmentConnection_asOf(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7260,7 +7260,7 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_asOf(_ context.Cont
 }
 
 func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7283,7 +7283,7 @@ func (ec *executionContext) fieldContext_GoverningBody_id(_ context.Context, fie
 }
 
 func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7306,7 +7306,7 @@ func (ec *executionContext) fieldContext_GoverningBody_name(_ context.Context, f
 }
 
 func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7329,7 +7329,7 @@ func (ec *executionContext) fieldContext_GoverningBody_role(_ context.Context, f
 }
 
 func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7352,7 +7352,7 @@ func (ec *executionContext) fieldContext_GoverningBody_organisationId(_ context.
 }
 
 func (ec *executionContext) _IdentityProvider_id(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7375,7 +7375,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_id(_ context.Context, 
 }
 
 func (ec *executionContext) _IdentityProvider_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7398,7 +7398,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_programmeId(_ context.
 }
 
 func (ec *executionContext) _IdentityProvider_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7421,7 +7421,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_organisationId(_ conte
 }
 
 func (ec *executionContext) _IdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7444,7 +7444,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_issuer(_ context.Conte
 }
 
 func (ec *executionContext) _IdentityProvider_clientId(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7467,7 +7467,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_clientId(_ context.Con
 }
 
 func (ec *executionContext) _IdentityProvider_audience(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7490,7 +7490,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_audience(_ context.Con
 }
 
 func (ec *executionContext) _IdentityProvider_scopes(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7513,7 +7513,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_scopes(_ context.Conte
 }
 
 func (ec *executionContext) _IdentityProvider_emailTrust(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7536,7 +7536,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_emailTrust(_ context.C
 }
 
 func (ec *executionContext) _IdentityProvider_hasClientSecret(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7559,7 +7559,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_hasClientSecret(_ cont
 }
 
 func (ec *executionContext) _IdentityProvider_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7582,7 +7582,7 @@ func (ec *executionContext) fieldContext_IdentityProvider_createdAt(_ context.Co
 }
 
 func (ec *executionContext) _ImportLine_row(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7605,7 +7605,7 @@ func (ec *executionContext) fieldContext_ImportLine_row(_ context.Context, field
 }
 
 func (ec *executionContext) _ImportLine_code(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7628,7 +7628,7 @@ func (ec *executionContext) fieldContext_ImportLine_code(_ context.Context, fiel
 }
 
 func (ec *executionContext) _ImportLine_reason(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7651,7 +7651,7 @@ func (ec *executionContext) fieldContext_ImportLine_reason(_ context.Context, fi
 }
 
 func (ec *executionContext) _ImportLine_field(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7674,7 +7674,7 @@ func (ec *executionContext) fieldContext_ImportLine_field(_ context.Context, fie
 }
 
 func (ec *executionContext) _ImportLine_message(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7697,7 +7697,7 @@ func (ec *executionContext) fieldContext_ImportLine_message(_ context.Context, f
 }
 
 func (ec *executionContext) _ImportLine_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7720,7 +7720,7 @@ func (ec *executionContext) fieldContext_ImportLine_learnerId(_ context.Context,
 }
 
 func (ec *executionContext) _ImportReport_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7743,7 +7743,7 @@ func (ec *executionContext) fieldContext_ImportReport_dryRun(_ context.Context, 
 }
 
 func (ec *executionContext) _ImportReport_atomic(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7766,7 +7766,7 @@ func (ec *executionContext) fieldContext_ImportReport_atomic(_ context.Context, 
 }
 
 func (ec *executionContext) _ImportReport_total(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7789,7 +7789,7 @@ func (ec *executionContext) fieldContext_ImportReport_total(_ context.Context, f
 }
 
 func (ec *executionContext) _ImportReport_created(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7812,7 +7812,7 @@ func (ec *executionContext) fieldContext_ImportReport_created(_ context.Context,
 }
 
 func (ec *executionContext) _ImportReport_failed(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7899,7 +7899,7 @@ func (ec *executionContext) fieldContext_IssuedApiKey_apiKey(_ context.Context, 
 }
 
 func (ec *executionContext) _IssuedApiKey_secret(ctx context.Context, field graphql.CollectedField, obj *model.IssuedAPIKey) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7954,7 +7954,7 @@ func (ec *executionContext) fieldContext_IssuedScimToken_token(_ context.Context
 }
 
 func (ec *executionContext) _IssuedScimToken_secret(ctx context.Context, field graphql.CollectedField, obj *model.IssuedScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7977,7 +7977,7 @@ func (ec *executionContext) fieldContext_IssuedScimToken_secret(_ context.Contex
 }
 
 func (ec *executionContext) _Learner_id(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8000,7 +8000,7 @@ func (ec *executionContext) fieldContext_Learner_id(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Learner_email(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8023,7 +8023,7 @@ func (ec *executionContext) fieldContext_Learner_email(_ context.Context, field 
 }
 
 func (ec *executionContext) _Learner_givenName(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8046,7 +8046,7 @@ func (ec *executionContext) fieldContext_Learner_givenName(_ context.Context, fi
 }
 
 func (ec *executionContext) _Learner_familyName(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8069,7 +8069,7 @@ func (ec *executionContext) fieldContext_Learner_familyName(_ context.Context, f
 }
 
 func (ec *executionContext) _Learner_status(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8275,7 +8275,7 @@ func (ec *executionContext) fieldContext_Learner_retention(_ context.Context, fi
 }
 
 func (ec *executionContext) _Learner_removalReason(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8298,7 +8298,7 @@ func (ec *executionContext) fieldContext_Learner_removalReason(_ context.Context
 }
 
 func (ec *executionContext) _Learner_removalDueAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8321,7 +8321,7 @@ func (ec *executionContext) fieldContext_Learner_removalDueAt(_ context.Context,
 }
 
 func (ec *executionContext) _Learner_erasedAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8344,7 +8344,7 @@ func (ec *executionContext) fieldContext_Learner_erasedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Learner_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8367,7 +8367,7 @@ func (ec *executionContext) fieldContext_Learner_createdAt(_ context.Context, fi
 }
 
 func (ec *executionContext) _Learner_lastSignInAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8390,7 +8390,7 @@ func (ec *executionContext) fieldContext_Learner_lastSignInAt(_ context.Context,
 }
 
 func (ec *executionContext) _Learner_lastActivityAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8413,7 +8413,7 @@ func (ec *executionContext) fieldContext_Learner_lastActivityAt(_ context.Contex
 }
 
 func (ec *executionContext) _Learner_version(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8500,7 +8500,7 @@ func (ec *executionContext) fieldContext_LearnerConnection_pageInfo(_ context.Co
 }
 
 func (ec *executionContext) _LearnerEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LearnerEdge) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8555,7 +8555,7 @@ func (ec *executionContext) fieldContext_LearnerEdge_node(_ context.Context, fie
 }
 
 func (ec *executionContext) _LifecycleEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8578,7 +8578,7 @@ func (ec *executionContext) fieldContext_LifecycleEvent_cursor(_ context.Context
 }
 
 func (ec *executionContext) _LifecycleEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8601,7 +8601,7 @@ func (ec *executionContext) fieldContext_LifecycleEvent_type(_ context.Context, 
 }
 
 func (ec *executionContext) _LifecycleEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8624,7 +8624,7 @@ func (ec *executionContext) fieldContext_LifecycleEvent_occurredAt(_ context.Con
 }
 
 func (ec *executionContext) _LifecycleEvent_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8647,7 +8647,7 @@ func (ec *executionContext) fieldContext_LifecycleEvent_learnerId(_ context.Cont
 }
 
 func (ec *executionContext) _LifecycleEvent_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8734,7 +8734,7 @@ func (ec *executionContext) fieldContext_LifecycleEventConnection_events(_ conte
 }
 
 func (ec *executionContext) _LifecycleEventConnection_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8757,7 +8757,7 @@ func (ec *executionContext) fieldContext_LifecycleEventConnection_cursor(_ conte
 }
 
 func (ec *executionContext) _LifecycleEventConnection_hasMore(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEventConnection) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8780,7 +8780,7 @@ func (ec *executionContext) fieldContext_LifecycleEventConnection_hasMore(_ cont
 }
 
 func (ec *executionContext) _MembershipApproval_governingBodyId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8803,7 +8803,7 @@ func (ec *executionContext) fieldContext_MembershipApproval_governingBodyId(_ co
 }
 
 func (ec *executionContext) _MembershipApproval_actorId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8826,7 +8826,7 @@ func (ec *executionContext) fieldContext_MembershipApproval_actorId(_ context.Co
 }
 
 func (ec *executionContext) _MembershipApproval_note(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8849,7 +8849,7 @@ func (ec *executionContext) fieldContext_MembershipApproval_note(_ context.Conte
 }
 
 func (ec *executionContext) _MembershipApproval_approvedAt(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8872,7 +8872,7 @@ func (ec *executionContext) fieldContext_MembershipApproval_approvedAt(_ context
 }
 
 func (ec *executionContext) _MembershipProposal_id(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8895,7 +8895,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_id(_ context.Context
 }
 
 func (ec *executionContext) _MembershipProposal_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8918,7 +8918,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_programmeId(_ contex
 }
 
 func (ec *executionContext) _MembershipProposal_action(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8941,7 +8941,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_action(_ context.Con
 }
 
 func (ec *executionContext) _MembershipProposal_status(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8964,7 +8964,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_status(_ context.Con
 }
 
 func (ec *executionContext) _MembershipProposal_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8987,7 +8987,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_organisationId(_ con
 }
 
 func (ec *executionContext) _MembershipProposal_name(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9010,7 +9010,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_name(_ context.Conte
 }
 
 func (ec *executionContext) _MembershipProposal_kind(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9065,7 +9065,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_domains(_ context.Co
 }
 
 func (ec *executionContext) _MembershipProposal_reason(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9088,7 +9088,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_reason(_ context.Con
 }
 
 func (ec *executionContext) _MembershipProposal_proposedBy(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9143,7 +9143,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_approvals(_ context.
 }
 
 func (ec *executionContext) _MembershipProposal_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9166,7 +9166,7 @@ func (ec *executionContext) fieldContext_MembershipProposal_createdAt(_ context.
 }
 
 func (ec *executionContext) _MembershipProposal_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10905,7 +10905,7 @@ func (ec *executionContext) fieldContext_Mutation_revokeScimToken(ctx context.Co
 }
 
 func (ec *executionContext) _Organisation_id(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10928,7 +10928,7 @@ func (ec *executionContext) fieldContext_Organisation_id(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Organisation_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10951,7 +10951,7 @@ func (ec *executionContext) fieldContext_Organisation_programmeId(_ context.Cont
 }
 
 func (ec *executionContext) _Organisation_name(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10974,7 +10974,7 @@ func (ec *executionContext) fieldContext_Organisation_name(_ context.Context, fi
 }
 
 func (ec *executionContext) _Organisation_kind(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10997,7 +10997,7 @@ func (ec *executionContext) fieldContext_Organisation_kind(_ context.Context, fi
 }
 
 func (ec *executionContext) _Organisation_status(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11084,7 +11084,7 @@ func (ec *executionContext) fieldContext_Organisation_accessGroups(_ context.Con
 }
 
 func (ec *executionContext) _Organisation_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11107,7 +11107,7 @@ func (ec *executionContext) fieldContext_Organisation_createdAt(_ context.Contex
 }
 
 func (ec *executionContext) _Organisation_admittedAt(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11130,7 +11130,7 @@ func (ec *executionContext) fieldContext_Organisation_admittedAt(_ context.Conte
 }
 
 func (ec *executionContext) _Organisation_removedAt(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11153,7 +11153,7 @@ func (ec *executionContext) fieldContext_Organisation_removedAt(_ context.Contex
 }
 
 func (ec *executionContext) _OrganisationReport_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11176,7 +11176,7 @@ func (ec *executionContext) fieldContext_OrganisationReport_organisationId(_ con
 }
 
 func (ec *executionContext) _OrganisationReport_organisationName(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11199,7 +11199,7 @@ func (ec *executionContext) fieldContext_OrganisationReport_organisationName(_ c
 }
 
 func (ec *executionContext) _OrganisationReport_generatedAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11222,7 +11222,7 @@ func (ec *executionContext) fieldContext_OrganisationReport_generatedAt(_ contex
 }
 
 func (ec *executionContext) _OrganisationReport_learnersEver(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11373,7 +11373,7 @@ func (ec *executionContext) fieldContext_OrganisationReport_activity(_ context.C
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11396,7 +11396,7 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11419,7 +11419,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 }
 
 func (ec *executionContext) _PersonalDataExport_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11442,7 +11442,7 @@ func (ec *executionContext) fieldContext_PersonalDataExport_learnerId(_ context.
 }
 
 func (ec *executionContext) _PersonalDataExport_exportedAt(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11465,7 +11465,7 @@ func (ec *executionContext) fieldContext_PersonalDataExport_exportedAt(_ context
 }
 
 func (ec *executionContext) _PersonalDataExport_document(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11488,7 +11488,7 @@ func (ec *executionContext) fieldContext_PersonalDataExport_document(_ context.C
 }
 
 func (ec *executionContext) _Policy_id(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11511,7 +11511,7 @@ func (ec *executionContext) fieldContext_Policy_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Policy_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11534,7 +11534,7 @@ func (ec *executionContext) fieldContext_Policy_programmeId(_ context.Context, f
 }
 
 func (ec *executionContext) _Policy_name(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11557,7 +11557,7 @@ func (ec *executionContext) fieldContext_Policy_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Policy_type(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11580,7 +11580,7 @@ func (ec *executionContext) fieldContext_Policy_type(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Policy_audience(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11603,7 +11603,7 @@ func (ec *executionContext) fieldContext_Policy_audience(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Policy_compulsory(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11690,7 +11690,7 @@ func (ec *executionContext) fieldContext_Policy_versions(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Policy_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11745,7 +11745,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_policyVersion(_ contex
 }
 
 func (ec *executionContext) _PolicyAcceptance_decision(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11768,7 +11768,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decision(_ context.Con
 }
 
 func (ec *executionContext) _PolicyAcceptance_givenBy(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11791,7 +11791,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_givenBy(_ context.Cont
 }
 
 func (ec *executionContext) _PolicyAcceptance_ageConfirmed(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11814,7 +11814,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_ageConfirmed(_ context
 }
 
 func (ec *executionContext) _PolicyAcceptance_note(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11837,7 +11837,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_note(_ context.Context
 }
 
 func (ec *executionContext) _PolicyAcceptance_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11860,7 +11860,7 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decidedAt(_ context.Co
 }
 
 func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11883,7 +11883,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_id(_ context.Context, fie
 }
 
 func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11906,7 +11906,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_policyId(_ context.Contex
 }
 
 func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11929,7 +11929,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_label(_ context.Context, 
 }
 
 func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11952,7 +11952,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_summary(_ context.Context
 }
 
 func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11975,7 +11975,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_content(_ context.Context
 }
 
 func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11998,7 +11998,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_status(_ context.Context,
 }
 
 func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12021,7 +12021,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_publishedAt(_ context.Con
 }
 
 func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12044,7 +12044,7 @@ func (ec *executionContext) fieldContext_PolicyVersion_activatedAt(_ context.Con
 }
 
 func (ec *executionContext) _Programme_id(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12067,7 +12067,7 @@ func (ec *executionContext) fieldContext_Programme_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _Programme_name(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12090,7 +12090,7 @@ func (ec *executionContext) fieldContext_Programme_name(_ context.Context, field
 }
 
 func (ec *executionContext) _Programme_preset(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12305,7 +12305,7 @@ func (ec *executionContext) fieldContext_Programme_rules(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Programme_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12328,7 +12328,7 @@ func (ec *executionContext) fieldContext_Programme_createdAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Programme_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12351,7 +12351,7 @@ func (ec *executionContext) fieldContext_Programme_updatedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _ProposedDomain_domain(ctx context.Context, field graphql.CollectedField, obj *model.ProposedDomain) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12374,7 +12374,7 @@ func (ec *executionContext) fieldContext_ProposedDomain_domain(_ context.Context
 }
 
 func (ec *executionContext) _ProposedDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *model.ProposedDomain) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13361,7 +13361,7 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 }
 
 func (ec *executionContext) _RemoveIdentityProviderResult_providerId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13384,7 +13384,7 @@ func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_providerId
 }
 
 func (ec *executionContext) _RemoveIdentityProviderResult_sessionsRevoked(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13407,7 +13407,7 @@ func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_sessionsRe
 }
 
 func (ec *executionContext) _RetentionStatement_keptUntil(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13430,7 +13430,7 @@ func (ec *executionContext) fieldContext_RetentionStatement_keptUntil(_ context.
 }
 
 func (ec *executionContext) _RetentionStatement_reason(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13453,7 +13453,7 @@ func (ec *executionContext) fieldContext_RetentionStatement_reason(_ context.Con
 }
 
 func (ec *executionContext) _RetentionStatement_rule(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13508,7 +13508,7 @@ func (ec *executionContext) fieldContext_RetentionStatement_triggers(_ context.C
 }
 
 func (ec *executionContext) _RetentionTrigger_rule(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13531,7 +13531,7 @@ func (ec *executionContext) fieldContext_RetentionTrigger_rule(_ context.Context
 }
 
 func (ec *executionContext) _RetentionTrigger_reason(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13554,7 +13554,7 @@ func (ec *executionContext) fieldContext_RetentionTrigger_reason(_ context.Conte
 }
 
 func (ec *executionContext) _RetentionTrigger_date(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13577,7 +13577,7 @@ func (ec *executionContext) fieldContext_RetentionTrigger_date(_ context.Context
 }
 
 func (ec *executionContext) _RoleGrant_id(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13600,7 +13600,7 @@ func (ec *executionContext) fieldContext_RoleGrant_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _RoleGrant_role(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13623,7 +13623,7 @@ func (ec *executionContext) fieldContext_RoleGrant_role(_ context.Context, field
 }
 
 func (ec *executionContext) _RoleGrant_issuer(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13646,7 +13646,7 @@ func (ec *executionContext) fieldContext_RoleGrant_issuer(_ context.Context, fie
 }
 
 func (ec *executionContext) _RoleGrant_subject(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13669,7 +13669,7 @@ func (ec *executionContext) fieldContext_RoleGrant_subject(_ context.Context, fi
 }
 
 func (ec *executionContext) _RoleGrant_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13692,7 +13692,7 @@ func (ec *executionContext) fieldContext_RoleGrant_programmeId(_ context.Context
 }
 
 func (ec *executionContext) _RoleGrant_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13715,7 +13715,7 @@ func (ec *executionContext) fieldContext_RoleGrant_organisationId(_ context.Cont
 }
 
 func (ec *executionContext) _RoleGrant_governingBodyId(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13738,7 +13738,7 @@ func (ec *executionContext) fieldContext_RoleGrant_governingBodyId(_ context.Con
 }
 
 func (ec *executionContext) _RoleGrant_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13761,7 +13761,7 @@ func (ec *executionContext) fieldContext_RoleGrant_createdAt(_ context.Context, 
 }
 
 func (ec *executionContext) _RosterLine_line(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13784,7 +13784,7 @@ func (ec *executionContext) fieldContext_RosterLine_line(_ context.Context, fiel
 }
 
 func (ec *executionContext) _RosterLine_code(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13807,7 +13807,7 @@ func (ec *executionContext) fieldContext_RosterLine_code(_ context.Context, fiel
 }
 
 func (ec *executionContext) _RosterLine_reason(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13830,7 +13830,7 @@ func (ec *executionContext) fieldContext_RosterLine_reason(_ context.Context, fi
 }
 
 func (ec *executionContext) _RosterLine_message(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13853,7 +13853,7 @@ func (ec *executionContext) fieldContext_RosterLine_message(_ context.Context, f
 }
 
 func (ec *executionContext) _RosterReconciliation_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13876,7 +13876,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_dryRun(_ context.C
 }
 
 func (ec *executionContext) _RosterReconciliation_rosterSize(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13899,7 +13899,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_rosterSize(_ conte
 }
 
 func (ec *executionContext) _RosterReconciliation_activeLearners(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13922,7 +13922,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_activeLearners(_ c
 }
 
 func (ec *executionContext) _RosterReconciliation_toRemove(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13945,7 +13945,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_toRemove(_ context
 }
 
 func (ec *executionContext) _RosterReconciliation_share(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13968,7 +13968,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_share(_ context.Co
 }
 
 func (ec *executionContext) _RosterReconciliation_threshold(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13991,7 +13991,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_threshold(_ contex
 }
 
 func (ec *executionContext) _RosterReconciliation_applied(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14014,7 +14014,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_applied(_ context.
 }
 
 func (ec *executionContext) _RosterReconciliation_removalDueAt(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14037,7 +14037,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_removalDueAt(_ con
 }
 
 func (ec *executionContext) _RosterReconciliation_learnerIds(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14092,7 +14092,7 @@ func (ec *executionContext) fieldContext_RosterReconciliation_badLines(_ context
 }
 
 func (ec *executionContext) _Rule_id(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14115,7 +14115,7 @@ func (ec *executionContext) fieldContext_Rule_id(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _Rule_source(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14138,7 +14138,7 @@ func (ec *executionContext) fieldContext_Rule_source(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Rule_reference(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14161,7 +14161,7 @@ func (ec *executionContext) fieldContext_Rule_reference(_ context.Context, field
 }
 
 func (ec *executionContext) _Rule_notice(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14184,7 +14184,7 @@ func (ec *executionContext) fieldContext_Rule_notice(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Rule_text(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14207,7 +14207,7 @@ func (ec *executionContext) fieldContext_Rule_text(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Rule_parameters(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14230,7 +14230,7 @@ func (ec *executionContext) fieldContext_Rule_parameters(_ context.Context, fiel
 }
 
 func (ec *executionContext) _RuleSettings_minimumAge(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14253,7 +14253,7 @@ func (ec *executionContext) fieldContext_RuleSettings_minimumAge(_ context.Conte
 }
 
 func (ec *executionContext) _RuleSettings_erasureNeedsApproval(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14276,7 +14276,7 @@ func (ec *executionContext) fieldContext_RuleSettings_erasureNeedsApproval(_ con
 }
 
 func (ec *executionContext) _RuleSettings_withdrawalErasureDelay(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14299,7 +14299,7 @@ func (ec *executionContext) fieldContext_RuleSettings_withdrawalErasureDelay(_ c
 }
 
 func (ec *executionContext) _RuleSettings_leaverGracePeriod(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14322,7 +14322,7 @@ func (ec *executionContext) fieldContext_RuleSettings_leaverGracePeriod(_ contex
 }
 
 func (ec *executionContext) _RuleSettings_automatedRemovalGrace(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14345,7 +14345,7 @@ func (ec *executionContext) fieldContext_RuleSettings_automatedRemovalGrace(_ co
 }
 
 func (ec *executionContext) _RuleSettings_inactivityLimit(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14368,7 +14368,7 @@ func (ec *executionContext) fieldContext_RuleSettings_inactivityLimit(_ context.
 }
 
 func (ec *executionContext) _RuleSettings_contractEndsAt(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14391,7 +14391,7 @@ func (ec *executionContext) fieldContext_RuleSettings_contractEndsAt(_ context.C
 }
 
 func (ec *executionContext) _RuleSettings_contractEndWarning(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14414,7 +14414,7 @@ func (ec *executionContext) fieldContext_RuleSettings_contractEndWarning(_ conte
 }
 
 func (ec *executionContext) _RuleSettings_rosterRemovalThreshold(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14437,7 +14437,7 @@ func (ec *executionContext) fieldContext_RuleSettings_rosterRemovalThreshold(_ c
 }
 
 func (ec *executionContext) _RuleSettings_lmsUrl(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14460,7 +14460,7 @@ func (ec *executionContext) fieldContext_RuleSettings_lmsUrl(_ context.Context, 
 }
 
 func (ec *executionContext) _ScheduledRemoval_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14483,7 +14483,7 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_learnerId(_ context.Co
 }
 
 func (ec *executionContext) _ScheduledRemoval_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14506,7 +14506,7 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_organisationId(_ conte
 }
 
 func (ec *executionContext) _ScheduledRemoval_reason(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14529,7 +14529,7 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_reason(_ context.Conte
 }
 
 func (ec *executionContext) _ScheduledRemoval_action(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14552,7 +14552,7 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_action(_ context.Conte
 }
 
 func (ec *executionContext) _ScheduledRemoval_dueAt(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14575,7 +14575,7 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_dueAt(_ context.Contex
 }
 
 func (ec *executionContext) _ScimToken_id(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14598,7 +14598,7 @@ func (ec *executionContext) fieldContext_ScimToken_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _ScimToken_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14621,7 +14621,7 @@ func (ec *executionContext) fieldContext_ScimToken_organisationId(_ context.Cont
 }
 
 func (ec *executionContext) _ScimToken_name(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14644,7 +14644,7 @@ func (ec *executionContext) fieldContext_ScimToken_name(_ context.Context, field
 }
 
 func (ec *executionContext) _ScimToken_prefix(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14667,7 +14667,7 @@ func (ec *executionContext) fieldContext_ScimToken_prefix(_ context.Context, fie
 }
 
 func (ec *executionContext) _ScimToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14690,7 +14690,7 @@ func (ec *executionContext) fieldContext_ScimToken_createdAt(_ context.Context, 
 }
 
 func (ec *executionContext) _ScimToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14713,7 +14713,7 @@ func (ec *executionContext) fieldContext_ScimToken_lastUsedAt(_ context.Context,
 }
 
 func (ec *executionContext) _ScimToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14736,7 +14736,7 @@ func (ec *executionContext) fieldContext_ScimToken_revokedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _SweepReport_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14759,7 +14759,7 @@ func (ec *executionContext) fieldContext_SweepReport_programmeId(_ context.Conte
 }
 
 func (ec *executionContext) _SweepReport_skipped(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14782,7 +14782,7 @@ func (ec *executionContext) fieldContext_SweepReport_skipped(_ context.Context, 
 }
 
 func (ec *executionContext) _SweepReport_contractEnded(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14805,7 +14805,7 @@ func (ec *executionContext) fieldContext_SweepReport_contractEnded(_ context.Con
 }
 
 func (ec *executionContext) _SweepReport_erased(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14828,7 +14828,7 @@ func (ec *executionContext) fieldContext_SweepReport_erased(_ context.Context, f
 }
 
 func (ec *executionContext) _SweepReport_scheduledInactive(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14851,7 +14851,7 @@ func (ec *executionContext) fieldContext_SweepReport_scheduledInactive(_ context
 }
 
 func (ec *executionContext) _SweepReport_requestsOpened(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14874,7 +14874,7 @@ func (ec *executionContext) fieldContext_SweepReport_requestsOpened(_ context.Co
 }
 
 func (ec *executionContext) _SweepReport_contractWarned(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14897,7 +14897,7 @@ func (ec *executionContext) fieldContext_SweepReport_contractWarned(_ context.Co
 }
 
 func (ec *executionContext) _Viewer_subject(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14920,7 +14920,7 @@ func (ec *executionContext) fieldContext_Viewer_subject(_ context.Context, field
 }
 
 func (ec *executionContext) _Viewer_issuer(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14943,7 +14943,7 @@ func (ec *executionContext) fieldContext_Viewer_issuer(_ context.Context, field 
 }
 
 func (ec *executionContext) _Viewer_actorId(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14966,7 +14966,7 @@ func (ec *executionContext) fieldContext_Viewer_actorId(_ context.Context, field
 }
 
 func (ec *executionContext) _Viewer_bootstrapAdmin(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15053,7 +15053,7 @@ func (ec *executionContext) fieldContext_Viewer_learner(_ context.Context, field
 }
 
 func (ec *executionContext) _Viewer_accessAllowed(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15108,7 +15108,7 @@ func (ec *executionContext) fieldContext_Viewer_pendingPolicies(_ context.Contex
 }
 
 func (ec *executionContext) _Viewer_signInError(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15131,7 +15131,7 @@ func (ec *executionContext) fieldContext_Viewer_signInError(_ context.Context, f
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15177,7 +15177,7 @@ func (ec *executionContext) fieldContext___Directive_description(_ context.Conte
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15200,7 +15200,7 @@ func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Cont
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15267,7 +15267,7 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15359,7 +15359,7 @@ func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15527,7 +15527,7 @@ func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15605,7 +15605,7 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
+	return plainField(ec.Resolvers,
 		ctx,
 		ec.OperationContext,
 		field,

@@ -36,6 +36,9 @@ type HandlerOptions struct {
 	Dev    bool // introspection on
 	Limits Limits
 	Log    *slog.Logger
+	// Extensions are used after Rollcall's own (tracing, metrics). One that
+	// intercepts fields sees every field (plainfield.go).
+	Extensions []graphql.HandlerExtension
 }
 
 // NewHandler is the /graphql endpoint: POST JSON only (no GET, no multipart,
@@ -48,19 +51,27 @@ func NewHandler(svc *lifecycle.Service, o HandlerOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: &Resolver{Svc: svc}, Complexity: complexity()}))
+	// strictInputs first: the cost is then computed from arguments of the
+	// types the schema says. operationLabel (metrics: the root field) comes
+	// before a limit can refuse.
+	exts := []graphql.HandlerExtension{&strictInputs{}, operationLabel{}, extension.FixedComplexityLimit(o.Limits.Complexity), noDefer{}}
+	if o.Dev {
+		exts = append(exts, extension.Introspection{})
+	}
+	exts = append(exts, o.Extensions...)
+	r := &Resolver{Svc: svc}
+	for _, e := range exts {
+		if _, ok := e.(graphql.FieldInterceptor); ok {
+			r.fieldInterceptors = true
+		}
+	}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Complexity: complexity()}))
 	srv.AddTransport(postJSON{log: o.Log})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(o.Limits.Tokens)
 	srv.SetDisableSuggestion(true)
-	// strictInputs first: the cost is then computed from arguments of the
-	// types the schema says.
-	srv.Use(&strictInputs{})
-	srv.Use(operationLabel{}) // metrics: the root field, before a limit can refuse
-	srv.Use(extension.FixedComplexityLimit(o.Limits.Complexity))
-	srv.Use(noDefer{})
-	if o.Dev {
-		srv.Use(extension.Introspection{})
+	for _, e := range exts {
+		srv.Use(e)
 	}
 	srv.SetErrorPresenter(noteErrorCode(presentError(o.Log)))
 	srv.SetRecoverFunc(recoverPanic(o.Log))

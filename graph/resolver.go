@@ -14,6 +14,10 @@ import (
 // Resolver is the one dependency-injection point of the GraphQL layer.
 type Resolver struct {
 	Svc *lifecycle.Service
+
+	// fieldInterceptors: an extension intercepts fields, so plain fields
+	// go through gqlgen's field resolution too (plainfield.go).
+	fieldInterceptors bool
 }
 
 // freshViewer re-reads the caller after a change to their own learner.
