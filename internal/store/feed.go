@@ -19,17 +19,42 @@ import (
 // the programme has committed or aborted: reading past a visible ID can never
 // skip a row that commits later. That is what makes the feed gap-free.
 func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error) {
-	var rows []eventRow
-	if err := s.db(ctx).Where("programme_id = ? AND id > ?", programmeID, pos.ID).Order("id").Limit(limit).Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	out := make([]domain.FeedEvent, len(rows))
-	for i, r := range rows {
-		out[i] = domain.FeedEvent{Event: domain.Event{ID: r.ID, ProgrammeID: r.ProgrammeID, LearnerID: r.LearnerID,
-			Type: domain.EventType(r.Type), LearnerVersion: r.LearnerVersion, OccurredAt: r.OccurredAt.UTC()}}
+	// Scanned by hand: gorm's reflective Find cost about 1 s of CPU in a
+	// drain of 1,000,000 events. The statement is the one Find built.
+	out := make([]domain.FeedEvent, 0, min(max(limit, 0), 5001))
+	var typ sql.RawBytes
+	err := queryRows(s.db(ctx), `SELECT id, programme_id, learner_id, type, learner_version, occurred_at FROM lifecycle_events
+		WHERE programme_id = ? AND id > ? ORDER BY id LIMIT `+strconv.Itoa(max(limit, 0)), []any{programmeID, pos.ID},
+		func(r *sql.Rows) error {
+			var e domain.FeedEvent
+			if err := r.Scan(&e.ID, &e.ProgrammeID, &e.LearnerID, &typ, &e.LearnerVersion, &e.OccurredAt); err != nil {
+				return err
+			}
+			e.Type = eventType(typ)
+			e.OccurredAt = e.OccurredAt.UTC()
+			out = append(out, e)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+// eventType is a stored event type as the domain's constant, whose string
+// is shared by every event of that type (a copy per row otherwise).
+func eventType(b []byte) domain.EventType {
+	for _, t := range eventTypes {
+		if string(t) == string(b) {
+			return t
+		}
+	}
+	return domain.EventType(b)
+}
+
+var eventTypes = []domain.EventType{domain.EventProvisioned, domain.EventActivated, domain.EventUpdated,
+	domain.EventAccessGranted, domain.EventAccessRevoked, domain.EventGroupChanged, domain.EventCoursesChanged,
+	domain.EventRemovalScheduled, domain.EventRemovalCancelled, domain.EventErased, domain.EventContractEnding}
 
 // FeedHead is the position of the last event visible now: a reader
 // following from it sees every change the caller could not see yet.
