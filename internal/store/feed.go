@@ -44,17 +44,13 @@ func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.F
 // eventType is a stored event type as the domain's constant, whose string
 // is shared by every event of that type (a copy per row otherwise).
 func eventType(b []byte) domain.EventType {
-	for _, t := range eventTypes {
+	for _, t := range domain.EventTypes {
 		if string(t) == string(b) {
 			return t
 		}
 	}
 	return domain.EventType(b)
 }
-
-var eventTypes = []domain.EventType{domain.EventProvisioned, domain.EventActivated, domain.EventUpdated,
-	domain.EventAccessGranted, domain.EventAccessRevoked, domain.EventGroupChanged, domain.EventCoursesChanged,
-	domain.EventRemovalScheduled, domain.EventRemovalCancelled, domain.EventErased, domain.EventContractEnding}
 
 // FeedHead is the position of the last event visible now: a reader
 // following from it sees every change the caller could not see yet.
