@@ -8589,8 +8589,8 @@ func (ec *executionContext) _LifecycleEvent_type(ctx context.Context, field grap
 			return obj.Type, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.LifecycleEventType) graphql.Marshaler {
-			return ec.marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventType(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v domain.EventType) graphql.Marshaler {
+			return ec.marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8658,8 +8658,8 @@ func (ec *executionContext) _LifecycleEvent_learnerVersion(ctx context.Context, 
 			return obj.LearnerVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
 		},
 		true,
 		true,
@@ -21898,15 +21898,49 @@ func (ec *executionContext) marshalNLifecycleEventConnection2ᚖgithubᚗcomᚋr
 	return ec._LifecycleEventConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventType(ctx context.Context, v any) (model.LifecycleEventType, error) {
-	var res model.LifecycleEventType
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType(ctx context.Context, v any) (domain.EventType, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventType(ctx context.Context, sel ast.SelectionSet, v model.LifecycleEventType) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType(ctx context.Context, sel ast.SelectionSet, v domain.EventType) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "LifecycleEventType!")
+	}
+	return res
 }
+
+var (
+	unmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType = map[string]domain.EventType{
+		"LEARNER_PROVISIONED": domain.EventProvisioned,
+		"LEARNER_ACTIVATED":   domain.EventActivated,
+		"LEARNER_UPDATED":     domain.EventUpdated,
+		"ACCESS_GRANTED":      domain.EventAccessGranted,
+		"ACCESS_REVOKED":      domain.EventAccessRevoked,
+		"GROUP_CHANGED":       domain.EventGroupChanged,
+		"COURSES_CHANGED":     domain.EventCoursesChanged,
+		"REMOVAL_SCHEDULED":   domain.EventRemovalScheduled,
+		"REMOVAL_CANCELLED":   domain.EventRemovalCancelled,
+		"LEARNER_ERASED":      domain.EventErased,
+		"CONTRACT_ENDING":     domain.EventContractEnding,
+	}
+	marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType = map[domain.EventType]string{
+		domain.EventProvisioned:      "LEARNER_PROVISIONED",
+		domain.EventActivated:        "LEARNER_ACTIVATED",
+		domain.EventUpdated:          "LEARNER_UPDATED",
+		domain.EventAccessGranted:    "ACCESS_GRANTED",
+		domain.EventAccessRevoked:    "ACCESS_REVOKED",
+		domain.EventGroupChanged:     "GROUP_CHANGED",
+		domain.EventCoursesChanged:   "COURSES_CHANGED",
+		domain.EventRemovalScheduled: "REMOVAL_SCHEDULED",
+		domain.EventRemovalCancelled: "REMOVAL_CANCELLED",
+		domain.EventErased:           "LEARNER_ERASED",
+		domain.EventContractEnding:   "CONTRACT_ENDING",
+	}
+)
 
 func (ec *executionContext) marshalNMembershipApproval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipApproval) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {

@@ -1582,6 +1582,7 @@ func TestFeed_CursorExpired(t *testing.T) {
 
 		t.Run("malformedCursors", func(t *testing.T) {
 			enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+			e.activeLearner(t, e.medway, "") // a second active learner: the list has a second page
 			page := e.enrolmentPage(t, secret, e.ctl.ID, 1, nil)
 			if page.EndCursor == nil {
 				t.Fatal("no enrolment cursor")

@@ -17,6 +17,14 @@ type Learner struct {
 	Acceptances  []*PolicyAcceptance
 }
 
+// LifecycleEvent points at the page's event rather than copying it; the
+// page's learners are read at once and set here (graph/feed.resolvers.go).
+type LifecycleEvent struct {
+	*domain.FeedEvent
+	Cursor  string
+	Learner *Learner
+}
+
 type PolicyAcceptance struct {
 	domain.PolicyAcceptance
 	PolicyVersion *domain.PolicyVersion

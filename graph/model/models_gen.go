@@ -284,19 +284,6 @@ type LearningActivityInput struct {
 	ObservedAt *time.Time `json:"observedAt,omitempty"`
 }
 
-// Invariant 3: one change of a learner, in a fixed order. The row holds no personal data.
-type LifecycleEvent struct {
-	// Opaque, strictly increasing, resumable.
-	Cursor     string             `json:"cursor"`
-	Type       LifecycleEventType `json:"type"`
-	OccurredAt time.Time          `json:"occurredAt"`
-	LearnerID  string             `json:"learnerId"`
-	// The learner's version after this change: keep the highest seen.
-	LearnerVersion int `json:"learnerVersion"`
-	// Current data, resolved at read time; null once erased.
-	Learner *Learner `json:"learner,omitempty"`
-}
-
 type LifecycleEventConnection struct {
 	Events []*LifecycleEvent `json:"events"`
 	// Pass as `after` to continue; unchanged when no event arrived.
@@ -740,80 +727,6 @@ func (e *EnrolmentState) UnmarshalJSON(b []byte) error {
 }
 
 func (e EnrolmentState) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type LifecycleEventType string
-
-const (
-	LifecycleEventTypeLearnerProvisioned LifecycleEventType = "LEARNER_PROVISIONED"
-	LifecycleEventTypeLearnerActivated   LifecycleEventType = "LEARNER_ACTIVATED"
-	LifecycleEventTypeLearnerUpdated     LifecycleEventType = "LEARNER_UPDATED"
-	LifecycleEventTypeAccessGranted      LifecycleEventType = "ACCESS_GRANTED"
-	LifecycleEventTypeAccessRevoked      LifecycleEventType = "ACCESS_REVOKED"
-	LifecycleEventTypeGroupChanged       LifecycleEventType = "GROUP_CHANGED"
-	LifecycleEventTypeCoursesChanged     LifecycleEventType = "COURSES_CHANGED"
-	LifecycleEventTypeRemovalScheduled   LifecycleEventType = "REMOVAL_SCHEDULED"
-	LifecycleEventTypeRemovalCancelled   LifecycleEventType = "REMOVAL_CANCELLED"
-	LifecycleEventTypeLearnerErased      LifecycleEventType = "LEARNER_ERASED"
-	// CTL-6: the programme's contract ends soon; every learner will be erased on that date.
-	LifecycleEventTypeContractEnding LifecycleEventType = "CONTRACT_ENDING"
-)
-
-var AllLifecycleEventType = []LifecycleEventType{
-	LifecycleEventTypeLearnerProvisioned,
-	LifecycleEventTypeLearnerActivated,
-	LifecycleEventTypeLearnerUpdated,
-	LifecycleEventTypeAccessGranted,
-	LifecycleEventTypeAccessRevoked,
-	LifecycleEventTypeGroupChanged,
-	LifecycleEventTypeCoursesChanged,
-	LifecycleEventTypeRemovalScheduled,
-	LifecycleEventTypeRemovalCancelled,
-	LifecycleEventTypeLearnerErased,
-	LifecycleEventTypeContractEnding,
-}
-
-func (e LifecycleEventType) IsValid() bool {
-	switch e {
-	case LifecycleEventTypeLearnerProvisioned, LifecycleEventTypeLearnerActivated, LifecycleEventTypeLearnerUpdated, LifecycleEventTypeAccessGranted, LifecycleEventTypeAccessRevoked, LifecycleEventTypeGroupChanged, LifecycleEventTypeCoursesChanged, LifecycleEventTypeRemovalScheduled, LifecycleEventTypeRemovalCancelled, LifecycleEventTypeLearnerErased, LifecycleEventTypeContractEnding:
-		return true
-	}
-	return false
-}
-
-func (e LifecycleEventType) String() string {
-	return string(e)
-}
-
-func (e *LifecycleEventType) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = LifecycleEventType(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid LifecycleEventType", str)
-	}
-	return nil
-}
-
-func (e LifecycleEventType) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *LifecycleEventType) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e LifecycleEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

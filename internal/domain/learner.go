@@ -140,6 +140,10 @@ const (
 	EventContractEnding EventType = "CONTRACT_ENDING"
 )
 
+// EventTypes lists every event type (the schema's LifecycleEventType).
+var EventTypes = []EventType{EventProvisioned, EventActivated, EventUpdated, EventAccessGranted, EventAccessRevoked,
+	EventGroupChanged, EventCoursesChanged, EventRemovalScheduled, EventRemovalCancelled, EventErased, EventContractEnding}
+
 // Event is one feed row: opaque IDs only (invariant 3).
 type Event struct {
 	ID             int64

@@ -216,32 +216,16 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 		// erases them: the desired state is empty.
 		return page, nil
 	}
-	rows, exhausted, last, err := s.st.ListEnrolments(ctx, p.ID, after.Learner, after.Course, after.LearnerDone, first)
+	// Whole learners only: a learner's rows split over two pages could come
+	// from two versions of them, and "keep the highest version" would then
+	// skip a change. The store never splits one.
+	rows, exhausted, err := s.st.ListEnrolments(ctx, p.ID, after.Learner, after.Course, after.LearnerDone, first)
 	if err != nil {
 		return page, err
 	}
-	switch {
-	case len(rows) > first:
-		// Never split a learner across pages: their rows could come from two
-		// versions, and "keep the highest version" would then skip a change.
-		cut := first
-		for cut > 0 && rows[cut].LearnerID == rows[cut-1].LearnerID {
-			cut--
-		}
-		if cut == 0 { // one learner with more than `first` courses: all of them
-			for cut < len(rows) && rows[cut].LearnerID == rows[0].LearnerID {
-				cut++
-			}
-		}
-		// Kept whole, the last learner's rows end the list when nothing is after them.
-		if cut < len(rows) || !exhausted {
-			page.HasNext = true
-			page.Next = EnrolmentCursor{Learner: rows[cut-1].LearnerID, LearnerDone: true}
-		}
-		rows = rows[:cut]
-	case !exhausted:
+	if !exhausted && len(rows) > 0 {
 		page.HasNext = true
-		page.Next = EnrolmentCursor{Learner: last, LearnerDone: true}
+		page.Next = EnrolmentCursor{Learner: rows[len(rows)-1].LearnerID, LearnerDone: true}
 	}
 	page.Enrolments = rows
 	return page, nil

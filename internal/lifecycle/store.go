@@ -211,7 +211,10 @@ type Feed interface {
 	// WatchFeed wakes the returned channel when events of the programme
 	// commit after the call (LISTEN/NOTIFY on PostgreSQL); stop ends it.
 	WatchFeed(programmeID string) (wake <-chan struct{}, stop func())
-	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) ([]domain.Enrolment, bool, string, error)
+	// ListEnrolments: the desired state after a cursor, whole learners only
+	// (at most limit rows, or one learner's rows when they are more); the
+	// bool is set when no row follows.
+	ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) ([]domain.Enrolment, bool, error)
 	BumpGroup(ctx context.Context, groupID string, b domain.Bulk, at time.Time) (int, error)
 	RecordActivity(ctx context.Context, last map[string]time.Time, states []domain.Activity, at time.Time) error
 	ActivityByLearner(ctx context.Context, learnerID string) ([]domain.Activity, error)

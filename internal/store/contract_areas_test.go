@@ -362,6 +362,14 @@ func TestContract_Feed(t *testing.T) {
 		if err != nil || len(rest) != 1 || rest[0].LearnerVersion != 4 {
 			t.Fatalf("second page: %+v %v", rest, err)
 		}
+		// Every column comes back as written, the time in UTC.
+		for i, e := range append(got, rest...) {
+			want := es[i]
+			want.ID, want.OccurredAt = e.ID, e.OccurredAt
+			if e.Event != want || !e.OccurredAt.Equal(es[i].OccurredAt) || e.OccurredAt.Location() != time.UTC || e.TxID != 0 {
+				t.Errorf("event %d read back as %+v (location %v), want %+v in UTC", i, e, e.OccurredAt.Location(), want)
+			}
+		}
 		end, err := st.FeedHead(ctx, w.p.ID, w.now)
 		if err != nil || end.ID != rest[0].ID {
 			t.Fatalf("FeedHead after the events: %+v %v (last event %d)", end, err, rest[0].ID)

@@ -19,16 +19,39 @@ import (
 // the programme has committed or aborted: reading past a visible ID can never
 // skip a row that commits later. That is what makes the feed gap-free.
 func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error) {
-	var rows []eventRow
-	if err := s.db(ctx).Where("programme_id = ? AND id > ?", programmeID, pos.ID).Order("id").Limit(limit).Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	out := make([]domain.FeedEvent, len(rows))
-	for i, r := range rows {
-		out[i] = domain.FeedEvent{Event: domain.Event{ID: r.ID, ProgrammeID: r.ProgrammeID, LearnerID: r.LearnerID,
-			Type: domain.EventType(r.Type), LearnerVersion: r.LearnerVersion, OccurredAt: r.OccurredAt.UTC()}}
+	// Scanned by hand: gorm's reflective Find cost about 1 s of CPU in a
+	// drain of 1,000,000 events. The statement is the one Find built (the
+	// limit written into the text), without the programme ID every row
+	// would repeat.
+	out := make([]domain.FeedEvent, 0, min(max(limit, 0), 5001))
+	var typ sql.RawBytes
+	err := queryRows(s.db(ctx), `SELECT id, learner_id, type, learner_version, occurred_at FROM lifecycle_events
+		WHERE programme_id = ? AND id > ? ORDER BY id LIMIT `+strconv.Itoa(max(limit, 0)), []any{programmeID, pos.ID},
+		func(r *sql.Rows) error {
+			e := domain.FeedEvent{Event: domain.Event{ProgrammeID: programmeID}}
+			if err := r.Scan(&e.ID, &e.LearnerID, &typ, &e.LearnerVersion, &e.OccurredAt); err != nil {
+				return err
+			}
+			e.Type = eventType(typ)
+			e.OccurredAt = e.OccurredAt.UTC()
+			out = append(out, e)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// eventType is a stored event type as the domain's constant, whose string
+// is shared by every event of that type (a copy per row otherwise).
+func eventType(b []byte) domain.EventType {
+	for _, t := range domain.EventTypes {
+		if string(t) == string(b) {
+			return t
+		}
+	}
+	return domain.EventType(b)
 }
 
 // FeedHead is the position of the last event visible now: a reader
@@ -93,82 +116,115 @@ func (s *Store) FeedHorizon(ctx context.Context, programmeID string) (int64, err
 }
 
 // ListEnrolments pages the desired state: every ACTIVE learner × every course
-// of their access group, keyset-ordered by (learner ID, LMS course ID). It
-// walks at most limit active learners by index and keeps only as many of them
-// as the page can hold: a learner is kept while the course rows before theirs
-// number fewer than limit, so a page of limit rows reads about limit rows,
-// not limit learners' worth. exhausted is set when no active learner remains
-// after the page; last is the last learner the page holds.
-func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) (rows []domain.Enrolment, exhausted bool, last string, err error) {
+// of their access group, keyset-ordered by (learner ID, LMS course ID), from
+// after (afterLearner, afterCourse), or after all of afterLearner's rows when
+// learnerDone. A page holds whole learners only: its rows could otherwise
+// come from two versions of a learner, and an LMS keeping the highest
+// version seen would skip a change. It holds at most limit rows, unless its
+// one learner has more (then all of theirs). exhausted is set when no row
+// follows the page. Learners without courses have no rows.
+func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, limit int) (rows []domain.Enrolment, exhausted bool, err error) {
+	limit = max(limit, 1)
+	rows, err = s.enrolmentRows(ctx, programmeID, afterLearner, afterCourse, learnerDone, limit+1)
+	if err != nil || len(rows) <= limit {
+		return rows, true, err
+	}
+	// The row after the limit says a row follows; it and the rows of its
+	// learner before it (that learner may go on) are left to the next page.
+	next := rows[limit].LearnerID
+	cut := limit
+	for cut > 0 && rows[cut-1].LearnerID == next {
+		cut--
+	}
+	if cut > 0 {
+		return rows[:cut], false, nil
+	}
+	// One learner has more than limit rows: read them all again, in one
+	// statement (one version of the learner), reading twice as far each time
+	// until a row of another learner, or the end, follows theirs.
+	for n := 2 * limit; ; n *= 2 {
+		if rows, err = s.enrolmentRows(ctx, programmeID, afterLearner, afterCourse, learnerDone, n+1); err != nil || len(rows) == 0 {
+			return rows, err == nil, err
+		}
+		next, end := rows[0].LearnerID, 0 // the first learner (who may have lost access since)
+		for end < len(rows) && rows[end].LearnerID == next {
+			end++
+		}
+		if end < len(rows) || len(rows) <= n {
+			return rows[:end], end == len(rows), nil
+		}
+	}
+}
+
+// enrolmentRows reads up to n rows of the desired state after the cursor.
+func (s *Store) enrolmentRows(ctx context.Context, programmeID, afterLearner, afterCourse string, learnerDone bool, n int) ([]domain.Enrolment, error) {
+	course := "c.lms_course_id" + collateC(s.dialect)
 	cond, args := "", []any{programmeID}
 	switch {
 	case afterLearner != "" && learnerDone:
-		cond, args = " AND id > ?", append(args, afterLearner)
+		cond, args = " AND l.id > ?", append(args, afterLearner)
 	case afterLearner != "":
-		cond, args = " AND id >= ?", append(args, afterLearner)
+		cond, args = " AND l.id >= ? AND (l.id > ? OR "+course+" > ?)", append(args, afterLearner, afterLearner, afterCourse)
 	}
-	// One statement. The limit is written into the SQL, not bound: with a
-	// bound LIMIT, PostgreSQL's generic plan for the cached statement guesses
-	// a large share of rows and sorts the whole programme. LEFT JOINs keep
-	// learners without courses, so the page knows how far it scanned.
-	n := strconv.Itoa(limit)
-	sqlRows, err := s.db(ctx).Raw(`WITH l AS (
-			SELECT id, email, given_name, family_name, access_group_id, version FROM learners
-			WHERE programme_id = ? AND `+guardSQL("", domain.Bulk{From: domain.HasAccess})+cond+` ORDER BY id LIMIT `+n+`
-		), k AS (
-			SELECT l.*, count(*) OVER () AS scanned,
-				coalesce(sum(coalesce(gc.n, 0)) OVER (ORDER BY l.id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-			FROM l LEFT JOIN (SELECT access_group_id, count(*) AS n FROM access_group_courses
-				WHERE access_group_id IN (SELECT access_group_id FROM l) GROUP BY access_group_id) gc
-				ON gc.access_group_id = l.access_group_id
-		)
-		SELECT k.id, k.email, k.given_name, k.family_name, coalesce(CAST(k.access_group_id AS text), ''),
-			coalesce(g.name, ''), coalesce(c.lms_course_id, ''), k.version, k.scanned,
-			k.given_name IS NULL, k.family_name IS NULL
-		FROM k
-		LEFT JOIN access_groups g ON g.id = k.access_group_id
-		LEFT JOIN access_group_courses agc ON agc.access_group_id = k.access_group_id
-		LEFT JOIN courses c ON c.id = agc.course_id
-		WHERE k.before < `+n+`
-		ORDER BY k.id, c.lms_course_id`+collateC(s.dialect), args...).Rows()
+	// One statement, reading about what the page returns. The limit is
+	// written into the SQL, not bound: with a bound LIMIT, PostgreSQL's
+	// generic plan for the cached statement guesses a large share of rows
+	// and sorts the whole programme.
+	//
+	// The plan this relies on (PostgreSQL 15, 100,000 active learners × 3
+	// courses; EXPLAIN (ANALYZE, BUFFERS), custom and generic plans alike):
+	// Limit ← Incremental Sort (presorted key l.id) ← Nested Loops over an
+	// Index Scan of learners_active (programme_id = ?, id > cursor), in ID
+	// order, with the learner's group and its access_group_courses by primary
+	// key (Memoize: read once per group) and each course by primary key. It
+	// stops after the page's rows: a page of 1,000 rows reads about 335
+	// learners wherever it starts (1.6 ms; the window-function statement
+	// before it read 1,000 learners to keep 334, 3.1 ms). A plan that hashes
+	// the courses loses the learners' order and sorts the programme: keep
+	// the joins indexable. SQLite's plan has the same shape: learners by
+	// (programme_id, id), each join by key, "USE TEMP B-TREE FOR LAST TERM
+	// OF ORDER BY".
+	sqlRows, err := s.db(ctx).Raw(`SELECT l.id, l.email, l.given_name, l.family_name, CAST(l.access_group_id AS text), g.name,
+			c.lms_course_id, l.version, l.given_name IS NULL, l.family_name IS NULL
+		FROM learners l
+		JOIN access_groups g ON g.id = l.access_group_id
+		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
+		JOIN courses c ON c.id = agc.course_id
+		WHERE l.programme_id = ? AND `+guardSQL("l", domain.Bulk{From: domain.HasAccess})+cond+`
+		ORDER BY l.id, `+course+` LIMIT `+strconv.Itoa(n), args...).Rows()
 	if err != nil {
-		return nil, false, "", translate(err)
+		return nil, translate(err)
 	}
 	defer sqlRows.Close()
 	// Scanned by hand: gorm's reflection costs more than the query here. A
 	// learner's columns repeat on each of their course rows: they are read
 	// as raw bytes and copied into strings once per learner.
 	var (
-		scanned                    int64
-		kept                       int
-		cur                        domain.Enrolment
-		id, email, given, family   sql.RawBytes
-		groupID, groupName, course sql.RawBytes
-		version                    int64
-		noGiven, noFamily          bool
+		last                      string
+		cur                       domain.Enrolment
+		id, email, given, family  sql.RawBytes
+		groupID, groupName, lmsID sql.RawBytes
+		version                   int64
+		noGiven, noFamily         bool
 	)
-	rows = make([]domain.Enrolment, 0, limit+8)
+	rows := make([]domain.Enrolment, 0, min(n, 5001))
 	for sqlRows.Next() {
-		if err := sqlRows.Scan(&id, &email, &given, &family, &groupID, &groupName, &course, &version, &scanned, &noGiven, &noFamily); err != nil {
-			return nil, false, "", translate(err)
+		if err := sqlRows.Scan(&id, &email, &given, &family, &groupID, &groupName, &lmsID, &version, &noGiven, &noFamily); err != nil {
+			return nil, translate(err)
 		}
 		if string(id) != last {
-			kept++
 			last = string(id)
 			cur = domain.Enrolment{LearnerID: last, Email: string(email), GivenName: optString(given, noGiven), FamilyName: optString(family, noFamily),
 				AccessGroupID: string(groupID), AccessGroupName: string(groupName), LearnerVersion: version}
 		}
-		if len(course) == 0 || (last == afterLearner && !learnerDone && string(course) <= afterCourse) {
-			continue // no course, or already on an earlier page
-		}
 		e := cur
-		e.LMSCourseID = string(course)
+		e.LMSCourseID = string(lmsID)
 		rows = append(rows, e)
 	}
 	if err := sqlRows.Err(); err != nil {
-		return nil, false, "", translate(err)
+		return nil, translate(err)
 	}
-	return rows, int64(kept) == scanned && scanned < int64(limit), last, nil
+	return rows, nil
 }
 
 // BumpGroup gives every learner of an access group a new version and a feed
