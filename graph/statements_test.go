@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
 )
 
@@ -151,6 +153,60 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 				t.Fatalf("a warm page ran %d statements, want 2 (learners, acceptances)", warm)
 			}
 			t.Logf("%s: %d statements for a cold page of 5 and of 50, 2 warm", d, small)
+		})
+	}
+}
+
+// A sign-in runs a fixed number of SQL statements: a returning learner's is
+// two (the caller's grants, the learner), a first sign-in's the reads that
+// decide it and the transaction that provisions the learner with its
+// identity, audit entry and feed event. The reference rows it needs (the
+// provider, the programme, the email's organisation and default group)
+// come from the store's cache once warm; the organisation is read again
+// inside the transaction (CTL-9). The counts are the figures of
+// docs/performance.md: a change that adds a round trip to every first
+// sign-in shows here.
+func TestSignIn_FixedStatementCountFirstAndReturning(t *testing.T) {
+	want := map[string][2]int64{"postgres": {13, 2}, "sqlite": {11, 2}}
+	for _, d := range testkit.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			api := testkit.NewAPI(t, d)
+			p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
+			iss := api.NewIssuer()
+			if _, err := api.Service.RegisterIdentityProvider(lifecycle.WithSystem(context.Background(), "test"), "",
+				p.Orgs["Kent County Council"].ID, lifecycle.IdentityProviderInput{Issuer: iss.URL(), ClientID: "rollcall-kcc"}); err != nil {
+				t.Fatal(err)
+			}
+			verified := true
+			token := func(i int) string {
+				tok, err := iss.Mint(oidcissuer.Claims{Subject: fmt.Sprintf("sub-%d", i), Audience: []string{"rollcall-kcc"},
+					Email: fmt.Sprintf("person.%d@kent.gov.uk", i), EmailVerified: &verified, GivenName: "Ann", FamilyName: "Lee",
+					IssuedAt: api.Clock.Now(), Expiry: api.Clock.Now().Add(time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok
+			}
+			signIn := func(tok string) int64 {
+				var out struct {
+					Viewer struct {
+						Learner     *struct{ ID string }
+						SignInError *string
+					}
+				}
+				api.Statements.Store(0)
+				api.MustDo(tok, `{ viewer { learner { id } signInError } }`, nil, &out)
+				if out.Viewer.Learner == nil {
+					t.Fatalf("no learner signed in: %v", out.Viewer.SignInError)
+				}
+				return api.Statements.Load()
+			}
+			signIn(token(0)) // the reference rows cached, as for every sign-in but the first
+			first := signIn(token(1))
+			returning := signIn(token(1))
+			if got := [2]int64{first, returning}; got != want[string(d)] {
+				t.Fatalf("statements for a first and a returning sign-in: %v, want %v", got, want[string(d)])
+			}
 		})
 	}
 }
