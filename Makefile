@@ -25,8 +25,9 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # gqlgen, then genpatch: lists of objects marshalled in sequence rather than
-# with a goroutine per element, no @defer bookkeeping per object, and plain
-# scalar fields marshalled from their value (graph/internal/genpatch says why).
+# with a goroutine per element, no @defer bookkeeping per object, objects
+# written without a map each, and plain scalar fields marshalled from their
+# value (graph/internal/genpatch says why).
 generate:
 	$(GO) run github.com/99designs/gqlgen generate
 	$(GO) run ./graph/internal/genpatch graph/generated.go

@@ -17487,7 +17487,7 @@ func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var activityReceiptImplementors = []string{"ActivityReceipt"}
@@ -17530,7 +17530,7 @@ func (ec *executionContext) _ActivityReceipt(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var activityResultImplementors = []string{"ActivityResult"}
@@ -17578,7 +17578,7 @@ func (ec *executionContext) _ActivityResult(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var apiKeyImplementors = []string{"ApiKey"}
@@ -17636,7 +17636,7 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var auditEntryImplementors = []string{"AuditEntry"}
@@ -17704,7 +17704,7 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var auditEntryConnectionImplementors = []string{"AuditEntryConnection"}
@@ -17742,7 +17742,7 @@ func (ec *executionContext) _AuditEntryConnection(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var auditEntryEdgeImplementors = []string{"AuditEntryEdge"}
@@ -17780,7 +17780,7 @@ func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var countEntryImplementors = []string{"CountEntry"}
@@ -17823,7 +17823,7 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var courseImplementors = []string{"Course"}
@@ -17876,7 +17876,7 @@ func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var dataRequestImplementors = []string{"DataRequest"}
@@ -17974,7 +17974,7 @@ func (ec *executionContext) _DataRequest(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var dataRequestConnectionImplementors = []string{"DataRequestConnection"}
@@ -18012,7 +18012,7 @@ func (ec *executionContext) _DataRequestConnection(ctx context.Context, sel ast.
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var dataRequestEdgeImplementors = []string{"DataRequestEdge"}
@@ -18050,7 +18050,7 @@ func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var emailDomainImplementors = []string{"EmailDomain"}
@@ -18103,7 +18103,7 @@ func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var enrolmentImplementors = []string{"Enrolment"}
@@ -18171,7 +18171,7 @@ func (ec *executionContext) _Enrolment(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var enrolmentConnectionImplementors = []string{"EnrolmentConnection"}
@@ -18219,7 +18219,7 @@ func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var governingBodyImplementors = []string{"GoverningBody"}
@@ -18267,7 +18267,7 @@ func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var identityProviderImplementors = []string{"IdentityProvider"}
@@ -18345,7 +18345,7 @@ func (ec *executionContext) _IdentityProvider(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var importLineImplementors = []string{"ImportLine"}
@@ -18403,7 +18403,7 @@ func (ec *executionContext) _ImportLine(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var importReportImplementors = []string{"ImportReport"}
@@ -18461,7 +18461,7 @@ func (ec *executionContext) _ImportReport(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var issuedApiKeyImplementors = []string{"IssuedApiKey"}
@@ -18499,7 +18499,7 @@ func (ec *executionContext) _IssuedApiKey(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var issuedScimTokenImplementors = []string{"IssuedScimToken"}
@@ -18537,7 +18537,7 @@ func (ec *executionContext) _IssuedScimToken(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var learnerImplementors = []string{"Learner"}
@@ -18656,7 +18656,7 @@ func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var learnerConnectionImplementors = []string{"LearnerConnection"}
@@ -18694,7 +18694,7 @@ func (ec *executionContext) _LearnerConnection(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var learnerEdgeImplementors = []string{"LearnerEdge"}
@@ -18732,7 +18732,7 @@ func (ec *executionContext) _LearnerEdge(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var lifecycleEventImplementors = []string{"LifecycleEvent"}
@@ -18790,7 +18790,7 @@ func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var lifecycleEventConnectionImplementors = []string{"LifecycleEventConnection"}
@@ -18833,7 +18833,7 @@ func (ec *executionContext) _LifecycleEventConnection(ctx context.Context, sel a
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var membershipApprovalImplementors = []string{"MembershipApproval"}
@@ -18881,7 +18881,7 @@ func (ec *executionContext) _MembershipApproval(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var membershipProposalImplementors = []string{"MembershipProposal"}
@@ -18974,7 +18974,7 @@ func (ec *executionContext) _MembershipProposal(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var mutationImplementors = []string{"Mutation"}
@@ -19283,7 +19283,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var organisationImplementors = []string{"Organisation"}
@@ -19361,7 +19361,7 @@ func (ec *executionContext) _Organisation(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var organisationReportImplementors = []string{"OrganisationReport"}
@@ -19429,7 +19429,7 @@ func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
@@ -19467,7 +19467,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var personalDataExportImplementors = []string{"PersonalDataExport"}
@@ -19510,7 +19510,7 @@ func (ec *executionContext) _PersonalDataExport(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var policyImplementors = []string{"Policy"}
@@ -19583,7 +19583,7 @@ func (ec *executionContext) _Policy(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var policyAcceptanceImplementors = []string{"PolicyAcceptance"}
@@ -19641,7 +19641,7 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var policyVersionImplementors = []string{"PolicyVersion"}
@@ -19709,7 +19709,7 @@ func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var programmeImplementors = []string{"Programme"}
@@ -19793,7 +19793,7 @@ func (ec *executionContext) _Programme(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var proposedDomainImplementors = []string{"ProposedDomain"}
@@ -19831,7 +19831,7 @@ func (ec *executionContext) _ProposedDomain(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var queryImplementors = []string{"Query"}
@@ -20007,7 +20007,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var removeIdentityProviderResultImplementors = []string{"RemoveIdentityProviderResult"}
@@ -20045,7 +20045,7 @@ func (ec *executionContext) _RemoveIdentityProviderResult(ctx context.Context, s
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var retentionStatementImplementors = []string{"RetentionStatement"}
@@ -20093,7 +20093,7 @@ func (ec *executionContext) _RetentionStatement(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var retentionTriggerImplementors = []string{"RetentionTrigger"}
@@ -20136,7 +20136,7 @@ func (ec *executionContext) _RetentionTrigger(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var roleGrantImplementors = []string{"RoleGrant"}
@@ -20204,7 +20204,7 @@ func (ec *executionContext) _RoleGrant(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var rosterLineImplementors = []string{"RosterLine"}
@@ -20252,7 +20252,7 @@ func (ec *executionContext) _RosterLine(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var rosterReconciliationImplementors = []string{"RosterReconciliation"}
@@ -20330,7 +20330,7 @@ func (ec *executionContext) _RosterReconciliation(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var ruleImplementors = []string{"Rule"}
@@ -20388,7 +20388,7 @@ func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var ruleSettingsImplementors = []string{"RuleSettings"}
@@ -20466,7 +20466,7 @@ func (ec *executionContext) _RuleSettings(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var scheduledRemovalImplementors = []string{"ScheduledRemoval"}
@@ -20519,7 +20519,7 @@ func (ec *executionContext) _ScheduledRemoval(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var scimTokenImplementors = []string{"ScimToken"}
@@ -20582,7 +20582,7 @@ func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var sweepReportImplementors = []string{"SweepReport"}
@@ -20645,7 +20645,7 @@ func (ec *executionContext) _SweepReport(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var viewerImplementors = []string{"Viewer"}
@@ -20720,7 +20720,7 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -20773,7 +20773,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var __EnumValueImplementors = []string{"__EnumValue"}
@@ -20821,7 +20821,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var __FieldImplementors = []string{"__Field"}
@@ -20879,7 +20879,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var __InputValueImplementors = []string{"__InputValue"}
@@ -20937,7 +20937,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var __SchemaImplementors = []string{"__Schema"}
@@ -20995,7 +20995,7 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 var __TypeImplementors = []string{"__Type"}
@@ -21078,7 +21078,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return out
+	return objectOut(out, fields)
 }
 
 // endregion **************************** object.gotpl ****************************

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"io"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -58,4 +59,51 @@ func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler boo
 // would fail loudly on the nil field set rather than be lost silently.
 func newDeferredGroup(ctx context.Context) graphql.DeferredGroup {
 	return graphql.DeferredGroup{Context: ctx}
+}
+
+// objectOut stands in for the *graphql.FieldSet an object's generated code
+// returns (genpatch rewrites its `return out`), to write the object.
+//
+// gqlgen's FieldSet.MarshalGQL (graphql/fieldset.go marshalFieldSet)
+// allocates a map for every object to skip a field whose alias was written
+// already, and quotes every alias through its string escaper. The fields
+// are the object's collected fields, so their aliases are GraphQL names
+// ([_A-Za-z][_0-9A-Za-z]*, checked by the parser), which need no escaping;
+// and a repeated alias (collectFields can keep two fields of one alias when
+// fragments on different types select them: executable_schema.go
+// getOrCreateAndAppendField) is found by comparing with the aliases before
+// it, which for an object's handful of fields costs less than the map. The
+// output is the same bytes; the values are the FieldSet's, filled by its
+// Dispatch before the object is written.
+func objectOut(set *graphql.FieldSet, fields []graphql.CollectedField) graphql.Marshaler {
+	return object{set: set, fields: fields}
+}
+
+type object struct {
+	set    *graphql.FieldSet
+	fields []graphql.CollectedField
+}
+
+func (o object) MarshalGQL(w io.Writer) {
+	_, _ = io.WriteString(w, "{")
+	first := true
+next:
+	for i := range o.fields {
+		alias := o.fields[i].Alias
+		for j := range i {
+			if o.fields[j].Alias == alias {
+				continue next
+			}
+		}
+		if first {
+			_, _ = io.WriteString(w, `"`)
+			first = false
+		} else {
+			_, _ = io.WriteString(w, `,"`)
+		}
+		_, _ = io.WriteString(w, alias)
+		_, _ = io.WriteString(w, `":`)
+		o.set.Values[i].MarshalGQL(w)
+	}
+	_, _ = io.WriteString(w, "}")
 }

@@ -7,6 +7,8 @@
 //     a list's elements one after the other, not a goroutine each;
 //   - graphql.NewDeferredGroup → newDeferredGroup (graph/slices.go): no
 //     per-object @defer bookkeeping, since @defer is refused;
+//   - an object's `return out` (its *graphql.FieldSet) → objectOut
+//     (graph/slices.go): the object written without a map per object;
 //   - graphql.ResolveField → plainField (graph/plainfield.go), only in the
 //     functions of plain scalar fields: a scalar or enum field read from a
 //     struct field, with no resolver, no method and no directive.
@@ -54,6 +56,12 @@ func patch(path string) error {
 		}
 		s = strings.ReplaceAll(s, r[0], r[1])
 	}
+	// Every object's generated function ends by returning its field set.
+	const ret, obj = "\n\treturn out\n}\n", "\n\treturn objectOut(out, fields)\n}\n"
+	if !strings.Contains(s, ret) && !strings.Contains(s, obj) {
+		return fmt.Errorf("%s: no object function returning its field set", path)
+	}
+	s = strings.ReplaceAll(s, ret, obj)
 	const call, plain = "\treturn graphql.ResolveField(\n", "\treturn plainField(ec.Resolvers,\n"
 	n := 0
 	for _, m := range plainContext.FindAllStringSubmatch(s, -1) {
