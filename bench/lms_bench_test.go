@@ -45,6 +45,44 @@ func post(b *testing.B, url, token string, query string, vars map[string]any, v 
 	}
 }
 
+// postBytes sends a query and reads the whole answer without decoding it,
+// as a COPY floor's client reads its rows into io.Discard: it returns the
+// answer's bytes, for the caller to take its cursor from, and fails on an
+// error answer. The peer benchmark reports a drain with it beside the
+// decoding drain, to tell the service's time from the JSON decoding of a
+// client sharing its 2 cores.
+func postBytes(b *testing.B, url, token string, query string, vars map[string]any) []byte {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := sharedClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !bytes.HasPrefix(raw, []byte(`{"data":{`)) || bytes.Contains(raw, []byte(`"errors":`)) {
+		b.Fatalf("%d %s", res.StatusCode, raw[:min(len(raw), 500)])
+	}
+	return raw
+}
+
+// lastString is the string value of the last "key":"…" in raw ("" if the
+// last one is null or absent); the connection's cursor follows its list.
+func lastString(raw []byte, key string) string {
+	i := bytes.LastIndex(raw, []byte(`"`+key+`":`))
+	if i < 0 {
+		return ""
+	}
+	rest := raw[i+len(key)+3:]
+	if !bytes.HasPrefix(rest, []byte(`"`)) {
+		return ""
+	}
+	end := bytes.IndexByte(rest[1:], '"')
+	return string(rest[1 : 1+end])
+}
+
 // BenchmarkFeedDrain: draining 1,000,000 feed events in pages of 1,000 over
 // GraphQL with an LMS API key.
 func BenchmarkFeedDrain(b *testing.B) {
