@@ -40,7 +40,7 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 		if err := s.emailWriter(ctx, false); err != nil {
 			return err
 		}
-		return s.withPgx(ctx, func(c *pgx.Conn) error {
+		return s.withPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
 			return s.importCopy(ctx, c, ls, actorID, at.UTC(), written)
 		})
 	})
@@ -130,7 +130,7 @@ func (s *Store) importCopy(ctx context.Context, c *pgx.Conn, ls []domain.Learner
 		}
 	}
 	if len(programmes) == 0 {
-		return nil
+		return dropImportTables(ctx, c)
 	}
 	// The programmes' feed locks after the learner rows, as every writer
 	// takes them (AppendEvents), held to commit, with the long-polls'
@@ -154,7 +154,15 @@ func (s *Store) importCopy(ctx context.Context, c *pgx.Conn, ls []domain.Learner
 		s.feedAppended(ctx, p)
 	}
 	s.countEvents(ctx, len(written))
-	return nil
+	return dropImportTables(ctx, c)
+}
+
+// dropImportTables drops the import's temporary tables once it is done with
+// them, so a second import in the same transaction can create them again
+// (ON COMMIT DROP covers a transaction that fails first).
+func dropImportTables(ctx context.Context, c *pgx.Conn) error {
+	_, err := c.Exec(ctx, `DROP TABLE rc_import, rc_imported`)
+	return err
 }
 
 // importLearnersPortable is ImportLearners through the statements every

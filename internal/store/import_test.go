@@ -145,3 +145,54 @@ func TestImport_INV3_WakesTheProgrammesLongPollsAtCommit(t *testing.T) {
 		}
 	})
 }
+
+// Two imports in one transaction both write, with their events and audit
+// entries, on both databases (PostgreSQL: the first drops its temporary
+// tables when done, so the second can create them again).
+func TestImport_INV5_TwoImportsInOneTransaction(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000321", "Two imports")
+		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+		o := domain.Organisation{ID: "01900000-0000-7000-8000-000000000322", ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
+			Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
+		if err := st.CreateOrganisation(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		batch := func(prefix string) []domain.Learner {
+			var ls []domain.Learner
+			for i := range 3 {
+				id, _ := uuid.NewV7()
+				email := fmt.Sprintf("%s.%d@example.org", prefix, i)
+				l, _, err := domain.NewLearner(domain.Learner{ID: id.String(), ProgrammeID: p.ID, OrganisationID: o.ID, Email: &email},
+					domain.OriginImport, false, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ls = append(ls, l)
+			}
+			return ls
+		}
+		written := 0
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			for _, prefix := range []string{"first", "second"} {
+				w, err := st.ImportLearners(ctx, batch(prefix), "actor", now)
+				if err != nil {
+					return fmt.Errorf("%s import: %w", prefix, err)
+				}
+				written += len(w)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if written != 6 {
+			t.Fatalf("written %d, want 6", written)
+		}
+		for table, want := range map[string]int{"learners": 6, "lifecycle_events": 6, "audit_entries": 6} {
+			if n := testkit.Count(t, st, `SELECT count(*) FROM `+table+` WHERE programme_id = ?`, p.ID); n != want {
+				t.Fatalf("%s: %d rows of the programme, want %d", table, n, want)
+			}
+		}
+	})
+}

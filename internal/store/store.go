@@ -193,6 +193,9 @@ func (s *Store) identityChanged(ctx context.Context) {
 // db returns the transaction carried by ctx, or the pool.
 func (s *Store) db(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		if ctx.Value(pgxBusyKey{}) != nil {
+			panic("store: a store call inside withPgx would wait for its own connection")
+		}
 		return tx
 	}
 	return s.gdb.WithContext(ctx)
@@ -264,19 +267,45 @@ type txConnKey struct{}
 // database/sql Conn, whose Raw hands over the driver's connection (pgx
 // stdlib.Conn), the same session, so what fn does is part of the
 // transaction. PostgreSQL only.
-func (s *Store) withPgx(ctx context.Context, fn func(*pgx.Conn) error) error {
+//
+// While fn runs, Raw holds the driver connection the transaction uses, so
+// fn must use only the pgx connection and the context it is given: a store
+// call with that context panics at once (db) instead of waiting for itself.
+// And Raw must not see a panic or an error matching driver.ErrBadConn: it
+// would close the connection, which waits for the open transaction to end
+// further up this goroutine, for ever. So a panic is carried past Raw and
+// raised again after it, and such an error is passed on as text; the
+// transaction then rolls back as for any other failure.
+func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
 	conn, ok := ctx.Value(txConnKey{}).(*sql.Conn)
 	if !ok {
 		return errors.New("store: withPgx needs a PostgreSQL transaction begun by InTx")
 	}
-	return conn.Raw(func(dc any) error {
+	var panicked any
+	err := conn.Raw(func(dc any) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				panicked, err = r, errors.New("store: panic in withPgx")
+			}
+		}()
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("store: the driver connection is a %T, not pgx's", dc)
 		}
-		return fn(pc.Conn())
+		err = fn(context.WithValue(ctx, pgxBusyKey{}, true), pc.Conn())
+		if errors.Is(err, driver.ErrBadConn) {
+			err = fmt.Errorf("store: the connection failed: %s", err.Error())
+		}
+		return err
 	})
+	if panicked != nil {
+		panic(panicked)
+	}
+	return err
 }
+
+// pgxBusyKey marks the context withPgx gives its function.
+type pgxBusyKey struct{}
 
 // countEvents adds n feed events to the transaction's count, reported when
 // it commits; outside a transaction they are committed already.

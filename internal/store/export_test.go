@@ -1,0 +1,12 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// WithPgx exposes withPgx to the store's external tests.
+func (s *Store) WithPgx(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
+	return s.withPgx(ctx, fn)
+}
