@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -34,5 +35,27 @@ func plainField[T any](root ResolverRoot, ctx context.Context, oc *graphql.Opera
 		return graphql.ResolveField(ctx, oc, field, fieldContext, resolve, middleware, marshal, recoverFromPanic, nonNull)
 	}
 	v, _ := resolve(ctx)
+	if mayMarshalNull(v) {
+		return graphql.ResolveField(ctx, oc, field, fieldContext, resolve, middleware, marshal, recoverFromPanic, nonNull)
+	}
 	return marshal(ctx, field.Selections, v.(T))
+}
+
+// mayMarshalNull reports a value its marshaller may write as null: the zero
+// time (Time), a nil map (JSON) or list. On a non-null field the marshaller
+// then reports the error against the field context it finds, which
+// plainField does not build, so such a value takes gqlgen's way and the
+// error names the field and its path
+// (TestPlainFields_ANullErrorNamesTheFieldAsGqlgenDoes). genpatch leaves
+// fields of pointer types to gqlgen for the same reason.
+func mayMarshalNull(v any) bool {
+	switch x := v.(type) {
+	case time.Time:
+		return x.IsZero()
+	case map[string]any:
+		return x == nil
+	case []string:
+		return x == nil
+	}
+	return false
 }
