@@ -25,6 +25,20 @@ func lmsKey(b *testing.B, api *testkit.API, programmeID string) string {
 
 // post sends one GraphQL request and decodes data into v.
 func post(b *testing.B, url, token string, query string, vars map[string]any, v any) {
+	status, raw := send(b, url, token, query, vars)
+	// One decode, straight into v, as a client would.
+	out := struct {
+		Data   any   `json:"data"`
+		Errors []any `json:"errors"`
+	}{Data: v}
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Errors) > 0 {
+		b.Fatalf("%d %s", status, raw[:min(len(raw), 500)])
+	}
+}
+
+// send posts a query with a bearer token and returns the answer's status
+// and bytes.
+func send(b *testing.B, url, token string, query string, vars map[string]any) (int, []byte) {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -34,15 +48,11 @@ func post(b *testing.B, url, token string, query string, vars map[string]any, v 
 		b.Fatal(err)
 	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	// One decode, straight into v, as a client would.
-	out := struct {
-		Data   any   `json:"data"`
-		Errors []any `json:"errors"`
-	}{Data: v}
-	if err := json.Unmarshal(raw, &out); err != nil || len(out.Errors) > 0 {
-		b.Fatalf("%d %s", res.StatusCode, raw[:min(len(raw), 500)])
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.Fatal(err)
 	}
+	return res.StatusCode, raw
 }
 
 // postBytes sends a query and reads the whole answer without decoding it,
@@ -52,18 +62,9 @@ func post(b *testing.B, url, token string, query string, vars map[string]any, v 
 // decoding drain, to tell the service's time from the JSON decoding of a
 // client sharing its 2 cores.
 func postBytes(b *testing.B, url, token string, query string, vars map[string]any) []byte {
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := sharedClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK || !bytes.HasPrefix(raw, []byte(`{"data":{`)) || bytes.Contains(raw, []byte(`"errors":`)) {
-		b.Fatalf("%d %s", res.StatusCode, raw[:min(len(raw), 500)])
+	status, raw := send(b, url, token, query, vars)
+	if status != http.StatusOK || !bytes.HasPrefix(raw, []byte(`{"data":{`)) || bytes.Contains(raw, []byte(`"errors":`)) {
+		b.Fatalf("%d %s", status, raw[:min(len(raw), 500)])
 	}
 	return raw
 }

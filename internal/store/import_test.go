@@ -20,24 +20,9 @@ import (
 func TestImport_INV1_WritesOriginEventsAndAuditAsGiven(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000301", "Import")
+		p, learners := importWorld(t, st, "01900000-0000-7000-8000-000000000301", "01900000-0000-7000-8000-000000000302", "Import")
 		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-		o := domain.Organisation{ID: "01900000-0000-7000-8000-000000000302", ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
-			Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
-		if err := st.CreateOrganisation(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		var ls []domain.Learner
-		for i := range 7 {
-			id, _ := uuid.NewV7()
-			email := fmt.Sprintf("person.%d@example.org", i)
-			l, _, err := domain.NewLearner(domain.Learner{ID: id.String(), ProgrammeID: p.ID, OrganisationID: o.ID, Email: &email},
-				domain.OriginImport, false, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ls = append(ls, l)
-		}
+		ls := learners("person", 7)
 		var written map[string]bool
 		if err := st.InTx(ctx, func(ctx context.Context) error {
 			var err error
@@ -92,13 +77,8 @@ func TestImport_INV1_WritesOriginEventsAndAuditAsGiven(t *testing.T) {
 func TestImport_INV3_WakesTheProgrammesLongPollsAtCommit(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000311", "Import wakes")
+		p, learners := importWorld(t, st, "01900000-0000-7000-8000-000000000311", "01900000-0000-7000-8000-000000000312", "Import wakes")
 		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-		o := domain.Organisation{ID: "01900000-0000-7000-8000-000000000312", ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
-			Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
-		if err := st.CreateOrganisation(ctx, o); err != nil {
-			t.Fatal(err)
-		}
 		woken, stop := st.WatchFeed(p.ID)
 		defer stop()
 		for i := 0; st.Dialect() == "postgres" && !st.Listening(); i++ {
@@ -114,17 +94,7 @@ func TestImport_INV3_WakesTheProgrammesLongPollsAtCommit(t *testing.T) {
 		case <-woken:
 		default:
 		}
-		var ls []domain.Learner
-		for i := range 3 {
-			id, _ := uuid.NewV7()
-			email := fmt.Sprintf("woken.%d@example.org", i)
-			l, _, err := domain.NewLearner(domain.Learner{ID: id.String(), ProgrammeID: p.ID, OrganisationID: o.ID, Email: &email},
-				domain.OriginImport, false, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ls = append(ls, l)
-		}
+		ls := learners("woken", 3)
 		if err := st.InTx(ctx, func(ctx context.Context) error {
 			_, err := st.ImportLearners(ctx, ls, "actor", now)
 			if err == nil {
@@ -152,31 +122,12 @@ func TestImport_INV3_WakesTheProgrammesLongPollsAtCommit(t *testing.T) {
 func TestImport_INV5_TwoImportsInOneTransaction(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
-		p := newProgramme(t, st, "01900000-0000-7000-8000-000000000321", "Two imports")
+		p, batch := importWorld(t, st, "01900000-0000-7000-8000-000000000321", "01900000-0000-7000-8000-000000000322", "Two imports")
 		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
-		o := domain.Organisation{ID: "01900000-0000-7000-8000-000000000322", ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
-			Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
-		if err := st.CreateOrganisation(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		batch := func(prefix string) []domain.Learner {
-			var ls []domain.Learner
-			for i := range 3 {
-				id, _ := uuid.NewV7()
-				email := fmt.Sprintf("%s.%d@example.org", prefix, i)
-				l, _, err := domain.NewLearner(domain.Learner{ID: id.String(), ProgrammeID: p.ID, OrganisationID: o.ID, Email: &email},
-					domain.OriginImport, false, now)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ls = append(ls, l)
-			}
-			return ls
-		}
 		written := 0
 		if err := st.InTx(ctx, func(ctx context.Context) error {
 			for _, prefix := range []string{"first", "second"} {
-				w, err := st.ImportLearners(ctx, batch(prefix), "actor", now)
+				w, err := st.ImportLearners(ctx, batch(prefix, 3), "actor", now)
 				if err != nil {
 					return fmt.Errorf("%s import: %w", prefix, err)
 				}
@@ -195,4 +146,31 @@ func TestImport_INV5_TwoImportsInOneTransaction(t *testing.T) {
 			}
 		}
 	})
+}
+
+// importWorld is a programme with one admitted organisation, and a maker
+// of new learners of it to import (emails prefix.0@example.org, ...).
+func importWorld(t *testing.T, st *store.Store, programmeID, orgID, name string) (domain.Programme, func(prefix string, n int) []domain.Learner) {
+	t.Helper()
+	p := newProgramme(t, st, programmeID, name)
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	o := domain.Organisation{ID: orgID, ProgrammeID: p.ID, Name: "Org", Kind: "OTHER",
+		Status: domain.OrgAdmitted, CreatedAt: now, AdmittedAt: &now}
+	if err := st.CreateOrganisation(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	return p, func(prefix string, n int) []domain.Learner {
+		var ls []domain.Learner
+		for i := range n {
+			id, _ := uuid.NewV7()
+			email := fmt.Sprintf("%s.%d@example.org", prefix, i)
+			l, _, err := domain.NewLearner(domain.Learner{ID: id.String(), ProgrammeID: p.ID, OrganisationID: o.ID, Email: &email},
+				domain.OriginImport, false, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		return ls
+	}
 }
