@@ -128,7 +128,8 @@ func BenchmarkErase10k(b *testing.B) {
 
 // bulkLearners inserts n learners of Kent County Council straight into the
 // database (seeding a million through the API would take minutes), the last
-// `due` of them scheduled for removal with a due date in the past.
+// `due` of them scheduled for removal with a due date in the past: the
+// service's clock's past (the test clock), not the machine's.
 func bulkLearners(b *testing.B, api *testkit.API, p testkit.Programme, n, due int) {
 	org := p.Orgs["Kent County Council"].ID
 	grp := p.DefaultGroups["Kent County Council"].ID
@@ -137,9 +138,9 @@ func bulkLearners(b *testing.B, api *testkit.API, p testkit.Programme, n, due in
 		SELECT gen_random_uuid(), $1, $2, $3, 'bulk.' || g || '@kent.gov.uk', 'Given', 'Family' || g,
 			CASE WHEN g > $4 - $5 THEN 'REMOVAL_SCHEDULED' ELSE 'ACTIVE' END,
 			CASE WHEN g > $4 - $5 THEN 'LEAVER' END,
-			CASE WHEN g > $4 - $5 THEN now() - interval '1 day' END,
-			1, now(), now()
-		FROM generate_series(1, $4) g`, p.ID, org, grp, n, due)
+			CASE WHEN g > $4 - $5 THEN CAST($6 AS timestamptz) - interval '1 day' END,
+			1, $6, $6
+		FROM generate_series(1, $4) g`, p.ID, org, grp, n, due, api.Clock.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
