@@ -60,13 +60,13 @@ func BenchmarkPeer(b *testing.B) {
 	line("importLearners 100,000 rows: %.2f s; COPY of learners + audit + feed rows: %.2f s; ratio %.2f (goal <= 1.5); peak RSS %d MB (client and server; goal <= 300)",
 		imp.Seconds(), impFloor.Seconds(), imp.Seconds()/impFloor.Seconds(), rss>>20)
 
-	enr, enrFloor := peerEnrolments(b)
+	enr, enrolmentsBytes, enrFloor := peerEnrolments(b)
 	line("enrolments, 100,000 learners x 3 courses, all pages: %.2f s; COPY (same rows) TO STDOUT: %.2f s; ratio %.2f (goal <= 3)",
 		enr.Seconds(), enrFloor.Seconds(), enr.Seconds()/enrFloor.Seconds())
 	line("  the same pages read as bytes (no JSON decoding in the client, as COPY's client): %.2f s; ratio %.2f",
 		enrolmentsBytes.Seconds(), enrolmentsBytes.Seconds()/enrFloor.Seconds())
 
-	feed, feedFloor := peerFeed(b)
+	feed, feedBytes, feedFloor := peerFeed(b)
 	line("feed drain, 1,000,000 events: %.2f s; COPY of the feed rows: %.2f s; ratio %.2f (goal <= 4)",
 		feed.Seconds(), feedFloor.Seconds(), feed.Seconds()/feedFloor.Seconds())
 	line("  the same pages read as bytes (no JSON decoding in the client, as COPY's client): %.2f s; ratio %.2f",
@@ -106,32 +106,8 @@ func peerConn(b *testing.B, api *testkit.API) *pgx.Conn {
 }
 
 func peerImport(b *testing.B) (time.Duration, int64) {
-	api := testkit.NewAPI(b, migrations.Postgres, testkit.APIOptions{MaxBodyBytes: 64 << 20})
-	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
-	const n = 100_000
-	var sb strings.Builder
-	sb.WriteString(`{"query":"mutation($o: ID!, $rows: [LearnerInput!]!) { importLearners(organisationId: $o, rows: $rows, dryRun: false, atomic: true) { total created failed } }","variables":{"o":"`)
-	sb.WriteString(p.Orgs["Kent County Council"].ID)
-	sb.WriteString(`","rows":[`)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, `{"email":"staff.%d@kent.gov.uk","givenName":"Given%d","familyName":"Family%d"}`, i, i, i)
-	}
-	sb.WriteString(`]}}`)
-	body := []byte(sb.String())
-	sb.Reset()
-	runtime.GC()
-	start := time.Now()
-	res := LoadTokens(api.Server.URL+"/graphql", []string{api.BootstrapToken()}, body, 1)
-	elapsed := time.Since(start)
-	var count int
-	_ = api.Store.SQL().QueryRow(`SELECT count(*) FROM learners`).Scan(&count)
-	if res.Errors > 0 || count != n {
-		b.Fatalf("import failed: %d errors, %d learners", res.Errors, count)
-	}
-	return elapsed, peakRSS()
+	api, body := importWorld(b)
+	return runImport(b, api, body), peakRSS()
 }
 
 // peerImportFloor: the rows importLearners writes (a learner, an audit entry
@@ -193,11 +169,8 @@ func copyOut(b *testing.B, conn *pgx.Conn, query string) (time.Duration, int64) 
 	return time.Since(start), tag.RowsAffected()
 }
 
-func peerEnrolments(b *testing.B) (time.Duration, time.Duration) {
-	api := testkit.NewAPI(b, migrations.Postgres)
-	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
-	bulkLearners(b, api, p, 100_000, 0)
-	key := lmsKey(b, api, p.ID)
+func peerEnrolments(b *testing.B) (decoded, read, floor time.Duration) {
+	api, p, key := enrolmentsWorld(b)
 	conn := peerConn(b, api)
 	// What the enrolments pages return, in their order, in one statement.
 	floorQ := `SELECT l.id, l.email, l.given_name, l.family_name, l.access_group_id, g.name, c.lms_course_id, l.version
@@ -209,64 +182,23 @@ func peerEnrolments(b *testing.B) (time.Duration, time.Duration) {
 	if rows != 300_000 {
 		b.Fatalf("COPY wrote %d enrolments", rows)
 	}
-	q := `query($p: ID!, $a: String) { enrolments(programmeId: $p, first: 1000, after: $a) { enrolments { learnerId email givenName familyName accessGroupId lmsCourseId learnerVersion } endCursor hasNextPage asOf } }`
-	url := api.Server.URL + "/graphql"
-	start := time.Now()
-	var after any
-	total := 0
-	for {
-		var out struct {
-			Enrolments struct {
-				Enrolments  []struct{ LearnerID string }
-				EndCursor   *string
-				HasNextPage bool
-			}
+	for _, decode := range []bool{true, false} {
+		start := time.Now()
+		total, _ := listEnrolments(b, api, p.ID, key, decode)
+		if total != 300_000 {
+			b.Fatalf("listed %d enrolments (decoding: %v)", total, decode)
 		}
-		post(b, url, key, q, map[string]any{"p": p.ID, "a": after}, &out)
-		total += len(out.Enrolments.Enrolments)
-		if !out.Enrolments.HasNextPage {
-			break
+		if decode {
+			decoded = time.Since(start)
+		} else {
+			read = time.Since(start)
 		}
-		after = *out.Enrolments.EndCursor
 	}
-	elapsed := time.Since(start)
-	if total != 300_000 {
-		b.Fatalf("listed %d enrolments", total)
-	}
-	// The same pages read as bytes, each page's rows counted and its cursor
-	// taken without decoding the rest.
-	start = time.Now()
-	after, total = nil, 0
-	for {
-		raw := postBytes(b, url, key, q, map[string]any{"p": p.ID, "a": after})
-		total += bytes.Count(raw, []byte(`"learnerId":`))
-		if !bytes.Contains(raw, []byte(`"hasNextPage":true`)) {
-			break
-		}
-		after = lastString(raw, "endCursor")
-	}
-	enrolmentsBytes = time.Since(start)
-	if total != 300_000 {
-		b.Fatalf("listed %d enrolments reading bytes", total)
-	}
-	return elapsed, floor
+	return decoded, read, floor
 }
 
-// The drains of enrolments and the feed with a client that reads the bytes
-// (postBytes), set by peerEnrolments and peerFeed.
-var enrolmentsBytes, feedBytes time.Duration
-
-func peerFeed(b *testing.B) (time.Duration, time.Duration) {
-	api := testkit.NewAPI(b, migrations.Postgres)
-	p := testkit.SeedExample(b, api.Service, "connect-to-learn.yaml")
-	if _, err := api.Store.SQL().Exec(`INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
-		SELECT $1, gen_random_uuid(), 'LEARNER_UPDATED', g, $2 FROM generate_series(1, 1000000) g`, p.ID, api.Clock.Now()); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := api.Store.SQL().Exec(`ANALYZE lifecycle_events`); err != nil {
-		b.Fatal(err)
-	}
-	key := lmsKey(b, api, p.ID)
+func peerFeed(b *testing.B) (decoded, read, floor time.Duration) {
+	api, p, key := feedWorld(b)
 	conn := peerConn(b, api)
 	floorQ := `SELECT id, type, learner_id, learner_version, occurred_at FROM lifecycle_events
 		WHERE programme_id = '` + p.ID + `' ORDER BY id`
@@ -275,45 +207,19 @@ func peerFeed(b *testing.B) (time.Duration, time.Duration) {
 	if rows < 1_000_000 {
 		b.Fatalf("COPY wrote %d feed rows", rows)
 	}
-	q := `query($p: ID!, $a: String) { lifecycleEvents(programmeId: $p, after: $a, first: 1000) { events { cursor type learnerId learnerVersion occurredAt } cursor hasMore } }`
-	url := api.Server.URL + "/graphql"
-	start := time.Now()
-	var after any
-	total := 0
-	for {
-		var out struct {
-			LifecycleEvents struct {
-				Events  []struct{ LearnerVersion int }
-				Cursor  string
-				HasMore bool
-			}
+	for _, decode := range []bool{true, false} {
+		start := time.Now()
+		total, _ := drainFeed(b, api, p.ID, key, decode)
+		if total < 1_000_000 {
+			b.Fatalf("drained %d events (decoding: %v)", total, decode)
 		}
-		post(b, url, key, q, map[string]any{"p": p.ID, "a": after}, &out)
-		total += len(out.LifecycleEvents.Events)
-		after = out.LifecycleEvents.Cursor
-		if !out.LifecycleEvents.HasMore {
-			break
+		if decode {
+			decoded = time.Since(start)
+		} else {
+			read = time.Since(start)
 		}
 	}
-	elapsed := time.Since(start)
-	if total < 1_000_000 {
-		b.Fatalf("drained %d events", total)
-	}
-	start = time.Now()
-	after, total = nil, 0
-	for {
-		raw := postBytes(b, url, key, q, map[string]any{"p": p.ID, "a": after})
-		total += bytes.Count(raw, []byte(`"learnerVersion":`))
-		after = lastString(raw, "cursor")
-		if !bytes.Contains(raw, []byte(`"hasMore":true`)) {
-			break
-		}
-	}
-	feedBytes = time.Since(start)
-	if total < 1_000_000 {
-		b.Fatalf("drained %d events reading bytes", total)
-	}
-	return elapsed, floor
+	return decoded, read, floor
 }
 
 // peerQueries runs the learners page and the set-up query against Rollcall
