@@ -58,7 +58,14 @@ func encodeFeedCursor(tag string, p domain.FeedPosition) string {
 	b = strconv.AppendInt(b, p.ID, 10)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, p.At.Unix(), 10)
-	return base64.RawURLEncoding.EncodeToString(b)
+	// Encoded into a buffer on the stack: one allocation, the string.
+	var enc [128]byte
+	n := base64.RawURLEncoding.EncodedLen(len(b))
+	if n > len(enc) {
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	base64.RawURLEncoding.Encode(enc[:n], b)
+	return string(enc[:n])
 }
 
 func decodeFeedCursor(c string) (*domain.FeedPosition, error) {

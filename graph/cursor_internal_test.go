@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ func TestFeedCursor_INV3_SameTextAndRoundTrip(t *testing.T) {
 		want := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", tag, p.TxID, p.ID, p.At.Unix())))
 		if got != want {
 			t.Fatalf("cursor text changed for %+v: %q, was %q", p, got, want)
+		}
+		long := strings.Repeat("t", 100) // longer than the encoder's buffer on the stack
+		if got, want := encodeFeedCursor(long, p), base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", long, p.TxID, p.ID, p.At.Unix()))); got != want {
+			t.Fatalf("cursor with a long tag: %q, want %q", got, want)
 		}
 		back, err := decodeFeedCursor(got)
 		if err != nil || back.TxID != p.TxID || back.ID != p.ID || !back.At.Equal(time.Unix(p.At.Unix(), 0)) || back.Programme != tag {

@@ -3138,6 +3138,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 
 type executionContext struct {
 	*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]
+	fieldsMemo collectMemo // graph/slices.go collectFields
 }
 
 func newExecutionContext(
@@ -5477,7 +5478,10 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // region    **************************** field.gotpl *****************************
 
 func (ec *executionContext) _AccessGroup_id(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5500,7 +5504,10 @@ func (ec *executionContext) fieldContext_AccessGroup_id(_ context.Context, field
 }
 
 func (ec *executionContext) _AccessGroup_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5523,7 +5530,10 @@ func (ec *executionContext) fieldContext_AccessGroup_organisationId(_ context.Co
 }
 
 func (ec *executionContext) _AccessGroup_name(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5546,7 +5556,10 @@ func (ec *executionContext) fieldContext_AccessGroup_name(_ context.Context, fie
 }
 
 func (ec *executionContext) _AccessGroup_isDefault(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.IsDefault}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5601,7 +5614,10 @@ func (ec *executionContext) fieldContext_AccessGroup_courses(_ context.Context, 
 }
 
 func (ec *executionContext) _AccessGroup_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.AccessGroup) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5624,7 +5640,10 @@ func (ec *executionContext) fieldContext_AccessGroup_createdAt(_ context.Context
 }
 
 func (ec *executionContext) _ActivityReceipt_applied(ctx context.Context, field graphql.CollectedField, obj *model.ActivityReceipt) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Applied}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5647,7 +5666,10 @@ func (ec *executionContext) fieldContext_ActivityReceipt_applied(_ context.Conte
 }
 
 func (ec *executionContext) _ActivityReceipt_rejected(ctx context.Context, field graphql.CollectedField, obj *model.ActivityReceipt) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Rejected}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5702,7 +5724,10 @@ func (ec *executionContext) fieldContext_ActivityReceipt_results(_ context.Conte
 }
 
 func (ec *executionContext) _ActivityResult_index(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Index}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5725,7 +5750,10 @@ func (ec *executionContext) fieldContext_ActivityResult_index(_ context.Context,
 }
 
 func (ec *executionContext) _ActivityResult_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LearnerID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5748,7 +5776,10 @@ func (ec *executionContext) fieldContext_ActivityResult_learnerId(_ context.Cont
 }
 
 func (ec *executionContext) _ActivityResult_status(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Status}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5771,7 +5802,10 @@ func (ec *executionContext) fieldContext_ActivityResult_status(_ context.Context
 }
 
 func (ec *executionContext) _ActivityResult_message(ctx context.Context, field graphql.CollectedField, obj *model.ActivityResult) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.Message}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5794,7 +5828,10 @@ func (ec *executionContext) fieldContext_ActivityResult_message(_ context.Contex
 }
 
 func (ec *executionContext) _ApiKey_id(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5817,7 +5854,10 @@ func (ec *executionContext) fieldContext_ApiKey_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _ApiKey_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5840,7 +5880,10 @@ func (ec *executionContext) fieldContext_ApiKey_programmeId(_ context.Context, f
 }
 
 func (ec *executionContext) _ApiKey_name(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5863,7 +5906,10 @@ func (ec *executionContext) fieldContext_ApiKey_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) _ApiKey_prefix(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Prefix}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5886,7 +5932,10 @@ func (ec *executionContext) fieldContext_ApiKey_prefix(_ context.Context, field 
 }
 
 func (ec *executionContext) _ApiKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5909,7 +5958,10 @@ func (ec *executionContext) fieldContext_ApiKey_createdAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _ApiKey_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.APIKey) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.RevokedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5932,7 +5984,10 @@ func (ec *executionContext) fieldContext_ApiKey_revokedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _AuditEntry_id(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5955,7 +6010,10 @@ func (ec *executionContext) fieldContext_AuditEntry_id(_ context.Context, field 
 }
 
 func (ec *executionContext) _AuditEntry_actorId(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ActorID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -5978,7 +6036,10 @@ func (ec *executionContext) fieldContext_AuditEntry_actorId(_ context.Context, f
 }
 
 func (ec *executionContext) _AuditEntry_action(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Action}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6001,7 +6062,10 @@ func (ec *executionContext) fieldContext_AuditEntry_action(_ context.Context, fi
 }
 
 func (ec *executionContext) _AuditEntry_targetType(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.TargetType}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6024,7 +6088,10 @@ func (ec *executionContext) fieldContext_AuditEntry_targetType(_ context.Context
 }
 
 func (ec *executionContext) _AuditEntry_targetId(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.TargetID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6047,7 +6114,10 @@ func (ec *executionContext) fieldContext_AuditEntry_targetId(_ context.Context, 
 }
 
 func (ec *executionContext) _AuditEntry_reason(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Reason}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6070,7 +6140,10 @@ func (ec *executionContext) fieldContext_AuditEntry_reason(_ context.Context, fi
 }
 
 func (ec *executionContext) _AuditEntry_details(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Details) {
+		return ec.marshalNJSON2map(ctx, field.Selections, obj.Details)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6093,7 +6166,10 @@ func (ec *executionContext) fieldContext_AuditEntry_details(_ context.Context, f
 }
 
 func (ec *executionContext) _AuditEntry_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.OccurredAt.IsZero() {
+		return plainTime{&obj.OccurredAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6180,7 +6256,10 @@ func (ec *executionContext) fieldContext_AuditEntryConnection_pageInfo(_ context
 }
 
 func (ec *executionContext) _AuditEntryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEntryEdge) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Cursor}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6235,7 +6314,10 @@ func (ec *executionContext) fieldContext_AuditEntryEdge_node(_ context.Context, 
 }
 
 func (ec *executionContext) _CountEntry_key(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Key}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6258,7 +6340,10 @@ func (ec *executionContext) fieldContext_CountEntry_key(_ context.Context, field
 }
 
 func (ec *executionContext) _CountEntry_count(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Count}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6281,7 +6366,10 @@ func (ec *executionContext) fieldContext_CountEntry_count(_ context.Context, fie
 }
 
 func (ec *executionContext) _CountEntry_label(ctx context.Context, field graphql.CollectedField, obj *model.CountEntry) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.Label}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6304,7 +6392,10 @@ func (ec *executionContext) fieldContext_CountEntry_label(_ context.Context, fie
 }
 
 func (ec *executionContext) _Course_id(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6327,7 +6418,10 @@ func (ec *executionContext) fieldContext_Course_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Course_programmeId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6350,7 +6444,10 @@ func (ec *executionContext) fieldContext_Course_programmeId(_ context.Context, f
 }
 
 func (ec *executionContext) _Course_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LMSCourseID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6373,7 +6470,10 @@ func (ec *executionContext) fieldContext_Course_lmsCourseId(_ context.Context, f
 }
 
 func (ec *executionContext) _Course_title(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Title}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6396,7 +6496,10 @@ func (ec *executionContext) fieldContext_Course_title(_ context.Context, field g
 }
 
 func (ec *executionContext) _Course_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.Course) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6419,7 +6522,10 @@ func (ec *executionContext) fieldContext_Course_createdAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _DataRequest_id(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6442,7 +6548,10 @@ func (ec *executionContext) fieldContext_DataRequest_id(_ context.Context, field
 }
 
 func (ec *executionContext) _DataRequest_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6465,7 +6574,10 @@ func (ec *executionContext) fieldContext_DataRequest_programmeId(_ context.Conte
 }
 
 func (ec *executionContext) _DataRequest_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6488,7 +6600,10 @@ func (ec *executionContext) fieldContext_DataRequest_organisationId(_ context.Co
 }
 
 func (ec *executionContext) _DataRequest_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LearnerID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6511,7 +6626,10 @@ func (ec *executionContext) fieldContext_DataRequest_learnerId(_ context.Context
 }
 
 func (ec *executionContext) _DataRequest_kind(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Kind}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6534,7 +6652,10 @@ func (ec *executionContext) fieldContext_DataRequest_kind(_ context.Context, fie
 }
 
 func (ec *executionContext) _DataRequest_origin(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Origin) {
+		return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, field.Selections, obj.Origin)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6557,7 +6678,10 @@ func (ec *executionContext) fieldContext_DataRequest_origin(_ context.Context, f
 }
 
 func (ec *executionContext) _DataRequest_status(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Status) {
+		return ec.marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, field.Selections, obj.Status)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6580,7 +6704,10 @@ func (ec *executionContext) fieldContext_DataRequest_status(_ context.Context, f
 }
 
 func (ec *executionContext) _DataRequest_reason(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Reason}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6603,7 +6730,10 @@ func (ec *executionContext) fieldContext_DataRequest_reason(_ context.Context, f
 }
 
 func (ec *executionContext) _DataRequest_requestedBy(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.RequestedBy}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6626,7 +6756,10 @@ func (ec *executionContext) fieldContext_DataRequest_requestedBy(_ context.Conte
 }
 
 func (ec *executionContext) _DataRequest_requestedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.RequestedAt.IsZero() {
+		return plainTime{&obj.RequestedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6649,7 +6782,10 @@ func (ec *executionContext) fieldContext_DataRequest_requestedAt(_ context.Conte
 }
 
 func (ec *executionContext) _DataRequest_decidedBy(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.DecidedBy}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6672,7 +6808,10 @@ func (ec *executionContext) fieldContext_DataRequest_decidedBy(_ context.Context
 }
 
 func (ec *executionContext) _DataRequest_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.DecidedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6695,7 +6834,10 @@ func (ec *executionContext) fieldContext_DataRequest_decidedAt(_ context.Context
 }
 
 func (ec *executionContext) _DataRequest_decisionNote(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.DecisionNote}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6718,7 +6860,10 @@ func (ec *executionContext) fieldContext_DataRequest_decisionNote(_ context.Cont
 }
 
 func (ec *executionContext) _DataRequest_completedAt(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.CompletedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6805,7 +6950,10 @@ func (ec *executionContext) fieldContext_DataRequestConnection_pageInfo(_ contex
 }
 
 func (ec *executionContext) _DataRequestEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.DataRequestEdge) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Cursor}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6860,7 +7008,10 @@ func (ec *executionContext) fieldContext_DataRequestEdge_node(_ context.Context,
 }
 
 func (ec *executionContext) _EmailDomain_id(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6883,7 +7034,10 @@ func (ec *executionContext) fieldContext_EmailDomain_id(_ context.Context, field
 }
 
 func (ec *executionContext) _EmailDomain_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6906,7 +7060,10 @@ func (ec *executionContext) fieldContext_EmailDomain_organisationId(_ context.Co
 }
 
 func (ec *executionContext) _EmailDomain_domain(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Domain}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6929,7 +7086,10 @@ func (ec *executionContext) fieldContext_EmailDomain_domain(_ context.Context, f
 }
 
 func (ec *executionContext) _EmailDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.IncludeSubdomains}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6952,7 +7112,10 @@ func (ec *executionContext) fieldContext_EmailDomain_includeSubdomains(_ context
 }
 
 func (ec *executionContext) _EmailDomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *domain.DomainRule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6975,7 +7138,10 @@ func (ec *executionContext) fieldContext_EmailDomain_createdAt(_ context.Context
 }
 
 func (ec *executionContext) _Enrolment_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LearnerID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -6998,7 +7164,10 @@ func (ec *executionContext) fieldContext_Enrolment_learnerId(_ context.Context, 
 }
 
 func (ec *executionContext) _Enrolment_email(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Email}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7021,7 +7190,10 @@ func (ec *executionContext) fieldContext_Enrolment_email(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Enrolment_givenName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.GivenName}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7044,7 +7216,10 @@ func (ec *executionContext) fieldContext_Enrolment_givenName(_ context.Context, 
 }
 
 func (ec *executionContext) _Enrolment_familyName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.FamilyName}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7067,7 +7242,10 @@ func (ec *executionContext) fieldContext_Enrolment_familyName(_ context.Context,
 }
 
 func (ec *executionContext) _Enrolment_accessGroupId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.AccessGroupID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7090,7 +7268,10 @@ func (ec *executionContext) fieldContext_Enrolment_accessGroupId(_ context.Conte
 }
 
 func (ec *executionContext) _Enrolment_accessGroupName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.AccessGroupName}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7113,7 +7294,10 @@ func (ec *executionContext) fieldContext_Enrolment_accessGroupName(_ context.Con
 }
 
 func (ec *executionContext) _Enrolment_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LmsCourseID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7136,7 +7320,10 @@ func (ec *executionContext) fieldContext_Enrolment_lmsCourseId(_ context.Context
 }
 
 func (ec *executionContext) _Enrolment_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.LearnerVersion}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7191,7 +7378,10 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_enrolments(_ contex
 }
 
 func (ec *executionContext) _EnrolmentConnection_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.EndCursor}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7214,7 +7404,10 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_endCursor(_ context
 }
 
 func (ec *executionContext) _EnrolmentConnection_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.HasNextPage}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7237,7 +7430,10 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_hasNextPage(_ conte
 }
 
 func (ec *executionContext) _EnrolmentConnection_asOf(ctx context.Context, field graphql.CollectedField, obj *model.EnrolmentConnection) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.AsOf}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7260,7 +7456,10 @@ func (ec *executionContext) fieldContext_EnrolmentConnection_asOf(_ context.Cont
 }
 
 func (ec *executionContext) _GoverningBody_id(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7283,7 +7482,10 @@ func (ec *executionContext) fieldContext_GoverningBody_id(_ context.Context, fie
 }
 
 func (ec *executionContext) _GoverningBody_name(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7306,7 +7508,10 @@ func (ec *executionContext) fieldContext_GoverningBody_name(_ context.Context, f
 }
 
 func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Role) {
+		return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, field.Selections, obj.Role)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7329,7 +7534,10 @@ func (ec *executionContext) fieldContext_GoverningBody_role(_ context.Context, f
 }
 
 func (ec *executionContext) _GoverningBody_organisationId(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7352,7 +7560,10 @@ func (ec *executionContext) fieldContext_GoverningBody_organisationId(_ context.
 }
 
 func (ec *executionContext) _IdentityProvider_id(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7375,7 +7586,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_id(_ context.Context, 
 }
 
 func (ec *executionContext) _IdentityProvider_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7398,7 +7612,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_programmeId(_ context.
 }
 
 func (ec *executionContext) _IdentityProvider_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7421,7 +7638,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_organisationId(_ conte
 }
 
 func (ec *executionContext) _IdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Issuer}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7444,7 +7664,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_issuer(_ context.Conte
 }
 
 func (ec *executionContext) _IdentityProvider_clientId(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ClientID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7467,7 +7690,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_clientId(_ context.Con
 }
 
 func (ec *executionContext) _IdentityProvider_audience(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Audience}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7490,7 +7716,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_audience(_ context.Con
 }
 
 func (ec *executionContext) _IdentityProvider_scopes(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Scopes) {
+		return ec.marshalNString2ᚕstringᚄ(ctx, field.Selections, obj.Scopes)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7513,7 +7742,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_scopes(_ context.Conte
 }
 
 func (ec *executionContext) _IdentityProvider_emailTrust(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.EmailTrust) {
+		return ec.marshalNEmailTrust2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEmailTrust(ctx, field.Selections, obj.EmailTrust)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7536,7 +7768,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_emailTrust(_ context.C
 }
 
 func (ec *executionContext) _IdentityProvider_hasClientSecret(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.HasClientSecret}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7559,7 +7794,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_hasClientSecret(_ cont
 }
 
 func (ec *executionContext) _IdentityProvider_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProvider) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7582,7 +7820,10 @@ func (ec *executionContext) fieldContext_IdentityProvider_createdAt(_ context.Co
 }
 
 func (ec *executionContext) _ImportLine_row(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Row}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7605,7 +7846,10 @@ func (ec *executionContext) fieldContext_ImportLine_row(_ context.Context, field
 }
 
 func (ec *executionContext) _ImportLine_code(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Code}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7628,7 +7872,10 @@ func (ec *executionContext) fieldContext_ImportLine_code(_ context.Context, fiel
 }
 
 func (ec *executionContext) _ImportLine_reason(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.Reason}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7651,7 +7898,10 @@ func (ec *executionContext) fieldContext_ImportLine_reason(_ context.Context, fi
 }
 
 func (ec *executionContext) _ImportLine_field(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.Field}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7674,7 +7924,10 @@ func (ec *executionContext) fieldContext_ImportLine_field(_ context.Context, fie
 }
 
 func (ec *executionContext) _ImportLine_message(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.Message}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7697,7 +7950,10 @@ func (ec *executionContext) fieldContext_ImportLine_message(_ context.Context, f
 }
 
 func (ec *executionContext) _ImportLine_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ImportLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.LearnerID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7720,7 +7976,10 @@ func (ec *executionContext) fieldContext_ImportLine_learnerId(_ context.Context,
 }
 
 func (ec *executionContext) _ImportReport_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.DryRun}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7743,7 +8002,10 @@ func (ec *executionContext) fieldContext_ImportReport_dryRun(_ context.Context, 
 }
 
 func (ec *executionContext) _ImportReport_atomic(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.Atomic}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7766,7 +8028,10 @@ func (ec *executionContext) fieldContext_ImportReport_atomic(_ context.Context, 
 }
 
 func (ec *executionContext) _ImportReport_total(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Total}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7789,7 +8054,10 @@ func (ec *executionContext) fieldContext_ImportReport_total(_ context.Context, f
 }
 
 func (ec *executionContext) _ImportReport_created(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Created}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7812,7 +8080,10 @@ func (ec *executionContext) fieldContext_ImportReport_created(_ context.Context,
 }
 
 func (ec *executionContext) _ImportReport_failed(ctx context.Context, field graphql.CollectedField, obj *model.ImportReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Failed}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7899,7 +8170,10 @@ func (ec *executionContext) fieldContext_IssuedApiKey_apiKey(_ context.Context, 
 }
 
 func (ec *executionContext) _IssuedApiKey_secret(ctx context.Context, field graphql.CollectedField, obj *model.IssuedAPIKey) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Secret}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7954,7 +8228,10 @@ func (ec *executionContext) fieldContext_IssuedScimToken_token(_ context.Context
 }
 
 func (ec *executionContext) _IssuedScimToken_secret(ctx context.Context, field graphql.CollectedField, obj *model.IssuedScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Secret}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -7977,7 +8254,10 @@ func (ec *executionContext) fieldContext_IssuedScimToken_secret(_ context.Contex
 }
 
 func (ec *executionContext) _Learner_id(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8000,7 +8280,10 @@ func (ec *executionContext) fieldContext_Learner_id(_ context.Context, field gra
 }
 
 func (ec *executionContext) _Learner_email(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.Email}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8023,7 +8306,10 @@ func (ec *executionContext) fieldContext_Learner_email(_ context.Context, field 
 }
 
 func (ec *executionContext) _Learner_givenName(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.GivenName}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8046,7 +8332,10 @@ func (ec *executionContext) fieldContext_Learner_givenName(_ context.Context, fi
 }
 
 func (ec *executionContext) _Learner_familyName(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.FamilyName}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8069,7 +8358,10 @@ func (ec *executionContext) fieldContext_Learner_familyName(_ context.Context, f
 }
 
 func (ec *executionContext) _Learner_status(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Status) {
+		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, field.Selections, obj.Status)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8275,7 +8567,10 @@ func (ec *executionContext) fieldContext_Learner_retention(_ context.Context, fi
 }
 
 func (ec *executionContext) _Learner_removalReason(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.RemovalReason) {
+		return ec.marshalORemovalReason2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, field.Selections, obj.RemovalReason)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8298,7 +8593,10 @@ func (ec *executionContext) fieldContext_Learner_removalReason(_ context.Context
 }
 
 func (ec *executionContext) _Learner_removalDueAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.RemovalDueAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8321,7 +8619,10 @@ func (ec *executionContext) fieldContext_Learner_removalDueAt(_ context.Context,
 }
 
 func (ec *executionContext) _Learner_erasedAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.ErasedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8344,7 +8645,10 @@ func (ec *executionContext) fieldContext_Learner_erasedAt(_ context.Context, fie
 }
 
 func (ec *executionContext) _Learner_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8367,7 +8671,10 @@ func (ec *executionContext) fieldContext_Learner_createdAt(_ context.Context, fi
 }
 
 func (ec *executionContext) _Learner_lastSignInAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.LastSignInAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8390,7 +8697,10 @@ func (ec *executionContext) fieldContext_Learner_lastSignInAt(_ context.Context,
 }
 
 func (ec *executionContext) _Learner_lastActivityAt(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.LastActivityAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8413,7 +8723,10 @@ func (ec *executionContext) fieldContext_Learner_lastActivityAt(_ context.Contex
 }
 
 func (ec *executionContext) _Learner_version(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt64{&obj.Version}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8500,7 +8813,10 @@ func (ec *executionContext) fieldContext_LearnerConnection_pageInfo(_ context.Co
 }
 
 func (ec *executionContext) _LearnerEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LearnerEdge) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Cursor}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8555,7 +8871,10 @@ func (ec *executionContext) fieldContext_LearnerEdge_node(_ context.Context, fie
 }
 
 func (ec *executionContext) _LifecycleEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Cursor}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8578,7 +8897,10 @@ func (ec *executionContext) fieldContext_LifecycleEvent_cursor(_ context.Context
 }
 
 func (ec *executionContext) _LifecycleEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Type) {
+		return ec.marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType(ctx, field.Selections, obj.Type)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8601,7 +8923,10 @@ func (ec *executionContext) fieldContext_LifecycleEvent_type(_ context.Context, 
 }
 
 func (ec *executionContext) _LifecycleEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.OccurredAt.IsZero() {
+		return plainTime{&obj.OccurredAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8624,7 +8949,10 @@ func (ec *executionContext) fieldContext_LifecycleEvent_occurredAt(_ context.Con
 }
 
 func (ec *executionContext) _LifecycleEvent_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LearnerID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8647,7 +8975,10 @@ func (ec *executionContext) fieldContext_LifecycleEvent_learnerId(_ context.Cont
 }
 
 func (ec *executionContext) _LifecycleEvent_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt64{&obj.LearnerVersion}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8734,7 +9065,10 @@ func (ec *executionContext) fieldContext_LifecycleEventConnection_events(_ conte
 }
 
 func (ec *executionContext) _LifecycleEventConnection_cursor(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEventConnection) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Cursor}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8757,7 +9091,10 @@ func (ec *executionContext) fieldContext_LifecycleEventConnection_cursor(_ conte
 }
 
 func (ec *executionContext) _LifecycleEventConnection_hasMore(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEventConnection) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.HasMore}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8780,7 +9117,10 @@ func (ec *executionContext) fieldContext_LifecycleEventConnection_hasMore(_ cont
 }
 
 func (ec *executionContext) _MembershipApproval_governingBodyId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.GoverningBodyID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8803,7 +9143,10 @@ func (ec *executionContext) fieldContext_MembershipApproval_governingBodyId(_ co
 }
 
 func (ec *executionContext) _MembershipApproval_actorId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ActorID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8826,7 +9169,10 @@ func (ec *executionContext) fieldContext_MembershipApproval_actorId(_ context.Co
 }
 
 func (ec *executionContext) _MembershipApproval_note(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Note}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8849,7 +9195,10 @@ func (ec *executionContext) fieldContext_MembershipApproval_note(_ context.Conte
 }
 
 func (ec *executionContext) _MembershipApproval_approvedAt(ctx context.Context, field graphql.CollectedField, obj *model.MembershipApproval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.ApprovedAt.IsZero() {
+		return plainTime{&obj.ApprovedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8872,7 +9221,10 @@ func (ec *executionContext) fieldContext_MembershipApproval_approvedAt(_ context
 }
 
 func (ec *executionContext) _MembershipProposal_id(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8895,7 +9247,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_id(_ context.Context
 }
 
 func (ec *executionContext) _MembershipProposal_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8918,7 +9273,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_programmeId(_ contex
 }
 
 func (ec *executionContext) _MembershipProposal_action(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Action) {
+		return ec.marshalNProposalAction2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposalAction(ctx, field.Selections, obj.Action)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8941,7 +9299,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_action(_ context.Con
 }
 
 func (ec *executionContext) _MembershipProposal_status(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Status) {
+		return ec.marshalNProposalStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposalStatus(ctx, field.Selections, obj.Status)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8964,7 +9325,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_status(_ context.Con
 }
 
 func (ec *executionContext) _MembershipProposal_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -8987,7 +9351,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_organisationId(_ con
 }
 
 func (ec *executionContext) _MembershipProposal_name(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9010,7 +9377,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_name(_ context.Conte
 }
 
 func (ec *executionContext) _MembershipProposal_kind(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Kind) {
+		return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, field.Selections, obj.Kind)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9065,7 +9435,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_domains(_ context.Co
 }
 
 func (ec *executionContext) _MembershipProposal_reason(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Reason}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9088,7 +9461,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_reason(_ context.Con
 }
 
 func (ec *executionContext) _MembershipProposal_proposedBy(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProposedBy}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9143,7 +9519,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_approvals(_ context.
 }
 
 func (ec *executionContext) _MembershipProposal_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -9166,7 +9545,10 @@ func (ec *executionContext) fieldContext_MembershipProposal_createdAt(_ context.
 }
 
 func (ec *executionContext) _MembershipProposal_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.DecidedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10905,7 +11287,10 @@ func (ec *executionContext) fieldContext_Mutation_revokeScimToken(ctx context.Co
 }
 
 func (ec *executionContext) _Organisation_id(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10928,7 +11313,10 @@ func (ec *executionContext) fieldContext_Organisation_id(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Organisation_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10951,7 +11339,10 @@ func (ec *executionContext) fieldContext_Organisation_programmeId(_ context.Cont
 }
 
 func (ec *executionContext) _Organisation_name(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10974,7 +11365,10 @@ func (ec *executionContext) fieldContext_Organisation_name(_ context.Context, fi
 }
 
 func (ec *executionContext) _Organisation_kind(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Kind) {
+		return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, field.Selections, obj.Kind)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -10997,7 +11391,10 @@ func (ec *executionContext) fieldContext_Organisation_kind(_ context.Context, fi
 }
 
 func (ec *executionContext) _Organisation_status(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Status) {
+		return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx, field.Selections, obj.Status)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11084,7 +11481,10 @@ func (ec *executionContext) fieldContext_Organisation_accessGroups(_ context.Con
 }
 
 func (ec *executionContext) _Organisation_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11107,7 +11507,10 @@ func (ec *executionContext) fieldContext_Organisation_createdAt(_ context.Contex
 }
 
 func (ec *executionContext) _Organisation_admittedAt(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.AdmittedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11130,7 +11533,10 @@ func (ec *executionContext) fieldContext_Organisation_admittedAt(_ context.Conte
 }
 
 func (ec *executionContext) _Organisation_removedAt(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.RemovedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11153,7 +11559,10 @@ func (ec *executionContext) fieldContext_Organisation_removedAt(_ context.Contex
 }
 
 func (ec *executionContext) _OrganisationReport_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11176,7 +11585,10 @@ func (ec *executionContext) fieldContext_OrganisationReport_organisationId(_ con
 }
 
 func (ec *executionContext) _OrganisationReport_organisationName(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.OrganisationName}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11199,7 +11611,10 @@ func (ec *executionContext) fieldContext_OrganisationReport_organisationName(_ c
 }
 
 func (ec *executionContext) _OrganisationReport_generatedAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.GeneratedAt.IsZero() {
+		return plainTime{&obj.GeneratedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11222,7 +11637,10 @@ func (ec *executionContext) fieldContext_OrganisationReport_generatedAt(_ contex
 }
 
 func (ec *executionContext) _OrganisationReport_learnersEver(ctx context.Context, field graphql.CollectedField, obj *model.OrganisationReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.LearnersEver}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11373,7 +11791,10 @@ func (ec *executionContext) fieldContext_OrganisationReport_activity(_ context.C
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.HasNextPage}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11396,7 +11817,10 @@ func (ec *executionContext) fieldContext_PageInfo_hasNextPage(_ context.Context,
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.EndCursor}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11419,7 +11843,10 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 }
 
 func (ec *executionContext) _PersonalDataExport_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LearnerID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11442,7 +11869,10 @@ func (ec *executionContext) fieldContext_PersonalDataExport_learnerId(_ context.
 }
 
 func (ec *executionContext) _PersonalDataExport_exportedAt(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.ExportedAt.IsZero() {
+		return plainTime{&obj.ExportedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11465,7 +11895,10 @@ func (ec *executionContext) fieldContext_PersonalDataExport_exportedAt(_ context
 }
 
 func (ec *executionContext) _PersonalDataExport_document(ctx context.Context, field graphql.CollectedField, obj *model.PersonalDataExport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Document) {
+		return ec.marshalNJSON2map(ctx, field.Selections, obj.Document)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11488,7 +11921,10 @@ func (ec *executionContext) fieldContext_PersonalDataExport_document(_ context.C
 }
 
 func (ec *executionContext) _Policy_id(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11511,7 +11947,10 @@ func (ec *executionContext) fieldContext_Policy_id(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Policy_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11534,7 +11973,10 @@ func (ec *executionContext) fieldContext_Policy_programmeId(_ context.Context, f
 }
 
 func (ec *executionContext) _Policy_name(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11557,7 +11999,10 @@ func (ec *executionContext) fieldContext_Policy_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Policy_type(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Type) {
+		return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, field.Selections, obj.Type)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11580,7 +12025,10 @@ func (ec *executionContext) fieldContext_Policy_type(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Policy_audience(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Audience) {
+		return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, field.Selections, obj.Audience)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11603,7 +12051,10 @@ func (ec *executionContext) fieldContext_Policy_audience(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Policy_compulsory(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.Compulsory}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11690,7 +12141,10 @@ func (ec *executionContext) fieldContext_Policy_versions(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Policy_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11745,7 +12199,10 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_policyVersion(_ contex
 }
 
 func (ec *executionContext) _PolicyAcceptance_decision(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Decision) {
+		return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx, field.Selections, obj.Decision)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11768,7 +12225,10 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decision(_ context.Con
 }
 
 func (ec *executionContext) _PolicyAcceptance_givenBy(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.GivenBy) {
+		return ec.marshalNGivenBy2string(ctx, field.Selections, obj.GivenBy)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11791,7 +12251,10 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_givenBy(_ context.Cont
 }
 
 func (ec *executionContext) _PolicyAcceptance_ageConfirmed(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.AgeConfirmed}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11814,7 +12277,10 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_ageConfirmed(_ context
 }
 
 func (ec *executionContext) _PolicyAcceptance_note(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Note}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11837,7 +12303,10 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_note(_ context.Context
 }
 
 func (ec *executionContext) _PolicyAcceptance_decidedAt(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.DecidedAt.IsZero() {
+		return plainTime{&obj.DecidedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11860,7 +12329,10 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decidedAt(_ context.Co
 }
 
 func (ec *executionContext) _PolicyVersion_id(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11883,7 +12355,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_id(_ context.Context, fie
 }
 
 func (ec *executionContext) _PolicyVersion_policyId(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.PolicyID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11906,7 +12381,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_policyId(_ context.Contex
 }
 
 func (ec *executionContext) _PolicyVersion_label(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Label}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11929,7 +12407,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_label(_ context.Context, 
 }
 
 func (ec *executionContext) _PolicyVersion_summary(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Summary}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11952,7 +12433,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_summary(_ context.Context
 }
 
 func (ec *executionContext) _PolicyVersion_content(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Content}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11975,7 +12459,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_content(_ context.Context
 }
 
 func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Status) {
+		return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx, field.Selections, obj.Status)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -11998,7 +12485,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_status(_ context.Context,
 }
 
 func (ec *executionContext) _PolicyVersion_publishedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.PublishedAt.IsZero() {
+		return plainTime{&obj.PublishedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12021,7 +12511,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_publishedAt(_ context.Con
 }
 
 func (ec *executionContext) _PolicyVersion_activatedAt(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.ActivatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12044,7 +12537,10 @@ func (ec *executionContext) fieldContext_PolicyVersion_activatedAt(_ context.Con
 }
 
 func (ec *executionContext) _Programme_id(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12067,7 +12563,10 @@ func (ec *executionContext) fieldContext_Programme_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _Programme_name(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12090,7 +12589,10 @@ func (ec *executionContext) fieldContext_Programme_name(_ context.Context, field
 }
 
 func (ec *executionContext) _Programme_preset(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Preset) {
+		return ec.marshalNRulePreset2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRulePreset(ctx, field.Selections, obj.Preset)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12305,7 +12807,10 @@ func (ec *executionContext) fieldContext_Programme_rules(_ context.Context, fiel
 }
 
 func (ec *executionContext) _Programme_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12328,7 +12833,10 @@ func (ec *executionContext) fieldContext_Programme_createdAt(_ context.Context, 
 }
 
 func (ec *executionContext) _Programme_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.Programme) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.UpdatedAt.IsZero() {
+		return plainTime{&obj.UpdatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12351,7 +12859,10 @@ func (ec *executionContext) fieldContext_Programme_updatedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _ProposedDomain_domain(ctx context.Context, field graphql.CollectedField, obj *model.ProposedDomain) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Domain}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -12374,7 +12885,10 @@ func (ec *executionContext) fieldContext_ProposedDomain_domain(_ context.Context
 }
 
 func (ec *executionContext) _ProposedDomain_includeSubdomains(ctx context.Context, field graphql.CollectedField, obj *model.ProposedDomain) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.IncludeSubdomains}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13361,7 +13875,10 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 }
 
 func (ec *executionContext) _RemoveIdentityProviderResult_providerId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProviderID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13384,7 +13901,10 @@ func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_providerId
 }
 
 func (ec *executionContext) _RemoveIdentityProviderResult_sessionsRevoked(ctx context.Context, field graphql.CollectedField, obj *model.RemoveIdentityProviderResult) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.SessionsRevoked}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13407,7 +13927,10 @@ func (ec *executionContext) fieldContext_RemoveIdentityProviderResult_sessionsRe
 }
 
 func (ec *executionContext) _RetentionStatement_keptUntil(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.KeptUntil}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13430,7 +13953,10 @@ func (ec *executionContext) fieldContext_RetentionStatement_keptUntil(_ context.
 }
 
 func (ec *executionContext) _RetentionStatement_reason(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Reason}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13453,7 +13979,10 @@ func (ec *executionContext) fieldContext_RetentionStatement_reason(_ context.Con
 }
 
 func (ec *executionContext) _RetentionStatement_rule(ctx context.Context, field graphql.CollectedField, obj *model.RetentionStatement) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Rule}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13508,7 +14037,10 @@ func (ec *executionContext) fieldContext_RetentionStatement_triggers(_ context.C
 }
 
 func (ec *executionContext) _RetentionTrigger_rule(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Rule}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13531,7 +14063,10 @@ func (ec *executionContext) fieldContext_RetentionTrigger_rule(_ context.Context
 }
 
 func (ec *executionContext) _RetentionTrigger_reason(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Reason}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13554,7 +14089,10 @@ func (ec *executionContext) fieldContext_RetentionTrigger_reason(_ context.Conte
 }
 
 func (ec *executionContext) _RetentionTrigger_date(ctx context.Context, field graphql.CollectedField, obj *model.RetentionTrigger) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.Date}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13577,7 +14115,10 @@ func (ec *executionContext) fieldContext_RetentionTrigger_date(_ context.Context
 }
 
 func (ec *executionContext) _RoleGrant_id(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13600,7 +14141,10 @@ func (ec *executionContext) fieldContext_RoleGrant_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _RoleGrant_role(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Role) {
+		return ec.marshalNRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRole(ctx, field.Selections, obj.Role)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13623,7 +14167,10 @@ func (ec *executionContext) fieldContext_RoleGrant_role(_ context.Context, field
 }
 
 func (ec *executionContext) _RoleGrant_issuer(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Issuer}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13646,7 +14193,10 @@ func (ec *executionContext) fieldContext_RoleGrant_issuer(_ context.Context, fie
 }
 
 func (ec *executionContext) _RoleGrant_subject(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Subject}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13669,7 +14219,10 @@ func (ec *executionContext) fieldContext_RoleGrant_subject(_ context.Context, fi
 }
 
 func (ec *executionContext) _RoleGrant_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13692,7 +14245,10 @@ func (ec *executionContext) fieldContext_RoleGrant_programmeId(_ context.Context
 }
 
 func (ec *executionContext) _RoleGrant_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13715,7 +14271,10 @@ func (ec *executionContext) fieldContext_RoleGrant_organisationId(_ context.Cont
 }
 
 func (ec *executionContext) _RoleGrant_governingBodyId(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.GoverningBodyID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13738,7 +14297,10 @@ func (ec *executionContext) fieldContext_RoleGrant_governingBodyId(_ context.Con
 }
 
 func (ec *executionContext) _RoleGrant_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.RoleGrant) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13761,7 +14323,10 @@ func (ec *executionContext) fieldContext_RoleGrant_createdAt(_ context.Context, 
 }
 
 func (ec *executionContext) _RosterLine_line(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Line}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13784,7 +14349,10 @@ func (ec *executionContext) fieldContext_RosterLine_line(_ context.Context, fiel
 }
 
 func (ec *executionContext) _RosterLine_code(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Code}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13807,7 +14375,10 @@ func (ec *executionContext) fieldContext_RosterLine_code(_ context.Context, fiel
 }
 
 func (ec *executionContext) _RosterLine_reason(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.Reason}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13830,7 +14401,10 @@ func (ec *executionContext) fieldContext_RosterLine_reason(_ context.Context, fi
 }
 
 func (ec *executionContext) _RosterLine_message(ctx context.Context, field graphql.CollectedField, obj *model.RosterLine) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Message}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13853,7 +14427,10 @@ func (ec *executionContext) fieldContext_RosterLine_message(_ context.Context, f
 }
 
 func (ec *executionContext) _RosterReconciliation_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.DryRun}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13876,7 +14453,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_dryRun(_ context.C
 }
 
 func (ec *executionContext) _RosterReconciliation_rosterSize(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.RosterSize}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13899,7 +14479,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_rosterSize(_ conte
 }
 
 func (ec *executionContext) _RosterReconciliation_activeLearners(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.ActiveLearners}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13922,7 +14505,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_activeLearners(_ c
 }
 
 func (ec *executionContext) _RosterReconciliation_toRemove(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.ToRemove}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13945,7 +14531,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_toRemove(_ context
 }
 
 func (ec *executionContext) _RosterReconciliation_share(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Share) {
+		return ec.marshalNFloat2float64(ctx, field.Selections, obj.Share)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13968,7 +14557,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_share(_ context.Co
 }
 
 func (ec *executionContext) _RosterReconciliation_threshold(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Threshold) {
+		return ec.marshalNFloat2float64(ctx, field.Selections, obj.Threshold)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -13991,7 +14583,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_threshold(_ contex
 }
 
 func (ec *executionContext) _RosterReconciliation_applied(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.Applied}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14014,7 +14609,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_applied(_ context.
 }
 
 func (ec *executionContext) _RosterReconciliation_removalDueAt(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.RemovalDueAt.IsZero() {
+		return plainTime{&obj.RemovalDueAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14037,7 +14635,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_removalDueAt(_ con
 }
 
 func (ec *executionContext) _RosterReconciliation_learnerIds(ctx context.Context, field graphql.CollectedField, obj *model.RosterReconciliation) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.LearnerIds) {
+		return ec.marshalNID2ᚕstringᚄ(ctx, field.Selections, obj.LearnerIds)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14092,7 +14693,10 @@ func (ec *executionContext) fieldContext_RosterReconciliation_badLines(_ context
 }
 
 func (ec *executionContext) _Rule_id(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14115,7 +14719,10 @@ func (ec *executionContext) fieldContext_Rule_id(_ context.Context, field graphq
 }
 
 func (ec *executionContext) _Rule_source(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Source}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14138,7 +14745,10 @@ func (ec *executionContext) fieldContext_Rule_source(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Rule_reference(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Reference}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14161,7 +14771,10 @@ func (ec *executionContext) fieldContext_Rule_reference(_ context.Context, field
 }
 
 func (ec *executionContext) _Rule_notice(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Notice}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14184,7 +14797,10 @@ func (ec *executionContext) fieldContext_Rule_notice(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Rule_text(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Text}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14207,7 +14823,10 @@ func (ec *executionContext) fieldContext_Rule_text(_ context.Context, field grap
 }
 
 func (ec *executionContext) _Rule_parameters(ctx context.Context, field graphql.CollectedField, obj *model.Rule) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Parameters) {
+		return ec.marshalNJSON2map(ctx, field.Selections, obj.Parameters)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14230,7 +14849,10 @@ func (ec *executionContext) fieldContext_Rule_parameters(_ context.Context, fiel
 }
 
 func (ec *executionContext) _RuleSettings_minimumAge(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.MinimumAge}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14253,7 +14875,10 @@ func (ec *executionContext) fieldContext_RuleSettings_minimumAge(_ context.Conte
 }
 
 func (ec *executionContext) _RuleSettings_erasureNeedsApproval(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.ErasureNeedsApproval}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14276,7 +14901,10 @@ func (ec *executionContext) fieldContext_RuleSettings_erasureNeedsApproval(_ con
 }
 
 func (ec *executionContext) _RuleSettings_withdrawalErasureDelay(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.WithdrawalErasureDelay) {
+		return ec.marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDuration(ctx, field.Selections, obj.WithdrawalErasureDelay)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14299,7 +14927,10 @@ func (ec *executionContext) fieldContext_RuleSettings_withdrawalErasureDelay(_ c
 }
 
 func (ec *executionContext) _RuleSettings_leaverGracePeriod(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.LeaverGracePeriod) {
+		return ec.marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDuration(ctx, field.Selections, obj.LeaverGracePeriod)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14322,7 +14953,10 @@ func (ec *executionContext) fieldContext_RuleSettings_leaverGracePeriod(_ contex
 }
 
 func (ec *executionContext) _RuleSettings_automatedRemovalGrace(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.AutomatedRemovalGrace) {
+		return ec.marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDuration(ctx, field.Selections, obj.AutomatedRemovalGrace)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14345,7 +14979,10 @@ func (ec *executionContext) fieldContext_RuleSettings_automatedRemovalGrace(_ co
 }
 
 func (ec *executionContext) _RuleSettings_inactivityLimit(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.InactivityLimit) {
+		return ec.marshalODuration2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDuration(ctx, field.Selections, obj.InactivityLimit)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14368,7 +15005,10 @@ func (ec *executionContext) fieldContext_RuleSettings_inactivityLimit(_ context.
 }
 
 func (ec *executionContext) _RuleSettings_contractEndsAt(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.ContractEndsAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14391,7 +15031,10 @@ func (ec *executionContext) fieldContext_RuleSettings_contractEndsAt(_ context.C
 }
 
 func (ec *executionContext) _RuleSettings_contractEndWarning(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.ContractEndWarning) {
+		return ec.marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDuration(ctx, field.Selections, obj.ContractEndWarning)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14414,7 +15057,10 @@ func (ec *executionContext) fieldContext_RuleSettings_contractEndWarning(_ conte
 }
 
 func (ec *executionContext) _RuleSettings_rosterRemovalThreshold(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.RosterRemovalThreshold) {
+		return ec.marshalNFloat2float64(ctx, field.Selections, obj.RosterRemovalThreshold)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14437,7 +15083,10 @@ func (ec *executionContext) fieldContext_RuleSettings_rosterRemovalThreshold(_ c
 }
 
 func (ec *executionContext) _RuleSettings_lmsUrl(ctx context.Context, field graphql.CollectedField, obj *model.RuleSettings) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.LmsURL}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14460,7 +15109,10 @@ func (ec *executionContext) fieldContext_RuleSettings_lmsUrl(_ context.Context, 
 }
 
 func (ec *executionContext) _ScheduledRemoval_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.LearnerID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14483,7 +15135,10 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_learnerId(_ context.Co
 }
 
 func (ec *executionContext) _ScheduledRemoval_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14506,7 +15161,10 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_organisationId(_ conte
 }
 
 func (ec *executionContext) _ScheduledRemoval_reason(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Reason) {
+		return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, field.Selections, obj.Reason)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14529,7 +15187,10 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_reason(_ context.Conte
 }
 
 func (ec *executionContext) _ScheduledRemoval_action(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Action}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14552,7 +15213,10 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_action(_ context.Conte
 }
 
 func (ec *executionContext) _ScheduledRemoval_dueAt(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.DueAt.IsZero() {
+		return plainTime{&obj.DueAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14575,7 +15239,10 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_dueAt(_ context.Contex
 }
 
 func (ec *executionContext) _ScimToken_id(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14598,7 +15265,10 @@ func (ec *executionContext) fieldContext_ScimToken_id(_ context.Context, field g
 }
 
 func (ec *executionContext) _ScimToken_organisationId(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.OrganisationID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14621,7 +15291,10 @@ func (ec *executionContext) fieldContext_ScimToken_organisationId(_ context.Cont
 }
 
 func (ec *executionContext) _ScimToken_name(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14644,7 +15317,10 @@ func (ec *executionContext) fieldContext_ScimToken_name(_ context.Context, field
 }
 
 func (ec *executionContext) _ScimToken_prefix(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Prefix}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14667,7 +15343,10 @@ func (ec *executionContext) fieldContext_ScimToken_prefix(_ context.Context, fie
 }
 
 func (ec *executionContext) _ScimToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !obj.CreatedAt.IsZero() {
+		return plainTime{&obj.CreatedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14690,7 +15369,10 @@ func (ec *executionContext) fieldContext_ScimToken_createdAt(_ context.Context, 
 }
 
 func (ec *executionContext) _ScimToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.LastUsedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14713,7 +15395,10 @@ func (ec *executionContext) fieldContext_ScimToken_lastUsedAt(_ context.Context,
 }
 
 func (ec *executionContext) _ScimToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScimToken) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptTime{obj.RevokedAt}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14736,7 +15421,10 @@ func (ec *executionContext) fieldContext_ScimToken_revokedAt(_ context.Context, 
 }
 
 func (ec *executionContext) _SweepReport_programmeId(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ProgrammeID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14759,7 +15447,10 @@ func (ec *executionContext) fieldContext_SweepReport_programmeId(_ context.Conte
 }
 
 func (ec *executionContext) _SweepReport_skipped(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.Skipped}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14782,7 +15473,10 @@ func (ec *executionContext) fieldContext_SweepReport_skipped(_ context.Context, 
 }
 
 func (ec *executionContext) _SweepReport_contractEnded(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.ContractEnded}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14805,7 +15499,10 @@ func (ec *executionContext) fieldContext_SweepReport_contractEnded(_ context.Con
 }
 
 func (ec *executionContext) _SweepReport_erased(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.Erased}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14828,7 +15525,10 @@ func (ec *executionContext) fieldContext_SweepReport_erased(_ context.Context, f
 }
 
 func (ec *executionContext) _SweepReport_scheduledInactive(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.ScheduledInactive}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14851,7 +15551,10 @@ func (ec *executionContext) fieldContext_SweepReport_scheduledInactive(_ context
 }
 
 func (ec *executionContext) _SweepReport_requestsOpened(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.RequestsOpened}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14874,7 +15577,10 @@ func (ec *executionContext) fieldContext_SweepReport_requestsOpened(_ context.Co
 }
 
 func (ec *executionContext) _SweepReport_contractWarned(ctx context.Context, field graphql.CollectedField, obj *model.SweepReport) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainInt{&obj.ContractWarned}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14897,7 +15603,10 @@ func (ec *executionContext) fieldContext_SweepReport_contractWarned(_ context.Co
 }
 
 func (ec *executionContext) _Viewer_subject(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Subject}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14920,7 +15629,10 @@ func (ec *executionContext) fieldContext_Viewer_subject(_ context.Context, field
 }
 
 func (ec *executionContext) _Viewer_issuer(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Issuer}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14943,7 +15655,10 @@ func (ec *executionContext) fieldContext_Viewer_issuer(_ context.Context, field 
 }
 
 func (ec *executionContext) _Viewer_actorId(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.ActorID}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -14966,7 +15681,10 @@ func (ec *executionContext) fieldContext_Viewer_actorId(_ context.Context, field
 }
 
 func (ec *executionContext) _Viewer_bootstrapAdmin(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.BootstrapAdmin}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15053,7 +15771,10 @@ func (ec *executionContext) fieldContext_Viewer_learner(_ context.Context, field
 }
 
 func (ec *executionContext) _Viewer_accessAllowed(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.AccessAllowed}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15108,7 +15829,10 @@ func (ec *executionContext) fieldContext_Viewer_pendingPolicies(_ context.Contex
 }
 
 func (ec *executionContext) _Viewer_signInError(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.SignInError}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15131,7 +15855,10 @@ func (ec *executionContext) fieldContext_Viewer_signInError(_ context.Context, f
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15177,7 +15904,10 @@ func (ec *executionContext) fieldContext___Directive_description(_ context.Conte
 }
 
 func (ec *executionContext) ___Directive_isRepeatable(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainBool{&obj.IsRepeatable}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15200,7 +15930,10 @@ func (ec *executionContext) fieldContext___Directive_isRepeatable(_ context.Cont
 }
 
 func (ec *executionContext) ___Directive_locations(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() && !mayMarshalNull(obj.Locations) {
+		return ec.marshalN__DirectiveLocation2ᚕstringᚄ(ctx, field.Selections, obj.Locations)
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15267,7 +16000,10 @@ func (ec *executionContext) fieldContext___Directive_args(ctx context.Context, f
 }
 
 func (ec *executionContext) ___EnumValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.EnumValue) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15359,7 +16095,10 @@ func (ec *executionContext) fieldContext___EnumValue_deprecationReason(_ context
 }
 
 func (ec *executionContext) ___Field_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Field) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15527,7 +16266,10 @@ func (ec *executionContext) fieldContext___Field_deprecationReason(_ context.Con
 }
 
 func (ec *executionContext) ___InputValue_name(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainString{&obj.Name}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -15605,7 +16347,10 @@ func (ec *executionContext) fieldContext___InputValue_type(_ context.Context, fi
 }
 
 func (ec *executionContext) ___InputValue_defaultValue(ctx context.Context, field graphql.CollectedField, obj *introspection.InputValue) (ret graphql.Marshaler) {
-	return plainField(ec.Resolvers,
+	if ec.plainFields() {
+		return plainOptString{obj.DefaultValue}
+	}
+	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
@@ -17435,9 +18180,9 @@ func UnmarshalRuleSettingsInput(ctx context.Context, raw any) (model.RuleSetting
 var accessGroupImplementors = []string{"AccessGroup"}
 
 func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionSet, obj *model.AccessGroup) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, accessGroupImplementors)
+	fields := ec.collectFields(sel, accessGroupImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17487,15 +18232,15 @@ func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var activityReceiptImplementors = []string{"ActivityReceipt"}
 
 func (ec *executionContext) _ActivityReceipt(ctx context.Context, sel ast.SelectionSet, obj *model.ActivityReceipt) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, activityReceiptImplementors)
+	fields := ec.collectFields(sel, activityReceiptImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17530,15 +18275,15 @@ func (ec *executionContext) _ActivityReceipt(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var activityResultImplementors = []string{"ActivityResult"}
 
 func (ec *executionContext) _ActivityResult(ctx context.Context, sel ast.SelectionSet, obj *model.ActivityResult) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, activityResultImplementors)
+	fields := ec.collectFields(sel, activityResultImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17578,15 +18323,15 @@ func (ec *executionContext) _ActivityResult(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var apiKeyImplementors = []string{"ApiKey"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.APIKey) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
+	fields := ec.collectFields(sel, apiKeyImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17636,15 +18381,15 @@ func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var auditEntryImplementors = []string{"AuditEntry"}
 
 func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEntry) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, auditEntryImplementors)
+	fields := ec.collectFields(sel, auditEntryImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17704,15 +18449,15 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var auditEntryConnectionImplementors = []string{"AuditEntryConnection"}
 
 func (ec *executionContext) _AuditEntryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEntryConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, auditEntryConnectionImplementors)
+	fields := ec.collectFields(sel, auditEntryConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17742,15 +18487,15 @@ func (ec *executionContext) _AuditEntryConnection(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var auditEntryEdgeImplementors = []string{"AuditEntryEdge"}
 
 func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEntryEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, auditEntryEdgeImplementors)
+	fields := ec.collectFields(sel, auditEntryEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17780,15 +18525,15 @@ func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var countEntryImplementors = []string{"CountEntry"}
 
 func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSet, obj *model.CountEntry) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, countEntryImplementors)
+	fields := ec.collectFields(sel, countEntryImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17823,15 +18568,15 @@ func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var courseImplementors = []string{"Course"}
 
 func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *domain.Course) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, courseImplementors)
+	fields := ec.collectFields(sel, courseImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17876,15 +18621,15 @@ func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var dataRequestImplementors = []string{"DataRequest"}
 
 func (ec *executionContext) _DataRequest(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequest) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, dataRequestImplementors)
+	fields := ec.collectFields(sel, dataRequestImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -17974,15 +18719,15 @@ func (ec *executionContext) _DataRequest(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var dataRequestConnectionImplementors = []string{"DataRequestConnection"}
 
 func (ec *executionContext) _DataRequestConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequestConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, dataRequestConnectionImplementors)
+	fields := ec.collectFields(sel, dataRequestConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18012,15 +18757,15 @@ func (ec *executionContext) _DataRequestConnection(ctx context.Context, sel ast.
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var dataRequestEdgeImplementors = []string{"DataRequestEdge"}
 
 func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequestEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, dataRequestEdgeImplementors)
+	fields := ec.collectFields(sel, dataRequestEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18050,15 +18795,15 @@ func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var emailDomainImplementors = []string{"EmailDomain"}
 
 func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *domain.DomainRule) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, emailDomainImplementors)
+	fields := ec.collectFields(sel, emailDomainImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18103,15 +18848,15 @@ func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var enrolmentImplementors = []string{"Enrolment"}
 
 func (ec *executionContext) _Enrolment(ctx context.Context, sel ast.SelectionSet, obj *model.Enrolment) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, enrolmentImplementors)
+	fields := ec.collectFields(sel, enrolmentImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18171,15 +18916,15 @@ func (ec *executionContext) _Enrolment(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var enrolmentConnectionImplementors = []string{"EnrolmentConnection"}
 
 func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EnrolmentConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, enrolmentConnectionImplementors)
+	fields := ec.collectFields(sel, enrolmentConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18219,15 +18964,15 @@ func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.Se
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var governingBodyImplementors = []string{"GoverningBody"}
 
 func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *domain.GoverningBody) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, governingBodyImplementors)
+	fields := ec.collectFields(sel, governingBodyImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18267,15 +19012,15 @@ func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var identityProviderImplementors = []string{"IdentityProvider"}
 
 func (ec *executionContext) _IdentityProvider(ctx context.Context, sel ast.SelectionSet, obj *model.IdentityProvider) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, identityProviderImplementors)
+	fields := ec.collectFields(sel, identityProviderImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18345,15 +19090,15 @@ func (ec *executionContext) _IdentityProvider(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var importLineImplementors = []string{"ImportLine"}
 
 func (ec *executionContext) _ImportLine(ctx context.Context, sel ast.SelectionSet, obj *model.ImportLine) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, importLineImplementors)
+	fields := ec.collectFields(sel, importLineImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18403,15 +19148,15 @@ func (ec *executionContext) _ImportLine(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var importReportImplementors = []string{"ImportReport"}
 
 func (ec *executionContext) _ImportReport(ctx context.Context, sel ast.SelectionSet, obj *model.ImportReport) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, importReportImplementors)
+	fields := ec.collectFields(sel, importReportImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18461,15 +19206,15 @@ func (ec *executionContext) _ImportReport(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var issuedApiKeyImplementors = []string{"IssuedApiKey"}
 
 func (ec *executionContext) _IssuedApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.IssuedAPIKey) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, issuedApiKeyImplementors)
+	fields := ec.collectFields(sel, issuedApiKeyImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18499,15 +19244,15 @@ func (ec *executionContext) _IssuedApiKey(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var issuedScimTokenImplementors = []string{"IssuedScimToken"}
 
 func (ec *executionContext) _IssuedScimToken(ctx context.Context, sel ast.SelectionSet, obj *model.IssuedScimToken) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, issuedScimTokenImplementors)
+	fields := ec.collectFields(sel, issuedScimTokenImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18537,13 +19282,13 @@ func (ec *executionContext) _IssuedScimToken(ctx context.Context, sel ast.Select
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var learnerImplementors = []string{"Learner"}
 
 func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, obj *model.Learner) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, learnerImplementors)
+	fields := ec.collectFields(sel, learnerImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -18662,9 +19407,9 @@ func (ec *executionContext) _Learner(ctx context.Context, sel ast.SelectionSet, 
 var learnerConnectionImplementors = []string{"LearnerConnection"}
 
 func (ec *executionContext) _LearnerConnection(ctx context.Context, sel ast.SelectionSet, obj *model.LearnerConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, learnerConnectionImplementors)
+	fields := ec.collectFields(sel, learnerConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18694,15 +19439,15 @@ func (ec *executionContext) _LearnerConnection(ctx context.Context, sel ast.Sele
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var learnerEdgeImplementors = []string{"LearnerEdge"}
 
 func (ec *executionContext) _LearnerEdge(ctx context.Context, sel ast.SelectionSet, obj *model.LearnerEdge) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, learnerEdgeImplementors)
+	fields := ec.collectFields(sel, learnerEdgeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18732,15 +19477,15 @@ func (ec *executionContext) _LearnerEdge(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var lifecycleEventImplementors = []string{"LifecycleEvent"}
 
 func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.SelectionSet, obj *model.LifecycleEvent) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleEventImplementors)
+	fields := ec.collectFields(sel, lifecycleEventImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18790,15 +19535,15 @@ func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var lifecycleEventConnectionImplementors = []string{"LifecycleEventConnection"}
 
 func (ec *executionContext) _LifecycleEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.LifecycleEventConnection) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, lifecycleEventConnectionImplementors)
+	fields := ec.collectFields(sel, lifecycleEventConnectionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18833,15 +19578,15 @@ func (ec *executionContext) _LifecycleEventConnection(ctx context.Context, sel a
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var membershipApprovalImplementors = []string{"MembershipApproval"}
 
 func (ec *executionContext) _MembershipApproval(ctx context.Context, sel ast.SelectionSet, obj *model.MembershipApproval) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, membershipApprovalImplementors)
+	fields := ec.collectFields(sel, membershipApprovalImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18881,15 +19626,15 @@ func (ec *executionContext) _MembershipApproval(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var membershipProposalImplementors = []string{"MembershipProposal"}
 
 func (ec *executionContext) _MembershipProposal(ctx context.Context, sel ast.SelectionSet, obj *model.MembershipProposal) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, membershipProposalImplementors)
+	fields := ec.collectFields(sel, membershipProposalImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18974,18 +19719,18 @@ func (ec *executionContext) _MembershipProposal(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	fields := ec.collectFields(sel, mutationImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Mutation",
 	})
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
@@ -19283,15 +20028,15 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var organisationImplementors = []string{"Organisation"}
 
 func (ec *executionContext) _Organisation(ctx context.Context, sel ast.SelectionSet, obj *model.Organisation) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, organisationImplementors)
+	fields := ec.collectFields(sel, organisationImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19361,15 +20106,15 @@ func (ec *executionContext) _Organisation(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var organisationReportImplementors = []string{"OrganisationReport"}
 
 func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.SelectionSet, obj *model.OrganisationReport) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, organisationReportImplementors)
+	fields := ec.collectFields(sel, organisationReportImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19429,15 +20174,15 @@ func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
+	fields := ec.collectFields(sel, pageInfoImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19467,15 +20212,15 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var personalDataExportImplementors = []string{"PersonalDataExport"}
 
 func (ec *executionContext) _PersonalDataExport(ctx context.Context, sel ast.SelectionSet, obj *model.PersonalDataExport) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, personalDataExportImplementors)
+	fields := ec.collectFields(sel, personalDataExportImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19510,15 +20255,15 @@ func (ec *executionContext) _PersonalDataExport(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var policyImplementors = []string{"Policy"}
 
 func (ec *executionContext) _Policy(ctx context.Context, sel ast.SelectionSet, obj *model.Policy) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, policyImplementors)
+	fields := ec.collectFields(sel, policyImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19583,15 +20328,15 @@ func (ec *executionContext) _Policy(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var policyAcceptanceImplementors = []string{"PolicyAcceptance"}
 
 func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.SelectionSet, obj *model.PolicyAcceptance) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, policyAcceptanceImplementors)
+	fields := ec.collectFields(sel, policyAcceptanceImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19641,15 +20386,15 @@ func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var policyVersionImplementors = []string{"PolicyVersion"}
 
 func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *domain.PolicyVersion) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, policyVersionImplementors)
+	fields := ec.collectFields(sel, policyVersionImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19709,13 +20454,13 @@ func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.Selectio
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var programmeImplementors = []string{"Programme"}
 
 func (ec *executionContext) _Programme(ctx context.Context, sel ast.SelectionSet, obj *model.Programme) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, programmeImplementors)
+	fields := ec.collectFields(sel, programmeImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -19799,9 +20544,9 @@ func (ec *executionContext) _Programme(ctx context.Context, sel ast.SelectionSet
 var proposedDomainImplementors = []string{"ProposedDomain"}
 
 func (ec *executionContext) _ProposedDomain(ctx context.Context, sel ast.SelectionSet, obj *model.ProposedDomain) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, proposedDomainImplementors)
+	fields := ec.collectFields(sel, proposedDomainImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19831,13 +20576,13 @@ func (ec *executionContext) _ProposedDomain(ctx context.Context, sel ast.Selecti
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, queryImplementors)
+	fields := ec.collectFields(sel, queryImplementors)
 	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
 		Object: "Query",
 	})
@@ -20013,9 +20758,9 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 var removeIdentityProviderResultImplementors = []string{"RemoveIdentityProviderResult"}
 
 func (ec *executionContext) _RemoveIdentityProviderResult(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveIdentityProviderResult) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, removeIdentityProviderResultImplementors)
+	fields := ec.collectFields(sel, removeIdentityProviderResultImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20045,15 +20790,15 @@ func (ec *executionContext) _RemoveIdentityProviderResult(ctx context.Context, s
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var retentionStatementImplementors = []string{"RetentionStatement"}
 
 func (ec *executionContext) _RetentionStatement(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionStatement) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, retentionStatementImplementors)
+	fields := ec.collectFields(sel, retentionStatementImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20093,15 +20838,15 @@ func (ec *executionContext) _RetentionStatement(ctx context.Context, sel ast.Sel
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var retentionTriggerImplementors = []string{"RetentionTrigger"}
 
 func (ec *executionContext) _RetentionTrigger(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionTrigger) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, retentionTriggerImplementors)
+	fields := ec.collectFields(sel, retentionTriggerImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20136,15 +20881,15 @@ func (ec *executionContext) _RetentionTrigger(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var roleGrantImplementors = []string{"RoleGrant"}
 
 func (ec *executionContext) _RoleGrant(ctx context.Context, sel ast.SelectionSet, obj *model.RoleGrant) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, roleGrantImplementors)
+	fields := ec.collectFields(sel, roleGrantImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20204,15 +20949,15 @@ func (ec *executionContext) _RoleGrant(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var rosterLineImplementors = []string{"RosterLine"}
 
 func (ec *executionContext) _RosterLine(ctx context.Context, sel ast.SelectionSet, obj *model.RosterLine) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, rosterLineImplementors)
+	fields := ec.collectFields(sel, rosterLineImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20252,15 +20997,15 @@ func (ec *executionContext) _RosterLine(ctx context.Context, sel ast.SelectionSe
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var rosterReconciliationImplementors = []string{"RosterReconciliation"}
 
 func (ec *executionContext) _RosterReconciliation(ctx context.Context, sel ast.SelectionSet, obj *model.RosterReconciliation) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, rosterReconciliationImplementors)
+	fields := ec.collectFields(sel, rosterReconciliationImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20330,15 +21075,15 @@ func (ec *executionContext) _RosterReconciliation(ctx context.Context, sel ast.S
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var ruleImplementors = []string{"Rule"}
 
 func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj *model.Rule) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, ruleImplementors)
+	fields := ec.collectFields(sel, ruleImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20388,15 +21133,15 @@ func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var ruleSettingsImplementors = []string{"RuleSettings"}
 
 func (ec *executionContext) _RuleSettings(ctx context.Context, sel ast.SelectionSet, obj *model.RuleSettings) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, ruleSettingsImplementors)
+	fields := ec.collectFields(sel, ruleSettingsImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20466,15 +21211,15 @@ func (ec *executionContext) _RuleSettings(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var scheduledRemovalImplementors = []string{"ScheduledRemoval"}
 
 func (ec *executionContext) _ScheduledRemoval(ctx context.Context, sel ast.SelectionSet, obj *model.ScheduledRemoval) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scheduledRemovalImplementors)
+	fields := ec.collectFields(sel, scheduledRemovalImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20519,15 +21264,15 @@ func (ec *executionContext) _ScheduledRemoval(ctx context.Context, sel ast.Selec
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var scimTokenImplementors = []string{"ScimToken"}
 
 func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet, obj *model.ScimToken) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, scimTokenImplementors)
+	fields := ec.collectFields(sel, scimTokenImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20582,15 +21327,15 @@ func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var sweepReportImplementors = []string{"SweepReport"}
 
 func (ec *executionContext) _SweepReport(ctx context.Context, sel ast.SelectionSet, obj *model.SweepReport) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, sweepReportImplementors)
+	fields := ec.collectFields(sel, sweepReportImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20645,13 +21390,13 @@ func (ec *executionContext) _SweepReport(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var viewerImplementors = []string{"Viewer"}
 
 func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, obj *model.Viewer) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, viewerImplementors)
+	fields := ec.collectFields(sel, viewerImplementors)
 
 	out := graphql.NewFieldSet(fields)
 	deferred := newDeferredGroup(ctx)
@@ -20726,9 +21471,9 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 var __DirectiveImplementors = []string{"__Directive"}
 
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __DirectiveImplementors)
+	fields := ec.collectFields(sel, __DirectiveImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20773,15 +21518,15 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var __EnumValueImplementors = []string{"__EnumValue"}
 
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __EnumValueImplementors)
+	fields := ec.collectFields(sel, __EnumValueImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20821,15 +21566,15 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var __FieldImplementors = []string{"__Field"}
 
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __FieldImplementors)
+	fields := ec.collectFields(sel, __FieldImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20879,15 +21624,15 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var __InputValueImplementors = []string{"__InputValue"}
 
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __InputValueImplementors)
+	fields := ec.collectFields(sel, __InputValueImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20937,15 +21682,15 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var __SchemaImplementors = []string{"__Schema"}
 
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __SchemaImplementors)
+	fields := ec.collectFields(sel, __SchemaImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20995,15 +21740,15 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 var __TypeImplementors = []string{"__Type"}
 
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
-	fields := graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors)
+	fields := ec.collectFields(sel, __TypeImplementors)
 
-	out := graphql.NewFieldSet(fields)
+	out := newObjectSet(fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21078,7 +21823,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 		ec.ProcessDeferredGroup(deferred)
 	}
 
-	return objectOut(out, fields)
+	return out
 }
 
 // endregion **************************** object.gotpl ****************************

@@ -20,6 +20,7 @@ func TestObjectOut_SameBytesAsGqlgensFieldSet(t *testing.T) {
 		"one":      {field("id")},
 		"several":  {field("id"), field("email"), field("_n2"), field("learnerVersion")},
 		"repeated": {field("id"), field("name"), field("id"), field("name"), field("kind")},
+		"over 8":   {field("a"), field("b"), field("c"), field("d"), field("e"), field("f"), field("g"), field("h"), field("i"), field("j")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			set := graphql.NewFieldSet(fields)
@@ -27,11 +28,15 @@ func TestObjectOut_SameBytesAsGqlgensFieldSet(t *testing.T) {
 				set.Values[i] = graphql.MarshalString(fields[i].Alias + string(rune('a'+i)) + "\"\n")
 			}
 			set.Dispatch(t.Context())
-			var ours, theirs bytes.Buffer
+			inPlace := newObjectSet(fields)
+			copy(inPlace.Values, set.Values)
+			inPlace.Dispatch(t.Context())
+			var ours, inPlaces, theirs bytes.Buffer
 			objectOut(set, fields).MarshalGQL(&ours)
+			inPlace.MarshalGQL(&inPlaces)
 			set.MarshalGQL(&theirs)
-			if ours.String() != theirs.String() {
-				t.Fatalf("objectOut wrote %s, gqlgen writes %s", ours.String(), theirs.String())
+			if ours.String() != theirs.String() || inPlaces.String() != theirs.String() {
+				t.Fatalf("objectOut wrote %s, objectSet %s, gqlgen writes %s", ours.String(), inPlaces.String(), theirs.String())
 			}
 		})
 	}

@@ -1,53 +1,60 @@
 package graph
 
 import (
-	"context"
+	"bytes"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/rollcall-dev/rollcall/graph/model"
 )
 
-// plainField marshals a plain scalar field (a scalar or enum read from a
-// struct field: no resolver, no method, no directive) straight from its
-// value, where graphql.ResolveField (gqlgen graphql/resolve_field.go) first
-// builds the field's FieldContext, a context carrying it, a closure for the
-// middleware chain and a deferred panic handler, and boxes the value twice.
-// For such a field none of that can matter: the value is already there,
-// reading it cannot fail or panic, and nothing below a scalar asks for its
-// field context. On `enrolments` and the feed (1,000 objects of 5–8 such
-// fields a page) that work was about half of gqlgen's CPU
-// (docs/performance.md).
+// Plain scalar fields (a scalar or enum read from a struct field: no
+// resolver, no method, no directive) are marshalled straight from the
+// field, where graphql.ResolveField (gqlgen graphql/resolve_field.go) first
+// builds the field's FieldContext, a context carrying it, three closures
+// and a deferred panic handler, boxes the value twice and wraps it in a
+// marshaller closure. For such a field none of that can matter: the value
+// is already there, reading it cannot fail or panic, and nothing below a
+// scalar asks for its field context. On `enrolments` and the feed (1,000
+// objects of 5–8 such fields a page) that work was about half of gqlgen's
+// CPU and most of its allocations (docs/performance.md).
 //
-// One thing could need it: an extension that intercepts fields (tracing,
-// per-field metrics). NewHandler records whether one is installed
-// (Resolver.fieldInterceptors), and then every field goes through
+// `make generate` (graph/internal/genpatch) gives each such field function
+// a first branch, taken when plainFields says so:
+//
+//	if ec.plainFields() {
+//		return plainString{&obj.Name} // or plainInt, plainTime, …
+//	}
+//	return graphql.ResolveField(…) // as gqlgen generated it
+//
+// For the common scalar types the value returned points at the field and
+// is written when the response is (plainString and its kind below): no
+// allocation per value. A read model therefore must not change after its
+// resolver returned it; Rollcall's are built for the request and never
+// written again. Other types (enums, JSON, Duration) call gqlgen's own
+// marshaller directly, unless their value may marshal to null
+// (mayMarshalNull).
+//
+// One thing could need gqlgen's way: an extension that intercepts fields
+// (tracing, per-field metrics). NewHandler records whether one is
+// installed (Resolver.fieldInterceptors), and then every field goes through
 // graphql.ResolveField as gqlgen generated it, so no interceptor misses a
 // field (TestPlainFields_AFieldInterceptorStillSeesEveryField).
-//
-// `make generate` points the generated code of exactly these fields here
-// (graph/internal/genpatch), and check-generate keeps it so.
-func plainField[T any](root ResolverRoot, ctx context.Context, oc *graphql.OperationContext, field graphql.CollectedField,
-	fieldContext func(context.Context, graphql.CollectedField) (*graphql.FieldContext, error),
-	resolve func(context.Context) (any, error), middleware func(context.Context, graphql.Resolver) graphql.Resolver,
-	marshal func(context.Context, ast.SelectionSet, T) graphql.Marshaler, recoverFromPanic, nonNull bool) graphql.Marshaler {
-	if r, ok := root.(*Resolver); !ok || r.fieldInterceptors || middleware != nil {
-		return graphql.ResolveField(ctx, oc, field, fieldContext, resolve, middleware, marshal, recoverFromPanic, nonNull)
-	}
-	v, _ := resolve(ctx)
-	if mayMarshalNull(v) {
-		return graphql.ResolveField(ctx, oc, field, fieldContext, resolve, middleware, marshal, recoverFromPanic, nonNull)
-	}
-	return marshal(ctx, field.Selections, v.(T))
+func (ec *executionContext) plainFields() bool {
+	r, ok := ec.Resolvers.(*Resolver)
+	return ok && !r.fieldInterceptors
 }
 
 // mayMarshalNull reports a value its marshaller may write as null: the zero
 // time (Time), a nil map (JSON) or list. On a non-null field the marshaller
-// then reports the error against the field context it finds, which
-// plainField does not build, so such a value takes gqlgen's way and the
+// then reports the error against the field context it finds, which the
+// plain branch does not build, so such a value takes gqlgen's way and the
 // error names the field and its path
 // (TestPlainFields_ANullErrorNamesTheFieldAsGqlgenDoes). genpatch leaves
-// fields of pointer types to gqlgen for the same reason.
+// non-null fields of pointer types to gqlgen for the same reason.
 func mayMarshalNull(v any) bool {
 	switch x := v.(type) {
 	case time.Time:
@@ -58,4 +65,70 @@ func mayMarshalNull(v any) bool {
 		return x == nil
 	}
 	return false
+}
+
+// The plain values. Each holds one pointer, so it is stored in the
+// Marshaler interface without an allocation, and writes exactly the bytes
+// gqlgen's marshaller of its type writes (TestPlainValues_SameBytesAsGqlgen).
+// Numbers and times are appended to the response's bytes.Buffer (the
+// generated Exec writes the response into one) rather than formatted into a
+// string or a buffer of their own first.
+type (
+	plainString    struct{ p *string }    // String!, ID!: graphql.MarshalString, MarshalID
+	plainOptString struct{ p *string }    // String, ID: null when nil
+	plainInt       struct{ p *int }       // Int! bound to int: graphql.MarshalInt
+	plainInt64     struct{ p *int64 }     // Int! bound to int64: graphql.MarshalInt64
+	plainBool      struct{ p *bool }      // Boolean!: graphql.MarshalBoolean
+	plainTime      struct{ p *time.Time } // Time!, not zero (checked first): model.MarshalTime
+	plainOptTime   struct{ p *time.Time } // Time: null when nil or zero
+)
+
+func (v plainString) MarshalGQL(w io.Writer) { graphql.MarshalString(*v.p).MarshalGQL(w) }
+
+func (v plainOptString) MarshalGQL(w io.Writer) {
+	if v.p == nil {
+		graphql.Null.MarshalGQL(w)
+		return
+	}
+	graphql.MarshalString(*v.p).MarshalGQL(w)
+}
+
+func (v plainInt) MarshalGQL(w io.Writer) { writeInt(w, int64(*v.p)) }
+
+func (v plainInt64) MarshalGQL(w io.Writer) { writeInt(w, *v.p) }
+
+var jsonTrue, jsonFalse = []byte("true"), []byte("false")
+
+func (v plainBool) MarshalGQL(w io.Writer) {
+	if *v.p {
+		_, _ = w.Write(jsonTrue)
+	} else {
+		_, _ = w.Write(jsonFalse)
+	}
+}
+
+func (v plainTime) MarshalGQL(w io.Writer) { writeTime(w, *v.p) }
+
+func (v plainOptTime) MarshalGQL(w io.Writer) {
+	if v.p == nil || v.p.IsZero() {
+		graphql.Null.MarshalGQL(w)
+		return
+	}
+	writeTime(w, *v.p)
+}
+
+func writeInt(w io.Writer, i int64) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		_, _ = b.Write(strconv.AppendInt(b.AvailableBuffer(), i, 10))
+		return
+	}
+	graphql.MarshalInt64(i).MarshalGQL(w)
+}
+
+func writeTime(w io.Writer, t time.Time) {
+	if b, ok := w.(*bytes.Buffer); ok {
+		_, _ = b.Write(model.AppendTime(b.AvailableBuffer(), t))
+		return
+	}
+	model.MarshalTime(t).MarshalGQL(w)
 }

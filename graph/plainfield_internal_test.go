@@ -1,14 +1,20 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/rollcall-dev/rollcall/graph/model"
+	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
 // A non-null Time field holding the zero time is written as null with an
@@ -38,5 +44,71 @@ func TestPlainFields_ANullErrorNamesTheFieldAsGqlgenDoes(t *testing.T) {
 	var parsed []struct{ Path []any }
 	if err := json.Unmarshal(errs, &parsed); err != nil || len(parsed) != 1 || len(parsed[0].Path) != 2 || parsed[0].Path[1] != "createdAt" {
 		t.Fatalf("want one error at [accessGroup createdAt], got %s", errs)
+	}
+}
+
+// Each plain value writes exactly what gqlgen's marshaller of its type
+// writes, into the response's bytes.Buffer and into any other writer.
+func TestPlainValues_SameBytesAsGqlgen(t *testing.T) {
+	strs := []string{"", "Ada", `quo"te\back`, "tab\tnew\nline\r\x00\x1f\x7f", "é ünïcødé 漢字 🙂", "\u2028\u2029", "bad \xff utf8", "<script>&amp;"}
+	ints := []int64{0, 1, -1, 99, 100, 12345, -987654321, math.MaxInt64, math.MinInt64}
+	times := []time.Time{
+		time.Date(2026, 12, 6, 13, 5, 0, 0, time.UTC),
+		time.Date(2026, 12, 6, 13, 5, 0, 123456789, time.UTC),
+		time.Date(1999, 1, 2, 3, 4, 5, 100, time.FixedZone("x", 3600)),
+	}
+	type pair struct {
+		name        string
+		plain, want graphql.Marshaler
+	}
+	var cases []pair
+	for _, s := range strs {
+		cases = append(cases, pair{"string " + strconv.Quote(s), plainString{&s}, graphql.MarshalString(s)},
+			pair{"optional string", plainOptString{&s}, graphql.MarshalString(s)})
+	}
+	cases = append(cases, pair{"nil string", plainOptString{}, graphql.Null})
+	for _, i := range ints {
+		cases = append(cases, pair{"int64 " + strconv.FormatInt(i, 10), plainInt64{&i}, graphql.MarshalInt64(i)})
+		if n := int(i); int64(n) == i {
+			cases = append(cases, pair{"int", plainInt{&n}, graphql.MarshalInt(n)})
+		}
+	}
+	for _, b := range []bool{true, false} {
+		cases = append(cases, pair{"bool", plainBool{&b}, graphql.MarshalBoolean(b)})
+	}
+	for _, tm := range times {
+		cases = append(cases, pair{"time " + tm.String(), plainTime{&tm}, graphql.MarshalTime(tm)},
+			pair{"optional time", plainOptTime{&tm}, graphql.MarshalTime(tm)})
+	}
+	zero := time.Time{}
+	cases = append(cases, pair{"nil time", plainOptTime{}, graphql.Null}, pair{"zero time", plainOptTime{&zero}, graphql.Null})
+	for _, c := range cases {
+		var want, buf bytes.Buffer
+		c.want.MarshalGQL(&want)
+		c.plain.MarshalGQL(&buf)
+		var other strings.Builder // not a bytes.Buffer: the writer's own path
+		c.plain.MarshalGQL(&other)
+		if buf.String() != want.String() || other.String() != want.String() {
+			t.Errorf("%s: plain wrote %q and %q, gqlgen %q", c.name, buf.String(), other.String(), want.String())
+		}
+	}
+}
+
+// Storing and writing a plain value into the response allocates nothing:
+// the point of them (a page of the feed holds 5,000 of them).
+func TestPlainValues_NoAllocationPerValue(t *testing.T) {
+	obj := &model.LifecycleEvent{Cursor: "ZjpjdXJzb3I", FeedEvent: &domain.FeedEvent{Event: domain.Event{LearnerID: "4b8e1a0c-3f0e-4f57-9d55-0c1c1a1b2c3d",
+		LearnerVersion: 123456, OccurredAt: time.Date(2026, 12, 6, 13, 5, 0, 123456789, time.UTC)}}}
+	var buf bytes.Buffer
+	buf.Grow(1 << 20)
+	vals := make([]graphql.Marshaler, 4)
+	if n := testing.AllocsPerRun(100, func() {
+		vals[0], vals[1] = plainString{&obj.Cursor}, plainString{&obj.LearnerID}
+		vals[2], vals[3] = plainInt64{&obj.LearnerVersion}, plainTime{&obj.OccurredAt}
+		for _, v := range vals {
+			v.MarshalGQL(&buf)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per four values", n)
 	}
 }

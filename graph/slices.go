@@ -3,8 +3,10 @@ package graph
 import (
 	"context"
 	"io"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // marshalSlice marshals a list's elements one after the other, as
@@ -66,19 +68,9 @@ func newDeferredGroup(ctx context.Context) graphql.DeferredGroup {
 }
 
 // objectOut stands in for the *graphql.FieldSet an object's generated code
-// returns (genpatch rewrites its `return out`), to write the object.
-//
-// gqlgen's FieldSet.MarshalGQL (graphql/fieldset.go marshalFieldSet)
-// allocates a map for every object to skip a field whose alias was written
-// already, and quotes every alias through its string escaper. The fields
-// are the object's collected fields, so their aliases are GraphQL names
-// ([_A-Za-z][_0-9A-Za-z]*, checked by the parser), which need no escaping;
-// and a repeated alias (collectFields can keep two fields of one alias when
-// fragments on different types select them: executable_schema.go
-// getOrCreateAndAppendField) is found by comparing with the aliases before
-// it, which for an object's handful of fields costs less than the map. The
-// output is the same bytes; the values are the FieldSet's, filled by its
-// Dispatch before the object is written.
+// returns (genpatch rewrites its `return out`), to write the object, where
+// the object resolves some fields concurrently and so needs gqlgen's
+// FieldSet (its Dispatch runs them). The other objects use objectSet.
 func objectOut(set *graphql.FieldSet, fields []graphql.CollectedField) graphql.Marshaler {
 	return object{set: set, fields: fields}
 }
@@ -88,14 +80,58 @@ type object struct {
 	fields []graphql.CollectedField
 }
 
-func (o object) MarshalGQL(w io.Writer) {
+func (o object) MarshalGQL(w io.Writer) { writeObject(w, o.fields, o.set.Values) }
+
+// objectSet stands in for graphql.NewFieldSet in the generated code of an
+// object that resolves every field in place (no field of it is resolved
+// concurrently: genpatch checks), which is most of them, and every object
+// of `enrolments` and the feed. Its generated code uses only the field
+// set's Values, its Invalids and its Dispatch; with nothing scheduled
+// concurrently, gqlgen's Dispatch (graphql/fieldset.go) has nothing to run.
+// An objectSet is also the object's marshaller, and holds the values of up
+// to 8 fields itself: one allocation per object where gqlgen's field set,
+// its values and the marshaller took three.
+type objectSet struct {
+	Values   []graphql.Marshaler
+	Invalids uint32
+	fields   []graphql.CollectedField
+	inline   [8]graphql.Marshaler
+}
+
+func newObjectSet(fields []graphql.CollectedField) *objectSet {
+	o := &objectSet{fields: fields}
+	if len(fields) <= len(o.inline) {
+		o.Values = o.inline[:len(fields)]
+	} else {
+		o.Values = make([]graphql.Marshaler, len(fields))
+	}
+	return o
+}
+
+// Dispatch runs the fields resolved concurrently: an objectSet has none.
+func (*objectSet) Dispatch(context.Context) {}
+
+func (o *objectSet) MarshalGQL(w io.Writer) { writeObject(w, o.fields, o.Values) }
+
+// writeObject writes an object's fields as gqlgen's FieldSet.MarshalGQL
+// (graphql/fieldset.go marshalFieldSet) does, without the map it allocates
+// for every object to skip a field whose alias was written already, and
+// without quoting every alias through its string escaper. The fields are
+// the object's collected fields, so their aliases are GraphQL names
+// ([_A-Za-z][_0-9A-Za-z]*, checked by the parser), which need no escaping;
+// and a repeated alias (collectFields can keep two fields of one alias when
+// fragments on different types select them: executable_schema.go
+// getOrCreateAndAppendField) is found by comparing with the aliases before
+// it, which for an object's handful of fields costs less than the map. The
+// output is the same bytes.
+func writeObject(w io.Writer, fields []graphql.CollectedField, values []graphql.Marshaler) {
 	_, _ = io.WriteString(w, "{")
 	first := true
 next:
-	for i := range o.fields {
-		alias := o.fields[i].Alias
+	for i := range fields {
+		alias := fields[i].Alias
 		for j := range i {
-			if o.fields[j].Alias == alias {
+			if fields[j].Alias == alias {
 				continue next
 			}
 		}
@@ -107,7 +143,54 @@ next:
 		}
 		_, _ = io.WriteString(w, alias)
 		_, _ = io.WriteString(w, `":`)
-		o.set.Values[i].MarshalGQL(w)
+		values[i].MarshalGQL(w)
 	}
 	_, _ = io.WriteString(w, "}")
+}
+
+// collectMemo is an operation's memo of its objects' collected fields, for
+// collectFields. It lives in the executionContext (genpatch adds it), which
+// gqlgen builds for each operation, so @skip and @include, decided by the
+// operation's variables, are the same for every entry.
+type collectMemo struct {
+	mu      sync.Mutex
+	entries map[collectKey][]graphql.CollectedField
+}
+
+// collectKey is a selection set and an object type, by identity: the
+// selection set's first element in the parsed operation and its length,
+// and the generated implementors slice of the type.
+type collectKey struct {
+	sel       *ast.Selection
+	n         int
+	satisfies *string
+}
+
+// collectFields stands in for graphql.CollectFields in an object's
+// generated code (genpatch). gqlgen 0.17.98 memoises the collected fields
+// per operation too (graphql/collect_fields_cache_store.go), but its key is
+// an FNV hash of the type's names, built with an allocated hasher for every
+// object: 1,000 times a feed page for the same answer. This memo keys on
+// identities and allocates only when it learns an entry. The slice returned
+// is shared, as gqlgen's is, and never written.
+func (ec *executionContext) collectFields(sel ast.SelectionSet, satisfies []string) []graphql.CollectedField {
+	if len(sel) == 0 || len(satisfies) == 0 {
+		return graphql.CollectFields(ec.OperationContext, sel, satisfies)
+	}
+	key := collectKey{sel: &sel[0], n: len(sel), satisfies: &satisfies[0]}
+	m := &ec.fieldsMemo
+	m.mu.Lock()
+	fields, ok := m.entries[key]
+	m.mu.Unlock()
+	if ok {
+		return fields
+	}
+	fields = graphql.CollectFields(ec.OperationContext, sel, satisfies)
+	m.mu.Lock()
+	if m.entries == nil {
+		m.entries = make(map[collectKey][]graphql.CollectedField)
+	}
+	m.entries[key] = fields
+	m.mu.Unlock()
+	return fields
 }

@@ -18,10 +18,15 @@ func MarshalTime(t time.Time) graphql.Marshaler {
 	}
 	return graphql.WriterFunc(func(w io.Writer) {
 		var b [48]byte
-		buf := append(b[:0], '"')
-		buf = t.AppendFormat(buf, time.RFC3339Nano)
-		_, _ = w.Write(append(buf, '"'))
+		_, _ = w.Write(AppendTime(b[:0], t))
 	})
+}
+
+// AppendTime appends a non-zero time as MarshalTime writes it.
+func AppendTime(buf []byte, t time.Time) []byte {
+	buf = append(buf, '"')
+	buf = t.AppendFormat(buf, time.RFC3339Nano)
+	return append(buf, '"')
 }
 
 // UnmarshalTime reads the Time scalar as gqlgen does.

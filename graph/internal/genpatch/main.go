@@ -7,11 +7,18 @@
 //     a list's elements one after the other, not a goroutine each;
 //   - graphql.NewDeferredGroup → newDeferredGroup (graph/slices.go): no
 //     per-object @defer bookkeeping, since @defer is refused;
-//   - an object's `return out` (its *graphql.FieldSet) → objectOut
-//     (graph/slices.go): the object written without a map per object;
-//   - graphql.ResolveField → plainField (graph/plainfield.go), only in the
-//     functions of plain scalar fields: a scalar or enum field read from a
-//     struct field, with no resolver, no method and no directive.
+//   - an object's graphql.NewFieldSet → newObjectSet (graph/slices.go)
+//     where no field of the object is resolved concurrently: one
+//     allocation per object, written without a map; in the other objects,
+//     `return out` (the *graphql.FieldSet) → objectOut, written the same
+//     way;
+//   - graphql.CollectFields → ec.collectFields (graph/slices.go) in the
+//     objects' functions, memoised in a field genpatch adds to the
+//     executionContext: no allocated hash key per object;
+//   - in the functions of plain scalar fields (a scalar or enum field read
+//     from a struct field, with no resolver, no method and no directive), a
+//     first branch before gqlgen's graphql.ResolveField that returns the
+//     value's marshaller straight from the field (graph/plainfield.go).
 //
 // It fails, writing nothing, if the generated code no longer has the shape
 // these edits expect, so a gqlgen upgrade that changes it is noticed.
@@ -27,8 +34,42 @@ import (
 // A plain scalar field's field context: not a method, not a resolver.
 var plainContext = regexp.MustCompile(`(?m)^func \(ec \*executionContext\) fieldContext_(\w+)\(_ context\.Context, field graphql\.CollectedField\) \(fc \*graphql\.FieldContext, err error\) \{\n\treturn graphql\.NewScalarFieldContext\("\w+", field, false, false, "\w+"\)\n\}$`)
 
+// An object's generated function.
+var objectFunc = regexp.MustCompile(`(?s)\nfunc \(ec \*executionContext\) _\w+\(ctx context\.Context, sel ast\.SelectionSet(?:, obj [^)]*)?\) graphql\.Marshaler \{\n.*?\n\}\n`)
+
 // The resolver closure of a plain field: the struct field, no error.
-var plainResolver = regexp.MustCompile(`\n\t\tfunc\(ctx context\.Context\) \(any, error\) \{\n\t\t\treturn obj\.\w+, nil\n\t\t\},\n\t\tnil,\n`)
+var plainResolver = regexp.MustCompile(`\n\t\tfunc\(ctx context\.Context\) \(any, error\) \{\n\t\t\treturn obj\.(\w+), nil\n\t\t\},\n\t\tnil,\n`)
+
+// The marshaller closure of a field: the generated marshaller of its type.
+var fieldMarshaller = regexp.MustCompile(`\n\t\t\treturn ec\.(marshal[^(]+)\(ctx, selections, v\)\n`)
+
+// plainValues are the plain values (graph/plainfield.go) written from a
+// pointer to the field, by the generated marshaller they stand in for; the
+// second element is a condition the value must meet first.
+var plainValues = map[string][2]string{
+	"marshalNString2string":   {"plainString{&obj.%s}", ""},
+	"marshalNID2string":       {"plainString{&obj.%s}", ""},
+	"marshalOString2ᚖstring":  {"plainOptString{obj.%s}", ""},
+	"marshalOID2ᚖstring":      {"plainOptString{obj.%s}", ""},
+	"marshalNInt2int":         {"plainInt{&obj.%s}", ""},
+	"marshalNInt2int64":       {"plainInt64{&obj.%s}", ""},
+	"marshalNBoolean2bool":    {"plainBool{&obj.%s}", ""},
+	"marshalNTime2timeᚐTime":  {"plainTime{&obj.%s}", " && !obj.%s.IsZero()"},
+	"marshalOTime2ᚖtimeᚐTime": {"plainOptTime{obj.%s}", ""},
+}
+
+// plainBranch is the first branch of a plain field's function.
+func plainBranch(field, marshaller string) string {
+	if v, ok := plainValues[marshaller]; ok {
+		cond := ""
+		if v[1] != "" {
+			cond = fmt.Sprintf(v[1], field)
+		}
+		return fmt.Sprintf("\tif ec.plainFields()%s {\n\t\treturn "+v[0]+"\n\t}\n", cond, field)
+	}
+	return fmt.Sprintf("\tif ec.plainFields() && !mayMarshalNull(obj.%s) {\n\t\treturn ec.%s(ctx, field.Selections, obj.%s)\n\t}\n",
+		field, marshaller, field)
+}
 
 // A non-null field of a pointer type: its marshaller reports a nil as an
 // error against the field context, which plainField does not build, so it
@@ -61,13 +102,35 @@ func patch(path string) error {
 		}
 		s = strings.ReplaceAll(s, r[0], r[1])
 	}
-	// Every object's generated function ends by returning its field set.
-	const ret, obj = "\n\treturn out\n}\n", "\n\treturn objectOut(out, fields)\n}\n"
-	if !strings.Contains(s, ret) && !strings.Contains(s, obj) {
-		return fmt.Errorf("%s: no object function returning its field set", path)
+	const ecType, ecMemo = "type executionContext struct {\n\t*graphql.ExecutionContextState[ResolverRoot, DirectiveRoot, ComplexityRoot]\n",
+		"\tfieldsMemo collectMemo // graph/slices.go collectFields\n"
+	if !strings.Contains(s, ecType) {
+		return fmt.Errorf("%s: no executionContext of the shape genpatch knows", path)
 	}
-	s = strings.ReplaceAll(s, ret, obj)
-	const call, plain = "\treturn graphql.ResolveField(\n", "\treturn plainField(ec.Resolvers,\n"
+	if !strings.Contains(s, ecType+ecMemo) {
+		s = strings.Replace(s, ecType, ecType+ecMemo, 1)
+	}
+	const collect, memo = "fields := graphql.CollectFields(ec.OperationContext, sel, ", "fields := ec.collectFields(sel, "
+	if !strings.Contains(s, collect) && !strings.Contains(s, memo) {
+		return fmt.Errorf("%s: no call of graphql.CollectFields to replace", path)
+	}
+	s = strings.ReplaceAll(s, collect, memo)
+	// Every object's generated function builds its field set and ends by
+	// returning it.
+	s = objectFunc.ReplaceAllStringFunc(s, func(f string) string {
+		const set, ret = "\tout := graphql.NewFieldSet(fields)\n", "\n\treturn out\n}\n"
+		if !strings.Contains(f, set) {
+			return f // applied already, or not an object's function
+		}
+		if strings.Contains(f, "Concurrently(") {
+			return strings.Replace(f, ret, "\n\treturn objectOut(out, fields)\n}\n", 1)
+		}
+		return strings.Replace(f, set, "\tout := newObjectSet(fields)\n", 1)
+	})
+	if !strings.Contains(s, "newObjectSet(fields)") {
+		return fmt.Errorf("%s: no object function building its field set", path)
+	}
+	const call, branch = "\treturn graphql.ResolveField(\n", "\tif ec.plainFields()"
 	n := 0
 	for _, m := range plainContext.FindAllStringSubmatch(s, -1) {
 		head := "\nfunc (ec *executionContext) _" + m[1] + "(ctx context.Context, field graphql.CollectedField, obj "
@@ -77,18 +140,19 @@ func patch(path string) error {
 		}
 		end := start + strings.Index(s[start:], "\n}\n")
 		body := s[start:end]
-		if strings.Contains(body, plain) {
+		if strings.Contains(body, branch) {
 			n++
 			continue // applied already
 		}
 		at := strings.Index(body, call)
-		if at < 0 || !plainResolver.MatchString(body) {
+		field, marshaller := plainResolver.FindStringSubmatch(body), fieldMarshaller.FindStringSubmatch(body)
+		if at < 0 || field == nil || marshaller == nil {
 			return fmt.Errorf("%s: _%s is not the plain field function genpatch knows", path, m[1])
 		}
 		if nonNullPointer.MatchString(body) {
 			continue
 		}
-		s = s[:start+at] + plain + s[start+at+len(call):]
+		s = s[:start+at] + plainBranch(field[1], marshaller[1]) + s[start+at:]
 		n++
 	}
 	if n == 0 {
