@@ -82,3 +82,56 @@ func TestPlainFields_AFieldInterceptorStillSeesEveryField(t *testing.T) {
 		}
 	}
 }
+
+// Responses are marshalled into pooled buffers (respbuf.go): concurrent
+// requests of different sizes each get their own answer, whole, while the
+// buffers go round between them.
+func TestResponseBuffers_ConcurrentAnswersStayWhole(t *testing.T) {
+	api := testkit.NewAPI(t, migrations.SQLite)
+	p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
+	admin := domain.Identity{Issuer: api.Issuer.URL(), Subject: testkit.BootstrapSubject}
+	h := graph.NewHandler(api.Service, graph.HandlerOptions{})
+	queries := []string{
+		`query($p: ID!) { programme(id: $p) { id name } }`,
+		`query($p: ID!) { programme(id: $p) { id name organisations { id name kind status domains { domain includeSubdomains createdAt } accessGroups { id name } } } }`,
+		`query($p: ID!) { programme(id: $p) { organisations { name } } }`,
+	}
+	run := func(q string) []byte {
+		body, _ := json.Marshal(map[string]any{"query": q, "variables": map[string]any{"p": p.ID}})
+		r := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r = r.WithContext(lifecycle.WithIdentity(r.Context(), admin))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Body.Bytes()
+	}
+	want := make([][]byte, len(queries))
+	for i, q := range queries {
+		if want[i] = run(q); bytes.Contains(want[i], []byte(`"errors"`)) {
+			t.Fatalf("%s", want[i])
+		}
+	}
+	if len(want[1]) < 4*len(want[0]) {
+		t.Fatalf("the answers should differ in size: %d and %d bytes", len(want[0]), len(want[1]))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 60 {
+				i := (g + n) % len(queries)
+				if got := run(queries[i]); !bytes.Equal(got, want[i]) {
+					errs <- string(got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("an answer changed under concurrency: %.300s", e)
+	}
+}

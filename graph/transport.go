@@ -81,6 +81,7 @@ func (t postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	writeResponse(w, resp)
+	releaseResponse(resp)
 }
 
 func unavailable(resp *graphql.Response) bool {

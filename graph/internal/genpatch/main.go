@@ -12,6 +12,8 @@
 //     allocation per object, written without a map; in the other objects,
 //     `return out` (the *graphql.FieldSet) → objectOut, written the same
 //     way;
+//   - the bytes.Buffer each response is marshalled into → responseBuffer
+//     (graph/respbuf.go), a pooled buffer that already has the room;
 //   - graphql.CollectFields → ec.collectFields (graph/slices.go) in the
 //     objects' functions, memoised in a field genpatch adds to the
 //     executionContext: no allocated hash key per object;
@@ -94,6 +96,7 @@ func patch(path string) error {
 	}
 	s := string(b)
 	for _, r := range [][2]string{
+		{"var buf bytes.Buffer\n\t\t\tdata.MarshalGQL(&buf)\n", "buf := responseBuffer()\n\t\t\tdata.MarshalGQL(buf)\n"},
 		{"graphql.MarshalSliceConcurrently(", "marshalSlice("},
 		{"graphql.NewDeferredGroup(ctx)", "newDeferredGroup(ctx)"},
 	} {
@@ -115,6 +118,9 @@ func patch(path string) error {
 		return fmt.Errorf("%s: no call of graphql.CollectFields to replace", path)
 	}
 	s = strings.ReplaceAll(s, collect, memo)
+	if !strings.Contains(s, "bytes.") { // its one use was the response's buffer
+		s = strings.Replace(s, "\n\t\"bytes\"\n", "\n", 1)
+	}
 	// Every object's generated function builds its field set and ends by
 	// returning it.
 	s = objectFunc.ReplaceAllStringFunc(s, func(f string) string {
