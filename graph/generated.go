@@ -6651,8 +6651,8 @@ func (ec *executionContext) fieldContext_DataRequest_kind(_ context.Context, fie
 }
 
 func (ec *executionContext) _DataRequest_origin(ctx context.Context, field graphql.CollectedField, obj *model.DataRequest) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Origin) {
-		return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, field.Selections, obj.Origin)
+	if v, ok := plainmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[obj.Origin]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -7507,8 +7507,8 @@ func (ec *executionContext) fieldContext_GoverningBody_name(_ context.Context, f
 }
 
 func (ec *executionContext) _GoverningBody_role(ctx context.Context, field graphql.CollectedField, obj *domain.GoverningBody) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Role) {
-		return ec.marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole(ctx, field.Selections, obj.Role)
+	if v, ok := plainmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole[obj.Role]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -8357,8 +8357,8 @@ func (ec *executionContext) fieldContext_Learner_familyName(_ context.Context, f
 }
 
 func (ec *executionContext) _Learner_status(ctx context.Context, field graphql.CollectedField, obj *model.Learner) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Status) {
-		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, field.Selections, obj.Status)
+	if v, ok := plainmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus[obj.Status]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -8896,8 +8896,8 @@ func (ec *executionContext) fieldContext_LifecycleEvent_cursor(_ context.Context
 }
 
 func (ec *executionContext) _LifecycleEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.LifecycleEvent) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Type) {
-		return ec.marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType(ctx, field.Selections, obj.Type)
+	if v, ok := plainmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType[obj.Type]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -9376,8 +9376,8 @@ func (ec *executionContext) fieldContext_MembershipProposal_name(_ context.Conte
 }
 
 func (ec *executionContext) _MembershipProposal_kind(ctx context.Context, field graphql.CollectedField, obj *model.MembershipProposal) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Kind) {
-		return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, field.Selections, obj.Kind)
+	if v, ok := plainmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[obj.Kind]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -11364,8 +11364,8 @@ func (ec *executionContext) fieldContext_Organisation_name(_ context.Context, fi
 }
 
 func (ec *executionContext) _Organisation_kind(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Kind) {
-		return ec.marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind(ctx, field.Selections, obj.Kind)
+	if v, ok := plainmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind[obj.Kind]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -11390,8 +11390,8 @@ func (ec *executionContext) fieldContext_Organisation_kind(_ context.Context, fi
 }
 
 func (ec *executionContext) _Organisation_status(ctx context.Context, field graphql.CollectedField, obj *model.Organisation) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Status) {
-		return ec.marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus(ctx, field.Selections, obj.Status)
+	if v, ok := plainmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus[obj.Status]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -11998,8 +11998,8 @@ func (ec *executionContext) fieldContext_Policy_name(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Policy_type(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Type) {
-		return ec.marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType(ctx, field.Selections, obj.Type)
+	if v, ok := plainmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType[obj.Type]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -12024,8 +12024,8 @@ func (ec *executionContext) fieldContext_Policy_type(_ context.Context, field gr
 }
 
 func (ec *executionContext) _Policy_audience(ctx context.Context, field graphql.CollectedField, obj *model.Policy) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Audience) {
-		return ec.marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience(ctx, field.Selections, obj.Audience)
+	if v, ok := plainmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience[obj.Audience]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -12198,8 +12198,8 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_policyVersion(_ contex
 }
 
 func (ec *executionContext) _PolicyAcceptance_decision(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Decision) {
-		return ec.marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision(ctx, field.Selections, obj.Decision)
+	if v, ok := plainmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision[obj.Decision]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -12224,8 +12224,8 @@ func (ec *executionContext) fieldContext_PolicyAcceptance_decision(_ context.Con
 }
 
 func (ec *executionContext) _PolicyAcceptance_givenBy(ctx context.Context, field graphql.CollectedField, obj *model.PolicyAcceptance) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.GivenBy) {
-		return ec.marshalNGivenBy2string(ctx, field.Selections, obj.GivenBy)
+	if v, ok := plainmarshalNGivenBy2string[obj.GivenBy]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -12458,8 +12458,8 @@ func (ec *executionContext) fieldContext_PolicyVersion_content(_ context.Context
 }
 
 func (ec *executionContext) _PolicyVersion_status(ctx context.Context, field graphql.CollectedField, obj *domain.PolicyVersion) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Status) {
-		return ec.marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus(ctx, field.Selections, obj.Status)
+	if v, ok := plainmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus[obj.Status]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -15160,8 +15160,8 @@ func (ec *executionContext) fieldContext_ScheduledRemoval_organisationId(_ conte
 }
 
 func (ec *executionContext) _ScheduledRemoval_reason(ctx context.Context, field graphql.CollectedField, obj *model.ScheduledRemoval) (ret graphql.Marshaler) {
-	if ec.plainFields() && !mayMarshalNull(obj.Reason) {
-		return ec.marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason(ctx, field.Selections, obj.Reason)
+	if v, ok := plainmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason[obj.Reason]; ok && ec.plainFields() {
+		return v
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -24094,3 +24094,18 @@ func (ec *executionContext) marshalO__Type2ᚖgithubᚗcomᚋ99designsᚋgqlgen�
 }
 
 // endregion ***************************** type.gotpl *****************************
+
+// The plain enum fields' values (graph/plainfield.go plainEnums).
+var (
+	plainmarshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision = plainEnums(marshalNDecision2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDecision)
+	plainmarshalNGivenBy2string = plainEnums(marshalNGivenBy2string)
+	plainmarshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole = plainEnums(marshalNGoverningBodyRole2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyRole)
+	plainmarshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus = plainEnums(marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus)
+	plainmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType = plainEnums(marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType)
+	plainmarshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind = plainEnums(marshalNOrganisationKind2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationKind)
+	plainmarshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus = plainEnums(marshalNOrganisationStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐOrganisationStatus)
+	plainmarshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience = plainEnums(marshalNPolicyAudience2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyAudience)
+	plainmarshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType = plainEnums(marshalNPolicyType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyType)
+	plainmarshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus = plainEnums(marshalNPolicyVersionStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionStatus)
+	plainmarshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason = plainEnums(marshalNRemovalReason2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐRemovalReason)
+)

@@ -34,9 +34,9 @@ import (
 // is written when the response is (plainString and its kind below): no
 // allocation per value. A read model therefore must not change after its
 // resolver returned it; Rollcall's are built for the request and never
-// written again. Other types (enums, JSON, Duration) call gqlgen's own
-// marshaller directly, unless their value may marshal to null
-// (mayMarshalNull).
+// written again. An enum's value comes from a table of its values
+// (plainEnums). Other types (JSON, Duration) call gqlgen's own marshaller
+// directly, unless their value may marshal to null (mayMarshalNull).
 //
 // One thing could need gqlgen's way: an extension that intercepts fields
 // (tracing, per-field metrics). NewHandler records whether one is
@@ -65,6 +65,18 @@ func mayMarshalNull(v any) bool {
 		return x == nil
 	}
 	return false
+}
+
+// plainEnums is the table of an enum's values as plain values, built once
+// from the map gqlgen writes an enum bound to Go values from (its value's
+// name, then graphql.MarshalString): the same bytes, without a marshaller
+// allocated per value.
+func plainEnums[T comparable](names map[T]string) map[T]plainString {
+	out := make(map[T]plainString, len(names))
+	for v, name := range names {
+		out[v] = plainString{&name}
+	}
+	return out
 }
 
 // The plain values. Each holds one pointer, so it is stored in the

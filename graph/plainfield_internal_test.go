@@ -112,3 +112,21 @@ func TestPlainValues_NoAllocationPerValue(t *testing.T) {
 		t.Fatalf("%v allocations per four values", n)
 	}
 }
+
+// A plain enum field writes its value's name as gqlgen does, from a table
+// built from gqlgen's own map; every value of the map is in the table.
+func TestPlainValues_EnumsSameBytesAsGqlgen(t *testing.T) {
+	table := plainmarshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType
+	names := marshalNLifecycleEventType2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEventType
+	if len(table) != len(names) || len(names) != len(domain.EventTypes) {
+		t.Fatalf("%d plain values, %d names, %d event types", len(table), len(names), len(domain.EventTypes))
+	}
+	for _, typ := range domain.EventTypes {
+		var got, want bytes.Buffer
+		table[typ].MarshalGQL(&got)
+		graphql.MarshalString(names[typ]).MarshalGQL(&want)
+		if got.String() != want.String() || got.String() != strconv.Quote(names[typ]) {
+			t.Errorf("%s: plain %s, gqlgen %s", typ, got.String(), want.String())
+		}
+	}
+}

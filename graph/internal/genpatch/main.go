@@ -20,7 +20,8 @@
 //   - in the functions of plain scalar fields (a scalar or enum field read
 //     from a struct field, with no resolver, no method and no directive), a
 //     first branch before gqlgen's graphql.ResolveField that returns the
-//     value's marshaller straight from the field (graph/plainfield.go).
+//     value's marshaller straight from the field, or for an enum from a
+//     table of its values (graph/plainfield.go).
 //
 // It fails, writing nothing, if the generated code no longer has the shape
 // these edits expect, so a gqlgen upgrade that changes it is noticed.
@@ -30,6 +31,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -69,9 +71,21 @@ func plainBranch(field, marshaller string) string {
 		}
 		return fmt.Sprintf("\tif ec.plainFields()%s {\n\t\treturn "+v[0]+"\n\t}\n", cond, field)
 	}
+	if enums[marshaller] {
+		return fmt.Sprintf("\tif v, ok := plain%s[obj.%s]; ok && ec.plainFields() {\n\t\treturn v\n\t}\n", marshaller, field)
+	}
 	return fmt.Sprintf("\tif ec.plainFields() && !mayMarshalNull(obj.%s) {\n\t\treturn ec.%s(ctx, field.Selections, obj.%s)\n\t}\n",
 		field, marshaller, field)
 }
+
+// enums are the marshallers of the enums bound to Go values: gqlgen writes
+// each value's name from a map of the same name as the marshaller. A plain
+// enum field returns its value's entry of a table built from that map
+// (plainEnums, graph/plainfield.go); a value missing from the map takes
+// gqlgen's way.
+var enums = map[string]bool{}
+
+var enumMap = regexp.MustCompile(`(?m)^\t(marshalN[^ ]+) = map\[[^]]+\]string\{$`)
 
 // A non-null field of a pointer type: its marshaller reports a nil as an
 // error against the field context, which plainField does not build, so it
@@ -136,7 +150,10 @@ func patch(path string) error {
 	if !strings.Contains(s, "newObjectSet(fields)") {
 		return fmt.Errorf("%s: no object function building its field set", path)
 	}
-	const call, branch = "\treturn graphql.ResolveField(\n", "\tif ec.plainFields()"
+	for _, m := range enumMap.FindAllStringSubmatch(s, -1) {
+		enums[m[1]] = true
+	}
+	const call, branch = "\treturn graphql.ResolveField(\n", "ec.plainFields()"
 	n := 0
 	for _, m := range plainContext.FindAllStringSubmatch(s, -1) {
 		head := "\nfunc (ec *executionContext) _" + m[1] + "(ctx context.Context, field graphql.CollectedField, obj "
@@ -163,6 +180,17 @@ func patch(path string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: no plain scalar field found", path)
+	}
+	// The enums' tables, for the plain enum fields' branches.
+	var tables []string
+	for m := range enums {
+		if strings.Contains(s, "plain"+m+"[obj.") && !strings.Contains(s, "\tplain"+m+" = ") {
+			tables = append(tables, "\tplain"+m+" = plainEnums("+m+")\n")
+		}
+	}
+	if len(tables) > 0 {
+		sort.Strings(tables)
+		s += "\n// The plain enum fields' values (graph/plainfield.go plainEnums).\nvar (\n" + strings.Join(tables, "") + ")\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
 }
