@@ -22,18 +22,18 @@ func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.F
 	// Scanned by hand: gorm's reflective Find cost about 1 s of CPU in a
 	// drain of 1,000,000 events. The statement is the one Find built (the
 	// limit written into the text), without the programme ID every row
-	// would repeat.
+	// would repeat. One row is scanned into e and copied into out, so only
+	// the learner ID is allocated per row.
 	out := make([]domain.FeedEvent, 0, min(max(limit, 0), 5001))
-	var typ sql.RawBytes
-	err := queryRows(s.db(ctx), `SELECT id, learner_id, type, learner_version, occurred_at FROM lifecycle_events
+	var (
+		e   domain.FeedEvent
+		typ sql.RawBytes
+	)
+	err := s.readRows(ctx, `SELECT id, learner_id, type, learner_version, occurred_at FROM lifecycle_events
 		WHERE programme_id = ? AND id > ? ORDER BY id LIMIT `+strconv.Itoa(max(limit, 0)), []any{programmeID, pos.ID},
-		func(r *sql.Rows) error {
-			e := domain.FeedEvent{Event: domain.Event{ProgrammeID: programmeID}}
-			if err := r.Scan(&e.ID, &e.LearnerID, &typ, &e.LearnerVersion, &e.OccurredAt); err != nil {
-				return err
-			}
-			e.Type = eventType(typ)
-			e.OccurredAt = e.OccurredAt.UTC()
+		[]any{&e.ID, &e.LearnerID, &typ, &e.LearnerVersion, &e.OccurredAt},
+		func() error {
+			e.ProgrammeID, e.Type, e.OccurredAt = programmeID, eventType(typ), e.OccurredAt.UTC()
 			out = append(out, e)
 			return nil
 		})
@@ -184,18 +184,7 @@ func (s *Store) enrolmentRows(ctx context.Context, programmeID, afterLearner, af
 	// the joins indexable. SQLite's plan has the same shape: learners by
 	// (programme_id, id), each join by key, "USE TEMP B-TREE FOR LAST TERM
 	// OF ORDER BY".
-	sqlRows, err := s.db(ctx).Raw(`SELECT l.id, l.email, l.given_name, l.family_name, CAST(l.access_group_id AS text), g.name,
-			c.lms_course_id, l.version, l.given_name IS NULL, l.family_name IS NULL
-		FROM learners l
-		JOIN access_groups g ON g.id = l.access_group_id
-		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
-		JOIN courses c ON c.id = agc.course_id
-		WHERE l.programme_id = ? AND `+guardSQL("l", domain.Bulk{From: domain.HasAccess})+cond+`
-		ORDER BY l.id, `+course+` LIMIT `+strconv.Itoa(n), args...).Rows()
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer sqlRows.Close()
+	//
 	// Scanned by hand: gorm's reflection costs more than the query here. A
 	// learner's columns repeat on each of their course rows: they are read
 	// as raw bytes and copied into strings once per learner.
@@ -208,21 +197,28 @@ func (s *Store) enrolmentRows(ctx context.Context, programmeID, afterLearner, af
 		noGiven, noFamily         bool
 	)
 	rows := make([]domain.Enrolment, 0, min(n, 5001))
-	for sqlRows.Next() {
-		if err := sqlRows.Scan(&id, &email, &given, &family, &groupID, &groupName, &lmsID, &version, &noGiven, &noFamily); err != nil {
-			return nil, translate(err)
-		}
-		if string(id) != last {
-			last = string(id)
-			cur = domain.Enrolment{LearnerID: last, Email: string(email), GivenName: optString(given, noGiven), FamilyName: optString(family, noFamily),
-				AccessGroupID: string(groupID), AccessGroupName: string(groupName), LearnerVersion: version}
-		}
-		e := cur
-		e.LMSCourseID = string(lmsID)
-		rows = append(rows, e)
-	}
-	if err := sqlRows.Err(); err != nil {
-		return nil, translate(err)
+	err := s.readRows(ctx, `SELECT l.id, l.email, l.given_name, l.family_name, CAST(l.access_group_id AS text), g.name,
+			c.lms_course_id, l.version, l.given_name IS NULL, l.family_name IS NULL
+		FROM learners l
+		JOIN access_groups g ON g.id = l.access_group_id
+		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id
+		JOIN courses c ON c.id = agc.course_id
+		WHERE l.programme_id = ? AND `+guardSQL("l", domain.Bulk{From: domain.HasAccess})+cond+`
+		ORDER BY l.id, `+course+` LIMIT `+strconv.Itoa(n), args,
+		[]any{&id, &email, &given, &family, &groupID, &groupName, &lmsID, &version, &noGiven, &noFamily},
+		func() error {
+			if string(id) != last {
+				last = string(id)
+				cur = domain.Enrolment{LearnerID: last, Email: string(email), GivenName: optString(given, noGiven), FamilyName: optString(family, noFamily),
+					AccessGroupID: string(groupID), AccessGroupName: string(groupName), LearnerVersion: version}
+			}
+			e := cur
+			e.LMSCourseID = string(lmsID)
+			rows = append(rows, e)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return rows, nil
 }

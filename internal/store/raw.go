@@ -1,10 +1,19 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"gorm.io/gorm"
+
+	"github.com/rollcall-dev/rollcall/migrations"
 )
 
 // queryRows runs a raw statement and hands each row to scan.
@@ -65,3 +74,111 @@ func scanIDs(out *[]string) func(*sql.Rows) error {
 type pgArray struct{ v any }
 
 func (a pgArray) Value() (driver.Value, error) { return a.v, nil }
+
+// readRows runs one SELECT and calls row after scanning each of its rows
+// into dest, as database/sql's Rows.Scan would: a *sql.RawBytes
+// destination is given the column's bytes, valid until the next row (text
+// columns only on PostgreSQL). SQLite reads through queryRows.
+//
+// PostgreSQL reads through pgx's own API, on the transaction's connection
+// or a pooled one (withPgx). database/sql on pgx's stdlib driver boxes
+// every value of every row into a driver.Value, a new string for each text
+// (stdlib Rows.Next, initValueFuncs), before Scan converts it: about seven
+// allocations a row of a feed page. pgx scans each column straight into
+// its typed destination with the plan chosen for the first row (pgx
+// rows.go baseRows.Scan), and skips a nil one, whose bytes RawValues
+// gives: a row costs only the strings the caller keeps.
+//
+// The statement is the one gorm sends for query (its ? numbered $1, $2, …,
+// gorm clause.Expr.Build with the postgres dialector's BindVarTo), run on
+// the same pgx connection as database/sql's statements with that
+// connection's exec mode: the ConnConfig gorm's postgres driver parsed
+// from the DSN (QueryExecModeCacheStatement unless the DSN chooses
+// another), so the same prepared statement and the same plans. The result
+// formats are the ones stdlib asks for (databaseSQLResultFormats): binary
+// for intrinsic types, text for the rest, so raw bytes are the text
+// database/sql gave as sql.RawBytes. The statement counts once and its
+// errors are translated, as queryRows's.
+func (s *Store) readRows(ctx context.Context, query string, args []any, dest []any, row func() error) error {
+	if s.dialect != migrations.Postgres {
+		return queryRows(s.db(ctx), query, args, func(r *sql.Rows) error {
+			if err := r.Scan(dest...); err != nil {
+				return err
+			}
+			return row()
+		})
+	}
+	typed := slices.Clone(dest)
+	raw := make([]*sql.RawBytes, len(dest))
+	for i, d := range dest {
+		if b, ok := d.(*sql.RawBytes); ok {
+			typed[i], raw[i] = nil, b
+		}
+	}
+	query = pgPlaceholders(query)
+	args = append([]any{pgResultFormats}, args...)
+	return translate(s.withPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		if s.stmts != nil {
+			s.stmts.Add(1)
+		}
+		rows, err := c.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for i, f := range rows.FieldDescriptions() {
+			if i < len(raw) && raw[i] != nil && f.Format != pgx.TextFormatCode {
+				return fmt.Errorf("store: column %d (type OID %d) comes in binary: it cannot be read as text bytes", i, f.DataTypeOID)
+			}
+		}
+		for rows.Next() {
+			if err := rows.Scan(typed...); err != nil {
+				return err
+			}
+			vals := rows.RawValues()
+			for i, b := range raw {
+				if b != nil {
+					*b = vals[i]
+				}
+			}
+			if err := row(); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}))
+}
+
+// pgResultFormats is pgx stdlib's databaseSQLResultFormats (stdlib/sql.go
+// init), which is not exported.
+var pgResultFormats = pgx.QueryResultFormatsByOID{
+	pgtype.BoolOID:        pgx.BinaryFormatCode,
+	pgtype.ByteaOID:       pgx.BinaryFormatCode,
+	pgtype.CIDOID:         pgx.BinaryFormatCode,
+	pgtype.DateOID:        pgx.BinaryFormatCode,
+	pgtype.Float4OID:      pgx.BinaryFormatCode,
+	pgtype.Float8OID:      pgx.BinaryFormatCode,
+	pgtype.Int2OID:        pgx.BinaryFormatCode,
+	pgtype.Int4OID:        pgx.BinaryFormatCode,
+	pgtype.Int8OID:        pgx.BinaryFormatCode,
+	pgtype.OIDOID:         pgx.BinaryFormatCode,
+	pgtype.TimestampOID:   pgx.BinaryFormatCode,
+	pgtype.TimestamptzOID: pgx.BinaryFormatCode,
+	pgtype.XIDOID:         pgx.BinaryFormatCode,
+}
+
+// pgPlaceholders numbers query's ? placeholders $1, $2, … as gorm's Raw
+// does on PostgreSQL.
+func pgPlaceholders(query string) string {
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' {
+			b.WriteByte(query[i])
+			continue
+		}
+		n++
+		b.WriteString("$" + strconv.Itoa(n))
+	}
+	return b.String()
+}

@@ -262,24 +262,43 @@ type eventsKey struct{}
 
 type txConnKey struct{}
 
-// withPgx runs fn with the pgx connection of ctx's transaction, for what
-// database/sql cannot do (COPY): the transaction was begun on a
-// database/sql Conn, whose Raw hands over the driver's connection (pgx
-// stdlib.Conn), the same session, so what fn does is part of the
-// transaction. PostgreSQL only.
+// withPgx runs fn with a pgx connection, for what database/sql cannot do
+// (COPY) or does at a cost (reading rows without boxing each value,
+// readRows): inside a transaction begun by InTx the connection of that
+// transaction, outside one a connection taken from the pool for fn alone.
+// Either is a database/sql Conn whose Raw hands over the driver's
+// connection (pgx stdlib.Conn); in a transaction it is the same session, so
+// what fn does is part of the transaction. PostgreSQL only.
 //
-// While fn runs, Raw holds the driver connection the transaction uses, so
-// fn must use only the pgx connection and the context it is given: a store
-// call with that context panics at once (db) instead of waiting for itself.
-// And Raw must not see a panic or an error matching driver.ErrBadConn: it
-// would close the connection, which waits for the open transaction to end
-// further up this goroutine, for ever. So a panic is carried past Raw and
-// raised again after it, and such an error is passed on as text; the
-// transaction then rolls back as for any other failure.
+// While fn runs, Raw holds the driver connection, so fn must use only the
+// pgx connection and the context it is given: a store call with that
+// context inside a transaction (db), or one that reads through withPgx
+// again (readRows), panics at once instead of waiting for itself.
+//
+// Raw discards the connection when fn panics or returns an error matching
+// driver.ErrBadConn (database/sql Conn.Raw, closemuRUnlockCondReleaseConn).
+// Inside a transaction it must not: closing waits for the open transaction
+// to end further up this goroutine, for ever. So a panic is carried past
+// Raw and raised again after it, and such an error is passed on as text;
+// the transaction then rolls back as for any other failure. A pooled
+// connection holds no transaction and is discarded: after a panic its
+// state (a result half read) is unknown.
 func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
-	conn, ok := ctx.Value(txConnKey{}).(*sql.Conn)
-	if !ok {
-		return errors.New("store: withPgx needs a PostgreSQL transaction begun by InTx")
+	if ctx.Value(pgxBusyKey{}) != nil {
+		panic("store: a store call inside withPgx would wait for its own connection")
+	}
+	conn, inTx := ctx.Value(txConnKey{}).(*sql.Conn)
+	if !inTx {
+		if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok || s.dialect != migrations.Postgres {
+			// A pooled connection would be outside the transaction.
+			return errors.New("store: withPgx needs PostgreSQL and, in a transaction, one begun by InTx")
+		}
+		c, err := s.sqlDB.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close() // back to the pool; nothing if Raw discarded it
+		conn = c
 	}
 	var panicked any
 	err := conn.Raw(func(dc any) (err error) {
@@ -287,16 +306,18 @@ func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx
 			if r := recover(); r != nil {
 				panicked, err = r, errors.New("store: panic in withPgx")
 			}
+			switch {
+			case inTx && errors.Is(err, driver.ErrBadConn):
+				err = fmt.Errorf("store: the connection failed: %s", err.Error())
+			case !inTx && panicked != nil:
+				err = driver.ErrBadConn
+			}
 		}()
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("store: the driver connection is a %T, not pgx's", dc)
 		}
-		err = fn(context.WithValue(ctx, pgxBusyKey{}, true), pc.Conn())
-		if errors.Is(err, driver.ErrBadConn) {
-			err = fmt.Errorf("store: the connection failed: %s", err.Error())
-		}
-		return err
+		return fn(context.WithValue(ctx, pgxBusyKey{}, true), pc.Conn())
 	})
 	if panicked != nil {
 		panic(panicked)

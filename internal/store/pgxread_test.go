@@ -1,0 +1,308 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/store"
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+// readWorld is a programme with one course in one group and an active
+// learner in it: one enrolment row.
+func readWorld(t *testing.T, st *store.Store) (ctWorld, domain.Learner) {
+	t.Helper()
+	ctx := context.Background()
+	w := ctNew(t, st)
+	if err := st.CreateCourse(ctx, domain.Course{ID: ctID(0x501), ProgrammeID: w.p.ID, LMSCourseID: "c-1", Title: "Course", CreatedAt: w.now}); err != nil {
+		t.Fatal(err)
+	}
+	group := ctID(0x510)
+	if err := st.CreateAccessGroup(ctx, domain.AccessGroup{ID: group, OrganisationID: w.org.ID, Name: "Group", CreatedAt: w.now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetAccessGroupCourses(ctx, group, []string{ctID(0x501)}); err != nil {
+		t.Fatal(err)
+	}
+	email := "ann@org.example"
+	l := domain.Learner{ID: ctID(0x520), ProgrammeID: w.p.ID, OrganisationID: w.org.ID, AccessGroupID: &group, Email: &email,
+		Status: domain.StatusActive, Version: 1, CreatedAt: w.now, UpdatedAt: w.now, Origin: domain.OriginAdmin}
+	if err := st.CreateLearner(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	return w, l
+}
+
+// A feed page and an enrolments page read inside a transaction see what the
+// transaction wrote and has not committed: on PostgreSQL they are read
+// through pgx on the transaction's own connection, not a pooled one, as
+// prepared statements (pgx's statement cache, as database/sql's reads), so
+// their plans are those of before. Nothing of it stays after the rollback
+// (INV5).
+func TestReadRows_INV5_PagesReadInATransactionSeeItsWrites(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		w, l := readWorld(t, st)
+		boom := errors.New("rolled back")
+		err := st.InTx(ctx, func(ctx context.Context) error {
+			if err := st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: l.ID, Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now}}); err != nil {
+				return err
+			}
+			es, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10)
+			if err != nil || len(es) != 1 || es[0].LearnerID != l.ID || es[0].LearnerVersion != 2 {
+				t.Errorf("the transaction's feed: %+v %v, want its one event", es, err)
+			}
+			email := "bob@org.example"
+			bob := l
+			bob.ID, bob.Email = ctID(0x521), &email
+			if err := st.CreateLearner(ctx, bob); err != nil {
+				return err
+			}
+			rows, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10)
+			if err != nil || len(rows) != 2 || rows[1].LearnerID != bob.ID || rows[1].Email != email {
+				t.Errorf("the transaction's enrolments: %+v %v, want Ann's and Bob's", rows, err)
+			}
+			if st.Dialect() == migrations.Postgres {
+				if err := st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
+					var n int
+					err := c.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements
+						WHERE (statement LIKE '%FROM lifecycle_events%programme_id = $1 AND id > $2%'
+						   OR statement LIKE '%FROM learners l%l.programme_id = $1 AND%')
+						  AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n)
+					if err == nil && n != 2 {
+						t.Errorf("%d of the two reads are prepared statements of this session", n)
+					}
+					return err
+				}); err != nil {
+					return err
+				}
+			}
+			return boom
+		})
+		if err != boom {
+			t.Fatalf("InTx: %v", err)
+		}
+		if es, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10); err != nil || len(es) != 0 {
+			t.Fatalf("after the rollback: %+v %v", es, err)
+		}
+		if rows, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); err != nil || len(rows) != 1 || rows[0].LearnerID != l.ID {
+			t.Fatalf("enrolments after the rollback: %+v %v", rows, err)
+		}
+	})
+}
+
+// A feed page and an enrolments page are one statement each, inside a
+// transaction or not: the reads that go through pgx are counted as the
+// ones through gorm are.
+func TestReadRows_OneStatementPerPage(t *testing.T) {
+	for _, d := range testkit.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			var n atomic.Int64
+			st := testkit.NewStore(t, d, store.Options{CountStatements: &n})
+			w, _ := readWorld(t, st)
+			pages := func(ctx context.Context) error {
+				for _, read := range []func() error{
+					func() error { _, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10); return err },
+					func() error { _, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); return err },
+				} {
+					n.Store(0)
+					if err := read(); err != nil {
+						return err
+					}
+					if got := n.Load(); got != 1 {
+						t.Errorf("a page ran %d statements, want 1", got)
+					}
+				}
+				return nil
+			}
+			if err := pages(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.InTx(context.Background(), pages); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// withPool runs WithPgx outside a transaction and returns what it returned
+// or the panic it raised, failing if neither comes within 5 s (a connection
+// never given back to a pool of one).
+func withPool(t *testing.T, st *store.Store, fn func(ctx context.Context, c *pgx.Conn) error) (err error, panicked any) {
+	t.Helper()
+	type result struct {
+		err error
+		p   any
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			r.p = recover()
+			done <- r
+		}()
+		r.err = st.WithPgx(context.Background(), fn)
+	}()
+	select {
+	case r := <-done:
+		return r.err, r.p
+	case <-time.After(5 * time.Second):
+		t.Fatal("WithPgx never returned: the pool's one connection is held")
+		return nil, nil
+	}
+}
+
+// backend is the server process of the pooled connection WithPgx is given.
+func backend(t *testing.T, st *store.Store) int32 {
+	t.Helper()
+	var pid int32
+	if err, p := withPool(t, st, func(ctx context.Context, c *pgx.Conn) error {
+		return c.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid)
+	}); err != nil || p != nil {
+		t.Fatalf("WithPgx on the pool: %v %v", err, p)
+	}
+	return pid
+}
+
+// Outside a transaction WithPgx takes a connection from the pool and gives
+// it back; a panic in its function reaches the caller, and an error meaning
+// the connection is bad comes back as such: either way the connection,
+// whose state is unknown, is discarded, not handed to the next caller, and
+// the pool (of one here) is not left waiting for it.
+func TestWithPgx_APanicOrBadConnectionOutsideATransactionDiscardsThePooledConnection(t *testing.T) {
+	st := testkit.NewStore(t, migrations.Postgres, store.Options{MaxOpenConns: 1})
+	first := backend(t, st)
+	if again := backend(t, st); again != first {
+		t.Fatalf("a connection given back cleanly was not reused: backend %d, then %d", first, again)
+	}
+	for _, c := range []struct {
+		name string
+		fn   func(ctx context.Context, c *pgx.Conn) error
+	}{
+		{"a panic", func(ctx context.Context, c *pgx.Conn) error {
+			rows, err := c.Query(ctx, `SELECT generate_series(1, 100000)`)
+			if err != nil {
+				return err
+			}
+			rows.Next() // a result half read
+			panic("boom")
+		}},
+		{"a bad connection", func(ctx context.Context, c *pgx.Conn) error {
+			return fmt.Errorf("lost: %w", driver.ErrBadConn)
+		}},
+	} {
+		err, p := withPool(t, st, c.fn)
+		switch c.name {
+		case "a panic":
+			if p != "boom" {
+				t.Fatalf("%s: want it raised again, got panic %v, error %v", c.name, p, err)
+			}
+		default:
+			if p != nil || !errors.Is(err, driver.ErrBadConn) {
+				t.Fatalf("%s: want the error back, got panic %v, error %v", c.name, p, err)
+			}
+		}
+		if s := st.SQL().Stats(); s.InUse != 0 || s.OpenConnections > 1 {
+			t.Fatalf("%s: %d connections in use, %d open after it", c.name, s.InUse, s.OpenConnections)
+		}
+		next := backend(t, st)
+		if next == first {
+			t.Fatalf("%s: the connection (backend %d) went back to the pool", c.name, first)
+		}
+		first = next
+	}
+}
+
+// A store call made with the context withPgx gives its function fails at
+// once, a feed or enrolments page included (it would take withPgx's
+// connection again and wait for itself).
+func TestWithPgx_APageReadInsideFailsAtOnce(t *testing.T) {
+	st := testkit.NewStore(t, migrations.Postgres, store.Options{})
+	w, _ := readWorld(t, st)
+	for _, read := range []func(ctx context.Context) error{
+		func(ctx context.Context) error {
+			_, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10)
+			return err
+		},
+		func(ctx context.Context) error {
+			_, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10)
+			return err
+		},
+	} {
+		_, p := inTxWith(t, st, func(ctx context.Context, c *pgx.Conn) error { return read(ctx) })
+		if s, _ := p.(string); !strings.Contains(s, "inside withPgx") {
+			t.Fatalf("in a transaction: want a panic naming the mistake, got %v", p)
+		}
+		noOpenTransactions(t, st)
+		_, p = withPool(t, st, func(ctx context.Context, c *pgx.Conn) error { return read(ctx) })
+		if s, _ := p.(string); !strings.Contains(s, "inside withPgx") {
+			t.Fatalf("outside one: want a panic naming the mistake, got %v", p)
+		}
+	}
+}
+
+// While the database refuses connections a feed or enrolments page is
+// UNAVAILABLE (the client retries), not an internal error; once it accepts
+// them again the pages are read without a restart: the pool kept no dead
+// connection.
+func TestReadRows_ADatabaseRefusingConnectionsIsUnavailable(t *testing.T) {
+	st := testkit.NewStore(t, migrations.Postgres, store.Options{})
+	w, _ := readWorld(t, st)
+	ctx := context.Background()
+	var dbName string
+	if err := st.SQL().QueryRow(`SELECT current_database()`).Scan(&dbName); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("pgx", testkit.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	allow := func(ok bool) {
+		t.Helper()
+		if _, err := admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS %t`, dbName, ok)); err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, dbName); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS true`, dbName)) })
+	reads := map[string]func() error{
+		"a feed page":        func() error { _, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10); return err },
+		"an enrolments page": func() error { _, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); return err },
+	}
+	for name, read := range reads {
+		if err := read(); err != nil {
+			t.Fatalf("%s before the outage: %v", name, err)
+		}
+	}
+	allow(false)
+	for name, read := range reads {
+		for range 2 { // a connection of the pool (killed), then a new one (refused)
+			if err := read(); apperr.CodeOf(err) != apperr.Unavailable {
+				t.Errorf("%s with the database refusing connections: %v (code %q), want %s", name, err, apperr.CodeOf(err), apperr.Unavailable)
+			}
+		}
+	}
+	allow(true)
+	for name, read := range reads {
+		if err := read(); err != nil {
+			t.Errorf("%s after the outage: %v", name, err)
+		}
+	}
+}
