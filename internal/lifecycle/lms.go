@@ -265,19 +265,9 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 		}
 	}
 	now := s.clock()
-	// Expired only when events after the cursor were purged: an idle reader
-	// at the head keeps its place however long it waits. Reading from the
-	// start begins at the horizon.
-	horizon, err := s.st.FeedHorizon(ctx, p.ID)
-	if err != nil {
-		return FeedPage{}, err
-	}
-	from := domain.FeedPosition{ID: horizon}
+	var after int64
 	if pos != nil {
-		from = *pos
-		if from.ID < horizon {
-			return FeedPage{}, apperr.New(apperr.CursorExpired, "events after this cursor are past the feed's retention; list enrolments again and follow the feed from its asOf").WithField("after")
-		}
+		after = pos.ID
 	}
 	var wake <-chan struct{}
 	if wait > 0 {
@@ -296,9 +286,20 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		es, err := s.st.ReadEvents(ctx, p.ID, from, first+1)
+		es, horizon, err := s.st.ReadEvents(ctx, p.ID, after, first+1)
 		if err != nil {
 			return FeedPage{}, err
+		}
+		// Expired only when events after the cursor were purged (the
+		// horizon read with the events, on every read of a long-poll): an
+		// idle reader at the head keeps its place however long it waits.
+		// Reading from the start begins at the horizon.
+		from := domain.FeedPosition{ID: horizon}
+		if pos != nil {
+			from = *pos
+			if from.ID < horizon {
+				return FeedPage{}, apperr.New(apperr.CursorExpired, "events after this cursor are past the feed's retention; list enrolments again and follow the feed from its asOf").WithField("after")
+			}
 		}
 		page := FeedPage{Next: from}
 		if len(es) > first {

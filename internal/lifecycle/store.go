@@ -201,13 +201,14 @@ type Leaving interface {
 }
 
 // Feed: the LMS's change feed and desired state (invariant 3). ReadEvents:
-// the events after a position, in order, gap-free under concurrent writers.
+// the events after an event ID (or after the purge horizon, when further),
+// in order, gap-free under concurrent writers, and the horizon (the last
+// event ID purged) read with them.
 type Feed interface {
 	AppendEvents(ctx context.Context, es []domain.Event) error
-	ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error)
+	ReadEvents(ctx context.Context, programmeID string, after int64, limit int) (events []domain.FeedEvent, horizon int64, err error)
 	FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error)
 	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
-	FeedHorizon(ctx context.Context, programmeID string) (int64, error)
 	// WatchFeed wakes the returned channel when events of the programme
 	// commit after the call (LISTEN/NOTIFY on PostgreSQL); stop ends it.
 	WatchFeed(programmeID string) (wake <-chan struct{}, stop func())

@@ -354,11 +354,11 @@ func TestContract_Feed(t *testing.T) {
 			t.Fatal(err)
 		}
 		// ReadEvents: the events after a position, in order, paged.
-		got, err := st.ReadEvents(ctx, w.p.ID, head, 2)
+		got, _, err := st.ReadEvents(ctx, w.p.ID, head.ID, 2)
 		if err != nil || len(got) != 2 || got[0].LearnerVersion != 2 || got[1].LearnerVersion != 3 || got[0].ID >= got[1].ID {
 			t.Fatalf("first page: %+v %v", got, err)
 		}
-		rest, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{ID: got[1].ID}, 10)
+		rest, _, err := st.ReadEvents(ctx, w.p.ID, got[1].ID, 10)
 		if err != nil || len(rest) != 1 || rest[0].LearnerVersion != 4 {
 			t.Fatalf("second page: %+v %v", rest, err)
 		}
@@ -374,12 +374,54 @@ func TestContract_Feed(t *testing.T) {
 		if err != nil || end.ID != rest[0].ID {
 			t.Fatalf("FeedHead after the events: %+v %v (last event %d)", end, err, rest[0].ID)
 		}
-		if none, err := st.ReadEvents(ctx, w.p.ID, end, 10); err != nil || len(none) != 0 {
+		if none, _, err := st.ReadEvents(ctx, w.p.ID, end.ID, 10); err != nil || len(none) != 0 {
 			t.Fatalf("after the head: %+v %v", none, err)
 		}
 		// Another programme's feed does not see them.
-		if other, err := st.ReadEvents(ctx, ctMissing, domain.FeedPosition{}, 10); err != nil || len(other) != 0 {
+		if other, _, err := st.ReadEvents(ctx, ctMissing, 0, 10); err != nil || len(other) != 0 {
 			t.Fatalf("another programme's feed: %+v %v", other, err)
+		}
+	})
+}
+
+// A feed page carries the purge horizon read by its own statement, so from
+// the events' snapshot: it skips what a purge left behind the horizon, and
+// a cursor below the horizon is seen as such whatever page it reads
+// (INV-3: the reader is told, never handed a page with a hole).
+func TestContract_INV3_FeedPageCarriesThePurgeHorizon(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		w := ctNew(t, st)
+		learner := ctID(0x530)
+		old := w.now.Add(-48 * time.Hour)
+		var es []domain.Event
+		for v, at := range []time.Time{old, old, w.now} {
+			es = append(es, domain.Event{ProgrammeID: w.p.ID, LearnerID: learner, Type: domain.EventUpdated, LearnerVersion: int64(v + 1), OccurredAt: at})
+		}
+		if err := st.AppendEvents(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+		all, horizon, err := st.ReadEvents(ctx, w.p.ID, 0, 10)
+		if err != nil || len(all) != 3 || horizon != 0 {
+			t.Fatalf("before the purge: %d events, horizon %d, %v", len(all), horizon, err)
+		}
+		if n, err := st.PurgeEvents(ctx, w.now.Add(-24*time.Hour)); err != nil || n != 2 {
+			t.Fatalf("purge: %d %v", n, err)
+		}
+		for _, c := range []struct {
+			name  string
+			after int64
+			want  int
+		}{
+			{"from the start", 0, 1},
+			{"from a purged event", all[0].ID, 1},
+			{"from the last purged event", all[1].ID, 1},
+			{"from the head", all[2].ID, 0},
+		} {
+			got, h, err := st.ReadEvents(ctx, w.p.ID, c.after, 10)
+			if err != nil || h != all[1].ID || len(got) != c.want || (c.want == 1 && got[0].ID != all[2].ID) {
+				t.Errorf("%s: %d events, horizon %d (want %d events, horizon %d), %v", c.name, len(got), h, c.want, all[1].ID, err)
+			}
 		}
 	})
 }

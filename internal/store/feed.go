@@ -13,34 +13,53 @@ import (
 	"github.com/rollcall-dev/rollcall/migrations"
 )
 
-// ReadEvents returns up to limit events of a programme after pos, in feed
-// order (row ID). Writers serialise their feed inserts per programme until
-// commit (AppendEvents), so an ID is visible only after every smaller one of
-// the programme has committed or aborted: reading past a visible ID can never
-// skip a row that commits later. That is what makes the feed gap-free.
-func (s *Store) ReadEvents(ctx context.Context, programmeID string, pos domain.FeedPosition, limit int) ([]domain.FeedEvent, error) {
+// ReadEvents returns up to limit events of a programme after the event ID
+// after, or after its purge horizon (the last event ID purged, 0 for none)
+// when that is further on, in feed order (row ID); and the horizon. Writers
+// serialise their feed inserts per programme until commit (AppendEvents),
+// so an ID is visible only after every smaller one of the programme has
+// committed or aborted: reading past a visible ID can never skip a row that
+// commits later. That is what makes the feed gap-free.
+//
+// The horizon is read by the same statement as the events, so from the same
+// snapshot: a reader whose cursor is below it has lost events to a purge and
+// must be told (CURSOR_EXPIRED). Read by a statement of its own before the
+// events, as it was, a purge committing between the two deleted events
+// after the cursor that the horizon read did not yet cover: a gap the
+// reader could not see. When no event follows, the horizon is read alone;
+// a purge committing after the empty read can only make the answer more
+// cautious.
+func (s *Store) ReadEvents(ctx context.Context, programmeID string, after int64, limit int) (events []domain.FeedEvent, horizon int64, err error) {
 	// Scanned by hand: gorm's reflective Find cost about 1 s of CPU in a
-	// drain of 1,000,000 events. The statement is the one Find built (the
-	// limit written into the text), without the programme ID every row
-	// would repeat. One row is scanned into e and copied into out, so only
-	// the learner ID is allocated per row.
+	// drain of 1,000,000 events. The limit is written into the text. One
+	// row is scanned into e and copied into out, so only the learner ID is
+	// allocated per row. The horizon's subqueries are uncorrelated, so
+	// PostgreSQL runs each once (InitPlans) and the horizon bounds the
+	// index range like the cursor does.
 	out := make([]domain.FeedEvent, 0, min(max(limit, 0), 5001))
 	var (
 		e   domain.FeedEvent
 		typ sql.RawBytes
 	)
-	err := s.readRows(ctx, `SELECT id, learner_id, type, learner_version, occurred_at FROM lifecycle_events
-		WHERE programme_id = ? AND id > ? ORDER BY id LIMIT `+strconv.Itoa(max(limit, 0)), []any{programmeID, pos.ID},
-		[]any{&e.ID, &e.LearnerID, &typ, &e.LearnerVersion, &e.OccurredAt},
+	const horizonSQL = `coalesce((SELECT purged_upto FROM feed_horizons WHERE programme_id = ?), 0)`
+	err = s.readRows(ctx, `SELECT id, learner_id, type, learner_version, occurred_at, `+horizonSQL+` FROM lifecycle_events
+		WHERE programme_id = ? AND id > ? AND id > `+horizonSQL+` ORDER BY id LIMIT `+strconv.Itoa(max(limit, 0)),
+		[]any{programmeID, programmeID, after, programmeID},
+		[]any{&e.ID, &e.LearnerID, &typ, &e.LearnerVersion, &e.OccurredAt, &horizon},
 		func() error {
 			e.ProgrammeID, e.Type, e.OccurredAt = programmeID, eventType(typ), e.OccurredAt.UTC()
 			out = append(out, e)
 			return nil
 		})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return out, nil
+	if len(out) == 0 {
+		if horizon, err = s.feedHorizon(ctx, programmeID); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, horizon, nil
 }
 
 // eventType is a stored event type as the domain's constant, whose string
@@ -107,8 +126,8 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error
 	return n, err
 }
 
-// FeedHorizon is the last event ID purged from a programme's feed (0: none).
-func (s *Store) FeedHorizon(ctx context.Context, programmeID string) (int64, error) {
+// feedHorizon is the last event ID purged from a programme's feed (0: none).
+func (s *Store) feedHorizon(ctx context.Context, programmeID string) (int64, error) {
 	var h int64
 	err := queryRows(s.db(ctx), `SELECT purged_upto FROM feed_horizons WHERE programme_id = ?`, []any{programmeID},
 		func(r *sql.Rows) error { return r.Scan(&h) })

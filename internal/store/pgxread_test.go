@@ -60,7 +60,7 @@ func TestReadRows_INV5_PagesReadInATransactionSeeItsWrites(t *testing.T) {
 			if err := st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: l.ID, Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now}}); err != nil {
 				return err
 			}
-			es, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10)
+			es, _, err := st.ReadEvents(ctx, w.p.ID, 0, 10)
 			if err != nil || len(es) != 1 || es[0].LearnerID != l.ID || es[0].LearnerVersion != 2 {
 				t.Errorf("the transaction's feed: %+v %v, want its one event", es, err)
 			}
@@ -78,7 +78,7 @@ func TestReadRows_INV5_PagesReadInATransactionSeeItsWrites(t *testing.T) {
 				if err := st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
 					var n int
 					err := c.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements
-						WHERE (statement LIKE '%FROM lifecycle_events%programme_id = $1 AND id > $2%'
+						WHERE (statement LIKE '%FROM lifecycle_events%programme_id = $2 AND id > $3 AND id > %'
 						   OR statement LIKE '%FROM learners l%l.programme_id = $1 AND%')
 						  AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n)
 					if err == nil && n != 2 {
@@ -94,7 +94,7 @@ func TestReadRows_INV5_PagesReadInATransactionSeeItsWrites(t *testing.T) {
 		if err != boom {
 			t.Fatalf("InTx: %v", err)
 		}
-		if es, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10); err != nil || len(es) != 0 {
+		if es, _, err := st.ReadEvents(ctx, w.p.ID, 0, 10); err != nil || len(es) != 0 {
 			t.Fatalf("after the rollback: %+v %v", es, err)
 		}
 		if rows, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); err != nil || len(rows) != 1 || rows[0].LearnerID != l.ID {
@@ -103,26 +103,42 @@ func TestReadRows_INV5_PagesReadInATransactionSeeItsWrites(t *testing.T) {
 	})
 }
 
-// A feed page and an enrolments page are one statement each, inside a
-// transaction or not: the reads that go through pgx are counted as the
-// ones through gorm are.
+// A feed page (its events and the purge horizon) and an enrolments page are
+// one statement each, inside a transaction or not: the reads that go
+// through pgx are counted as the ones through gorm are. A feed page with no
+// event after the cursor reads the horizon alone, a second statement.
 func TestReadRows_OneStatementPerPage(t *testing.T) {
 	for _, d := range testkit.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			var n atomic.Int64
 			st := testkit.NewStore(t, d, store.Options{CountStatements: &n})
-			w, _ := readWorld(t, st)
+			w, l := readWorld(t, st)
+			if err := st.AppendEvents(context.Background(), []domain.Event{{ProgrammeID: w.p.ID, LearnerID: l.ID,
+				Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now}}); err != nil {
+				t.Fatal(err)
+			}
 			pages := func(ctx context.Context) error {
-				for _, read := range []func() error{
-					func() error { _, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10); return err },
-					func() error { _, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); return err },
+				for _, read := range []struct {
+					name string
+					n    int64
+					read func() error
+				}{
+					{"a feed page", 1, func() error {
+						es, _, err := st.ReadEvents(ctx, w.p.ID, 0, 10)
+						if err == nil && len(es) != 1 {
+							t.Errorf("the feed page holds %d events, want 1", len(es))
+						}
+						return err
+					}},
+					{"an empty feed page", 2, func() error { _, _, err := st.ReadEvents(ctx, w.p.ID, 1<<62, 10); return err }},
+					{"an enrolments page", 1, func() error { _, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); return err }},
 				} {
 					n.Store(0)
-					if err := read(); err != nil {
+					if err := read.read(); err != nil {
 						return err
 					}
-					if got := n.Load(); got != 1 {
-						t.Errorf("a page ran %d statements, want 1", got)
+					if got := n.Load(); got != read.n {
+						t.Errorf("%s ran %d statements, want %d", read.name, got, read.n)
 					}
 				}
 				return nil
@@ -233,7 +249,7 @@ func TestWithPgx_APageReadInsideFailsAtOnce(t *testing.T) {
 	w, _ := readWorld(t, st)
 	for _, read := range []func(ctx context.Context) error{
 		func(ctx context.Context) error {
-			_, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10)
+			_, _, err := st.ReadEvents(ctx, w.p.ID, 0, 10)
 			return err
 		},
 		func(ctx context.Context) error {
@@ -283,7 +299,7 @@ func TestReadRows_ADatabaseRefusingConnectionsIsUnavailable(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS true`, dbName)) })
 	reads := map[string]func() error{
-		"a feed page":        func() error { _, err := st.ReadEvents(ctx, w.p.ID, domain.FeedPosition{}, 10); return err },
+		"a feed page":        func() error { _, _, err := st.ReadEvents(ctx, w.p.ID, 0, 10); return err },
 		"an enrolments page": func() error { _, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); return err },
 	}
 	for name, read := range reads {
