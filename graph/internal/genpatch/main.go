@@ -29,6 +29,7 @@ package main
 
 import (
 	"fmt"
+	"go/format"
 	"os"
 	"regexp"
 	"sort"
@@ -192,5 +193,10 @@ func patch(path string) error {
 		sort.Strings(tables)
 		s += "\n// The plain enum fields' values (graph/plainfield.go plainEnums).\nvar (\n" + strings.Join(tables, "") + ")\n"
 	}
-	return os.WriteFile(path, []byte(s), 0o644)
+	// gofmt, as gqlgen leaves its output (CI checks every file).
+	out, err := format.Source([]byte(s))
+	if err != nil {
+		return fmt.Errorf("%s: the patched code does not parse: %w", path, err)
+	}
+	return os.WriteFile(path, out, 0o644)
 }
