@@ -7,46 +7,53 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
-// actorCacheTTL bounds how long an identity's grants are trusted without
-// reading them again. On this replica a grant or revocation takes effect at
-// once (the store's AuthGeneration moves); on another replica of the same
-// database, within this time.
-const actorCacheTTL = 10 * time.Second
+// authCacheTTL bounds how long what an identity may do (its grants) and who
+// an API key is are trusted without reading them again. On this replica a
+// grant, a revocation or a revoked key takes effect at once (the store's
+// AuthGeneration moves); on another replica of the same database, within
+// this time.
+const authCacheTTL = 10 * time.Second
 
-// actorCacheMax bounds the cache; when full it starts again.
-const actorCacheMax = 20000
+// authCacheMax bounds a cache; when full it starts again.
+const authCacheMax = 20000
 
-// actorCache remembers, per identity, the grants loadActor read, so a page
-// does not pay a grants lookup before its own statements. Entries are valid while the store's AuthGeneration is
-// the one they were read at and for actorCacheTTL.
-type actorCache struct {
+// authCache remembers, per key, what authentication read, so a page does
+// not pay lookups before its own statements: an identity's grants
+// (loadActor), an API key's identity (APIKeyIdentity). Entries are valid
+// while the store's AuthGeneration is the one they were read at, read
+// before the rows, and for authCacheTTL.
+type authCache[V any] struct {
 	mu sync.RWMutex
-	m  map[string]actorEntry
+	m  map[string]authEntry[V]
 }
 
-type actorEntry struct {
-	gen    uint64
-	at     time.Time
-	grants []domain.RoleGrant
+type authEntry[V any] struct {
+	gen uint64
+	at  time.Time
+	v   V
 }
+
+// actorCache holds identities' grants.
+type actorCache = authCache[[]domain.RoleGrant]
 
 func identityCacheKey(id domain.Identity) string { return id.Issuer + "\x00" + id.Subject }
 
-func (c *actorCache) get(key string, gen uint64, now time.Time) (actorEntry, bool) {
+func (c *authCache[V]) get(key string, gen uint64, now time.Time) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.m[key]
 	c.mu.RUnlock()
-	if !ok || e.gen != gen || now.Sub(e.at) >= actorCacheTTL || now.Before(e.at) {
-		return actorEntry{}, false
+	if !ok || e.gen != gen || now.Sub(e.at) >= authCacheTTL || now.Before(e.at) {
+		var zero V
+		return zero, false
 	}
-	return e, true
+	return e.v, true
 }
 
-func (c *actorCache) put(key string, e actorEntry) {
+func (c *authCache[V]) put(key string, gen uint64, now time.Time, v V) {
 	c.mu.Lock()
-	if c.m == nil || len(c.m) >= actorCacheMax {
-		c.m = make(map[string]actorEntry)
+	if c.m == nil || len(c.m) >= authCacheMax {
+		c.m = make(map[string]authEntry[V])
 	}
-	c.m[key] = e
+	c.m[key] = authEntry[V]{gen: gen, at: now, v: v}
 	c.mu.Unlock()
 }

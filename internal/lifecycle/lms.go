@@ -119,7 +119,15 @@ func (s *Service) APIKeyIdentity(ctx context.Context, secret string) (domain.Ide
 	if !strings.HasPrefix(secret, apiKeyPrefix) || len(secret) > 100 {
 		return domain.Identity{}, false, nil
 	}
-	k, err := s.st.APIKeyByHash(ctx, hashToken(secret))
+	// A live key's identity is cached as grants are (authCache): revoking
+	// a key deletes its grants, which moves the store's AuthGeneration, so
+	// the key stops working here at once. Only live keys are kept: an
+	// unknown secret costs a lookup each time, and cannot fill the cache.
+	hash, gen, now := hashToken(secret), s.st.AuthGeneration(), s.clock()
+	if id, ok := s.apiKeys.get(hash, gen, now); ok {
+		return id, true, nil
+	}
+	k, err := s.st.APIKeyByHash(ctx, hash)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		return domain.Identity{}, false, nil
 	}
@@ -129,7 +137,9 @@ func (s *Service) APIKeyIdentity(ctx context.Context, secret string) (domain.Ide
 	if k.RevokedAt != nil {
 		return domain.Identity{}, false, nil
 	}
-	return domain.Identity{Issuer: APIKeyIssuer, Subject: k.ID}, true, nil
+	id := domain.Identity{Issuer: APIKeyIssuer, Subject: k.ID}
+	s.apiKeys.put(hash, gen, now, id)
+	return id, true, nil
 }
 
 // EnrolmentsPage is one page of the desired state.

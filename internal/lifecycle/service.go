@@ -35,6 +35,7 @@ type Service struct {
 	getenv               func(string) string // reads clientSecretEnv variables
 	feedObs              FeedObserver
 	actors               actorCache
+	apiKeys              authCache[domain.Identity] // by the key's hash; live keys only
 	polls                pollSlots
 }
 
@@ -169,14 +170,13 @@ func (s *Service) signInActor(ctx context.Context, id domain.Identity) (*domain.
 // store's AuthGeneration has not moved); it writes nothing.
 func (s *Service) loadActor(ctx context.Context, id domain.Identity) (*domain.Actor, error) {
 	key, gen, now := identityCacheKey(id), s.st.AuthGeneration(), s.clock()
-	cached, hit := s.actors.get(key, gen, now)
-	grants := cached.grants
+	grants, hit := s.actors.get(key, gen, now)
 	if !hit {
 		var err error
 		if grants, err = s.st.GrantsForIdentity(ctx, id.Issuer, id.Subject); err != nil {
 			return nil, apperr.Wrap(err, "load grants")
 		}
-		s.actors.put(key, actorEntry{gen: gen, at: now, grants: grants})
+		s.actors.put(key, gen, now, grants)
 	}
 	a := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject), Identity: id, Grants: grants}
 	if s.bootstrap != nil && s.bootstrap.Issuer == id.Issuer && s.bootstrap.Subject == id.Subject {
