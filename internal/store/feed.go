@@ -206,7 +206,9 @@ func (s *Store) enrolmentRows(ctx context.Context, programmeID, afterLearner, af
 	//
 	// Scanned by hand: gorm's reflection costs more than the query here. A
 	// learner's columns repeat on each of their course rows: they are read
-	// as raw bytes and copied into strings once per learner.
+	// as raw bytes and copied into strings once per learner. Course and
+	// group IDs and group names repeat across learners: one string each per
+	// page (shared).
 	var (
 		last                      string
 		cur                       domain.Enrolment
@@ -216,6 +218,26 @@ func (s *Store) enrolmentRows(ctx context.Context, programmeID, afterLearner, af
 		noGiven, noFamily         bool
 	)
 	rows := make([]domain.Enrolment, 0, min(n, 5001))
+	// The names' strings live in one slice for the page, sized for every
+	// learner the page can hold, so a name's pointer is not an allocation
+	// of its own.
+	names := make([]string, 0, 2*min(n, 5001))
+	name := func(b sql.RawBytes, null bool) *string {
+		if null {
+			return nil
+		}
+		names = append(names, string(b))
+		return &names[len(names)-1]
+	}
+	shared := map[string]string{}
+	share := func(b []byte) string {
+		if s, ok := shared[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		shared[s] = s
+		return s
+	}
 	err := s.readRows(ctx, `SELECT l.id, l.email, l.given_name, l.family_name, CAST(l.access_group_id AS text), g.name,
 			c.lms_course_id, l.version, l.given_name IS NULL, l.family_name IS NULL
 		FROM learners l
@@ -228,11 +250,11 @@ func (s *Store) enrolmentRows(ctx context.Context, programmeID, afterLearner, af
 		func() error {
 			if string(id) != last {
 				last = string(id)
-				cur = domain.Enrolment{LearnerID: last, Email: string(email), GivenName: optString(given, noGiven), FamilyName: optString(family, noFamily),
-					AccessGroupID: string(groupID), AccessGroupName: string(groupName), LearnerVersion: version}
+				cur = domain.Enrolment{LearnerID: last, Email: string(email), GivenName: name(given, noGiven), FamilyName: name(family, noFamily),
+					AccessGroupID: share(groupID), AccessGroupName: share(groupName), LearnerVersion: version}
 			}
 			e := cur
-			e.LMSCourseID = string(lmsID)
+			e.LMSCourseID = share(lmsID)
 			rows = append(rows, e)
 			return nil
 		})
@@ -438,14 +460,4 @@ func collateC(d migrations.Dialect) string {
 		return ` COLLATE "C"`
 	}
 	return ""
-}
-
-// optString is a nullable column read as raw bytes (which cannot tell NULL
-// from the empty string).
-func optString(b sql.RawBytes, null bool) *string {
-	if null {
-		return nil
-	}
-	s := string(b)
-	return &s
 }
