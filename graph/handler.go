@@ -37,7 +37,9 @@ type HandlerOptions struct {
 	Limits Limits
 	Log    *slog.Logger
 	// Extensions are used after Rollcall's own (tracing, metrics). One that
-	// intercepts fields sees every field (plainfield.go).
+	// intercepts fields sees every field (plainfield.go). None may keep a
+	// response's Data past the response: the transport gives its buffer
+	// back for the next response once written (respbuf.go).
 	Extensions []graphql.HandlerExtension
 }
 

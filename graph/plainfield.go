@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -48,8 +49,9 @@ func (ec *executionContext) plainFields() bool {
 	return ok && !r.fieldInterceptors
 }
 
-// mayMarshalNull reports a value its marshaller may write as null: the zero
-// time (Time), a nil map (JSON) or list. On a non-null field the marshaller
+// mayMarshalNull reports a value its marshaller may write as null or fail
+// on: the zero time (Time), a nil map (JSON) or list, a float that is not
+// finite (gqlgen refuses NaN and infinities when it writes the response). On a non-null field the marshaller
 // then reports the error against the field context it finds, which the
 // plain branch does not build, so such a value takes gqlgen's way and the
 // error names the field and its path
@@ -63,6 +65,8 @@ func mayMarshalNull(v any) bool {
 		return x == nil
 	case []string:
 		return x == nil
+	case float64:
+		return math.IsNaN(x) || math.IsInf(x, 0)
 	}
 	return false
 }

@@ -17,33 +17,53 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/domain"
 )
 
-// A non-null Time field holding the zero time is written as null with an
-// error naming the field and its path, as gqlgen's own resolution reports
-// it: plainField leaves such a value to gqlgen (mayMarshalNull).
+// A non-null Time field holding the zero time, and a Float holding NaN or
+// an infinity, are written as null with an error naming the field and its
+// path, as gqlgen's own resolution reports them: the plain branch leaves
+// such a value to gqlgen (mayMarshalNull).
 func TestPlainFields_ANullErrorNamesTheFieldAsGqlgenDoes(t *testing.T) {
-	run := func(r ResolverRoot) (graphql.Marshaler, []byte) {
+	// run resolves one field of a parent field's object, with the plain
+	// branch on or off, writes it as the response would, and returns what
+	// was written and the errors.
+	run := func(r ResolverRoot, parent, name, typ string, field func(*executionContext, context.Context, graphql.CollectedField) graphql.Marshaler) (string, []byte) {
 		es := NewExecutableSchema(Config{Resolvers: r})
 		oc := &graphql.OperationContext{RecoverFunc: graphql.DefaultRecover,
 			ResolverMiddleware: func(ctx context.Context, next graphql.Resolver) (any, error) { return next(ctx) }}
 		ctx := graphql.WithOperationContext(context.Background(), oc)
 		ctx = graphql.WithResponseContext(ctx, graphql.DefaultErrorPresenter, graphql.DefaultRecover)
 		ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Object: "Query",
-			Field: graphql.CollectedField{Field: &ast.Field{Name: "accessGroup", Alias: "accessGroup"}}})
+			Field: graphql.CollectedField{Field: &ast.Field{Name: parent, Alias: parent}}})
 		ec := newExecutionContext(oc, es.(*executableSchema), nil)
-		field := graphql.CollectedField{Field: &ast.Field{Name: "createdAt", Alias: "createdAt",
-			Definition: &ast.FieldDefinition{Name: "createdAt", Type: ast.NonNullNamedType("Time", nil)}}}
-		out := ec._AccessGroup_createdAt(ctx, field, &model.AccessGroup{})
+		f := graphql.CollectedField{Field: &ast.Field{Name: name, Alias: name,
+			Definition: &ast.FieldDefinition{Name: name, Type: ast.NonNullNamedType(typ, nil)}}}
+		var out bytes.Buffer
+		field(ec, ctx, f).MarshalGQL(&out)
 		errs, _ := json.Marshal(graphql.GetErrors(ctx))
-		return out, errs
+		return out.String(), errs
 	}
-	gqlgenOut, gqlgenErrs := run(&Resolver{fieldInterceptors: true}) // every field through gqlgen's ResolveField
-	out, errs := run(&Resolver{})
-	if out != gqlgenOut || string(errs) != string(gqlgenErrs) {
-		t.Fatalf("plainField wrote %v with errors %s; gqlgen writes %v with %s", out, errs, gqlgenOut, gqlgenErrs)
-	}
-	var parsed []struct{ Path []any }
-	if err := json.Unmarshal(errs, &parsed); err != nil || len(parsed) != 1 || len(parsed[0].Path) != 2 || parsed[0].Path[1] != "createdAt" {
-		t.Fatalf("want one error at [accessGroup createdAt], got %s", errs)
+	for _, c := range []struct {
+		parent, name, typ string
+		field             func(*executionContext, context.Context, graphql.CollectedField) graphql.Marshaler
+	}{
+		{"accessGroup", "createdAt", "Time", func(ec *executionContext, ctx context.Context, f graphql.CollectedField) graphql.Marshaler {
+			return ec._AccessGroup_createdAt(ctx, f, &model.AccessGroup{})
+		}},
+		{"reconcileRoster", "share", "Float", func(ec *executionContext, ctx context.Context, f graphql.CollectedField) graphql.Marshaler {
+			return ec._RosterReconciliation_share(ctx, f, &model.RosterReconciliation{Share: math.NaN()})
+		}},
+		{"reconcileRoster", "threshold", "Float", func(ec *executionContext, ctx context.Context, f graphql.CollectedField) graphql.Marshaler {
+			return ec._RosterReconciliation_threshold(ctx, f, &model.RosterReconciliation{Threshold: math.Inf(1)})
+		}},
+	} {
+		gqlgenOut, gqlgenErrs := run(&Resolver{fieldInterceptors: true}, c.parent, c.name, c.typ, c.field) // through gqlgen's ResolveField
+		out, errs := run(&Resolver{}, c.parent, c.name, c.typ, c.field)
+		if out != gqlgenOut || string(errs) != string(gqlgenErrs) {
+			t.Errorf("%s: plain wrote %s with errors %s; gqlgen writes %s with %s", c.name, out, errs, gqlgenOut, gqlgenErrs)
+		}
+		var parsed []struct{ Path []any }
+		if err := json.Unmarshal(errs, &parsed); err != nil || len(parsed) != 1 || len(parsed[0].Path) != 2 || parsed[0].Path[1] != c.name {
+			t.Errorf("%s: want one error at [%s %s], got %s", c.name, c.parent, c.name, errs)
+		}
 	}
 }
 

@@ -19,6 +19,9 @@ type Learner struct {
 
 // LifecycleEvent points at the page's event rather than copying it; the
 // page's learners are read at once and set here (graph/feed.resolvers.go).
+// FeedEvent is never nil: the plain fields read through it are marshalled
+// from pointers into it (graph/plainfield.go), outside gqlgen's per-field
+// panic recovery.
 type LifecycleEvent struct {
 	*domain.FeedEvent
 	Cursor  string

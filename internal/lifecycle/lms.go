@@ -66,7 +66,8 @@ func (s *Service) IssueAPIKey(ctx context.Context, programmeID, name string) (do
 	return k, secret, err
 }
 
-// RevokeAPIKey ends a key at once.
+// RevokeAPIKey ends a key: at once on this replica, within authCacheTTL on
+// others (their caches of the key and its grants).
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) (domain.APIKey, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {

@@ -42,8 +42,17 @@ func (s *Store) ReadEvents(ctx context.Context, programmeID string, after int64,
 		typ sql.RawBytes
 	)
 	const horizonSQL = `coalesce((SELECT purged_upto FROM feed_horizons WHERE programme_id = ?), 0)`
+	// PostgreSQL takes the cursor and the horizon as two bounds of the
+	// index scan and starts from the tighter one. SQLite gets one bound:
+	// with statistics (ANALYZE, STAT4) its planner would seek on the
+	// horizon and test the cursor row by row, reading every entry between
+	// the two on each page.
+	bound := `id > ? AND id > ` + horizonSQL
+	if s.dialect != migrations.Postgres {
+		bound = `id > max(?, ` + horizonSQL + `)`
+	}
 	err = s.readRows(ctx, `SELECT id, learner_id, type, learner_version, occurred_at, `+horizonSQL+` FROM lifecycle_events
-		WHERE programme_id = ? AND id > ? AND id > `+horizonSQL+` ORDER BY id LIMIT `+strconv.Itoa(max(limit, 0)),
+		WHERE programme_id = ? AND `+bound+` ORDER BY id LIMIT `+strconv.Itoa(max(limit, 0)),
 		[]any{programmeID, programmeID, after, programmeID},
 		[]any{&e.ID, &e.LearnerID, &typ, &e.LearnerVersion, &e.OccurredAt, &horizon},
 		func() error {

@@ -322,3 +322,50 @@ func TestReadRows_ADatabaseRefusingConnectionsIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// retryable is an error pgx reports as safe to retry: nothing reached the
+// server (pgconn.SafeToRetry).
+type retryable struct{}
+
+func (retryable) Error() string     { return "connection closed before the query was sent" }
+func (retryable) SafeToRetry() bool { return true }
+
+// Outside a transaction, a pooled connection found dead before anything was
+// sent is discarded and the read runs once more on another connection, as
+// database/sql retries its own statements; a second such failure, or any
+// other error, comes back to the caller.
+func TestWithPgx_ASafeToRetryFailureRunsOnceMoreOnAnotherConnection(t *testing.T) {
+	st := testkit.NewStore(t, migrations.Postgres, store.Options{MaxOpenConns: 1})
+	var pids []int32
+	fails := 1
+	err, p := withPool(t, st, func(ctx context.Context, c *pgx.Conn) error {
+		var pid int32
+		if err := c.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+			return err
+		}
+		pids = append(pids, pid)
+		if len(pids) <= fails {
+			return fmt.Errorf("read: %w", retryable{})
+		}
+		return nil
+	})
+	if err != nil || p != nil || len(pids) != 2 || pids[0] == pids[1] {
+		t.Fatalf("one retryable failure: error %v, panic %v, backends %v; want success on a second, new connection", err, p, pids)
+	}
+	pids, fails = nil, 2
+	err, p = withPool(t, st, func(ctx context.Context, c *pgx.Conn) error {
+		pids = append(pids, 0)
+		return retryable{}
+	})
+	if !errors.As(err, new(retryable)) || p != nil || len(pids) != 2 {
+		t.Fatalf("two retryable failures: error %v, panic %v, %d runs; want the error after two runs", err, p, len(pids))
+	}
+	pids = nil
+	err, _ = withPool(t, st, func(ctx context.Context, c *pgx.Conn) error {
+		pids = append(pids, 0)
+		return errors.New("a failed statement")
+	})
+	if err == nil || len(pids) != 1 {
+		t.Fatalf("another error: %v after %d runs; want it after one", err, len(pids))
+	}
+}

@@ -287,21 +287,38 @@ func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx
 	if ctx.Value(pgxBusyKey{}) != nil {
 		panic("store: a store call inside withPgx would wait for its own connection")
 	}
-	conn, inTx := ctx.Value(txConnKey{}).(*sql.Conn)
-	if !inTx {
-		if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok || s.dialect != migrations.Postgres {
-			// A pooled connection would be outside the transaction.
-			return errors.New("store: withPgx needs PostgreSQL and, in a transaction, one begun by InTx")
-		}
+	if conn, inTx := ctx.Value(txConnKey{}).(*sql.Conn); inTx {
+		_, err := s.rawPgx(ctx, conn, true, fn)
+		return err
+	}
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok || s.dialect != migrations.Postgres {
+		// A pooled connection would be outside the transaction.
+		return errors.New("store: withPgx needs PostgreSQL and, in a transaction, one begun by InTx")
+	}
+	// A pooled connection that turns out dead before anything was sent
+	// (pgconn.SafeToRetry: closed while idle, a server restarted) is
+	// discarded and fn runs once more on another, as database/sql does for
+	// its own statements (pgx stdlib turns such errors into ErrBadConn).
+	for attempt := 0; ; attempt++ {
 		c, err := s.sqlDB.Conn(ctx)
 		if err != nil {
 			return err
 		}
-		defer c.Close() // back to the pool; nothing if Raw discarded it
-		conn = c
+		retry, err := s.rawPgx(ctx, c, false, fn)
+		_ = c.Close() // back to the pool; nothing if Raw discarded it
+		if !retry || attempt > 0 {
+			return err
+		}
 	}
+}
+
+// rawPgx runs fn on conn's pgx connection (withPgx); retry reports, on a
+// pooled connection, an error pgx says is safe to retry, for which the
+// connection was discarded.
+func (s *Store) rawPgx(ctx context.Context, conn *sql.Conn, inTx bool, fn func(ctx context.Context, c *pgx.Conn) error) (retry bool, err error) {
 	var panicked any
-	err := conn.Raw(func(dc any) (err error) {
+	var failed error
+	err = conn.Raw(func(dc any) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				panicked, err = r, errors.New("store: panic in withPgx")
@@ -311,6 +328,8 @@ func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx
 				err = fmt.Errorf("store: the connection failed: %s", err.Error())
 			case !inTx && panicked != nil:
 				err = driver.ErrBadConn
+			case !inTx && err != nil && pgconn.SafeToRetry(err):
+				failed, retry, err = err, true, driver.ErrBadConn
 			}
 		}()
 		pc, ok := dc.(*stdlib.Conn)
@@ -322,7 +341,10 @@ func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx
 	if panicked != nil {
 		panic(panicked)
 	}
-	return err
+	if retry {
+		err = failed
+	}
+	return retry, err
 }
 
 // pgxBusyKey marks the context withPgx gives its function.

@@ -185,7 +185,7 @@ func patch(path string) error {
 	// The enums' tables, for the plain enum fields' branches.
 	var tables []string
 	for m := range enums {
-		if strings.Contains(s, "plain"+m+"[obj.") && !strings.Contains(s, "\tplain"+m+" = ") {
+		if strings.Contains(s, "plain"+m+"[obj.") && !strings.Contains(s, "= plainEnums("+m+")") {
 			tables = append(tables, "\tplain"+m+" = plainEnums("+m+")\n")
 		}
 	}
