@@ -165,23 +165,7 @@ func TestEdge_DatabaseUnreachableIsRetryable503AndRecoversWithoutRestart(t *test
 	if err := api.Store.SQL().QueryRow(`SELECT current_database()`).Scan(&dbName); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := sql.Open("pgx", testkit.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	allow := func(ok bool) {
-		t.Helper()
-		if _, err := admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS %t`, dbName, ok)); err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, dbName); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS true`, dbName)) })
+	allow := testkit.ConnectionSwitch(t, api.Store.SQL())
 
 	// Organisations are read from the database on every request (the
 	// programme row itself may be served from the store's cache).

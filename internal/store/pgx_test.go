@@ -18,6 +18,20 @@ import (
 // transaction waiting for itself).
 func inTxWith(t *testing.T, st *store.Store, fn func(ctx context.Context, c *pgx.Conn) error) (err error, panicked any) {
 	t.Helper()
+	return within(t, "the transaction never ended: it waits for its own connection", func() error {
+		return st.InTx(context.Background(), func(ctx context.Context) error {
+			if _, err := st.SQL().ExecContext(ctx, `SELECT 1`); err != nil { // another pooled connection still works
+				return err
+			}
+			return st.WithPgx(ctx, fn)
+		})
+	})
+}
+
+// within runs f and returns what it returned or the panic it raised,
+// failing with stuck if neither comes within 5 s.
+func within(t *testing.T, stuck string, f func() error) (err error, panicked any) {
+	t.Helper()
 	type result struct {
 		err error
 		p   any
@@ -29,18 +43,13 @@ func inTxWith(t *testing.T, st *store.Store, fn func(ctx context.Context, c *pgx
 			r.p = recover()
 			done <- r
 		}()
-		r.err = st.InTx(context.Background(), func(ctx context.Context) error {
-			if _, err := st.SQL().ExecContext(ctx, `SELECT 1`); err != nil { // another pooled connection still works
-				return err
-			}
-			return st.WithPgx(ctx, fn)
-		})
+		r.err = f()
 	}()
 	select {
 	case r := <-done:
 		return r.err, r.p
 	case <-time.After(5 * time.Second):
-		t.Fatal("the transaction never ended: it waits for its own connection")
+		t.Fatal(stuck)
 		return nil, nil
 	}
 }

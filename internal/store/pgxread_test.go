@@ -2,14 +2,12 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -158,26 +156,9 @@ func TestReadRows_OneStatementPerPage(t *testing.T) {
 // never given back to a pool of one).
 func withPool(t *testing.T, st *store.Store, fn func(ctx context.Context, c *pgx.Conn) error) (err error, panicked any) {
 	t.Helper()
-	type result struct {
-		err error
-		p   any
-	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() {
-			r.p = recover()
-			done <- r
-		}()
-		r.err = st.WithPgx(context.Background(), fn)
-	}()
-	select {
-	case r := <-done:
-		return r.err, r.p
-	case <-time.After(5 * time.Second):
-		t.Fatal("WithPgx never returned: the pool's one connection is held")
-		return nil, nil
-	}
+	return within(t, "WithPgx never returned: the pool's one connection is held", func() error {
+		return st.WithPgx(context.Background(), fn)
+	})
 }
 
 // backend is the server process of the pooled connection WithPgx is given.
@@ -277,27 +258,7 @@ func TestReadRows_ADatabaseRefusingConnectionsIsUnavailable(t *testing.T) {
 	st := testkit.NewStore(t, migrations.Postgres, store.Options{})
 	w, _ := readWorld(t, st)
 	ctx := context.Background()
-	var dbName string
-	if err := st.SQL().QueryRow(`SELECT current_database()`).Scan(&dbName); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := sql.Open("pgx", testkit.PostgresURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	allow := func(ok bool) {
-		t.Helper()
-		if _, err := admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS %t`, dbName, ok)); err != nil {
-			t.Fatal(err)
-		}
-		if !ok {
-			if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, dbName); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS true`, dbName)) })
+	allow := testkit.ConnectionSwitch(t, st.SQL())
 	reads := map[string]func() error{
 		"a feed page":        func() error { _, _, err := st.ReadEvents(ctx, w.p.ID, 0, 10); return err },
 		"an enrolments page": func() error { _, _, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); return err },

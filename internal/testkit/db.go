@@ -207,3 +207,34 @@ func withDatabase(raw, db string) string {
 	u.Path = "/" + db
 	return u.String()
 }
+
+// ConnectionSwitch returns allow, which lets the database db is connected to
+// accept new connections or not; refusing also ends the connections it has,
+// so the next statement meets a database that cannot be reached. The
+// database accepts connections again when the test ends.
+func ConnectionSwitch(t testing.TB, db *sql.DB) (allow func(ok bool)) {
+	t.Helper()
+	var name string
+	if err := db.QueryRow(`SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("pgx", PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS true`, name))
+		_ = admin.Close()
+	})
+	return func(ok bool) {
+		t.Helper()
+		if _, err := admin.Exec(fmt.Sprintf(`ALTER DATABASE %q WITH ALLOW_CONNECTIONS %t`, name, ok)); err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			if _, err := admin.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
