@@ -171,47 +171,42 @@ func copyOut(b *testing.B, conn *pgx.Conn, query string) (time.Duration, int64) 
 
 func peerEnrolments(b *testing.B) (decoded, read, floor time.Duration) {
 	api, p, key := enrolmentsWorld(b)
-	conn := peerConn(b, api)
 	// What the enrolments pages return, in their order, in one statement.
 	floorQ := `SELECT l.id, l.email, l.given_name, l.family_name, l.access_group_id, g.name, c.lms_course_id, l.version
 		FROM learners l JOIN access_groups g ON g.id = l.access_group_id
 		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id JOIN courses c ON c.id = agc.course_id
 		WHERE l.programme_id = '` + p.ID + `' AND l.status = 'ACTIVE' ORDER BY l.id, c.lms_course_id COLLATE "C"`
-	copyOut(b, conn, floorQ) // warm the cache as the pages will be
-	floor, rows := copyOut(b, conn, floorQ)
-	if rows != 300_000 {
-		b.Fatalf("COPY wrote %d enrolments", rows)
-	}
-	for _, decode := range []bool{true, false} {
-		start := time.Now()
-		total, _ := listEnrolments(b, api, p.ID, key, decode)
-		if total != 300_000 {
-			b.Fatalf("listed %d enrolments (decoding: %v)", total, decode)
-		}
-		if decode {
-			decoded = time.Since(start)
-		} else {
-			read = time.Since(start)
-		}
-	}
-	return decoded, read, floor
+	return floorAndDrains(b, api, floorQ, 300_000, func(decode bool) int {
+		n, _ := listEnrolments(b, api, p.ID, key, decode)
+		return n
+	})
 }
 
 func peerFeed(b *testing.B) (decoded, read, floor time.Duration) {
 	api, p, key := feedWorld(b)
-	conn := peerConn(b, api)
 	floorQ := `SELECT id, type, learner_id, learner_version, occurred_at FROM lifecycle_events
 		WHERE programme_id = '` + p.ID + `' ORDER BY id`
+	return floorAndDrains(b, api, floorQ, 1_000_000, func(decode bool) int {
+		n, _ := drainFeed(b, api, p.ID, key, decode)
+		return n
+	})
+}
+
+// floorAndDrains times the COPY floor of floorQ (run once before, to warm
+// the cache as the pages will be), then the drain with a client that
+// decodes the JSON and with one that reads the bytes; each must see want
+// rows.
+func floorAndDrains(b *testing.B, api *testkit.API, floorQ string, want int, drain func(decode bool) int) (decoded, read, floor time.Duration) {
+	conn := peerConn(b, api)
 	copyOut(b, conn, floorQ)
 	floor, rows := copyOut(b, conn, floorQ)
-	if rows < 1_000_000 {
-		b.Fatalf("COPY wrote %d feed rows", rows)
+	if rows != int64(want) {
+		b.Fatalf("COPY wrote %d rows, want %d", rows, want)
 	}
 	for _, decode := range []bool{true, false} {
 		start := time.Now()
-		total, _ := drainFeed(b, api, p.ID, key, decode)
-		if total < 1_000_000 {
-			b.Fatalf("drained %d events (decoding: %v)", total, decode)
+		if got := drain(decode); got != want {
+			b.Fatalf("drained %d rows (decoding: %v), want %d", got, decode, want)
 		}
 		if decode {
 			decoded = time.Since(start)

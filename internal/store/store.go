@@ -298,7 +298,9 @@ func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx
 	// A pooled connection that turns out dead before anything was sent
 	// (pgconn.SafeToRetry: closed while idle, a server restarted) is
 	// discarded and fn runs once more on another, as database/sql does for
-	// its own statements (pgx stdlib turns such errors into ErrBadConn).
+	// its own statements: pgx's stdlib driver returns driver.ErrBadConn for
+	// such an error (pgx v5.11 stdlib/sql.go, Conn.QueryContext and
+	// ExecContext), and database/sql then retries on a new connection.
 	for attempt := 0; ; attempt++ {
 		c, err := s.sqlDB.Conn(ctx)
 		if err != nil {
