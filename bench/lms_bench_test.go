@@ -69,6 +69,16 @@ func postBytes(b *testing.B, url, token string, query string, vars map[string]an
 	return raw
 }
 
+// tail is the end of an answer, past its list: where the connection's
+// hasMore or hasNextPage is. The byte-reading drains look there and count
+// rows by the `{` that opens each (a rare byte, so bytes.Count skips ahead
+// with IndexByte), so that they cost little more than COPY's client. They
+// used to search whole answers twice for a key starting with `"`, a byte
+// every few bytes: about 0.2 s of each drain of enrolments, in a CPU
+// profile, counted as the service's time. A `{"key":` or `"key":` inside a
+// string value is written with escaped quotes, so neither can match one.
+func tail(raw []byte) []byte { return raw[max(0, len(raw)-256):] }
+
 // lastString is the string value of the last "key":"…" in raw ("" if the
 // last one is null or absent); the connection's cursor follows its list.
 func lastString(raw []byte, key string) string {
@@ -126,9 +136,9 @@ func drainFeed(b *testing.B, api *testkit.API, programmeID, key string, decode b
 		vars := map[string]any{"p": programmeID, "a": after}
 		if !decode {
 			raw := postBytes(b, url, key, feedQuery, vars)
-			events += bytes.Count(raw, []byte(`"learnerVersion":`))
+			events += bytes.Count(raw, []byte(`{"cursor":`))
 			after = lastString(raw, "cursor")
-			if !bytes.Contains(raw, []byte(`"hasMore":true`)) {
+			if !bytes.Contains(tail(raw), []byte(`"hasMore":true`)) {
 				return events, pages
 			}
 			continue
@@ -159,8 +169,8 @@ func listEnrolments(b *testing.B, api *testkit.API, programmeID, key string, dec
 		vars := map[string]any{"p": programmeID, "a": after}
 		if !decode {
 			raw := postBytes(b, url, key, enrolmentsQuery, vars)
-			rows += bytes.Count(raw, []byte(`"learnerId":`))
-			if !bytes.Contains(raw, []byte(`"hasNextPage":true`)) {
+			rows += bytes.Count(raw, []byte(`{"learnerId":`))
+			if !bytes.Contains(tail(raw), []byte(`"hasNextPage":true`)) {
 				return rows, pages
 			}
 			after = lastString(raw, "endCursor")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,6 +148,36 @@ func TestPlainValues_EnumsSameBytesAsGqlgen(t *testing.T) {
 		graphql.MarshalString(names[typ]).MarshalGQL(&want)
 		if got.String() != want.String() || got.String() != strconv.Quote(names[typ]) {
 			t.Errorf("%s: plain %s, gqlgen %s", typ, got.String(), want.String())
+		}
+	}
+}
+
+// writeString writes every string as gqlgen's graphql.MarshalString does:
+// every byte value alone and between others, and random strings of bytes
+// that need escaping, UTF-8 and invalid UTF-8.
+func TestAppendQuoted_SameBytesAsGqlgen(t *testing.T) {
+	var strs []string
+	for c := range 256 {
+		strs = append(strs, string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"z\xe6\xbc\xa2")
+	}
+	alphabet := []string{"a", "Z", " ", `"`, `\`, "\t", "\r", "\n", "\x00", "\x1f", "\x7f", "\xff", "\xe6\xbc", "é", "🙂", "\u2028", "<", "&"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		var s strings.Builder
+		for range rnd.IntN(40) {
+			s.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		strs = append(strs, s.String())
+	}
+	for _, s := range strs {
+		var want, buf bytes.Buffer
+		graphql.MarshalString(s).MarshalGQL(&want)
+		buf.WriteString("prefix ")
+		writeString(&buf, s)
+		var other strings.Builder
+		writeString(&other, s)
+		if got := strings.TrimPrefix(buf.String(), "prefix "); got != want.String() || other.String() != want.String() {
+			t.Fatalf("%q: wrote %q and %q, gqlgen %q", s, got, other.String(), want.String())
 		}
 	}
 }
