@@ -26,7 +26,12 @@ func lmsKey(b *testing.B, api *testkit.API, programmeID string) string {
 // post sends one GraphQL request and decodes data into v.
 func post(b *testing.B, url, token string, query string, vars map[string]any, v any) {
 	status, raw := send(b, url, token, query, vars)
-	// One decode, straight into v, as a client would.
+	decodeData(b, status, raw, v)
+}
+
+// decodeData decodes an answer's data into v in one pass, as a client
+// would, and fails on an error answer.
+func decodeData(b *testing.B, status int, raw []byte, v any) {
 	out := struct {
 		Data   any   `json:"data"`
 		Errors []any `json:"errors"`
@@ -64,6 +69,16 @@ func send(b *testing.B, url, token string, query string, vars map[string]any) (i
 func postBytes(b *testing.B, url, token string, query string, vars map[string]any) []byte {
 	status, raw := send(b, url, token, query, vars)
 	if status != http.StatusOK || !bytes.HasPrefix(raw, []byte(`{"data":{`)) || bytes.Contains(raw, []byte(`"errors":`)) {
+		b.Fatalf("%d %s", status, raw[:min(len(raw), 500)])
+	}
+	return raw
+}
+
+// postRaw sends a query and returns the bytes of its answer, failing on any
+// status but 200 (a GraphQL error answers 200 and is caught by decoding).
+func postRaw(b *testing.B, url, token string, query string, vars map[string]any) []byte {
+	status, raw := send(b, url, token, query, vars)
+	if status != http.StatusOK {
 		b.Fatalf("%d %s", status, raw[:min(len(raw), 500)])
 	}
 	return raw
@@ -143,20 +158,27 @@ func drainFeed(b *testing.B, api *testkit.API, programmeID, key string, decode b
 			}
 			continue
 		}
-		var out struct {
-			LifecycleEvents struct {
-				Events  []struct{ LearnerVersion int }
-				Cursor  string
-				HasMore bool
-			}
-		}
-		post(b, url, key, feedQuery, vars, &out)
-		events += len(out.LifecycleEvents.Events)
-		after = out.LifecycleEvents.Cursor
-		if !out.LifecycleEvents.HasMore {
+		n, cursor, more := decodeFeedPage(b, postRaw(b, url, key, feedQuery, vars))
+		events += n
+		after = cursor
+		if !more {
 			return events, pages
 		}
 	}
+}
+
+// decodeFeedPage decodes a feed page as the decoding drain's client does:
+// the events, the cursor and whether more follow.
+func decodeFeedPage(b *testing.B, raw []byte) (events int, cursor string, more bool) {
+	var out struct {
+		LifecycleEvents struct {
+			Events  []struct{ LearnerVersion int }
+			Cursor  string
+			HasMore bool
+		}
+	}
+	decodeData(b, http.StatusOK, raw, &out)
+	return len(out.LifecycleEvents.Events), out.LifecycleEvents.Cursor, out.LifecycleEvents.HasMore
 }
 
 // listEnrolments reads every page of enrolments, as drainFeed reads the
@@ -176,20 +198,30 @@ func listEnrolments(b *testing.B, api *testkit.API, programmeID, key string, dec
 			after = lastString(raw, "endCursor")
 			continue
 		}
-		var out struct {
-			Enrolments struct {
-				Enrolments  []struct{ LearnerID string }
-				EndCursor   *string
-				HasNextPage bool
-			}
-		}
-		post(b, url, key, enrolmentsQuery, vars, &out)
-		rows += len(out.Enrolments.Enrolments)
-		if !out.Enrolments.HasNextPage {
+		n, cursor, more := decodeEnrolmentsPage(b, postRaw(b, url, key, enrolmentsQuery, vars))
+		rows += n
+		if !more {
 			return rows, pages
 		}
-		after = *out.Enrolments.EndCursor
+		after = cursor
 	}
+}
+
+// decodeEnrolmentsPage decodes a page of enrolments as the decoding
+// drain's client does: the rows, the end cursor and whether more follow.
+func decodeEnrolmentsPage(b *testing.B, raw []byte) (rows int, cursor string, more bool) {
+	var out struct {
+		Enrolments struct {
+			Enrolments  []struct{ LearnerID string }
+			EndCursor   *string
+			HasNextPage bool
+		}
+	}
+	decodeData(b, http.StatusOK, raw, &out)
+	if out.Enrolments.EndCursor != nil {
+		cursor = *out.Enrolments.EndCursor
+	}
+	return len(out.Enrolments.Enrolments), cursor, out.Enrolments.HasNextPage
 }
 
 // BenchmarkFeedDrain: draining 1,000,000 feed events in pages of 1,000 over
