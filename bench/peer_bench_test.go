@@ -181,7 +181,7 @@ func peerEnrolments(b *testing.B) drainTimes {
 		JOIN access_group_courses agc ON agc.access_group_id = l.access_group_id JOIN courses c ON c.id = agc.course_id
 		WHERE l.programme_id = '` + p.ID + `' AND l.status = 'ACTIVE' ORDER BY l.id, c.lms_course_id COLLATE "C"`
 	first := func() []byte {
-		return postRaw(b, api.Server.URL+"/graphql", key, enrolmentsQuery, map[string]any{"p": p.ID, "a": nil})
+		return postRaw(b, nil, api.Server.URL+"/graphql", key, enrolmentsQuery, map[string]any{"p": p.ID, "a": nil})
 	}
 	return floorAndDrains(b, api, floorQ, 300_000, func(decode bool) (int, int) {
 		return listEnrolments(b, api, p.ID, key, decode)
@@ -193,7 +193,7 @@ func peerFeed(b *testing.B) drainTimes {
 	floorQ := `SELECT id, type, learner_id, learner_version, occurred_at FROM lifecycle_events
 		WHERE programme_id = '` + p.ID + `' ORDER BY id`
 	first := func() []byte {
-		return postRaw(b, api.Server.URL+"/graphql", key, feedQuery, map[string]any{"p": p.ID, "a": nil})
+		return postRaw(b, nil, api.Server.URL+"/graphql", key, feedQuery, map[string]any{"p": p.ID, "a": nil})
 	}
 	return floorAndDrains(b, api, floorQ, 1_000_000, func(decode bool) (int, int) {
 		return drainFeed(b, api, p.ID, key, decode)
