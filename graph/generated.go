@@ -21836,8 +21836,7 @@ func (ec *executionContext) unmarshalNAcceptPoliciesInput2githubᚗcomᚋrollcal
 
 func (ec *executionContext) marshalNAccessGroup2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AccessGroup) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNAccessGroup2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAccessGroup(ctx, sel, v[i])
 	})
 
@@ -21873,8 +21872,7 @@ func (ec *executionContext) marshalNActivityReceipt2ᚖgithubᚗcomᚋrollcall�
 
 func (ec *executionContext) marshalNActivityResult2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ActivityResult) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐActivityResult(ctx, sel, v[i])
 	})
 
@@ -21897,8 +21895,7 @@ func (ec *executionContext) marshalNActivityResult2ᚖgithubᚗcomᚋrollcallᚑ
 
 func (ec *executionContext) marshalNApiKey2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKey) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNApiKey2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAPIKey(ctx, sel, v[i])
 	})
 
@@ -21937,8 +21934,7 @@ func (ec *executionContext) marshalNAuditEntryConnection2ᚖgithubᚗcomᚋrollc
 
 func (ec *executionContext) marshalNAuditEntryEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditEntryEdge) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNAuditEntryEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐAuditEntryEdge(ctx, sel, v[i])
 	})
 
@@ -21975,8 +21971,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 
 func (ec *executionContext) marshalNCountEntry2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.CountEntry) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐCountEntry(ctx, sel, v[i])
 	})
 
@@ -21999,8 +21994,7 @@ func (ec *executionContext) marshalNCountEntry2ᚖgithubᚗcomᚋrollcallᚑdev�
 
 func (ec *executionContext) marshalNCourse2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourseᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Course) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNCourse2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐCourse(ctx, sel, v[i])
 	})
 
@@ -22049,8 +22043,7 @@ func (ec *executionContext) marshalNDataRequestConnection2ᚖgithubᚗcomᚋroll
 
 func (ec *executionContext) marshalNDataRequestEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.DataRequestEdge) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNDataRequestEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestEdge(ctx, sel, v[i])
 	})
 
@@ -22124,8 +22117,7 @@ func (ec *executionContext) marshalNDuration2githubᚗcomᚋrollcallᚑdevᚋrol
 
 func (ec *executionContext) marshalNEmailDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.DomainRule) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNEmailDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐDomainRule(ctx, sel, v[i])
 	})
 
@@ -22158,8 +22150,7 @@ func (ec *executionContext) marshalNEmailTrust2githubᚗcomᚋrollcallᚑdevᚋr
 
 func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx, sel, v[i])
 	})
 
@@ -22245,8 +22236,7 @@ var (
 
 func (ec *executionContext) marshalNGoverningBody2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBodyᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.GoverningBody) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNGoverningBody2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐGoverningBody(ctx, sel, v[i])
 	})
 
@@ -22364,8 +22354,7 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 
 func (ec *executionContext) marshalNIdentityProvider2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.IdentityProvider) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNIdentityProvider2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐIdentityProvider(ctx, sel, v[i])
 	})
 
@@ -22398,8 +22387,7 @@ func (ec *executionContext) unmarshalNIdentityProviderUpdateInput2githubᚗcom�
 
 func (ec *executionContext) marshalNImportLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ImportLine) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNImportLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐImportLine(ctx, sel, v[i])
 	})
 
@@ -22508,8 +22496,7 @@ func (ec *executionContext) marshalNLearnerConnection2ᚖgithubᚗcomᚋrollcall
 
 func (ec *executionContext) marshalNLearnerEdge2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LearnerEdge) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNLearnerEdge2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLearnerEdge(ctx, sel, v[i])
 	})
 
@@ -22612,8 +22599,7 @@ func (ec *executionContext) unmarshalNLearningActivityInput2ᚖgithubᚗcomᚋro
 
 func (ec *executionContext) marshalNLifecycleEvent2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.LifecycleEvent) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNLifecycleEvent2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐLifecycleEvent(ctx, sel, v[i])
 	})
 
@@ -22688,8 +22674,7 @@ var (
 
 func (ec *executionContext) marshalNMembershipApproval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApprovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipApproval) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipApproval(ctx, sel, v[i])
 	})
 
@@ -22712,8 +22697,7 @@ func (ec *executionContext) marshalNMembershipApproval2ᚖgithubᚗcomᚋrollcal
 
 func (ec *executionContext) marshalNMembershipProposal2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.MembershipProposal) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐMembershipProposal(ctx, sel, v[i])
 	})
 
@@ -22736,8 +22720,7 @@ func (ec *executionContext) marshalNMembershipProposal2ᚖgithubᚗcomᚋrollcal
 
 func (ec *executionContext) marshalNOrganisation2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisationᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Organisation) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNOrganisation2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐOrganisation(ctx, sel, v[i])
 	})
 
@@ -22848,8 +22831,7 @@ func (ec *executionContext) marshalNPersonalDataExport2ᚖgithubᚗcomᚋrollcal
 
 func (ec *executionContext) marshalNPolicy2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Policy) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicy(ctx, sel, v[i])
 	})
 
@@ -22872,8 +22854,7 @@ func (ec *executionContext) marshalNPolicy2ᚖgithubᚗcomᚋrollcallᚑdevᚋro
 
 func (ec *executionContext) marshalNPolicyAcceptance2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptanceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.PolicyAcceptance) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNPolicyAcceptance2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐPolicyAcceptance(ctx, sel, v[i])
 	})
 
@@ -22957,8 +22938,7 @@ var (
 
 func (ec *executionContext) marshalNPolicyVersion2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersionᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.PolicyVersion) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNPolicyVersion2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐPolicyVersion(ctx, sel, v[i])
 	})
 
@@ -23019,8 +22999,7 @@ func (ec *executionContext) unmarshalNProfileInput2githubᚗcomᚋrollcallᚑdev
 
 func (ec *executionContext) marshalNProgramme2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgrammeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Programme) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNProgramme2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProgramme(ctx, sel, v[i])
 	})
 
@@ -23068,8 +23047,7 @@ func (ec *executionContext) unmarshalNProposeMembershipInput2githubᚗcomᚋroll
 
 func (ec *executionContext) marshalNProposedDomain2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ProposedDomain) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNProposedDomain2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐProposedDomain(ctx, sel, v[i])
 	})
 
@@ -23144,8 +23122,7 @@ func (ec *executionContext) marshalNRetentionStatement2ᚖgithubᚗcomᚋrollcal
 
 func (ec *executionContext) marshalNRetentionTrigger2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTriggerᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RetentionTrigger) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNRetentionTrigger2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRetentionTrigger(ctx, sel, v[i])
 	})
 
@@ -23178,8 +23155,7 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋrollcallᚑdevᚋrollcal
 
 func (ec *executionContext) marshalNRoleGrant2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrantᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RoleGrant) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRoleGrant(ctx, sel, v[i])
 	})
 
@@ -23202,8 +23178,7 @@ func (ec *executionContext) marshalNRoleGrant2ᚖgithubᚗcomᚋrollcallᚑdev�
 
 func (ec *executionContext) marshalNRosterLine2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RosterLine) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNRosterLine2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRosterLine(ctx, sel, v[i])
 	})
 
@@ -23234,8 +23209,7 @@ func (ec *executionContext) marshalNRosterReconciliation2ᚖgithubᚗcomᚋrollc
 
 func (ec *executionContext) marshalNRule2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Rule) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNRule2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐRule(ctx, sel, v[i])
 	})
 
@@ -23281,8 +23255,7 @@ func (ec *executionContext) unmarshalNRuleSettingsInput2githubᚗcomᚋrollcall�
 
 func (ec *executionContext) marshalNScheduledRemoval2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemovalᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScheduledRemoval) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScheduledRemoval(ctx, sel, v[i])
 	})
 
@@ -23305,8 +23278,7 @@ func (ec *executionContext) marshalNScheduledRemoval2ᚖgithubᚗcomᚋrollcall�
 
 func (ec *executionContext) marshalNScimToken2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ScimToken) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNScimToken2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐScimToken(ctx, sel, v[i])
 	})
 
@@ -23406,8 +23378,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
 	})
 
@@ -23450,8 +23421,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
 	})
 
@@ -23478,8 +23448,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
 	})
 
@@ -23506,8 +23475,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
 	})
 
@@ -23601,8 +23569,7 @@ func (ec *executionContext) marshalODataRequestStatus2ᚕgithubᚗcomᚋrollcall
 		return graphql.Null
 	}
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNDataRequestStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐDataRequestStatus(ctx, sel, v[i])
 	})
 
@@ -23798,8 +23765,7 @@ func (ec *executionContext) marshalOLearnerStatus2ᚕgithubᚗcomᚋrollcallᚑd
 		return graphql.Null
 	}
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalNLearnerStatus2githubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐLearnerStatus(ctx, sel, v[i])
 	})
 
@@ -24015,8 +23981,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 		return graphql.Null
 	}
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
 	})
 
@@ -24034,8 +23999,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 		return graphql.Null
 	}
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
 	})
 
@@ -24053,8 +24017,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 		return graphql.Null
 	}
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
 	})
 
@@ -24072,8 +24035,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 		return graphql.Null
 	}
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
+		setElementResult(ctx, &v[i])
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
 	})
 

@@ -114,6 +114,7 @@ func patch(path string) error {
 		{"var buf bytes.Buffer\n\t\t\tdata.MarshalGQL(&buf)\n", "buf := responseBuffer()\n\t\t\tdata.MarshalGQL(buf)\n"},
 		{"graphql.MarshalSliceConcurrently(", "marshalSlice("},
 		{"graphql.NewDeferredGroup(ctx)", "newDeferredGroup(ctx)"},
+		{"fc := graphql.GetFieldContext(ctx)\n\t\tfc.Result = &v[i]\n", "setElementResult(ctx, &v[i])\n"},
 	} {
 		if !strings.Contains(s, r[0]) && !strings.Contains(s, r[1]) {
 			return fmt.Errorf("%s: no call of %s to replace", path, r[0])

@@ -1,0 +1,104 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// listContext is the context of a list field `events` of a query, as
+// gqlgen's executor builds it: an operation, a response (for errors) and
+// the list field's FieldContext.
+func listContext() (context.Context, *graphql.FieldContext) {
+	ctx := graphql.WithOperationContext(context.Background(), &graphql.OperationContext{})
+	ctx = graphql.WithResponseContext(ctx, graphql.DefaultErrorPresenter, func(context.Context, any) error { return errors.New("internal system error") })
+	list := &graphql.FieldContext{Field: graphql.CollectedField{Field: &ast.Field{Alias: "events", Name: "events"}}}
+	return graphql.WithFieldContext(ctx, list), list
+}
+
+// gqlgen's key is known, so elements get the list's slice of contexts; if
+// gqlgen changed how it keeps a FieldContext, this fails before the
+// elements silently take gqlgen's way again.
+func TestElementContext_GqlgensKeyIsKnown(t *testing.T) {
+	if fieldContextKey == nil {
+		t.Fatal("gqlgen's FieldContext key was not found: elements allocate gqlgen's contexts")
+	}
+}
+
+// An element's FieldContext, built when asked for, is what gqlgen's would
+// be: the list's as parent, the element's index and value, so paths,
+// errors and panics name the element.
+func TestElementContext_SamePathsAndValuesAsGqlgen(t *testing.T) {
+	ctx, list := listContext()
+	values := []string{"a", "b", "c", "d"}
+	var paths []string
+	ret := marshalSlice(ctx, len(values), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		setElementResult(ctx, &values[i])
+		fc := graphql.GetFieldContext(ctx)
+		if fc.Parent != list || *fc.Index != i || fc.Result != &values[i] {
+			t.Errorf("element %d: parent %p (list %p), index %d, result %v", i, fc.Parent, list, *fc.Index, fc.Result)
+		}
+		paths = append(paths, graphql.GetPath(ctx).String())
+		switch i {
+		case 1:
+			graphql.AddError(ctx, errors.New("refused"))
+			return graphql.Null
+		case 2:
+			panic("element 2")
+		}
+		return graphql.MarshalString(values[i])
+	})
+	if want := []string{"events[0]", "events[1]", "events[2]", "events[3]"}; len(paths) != 4 || paths[0] != want[0] || paths[3] != want[3] {
+		t.Fatalf("paths %v, want %v", paths, want)
+	}
+	if ret[2] != graphql.Null {
+		t.Fatalf("a panicking element marshalled to %v, want null", ret[2])
+	}
+	errs := graphql.GetErrors(ctx)
+	if len(errs) != 2 || errs[0].Path.String() != "events[1]" || errs[1].Path.String() != "events[2]" {
+		t.Fatalf("errors %v, want one at events[1] and the panic at events[2]", gqlerror.List(errs))
+	}
+}
+
+// An element whose fields resolve concurrently may ask for its
+// FieldContext from several goroutines at once: all get the same one.
+func TestElementContext_OneFieldContextUnderConcurrency(t *testing.T) {
+	ctx, _ := listContext()
+	marshalSlice(ctx, 3, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		var wg sync.WaitGroup
+		got := make([]*graphql.FieldContext, 8)
+		for g := range got {
+			wg.Go(func() { got[g] = graphql.GetFieldContext(ctx) })
+		}
+		wg.Wait()
+		for _, fc := range got {
+			if fc != got[0] || *fc.Index != i {
+				t.Errorf("element %d: two FieldContexts, or index %d", i, *fc.Index)
+			}
+		}
+		return graphql.Null
+	})
+}
+
+// A list's elements whose fields never ask for their FieldContext (plain
+// fields) cost a fixed number of allocations for the whole list.
+func TestElementContext_AllocationsDoNotGrowWithTheList(t *testing.T) {
+	ctx, _ := listContext()
+	allocs := func(n int) float64 {
+		values := make([]int, n)
+		return testing.AllocsPerRun(20, func() {
+			marshalSlice(ctx, n, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+				setElementResult(ctx, &values[i])
+				return graphql.Null
+			})
+		})
+	}
+	if small, large := allocs(10), allocs(1000); small != large {
+		t.Fatalf("%v allocations for a list of 10, %v for 1,000", small, large)
+	}
+}
