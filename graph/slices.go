@@ -68,7 +68,10 @@ func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler boo
 // FieldContext's parent), an error or a panic (their path), a resolver.
 // What it holds then is what gqlgen's would: the list field's FieldContext
 // as parent, the element's index and its value (setElementResult, which
-// genpatch puts where the generated code set Result).
+// genpatch puts where the generated code set Result). Any one element's
+// context keeps the list's slice, and the FieldContexts built from it,
+// alive where gqlgen's kept only that element's: nothing keeps a context
+// past its request, so that is the response's lifetime.
 type elementContext struct {
 	context.Context // the list's
 	index           int
@@ -116,15 +119,25 @@ func setElementResult(ctx context.Context, result any) {
 // graphql.WithFieldContext. If gqlgen changes how it keeps it, the key is
 // nil and the elements get gqlgen's contexts
 // (TestElementContext_GqlgensKeyIsKnown fails first).
-var fieldContextKey = func() any {
+var fieldContextKey any
+
+func init() { fieldContextKey = probeFieldContextKey() }
+
+func probeFieldContextKey() any {
 	p := &keyProbe{Context: context.Background()}
 	graphql.GetFieldContext(p)
 	fc := &graphql.FieldContext{}
 	if p.key == nil || graphql.WithFieldContext(context.Background(), fc).Value(p.key) != fc {
 		return nil
 	}
+	// And gqlgen finds an element's FieldContext where one is kept.
+	fieldContextKey = p.key
+	e := &elementContext{Context: context.Background()}
+	if got := graphql.GetFieldContext(e); got == nil || got != e.fc.Load() {
+		return nil
+	}
 	return p.key
-}()
+}
 
 type keyProbe struct {
 	context.Context

@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -53,7 +55,7 @@ func TestElementContext_SamePathsAndValuesAsGqlgen(t *testing.T) {
 		}
 		return graphql.MarshalString(values[i])
 	})
-	if want := []string{"events[0]", "events[1]", "events[2]", "events[3]"}; len(paths) != 4 || paths[0] != want[0] || paths[3] != want[3] {
+	if want := []string{"events[0]", "events[1]", "events[2]", "events[3]"}; !slices.Equal(paths, want) {
 		t.Fatalf("paths %v, want %v", paths, want)
 	}
 	if ret[2] != graphql.Null {
@@ -101,4 +103,54 @@ func TestElementContext_AllocationsDoNotGrowWithTheList(t *testing.T) {
 	if small, large := allocs(10), allocs(1000); small != large {
 		t.Fatalf("%v allocations for a list of 10, %v for 1,000", small, large)
 	}
+}
+
+// The same list marshalled with the elements' contexts and with gqlgen's
+// (the key unknown: marshalSlice's fallback, which is what
+// graphql.MarshalSliceConcurrently gives each element) leaves the same
+// trace: each element's FieldContext (parent, index, value), the paths its
+// fields and errors get, and the result.
+func TestElementContext_SameTraceAsGqlgensContexts(t *testing.T) {
+	trace := func() []string {
+		ctx, list := listContext()
+		values := []int{10, 11, 12}
+		var out []string
+		ret := marshalSlice(ctx, len(values), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+			setElementResult(ctx, &values[i])
+			fc := graphql.GetFieldContext(ctx)
+			field := graphql.WithFieldContext(ctx, &graphql.FieldContext{Field: graphql.CollectedField{Field: &ast.Field{Alias: "n", Name: "n"}}})
+			out = append(out, fmt.Sprintf("parent=%v index=%d result=%d field=%s", fc.Parent == list, *fc.Index, *fc.Result.(*int), graphql.GetPath(field)))
+			if i == 1 {
+				graphql.AddError(field, errors.New("refused"))
+			}
+			return graphql.MarshalInt(values[i])
+		})
+		for _, e := range graphql.GetErrors(ctx) {
+			out = append(out, "error at "+e.Path.String())
+		}
+		return append(out, fmt.Sprint(len(ret), ret[2] != graphql.Null))
+	}
+	ours := trace()
+	key := fieldContextKey
+	fieldContextKey = nil
+	gqlgens := trace()
+	fieldContextKey = key
+	if !slices.Equal(ours, gqlgens) || len(ours) != 5 {
+		t.Fatalf("elements' contexts:\n%v\ngqlgen's:\n%v", ours, gqlgens)
+	}
+}
+
+// A FieldContext asked for before the element's value is recorded gets it
+// when it is.
+func TestElementContext_ValueRecordedAfterTheFieldContextWasBuilt(t *testing.T) {
+	ctx, _ := listContext()
+	v := 7
+	marshalSlice(ctx, 1, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		setElementResult(ctx, &v)
+		if fc.Result != &v || graphql.GetFieldContext(ctx) != fc {
+			t.Fatalf("result %v, want the element's value in the same FieldContext", fc.Result)
+		}
+		return graphql.Null
+	})
 }
