@@ -259,7 +259,15 @@ next:
 // operation's variables, are the same for every entry.
 type collectMemo struct {
 	mu      sync.Mutex
-	entries map[collectKey][]graphql.CollectedField
+	entries map[collectKey]*collectEntry
+	// last is the entry found last: a list's elements ask for the same
+	// one after another, and then take neither the lock nor the map.
+	last atomic.Pointer[collectEntry]
+}
+
+type collectEntry struct {
+	key    collectKey
+	fields []graphql.CollectedField
 }
 
 // collectKey is a selection set and an object type, by identity: the
@@ -284,18 +292,21 @@ func (ec *executionContext) collectFields(sel ast.SelectionSet, satisfies []stri
 	}
 	key := collectKey{sel: &sel[0], n: len(sel), satisfies: &satisfies[0]}
 	m := &ec.fieldsMemo
-	m.mu.Lock()
-	fields, ok := m.entries[key]
-	m.mu.Unlock()
-	if ok {
-		return fields
+	if e := m.last.Load(); e != nil && e.key == key {
+		return e.fields
 	}
-	fields = graphql.CollectFields(ec.OperationContext, sel, satisfies)
 	m.mu.Lock()
-	if m.entries == nil {
-		m.entries = make(map[collectKey][]graphql.CollectedField)
-	}
-	m.entries[key] = fields
+	e, ok := m.entries[key]
 	m.mu.Unlock()
-	return fields
+	if !ok {
+		e = &collectEntry{key: key, fields: graphql.CollectFields(ec.OperationContext, sel, satisfies)}
+		m.mu.Lock()
+		if m.entries == nil {
+			m.entries = make(map[collectKey]*collectEntry)
+		}
+		m.entries[key] = e
+		m.mu.Unlock()
+	}
+	m.last.Store(e)
+	return e.fields
 }

@@ -154,3 +154,33 @@ func TestElementContext_ValueRecordedAfterTheFieldContextWasBuilt(t *testing.T) 
 		return graphql.Null
 	})
 }
+
+// collectFields answers each (selection set, type) with gqlgen's own
+// collection, whichever was asked last, and a repeat costs no allocation.
+func TestCollectFields_MemoAnswersEachSelectionAsGqlgen(t *testing.T) {
+	field := func(name string) *ast.Field { return &ast.Field{Alias: name, Name: name} }
+	a := ast.SelectionSet{field("cursor"), field("type")}
+	b := ast.SelectionSet{field("learnerId"), field("email"), field("givenName")}
+	op := &graphql.OperationContext{}
+	ec := newExecutionContext(op, &executableSchema{}, nil)
+	names := func(fs []graphql.CollectedField) (out []string) {
+		for _, f := range fs {
+			out = append(out, f.Name)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		sel  ast.SelectionSet
+		typ  []string
+		want []string
+	}{{a, lifecycleEventImplementors, []string{"cursor", "type"}}, {b, enrolmentImplementors, []string{"learnerId", "email", "givenName"}},
+		{a, lifecycleEventImplementors, []string{"cursor", "type"}}, {a[:1], lifecycleEventImplementors, []string{"cursor"}},
+		{b, enrolmentImplementors, []string{"learnerId", "email", "givenName"}}} {
+		if got, gqlgens := names(ec.collectFields(c.sel, c.typ)), names(graphql.CollectFields(op, c.sel, c.typ)); !slices.Equal(got, c.want) || !slices.Equal(got, gqlgens) {
+			t.Fatalf("collected %v, gqlgen %v, want %v", got, gqlgens, c.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { ec.collectFields(b, enrolmentImplementors) }); n != 0 {
+		t.Fatalf("%v allocations for a repeated collection", n)
+	}
+}
