@@ -18181,7 +18181,7 @@ var accessGroupImplementors = []string{"AccessGroup"}
 func (ec *executionContext) _AccessGroup(ctx context.Context, sel ast.SelectionSet, obj *model.AccessGroup) graphql.Marshaler {
 	fields := ec.collectFields(sel, accessGroupImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18239,7 +18239,7 @@ var activityReceiptImplementors = []string{"ActivityReceipt"}
 func (ec *executionContext) _ActivityReceipt(ctx context.Context, sel ast.SelectionSet, obj *model.ActivityReceipt) graphql.Marshaler {
 	fields := ec.collectFields(sel, activityReceiptImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18282,7 +18282,7 @@ var activityResultImplementors = []string{"ActivityResult"}
 func (ec *executionContext) _ActivityResult(ctx context.Context, sel ast.SelectionSet, obj *model.ActivityResult) graphql.Marshaler {
 	fields := ec.collectFields(sel, activityResultImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18330,7 +18330,7 @@ var apiKeyImplementors = []string{"ApiKey"}
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.APIKey) graphql.Marshaler {
 	fields := ec.collectFields(sel, apiKeyImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18388,7 +18388,7 @@ var auditEntryImplementors = []string{"AuditEntry"}
 func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEntry) graphql.Marshaler {
 	fields := ec.collectFields(sel, auditEntryImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18456,7 +18456,7 @@ var auditEntryConnectionImplementors = []string{"AuditEntryConnection"}
 func (ec *executionContext) _AuditEntryConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEntryConnection) graphql.Marshaler {
 	fields := ec.collectFields(sel, auditEntryConnectionImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18494,7 +18494,7 @@ var auditEntryEdgeImplementors = []string{"AuditEntryEdge"}
 func (ec *executionContext) _AuditEntryEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEntryEdge) graphql.Marshaler {
 	fields := ec.collectFields(sel, auditEntryEdgeImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18532,7 +18532,7 @@ var countEntryImplementors = []string{"CountEntry"}
 func (ec *executionContext) _CountEntry(ctx context.Context, sel ast.SelectionSet, obj *model.CountEntry) graphql.Marshaler {
 	fields := ec.collectFields(sel, countEntryImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18575,7 +18575,7 @@ var courseImplementors = []string{"Course"}
 func (ec *executionContext) _Course(ctx context.Context, sel ast.SelectionSet, obj *domain.Course) graphql.Marshaler {
 	fields := ec.collectFields(sel, courseImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18628,7 +18628,7 @@ var dataRequestImplementors = []string{"DataRequest"}
 func (ec *executionContext) _DataRequest(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequest) graphql.Marshaler {
 	fields := ec.collectFields(sel, dataRequestImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18726,7 +18726,7 @@ var dataRequestConnectionImplementors = []string{"DataRequestConnection"}
 func (ec *executionContext) _DataRequestConnection(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequestConnection) graphql.Marshaler {
 	fields := ec.collectFields(sel, dataRequestConnectionImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18764,7 +18764,7 @@ var dataRequestEdgeImplementors = []string{"DataRequestEdge"}
 func (ec *executionContext) _DataRequestEdge(ctx context.Context, sel ast.SelectionSet, obj *model.DataRequestEdge) graphql.Marshaler {
 	fields := ec.collectFields(sel, dataRequestEdgeImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18802,7 +18802,7 @@ var emailDomainImplementors = []string{"EmailDomain"}
 func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionSet, obj *domain.DomainRule) graphql.Marshaler {
 	fields := ec.collectFields(sel, emailDomainImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18855,7 +18855,7 @@ var enrolmentImplementors = []string{"Enrolment"}
 func (ec *executionContext) _Enrolment(ctx context.Context, sel ast.SelectionSet, obj *model.Enrolment) graphql.Marshaler {
 	fields := ec.collectFields(sel, enrolmentImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18923,7 +18923,7 @@ var enrolmentConnectionImplementors = []string{"EnrolmentConnection"}
 func (ec *executionContext) _EnrolmentConnection(ctx context.Context, sel ast.SelectionSet, obj *model.EnrolmentConnection) graphql.Marshaler {
 	fields := ec.collectFields(sel, enrolmentConnectionImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -18971,7 +18971,7 @@ var governingBodyImplementors = []string{"GoverningBody"}
 func (ec *executionContext) _GoverningBody(ctx context.Context, sel ast.SelectionSet, obj *domain.GoverningBody) graphql.Marshaler {
 	fields := ec.collectFields(sel, governingBodyImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19019,7 +19019,7 @@ var identityProviderImplementors = []string{"IdentityProvider"}
 func (ec *executionContext) _IdentityProvider(ctx context.Context, sel ast.SelectionSet, obj *model.IdentityProvider) graphql.Marshaler {
 	fields := ec.collectFields(sel, identityProviderImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19097,7 +19097,7 @@ var importLineImplementors = []string{"ImportLine"}
 func (ec *executionContext) _ImportLine(ctx context.Context, sel ast.SelectionSet, obj *model.ImportLine) graphql.Marshaler {
 	fields := ec.collectFields(sel, importLineImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19155,7 +19155,7 @@ var importReportImplementors = []string{"ImportReport"}
 func (ec *executionContext) _ImportReport(ctx context.Context, sel ast.SelectionSet, obj *model.ImportReport) graphql.Marshaler {
 	fields := ec.collectFields(sel, importReportImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19213,7 +19213,7 @@ var issuedApiKeyImplementors = []string{"IssuedApiKey"}
 func (ec *executionContext) _IssuedApiKey(ctx context.Context, sel ast.SelectionSet, obj *model.IssuedAPIKey) graphql.Marshaler {
 	fields := ec.collectFields(sel, issuedApiKeyImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19251,7 +19251,7 @@ var issuedScimTokenImplementors = []string{"IssuedScimToken"}
 func (ec *executionContext) _IssuedScimToken(ctx context.Context, sel ast.SelectionSet, obj *model.IssuedScimToken) graphql.Marshaler {
 	fields := ec.collectFields(sel, issuedScimTokenImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19408,7 +19408,7 @@ var learnerConnectionImplementors = []string{"LearnerConnection"}
 func (ec *executionContext) _LearnerConnection(ctx context.Context, sel ast.SelectionSet, obj *model.LearnerConnection) graphql.Marshaler {
 	fields := ec.collectFields(sel, learnerConnectionImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19446,7 +19446,7 @@ var learnerEdgeImplementors = []string{"LearnerEdge"}
 func (ec *executionContext) _LearnerEdge(ctx context.Context, sel ast.SelectionSet, obj *model.LearnerEdge) graphql.Marshaler {
 	fields := ec.collectFields(sel, learnerEdgeImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19484,7 +19484,7 @@ var lifecycleEventImplementors = []string{"LifecycleEvent"}
 func (ec *executionContext) _LifecycleEvent(ctx context.Context, sel ast.SelectionSet, obj *model.LifecycleEvent) graphql.Marshaler {
 	fields := ec.collectFields(sel, lifecycleEventImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19542,7 +19542,7 @@ var lifecycleEventConnectionImplementors = []string{"LifecycleEventConnection"}
 func (ec *executionContext) _LifecycleEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.LifecycleEventConnection) graphql.Marshaler {
 	fields := ec.collectFields(sel, lifecycleEventConnectionImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19585,7 +19585,7 @@ var membershipApprovalImplementors = []string{"MembershipApproval"}
 func (ec *executionContext) _MembershipApproval(ctx context.Context, sel ast.SelectionSet, obj *model.MembershipApproval) graphql.Marshaler {
 	fields := ec.collectFields(sel, membershipApprovalImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19633,7 +19633,7 @@ var membershipProposalImplementors = []string{"MembershipProposal"}
 func (ec *executionContext) _MembershipProposal(ctx context.Context, sel ast.SelectionSet, obj *model.MembershipProposal) graphql.Marshaler {
 	fields := ec.collectFields(sel, membershipProposalImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -19729,7 +19729,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		Object: "Mutation",
 	})
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
@@ -20035,7 +20035,7 @@ var organisationImplementors = []string{"Organisation"}
 func (ec *executionContext) _Organisation(ctx context.Context, sel ast.SelectionSet, obj *model.Organisation) graphql.Marshaler {
 	fields := ec.collectFields(sel, organisationImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20113,7 +20113,7 @@ var organisationReportImplementors = []string{"OrganisationReport"}
 func (ec *executionContext) _OrganisationReport(ctx context.Context, sel ast.SelectionSet, obj *model.OrganisationReport) graphql.Marshaler {
 	fields := ec.collectFields(sel, organisationReportImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20181,7 +20181,7 @@ var pageInfoImplementors = []string{"PageInfo"}
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
 	fields := ec.collectFields(sel, pageInfoImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20219,7 +20219,7 @@ var personalDataExportImplementors = []string{"PersonalDataExport"}
 func (ec *executionContext) _PersonalDataExport(ctx context.Context, sel ast.SelectionSet, obj *model.PersonalDataExport) graphql.Marshaler {
 	fields := ec.collectFields(sel, personalDataExportImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20262,7 +20262,7 @@ var policyImplementors = []string{"Policy"}
 func (ec *executionContext) _Policy(ctx context.Context, sel ast.SelectionSet, obj *model.Policy) graphql.Marshaler {
 	fields := ec.collectFields(sel, policyImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20335,7 +20335,7 @@ var policyAcceptanceImplementors = []string{"PolicyAcceptance"}
 func (ec *executionContext) _PolicyAcceptance(ctx context.Context, sel ast.SelectionSet, obj *model.PolicyAcceptance) graphql.Marshaler {
 	fields := ec.collectFields(sel, policyAcceptanceImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20393,7 +20393,7 @@ var policyVersionImplementors = []string{"PolicyVersion"}
 func (ec *executionContext) _PolicyVersion(ctx context.Context, sel ast.SelectionSet, obj *domain.PolicyVersion) graphql.Marshaler {
 	fields := ec.collectFields(sel, policyVersionImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20545,7 +20545,7 @@ var proposedDomainImplementors = []string{"ProposedDomain"}
 func (ec *executionContext) _ProposedDomain(ctx context.Context, sel ast.SelectionSet, obj *model.ProposedDomain) graphql.Marshaler {
 	fields := ec.collectFields(sel, proposedDomainImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20759,7 +20759,7 @@ var removeIdentityProviderResultImplementors = []string{"RemoveIdentityProviderR
 func (ec *executionContext) _RemoveIdentityProviderResult(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveIdentityProviderResult) graphql.Marshaler {
 	fields := ec.collectFields(sel, removeIdentityProviderResultImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20797,7 +20797,7 @@ var retentionStatementImplementors = []string{"RetentionStatement"}
 func (ec *executionContext) _RetentionStatement(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionStatement) graphql.Marshaler {
 	fields := ec.collectFields(sel, retentionStatementImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20845,7 +20845,7 @@ var retentionTriggerImplementors = []string{"RetentionTrigger"}
 func (ec *executionContext) _RetentionTrigger(ctx context.Context, sel ast.SelectionSet, obj *model.RetentionTrigger) graphql.Marshaler {
 	fields := ec.collectFields(sel, retentionTriggerImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20888,7 +20888,7 @@ var roleGrantImplementors = []string{"RoleGrant"}
 func (ec *executionContext) _RoleGrant(ctx context.Context, sel ast.SelectionSet, obj *model.RoleGrant) graphql.Marshaler {
 	fields := ec.collectFields(sel, roleGrantImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -20956,7 +20956,7 @@ var rosterLineImplementors = []string{"RosterLine"}
 func (ec *executionContext) _RosterLine(ctx context.Context, sel ast.SelectionSet, obj *model.RosterLine) graphql.Marshaler {
 	fields := ec.collectFields(sel, rosterLineImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21004,7 +21004,7 @@ var rosterReconciliationImplementors = []string{"RosterReconciliation"}
 func (ec *executionContext) _RosterReconciliation(ctx context.Context, sel ast.SelectionSet, obj *model.RosterReconciliation) graphql.Marshaler {
 	fields := ec.collectFields(sel, rosterReconciliationImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21082,7 +21082,7 @@ var ruleImplementors = []string{"Rule"}
 func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj *model.Rule) graphql.Marshaler {
 	fields := ec.collectFields(sel, ruleImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21140,7 +21140,7 @@ var ruleSettingsImplementors = []string{"RuleSettings"}
 func (ec *executionContext) _RuleSettings(ctx context.Context, sel ast.SelectionSet, obj *model.RuleSettings) graphql.Marshaler {
 	fields := ec.collectFields(sel, ruleSettingsImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21218,7 +21218,7 @@ var scheduledRemovalImplementors = []string{"ScheduledRemoval"}
 func (ec *executionContext) _ScheduledRemoval(ctx context.Context, sel ast.SelectionSet, obj *model.ScheduledRemoval) graphql.Marshaler {
 	fields := ec.collectFields(sel, scheduledRemovalImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21271,7 +21271,7 @@ var scimTokenImplementors = []string{"ScimToken"}
 func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet, obj *model.ScimToken) graphql.Marshaler {
 	fields := ec.collectFields(sel, scimTokenImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21334,7 +21334,7 @@ var sweepReportImplementors = []string{"SweepReport"}
 func (ec *executionContext) _SweepReport(ctx context.Context, sel ast.SelectionSet, obj *model.SweepReport) graphql.Marshaler {
 	fields := ec.collectFields(sel, sweepReportImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21472,7 +21472,7 @@ var __DirectiveImplementors = []string{"__Directive"}
 func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionSet, obj *introspection.Directive) graphql.Marshaler {
 	fields := ec.collectFields(sel, __DirectiveImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21525,7 +21525,7 @@ var __EnumValueImplementors = []string{"__EnumValue"}
 func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.EnumValue) graphql.Marshaler {
 	fields := ec.collectFields(sel, __EnumValueImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21573,7 +21573,7 @@ var __FieldImplementors = []string{"__Field"}
 func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, obj *introspection.Field) graphql.Marshaler {
 	fields := ec.collectFields(sel, __FieldImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21631,7 +21631,7 @@ var __InputValueImplementors = []string{"__InputValue"}
 func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.SelectionSet, obj *introspection.InputValue) graphql.Marshaler {
 	fields := ec.collectFields(sel, __InputValueImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21689,7 +21689,7 @@ var __SchemaImplementors = []string{"__Schema"}
 func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet, obj *introspection.Schema) graphql.Marshaler {
 	fields := ec.collectFields(sel, __SchemaImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {
@@ -21747,7 +21747,7 @@ var __TypeImplementors = []string{"__Type"}
 func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, obj *introspection.Type) graphql.Marshaler {
 	fields := ec.collectFields(sel, __TypeImplementors)
 
-	out := newObjectSet(fields)
+	out := newObjectSet(ctx, fields)
 	deferred := newDeferredGroup(ctx)
 	for i, field := range fields {
 		switch field.Name {

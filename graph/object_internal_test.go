@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -29,7 +30,7 @@ func TestObjectOut_SameBytesAsGqlgensFieldSet(t *testing.T) {
 				set.Values[i] = graphql.MarshalString(fields[i].Alias + string(rune('a'+i)) + "\"\n")
 			}
 			set.Dispatch(t.Context())
-			inPlace := newObjectSet(fields)
+			inPlace := newObjectSet(context.Background(), fields)
 			copy(inPlace.Values, set.Values)
 			inPlace.Dispatch(t.Context())
 			var ours, inPlaces, theirs bytes.Buffer

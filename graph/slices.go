@@ -33,9 +33,10 @@ func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler boo
 	ret := make(graphql.Array, length)
 	// The elements' contexts, allocated once for the list (elementContext).
 	elems := make([]elementContext, length)
+	list := &elementList{length: length}
 	for i := range length {
 		e := &elems[i]
-		e.Context, e.index = ctx, i
+		e.Context, e.index, e.list = ctx, i, list
 		var childCtx context.Context = e
 		if fieldContextKey == nil { // gqlgen's key unknown: its own way
 			childCtx = graphql.WithFieldContext(ctx, &graphql.FieldContext{Index: &e.index})
@@ -77,6 +78,16 @@ type elementContext struct {
 	index           int
 	result          any
 	fc              atomic.Pointer[graphql.FieldContext]
+	list            *elementList
+	hasObject       bool // its object taken from list.objects (newObjectSet)
+}
+
+// elementList is what a list's elements share: the slice their objects
+// are taken from, allocated when the first element asks (a list of
+// scalars never does).
+type elementList struct {
+	length  int
+	objects []objectSet
 }
 
 func (e *elementContext) Value(key any) any {
@@ -197,8 +208,24 @@ type objectSet struct {
 	inline   [8]graphql.Marshaler
 }
 
-func newObjectSet(fields []graphql.CollectedField) *objectSet {
-	o := &objectSet{fields: fields}
+//
+// A list's element takes its object from a slice allocated for the list's
+// objects (elementContext): a page of the feed or of enrolments allocates
+// its thousand objects at once. Only the element's own object does, the
+// first asked for with the element's context itself; an object below it
+// gets a context of its own from gqlgen, and allocates its own.
+func newObjectSet(ctx context.Context, fields []graphql.CollectedField) *objectSet {
+	var o *objectSet
+	if e, ok := ctx.(*elementContext); ok && !e.hasObject {
+		e.hasObject = true
+		if e.list.objects == nil {
+			e.list.objects = make([]objectSet, e.list.length)
+		}
+		o = &e.list.objects[e.index]
+	} else {
+		o = new(objectSet)
+	}
+	o.fields = fields
 	if len(fields) <= len(o.inline) {
 		o.Values = o.inline[:len(fields)]
 	} else {

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,12 +92,13 @@ func TestElementContext_OneFieldContextUnderConcurrency(t *testing.T) {
 // fields) cost a fixed number of allocations for the whole list.
 func TestElementContext_AllocationsDoNotGrowWithTheList(t *testing.T) {
 	ctx, _ := listContext()
+	fields := []graphql.CollectedField{{Field: &ast.Field{Alias: "cursor", Name: "cursor"}}}
 	allocs := func(n int) float64 {
 		values := make([]int, n)
 		return testing.AllocsPerRun(20, func() {
 			marshalSlice(ctx, n, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 				setElementResult(ctx, &values[i])
-				return graphql.Null
+				return newObjectSet(ctx, fields) // as an element's object does
 			})
 		})
 	}
@@ -182,5 +184,33 @@ func TestCollectFields_MemoAnswersEachSelectionAsGqlgen(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { ec.collectFields(b, enrolmentImplementors) }); n != 0 {
 		t.Fatalf("%v allocations for a repeated collection", n)
+	}
+}
+
+// An element's own object comes from the list's slice of objects, one per
+// element; any other object asked for with the element's context is an
+// object of its own, never an element's slot twice.
+func TestElementContext_EachElementsObjectIsItsOwn(t *testing.T) {
+	ctx, _ := listContext()
+	fields := []graphql.CollectedField{{Field: &ast.Field{Alias: "cursor", Name: "cursor"}}}
+	seen := map[*objectSet]bool{}
+	ret := marshalSlice(ctx, 3, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		first, second := newObjectSet(ctx, fields), newObjectSet(ctx, fields)
+		for _, o := range []*objectSet{first, second} {
+			if seen[o] {
+				t.Fatalf("element %d got an object already given out", i)
+			}
+			seen[o] = true
+		}
+		if e := ctx.(*elementContext); first != &e.list.objects[i] {
+			t.Fatalf("element %d's object is not its slot in the list's slice", i)
+		}
+		first.Values[0] = graphql.MarshalInt(i)
+		return first
+	})
+	var b bytes.Buffer
+	ret.MarshalGQL(&b)
+	if b.String() != `[{"cursor":0},{"cursor":1},{"cursor":2}]` {
+		t.Fatalf("wrote %s", b.String())
 	}
 }

@@ -147,9 +147,9 @@ func patch(path string) error {
 		if strings.Contains(f, "Concurrently(") {
 			return strings.Replace(f, ret, "\n\treturn objectOut(out, fields)\n}\n", 1)
 		}
-		return strings.Replace(f, set, "\tout := newObjectSet(fields)\n", 1)
+		return strings.Replace(f, set, "\tout := newObjectSet(ctx, fields)\n", 1)
 	})
-	if !strings.Contains(s, "newObjectSet(fields)") {
+	if !strings.Contains(s, "newObjectSet(ctx, fields)") {
 		return fmt.Errorf("%s: no object function building its field set", path)
 	}
 	for _, m := range enumMap.FindAllStringSubmatch(s, -1) {
