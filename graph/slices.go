@@ -208,7 +208,6 @@ type objectSet struct {
 	inline   [8]graphql.Marshaler
 }
 
-//
 // A list's element takes its object from a slice allocated for the list's
 // objects (elementContext): a page of the feed or of enrolments allocates
 // its thousand objects at once. Only the element's own object does, the
