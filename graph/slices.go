@@ -208,8 +208,8 @@ type objectSet struct {
 	inline   [8]graphql.Marshaler
 }
 
-// A list's element takes its object from a slice allocated for the list's
-// objects (elementContext): a page of the feed or of enrolments allocates
+// newObjectSet is an object's field set. A list's element takes it from a
+// slice allocated for the list's objects (elementContext): a page of the feed or of enrolments allocates
 // its thousand objects at once. Only the element's own object does, the
 // first asked for with the element's context itself; an object below it
 // gets a context of its own from gqlgen, and allocates its own.
