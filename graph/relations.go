@@ -25,23 +25,41 @@ import (
 // follows fragments and applies @skip and @include exactly as the executor
 // will when it writes the answer.
 
-// selected maps each field name selected on an object of type typ to the
-// union of its sub-selections (a relation asked for twice under two aliases
-// is read once, with both aliases' fields).
-func selected(ctx context.Context, sel ast.SelectionSet, typ string) map[string]ast.SelectionSet {
+// selections are the selection sets a relation is written with: one, or
+// several when the relation is selected under several aliases and read
+// once for all of them.
+//
+// Each is a selection set gqlgen holds for the whole operation (the
+// field's own, or the sub-selection of a field gqlgen collected and
+// cached), never a copy made here: gqlgen's
+// per-operation cache of collected fields (graphql/collect_fields_cache_store.go)
+// keys on a selection set's address and length without keeping it alive,
+// so a merged copy handed to graphql.CollectFields and then collected by
+// the garbage collector could leave an entry that a later selection set,
+// allocated at the same address, would be answered from: the fields of
+// another selection written in its place (found in review).
+// TestRelations_SelectionsAreTheOperationsOwn checks they are gqlgen's
+// own.
+type selections []ast.SelectionSet
+
+// selected maps each field name selected on an object of type typ in sels
+// to its sub-selections (a relation asked for twice under two aliases is
+// read once, with both aliases' fields).
+func selected(ctx context.Context, sels selections, typ string) map[string]selections {
 	oc := graphql.GetOperationContext(ctx)
-	fields := graphql.CollectFields(oc, sel, []string{typ})
-	out := make(map[string]ast.SelectionSet, len(fields))
-	for _, f := range fields {
-		out[f.Name] = append(out[f.Name], f.Selections...)
+	out := map[string]selections{}
+	for _, sel := range sels {
+		for _, f := range graphql.CollectFields(oc, sel, []string{typ}) {
+			out[f.Name] = append(out[f.Name], f.Selections)
+		}
 	}
 	return out
 }
 
 // fieldSelection is the selection set of the field being resolved.
-func fieldSelection(ctx context.Context) ast.SelectionSet {
+func fieldSelection(ctx context.Context) selections {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil {
-		return fc.Field.Selections
+		return selections{fc.Field.Selections}
 	}
 	return nil
 }
@@ -74,7 +92,7 @@ func unique[T any](xs []T, key func(T) (string, bool)) []string {
 }
 
 // learnersOut wraps ls as read models with the relations sel asks for.
-func (r *Resolver) learnersOut(ctx context.Context, sel ast.SelectionSet, ls []domain.Learner) ([]*model.Learner, error) {
+func (r *Resolver) learnersOut(ctx context.Context, sel selections, ls []domain.Learner) ([]*model.Learner, error) {
 	ms := make([]model.Learner, len(ls))
 	out := make([]*model.Learner, len(ls))
 	for i := range ls {
@@ -93,7 +111,7 @@ func (r *Resolver) learnerOut(ctx context.Context, l domain.Learner) (*model.Lea
 	return out[0], nil
 }
 
-func (r *Resolver) loadLearners(ctx context.Context, sel ast.SelectionSet, ls []*model.Learner) error {
+func (r *Resolver) loadLearners(ctx context.Context, sel selections, ls []*model.Learner) error {
 	if len(ls) == 0 {
 		return nil
 	}
@@ -205,7 +223,7 @@ func (r *Resolver) loadLearners(ctx context.Context, sel ast.SelectionSet, ls []
 	return nil
 }
 
-func (r *Resolver) loadAcceptances(ctx context.Context, sel ast.SelectionSet, as []*model.PolicyAcceptance) error {
+func (r *Resolver) loadAcceptances(ctx context.Context, sel selections, as []*model.PolicyAcceptance) error {
 	if _, ok := selected(ctx, sel, "PolicyAcceptance")["policyVersion"]; !ok || len(as) == 0 {
 		return nil
 	}
@@ -225,7 +243,7 @@ func (r *Resolver) loadAcceptances(ctx context.Context, sel ast.SelectionSet, as
 }
 
 // organisationsOut wraps os as read models with the relations sel asks for.
-func (r *Resolver) organisationsOut(ctx context.Context, sel ast.SelectionSet, os []domain.Organisation) ([]*model.Organisation, error) {
+func (r *Resolver) organisationsOut(ctx context.Context, sel selections, os []domain.Organisation) ([]*model.Organisation, error) {
 	ms := make([]model.Organisation, len(os))
 	out := make([]*model.Organisation, len(os))
 	for i := range os {
@@ -243,7 +261,7 @@ func (r *Resolver) organisationOut(ctx context.Context, o domain.Organisation) (
 	return out[0], nil
 }
 
-func (r *Resolver) loadOrganisations(ctx context.Context, sel ast.SelectionSet, os []*model.Organisation) error {
+func (r *Resolver) loadOrganisations(ctx context.Context, sel selections, os []*model.Organisation) error {
 	if len(os) == 0 {
 		return nil
 	}
@@ -289,7 +307,7 @@ func (r *Resolver) accessGroupOut(ctx context.Context, g domain.AccessGroup) (*m
 	return out, r.loadAccessGroups(ctx, fieldSelection(ctx), []*model.AccessGroup{out})
 }
 
-func (r *Resolver) loadAccessGroups(ctx context.Context, sel ast.SelectionSet, gs []*model.AccessGroup) error {
+func (r *Resolver) loadAccessGroups(ctx context.Context, sel selections, gs []*model.AccessGroup) error {
 	if _, ok := selected(ctx, sel, "AccessGroup")["courses"]; !ok || len(gs) == 0 {
 		return nil
 	}
@@ -308,7 +326,7 @@ func (r *Resolver) loadAccessGroups(ctx context.Context, sel ast.SelectionSet, g
 }
 
 // policiesOut wraps ps as read models with the versions sel asks for.
-func (r *Resolver) policiesOut(ctx context.Context, sel ast.SelectionSet, ps []domain.Policy) ([]*model.Policy, error) {
+func (r *Resolver) policiesOut(ctx context.Context, sel selections, ps []domain.Policy) ([]*model.Policy, error) {
 	ms := make([]model.Policy, len(ps))
 	out := make([]*model.Policy, len(ps))
 	for i := range ps {
@@ -341,7 +359,7 @@ func (r *Resolver) policiesOut(ctx context.Context, sel ast.SelectionSet, ps []d
 }
 
 // programmesOut maps ps with the relations sel asks for.
-func (r *Resolver) programmesOut(ctx context.Context, sel ast.SelectionSet, ps []domain.Programme) ([]*model.Programme, error) {
+func (r *Resolver) programmesOut(ctx context.Context, sel selections, ps []domain.Programme) ([]*model.Programme, error) {
 	out := make([]*model.Programme, len(ps))
 	ids := make([]string, len(ps))
 	for i, p := range ps {

@@ -70,9 +70,10 @@ func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler boo
 // What it holds then is what gqlgen's would: the list field's FieldContext
 // as parent, the element's index and its value (setElementResult, which
 // genpatch puts where the generated code set Result). Any one element's
-// context keeps the list's slice, and the FieldContexts built from it,
-// alive where gqlgen's kept only that element's: nothing keeps a context
-// past its request, so that is the response's lifetime.
+// context keeps the list's slices (contexts and objects, and through them
+// every element's values) alive where gqlgen's kept only that element's:
+// nothing keeps a context past its request, so that is the response's
+// lifetime.
 type elementContext struct {
 	context.Context // the list's
 	index           int
@@ -212,7 +213,12 @@ type objectSet struct {
 // slice allocated for the list's objects (elementContext): a page of the feed or of enrolments allocates
 // its thousand objects at once. Only the element's own object does, the
 // first asked for with the element's context itself; an object below it
-// gets a context of its own from gqlgen, and allocates its own.
+// gets a context of its own from gqlgen (every object-typed field goes
+// through graphql.ResolveField, which wraps the context), and allocates its
+// own. That is also why no two goroutines reach an element's slot: the
+// fields gqlgen resolves concurrently (FieldSet.Dispatch) get wrapped
+// contexts. A change that handed an element's own context to an object
+// from a goroutine would have to take this slot away.
 func newObjectSet(ctx context.Context, fields []graphql.CollectedField) *objectSet {
 	var o *objectSet
 	if e, ok := ctx.(*elementContext); ok && !e.hasObject {
@@ -303,6 +309,7 @@ type collectKey struct {
 	sel       *ast.Selection
 	n         int
 	satisfies *string
+	ns        int
 }
 
 // collectFields stands in for graphql.CollectFields in an object's
@@ -316,7 +323,7 @@ func (ec *executionContext) collectFields(sel ast.SelectionSet, satisfies []stri
 	if len(sel) == 0 || len(satisfies) == 0 {
 		return graphql.CollectFields(ec.OperationContext, sel, satisfies)
 	}
-	key := collectKey{sel: &sel[0], n: len(sel), satisfies: &satisfies[0]}
+	key := collectKey{sel: &sel[0], n: len(sel), satisfies: &satisfies[0], ns: len(satisfies)}
 	m := &ec.fieldsMemo
 	if e := m.last.Load(); e != nil && e.key == key {
 		return e.fields
