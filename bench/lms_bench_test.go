@@ -73,18 +73,15 @@ func sendInto(b *testing.B, buf *bytes.Buffer, url, token string, query string, 
 	return res.StatusCode, buf.Bytes()
 }
 
-// postBytes sends a query and reads the whole answer without decoding it,
-// as a COPY floor's client reads its rows into io.Discard: it returns the
-// answer's bytes, for the caller to take its cursor from, and fails on an
-// error answer. The peer benchmark reports a drain with it beside the
-// decoding drain, to tell the service's time from the JSON decoding of a
-// client sharing its 2 cores.
-func postBytes(b *testing.B, buf *bytes.Buffer, url, token string, query string, vars map[string]any) []byte {
-	status, raw := sendInto(b, buf, url, token, query, vars)
-	if status != http.StatusOK || !bytes.HasPrefix(raw, []byte(`{"data":{`)) || bytes.Contains(raw, []byte(`"errors":`)) {
-		b.Fatalf("%d %s", status, raw[:min(len(raw), 500)])
+// checkAnswer fails on an error answer without decoding it, as the
+// byte-reading drains read: a GraphQL error is answered with status 200,
+// and an answer opens with {"data":{ only when it has data and no errors
+// (graph/transport.go writeResponse; with errors, gqlgen's Response is
+// marshalled with "errors" first).
+func checkAnswer(b *testing.B, raw []byte) {
+	if !bytes.HasPrefix(raw, []byte(`{"data":{`)) {
+		b.Fatalf("%s", raw[:min(len(raw), 500)])
 	}
-	return raw
 }
 
 // postRaw sends a query and returns the bytes of its answer, failing on any
@@ -152,33 +149,57 @@ func enrolmentsWorld(b *testing.B) (*testkit.API, testkit.Programme, string) {
 	return api, p, lmsKey(b, api, p.ID)
 }
 
-// drainFeed follows the whole feed, page after page, decoding each answer
-// as a client would (decode) or reading its bytes only, the events counted
-// and the cursor taken without decoding the rest (as COPY's client reads
-// into io.Discard). It returns the events and pages read.
-func drainFeed(b *testing.B, api *testkit.API, programmeID, key string, decode bool) (events, pages int) {
+// A paged LMS read as the drains follow it: the query, the bytes that open
+// each row, the keys of the cursor to go on from and of "more pages
+// follow", and the decoding client's reading of a page.
+type pagedRead struct {
+	query, rowOpen, cursorKey, moreKey string
+	decode                             func(b *testing.B, raw []byte) (rows int, cursor string, more bool)
+}
+
+var (
+	feedRead       = pagedRead{feedQuery, `{"cursor":`, "cursor", "hasMore", decodeFeedPage}
+	enrolmentsRead = pagedRead{enrolmentsQuery, `{"learnerId":`, "endCursor", "hasNextPage", decodeEnrolmentsPage}
+)
+
+// drain reads every page of r, one after another, decoding each answer as
+// a client would (decode) or reading its bytes only, the rows counted and
+// the cursor taken without decoding the rest (as COPY's client reads into
+// io.Discard). It returns the rows and pages read.
+func drain(b *testing.B, api *testkit.API, programmeID, key string, r pagedRead, decode bool) (rows, pages int) {
 	url := api.Server.URL + "/graphql"
 	var after any
 	var buf bytes.Buffer
 	for {
 		pages++
 		vars := map[string]any{"p": programmeID, "a": after}
-		if !decode {
-			raw := postBytes(b, &buf, url, key, feedQuery, vars)
-			events += bytes.Count(raw, []byte(`{"cursor":`))
-			after = lastString(raw, "cursor")
-			if !bytes.Contains(tail(raw), []byte(`"hasMore":true`)) {
-				return events, pages
-			}
-			continue
+		raw := postRaw(b, &buf, url, key, r.query, vars)
+		var n int
+		var cursor string
+		var more bool
+		if decode {
+			n, cursor, more = r.decode(b, raw)
+		} else {
+			checkAnswer(b, raw)
+			n, cursor = bytes.Count(raw, []byte(r.rowOpen)), lastString(raw, r.cursorKey)
+			more = bytes.Contains(tail(raw), []byte(`"`+r.moreKey+`":true`))
 		}
-		n, cursor, more := decodeFeedPage(b, postRaw(b, &buf, url, key, feedQuery, vars))
-		events += n
-		after = cursor
+		rows += n
 		if !more {
-			return events, pages
+			return rows, pages
 		}
+		after = cursor
 	}
+}
+
+// drainFeed follows the whole feed (drain).
+func drainFeed(b *testing.B, api *testkit.API, programmeID, key string, decode bool) (events, pages int) {
+	return drain(b, api, programmeID, key, feedRead, decode)
+}
+
+// listEnrolments reads every page of enrolments (drain).
+func listEnrolments(b *testing.B, api *testkit.API, programmeID, key string, decode bool) (rows, pages int) {
+	return drain(b, api, programmeID, key, enrolmentsRead, decode)
 }
 
 // decodeFeedPage decodes a feed page as the decoding drain's client does:
@@ -193,33 +214,6 @@ func decodeFeedPage(b *testing.B, raw []byte) (events int, cursor string, more b
 	}
 	decodeData(b, http.StatusOK, raw, &out)
 	return len(out.LifecycleEvents.Events), out.LifecycleEvents.Cursor, out.LifecycleEvents.HasMore
-}
-
-// listEnrolments reads every page of enrolments, as drainFeed reads the
-// feed, and returns the rows and pages read.
-func listEnrolments(b *testing.B, api *testkit.API, programmeID, key string, decode bool) (rows, pages int) {
-	url := api.Server.URL + "/graphql"
-	var after any
-	var buf bytes.Buffer
-	for {
-		pages++
-		vars := map[string]any{"p": programmeID, "a": after}
-		if !decode {
-			raw := postBytes(b, &buf, url, key, enrolmentsQuery, vars)
-			rows += bytes.Count(raw, []byte(`{"learnerId":`))
-			if !bytes.Contains(tail(raw), []byte(`"hasNextPage":true`)) {
-				return rows, pages
-			}
-			after = lastString(raw, "endCursor")
-			continue
-		}
-		n, cursor, more := decodeEnrolmentsPage(b, postRaw(b, &buf, url, key, enrolmentsQuery, vars))
-		rows += n
-		if !more {
-			return rows, pages
-		}
-		after = cursor
-	}
 }
 
 // decodeEnrolmentsPage decodes a page of enrolments as the decoding
