@@ -26,7 +26,7 @@ import (
 // resolver field still resolves those fields concurrently (gqlgen's
 // ResolveConcurrently); only the elements follow each other.
 //
-// `make generate` points the generated code here (the Makefile's sed after
+// `make generate` points the generated code here (genpatch, after
 // gqlgen generate), so check-generate keeps it so.
 func marshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler bool,
 	marshalElement func(ctx context.Context, i int) graphql.Marshaler) graphql.Array {
@@ -164,7 +164,7 @@ func (p *keyProbe) Value(key any) any {
 }
 
 // newDeferredGroup stands in for graphql.NewDeferredGroup in the generated
-// code (the Makefile's sed after gqlgen generate, as for marshalSlice).
+// code (genpatch after gqlgen generate, as for marshalSlice).
 //
 // gqlgen 0.17.98 builds a deferred group for every object it marshals
 // (graphql/deferred.go): the object's whole path from the root, a field set

@@ -4,12 +4,16 @@
 // with a function of package graph that does the same work with less:
 //
 //   - graphql.MarshalSliceConcurrently → marshalSlice (graph/slices.go):
-//     a list's elements one after the other, not a goroutine each;
+//     a list's elements one after the other, not a goroutine each, and in
+//     the element closures `fc := graphql.GetFieldContext(ctx); fc.Result
+//     = &v[i]` → setElementResult, so an element's FieldContext is built
+//     only when something asks for it (elementContext);
 //   - graphql.NewDeferredGroup → newDeferredGroup (graph/slices.go): no
 //     per-object @defer bookkeeping, since @defer is refused;
-//   - an object's graphql.NewFieldSet → newObjectSet (graph/slices.go)
-//     where no field of the object is resolved concurrently: one
-//     allocation per object, written without a map; in the other objects,
+//   - an object's graphql.NewFieldSet → newObjectSet(ctx, …)
+//     (graph/slices.go) where no field of the object is resolved
+//     concurrently: one allocation per object (a list element's taken from
+//     the list's slice), written without a map; in the other objects,
 //     `return out` (the *graphql.FieldSet) → objectOut, written the same
 //     way;
 //   - the bytes.Buffer each response is marshalled into → responseBuffer
