@@ -31,11 +31,11 @@ import (
 //
 // Each is a selection set gqlgen holds for the whole operation (the
 // field's own, or the sub-selection of a field gqlgen collected and
-// cached), never a copy made here: gqlgen's
-// per-operation cache of collected fields (graphql/collect_fields_cache_store.go)
-// keys on a selection set's address and length without keeping it alive,
-// so a merged copy handed to graphql.CollectFields and then collected by
-// the garbage collector could leave an entry that a later selection set,
+// cached), never a copy made here: gqlgen's per-operation cache of
+// collected fields (graphql/collect_fields_cache_store.go) keys on a
+// selection set's address and length without keeping it alive, so a
+// merged copy handed to graphql.CollectFields and then collected by the
+// garbage collector could leave an entry that a later selection set,
 // allocated at the same address, would be answered from: the fields of
 // another selection written in its place (found in review).
 // TestRelations_SelectionsAreTheOperationsOwn checks they are gqlgen's
