@@ -17,7 +17,9 @@ import (
 // learners in groups without courses (or no group) and learners without
 // access left out, each page ending at a learner's last row (a learner's
 // rows on two pages could come from two versions), at most limit rows or
-// one learner's, and exhausted on the last page only.
+// one learner's, full (the next learner's rows would not fit), and
+// exhausted on the last page only; from the start or from a cursor inside a
+// learner's courses.
 func TestListEnrolments_CTL4_PagesConcatenateToTheWholeList(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
@@ -75,84 +77,133 @@ func TestListEnrolments_CTL4_PagesConcatenateToTheWholeList(t *testing.T) {
 			learners = append(learners, l)
 		}
 
-		// The list, from the fixture.
-		var want []domain.Enrolment
-		slices.SortFunc(learners, func(a, b domain.Learner) int { return compare(a.ID, b.ID) })
-		for _, l := range learners {
-			if l.Status != domain.StatusActive || l.AccessGroupID == nil {
-				continue
-			}
-			var cs []string
-			for _, c := range groups[*l.AccessGroupID] {
-				cs = append(cs, lms[c])
-			}
-			slices.Sort(cs) // Go compares bytewise
-			for _, c := range cs {
-				g := *l.AccessGroupID
-				want = append(want, domain.Enrolment{LearnerID: l.ID, Email: *l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName,
-					AccessGroupID: g, AccessGroupName: "Group " + g[len(g)-3:], LMSCourseID: c, LearnerVersion: l.Version})
-			}
-		}
-		if len(want) != 18 {
-			t.Fatalf("fixture: %d rows expected, want 18", len(want))
-		}
-
-		all, exhausted, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 5000)
-		if err != nil || !exhausted {
-			t.Fatalf("the list at once: exhausted %v, %v", exhausted, err)
-		}
-		sameEnrolments(t, "the list at once", all, want)
-
-		for limit := 1; limit <= len(want)+1; limit++ {
-			var got []domain.Enrolment
-			after, done := "", false
-			for page := 0; ; page++ {
-				if page > len(want) {
-					t.Fatalf("limit %d: more pages than rows", limit)
-				}
-				rows, exhausted, err := st.ListEnrolments(ctx, w.p.ID, after, "", done, limit)
-				if err != nil {
+		// The list, from the fixture, then with every group that has
+		// courses holding two or more: the page's statement reads at most
+		// limit/m + 2 learners (one more from inside a learner), m the
+		// fewest courses of a group, so both m = 1 and m = 2 are paged
+		// through at every limit.
+		for _, setup := range []string{"fewest courses 1", "fewest courses 2"} {
+			if setup == "fewest courses 2" {
+				groups[ctID(0x311)] = []string{ctID(0x301), ctID(0x305)}
+				if err := st.SetAccessGroupCourses(ctx, ctID(0x311), groups[ctID(0x311)]); err != nil {
 					t.Fatal(err)
 				}
-				if len(rows) == 0 {
-					t.Fatalf("limit %d, page %d: empty (exhausted %v)", limit, page, exhausted)
-				}
-				if len(rows) > limit && rows[0].LearnerID != rows[len(rows)-1].LearnerID {
-					t.Errorf("limit %d, page %d: %d rows of several learners", limit, page, len(rows))
-				}
-				got = append(got, rows...)
-				// Whole learners: the next row, if any, is another learner's.
-				if n := len(got); n < len(want) && want[n].LearnerID == rows[len(rows)-1].LearnerID {
-					t.Errorf("limit %d, page %d: ends inside learner %s", limit, page, rows[len(rows)-1].LearnerID)
-				}
-				if exhausted != (len(got) >= len(want)) {
-					t.Fatalf("limit %d, page %d: exhausted %v after %d of %d rows", limit, page, exhausted, len(got), len(want))
-				}
-				if exhausted {
+			}
+			want := wantEnrolments(learners, groups, lms)
+			if n := map[string]int{"fewest courses 1": 18, "fewest courses 2": 21}[setup]; len(want) != n {
+				t.Fatalf("%s, fixture: %d rows expected, want %d", setup, len(want), n)
+			}
+			pageThrough(t, st, w.p.ID, setup, want)
+		}
+	})
+}
+
+// wantEnrolments is the desired state of the fixture: every active learner
+// in a group × the group's courses, in (learner ID, LMS course ID) order.
+func wantEnrolments(learners []domain.Learner, groups map[string][]string, lms map[string]string) []domain.Enrolment {
+	var want []domain.Enrolment
+	learners = slices.Clone(learners)
+	slices.SortFunc(learners, func(a, b domain.Learner) int { return compare(a.ID, b.ID) })
+	for _, l := range learners {
+		if l.Status != domain.StatusActive || l.AccessGroupID == nil {
+			continue
+		}
+		var cs []string
+		for _, c := range groups[*l.AccessGroupID] {
+			cs = append(cs, lms[c])
+		}
+		slices.Sort(cs) // Go compares bytewise
+		for _, c := range cs {
+			g := *l.AccessGroupID
+			want = append(want, domain.Enrolment{LearnerID: l.ID, Email: *l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName,
+				AccessGroupID: g, AccessGroupName: "Group " + g[len(g)-3:], LMSCourseID: c, LearnerVersion: l.Version})
+		}
+	}
+	return want
+}
+
+// pageThrough reads the list at once and then page by page at every limit
+// from 1 to past its length, and checks each against want.
+func pageThrough(t *testing.T, st *store.Store, programmeID, setup string, want []domain.Enrolment) {
+	t.Helper()
+	ctx := context.Background()
+	all, exhausted, err := st.ListEnrolments(ctx, programmeID, "", "", false, 5000)
+	if err != nil || !exhausted {
+		t.Fatalf("%s, the list at once: exhausted %v, %v", setup, exhausted, err)
+	}
+	sameEnrolments(t, setup+", the list at once", all, want)
+	// From the start, and from a cursor inside the first learner's
+	// courses (the text format allows it) after each of them: the last
+	// leaves none of theirs.
+	type start struct {
+		learner, course string
+		rest            []domain.Enrolment
+	}
+	starts := []start{{"", "", want}}
+	for i := 0; i < len(want) && want[i].LearnerID == want[0].LearnerID; i++ {
+		starts = append(starts, start{want[i].LearnerID, want[i].LMSCourseID, want[i+1:]})
+	}
+	for _, from := range starts {
+		for limit := 1; limit <= len(from.rest)+1; limit++ {
+			pages(t, st, programmeID, fmt.Sprintf("%s, from %q, limit %d", setup, from.course, limit), from.learner, from.course, limit, from.rest)
+		}
+	}
+}
+
+// pages reads the list page by page at limit from a cursor (learner and
+// course; none for the start) and checks each page and the whole against
+// want, the rows after the cursor.
+func pages(t *testing.T, st *store.Store, programmeID, what, learner, course string, limit int, want []domain.Enrolment) {
+	t.Helper()
+	ctx := context.Background()
+	var got []domain.Enrolment
+	after, done := learner, false
+	for page := 0; ; page++ {
+		if page > len(want) {
+			t.Fatalf("%s: more pages than rows", what)
+		}
+		afterCourse := ""
+		if page == 0 {
+			afterCourse = course
+		}
+		rows, exhausted, err := st.ListEnrolments(ctx, programmeID, after, afterCourse, done, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			t.Fatalf("%s, page %d: empty (exhausted %v)", what, page, exhausted)
+		}
+		if len(rows) > limit && rows[0].LearnerID != rows[len(rows)-1].LearnerID {
+			t.Errorf("%s, page %d: %d rows of several learners", what, page, len(rows))
+		}
+		got = append(got, rows...)
+		// Whole learners: the next row, if any, is another learner's.
+		if n := len(got); n < len(want) && want[n].LearnerID == rows[len(rows)-1].LearnerID {
+			t.Errorf("%s, page %d: ends inside learner %s", what, page, rows[len(rows)-1].LearnerID)
+		}
+		// Full: the page stopped only where the next learner's rows
+		// would not fit.
+		if n := len(got); n < len(want) {
+			next := 0
+			for _, e := range want[n:] {
+				if e.LearnerID != want[n].LearnerID {
 					break
 				}
-				after, done = rows[len(rows)-1].LearnerID, true
+				next++
 			}
-			sameEnrolments(t, fmt.Sprintf("limit %d, pages concatenated", limit), got, want)
+			if len(rows)+next <= limit {
+				t.Errorf("%s, page %d: %d rows, and the next learner's %d would fit", what, page, len(rows), next)
+			}
 		}
-
-		// A cursor inside a learner's courses (the text format allows it)
-		// continues after that course.
-		mid := want[1] // the first learner's second course
-		if mid.LearnerID != want[0].LearnerID || mid.LearnerID != want[2].LearnerID {
-			t.Fatalf("fixture: the first learner has not 3 courses: %+v", want[:3])
+		if exhausted != (len(got) >= len(want)) {
+			t.Fatalf("%s, page %d: exhausted %v after %d of %d rows", what, page, exhausted, len(got), len(want))
 		}
-		rest, exhausted, err := st.ListEnrolments(ctx, w.p.ID, mid.LearnerID, mid.LMSCourseID, false, 5000)
-		if err != nil || !exhausted {
-			t.Fatalf("after a course: exhausted %v, %v", exhausted, err)
+		if exhausted {
+			break
 		}
-		sameEnrolments(t, "after a course", rest, want[2:])
-		rest, exhausted, err = st.ListEnrolments(ctx, w.p.ID, mid.LearnerID, mid.LMSCourseID, false, 1)
-		if err != nil || exhausted {
-			t.Fatalf("after a course, limit 1: exhausted %v, %v", exhausted, err)
-		}
-		sameEnrolments(t, "after a course, limit 1", rest, want[2:3])
-	})
+		after, done = rows[len(rows)-1].LearnerID, true
+	}
+	sameEnrolments(t, what+", pages concatenated", got, want)
 }
 
 func compare(a, b string) int {
