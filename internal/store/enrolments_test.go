@@ -9,6 +9,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/store"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
 )
 
 // CTL-4: the desired state is every active learner × every course of their
@@ -31,6 +32,14 @@ func TestListEnrolments_CTL4_PagesConcatenateToTheWholeList(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if st.Dialect() == migrations.Postgres {
+			// The test servers' databases collate as C.UTF-8, bytewise: a
+			// linguistic collation on the column makes the statement's
+			// COLLATE "C" the only thing keeping the order bytewise.
+			if _, err := st.SQL().Exec(`ALTER TABLE courses ALTER COLUMN lms_course_id TYPE text COLLATE "und-x-icu"`); err != nil {
+				t.Fatal(err)
+			}
+		}
 		groups := map[string][]string{ // group ID → its courses
 			ctID(0x310): nil,
 			ctID(0x311): {ctID(0x301)},
@@ -43,6 +52,9 @@ func TestListEnrolments_CTL4_PagesConcatenateToTheWholeList(t *testing.T) {
 			if err := st.SetAccessGroupCourses(ctx, id, cs); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if rows, exhausted, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); err != nil || len(rows) != 0 || !exhausted {
+			t.Fatalf("no learner yet: %d rows, exhausted %v, %v", len(rows), exhausted, err)
 		}
 		// Learners created out of ID order, in every kind of group, some
 		// without access.
@@ -95,6 +107,66 @@ func TestListEnrolments_CTL4_PagesConcatenateToTheWholeList(t *testing.T) {
 			}
 			pageThrough(t, st, w.p.ID, setup, want)
 		}
+	})
+}
+
+// CTL-4: only the programme's courses are its learners' desired state. The
+// services never link a group to another programme's course, but the
+// schema allows it, and a page's statement bounds the learners it reads by
+// the programme's courses per group: a group holding only another
+// programme's course (whose learners have no rows) or one besides its own
+// must neither end the list early nor add the other programme's course.
+func TestListEnrolments_CTL4_AnotherProgrammesCourseIsNoRowAndEndsNoList(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		w := ctNew(t, st)
+		q := domain.Programme{ID: ctID(0x100), Name: "Other", Preset: domain.PresetOnclick, CreatedAt: w.now, UpdatedAt: w.now,
+			Settings: domain.PresetSettings(domain.PresetOnclick, w.now)}
+		if err := st.CreateProgramme(ctx, q, nil); err != nil {
+			t.Fatal(err)
+		}
+		lms := map[string]string{ctID(0x301): "p1", ctID(0x302): "p2", ctID(0x303): "p3", ctID(0x309): "q1"}
+		for id, l := range lms {
+			prog := w.p.ID
+			if l == "q1" {
+				prog = q.ID
+			}
+			if err := st.CreateCourse(ctx, domain.Course{ID: id, ProgrammeID: prog, LMSCourseID: l, Title: l, CreatedAt: w.now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		linked := map[string][]string{ // as linked; q1 is the other programme's
+			ctID(0x311): {ctID(0x301), ctID(0x302), ctID(0x303)},
+			ctID(0x312): {ctID(0x309)},
+			ctID(0x313): {ctID(0x309), ctID(0x302), ctID(0x303)},
+		}
+		for id, cs := range linked {
+			if err := st.CreateAccessGroup(ctx, domain.AccessGroup{ID: id, OrganisationID: w.org.ID, Name: "Group " + id[len(id)-3:], CreatedAt: w.now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetAccessGroupCourses(ctx, id, cs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var learners []domain.Learner
+		for i, g := range []string{ctID(0x312), ctID(0x312), ctID(0x311), ctID(0x312), ctID(0x312), ctID(0x313), ctID(0x312), ctID(0x311)} {
+			email := fmt.Sprintf("l%d@org.example", i)
+			l := domain.Learner{ID: ctID(0x400 + i), ProgrammeID: w.p.ID, OrganisationID: w.org.ID, AccessGroupID: &g, Email: &email,
+				Status: domain.StatusActive, Version: 1, CreatedAt: w.now, UpdatedAt: w.now, Origin: domain.OriginAdmin}
+			if err := st.CreateLearner(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+			learners = append(learners, l)
+		}
+		own := map[string][]string{ // what the desired state holds
+			ctID(0x311): linked[ctID(0x311)],
+			ctID(0x313): {ctID(0x302), ctID(0x303)},
+		}
+		want := wantEnrolments(learners, own, lms)
+		if len(want) != 8 {
+			t.Fatalf("fixture: %d rows expected, want 8", len(want))
+		}
+		pageThrough(t, st, w.p.ID, "another programme's course", want)
 	})
 }
 
