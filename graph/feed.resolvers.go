@@ -103,9 +103,10 @@ func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string,
 	}
 	out := &model.LifecycleEventConnection{Events: make([]*model.LifecycleEvent, len(page.Events)), Cursor: encodeFeedCursor(tag, page.Next), HasMore: page.More}
 	es := make([]model.LifecycleEvent, len(page.Events)) // one allocation for the page
+	cursors := feedCursors(tag, page.Events)
 	for i := range page.Events {
 		e := &page.Events[i] // the read model points at it: no copy per event
-		es[i] = model.LifecycleEvent{FeedEvent: e, Cursor: encodeFeedCursor(tag, domain.FeedPosition{TxID: e.TxID, ID: e.ID, At: e.OccurredAt})}
+		es[i] = model.LifecycleEvent{FeedEvent: e, Cursor: cursors[i]}
 		out.Events[i] = &es[i]
 	}
 	// The learners' current data, read at once for the page; null for a
