@@ -280,8 +280,9 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 //
 // PostgreSQL 15's plan for it (100,000 active learners × 3 courses, a page
 // of 1,000 rows from the middle; EXPLAIN (ANALYZE, BUFFERS), the custom and
-// the generic plan alike): an InitPlan counts each group's courses once
-// for the LIMIT; then Limit ← Nested Loops over an Index Scan of
+// the generic plan alike): the CTE counts each group's courses once, read
+// by two InitPlans (the LIMIT, the last column); then Limit ← Nested Loops
+// over an Index Scan of
 // learners_active (programme_id, id > cursor), in ID order, so no sort,
 // with the learner's group by primary key and the group's course list
 // (the LATERAL aggregate) each behind a Memoize keyed on the group: built
