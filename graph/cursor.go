@@ -67,10 +67,14 @@ func appendFeedCursor(dst []byte, tag string, p domain.FeedPosition) []byte {
 }
 
 // feedCursors are the cursors of a page's events, in one string: each is a
-// substring of it, so a page of 1,000 events allocates once for them, not
-// 1,000 times.
+// substring of it, so a page allocates four times for them (the bytes, the
+// string, the ends, the list) whatever its size, not once an event.
 func feedCursors(tag string, es []domain.FeedEvent) []string {
-	var buf []byte
+	// The longest text a cursor can have: "f:", the tag, and three
+	// colon-prefixed numbers of at most 20 digits (a uint64; an int64 with
+	// its sign).
+	longest := base64.RawURLEncoding.EncodedLen(len("f:") + len(tag) + 3*(1+20))
+	buf := make([]byte, 0, len(es)*longest)
 	ends := make([]int, len(es))
 	for i := range es {
 		e := &es[i]

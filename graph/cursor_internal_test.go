@@ -42,6 +42,17 @@ func TestFeedCursor_INV3_SameTextAndRoundTrip(t *testing.T) {
 	if cs := feedCursors(tag, nil); len(cs) != 0 {
 		t.Fatalf("cursors of an empty page: %q", cs)
 	}
+	// A page's cursors cost the same few allocations whatever its size,
+	// with the largest numbers a cursor can hold.
+	page := make([]domain.FeedEvent, 1000)
+	for i := range page {
+		page[i] = domain.FeedEvent{TxID: math.MaxUint64, Event: domain.Event{ID: math.MaxInt64, OccurredAt: time.Unix(math.MinInt64, 0)}}
+	}
+	for _, n := range []int{1, 10, 1000} {
+		if a := testing.AllocsPerRun(20, func() { feedCursors(tag, page[:n]) }); a > 4 {
+			t.Fatalf("a page of %d events: %.0f allocations for its cursors, want at most 4", n, a)
+		}
+	}
 	for _, p := range positions {
 		got := encodeFeedCursor(tag, p)
 		want := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", tag, p.TxID, p.ID, p.At.Unix())))
