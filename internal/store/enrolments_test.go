@@ -51,14 +51,7 @@ func TestListEnrolments_CTL4_PagesConcatenateToTheWholeList(t *testing.T) {
 			ctID(0x311): {ctID(0x301)},
 			ctID(0x313): {ctID(0x302), ctID(0x303), ctID(0x304)},
 		}
-		for id, cs := range groups {
-			if err := st.CreateAccessGroup(ctx, domain.AccessGroup{ID: id, OrganisationID: w.org.ID, Name: "Group " + id[len(id)-3:], CreatedAt: w.now}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.SetAccessGroupCourses(ctx, id, cs); err != nil {
-				t.Fatal(err)
-			}
-		}
+		ctGroups(t, st, w, groups)
 		if rows, exhausted, err := st.ListEnrolments(ctx, w.p.ID, "", "", false, 10); err != nil || len(rows) != 0 || !exhausted {
 			t.Fatalf("no learner yet: %d rows, exhausted %v, %v", len(rows), exhausted, err)
 		}
@@ -146,14 +139,7 @@ func TestListEnrolments_CTL4_AnotherProgrammesCourseIsNoRowAndEndsNoList(t *test
 			ctID(0x312): {ctID(0x309)},
 			ctID(0x313): {ctID(0x309), ctID(0x302), ctID(0x303)},
 		}
-		for id, cs := range linked {
-			if err := st.CreateAccessGroup(ctx, domain.AccessGroup{ID: id, OrganisationID: w.org.ID, Name: "Group " + id[len(id)-3:], CreatedAt: w.now}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.SetAccessGroupCourses(ctx, id, cs); err != nil {
-				t.Fatal(err)
-			}
-		}
+		ctGroups(t, st, w, linked)
 		var learners []domain.Learner
 		for i, g := range []string{ctID(0x312), ctID(0x312), ctID(0x311), ctID(0x312), ctID(0x312), ctID(0x313), ctID(0x312), ctID(0x311)} {
 			email := fmt.Sprintf("l%d@org.example", i)
@@ -174,6 +160,22 @@ func TestListEnrolments_CTL4_AnotherProgrammesCourseIsNoRowAndEndsNoList(t *test
 		}
 		pageThrough(t, st, w.p.ID, "another programme's course", want)
 	})
+}
+
+// ctGroups creates the access groups of w's organisation, each named "Group"
+// and its ID's last three digits (as wantEnrolments expects), with its
+// courses.
+func ctGroups(t *testing.T, st *store.Store, w ctWorld, groups map[string][]string) {
+	t.Helper()
+	ctx := context.Background()
+	for id, cs := range groups {
+		if err := st.CreateAccessGroup(ctx, domain.AccessGroup{ID: id, OrganisationID: w.org.ID, Name: "Group " + id[len(id)-3:], CreatedAt: w.now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetAccessGroupCourses(ctx, id, cs); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // wantEnrolments is the desired state of the fixture: every active learner
