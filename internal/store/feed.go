@@ -269,7 +269,8 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 	if err != nil {
 		return nil, false, err
 	}
-	// Nothing returned: k is at least 2, so fewer came back.
+	// The last page: no learner left out, and fewer than k came back (with
+	// no row at all, k was never read; it is at least 2).
 	return rows, !full && (returned == 0 || returned < learners), nil
 }
 
@@ -282,17 +283,16 @@ func (s *Store) ListEnrolments(ctx context.Context, programmeID, afterLearner, a
 // of 1,000 rows from the middle; EXPLAIN (ANALYZE, BUFFERS), the custom and
 // the generic plan alike): the CTE counts each group's courses once, read
 // by two InitPlans (the LIMIT, the last column); then Limit ← Nested Loops
-// over an Index Scan of
-// learners_active (programme_id, id > cursor), in ID order, so no sort,
-// with the learner's group by primary key and the group's course list
-// (the LATERAL aggregate) each behind a Memoize keyed on the group: built
-// once per group per page. It stops after k learners: 335 for 1,000 rows,
-// 345 buffers, about 1 ms. Read as a row per learner and course, the same
-// page was 1,003 course lookups and an incremental sort (about 2.3 ms),
-// and three times the rows to send; in a drain of every page, read alone
-// through pgx, 0.23 and 0.24 s against 0.65–0.88 s. Keep the course list LATERAL:
-// joined as a grouped subquery, it would be hashed, losing the learners'
-// order, and the whole programme sorted. SQLite has no LATERAL: the list
+// over an Index Scan of learners_active (programme_id, id > cursor), in ID
+// order, so no sort, with the learner's group by primary key and the
+// group's course list (the LATERAL aggregate) each behind a Memoize keyed
+// on the group: built once per group per page. It stops after k learners:
+// 335 for 1,000 rows, 345 buffers, about 1 ms. Read as a row per learner
+// and course, the same page was 1,003 course lookups and an incremental
+// sort (about 2.3 ms), and three times the rows to send; in a drain of
+// every page, read alone through pgx, 0.23 and 0.24 s against 0.65–0.88 s.
+// Keep the course list LATERAL: joined as a grouped subquery, it would be
+// hashed, losing the learners' order, and the whole programme sorted. SQLite has no LATERAL: the list
 // is a correlated subquery there, learners by (programme_id, id).
 //
 // Both dialects write the list as a JSON array of the programme's LMS
