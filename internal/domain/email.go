@@ -113,7 +113,39 @@ func (e Email) String() string { return e.Local + "@" + e.Domain }
 //   - The domain goes through NormaliseDomain, so Unicode domains become
 //     punycode and IP literals, public suffixes, webmail and single-label
 //     names are refused (as EmailDomainRefused, wrapping the *DomainError).
-func ParseEmail(raw string) (Email, error) {
+func ParseEmail(raw string) (Email, error) { return parseEmail(raw, nil) }
+
+// EmailParser is ParseEmail for many addresses: it normalises each distinct
+// domain spelling once (NormaliseDomain, most of ParseEmail's cost, is a
+// function of the spelling alone), for the rows of one import, which mostly
+// share a few domains. It remembers at most maxParserDomains spellings, the
+// normalised ones only. The zero value is ready; not for concurrent use.
+type EmailParser struct{ domains map[string]string }
+
+const maxParserDomains = 64
+
+// Parse is ParseEmail(raw).
+func (p *EmailParser) Parse(raw string) (Email, error) { return parseEmail(raw, p) }
+
+// domain is NormaliseDomain(raw), remembered when p is not nil.
+func (p *EmailParser) domain(raw string) (string, error) {
+	if p == nil {
+		return NormaliseDomain(raw)
+	}
+	if d, ok := p.domains[raw]; ok {
+		return d, nil
+	}
+	d, err := NormaliseDomain(raw)
+	if err == nil && len(p.domains) < maxParserDomains {
+		if p.domains == nil {
+			p.domains = make(map[string]string)
+		}
+		p.domains[raw] = d
+	}
+	return d, err
+}
+
+func parseEmail(raw string, p *EmailParser) (Email, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return Email{}, emailErr(EmailEmpty, raw)
@@ -148,7 +180,7 @@ func ParseEmail(raw string) (Email, error) {
 	if !isDotAtom(local) {
 		return Email{}, emailErr(EmailSyntax, raw)
 	}
-	d, err := NormaliseDomain(rawDomain)
+	d, err := p.domain(rawDomain)
 	if err != nil {
 		e := emailErr(EmailDomainRefused, raw)
 		var de *DomainError

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -285,6 +286,14 @@ func FuzzParseEmail(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		e, err := ParseEmail(in)
+		// An EmailParser, the second time it sees the domain, answers the same.
+		var p EmailParser
+		for range 2 {
+			pe, perr := p.Parse(in)
+			if pe != e || (perr == nil) != (err == nil) || (err != nil && perr.Error() != err.Error()) {
+				t.Fatalf("EmailParser.Parse(%q) = %+v, %v; ParseEmail: %+v, %v", in, pe, perr, e, err)
+			}
+		}
 		if err != nil {
 			var ee *EmailError
 			if !errors.As(err, &ee) {
@@ -322,4 +331,30 @@ func FuzzParseEmail(f *testing.F) {
 			t.Fatalf("domain %q not normalised: %q, %v", e.Domain, d, err)
 		}
 	})
+}
+
+// An EmailParser remembers each domain spelling's normalisation: the same
+// results as ParseEmail for every row, whether its domain was seen before,
+// refused, or one past what it remembers.
+func TestEmailParser_SameAsParseEmail(t *testing.T) {
+	var p EmailParser
+	var in []string
+	for i := range maxParserDomains + 10 {
+		in = append(in, fmt.Sprintf("a%d@Team%d.Kent.gov.uk", i, i), fmt.Sprintf("b%d@team%d.kent.gov.uk.", i, i%3))
+	}
+	in = append(in, "x@gmail.com", "y@gmail.com", "z@KENT.GOV.UK", "w@kent.gov.uk", "bad@[127.0.0.1]", "bad@[127.0.0.1]", "hans@münchen.de", "h@MÜNCHEN.de")
+	for _, raw := range append(in, in...) {
+		want, wantErr := ParseEmail(raw)
+		got, err := p.Parse(raw)
+		if got != want || (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+			t.Fatalf("Parse(%q) = %+v, %v; ParseEmail: %+v, %v", raw, got, err, want, wantErr)
+		}
+	}
+	if len(p.domains) != maxParserDomains {
+		t.Fatalf("remembers %d domain spellings, want at most %d (and here that many)", len(p.domains), maxParserDomains)
+	}
+	var fresh EmailParser
+	if _, err := fresh.Parse("x@gmail.com"); err == nil || len(fresh.domains) != 0 {
+		t.Fatalf("a refused domain: %v, %d remembered", err, len(fresh.domains))
+	}
 }

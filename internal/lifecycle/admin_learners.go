@@ -307,10 +307,11 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		return rep, fromDomain(err)
 	}
 	seen := make(map[string]int, len(rows))
+	var parser domain.EmailParser // each domain spelling normalised once
 	cands := make([]domain.Learner, 0, len(rows))
 	candRow := make([]int, 0, len(rows))
 	for i, r := range rows {
-		em, err := domain.ParseEmail(r.Email)
+		em, err := parser.Parse(r.Email)
 		if err != nil {
 			e, _ := normaliseEmailErr(err)
 			fail(i, e)

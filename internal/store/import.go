@@ -97,30 +97,34 @@ func (s *Store) importCopy(ctx context.Context, c *pgx.Conn, ls []domain.Learner
 	}
 	// The learners, in email order (two writers of the same emails take
 	// their index entries in the same order); what was written is kept.
-	if _, err := c.Exec(ctx, `WITH w AS (
+	tag, err := c.Exec(ctx, `WITH w AS (
 			INSERT INTO learners (`+cols+`) SELECT `+cols+` FROM rc_import ORDER BY email
 			ON CONFLICT (email) WHERE email IS NOT NULL DO NOTHING
 			RETURNING id, programme_id, version
-		) INSERT INTO rc_imported SELECT * FROM w`); err != nil {
-		return err
-	}
-	// Usually none: the rows not written (an email taken meanwhile).
-	skipped := map[pgtype.UUID]bool{}
-	rows, err := c.Query(ctx, `SELECT i.id FROM rc_import i WHERE NOT EXISTS (SELECT 1 FROM rc_imported w WHERE w.id = i.id)`)
+		) INSERT INTO rc_imported SELECT * FROM w`)
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var id pgtype.UUID
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
+	// Usually none: the rows not written (an email taken meanwhile), read
+	// only when fewer rows were written than copied.
+	skipped := map[pgtype.UUID]bool{}
+	if tag.RowsAffected() < int64(len(ls)) {
+		rows, err := c.Query(ctx, `SELECT i.id FROM rc_import i WHERE NOT EXISTS (SELECT 1 FROM rc_imported w WHERE w.id = i.id)`)
+		if err != nil {
 			return err
 		}
-		skipped[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+		for rows.Next() {
+			var id pgtype.UUID
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			skipped[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 	}
 	programmes := map[string]bool{}
 	for i, l := range ls {
