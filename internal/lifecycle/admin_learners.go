@@ -257,9 +257,10 @@ const MaxImportRows = 200_000
 // ImportLearners checks every row (syntax, the organisation's own domain,
 // duplicates in the file and against existing learners) and reports line by
 // line. dryRun writes nothing; atomic writes all or nothing; otherwise the
-// good rows are written and the bad reported (invariant 4). Writes are
-// set-based: multi-row INSERTs, then events and audit entries in batches, in
-// one transaction.
+// good rows are written and the bad reported (invariant 4). The learners,
+// their feed events and audit entries are written set-based in one
+// transaction (store.ImportLearners: COPY and INSERT ... SELECT on
+// PostgreSQL, multi-row INSERTs on SQLite).
 func (s *Service) ImportLearners(ctx context.Context, organisationID string, rows []ImportRow, dryRun, atomic bool) (ImportReport, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {
