@@ -210,3 +210,104 @@ func TestSignIn_FixedStatementCountFirstAndReturning(t *testing.T) {
 		})
 	}
 }
+
+// The LMS's two paged reads run a fixed number of SQL statements whatever
+// the page size: a page of enrolments (the desired state, CTL-4) and a
+// page of the feed (INV-3), each read with the programme's API key as an
+// LMS does, first page and the pages after it.
+func TestLMSPages_CTL4_INV3_FixedStatementCountWhateverThePageSize(t *testing.T) {
+	for _, d := range testkit.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			api := testkit.NewAPI(t, d)
+			p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
+			ctx := lifecycle.WithSystem(context.Background(), "test")
+			rows := make([]lifecycle.ImportRow, 60)
+			for i := range rows {
+				rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("s%02d@kent.gov.uk", i), GivenName: "G", FamilyName: "F"}
+			}
+			rep, err := api.Service.ImportLearners(ctx, p.Orgs["Kent County Council"].ID, rows, false, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range rep.Lines {
+				l, err := api.Service.Learner(ctx, line.LearnerID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pending, err := api.Service.PendingPolicies(ctx, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var vs []string
+				for _, v := range pending {
+					vs = append(vs, v.ID)
+				}
+				if _, err := api.Service.AcceptPolicies(ctx, lifecycle.AcceptInput{PolicyVersionIDs: vs, OnBehalfOf: l.ID, Note: "paper form"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, key, err := api.Service.IssueAPIKey(ctx, p.ID, "statements LMS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			const enrolments = `query($p: ID!, $n: Int!, $a: String) { enrolments(programmeId: $p, first: $n, after: $a) {
+				enrolments { learnerId email givenName familyName accessGroupId lmsCourseId learnerVersion } endCursor hasNextPage asOf } }`
+			const feed = `query($p: ID!, $n: Int!, $a: String) { lifecycleEvents(programmeId: $p, first: $n, after: $a) {
+				events { cursor type learnerId learnerVersion occurredAt } cursor hasMore } }`
+			type page struct {
+				Enrolments struct {
+					Enrolments []struct{ LearnerID string }
+					EndCursor  *string
+				}
+				LifecycleEvents struct {
+					Events []struct{ Cursor string }
+					Cursor string
+				}
+			}
+			// count reads the page of n after a (from the start when nil)
+			// and returns its statements and rows.
+			count := func(q string, n int, a *string) (int64, int, page) {
+				t.Helper()
+				var out page
+				api.MustDo(key, `{ viewer { actorId } }`, nil, &struct{}{}) // the key's grants cached, as for an LMS mid-drain
+				api.Statements.Store(0)
+				api.MustDo(key, q, map[string]any{"p": p.ID, "n": n, "a": a}, &out)
+				return api.Statements.Load(), len(out.Enrolments.Enrolments) + len(out.LifecycleEvents.Events), out
+			}
+			for _, c := range []struct {
+				name, q string
+				next    func(page) *string
+			}{
+				{"enrolments", enrolments, func(o page) *string { return o.Enrolments.EndCursor }},
+				{"feed", feed, func(o page) *string { return &o.LifecycleEvents.Cursor }},
+			} {
+				var firsts, afters [2]int64
+				for i, n := range []int{3, 60} {
+					s, got, out := count(c.q, n, nil)
+					if got != n {
+						t.Fatalf("%s: a first page of %d has %d rows", c.name, n, got)
+					}
+					firsts[i] = s
+					a := c.next(out)
+					if a == nil {
+						t.Fatalf("%s: no cursor after a page of %d", c.name, n)
+					}
+					if s, got, _ = count(c.q, n, a); got != n {
+						t.Fatalf("%s: the page after a page of %d has %d rows", c.name, n, got)
+					}
+					afters[i] = s
+				}
+				if firsts[0] != firsts[1] || afters[0] != afters[1] {
+					t.Fatalf("%s: statements grew with the page: first pages %v, pages after %v (3 and 60 rows)", c.name, firsts, afters)
+				}
+				// The page's one statement; a first page of enrolments also
+				// reads the feed's head (asOf) before it. The programme and
+				// the key's grants come from the caches.
+				if want := map[string][2]int64{"enrolments": {2, 1}, "feed": {1, 1}}[c.name]; [2]int64{firsts[0], afters[0]} != want {
+					t.Fatalf("%s: %d statements for a first page and %d for a page after it, want %v", c.name, firsts[0], afters[0], want)
+				}
+				t.Logf("%s %s: %d statements for a first page, %d for a page after it", d, c.name, firsts[0], afters[0])
+			}
+		})
+	}
+}
