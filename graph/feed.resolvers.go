@@ -70,12 +70,10 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 	if err != nil {
 		return nil, err
 	}
-	out := &model.EnrolmentConnection{Enrolments: make([]*model.Enrolment, len(page.Enrolments)), HasNextPage: page.HasNext}
-	ms := make([]model.Enrolment, len(page.Enrolments)) // one allocation for the page
-	for i, e := range page.Enrolments {
-		ms[i] = model.Enrolment{LearnerID: e.LearnerID, Email: e.Email, GivenName: e.GivenName, FamilyName: e.FamilyName,
-			AccessGroupID: e.AccessGroupID, AccessGroupName: e.AccessGroupName, LmsCourseID: e.LMSCourseID, LearnerVersion: int(e.LearnerVersion)}
-		out.Enrolments[i] = &ms[i]
+	// The store's rows themselves, bound to the GraphQL type (gqlgen.yml).
+	out := &model.EnrolmentConnection{Enrolments: make([]*domain.Enrolment, len(page.Enrolments)), HasNextPage: page.HasNext}
+	for i := range page.Enrolments {
+		out.Enrolments[i] = &page.Enrolments[i]
 	}
 	if page.HasNext {
 		c := encodeEnrolmentCursor(lifecycle.CursorTag(programmeID), page.Next)

@@ -148,9 +148,9 @@ type ComplexityRoot struct {
 		Email           func(childComplexity int) int
 		FamilyName      func(childComplexity int) int
 		GivenName       func(childComplexity int) int
+		LMSCourseID     func(childComplexity int) int
 		LearnerID       func(childComplexity int) int
 		LearnerVersion  func(childComplexity int) int
-		LmsCourseID     func(childComplexity int) int
 	}
 
 	EnrolmentConnection struct {
@@ -1054,6 +1054,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Enrolment.GivenName(childComplexity), true
+	case "Enrolment.lmsCourseId":
+		if e.ComplexityRoot.Enrolment.LMSCourseID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Enrolment.LMSCourseID(childComplexity), true
 	case "Enrolment.learnerId":
 		if e.ComplexityRoot.Enrolment.LearnerID == nil {
 			break
@@ -1066,12 +1072,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Enrolment.LearnerVersion(childComplexity), true
-	case "Enrolment.lmsCourseId":
-		if e.ComplexityRoot.Enrolment.LmsCourseID == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Enrolment.LmsCourseID(childComplexity), true
 
 	case "EnrolmentConnection.asOf":
 		if e.ComplexityRoot.EnrolmentConnection.AsOf == nil {
@@ -7136,7 +7136,7 @@ func (ec *executionContext) fieldContext_EmailDomain_createdAt(_ context.Context
 	return graphql.NewScalarFieldContext("EmailDomain", field, false, false, "Time")
 }
 
-func (ec *executionContext) _Enrolment_learnerId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_learnerId(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
 		return plainString{&obj.LearnerID}
 	}
@@ -7162,7 +7162,7 @@ func (ec *executionContext) fieldContext_Enrolment_learnerId(_ context.Context, 
 	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Enrolment_email(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_email(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
 		return plainString{&obj.Email}
 	}
@@ -7188,7 +7188,7 @@ func (ec *executionContext) fieldContext_Enrolment_email(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Enrolment_givenName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_givenName(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
 		return plainOptString{obj.GivenName}
 	}
@@ -7214,7 +7214,7 @@ func (ec *executionContext) fieldContext_Enrolment_givenName(_ context.Context, 
 	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Enrolment_familyName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_familyName(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
 		return plainOptString{obj.FamilyName}
 	}
@@ -7240,7 +7240,7 @@ func (ec *executionContext) fieldContext_Enrolment_familyName(_ context.Context,
 	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Enrolment_accessGroupId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_accessGroupId(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
 		return plainString{&obj.AccessGroupID}
 	}
@@ -7266,7 +7266,7 @@ func (ec *executionContext) fieldContext_Enrolment_accessGroupId(_ context.Conte
 	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "ID")
 }
 
-func (ec *executionContext) _Enrolment_accessGroupName(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_accessGroupName(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
 		return plainString{&obj.AccessGroupName}
 	}
@@ -7292,9 +7292,9 @@ func (ec *executionContext) fieldContext_Enrolment_accessGroupName(_ context.Con
 	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Enrolment_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_lmsCourseId(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
-		return plainString{&obj.LmsCourseID}
+		return plainString{&obj.LMSCourseID}
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -7304,7 +7304,7 @@ func (ec *executionContext) _Enrolment_lmsCourseId(ctx context.Context, field gr
 			return ec.fieldContext_Enrolment_lmsCourseId(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.LmsCourseID, nil
+			return obj.LMSCourseID, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -7318,9 +7318,9 @@ func (ec *executionContext) fieldContext_Enrolment_lmsCourseId(_ context.Context
 	return graphql.NewScalarFieldContext("Enrolment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Enrolment_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *model.Enrolment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Enrolment_learnerVersion(ctx context.Context, field graphql.CollectedField, obj *domain.Enrolment) (ret graphql.Marshaler) {
 	if ec.plainFields() {
-		return plainInt{&obj.LearnerVersion}
+		return plainInt64{&obj.LearnerVersion}
 	}
 	return graphql.ResolveField(
 		ctx,
@@ -7333,8 +7333,8 @@ func (ec *executionContext) _Enrolment_learnerVersion(ctx context.Context, field
 			return obj.LearnerVersion, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
 		},
 		true,
 		true,
@@ -7356,8 +7356,8 @@ func (ec *executionContext) _EnrolmentConnection_enrolments(ctx context.Context,
 			return obj.Enrolments, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
-			return ec.marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*domain.Enrolment) graphql.Marshaler {
+			return ec.marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEnrolmentᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -18852,7 +18852,7 @@ func (ec *executionContext) _EmailDomain(ctx context.Context, sel ast.SelectionS
 
 var enrolmentImplementors = []string{"Enrolment"}
 
-func (ec *executionContext) _Enrolment(ctx context.Context, sel ast.SelectionSet, obj *model.Enrolment) graphql.Marshaler {
+func (ec *executionContext) _Enrolment(ctx context.Context, sel ast.SelectionSet, obj *domain.Enrolment) graphql.Marshaler {
 	fields := ec.collectFields(sel, enrolmentImplementors)
 
 	out := newObjectSet(ctx, fields)
@@ -22148,10 +22148,10 @@ func (ec *executionContext) marshalNEmailTrust2githubᚗcomᚋrollcallᚑdevᚋr
 	return v
 }
 
-func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Enrolment) graphql.Marshaler {
+func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEnrolmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*domain.Enrolment) graphql.Marshaler {
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		setElementResult(ctx, &v[i])
-		return ec.marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx, sel, v[i])
+		return ec.marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEnrolment(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -22163,7 +22163,7 @@ func (ec *executionContext) marshalNEnrolment2ᚕᚖgithubᚗcomᚋrollcallᚑde
 	return ret
 }
 
-func (ec *executionContext) marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋgraphᚋmodelᚐEnrolment(ctx context.Context, sel ast.SelectionSet, v *model.Enrolment) graphql.Marshaler {
+func (ec *executionContext) marshalNEnrolment2ᚖgithubᚗcomᚋrollcallᚑdevᚋrollcallᚋinternalᚋdomainᚐEnrolment(ctx context.Context, sel ast.SelectionSet, v *domain.Enrolment) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Enrolment!")
 		return graphql.Null

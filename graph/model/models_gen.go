@@ -126,20 +126,8 @@ type DomainInput struct {
 	IncludeSubdomains *bool  `json:"includeSubdomains,omitempty"`
 }
 
-// Desired state: one row per active learner and course of their access group.
-type Enrolment struct {
-	LearnerID       string  `json:"learnerId"`
-	Email           string  `json:"email"`
-	GivenName       *string `json:"givenName,omitempty"`
-	FamilyName      *string `json:"familyName,omitempty"`
-	AccessGroupID   string  `json:"accessGroupId"`
-	AccessGroupName string  `json:"accessGroupName"`
-	LmsCourseID     string  `json:"lmsCourseId"`
-	LearnerVersion  int     `json:"learnerVersion"`
-}
-
 type EnrolmentConnection struct {
-	Enrolments []*Enrolment `json:"enrolments"`
+	Enrolments []*domain.Enrolment `json:"enrolments"`
 	// Pass as `after` for the next page.
 	EndCursor   *string `json:"endCursor,omitempty"`
 	HasNextPage bool    `json:"hasNextPage"`
