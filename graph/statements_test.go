@@ -8,6 +8,7 @@ import (
 
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/moodlesync"
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
 )
@@ -250,9 +251,9 @@ func TestLMSPages_CTL4_INV3_FixedStatementCountWhateverThePageSize(t *testing.T)
 			if err != nil {
 				t.Fatal(err)
 			}
-			const enrolments = `query($p: ID!, $n: Int!, $a: String) { enrolments(programmeId: $p, first: $n, after: $a) {
+			const enrolments = `query($programmeId: ID!, $first: Int!, $after: String) { enrolments(programmeId: $programmeId, first: $first, after: $after) {
 				enrolments { learnerId email givenName familyName accessGroupId lmsCourseId learnerVersion } endCursor hasNextPage asOf } }`
-			const feed = `query($p: ID!, $n: Int!, $a: String) { lifecycleEvents(programmeId: $p, first: $n, after: $a) {
+			const feed = `query($programmeId: ID!, $first: Int!, $after: String) { lifecycleEvents(programmeId: $programmeId, first: $first, after: $after) {
 				events { cursor type learnerId learnerVersion occurredAt } cursor hasMore } }`
 			type page struct {
 				Enrolments struct {
@@ -260,51 +261,74 @@ func TestLMSPages_CTL4_INV3_FixedStatementCountWhateverThePageSize(t *testing.T)
 					EndCursor  *string
 				}
 				LifecycleEvents struct {
-					Events []struct{ Cursor string }
+					Events []struct {
+						Cursor  string
+						Learner *struct{ ID string }
+					}
 					Cursor string
 				}
 			}
-			// count reads the page of n after a (from the start when nil)
-			// and returns its statements and rows.
-			count := func(q string, n int, a *string) (int64, int, page) {
+			// count reads the page of n after a (from the start when nil),
+			// once to warm the caches as a drain has them, then counted; it
+			// returns the statements, the rows and the first row's key.
+			count := func(q string, n int, a *string) (int64, int, string, page) {
 				t.Helper()
+				vars := map[string]any{"programmeId": p.ID, "first": n, "after": a}
+				api.MustDo(key, q, vars, &struct{}{})
 				var out page
-				api.MustDo(key, `{ viewer { actorId } }`, nil, &struct{}{}) // the key's grants cached, as for an LMS mid-drain
 				api.Statements.Store(0)
-				api.MustDo(key, q, map[string]any{"p": p.ID, "n": n, "a": a}, &out)
-				return api.Statements.Load(), len(out.Enrolments.Enrolments) + len(out.LifecycleEvents.Events), out
+				api.MustDo(key, q, vars, &out)
+				first := ""
+				if es := out.Enrolments.Enrolments; len(es) > 0 {
+					first = es[0].LearnerID
+				}
+				if es := out.LifecycleEvents.Events; len(es) > 0 {
+					first = es[0].Cursor
+					if q == moodlesync.LifecycleEventsQuery && es[0].Learner == nil {
+						t.Fatalf("the reference agent's feed page has no learner for its first event")
+					}
+				}
+				return api.Statements.Load(), len(out.Enrolments.Enrolments) + len(out.LifecycleEvents.Events), first, out
 			}
 			for _, c := range []struct {
 				name, q string
 				next    func(page) *string
+				want    [2]int64 // statements: a first page, a page after it
 			}{
-				{"enrolments", enrolments, func(o page) *string { return o.Enrolments.EndCursor }},
-				{"feed", feed, func(o page) *string { return &o.LifecycleEvents.Cursor }},
+				// The page's one statement; a first page also reads the
+				// feed's head (asOf) before it.
+				{"enrolments", enrolments, func(o page) *string { return o.Enrolments.EndCursor }, [2]int64{2, 1}},
+				{"feed", feed, func(o page) *string { return &o.LifecycleEvents.Cursor }, [2]int64{1, 1}},
+				// As the reference agent reads it (internal/moodlesync):
+				// each event with its learner, their group and courses,
+				// read once for the page.
+				{"feed with learners", moodlesync.LifecycleEventsQuery, func(o page) *string { return &o.LifecycleEvents.Cursor }, [2]int64{3, 3}},
 			} {
 				var firsts, afters [2]int64
 				for i, n := range []int{3, 60} {
-					s, got, out := count(c.q, n, nil)
+					s, got, head, out := count(c.q, n, nil)
 					if got != n {
 						t.Fatalf("%s: a first page of %d has %d rows", c.name, n, got)
 					}
 					firsts[i] = s
 					a := c.next(out)
-					if a == nil {
+					if a == nil || *a == "" {
 						t.Fatalf("%s: no cursor after a page of %d", c.name, n)
 					}
-					if s, got, _ = count(c.q, n, a); got != n {
-						t.Fatalf("%s: the page after a page of %d has %d rows", c.name, n, got)
+					s, got, next, _ := count(c.q, n, a)
+					if got != n || next == head {
+						t.Fatalf("%s: the page after a page of %d has %d rows, starting at %q (the first page at %q)", c.name, n, got, next, head)
 					}
 					afters[i] = s
 				}
 				if firsts[0] != firsts[1] || afters[0] != afters[1] {
 					t.Fatalf("%s: statements grew with the page: first pages %v, pages after %v (3 and 60 rows)", c.name, firsts, afters)
 				}
-				// The page's one statement; a first page of enrolments also
-				// reads the feed's head (asOf) before it. The programme and
-				// the key's grants come from the caches.
-				if want := map[string][2]int64{"enrolments": {2, 1}, "feed": {1, 1}}[c.name]; [2]int64{firsts[0], afters[0]} != want {
-					t.Fatalf("%s: %d statements for a first page and %d for a page after it, want %v", c.name, firsts[0], afters[0], want)
+				// The programme and the key's grants come from the caches
+				// (warm, as mid-drain: an entry lives 10 s, and a change of
+				// grants or identities anywhere drops them).
+				if got := [2]int64{firsts[0], afters[0]}; got != c.want {
+					t.Fatalf("%s: %d statements for a first page and %d for a page after it, want %v", c.name, firsts[0], afters[0], c.want)
 				}
 				t.Logf("%s %s: %d statements for a first page, %d for a page after it", d, c.name, firsts[0], afters[0])
 			}
