@@ -95,33 +95,8 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			api := testkit.NewAPI(t, d)
 			p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
-			ctx := lifecycle.WithSystem(context.Background(), "test")
-			rows := make([]lifecycle.ImportRow, 60)
-			for i := range rows {
-				rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("p%02d@kent.gov.uk", i), GivenName: "G", FamilyName: "F"}
-			}
-			rep, err := api.Service.ImportLearners(ctx, p.Orgs["Kent County Council"].ID, rows, false, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Give every learner acceptances, so the page has all its relations.
-			for _, line := range rep.Lines {
-				l, err := api.Service.Learner(ctx, line.LearnerID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pending, err := api.Service.PendingPolicies(ctx, l)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var vs []string
-				for _, v := range pending {
-					vs = append(vs, v.ID)
-				}
-				if _, err := api.Service.AcceptPolicies(ctx, lifecycle.AcceptInput{PolicyVersionIDs: vs, OnBehalfOf: l.ID, Note: "paper form"}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			// Learners with acceptances, so the page has all its relations.
+			stmtActiveLearners(t, api, p, "p", 60)
 			q := `query($p: ID!, $n: Int) { learners(programmeId: $p, first: $n) { edges { node { id email
 				organisation { name } accessGroup { name } acceptances { decision policyVersion { label } } } } } }`
 			tok := api.BootstrapToken()
@@ -222,31 +197,7 @@ func TestLMSPages_CTL4_INV3_FixedStatementCountWhateverThePageSize(t *testing.T)
 			api := testkit.NewAPI(t, d)
 			p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
 			ctx := lifecycle.WithSystem(context.Background(), "test")
-			rows := make([]lifecycle.ImportRow, 60)
-			for i := range rows {
-				rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("s%02d@kent.gov.uk", i), GivenName: "G", FamilyName: "F"}
-			}
-			rep, err := api.Service.ImportLearners(ctx, p.Orgs["Kent County Council"].ID, rows, false, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, line := range rep.Lines {
-				l, err := api.Service.Learner(ctx, line.LearnerID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pending, err := api.Service.PendingPolicies(ctx, l)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var vs []string
-				for _, v := range pending {
-					vs = append(vs, v.ID)
-				}
-				if _, err := api.Service.AcceptPolicies(ctx, lifecycle.AcceptInput{PolicyVersionIDs: vs, OnBehalfOf: l.ID, Note: "paper form"}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			stmtActiveLearners(t, api, p, "s", 60)
 			_, key, err := api.Service.IssueAPIKey(ctx, p.ID, "statements LMS")
 			if err != nil {
 				t.Fatal(err)
@@ -333,5 +284,38 @@ func TestLMSPages_CTL4_INV3_FixedStatementCountWhateverThePageSize(t *testing.T)
 				t.Logf("%s %s: %d statements for a first page, %d for a page after it", d, c.name, firsts[0], afters[0])
 			}
 		})
+	}
+}
+
+// stmtActiveLearners imports n Kent County Council staff (prefix00@kent.gov.uk
+// on) and accepts the compulsory policies on each one's behalf: n ACTIVE
+// learners, each with acceptances and the default group's courses.
+func stmtActiveLearners(t *testing.T, api *testkit.API, p testkit.Programme, prefix string, n int) {
+	t.Helper()
+	ctx := lifecycle.WithSystem(context.Background(), "test")
+	rows := make([]lifecycle.ImportRow, n)
+	for i := range rows {
+		rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("%s%02d@kent.gov.uk", prefix, i), GivenName: "G", FamilyName: "F"}
+	}
+	rep, err := api.Service.ImportLearners(ctx, p.Orgs["Kent County Council"].ID, rows, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range rep.Lines {
+		l, err := api.Service.Learner(ctx, line.LearnerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending, err := api.Service.PendingPolicies(ctx, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vs []string
+		for _, v := range pending {
+			vs = append(vs, v.ID)
+		}
+		if _, err := api.Service.AcceptPolicies(ctx, lifecycle.AcceptInput{PolicyVersionIDs: vs, OnBehalfOf: l.ID, Note: "paper form"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
