@@ -1,7 +1,14 @@
 package graph_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
+
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/lifecycle"
+	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 
 	"github.com/rollcall-dev/rollcall/internal/testkit"
 )
@@ -98,6 +105,75 @@ func TestAuthCache_CTL12_APIKeyCachedAndRevokedAtOnce(t *testing.T) {
 			api.MustDo(boot, `mutation($id: ID!) { revokeApiKey(apiKeyId: $id) { id } }`, map[string]any{"id": issued.IssueAPIKey.APIKey.ID}, &struct{}{})
 			if code, _ := readAs(); code != "UNAUTHENTICATED" {
 				t.Fatalf("revoked key, next request: %q, want UNAUTHENTICATED", code)
+			}
+		})
+	}
+}
+
+// CTL-12: the cache is dropped by what changes grants, not by learners
+// signing in. A first sign-in links a new learner identity and changes no
+// one's grants, so an admin's and an LMS key's next requests still read
+// neither their token's identity nor their grants (during a cohort's first
+// sign-ins, they would otherwise be read again after each one).
+func TestAuthCache_CTL12_AFirstSignInKeepsOtherCallersCached(t *testing.T) {
+	for _, d := range testkit.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			api := testkit.NewAPI(t, d)
+			p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
+			sys := lifecycle.WithSystem(context.Background(), "test")
+			iss := api.NewIssuer()
+			if _, err := api.Service.RegisterIdentityProvider(sys, "", p.Orgs["Kent County Council"].ID,
+				lifecycle.IdentityProviderInput{Issuer: iss.URL(), ClientID: "rollcall-kcc"}); err != nil {
+				t.Fatal(err)
+			}
+			_, key, err := api.Service.IssueAPIKey(sys, p.ID, "cache LMS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			boot := api.BootstrapToken()
+			const read = `query($p: ID!) { programme(id: $p) { name } }`
+			const feed = `query($p: ID!) { lifecycleEvents(programmeId: $p, first: 10) { cursor } }`
+			vars := map[string]any{"p": p.ID}
+			count := func(tok, q string) int64 {
+				t.Helper()
+				api.Statements.Store(0)
+				api.MustDo(tok, q, vars, &struct{}{})
+				return api.Statements.Load()
+			}
+			verified := true
+			signIn := func(i int) {
+				t.Helper()
+				tok, err := iss.Mint(oidcissuer.Claims{Subject: fmt.Sprintf("cohort-%d", i), Audience: []string{"rollcall-kcc"},
+					Email: fmt.Sprintf("cohort.%d@kent.gov.uk", i), EmailVerified: &verified, GivenName: "Ann", FamilyName: "Lee",
+					IssuedAt: api.Clock.Now(), Expiry: api.Clock.Now().Add(time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out struct {
+					Viewer struct{ Learner *struct{ ID string } }
+				}
+				api.MustDo(tok, `{ viewer { learner { id } } }`, nil, &out)
+				if out.Viewer.Learner == nil {
+					t.Fatalf("cohort member %d was not provisioned", i)
+				}
+			}
+			signIn(0) // the issuer's keys and the reference rows cached
+			count(boot, read)
+			count(key, feed)
+			adminWarm, keyWarm := count(boot, read), count(key, feed)
+			for i := 1; i <= 3; i++ {
+				signIn(i)
+				if n := count(boot, read); n != adminWarm {
+					t.Fatalf("after first sign-in %d the admin's read ran %d statements, %d before: their grants were read again", i, n, adminWarm)
+				}
+				if n := count(key, feed); n != keyWarm {
+					t.Fatalf("after first sign-in %d the LMS's feed page ran %d statements, %d before: the key was read again", i, n, keyWarm)
+				}
+			}
+			// A grant, to anyone, still drops the cache at once.
+			api.Grant("someone-else", domain.RoleAuditor, p.ID, nil, nil)
+			if n := count(boot, read); n <= adminWarm {
+				t.Fatalf("after a grant the admin's read ran %d statements, as warm (%d): the cache outlived a grant", n, adminWarm)
 			}
 		})
 	}

@@ -121,7 +121,7 @@ type Grants interface {
 	GetGrant(ctx context.Context, id string) (domain.RoleGrant, error)
 	DeleteGrant(ctx context.Context, id string) error
 	GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error)
-	// AuthGeneration changes whenever grants or learner identities change.
+	// AuthGeneration changes whenever role grants change.
 	AuthGeneration() uint64
 	GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error)
 	DeleteGrantsOf(ctx context.Context, issuer, subject string) error

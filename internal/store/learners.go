@@ -300,7 +300,6 @@ func escapeLike(s string) string {
 // without a unique violation (a subject may be an email: nopii.go).
 func (s *Store) CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error {
 	r := identityRow{ID: li.ID, LearnerID: li.LearnerID, Issuer: li.Issuer, Subject: li.Subject, CreatedAt: li.CreatedAt.UTC()}
-	s.identityChanged(ctx)
 	return insertNew(s.db(ctx), &r)
 }
 

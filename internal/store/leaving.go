@@ -214,7 +214,6 @@ func (s *Store) EraseLearners(ctx context.Context, ids []string, b domain.Bulk, 
 			done[i] = r.ID
 			es[i] = domain.Event{ProgrammeID: r.ProgrammeID, LearnerID: r.ID, Type: b.Event, LearnerVersion: r.Version, OccurredAt: at}
 		}
-		s.identityChanged(ctx)
 		if b.Scrub.RememberIdentities {
 			var hashes []string
 			if err := queryRows(db, `SELECT issuer, subject FROM learner_identities WHERE learner_id IN ?`, []any{done},

@@ -45,9 +45,10 @@ type Store struct {
 	onEvents func(n int)
 	dsn      string
 	hub      feedHub // long-poll wake-ups (notify.go)
-	// identityGen changes whenever this process changes who an identity is:
-	// a role grant created or deleted, a learner identity linked or removed
-	// (AuthGeneration).
+	// identityGen changes whenever this process changes what an identity
+	// may do: a role grant created or deleted (AuthGeneration). Linking or
+	// removing a learner identity does not move it: nothing cached by
+	// generation depends on them (a request reads its learner every time).
 	identityGen atomic.Uint64
 	// refs caches programmes and identity providers (refcache.go).
 	refs refCache
@@ -175,7 +176,7 @@ type txState struct{ identityChanged, refChanged bool }
 type txStateKey struct{}
 
 // AuthGeneration changes whenever this process commits a change to role
-// grants or learner identities. A cache of what an identity may do is valid
+// grants. A cache of what an identity may do is valid
 // while the generation it was read at is current; it is read before the
 // rows are, so a change committed meanwhile invalidates it.
 func (s *Store) AuthGeneration() uint64 { return s.identityGen.Load() }
