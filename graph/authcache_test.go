@@ -111,10 +111,11 @@ func TestAuthCache_CTL12_APIKeyCachedAndRevokedAtOnce(t *testing.T) {
 }
 
 // CTL-12: the cache is dropped by what changes grants, not by learners
-// signing in. A first sign-in links a new learner identity and changes no
-// one's grants, so an admin's and an LMS key's next requests still read
-// neither their token's identity nor their grants (during a cohort's first
-// sign-ins, they would otherwise be read again after each one).
+// signing in or being erased. A first sign-in links a new learner identity,
+// an erasure removes one, and neither changes anyone's grants, so an
+// admin's and an LMS key's next requests still read neither their token's
+// identity nor their grants (during a cohort's first sign-ins, they would
+// otherwise be read again after each one).
 func TestAuthCache_CTL12_AFirstSignInKeepsOtherCallersCached(t *testing.T) {
 	for _, d := range testkit.Dialects {
 		t.Run(string(d), func(t *testing.T) {
@@ -141,7 +142,7 @@ func TestAuthCache_CTL12_AFirstSignInKeepsOtherCallersCached(t *testing.T) {
 				return api.Statements.Load()
 			}
 			verified := true
-			signIn := func(i int) {
+			signIn := func(i int) string {
 				t.Helper()
 				tok, err := iss.Mint(oidcissuer.Claims{Subject: fmt.Sprintf("cohort-%d", i), Audience: []string{"rollcall-kcc"},
 					Email: fmt.Sprintf("cohort.%d@kent.gov.uk", i), EmailVerified: &verified, GivenName: "Ann", FamilyName: "Lee",
@@ -156,20 +157,39 @@ func TestAuthCache_CTL12_AFirstSignInKeepsOtherCallersCached(t *testing.T) {
 				if out.Viewer.Learner == nil {
 					t.Fatalf("cohort member %d was not provisioned", i)
 				}
+				return tok
 			}
 			signIn(0) // the issuer's keys and the reference rows cached
 			count(boot, read)
 			count(key, feed)
 			adminWarm, keyWarm := count(boot, read), count(key, feed)
-			for i := 1; i <= 3; i++ {
-				signIn(i)
+			same := func(after string) {
+				t.Helper()
 				if n := count(boot, read); n != adminWarm {
-					t.Fatalf("after first sign-in %d the admin's read ran %d statements, %d before: their grants were read again", i, n, adminWarm)
+					t.Fatalf("after %s the admin's read ran %d statements, %d before: their grants were read again", after, n, adminWarm)
 				}
 				if n := count(key, feed); n != keyWarm {
-					t.Fatalf("after first sign-in %d the LMS's feed page ran %d statements, %d before: the key was read again", i, n, keyWarm)
+					t.Fatalf("after %s the LMS's feed page ran %d statements, %d before: the key was read again", after, n, keyWarm)
 				}
 			}
+			var toks []string
+			for i := 1; i <= 3; i++ {
+				toks = append(toks, signIn(i))
+				same(fmt.Sprintf("first sign-in %d", i))
+			}
+			// A learner withdrawing consent is erased at once in Connect to
+			// Learn (CTL-8): their identity goes, no one's grants change.
+			var out struct {
+				WithdrawConsent struct{ Learner *struct{ Status string } }
+			}
+			api.MustDo(toks[0], `mutation { withdrawConsent(reason: "leaving") { learner { status } } }`, nil, &out)
+			if out.WithdrawConsent.Learner != nil && out.WithdrawConsent.Learner.Status != "ERASED" {
+				t.Fatalf("withdrawn learner is %s, want erased at once", out.WithdrawConsent.Learner.Status)
+			}
+			if n := testkit.Count(t, api.Store, `SELECT count(*) FROM learner_identities WHERE subject = ?`, "cohort-1"); n != 0 {
+				t.Fatalf("the erased learner's identity is still linked (%d)", n)
+			}
+			same("an erasure")
 			// A grant, to anyone, still drops the cache at once.
 			api.Grant("someone-else", domain.RoleAuditor, p.ID, nil, nil)
 			if n := count(boot, read); n <= adminWarm {

@@ -45,10 +45,10 @@ type Store struct {
 	onEvents func(n int)
 	dsn      string
 	hub      feedHub // long-poll wake-ups (notify.go)
-	// identityGen changes whenever this process changes what an identity
-	// may do: a role grant created or deleted (AuthGeneration). Linking or
-	// removing a learner identity does not move it: nothing cached by
-	// generation depends on them (a request reads its learner every time).
+	// identityGen changes whenever this process creates or deletes a role
+	// grant (AuthGeneration). Linking or removing a learner identity does
+	// not move it: nothing cached by generation depends on them (a request
+	// reads its learner every time).
 	identityGen atomic.Uint64
 	// refs caches programmes and identity providers (refcache.go).
 	refs refCache
