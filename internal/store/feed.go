@@ -518,7 +518,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 
 // DeleteGrantsOf removes every grant of an identity (a revoked API key).
 func (s *Store) DeleteGrantsOf(ctx context.Context, issuer, subject string) error {
-	s.identityChanged(ctx)
+	s.grantsChanged(ctx)
 	return translate(s.db(ctx).Where("issuer = ? AND subject = ?", issuer, subject).Delete(&grantRow{}).Error)
 }
 

@@ -487,7 +487,7 @@ func (s *Store) PolicyVersionsByPolicies(ctx context.Context, ids []string) ([]d
 func (s *Store) CreateGrant(ctx context.Context, g domain.RoleGrant) error {
 	r := grantRow{ID: g.ID, Issuer: g.Issuer, Subject: g.Subject, Role: string(g.Role), ProgrammeID: g.ProgrammeID,
 		OrganisationID: g.OrganisationID, GoverningBodyID: g.GoverningBodyID, CreatedAt: g.CreatedAt.UTC(), CreatedBy: g.CreatedBy}
-	s.identityChanged(ctx)
+	s.grantsChanged(ctx)
 	return insertNew(s.db(ctx), &r) // a subject may be an email (nopii.go)
 }
 
@@ -500,7 +500,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (domain.RoleGrant, erro
 }
 
 func (s *Store) DeleteGrant(ctx context.Context, id string) error {
-	s.identityChanged(ctx)
+	s.grantsChanged(ctx)
 	return translate(s.db(ctx).Where("id = ?", id).Delete(&grantRow{}).Error)
 }
 

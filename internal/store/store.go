@@ -45,11 +45,11 @@ type Store struct {
 	onEvents func(n int)
 	dsn      string
 	hub      feedHub // long-poll wake-ups (notify.go)
-	// identityGen changes whenever this process creates or deletes a role
+	// grantsGen changes whenever this process creates or deletes a role
 	// grant (AuthGeneration). Linking or removing a learner identity does
 	// not move it: nothing cached by generation depends on them (a request
 	// reads its learner every time).
-	identityGen atomic.Uint64
+	grantsGen atomic.Uint64
 	// refs caches programmes and identity providers (refcache.go).
 	refs refCache
 }
@@ -171,7 +171,7 @@ func (s *Store) Ready(ctx context.Context) error {
 type txKey struct{}
 
 // txState is what InTx learns about its transaction while it runs.
-type txState struct{ identityChanged, refChanged bool }
+type txState struct{ grantsChanged, refChanged bool }
 
 type txStateKey struct{}
 
@@ -179,15 +179,15 @@ type txStateKey struct{}
 // grants. A cache of what an identity may do is valid
 // while the generation it was read at is current; it is read before the
 // rows are, so a change committed meanwhile invalidates it.
-func (s *Store) AuthGeneration() uint64 { return s.identityGen.Load() }
+func (s *Store) AuthGeneration() uint64 { return s.grantsGen.Load() }
 
-// identityChanged bumps the generation now (readers of the old rows stop
+// grantsChanged bumps the generation now (readers of the old rows stop
 // trusting them) and, inside a transaction, again once it ends (a reader
 // that read the old rows before the commit does not keep them).
-func (s *Store) identityChanged(ctx context.Context) {
-	s.identityGen.Add(1)
+func (s *Store) grantsChanged(ctx context.Context) {
+	s.grantsGen.Add(1)
 	if st, ok := ctx.Value(txStateKey{}).(*txState); ok {
-		st.identityChanged = true
+		st.grantsChanged = true
 	}
 }
 
@@ -242,8 +242,8 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	} else {
 		err = run(s.gdb.WithContext(ctx), nil)
 	}
-	if st.identityChanged {
-		s.identityGen.Add(1)
+	if st.grantsChanged {
+		s.grantsGen.Add(1)
 	}
 	if st.refChanged {
 		s.refs.bump()
