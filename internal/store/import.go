@@ -109,21 +109,13 @@ func (s *Store) importCopy(ctx context.Context, c *pgx.Conn, ls []domain.Learner
 	// only when fewer rows were written than copied.
 	skipped := map[pgtype.UUID]bool{}
 	if tag.RowsAffected() < int64(len(ls)) {
-		rows, err := c.Query(ctx, `SELECT i.id FROM rc_import i WHERE NOT EXISTS (SELECT 1 FROM rc_imported w WHERE w.id = i.id)`)
+		rows, _ := c.Query(ctx, `SELECT i.id FROM rc_import i WHERE NOT EXISTS (SELECT 1 FROM rc_imported w WHERE w.id = i.id)`)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.UUID])
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var id pgtype.UUID
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
+		for _, id := range ids {
 			skipped[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
 		}
 	}
 	programmes := map[string]bool{}
