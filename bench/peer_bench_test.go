@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -200,9 +201,9 @@ type drainTimes struct {
 	decodeOnly           time.Duration
 }
 
-// median is the middle of ds (the upper middle of an even count).
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
+// median is the middle of xs (the upper middle of an even count).
+func median[T cmp.Ordered](xs []T) T {
+	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
 }
@@ -224,9 +225,7 @@ func medianRatio(rs []float64) string {
 	for i, r := range rs {
 		each[i] = fmt.Sprintf("%.2f", r)
 	}
-	s := slices.Clone(rs)
-	slices.Sort(s)
-	return fmt.Sprintf("%.2f, the rounds' median (%s)", s[len(s)/2], strings.Join(each, ", "))
+	return fmt.Sprintf("%.2f, the rounds' median (%s)", median(rs), strings.Join(each, ", "))
 }
 
 func peerEnrolments(b *testing.B, rounds int) drainTimes {
@@ -269,10 +268,10 @@ const samplePages = 8
 // floorAndDrains times, in each of rounds rounds, the COPY floor of floorQ
 // (run once before the first, to warm the cache as the pages will be), then
 // the drain with a client that decodes the JSON and with one that reads the
-// bytes (the second round in the other order); each must see want rows. Last it times the decoding client's work
-// alone: the first
-// samplePages pages (fetched with page(after)), decoded in turn as many
-// times as the drain read pages, with no server and no network. The
+// bytes (the second round in the other order); each must see want rows.
+// Last it times the decoding client's work alone: the first samplePages
+// pages (fetched with page(after)), decoded in turn as many times as the
+// drain read pages, with no server and no network. The
 // decoding drain is about the byte-reading drain plus that: what the
 // client's JSON decoder costs on the same 2 cores, which no change to the
 // service can take away. A few pages decoded again and again stay in the
@@ -397,25 +396,23 @@ func peerQueries(b *testing.B, dir string, rounds int) []string {
 			}
 			rc, peer = append(rc, x), append(peer, y)
 		}
-		mrc, mpeer := medianRPS(rc), medianRPS(peer)
-		p99 := slices.MaxFunc(rc, func(a, b LoadResult) int { return int(a.P99 - b.P99) }).P99
+		split := func(rs []LoadResult) ([]float64, []time.Duration) {
+			v, p := make([]float64, len(rs)), make([]time.Duration, len(rs))
+			for i, r := range rs {
+				v[i], p[i] = r.RPS(), r.P99
+			}
+			return v, p
+		}
+		rcRPS, rcP99 := split(rc)
+		peerRPS, peerP99 := split(peer)
 		each := make([]float64, len(rc))
 		for i := range rc {
-			each[i] = rc[i].RPS() / peer[i].RPS()
+			each[i] = rcRPS[i] / peerRPS[i]
 		}
-		out = append(out, fmt.Sprintf("%s, 16 clients: Rollcall %.0f req/s (median; worst round's p99 %.1f ms), PostGraphile %.0f req/s (p99 %.1f ms); ratio %s (goal >= 1.2, p99 <= 50 ms)",
-			s.name, mrc, ms(p99), mpeer, ms(peer[len(peer)/2].P99), medianRatio(each)))
+		out = append(out, fmt.Sprintf("%s, 16 clients: Rollcall %.0f req/s (median; worst round's p99 %.1f ms), PostGraphile %.0f req/s (median; worst round's p99 %.1f ms); ratio %s (goal >= 1.2, p99 <= 50 ms)",
+			s.name, median(rcRPS), ms(slices.Max(rcP99)), median(peerRPS), ms(slices.Max(peerP99)), medianRatio(each)))
 	}
 	return out
-}
-
-func medianRPS(rs []LoadResult) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = r.RPS()
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
 }
 
 // checkSameCount: both servers answer the shape without errors and with the
