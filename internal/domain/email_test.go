@@ -339,7 +339,7 @@ func FuzzParseEmail(f *testing.F) {
 // share the first's entry under a plausible wrong key (folded case, a
 // trailing dot trimmed, non-ASCII dropped, punycode), so a memo keyed on
 // anything but the exact spelling answers one of them wrongly.
-func TestEmailParser_SameAsParseEmail(t *testing.T) {
+func TestEmailParser_CTL3_SameAsParseEmail(t *testing.T) {
 	same := func(p *EmailParser, raw string) {
 		t.Helper()
 		want, wantErr := ParseEmail(raw)
