@@ -12,60 +12,104 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/lifecycle"
 )
 
-// A feed cursor is the same text as before it was built without fmt (an
-// LMS holding one across an upgrade resumes where it was, INV-3's gap-free
-// feed), and decodes to the position it encodes; a page's cursors, made in
-// one string, are each its event's.
-func TestFeedCursor_INV3_SameTextAndRoundTrip(t *testing.T) {
-	tag := lifecycle.CursorTag("01900000-0000-7000-8000-000000000001")
+// A feed cursor decodes to the position it encodes, its programme's tag
+// included; a page's cursors, made in one string, are each its event's;
+// and a cursor in the text form cursors had until December 2026 still
+// decodes to its position, so an LMS holding one across the upgrade
+// resumes where it was (INV-3's gap-free feed).
+func TestFeedCursor_INV3_RoundTripAndOldCursorsResume(t *testing.T) {
+	programme := "01900000-0000-7000-8000-000000000001"
+	hexTag, tag := lifecycle.CursorTag(programme), newFeedTag(programme)
 	positions := []domain.FeedPosition{
 		{},
 		{TxID: 1, ID: 1, At: time.Unix(1, 0).UTC()},
 		{TxID: math.MaxUint64, ID: math.MaxInt64, At: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)},
 		{TxID: 987654321, ID: 123456789012, At: time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{TxID: 12, ID: 7, At: time.Time{}}, // the zero time: a negative Unix time
+		{TxID: 1_250_000, ID: 1_000_000, At: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)},
 	}
 	es := make([]domain.FeedEvent, len(positions))
 	for i, p := range positions {
 		es[i] = domain.FeedEvent{TxID: p.TxID, Event: domain.Event{ID: p.ID, OccurredAt: p.At}}
 	}
-	for _, tg := range []string{tag, strings.Repeat("t", 100)} {
-		cs := feedCursors(tg, es)
-		if len(cs) != len(es) {
-			t.Fatalf("%d cursors for %d events", len(cs), len(es))
+	cs := feedCursors(tag, es)
+	if len(cs) != len(es) {
+		t.Fatalf("%d cursors for %d events", len(cs), len(es))
+	}
+	for i, p := range positions {
+		got := encodeFeedCursor(tag, p)
+		if cs[i] != got {
+			t.Fatalf("the page's cursor %d: %q, want %q", i, cs[i], got)
 		}
-		for i, p := range positions {
-			if want := encodeFeedCursor(tg, p); cs[i] != want {
-				t.Fatalf("the page's cursor %d: %q, want %q", i, cs[i], want)
+		back, err := decodeFeedCursor(got)
+		if err != nil || back.TxID != p.TxID || back.ID != p.ID || !back.At.Equal(time.Unix(p.At.Unix(), 0)) || back.Programme != hexTag {
+			t.Fatalf("round trip of %+v: %+v %v", p, back, err)
+		}
+		// The text form, as encodeFeedCursor wrote it before (with the
+		// programme's tag, and older still without), reads as the same
+		// position.
+		for _, text := range []string{fmt.Sprintf("f:%s:%d:%d:%d", hexTag, p.TxID, p.ID, p.At.Unix()), fmt.Sprintf("f:%d:%d:%d", p.TxID, p.ID, p.At.Unix())} {
+			old, err := decodeFeedCursor(base64.RawURLEncoding.EncodeToString([]byte(text)))
+			if err != nil || old.TxID != p.TxID || old.ID != p.ID || !old.At.Equal(back.At) {
+				t.Fatalf("the old cursor %q: %+v %v", text, old, err)
+			}
+			if want := hexTag; strings.Count(text, ":") == 3 {
+				want = ""
+				if old.Programme != want {
+					t.Fatalf("the old untagged cursor %q names programme %q", text, old.Programme)
+				}
+			} else if old.Programme != want {
+				t.Fatalf("the old cursor %q names programme %q, want %q", text, old.Programme, want)
 			}
 		}
+	}
+	// Today's numbers (a million events, a transaction ID of a few
+	// million) make a cursor of 24 characters, where the text form took 55.
+	if c := cs[len(cs)-1]; len(c) != 24 {
+		t.Fatalf("a cursor of today's numbers is %d characters: %q", len(c), c)
 	}
 	if cs := feedCursors(tag, nil); len(cs) != 0 {
 		t.Fatalf("cursors of an empty page: %q", cs)
 	}
-	// A page's cursors cost the same few allocations whatever its size,
+	// A page's cursors cost the same two allocations whatever its size,
 	// with the largest numbers a cursor can hold.
 	page := make([]domain.FeedEvent, 1000)
 	for i := range page {
 		page[i] = domain.FeedEvent{TxID: math.MaxUint64, Event: domain.Event{ID: math.MaxInt64, OccurredAt: time.Unix(math.MinInt64, 0)}}
 	}
 	for _, n := range []int{1, 10, 1000} {
-		if a := testing.AllocsPerRun(20, func() { feedCursors(tag, page[:n]) }); a > 4 {
-			t.Fatalf("a page of %d events: %.0f allocations for its cursors, want at most 4", n, a)
+		if a := testing.AllocsPerRun(20, func() { feedCursors(tag, page[:n]) }); a > 2 {
+			t.Fatalf("a page of %d events: %.0f allocations for its cursors, want at most 2", n, a)
+		}
+		cs := feedCursors(tag, page[:n])
+		if want := encodeFeedCursor(tag, domain.FeedPosition{TxID: math.MaxUint64, ID: math.MaxInt64, At: time.Unix(math.MinInt64, 0)}); cs[n-1] != want {
+			t.Fatalf("the largest cursor: %q, want %q", cs[n-1], want)
 		}
 	}
-	for _, p := range positions {
-		got := encodeFeedCursor(tag, p)
-		want := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", tag, p.TxID, p.ID, p.At.Unix())))
-		if got != want {
-			t.Fatalf("cursor text changed for %+v: %q, was %q", p, got, want)
+}
+
+// A binary cursor that is cut short, runs on, or holds an event ID past
+// int64 is malformed, BAD_USER_INPUT, and never a position.
+func TestFeedCursor_INV3_MalformedBinaryCursorsAreRefused(t *testing.T) {
+	tag := newFeedTag("01900000-0000-7000-8000-000000000001")
+	good := appendFeedPosition(nil, tag, 5, 6, 1_795_510_800)
+	bigID := append(append(append([]byte{feedCursorV1}, tag[:]...), 1), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 2)
+	for name, raw := range map[string][]byte{
+		"empty":            {},
+		"version only":     {feedCursorV1},
+		"short tag":        append([]byte{feedCursorV1}, tag[:3]...),
+		"no numbers":       append([]byte{feedCursorV1}, tag[:]...),
+		"no time":          good[:len(good)-5],
+		"a byte too many":  append(append([]byte(nil), good...), 0),
+		"unknown version":  append([]byte{2}, good[1:]...),
+		"ID past int64":    bigID,
+		"varint runs over": append(append([]byte{feedCursorV1}, tag[:]...), 0x80, 0x80),
+	} {
+		if p, err := decodeFeedCursor(base64.RawURLEncoding.EncodeToString(raw)); err == nil {
+			t.Errorf("%s: decoded to %+v", name, p)
 		}
-		long := strings.Repeat("t", 100) // longer than the encoder's buffer on the stack
-		if got, want := encodeFeedCursor(long, p), base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", long, p.TxID, p.ID, p.At.Unix()))); got != want {
-			t.Fatalf("cursor with a long tag: %q, want %q", got, want)
-		}
-		back, err := decodeFeedCursor(got)
-		if err != nil || back.TxID != p.TxID || back.ID != p.ID || !back.At.Equal(time.Unix(p.At.Unix(), 0)) || back.Programme != tag {
-			t.Fatalf("round trip of %+v: %+v %v", p, back, err)
-		}
+	}
+	if p, err := decodeFeedCursor(base64.RawURLEncoding.EncodeToString(good)); err != nil || p.TxID != 5 || p.ID != 6 || p.At.Unix() != 1_795_510_800 {
+		t.Fatalf("the good cursor: %+v %v", p, err)
 	}
 }

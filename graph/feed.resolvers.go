@@ -80,14 +80,14 @@ func (r *queryResolver) Enrolments(ctx context.Context, programmeID string, firs
 		out.EndCursor = &c
 	}
 	if page.AsOf != nil {
-		c := encodeFeedCursor(lifecycle.CursorTag(programmeID), *page.AsOf)
+		c := encodeFeedCursor(newFeedTag(programmeID), *page.AsOf)
 		out.AsOf = &c
 	}
 	return out, nil
 }
 
 func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string, after *string, first *int, waitSeconds *int) (*model.LifecycleEventConnection, error) {
-	tag := lifecycle.CursorTag(programmeID)
+	tag := newFeedTag(programmeID)
 	var pos *domain.FeedPosition
 	if after != nil && *after != "" {
 		var err error
