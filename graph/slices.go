@@ -89,6 +89,10 @@ type elementContext struct {
 type elementList struct {
 	length  int
 	objects []objectSet
+	// values holds the objects' field values, width to an object: every
+	// element of a list of one object type collects the same fields.
+	values []graphql.Marshaler
+	width  int
 }
 
 func (e *elementContext) Value(key any) any {
@@ -199,19 +203,27 @@ func (o object) MarshalGQL(w io.Writer) { writeObject(w, o.fields, o.set.Values)
 // of `enrolments` and the feed. Its generated code uses only the field
 // set's Values, its Invalids and its Dispatch; with nothing scheduled
 // concurrently, gqlgen's Dispatch (graphql/fieldset.go) has nothing to run.
-// An objectSet is also the object's marshaller, and holds the values of up
-// to 8 fields itself: one allocation per object where gqlgen's field set,
-// its values and the marshaller took three.
+// An objectSet is also the object's marshaller: a list's objects and
+// their values take two allocations for the whole list (newObjectSet),
+// another object one (soloObjectSet), where gqlgen's field set, its values
+// and the marshaller took three per object.
 type objectSet struct {
 	Values   []graphql.Marshaler
 	Invalids uint32
 	fields   []graphql.CollectedField
-	inline   [8]graphql.Marshaler
+}
+
+// soloObjectSet is an objectSet that is no list's element, with room for
+// the values of up to 8 fields: one allocation for the object.
+type soloObjectSet struct {
+	objectSet
+	inline [8]graphql.Marshaler
 }
 
 // newObjectSet is an object's field set. A list's element takes it from a
-// slice allocated for the list's objects (elementContext): a page of the feed or of enrolments allocates
-// its thousand objects at once. Only the element's own object does, the
+// slice allocated for the list's objects (elementContext), and its values
+// from another: a page of the feed or of enrolments allocates its thousand
+// objects in two. Only the element's own object does, the
 // first asked for with the element's context itself; an object below it
 // gets a context of its own from gqlgen (every object-typed field goes
 // through graphql.ResolveField, which wraps the context), and allocates its
@@ -220,23 +232,31 @@ type objectSet struct {
 // contexts. A change that handed an element's own context to an object
 // from a goroutine would have to take this slot away.
 func newObjectSet(ctx context.Context, fields []graphql.CollectedField) *objectSet {
-	var o *objectSet
 	if e, ok := ctx.(*elementContext); ok && !e.hasObject {
 		e.hasObject = true
-		if e.list.objects == nil {
-			e.list.objects = make([]objectSet, e.list.length)
+		l := e.list
+		if l.objects == nil {
+			l.objects = make([]objectSet, l.length)
+			l.width = len(fields)
+			l.values = make([]graphql.Marshaler, l.length*l.width)
 		}
-		o = &e.list.objects[e.index]
-	} else {
-		o = new(objectSet)
+		o := &l.objects[e.index]
+		o.fields = fields
+		if w := l.width; len(fields) == w {
+			o.Values = l.values[e.index*w : (e.index+1)*w : (e.index+1)*w]
+		} else { // an element of another type, in a list of an interface or union
+			o.Values = make([]graphql.Marshaler, len(fields))
+		}
+		return o
 	}
-	o.fields = fields
-	if len(fields) <= len(o.inline) {
-		o.Values = o.inline[:len(fields)]
+	s := new(soloObjectSet)
+	s.fields = fields
+	if len(fields) <= len(s.inline) {
+		s.Values = s.inline[:len(fields)]
 	} else {
-		o.Values = make([]graphql.Marshaler, len(fields))
+		s.Values = make([]graphql.Marshaler, len(fields))
 	}
-	return o
+	return &s.objectSet
 }
 
 // Dispatch runs the fields resolved concurrently: an objectSet has none.

@@ -188,14 +188,20 @@ func TestCollectFields_MemoAnswersEachSelectionAsGqlgen(t *testing.T) {
 }
 
 // An element's own object comes from the list's slice of objects, one per
-// element; any other object asked for with the element's context is an
-// object of its own, never an element's slot twice.
+// element, with its values in the list's slice of values, none shared; an
+// element of another type (a list of an interface) has values of its own;
+// any other object asked for with the element's context is an object of
+// its own, never an element's slot twice.
 func TestElementContext_EachElementsObjectIsItsOwn(t *testing.T) {
 	ctx, _ := listContext()
-	fields := []graphql.CollectedField{{Field: &ast.Field{Alias: "cursor", Name: "cursor"}}}
+	fields := []graphql.CollectedField{{Field: &ast.Field{Alias: "cursor", Name: "cursor"}}, {Field: &ast.Field{Alias: "type", Name: "type"}}}
 	seen := map[*objectSet]bool{}
 	ret := marshalSlice(ctx, 3, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		first, second := newObjectSet(ctx, fields), newObjectSet(ctx, fields)
+		mine := fields
+		if i == 1 {
+			mine = fields[:1]
+		}
+		first, second := newObjectSet(ctx, mine), newObjectSet(ctx, fields)
 		for _, o := range []*objectSet{first, second} {
 			if seen[o] {
 				t.Fatalf("element %d got an object already given out", i)
@@ -205,12 +211,15 @@ func TestElementContext_EachElementsObjectIsItsOwn(t *testing.T) {
 		if e := ctx.(*elementContext); first != &e.list.objects[i] {
 			t.Fatalf("element %d's object is not its slot in the list's slice", i)
 		}
-		first.Values[0] = graphql.MarshalInt(i)
+		for j := range first.Values {
+			first.Values[j] = graphql.MarshalInt(10*i + j)
+		}
+		second.Values[0], second.Values[1] = graphql.MarshalInt(-1), graphql.MarshalInt(-2)
 		return first
 	})
 	var b bytes.Buffer
 	ret.MarshalGQL(&b)
-	if b.String() != `[{"cursor":0},{"cursor":1},{"cursor":2}]` {
+	if b.String() != `[{"cursor":0,"type":1},{"cursor":10},{"cursor":20,"type":21}]` {
 		t.Fatalf("wrote %s", b.String())
 	}
 }
