@@ -208,6 +208,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	svc.SettleReadAhead() // the LMS pages read ahead, before the store closes
 	return nil
 }
 

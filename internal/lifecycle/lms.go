@@ -230,13 +230,14 @@ func (s *Service) Enrolments(ctx context.Context, programmeID string, first int,
 	// Whole learners only: a learner's rows split over two pages could come
 	// from two versions of them, and "keep the highest version" would then
 	// skip a change. The store never splits one.
-	rows, exhausted, err := s.st.ListEnrolments(ctx, p.ID, after.Learner, after.Course, after.LearnerDone, first)
+	rows, exhausted, err := s.listEnrolments(ctx, p.ID, after, first)
 	if err != nil {
 		return page, err
 	}
 	if !exhausted && len(rows) > 0 {
 		page.HasNext = true
 		page.Next = EnrolmentCursor{Learner: rows[len(rows)-1].LearnerID, LearnerDone: true}
+		s.readEnrolmentsAhead(p.ID, page.Next, first) // readahead.go
 	}
 	page.Enrolments = rows
 	return page, nil
@@ -297,9 +298,14 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
-		es, horizon, err := s.st.ReadEvents(ctx, p.ID, after, first+1)
+		es, horizon, err := s.readEvents(ctx, p.ID, after, first+1)
 		if err != nil {
 			return FeedPage{}, err
+		}
+		if len(es) > first {
+			// A full page: the next one is read while this one is written
+			// and read (readahead.go).
+			s.readFeedAhead(p.ID, es[first-1].ID, first+1)
 		}
 		// Expired only when events after the cursor were purged (the
 		// horizon read with the events, on every read of a long-poll): an

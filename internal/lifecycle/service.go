@@ -37,6 +37,8 @@ type Service struct {
 	actors               actorCache
 	apiKeys              authCache[domain.Identity] // by the key's hash; live keys only
 	polls                pollSlots
+	feedAhead            readAhead[feedAheadKey, feedAheadPage]
+	enrolmentsAhead      readAhead[enrolmentsAheadKey, enrolmentsAheadPage]
 }
 
 // Options configure a Service; zero values take defaults.
@@ -75,6 +77,7 @@ func New(st Store, o Options) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.feedAhead.ttl, s.enrolmentsAhead.ttl = feedAheadTTL, enrolmentsAheadTTL
 	s.feedObs = o.FeedObserver
 	if s.getenv = o.Getenv; s.getenv == nil {
 		s.getenv = os.Getenv

@@ -81,8 +81,11 @@ func (s *Service) SweepAll(ctx context.Context) ([]SweepReport, error) {
 		return nil, err
 	}
 	// Feed rows older than the retention go; their cursors answer CURSOR_EXPIRED.
-	if _, err := s.st.PurgeEvents(ctx, s.clock().Add(-s.feedRetention())); err != nil {
+	// Pages read ahead from before the purge are dropped (readahead.go).
+	if n, err := s.st.PurgeEvents(ctx, s.clock().Add(-s.feedRetention())); err != nil {
 		return nil, err
+	} else if n > 0 {
+		s.feedAhead.forget()
 	}
 	if err := s.st.PurgeErasedIdentities(ctx, s.clock().Add(-24*time.Hour)); err != nil {
 		return nil, err

@@ -39,9 +39,9 @@ type World struct {
 // NewWorld starts the service over st.
 func NewWorld(t testing.TB, st *store.Store) *World {
 	clock := NewClock(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
-	return &World{T: t, Store: st, Clock: clock, Sys: lifecycle.WithSystem(context.Background(), "test"),
-		Service: lifecycle.New(st, lifecycle.Options{Clock: clock.Now,
-			BootstrapAdmin: &domain.Identity{Issuer: TestIssuer, Subject: "bootstrap"}})}
+	svc := lifecycle.New(st, lifecycle.Options{Clock: clock.Now, BootstrapAdmin: &domain.Identity{Issuer: TestIssuer, Subject: "bootstrap"}})
+	t.Cleanup(svc.SettleReadAhead) // before the store closes (cleanups run last first)
+	return &World{T: t, Store: st, Clock: clock, Sys: lifecycle.WithSystem(context.Background(), "test"), Service: svc}
 }
 
 // NewService is a second service over st (a wrapped store, say) on the
