@@ -227,9 +227,11 @@ func TestLMSPages_CTL4_INV3_FixedStatementCountWhateverThePageSize(t *testing.T)
 				t.Helper()
 				vars := map[string]any{"programmeId": p.ID, "first": n, "after": a}
 				api.MustDo(key, q, vars, &struct{}{})
-				// The warm read has read the next page ahead (readahead.go),
-				// in the background: settled before counting, and so the
-				// counted read, of the same page, finds that read kept.
+				// The warm read took any page read ahead for this one and
+				// read the next page ahead (readahead.go), in the
+				// background: settled before counting. The counted read, of
+				// the same page, finds none for it and reads it; the next
+				// page's read ahead is kept from the warm read, not run again.
 				api.Service.SettleReadAhead()
 				var out page
 				api.Statements.Store(0)

@@ -131,6 +131,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	svc := lifecycle.New(st, opts)
+	defer svc.SettleReadAhead() // the LMS pages read ahead, before the store closes (deferred above)
 	var issuers []auth.Issuer
 	if cfg.BootstrapIssuer != "" {
 		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})
@@ -208,7 +209,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	svc.SettleReadAhead() // the LMS pages read ahead, before the store closes
 	return nil
 }
 

@@ -302,11 +302,6 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 		if err != nil {
 			return FeedPage{}, err
 		}
-		if len(es) > first {
-			// A full page: the next one is read while this one is written
-			// and read (readahead.go).
-			s.readFeedAhead(p.ID, es[first-1].ID, first+1)
-		}
 		// Expired only when events after the cursor were purged (the
 		// horizon read with the events, on every read of a long-poll): an
 		// idle reader at the head keeps its place however long it waits.
@@ -320,6 +315,9 @@ func (s *Service) LifecycleEvents(ctx context.Context, programmeID string, pos *
 		}
 		page := FeedPage{Next: from}
 		if len(es) > first {
+			// A full page: the next one is read while this one is written
+			// and read (readahead.go).
+			s.readFeedAhead(p.ID, es[first-1].ID, first+1)
 			es, page.More = es[:first], true
 		}
 		page.Events = es

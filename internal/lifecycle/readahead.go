@@ -21,33 +21,46 @@ import (
 // about a fifth of the time (docs/performance.md).
 //
 // Only a full page read ahead is served (the feed: first+1 events;
-// enrolments: a page that is not the list's last). Why it is the page a
-// read at that request would give, or one the client could have had:
+// enrolments: a page that is not the list's last), and only one that is
+// the page a fresh read at the request would give:
 //
 //   - The feed: events of a programme are numbered in commit order (the
-//     per-programme feed lock is held through commit, store.AppendEvents),
-//     so once an event is visible no event before it can appear later. The
-//     first+1 events after a cursor, once they exist, are the same whenever
-//     they are read, until the retention purge removes them; a purge in
-//     this process forgets every read ahead (forgetFeed), and one on
-//     another replica is seen within feedAheadTTL.
-//   - Enrolments: a page is the list as it was when read, as every page
-//     is; an LMS following the feed from the first page's asOf sees every
-//     change after it (list + watch, CTL-4), whichever moment each page
-//     was read at. A page read ahead is at most enrolmentsAheadTTL old.
+//     per-programme feed lock is taken in the statement that draws the IDs
+//     and held through commit, store.AppendEvents and the import; SQLite
+//     has one writer), so once an event is visible no event before it can
+//     appear later. The first+1 events after a cursor, once they exist, are
+//     the same whenever they are read, until the retention purge removes
+//     them. A purge by this process's sweep drops every page read ahead
+//     (forget); one by another process (another replica, `rollcall sweep`
+//     from cron) is seen within feedAheadTTL, and until then the page
+//     served is the contiguous run of events that was there, its cursor
+//     answering CURSOR_EXPIRED on the next read as it would have.
+//   - Enrolments change with the learners. A page read ahead records the
+//     feed's head before its rows are read, and is served only if the head
+//     has not moved since (one cheap statement on the request's path): every
+//     state change is written in the same transaction as its feed event
+//     (invariant 5), so an unmoved head means no change was committed after
+//     the rows' read began, and the rows are what a read now would return.
+//     A learner who withdrew or was erased since is therefore never served,
+//     and a drain started later (a retry, a second worker) never gets rows
+//     older than its asOf.
 //
 // A partial page (the feed's head, the list's end) is never served from a
 // read ahead: there, what a later read adds is what the client wants.
 //
 // Authorisation is decided for each request before it looks here
-// (LifecycleEvents, Enrolments); a read ahead is keyed by programme,
-// position and page size only, and reads rows any caller allowed that page
-// would get. It runs in the background with its own deadline, not the
-// request's, holds no actor, and its failure is never an answer: the
-// request then reads for itself. At most aheadMaxEntries reads ahead are
-// kept or running at once, and one not taken within its TTL is dropped.
+// (LifecycleEvents, Enrolments, after the contract end and the cursor's
+// programme are checked); a read ahead is keyed by programme, position and
+// page size only, and holds rows any caller allowed that page would get. It
+// runs in the background with its own deadline, not the request's, holds no
+// actor, and its failure is never an answer: the request then reads for
+// itself. At most aheadMaxEntries are kept per read, and at most
+// aheadMaxRunning run at once in the service, so they never take more than
+// a few of the pool's connections; beyond that a page is simply not read
+// ahead. One not taken within its TTL is dropped.
 type readAhead[K comparable, V any] struct {
 	ttl     time.Duration
+	slots   chan struct{} // shared by the service's reads ahead (aheadMaxRunning)
 	mu      sync.Mutex
 	entries map[K]*aheadRead[V]
 	running sync.WaitGroup
@@ -60,16 +73,21 @@ type aheadRead[V any] struct {
 	ok    bool // read without error, and a full page
 }
 
-// aheadMaxEntries bounds the reads ahead kept or running at once: about
-// 15 MB of pages of 1,000, and as many pooled connections busy at most.
+// aheadMaxEntries bounds the pages kept per read: about 5 MB of pages of
+// 1,000 events, 10 MB of enrolments.
 const aheadMaxEntries = 32
+
+// aheadMaxRunning bounds the reads ahead running at once in a service: a
+// fifth of the store's default PostgreSQL pool (20 connections).
+const aheadMaxRunning = 4
 
 const (
 	// feedAheadTTL: a full page of the feed does not change (above) but
 	// for the purge; another replica's purge reaches this one's reads
 	// ahead within this.
 	feedAheadTTL = 30 * time.Second
-	// enrolmentsAheadTTL: how old a page of enrolments read ahead may be.
+	// enrolmentsAheadTTL: how long a page of enrolments read ahead is kept
+	// (it is served only while the feed's head has not moved).
 	enrolmentsAheadTTL = 5 * time.Second
 	// aheadDeadline bounds a read ahead's statement.
 	aheadDeadline = 10 * time.Second
@@ -94,6 +112,12 @@ func (c *readAhead[K, V]) start(k K, now time.Time, read func(context.Context) (
 			return
 		}
 	}
+	select {
+	case c.slots <- struct{}{}:
+	default: // as many running as the pool can spare: not read ahead
+		c.mu.Unlock()
+		return
+	}
 	if c.entries == nil {
 		c.entries = make(map[K]*aheadRead[V])
 	}
@@ -103,6 +127,7 @@ func (c *readAhead[K, V]) start(k K, now time.Time, read func(context.Context) (
 	c.mu.Unlock()
 	go func() {
 		defer c.running.Done()
+		defer func() { <-c.slots }()
 		defer close(r.done)
 		ctx, cancel := context.WithTimeout(context.Background(), aheadDeadline)
 		defer cancel()
@@ -162,6 +187,7 @@ type enrolmentsAheadKey struct {
 type enrolmentsAheadPage struct {
 	rows      []domain.Enrolment
 	exhausted bool
+	head      int64 // the feed's head before the rows were read
 }
 
 // readEvents is the feed's read of limit events after a position: the
@@ -186,7 +212,13 @@ func (s *Service) readFeedAhead(programmeID string, after int64, limit int) {
 func (s *Service) listEnrolments(ctx context.Context, programmeID string, after EnrolmentCursor, first int) ([]domain.Enrolment, bool, error) {
 	k := enrolmentsAheadKey{programmeID, after.Learner, after.Course, after.LearnerDone, first}
 	if pg, ok := s.enrolmentsAhead.take(ctx, k, s.clock()); ok {
-		return pg.rows, pg.exhausted, nil
+		head, err := s.st.FeedHead(ctx, programmeID, s.clock())
+		if err != nil {
+			return nil, false, err
+		}
+		if head.ID == pg.head { // nothing committed since the rows were read
+			return pg.rows, pg.exhausted, nil
+		}
 	}
 	return s.st.ListEnrolments(ctx, programmeID, after.Learner, after.Course, after.LearnerDone, first)
 }
@@ -194,8 +226,12 @@ func (s *Service) listEnrolments(ctx context.Context, programmeID string, after 
 // readEnrolmentsAhead reads the page after a cursor in the background.
 func (s *Service) readEnrolmentsAhead(programmeID string, after EnrolmentCursor, first int) {
 	s.enrolmentsAhead.start(enrolmentsAheadKey{programmeID, after.Learner, after.Course, after.LearnerDone, first}, s.clock(), func(ctx context.Context) (enrolmentsAheadPage, bool) {
+		head, err := s.st.FeedHead(ctx, programmeID, s.clock())
+		if err != nil {
+			return enrolmentsAheadPage{}, false
+		}
 		rows, exhausted, err := s.st.ListEnrolments(ctx, programmeID, after.Learner, after.Course, after.LearnerDone, first)
-		return enrolmentsAheadPage{rows, exhausted}, err == nil && !exhausted && len(rows) > 0
+		return enrolmentsAheadPage{rows, exhausted, head.ID}, err == nil && !exhausted && len(rows) > 0
 	})
 }
 

@@ -13,7 +13,7 @@ import (
 func TestReadAhead_ServedOnceWholeAndFresh(t *testing.T) {
 	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
 	var c readAhead[int, string]
-	c.ttl = 5 * time.Second
+	c.ttl, c.slots = 5*time.Second, make(chan struct{}, 2*aheadMaxEntries)
 	var reads atomic.Int32
 	read := func(v string, ok bool) func(context.Context) (string, bool) {
 		return func(ctx context.Context) (string, bool) {
@@ -51,6 +51,7 @@ func TestReadAhead_ServedOnceWholeAndFresh(t *testing.T) {
 	// Full: a new read starts only once an entry has aged past the TTL.
 	for k := 10; k < 10+aheadMaxEntries; k++ {
 		c.start(k, now, read("kept", true))
+		c.running.Wait()
 	}
 	c.running.Wait()
 	before := reads.Load()
@@ -84,5 +85,36 @@ func TestReadAhead_ServedOnceWholeAndFresh(t *testing.T) {
 	c.forget()
 	if _, ok := c.take(ctx, 300, now); ok {
 		t.Fatal("a page read ahead before forget was served")
+	}
+}
+
+// No more than aheadMaxRunning reads ahead run at once in a service, the
+// feed's and the enrolments' together; a page past that is not read ahead.
+func TestReadAhead_AtMostAFewRunAtOnce(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	s := New(nil, Options{Clock: func() time.Time { return now }})
+	block := make(chan struct{})
+	var started atomic.Int32
+	slow := func(context.Context) (feedAheadPage, bool) { started.Add(1); <-block; return feedAheadPage{}, true }
+	slowE := func(context.Context) (enrolmentsAheadPage, bool) { started.Add(1); <-block; return enrolmentsAheadPage{}, true }
+	for i := range aheadMaxRunning - 1 {
+		s.feedAhead.start(feedAheadKey{"p", int64(i), 10}, now, slow)
+	}
+	s.enrolmentsAhead.start(enrolmentsAheadKey{programme: "p", learner: "l", first: 10}, now, slowE)
+	s.feedAhead.start(feedAheadKey{"p", 99, 10}, now, slow)
+	s.enrolmentsAhead.start(enrolmentsAheadKey{programme: "p", learner: "m", first: 10}, now, slowE)
+	if n := len(s.feedAhead.entries) + len(s.enrolmentsAhead.entries); n != aheadMaxRunning {
+		t.Fatalf("%d reads ahead kept with %d running at most", n, aheadMaxRunning)
+	}
+	close(block)
+	s.SettleReadAhead()
+	if n := started.Load(); n != aheadMaxRunning {
+		t.Fatalf("%d reads ahead ran, want %d", n, aheadMaxRunning)
+	}
+	// Once they are done, a slot is free again.
+	s.feedAhead.start(feedAheadKey{"p", 99, 10}, now, slow)
+	s.SettleReadAhead()
+	if n := started.Load(); n != aheadMaxRunning+1 {
+		t.Fatalf("after the others finished: %d reads ahead ran, want %d", n, aheadMaxRunning+1)
 	}
 }

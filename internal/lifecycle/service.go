@@ -77,7 +77,9 @@ func New(st Store, o Options) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	slots := make(chan struct{}, aheadMaxRunning)
 	s.feedAhead.ttl, s.enrolmentsAhead.ttl = feedAheadTTL, enrolmentsAheadTTL
+	s.feedAhead.slots, s.enrolmentsAhead.slots = slots, slots
 	s.feedObs = o.FeedObserver
 	if s.getenv = o.Getenv; s.getenv == nil {
 		s.getenv = os.Getenv
