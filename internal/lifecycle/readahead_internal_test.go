@@ -96,7 +96,11 @@ func TestReadAhead_AtMostAFewRunAtOnce(t *testing.T) {
 	block := make(chan struct{})
 	var started atomic.Int32
 	slow := func(context.Context) (feedAheadPage, bool) { started.Add(1); <-block; return feedAheadPage{}, true }
-	slowE := func(context.Context) (enrolmentsAheadPage, bool) { started.Add(1); <-block; return enrolmentsAheadPage{}, true }
+	slowE := func(context.Context) (enrolmentsAheadPage, bool) {
+		started.Add(1)
+		<-block
+		return enrolmentsAheadPage{}, true
+	}
 	for i := range aheadMaxRunning - 1 {
 		s.feedAhead.start(feedAheadKey{"p", int64(i), 10}, now, slow)
 	}
