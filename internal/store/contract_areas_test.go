@@ -426,6 +426,45 @@ func TestContract_INV3_FeedPageCarriesThePurgeHorizon(t *testing.T) {
 	})
 }
 
+// The purge horizon only rises (INV-3): an event with a later ID can carry
+// an earlier time (its time is taken before its writer holds the feed
+// lock), so a purge can delete it while an event before it stays; when a
+// later purge deletes that one, a cursor between the two still answers
+// CURSOR_EXPIRED (its page starts below the horizon), never reads on past
+// the event it missed.
+func TestContract_INV3_ThePurgeHorizonNeverFalls(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		w := ctNew(t, st)
+		learner := ctID(0x531)
+		// y first, with the later time; x after it, with the earlier.
+		y := domain.Event{ProgrammeID: w.p.ID, LearnerID: learner, Type: domain.EventUpdated, LearnerVersion: 1, OccurredAt: w.now.Add(-24 * time.Hour)}
+		x := domain.Event{ProgrammeID: w.p.ID, LearnerID: learner, Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now.Add(-72 * time.Hour)}
+		for _, e := range []domain.Event{y, x} {
+			if err := st.AppendEvents(ctx, []domain.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, _, err := st.ReadEvents(ctx, w.p.ID, 0, 10)
+		if err != nil || len(all) != 2 {
+			t.Fatalf("before the purges: %+v %v", all, err)
+		}
+		yID, xID := all[0].ID, all[1].ID
+		if n, err := st.PurgeEvents(ctx, w.now.Add(-48*time.Hour)); err != nil || n != 1 {
+			t.Fatalf("the first purge: %d %v", n, err)
+		}
+		if _, h, err := st.ReadEvents(ctx, w.p.ID, yID, 10); err != nil || h != xID {
+			t.Fatalf("after the first purge the horizon is %d, want x's %d (%v)", h, xID, err)
+		}
+		if n, err := st.PurgeEvents(ctx, w.now); err != nil || n != 1 {
+			t.Fatalf("the second purge: %d %v", n, err)
+		}
+		if _, h, err := st.ReadEvents(ctx, w.p.ID, yID, 10); err != nil || h != xID {
+			t.Fatalf("after the second purge the horizon is %d, want it still at x's %d, not back at y's %d (%v)", h, xID, yID, err)
+		}
+	})
+}
+
 func TestContract_Audit(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()

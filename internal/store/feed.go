@@ -123,9 +123,19 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error
 			}); err != nil {
 			return err
 		}
+		// The horizon only rises. An event's time is taken before its
+		// writer holds the feed lock, so a later ID can carry an earlier
+		// time: a purge can delete an event while one before it, younger,
+		// stays, and a later purge of that one must not move the horizon
+		// back below the first (a cursor between the two would then read
+		// on past an event it never saw).
+		greatest := "greatest"
+		if s.dialect != migrations.Postgres {
+			greatest = "max" // SQLite's scalar max
+		}
 		for _, h := range hs {
 			if err := db.Exec(`INSERT INTO feed_horizons (programme_id, purged_upto) VALUES (?, ?)
-				ON CONFLICT (programme_id) DO UPDATE SET purged_upto = excluded.purged_upto`, h.ProgrammeID, h.Upto).Error; err != nil {
+				ON CONFLICT (programme_id) DO UPDATE SET purged_upto = `+greatest+`(feed_horizons.purged_upto, excluded.purged_upto)`, h.ProgrammeID, h.Upto).Error; err != nil {
 				return translate(err)
 			}
 		}
