@@ -131,7 +131,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	svc := lifecycle.New(st, opts)
-	defer svc.SettleReadAhead() // the LMS pages read ahead, before the store closes (deferred above)
+	defer svc.StopReadAhead() // the LMS pages read ahead, before the store closes (deferred above)
 	var issuers []auth.Issuer
 	if cfg.BootstrapIssuer != "" {
 		issuers = append(issuers, auth.Issuer{URL: cfg.BootstrapIssuer, Audiences: []string{cfg.BootstrapAudience}})

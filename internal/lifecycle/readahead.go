@@ -35,7 +35,9 @@ import (
 //     from cron) is seen within feedAheadTTL, and until then the page
 //     served is the contiguous run of events that was there, its cursor
 //     answering CURSOR_EXPIRED on the next read as it would have.
-//   - Enrolments change with the learners. A page read ahead records the
+//   - Enrolments change with the learners (on a programme whose learners
+//     change every moment, most pages read ahead are then read again: two
+//     statements in the background for nothing, bounded by aheadMaxRunning). A page read ahead records the
 //     feed's head before its rows are read, and is served only if the head
 //     has not moved since (one cheap statement on the request's path): every
 //     state change is written in the same transaction as its feed event
@@ -63,6 +65,7 @@ type readAhead[K comparable, V any] struct {
 	slots   chan struct{} // shared by the service's reads ahead (aheadMaxRunning)
 	mu      sync.Mutex
 	entries map[K]*aheadRead[V]
+	closed  bool // StopReadAhead: none starts any more
 	running sync.WaitGroup
 }
 
@@ -97,6 +100,10 @@ const (
 // too many are. now is the service's clock.
 func (c *readAhead[K, V]) start(k K, now time.Time, read func(context.Context) (V, bool)) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
 	if r, ok := c.entries[k]; ok && now.Sub(r.start) < c.ttl {
 		c.mu.Unlock()
 		return
@@ -212,11 +219,9 @@ func (s *Service) readFeedAhead(programmeID string, after int64, limit int) {
 func (s *Service) listEnrolments(ctx context.Context, programmeID string, after EnrolmentCursor, first int) ([]domain.Enrolment, bool, error) {
 	k := enrolmentsAheadKey{programmeID, after.Learner, after.Course, after.LearnerDone, first}
 	if pg, ok := s.enrolmentsAhead.take(ctx, k, s.clock()); ok {
-		head, err := s.st.FeedHead(ctx, programmeID, s.clock())
-		if err != nil {
-			return nil, false, err
-		}
-		if head.ID == pg.head { // nothing committed since the rows were read
+		// Nothing committed since the rows were read (a failed look reads
+		// for itself below).
+		if head, err := s.st.FeedHead(ctx, programmeID, s.clock()); err == nil && head.ID == pg.head {
 			return pg.rows, pg.exhausted, nil
 		}
 	}
@@ -235,9 +240,27 @@ func (s *Service) readEnrolmentsAhead(programmeID string, after EnrolmentCursor,
 	})
 }
 
-// SettleReadAhead waits for the reads ahead running now: for tests that
-// count statements, and before the store closes.
+// SettleReadAhead waits for the reads ahead running now, for tests that
+// count statements; call it when no request is being served.
 func (s *Service) SettleReadAhead() {
 	s.feedAhead.running.Wait()
 	s.enrolmentsAhead.running.Wait()
+}
+
+// StopReadAhead stops reading ahead, for good, and waits for the reads
+// running: before the store closes, even while requests are still served
+// (a shutdown that timed out).
+func (s *Service) StopReadAhead() {
+	for _, c := range []interface{ stop() }{&s.feedAhead, &s.enrolmentsAhead} {
+		c.stop()
+	}
+	s.SettleReadAhead()
+}
+
+// stop makes start refuse from now on; a start that got in before has
+// added itself to running already (under mu).
+func (c *readAhead[K, V]) stop() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 }

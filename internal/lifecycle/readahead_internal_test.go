@@ -122,3 +122,18 @@ func TestReadAhead_AtMostAFewRunAtOnce(t *testing.T) {
 		t.Fatalf("after the others finished: %d reads ahead ran, want %d", n, aheadMaxRunning+1)
 	}
 }
+
+// After StopReadAhead nothing is read ahead any more.
+func TestReadAhead_StopRefusesNewReads(t *testing.T) {
+	now := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	s := New(nil, Options{Clock: func() time.Time { return now }})
+	s.StopReadAhead()
+	s.feedAhead.start(feedAheadKey{"p", 1, 10}, now, func(context.Context) (feedAheadPage, bool) {
+		t.Error("a read ahead ran after StopReadAhead")
+		return feedAheadPage{}, true
+	})
+	s.SettleReadAhead()
+	if len(s.feedAhead.entries) != 0 {
+		t.Fatal("a read ahead was kept after StopReadAhead")
+	}
+}

@@ -105,7 +105,7 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	svc := lifecycle.New(st, lifecycle.Options{Clock: clock.Now, Log: log,
 		BootstrapAdmin: &domain.Identity{Issuer: iss.URL(), Subject: BootstrapSubject}, SecretKey: TestSecretKey,
 		AllowInsecureIssuers: true, OnProviderChange: func(i string) { forget(i); ver.Forget(i) }})
-	t.Cleanup(svc.SettleReadAhead) // before the store closes (cleanups run last first)
+	t.Cleanup(svc.StopReadAhead) // after the server closes, before the store does (cleanups run last first)
 	providers, f := auth.CachedSource(server.ProviderSource(svc), 30*time.Second, clock.Now)
 	forget = f
 	ver = auth.NewVerifier(auth.Chain(auth.StaticIssuers(auth.Issuer{URL: iss.URL(), Audiences: []string{Audience}}), providers),

@@ -40,7 +40,7 @@ type World struct {
 func NewWorld(t testing.TB, st *store.Store) *World {
 	clock := NewClock(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC))
 	svc := lifecycle.New(st, lifecycle.Options{Clock: clock.Now, BootstrapAdmin: &domain.Identity{Issuer: TestIssuer, Subject: "bootstrap"}})
-	t.Cleanup(svc.SettleReadAhead) // before the store closes (cleanups run last first)
+	t.Cleanup(svc.StopReadAhead) // before the store closes (cleanups run last first)
 	return &World{T: t, Store: st, Clock: clock, Sys: lifecycle.WithSystem(context.Background(), "test"), Service: svc}
 }
 
