@@ -57,6 +57,24 @@ func aheadWorld(t *testing.T, d migrations.Dialect) (*testkit.API, testkit.Progr
 	return api, p, key
 }
 
+// aheadDrain reads every page of query (the programme's, n a page) as an
+// LMS drains them, each read ahead settled before the next request; page
+// takes a page's rows and says whether more follow and from which cursor.
+// It returns how many pages it read.
+func aheadDrain[P any](api *testkit.API, key, query, programmeID string, n int, page func(P) (more bool, after any)) int {
+	var after any
+	for pages := 1; ; pages++ {
+		var pg P
+		api.MustDo(key, query, map[string]any{"p": programmeID, "n": n, "a": after}, &pg)
+		api.Service.SettleReadAhead()
+		more, next := page(pg)
+		if !more {
+			return pages
+		}
+		after = next
+	}
+}
+
 // feedEvents is the whole feed in one page (not full: nothing read ahead).
 func feedEvents(t *testing.T, api *testkit.API, p testkit.Programme, key string) []string {
 	var all aheadFeedPage
@@ -82,21 +100,12 @@ func TestReadAhead_INV3_FeedDrainReadsEachPageOnceAndWhole(t *testing.T) {
 			}
 			api.Statements.Store(0)
 			var got []string
-			var after any
-			pages := 0
-			for {
-				var pg aheadFeedPage
-				api.MustDo(key, aheadFeedQuery, map[string]any{"p": p.ID, "n": 4, "a": after}, &pg)
-				api.Service.SettleReadAhead()
-				pages++
+			pages := aheadDrain(api, key, aheadFeedQuery, p.ID, 4, func(pg aheadFeedPage) (bool, any) {
 				for _, e := range pg.LifecycleEvents.Events {
 					got = append(got, e.Cursor)
 				}
-				if !pg.LifecycleEvents.HasMore {
-					break
-				}
-				after = pg.LifecycleEvents.Cursor
-			}
+				return pg.LifecycleEvents.HasMore, pg.LifecycleEvents.Cursor
+			})
 			if !slices.Equal(got, want) {
 				t.Fatalf("the drain saw %d events, not the feed's %d in order", len(got), len(want))
 			}
@@ -184,20 +193,13 @@ func TestReadAhead_CTL4_EnrolmentsDrainReadsEachPageOnceAndWhole(t *testing.T) {
 			}
 			drain := func() (rows []row, pages int, stmts int64) {
 				api.Statements.Store(0)
-				var after *string
-				for {
-					var pg aheadEnrolmentsPage
-					api.MustDo(key, aheadEnrolmentsQuery, map[string]any{"p": p.ID, "n": 6, "a": after}, &pg)
-					api.Service.SettleReadAhead()
-					pages++
+				pages = aheadDrain(api, key, aheadEnrolmentsQuery, p.ID, 6, func(pg aheadEnrolmentsPage) (bool, any) {
 					for _, e := range pg.Enrolments.Enrolments {
 						rows = append(rows, row{e.LearnerID, e.LmsCourseID, e.LearnerVersion})
 					}
-					if !pg.Enrolments.HasNextPage {
-						return rows, pages, api.Statements.Load()
-					}
-					after = pg.Enrolments.EndCursor
-				}
+					return pg.Enrolments.HasNextPage, pg.Enrolments.EndCursor
+				})
+				return rows, pages, api.Statements.Load()
 			}
 			rows, pages, stmts := drain()
 			if !slices.Equal(rows, want) {
