@@ -52,9 +52,10 @@ func decodeIDCursor(c string) (string, error) {
 // position and when it was reached (for expiry), in binary: a version byte
 // (1), the tag's 6 bytes, the transaction and event IDs as unsigned varints
 // and the Unix time as a signed one (encoding/binary), base64 (URL
-// alphabet, unpadded). A cursor is 24 characters for today's numbers where
-// its text form ("f:TAG:TX:ID:UNIX", what cursors were until December
-// 2026) took about 40 to 55: every feed event carries one, so it was a fifth
+// alphabet, unpadded). A cursor is 22 characters for today's numbers (the
+// transaction ID is reserved, 0; event IDs under 2 million) where its text
+// form ("f:TAG:TX:ID:UNIX", what cursors were until December 2026) took
+// about 40 to 55: every feed event carries one, so it was a fifth
 // to a quarter of a feed page's bytes, written by the service and read by every
 // LMS. Text cursors are still read (decodeFeedCursor), so an LMS holding one
 // across the upgrade resumes where it was.
@@ -134,6 +135,11 @@ func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
 		return nil, bad
 	}
 	if b[0] == feedCursorV1 {
+		// One spelling per position: strict base64 (no stray bits, no line
+		// breaks) and minimal varints, as the encoder writes them.
+		if b, err = base64.RawURLEncoding.Strict().DecodeString(c); err != nil {
+			return nil, bad
+		}
 		rest := b[1:]
 		if len(rest) < len(feedTag{}) {
 			return nil, bad
@@ -148,7 +154,7 @@ func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
 			return nil, bad
 		}
 		at, n3 := binary.Varint(rest[n1+n2:])
-		if n3 <= 0 || n1+n2+n3 != len(rest) {
+		if n3 <= 0 || n1+n2+n3 != len(rest) || n1 != uvarintLen(tx) || n2 != uvarintLen(id) || n3 != uvarintLen(uint64(at)<<1^uint64(at>>63)) {
 			return nil, bad
 		}
 		return &domain.FeedPosition{TxID: tx, ID: int64(id), At: time.Unix(at, 0).UTC(), Programme: tag}, nil

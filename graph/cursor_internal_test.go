@@ -25,8 +25,8 @@ func TestFeedCursor_INV3_RoundTripAndOldCursorsResume(t *testing.T) {
 		{TxID: 1, ID: 1, At: time.Unix(1, 0).UTC()},
 		{TxID: math.MaxUint64, ID: math.MaxInt64, At: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)},
 		{TxID: 987654321, ID: 123456789012, At: time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{TxID: 12, ID: 7, At: time.Time{}}, // the zero time: a negative Unix time
-		{TxID: 1_250_000, ID: 1_000_000, At: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)},
+		{TxID: 12, ID: 7, At: time.Time{}},                                          // the zero time: a negative Unix time
+		{TxID: 0, ID: 1_000_000, At: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)}, // today's: the transaction ID is reserved, 0
 	}
 	es := make([]domain.FeedEvent, len(positions))
 	for i, p := range positions {
@@ -63,9 +63,9 @@ func TestFeedCursor_INV3_RoundTripAndOldCursorsResume(t *testing.T) {
 			}
 		}
 	}
-	// Today's numbers (a million events, a transaction ID of a few
-	// million) make a cursor of 24 characters, where the text form took 55.
-	if c := cs[len(cs)-1]; len(c) != 24 {
+	// Today's numbers (a million events, the transaction ID 0) make a cursor
+	// of 22 characters, where the text form took 47.
+	if c := cs[len(cs)-1]; len(c) != 22 {
 		t.Fatalf("a cursor of today's numbers is %d characters: %q", len(c), c)
 	}
 	if cs := feedCursors(tag, nil); len(cs) != 0 {
@@ -104,6 +104,8 @@ func TestFeedCursor_INV3_MalformedBinaryCursorsAreRefused(t *testing.T) {
 		"unknown version":  append([]byte{2}, good[1:]...),
 		"ID past int64":    bigID,
 		"varint runs over": append(append([]byte{feedCursorV1}, tag[:]...), 0x80, 0x80),
+		// 5 spelt in two bytes: the same position, another spelling.
+		"varint not minimal": append(append(append([]byte{feedCursorV1}, tag[:]...), 0x85, 0x00), good[8:]...),
 	} {
 		if p, err := decodeFeedCursor(base64.RawURLEncoding.EncodeToString(raw)); err == nil {
 			t.Errorf("%s: decoded to %+v", name, p)
@@ -111,5 +113,16 @@ func TestFeedCursor_INV3_MalformedBinaryCursorsAreRefused(t *testing.T) {
 	}
 	if p, err := decodeFeedCursor(base64.RawURLEncoding.EncodeToString(good)); err != nil || p.TxID != 5 || p.ID != 6 || p.At.Unix() != 1_795_510_800 {
 		t.Fatalf("the good cursor: %+v %v", p, err)
+	}
+	// The good cursor with its last character's unused bits set: another
+	// spelling of the same bytes, refused.
+	text := base64.RawURLEncoding.EncodeToString(good)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if len(good)%3 != 0 {
+		last := strings.IndexByte(alphabet, text[len(text)-1])
+		stray := text[:len(text)-1] + string(alphabet[last|1])
+		if p, err := decodeFeedCursor(stray); err == nil {
+			t.Errorf("a cursor with stray bits decoded to %+v", p)
+		}
 	}
 }
