@@ -89,9 +89,12 @@ const (
 	// for the purge; another replica's purge reaches this one's reads
 	// ahead within this.
 	feedAheadTTL = 30 * time.Second
-	// enrolmentsAheadTTL: how long a page of enrolments read ahead is kept
-	// (it is served only while the feed's head has not moved).
-	enrolmentsAheadTTL = 5 * time.Second
+	// enrolmentsAheadTTL: how long a page of enrolments read ahead is kept.
+	// Its freshness is the head check's, whatever its age; the TTL only
+	// bounds what an LMS that stopped leaves behind. An LMS applying a page
+	// to Moodle (a call per learner) comes back after many seconds: the
+	// reference agent's next page is still kept then.
+	enrolmentsAheadTTL = 30 * time.Second
 	// aheadDeadline bounds a read ahead's statement.
 	aheadDeadline = 10 * time.Second
 )
