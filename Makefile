@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNormaliseDomain -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzParseEmail -fuzztime 30s ./internal/domain
 	$(GO) test -run '^$$' -fuzz FuzzCleanName -fuzztime 30s ./internal/domain
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFeedCursor_INV3 -fuzztime 30s ./graph
 
 docker:
 	docker build -t rollcall:local .

@@ -135,9 +135,11 @@ func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
 		return nil, bad
 	}
 	if b[0] == feedCursorV1 {
-		// One spelling per position: strict base64 (no stray bits, no line
-		// breaks) and minimal varints, as the encoder writes them.
-		if b, err = base64.RawURLEncoding.Strict().DecodeString(c); err != nil {
+		// One spelling per position, as the encoder writes it: strict
+		// base64 (no stray bits), nothing but its characters (the decoder
+		// skips line breaks, even strict: found by FuzzDecodeFeedCursor_INV3),
+		// and minimal varints below.
+		if b, err = base64.RawURLEncoding.Strict().DecodeString(c); err != nil || base64.RawURLEncoding.EncodedLen(len(b)) != len(c) {
 			return nil, bad
 		}
 		rest := b[1:]

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strings"
@@ -125,4 +126,38 @@ func TestFeedCursor_INV3_MalformedBinaryCursorsAreRefused(t *testing.T) {
 			t.Errorf("a cursor with stray bits decoded to %+v", p)
 		}
 	}
+}
+
+// Any text given as a feed cursor (a client's, or an attacker's) decodes
+// without a panic to a position or to BAD_USER_INPUT; a binary cursor that
+// decodes is the one spelling the encoder gives its position (INV-3: one
+// position, one cursor).
+func FuzzDecodeFeedCursor_INV3(f *testing.F) {
+	tag := newFeedTag("01900000-0000-7000-8000-000000000001")
+	for _, p := range []domain.FeedPosition{{}, {ID: 1_000_000, At: time.Unix(1_795_510_800, 0)}, {TxID: math.MaxUint64, ID: math.MaxInt64, At: time.Unix(math.MinInt64, 0)}} {
+		f.Add(encodeFeedCursor(tag, p))
+	}
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte("f:0:1:2")))
+	f.Add("")
+	f.Add("%%%")
+	f.Fuzz(func(t *testing.T, c string) {
+		p, err := decodeFeedCursor(c)
+		if err != nil {
+			return
+		}
+		if p.ID < 0 {
+			t.Fatalf("%q decoded to a negative event ID %d", c, p.ID)
+		}
+		b, _ := base64.RawURLEncoding.DecodeString(c)
+		if b[0] != feedCursorV1 {
+			return // the text form, read as before
+		}
+		var back feedTag
+		if _, err := hex.Decode(back[:], []byte(p.Programme)); err != nil {
+			t.Fatalf("%q names programme %q", c, p.Programme)
+		}
+		if again := encodeFeedCursor(back, *p); again != c {
+			t.Fatalf("%q decoded to %+v, which encodes as %q", c, p, again)
+		}
+	})
 }
