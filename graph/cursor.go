@@ -125,11 +125,19 @@ func feedCursors(tag feedTag, es []domain.FeedEvent) []string {
 	return out
 }
 
+// maxFeedCursor is the longest feed cursor either form can be: the text
+// form's "f:", tag and three colon-prefixed numbers of up to 20 digits,
+// base64 (a binary cursor is shorter).
+var maxFeedCursor = base64.RawURLEncoding.EncodedLen(len("f:") + lifecycle.CursorTagLen + 3*(1+20))
+
 // decodeFeedCursor reads a cursor of either form: binary (above) or the
 // text one cursors had before, with its programme's tag or, older still,
 // without.
 func decodeFeedCursor(c string) (*domain.FeedPosition, error) {
 	bad := apperr.Invalid("after", "malformed cursor")
+	if len(c) > maxFeedCursor { // refused before anything is decoded
+		return nil, bad
+	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || len(b) == 0 {
 		return nil, bad

@@ -115,6 +115,17 @@ func TestFeedCursor_INV3_MalformedBinaryCursorsAreRefused(t *testing.T) {
 	if p, err := decodeFeedCursor(base64.RawURLEncoding.EncodeToString(good)); err != nil || p.TxID != 5 || p.ID != 6 || p.At.Unix() != 1_795_510_800 {
 		t.Fatalf("the good cursor: %+v %v", p, err)
 	}
+	// Longer than any cursor can be: refused (a hostile megabyte costs no
+	// decoding); the longest text cursor still reads.
+	longest := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("f:%s:%d:%d:%d", lifecycle.CursorTag("01900000-0000-7000-8000-000000000001"), uint64(math.MaxUint64), int64(math.MaxInt64), int64(math.MinInt64))))
+	if p, err := decodeFeedCursor(longest); err != nil || p.ID != math.MaxInt64 {
+		t.Fatalf("the longest text cursor (%d characters): %+v %v", len(longest), p, err)
+	}
+	// Zeros before a number would otherwise read (strconv takes them).
+	padded := base64.RawURLEncoding.EncodeToString([]byte("f:0:" + strings.Repeat("0", 200) + "1:0"))
+	if p, err := decodeFeedCursor(padded); err == nil {
+		t.Fatalf("a cursor of %d characters decoded to %+v", len(padded), p)
+	}
 	// The good cursor with its last character's unused bits set: another
 	// spelling of the same bytes, refused.
 	text := base64.RawURLEncoding.EncodeToString(good)
