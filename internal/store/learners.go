@@ -123,6 +123,10 @@ func (acceptanceRow) TableName() string { return "policy_acceptances" }
 // acceptanceColumns is the order AcceptancesByLearners scans in.
 const acceptanceColumns = "id, learner_id, policy_version_id, decision, age_confirmed, given_by, actor_id, note, decided_at"
 
+func (r *acceptanceRow) fields() []any {
+	return []any{&r.ID, &r.LearnerID, &r.PolicyVersionID, &r.Decision, &r.AgeConfirmed, &r.GivenBy, &r.ActorID, &r.Note, &r.DecidedAt}
+}
+
 func (r acceptanceRow) domain() domain.PolicyAcceptance {
 	return domain.PolicyAcceptance{ID: r.ID, LearnerID: r.LearnerID, PolicyVersionID: r.PolicyVersionID,
 		Decision: domain.Decision(r.Decision), AgeConfirmed: r.AgeConfirmed, GivenBy: r.GivenBy, ActorID: r.ActorID,
@@ -249,16 +253,23 @@ func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]dom
 	sb.WriteString("SELECT " + learnerColumns + " FROM learners WHERE programme_id = ?")
 	args := []any{f.ProgrammeID}
 	if f.OrganisationIDs != nil {
-		sb.WriteString(" AND organisation_id IN ?")
-		args = append(args, f.OrganisationIDs)
+		cond, arg := s.anyID("organisation_id", f.OrganisationIDs)
+		sb.WriteString(" AND " + cond)
+		args = append(args, arg)
 	}
 	if len(f.Statuses) > 0 {
-		st := make([]string, len(f.Statuses))
-		for i, x := range f.Statuses {
-			st[i] = string(x)
+		// The domain's constants in the text, as guardSQL writes them; a
+		// value that is not one matches nothing (IN (NULL)).
+		sts := make([]string, 0, len(f.Statuses))
+		for _, st := range f.Statuses {
+			if st.Valid() {
+				sts = append(sts, "'"+string(st)+"'")
+			}
 		}
-		sb.WriteString(" AND status IN ?")
-		args = append(args, st)
+		if len(sts) == 0 {
+			sts = append(sts, "NULL")
+		}
+		sb.WriteString(" AND status IN (" + strings.Join(sts, ", ") + ")")
 	}
 	if f.Search != "" {
 		like := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
@@ -274,20 +285,7 @@ func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]dom
 	// millisecond, as long as the query itself); with a constant it settles
 	// on the cached generic plan.
 	sb.WriteString(" ORDER BY id LIMIT " + strconv.Itoa(max(f.Limit, 0)))
-	rows, err := s.db(ctx).Raw(sb.String(), args...).Rows()
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	out := make([]domain.Learner, 0, f.Limit)
-	for rows.Next() {
-		var r learnerRow
-		if err := rows.Scan(r.fields()...); err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, r.domain())
-	}
-	return out, translate(rows.Err())
+	return readAll(s, ctx, sb.String(), args, (*learnerRow).fields, learnerRow.domain)
 }
 
 func escapeLike(s string) string {
@@ -407,30 +405,9 @@ func (s *Store) SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) e
 }
 
 func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error) {
-	q := s.db(ctx).Table("policy_acceptances").Select(acceptanceColumns)
-	if s.dialect == migrations.Postgres && allUUIDs(ids) {
-		// One array parameter rather than an IN list of 50: PostgreSQL plans
-		// the list afresh on every execution but caches the array's plan.
-		// The array literal is safe to join because every element is a UUID.
-		q = q.Where("learner_id = ANY(?::uuid[])", "{"+strings.Join(ids, ",")+"}")
-	} else {
-		q = q.Where("learner_id IN ?", ids)
-	}
-	rows, err := q.Order("decided_at, id").Rows()
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	out := make([]domain.PolicyAcceptance, 0, 2*len(ids))
-	for rows.Next() {
-		var r acceptanceRow
-		if err := rows.Scan(&r.ID, &r.LearnerID, &r.PolicyVersionID, &r.Decision, &r.AgeConfirmed, &r.GivenBy,
-			&r.ActorID, &r.Note, &r.DecidedAt); err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, r.domain())
-	}
-	return out, translate(rows.Err())
+	cond, arg := s.anyID("learner_id", ids)
+	return readAll(s, ctx, "SELECT "+acceptanceColumns+" FROM policy_acceptances WHERE "+cond+" ORDER BY decided_at, id", []any{arg},
+		(*acceptanceRow).fields, acceptanceRow.domain)
 }
 
 // RevokeStaleAcceptance moves every ACTIVE learner of a programme back to

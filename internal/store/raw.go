@@ -149,6 +149,47 @@ func (s *Store) readRows(ctx context.Context, query string, args []any, dest []a
 	}))
 }
 
+// readAll reads every row of query, through readRows, as a D: fields gives
+// the destinations of a row's columns in an R, conv the value kept. One R
+// takes every row; what a row leaves behind is never shared with the next
+// (text is a new string each time, and a NULL-able column's pointer is
+// allocated anew or set to nil: pgx pgtype pointerPointerScanPlan,
+// database/sql convertAssignRows).
+func readAll[R, D any](s *Store, ctx context.Context, query string, args []any, fields func(*R) []any, conv func(R) D) ([]D, error) {
+	var r R
+	var out []D
+	err := s.readRows(ctx, query, args, fields(&r), func() error {
+		out = append(out, conv(r))
+		return nil
+	})
+	return out, err
+}
+
+// anyID renders "col is one of ids", for queryRows and readRows. On
+// PostgreSQL the IDs travel as one uuid[] parameter, so the statement's plan
+// is cached whatever their number (an IN list is planned afresh on each
+// execution); an ID that is not a UUID cannot match a uuid column there and
+// is left out, so it cannot fail the cast. On SQLite gorm expands the slice
+// into an IN list.
+func (s *Store) anyID(col string, ids []string) (string, any) {
+	if s.dialect != migrations.Postgres {
+		return col + " IN ?", ids
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for _, id := range ids {
+		if !allUUIDs([]string{id}) {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(id)
+	}
+	b.WriteByte('}')
+	return col + " = ANY(?::uuid[])", b.String()
+}
+
 // pgResultFormats is pgx stdlib's databaseSQLResultFormats (stdlib/sql.go
 // init), which is not exported.
 var pgResultFormats = pgx.QueryResultFormatsByOID{

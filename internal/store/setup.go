@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"hash/fnv"
 	"slices"
@@ -174,18 +173,16 @@ func (s *Store) OrganisationByName(ctx context.Context, programmeID, name string
 // OrganisationsByProgrammes returns organisations of the programmes, optionally
 // restricted to the given organisation IDs (an organisation admin's scope).
 func (s *Store) OrganisationsByProgrammes(ctx context.Context, programmeIDs []string, only []string) ([]domain.Organisation, error) {
-	q := s.db(ctx).Where("programme_id IN ?", programmeIDs)
+	cond, arg := s.anyID("programme_id", programmeIDs)
+	q, args := "SELECT "+organisationColumns+" FROM organisations WHERE "+cond, []any{arg}
 	if only != nil {
 		if len(only) == 0 {
 			return nil, nil
 		}
-		q = q.Where("id IN ?", only)
+		cond, arg := s.anyID("id", only)
+		q, args = q+" AND "+cond, append(args, arg)
 	}
-	var rows []organisationRow
-	if err := q.Order("name").Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	return mapRows(rows, organisationRow.domain), nil
+	return readAll(s, ctx, q+" ORDER BY name", args, (*organisationRow).fields, organisationRow.domain)
 }
 
 func (s *Store) SetOrganisationStatus(ctx context.Context, id string, st domain.OrganisationStatus, at time.Time) error {
@@ -284,11 +281,9 @@ func (s *Store) DeleteEmailDomain(ctx context.Context, id string) error {
 }
 
 func (s *Store) DomainsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.DomainRule, error) {
-	var rows []emailDomainRow
-	if err := s.db(ctx).Where("organisation_id IN ?", orgIDs).Order("domain").Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	return mapRows(rows, emailDomainRow.domain), nil
+	cond, arg := s.anyID("organisation_id", orgIDs)
+	return readAll(s, ctx, "SELECT "+emailDomainColumns+" FROM email_domains WHERE "+cond+" ORDER BY domain", []any{arg},
+		(*emailDomainRow).fields, emailDomainRow.domain)
 }
 
 // DomainsRelatedTo returns every rule that is d itself, a parent of d, or under
@@ -361,11 +356,9 @@ func (s *Store) AccessGroupsByOrganisations(ctx context.Context, orgIDs []string
 }
 
 func (s *Store) accessGroupsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.AccessGroup, error) {
-	var rows []accessGroupRow
-	if err := s.db(ctx).Where("organisation_id IN ?", orgIDs).Order("is_default DESC, name").Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	return mapRows(rows, accessGroupRow.domain), nil
+	cond, arg := s.anyID("organisation_id", orgIDs)
+	return readAll(s, ctx, "SELECT "+accessGroupColumns+" FROM access_groups WHERE "+cond+" ORDER BY is_default DESC, name", []any{arg},
+		(*accessGroupRow).fields, accessGroupRow.domain)
 }
 
 // SetAccessGroupCourses replaces the group's course list.
@@ -386,26 +379,18 @@ func (s *Store) SetAccessGroupCourses(ctx context.Context, groupID string, cours
 
 // CoursesByAccessGroups returns, per group ID, its courses ordered by LMS ID.
 func (s *Store) CoursesByAccessGroups(ctx context.Context, groupIDs []string) (map[string][]domain.Course, error) {
-	type joined struct {
-		AccessGroupID string
-		ID            string
-		ProgrammeID   string
-		LMSCourseID   string `gorm:"column:lms_course_id"`
-		Title         string
-		CreatedAt     time.Time
-	}
-	var rows []joined
-	err := s.db(ctx).Table("access_group_courses agc").
-		Select("agc.access_group_id, c.id, c.programme_id, c.lms_course_id, c.title, c.created_at").
-		Joins("JOIN courses c ON c.id = agc.course_id").
-		Where("agc.access_group_id IN ?", groupIDs).Order("c.lms_course_id").Scan(&rows).Error
-	if err != nil {
-		return nil, translate(err)
-	}
+	var groupID string
+	var c courseRow
+	cond, arg := s.anyID("agc.access_group_id", groupIDs)
 	out := make(map[string][]domain.Course, len(groupIDs))
-	for _, r := range rows {
-		c := courseRow{ID: r.ID, ProgrammeID: r.ProgrammeID, LMSCourseID: r.LMSCourseID, Title: r.Title, CreatedAt: r.CreatedAt}
-		out[r.AccessGroupID] = append(out[r.AccessGroupID], c.domain())
+	err := s.readRows(ctx, `SELECT agc.access_group_id, c.id, c.programme_id, c.lms_course_id, c.title, c.created_at
+		FROM access_group_courses agc JOIN courses c ON c.id = agc.course_id WHERE `+cond+` ORDER BY c.lms_course_id`, []any{arg},
+		[]any{&groupID, &c.ID, &c.ProgrammeID, &c.LMSCourseID, &c.Title, &c.CreatedAt}, func() error {
+			out[groupID] = append(out[groupID], c.domain())
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -568,17 +553,7 @@ func (s *Store) OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.
 }
 
 func (s *Store) organisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error) {
-	out := make([]domain.Organisation, 0, len(ids))
-	err := s.byIDs(ctx, `SELECT id, programme_id, name, kind, status, created_at, admitted_at, removed_at FROM organisations`, ids,
-		func(r *sql.Rows) error {
-			var o organisationRow
-			if err := r.Scan(&o.ID, &o.ProgrammeID, &o.Name, &o.Kind, &o.Status, &o.CreatedAt, &o.AdmittedAt, &o.RemovedAt); err != nil {
-				return err
-			}
-			out = append(out, o.domain())
-			return nil
-		})
-	return out, err
+	return byIDs(s, ctx, "SELECT "+organisationColumns+" FROM organisations", ids, (*organisationRow).fields, organisationRow.domain)
 }
 
 func (s *Store) AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error) {
@@ -587,17 +562,7 @@ func (s *Store) AccessGroupsByIDs(ctx context.Context, ids []string) ([]domain.A
 }
 
 func (s *Store) accessGroupsByIDs(ctx context.Context, ids []string) ([]domain.AccessGroup, error) {
-	out := make([]domain.AccessGroup, 0, len(ids))
-	err := s.byIDs(ctx, `SELECT id, organisation_id, name, is_default, created_at FROM access_groups`, ids,
-		func(r *sql.Rows) error {
-			var g accessGroupRow
-			if err := r.Scan(&g.ID, &g.OrganisationID, &g.Name, &g.IsDefault, &g.CreatedAt); err != nil {
-				return err
-			}
-			out = append(out, g.domain())
-			return nil
-		})
-	return out, err
+	return byIDs(s, ctx, "SELECT "+accessGroupColumns+" FROM access_groups", ids, (*accessGroupRow).fields, accessGroupRow.domain)
 }
 
 func (s *Store) PolicyVersionsByIDs(ctx context.Context, ids []string) ([]domain.PolicyVersion, error) {
@@ -606,38 +571,17 @@ func (s *Store) PolicyVersionsByIDs(ctx context.Context, ids []string) ([]domain
 }
 
 func (s *Store) policyVersionsByIDs(ctx context.Context, ids []string) ([]domain.PolicyVersion, error) {
-	out := make([]domain.PolicyVersion, 0, len(ids))
-	err := s.byIDs(ctx, `SELECT id, policy_id, label, summary, content, status, published_at, activated_at FROM policy_versions`, ids,
-		func(r *sql.Rows) error {
-			var v policyVersionRow
-			if err := r.Scan(&v.ID, &v.PolicyID, &v.Label, &v.Summary, &v.Content, &v.Status, &v.PublishedAt, &v.ActivatedAt); err != nil {
-				return err
-			}
-			out = append(out, v.domain())
-			return nil
-		})
-	return out, err
+	return byIDs(s, ctx, "SELECT id, policy_id, label, summary, content, status, published_at, activated_at FROM policy_versions", ids,
+		func(v *policyVersionRow) []any {
+			return []any{&v.ID, &v.PolicyID, &v.Label, &v.Summary, &v.Content, &v.Status, &v.PublishedAt, &v.ActivatedAt}
+		}, policyVersionRow.domain)
 }
 
-// byIDs runs selectFrom with a condition on id matching any of ids. On
-// PostgreSQL the IDs travel as one uuid[] parameter, so the statement's plan
-// is cached whatever the number of IDs (an IN list is planned afresh on each
-// execution); an ID that is not a UUID cannot match a uuid column there.
-func (s *Store) byIDs(ctx context.Context, selectFrom string, ids []string, scan func(*sql.Rows) error) error {
+// byIDs reads the rows of selectFrom whose id is one of ids (anyID).
+func byIDs[R, D any](s *Store, ctx context.Context, selectFrom string, ids []string, fields func(*R) []any, conv func(R) D) ([]D, error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
-	if s.dialect == migrations.Postgres {
-		valid := make([]string, 0, len(ids))
-		for _, id := range ids {
-			if allUUIDs([]string{id}) {
-				valid = append(valid, id)
-			}
-		}
-		if len(valid) == 0 {
-			return nil
-		}
-		return queryRows(s.db(ctx), selectFrom+` WHERE id = ANY(?::uuid[])`, []any{"{" + strings.Join(valid, ",") + "}"}, scan)
-	}
-	return queryRows(s.db(ctx), selectFrom+` WHERE id IN ?`, []any{ids}, scan)
+	cond, arg := s.anyID("id", ids)
+	return readAll(s, ctx, selectFrom+" WHERE "+cond, []any{arg}, fields, conv)
 }
