@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -200,23 +201,41 @@ func (r *Resolver) loadLearners(ctx context.Context, sel selections, ls []*model
 		for i, l := range ls {
 			ids[i] = l.ID
 		}
-		m, err := r.Svc.AcceptancesByLearners(ctx, ids)
+		as, err := r.Svc.AcceptancesByLearners(ctx, ids)
 		if err != nil {
 			return err
 		}
-		n := 0
-		for _, as := range m {
-			n += len(as)
-		}
-		all := make([]model.PolicyAcceptance, 0, n)
-		for _, l := range ls {
-			start := len(all)
-			for _, a := range m[l.ID] {
-				all = append(all, model.PolicyAcceptance{PolicyAcceptance: a})
+		// One slice holds every learner's decisions, each learner's
+		// together, in page order, and in the order they were made.
+		at := make(map[string]int, len(ls)) // learner -> its first index in ls
+		for i, l := range ls {
+			if _, dup := at[l.ID]; !dup {
+				at[l.ID] = i
 			}
-			l.Acceptances = ptrs(all[start:len(all):len(all)])
 		}
-		if err := r.loadAcceptances(ctx, sub, ptrs(all)); err != nil {
+		ends := make([]int, len(ls)+1) // ends[i+1]: where learner i's decisions end
+		for _, a := range as {
+			if i, ok := at[a.LearnerID]; ok {
+				ends[i+1]++
+			}
+		}
+		for i := range ls {
+			ends[i+1] += ends[i]
+		}
+		all := make([]model.PolicyAcceptance, ends[len(ls)])
+		next := slices.Clone(ends[:len(ls)])
+		for _, a := range as {
+			if i, ok := at[a.LearnerID]; ok {
+				all[next[i]].PolicyAcceptance = a
+				next[i]++
+			}
+		}
+		ps := ptrs(all)
+		for _, l := range ls {
+			i := at[l.ID] // a learner listed twice shares its decisions
+			l.Acceptances = ps[ends[i]:ends[i+1]:ends[i+1]]
+		}
+		if err := r.loadAcceptances(ctx, sub, ps); err != nil {
 			return err
 		}
 	}

@@ -188,17 +188,10 @@ func (s *Service) Learners(ctx context.Context, q LearnerQuery) ([]domain.Learne
 	return ls, more, s.shown(ctx, a, ls)
 }
 
-// AcceptancesByLearners backs Learner.acceptances.
-func (s *Service) AcceptancesByLearners(ctx context.Context, ids []string) (map[string][]domain.PolicyAcceptance, error) {
-	as, err := s.st.AcceptancesByLearners(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]domain.PolicyAcceptance{}
-	for _, a := range as {
-		out[a.LearnerID] = append(out[a.LearnerID], a)
-	}
-	return out, nil
+// AcceptancesByLearners backs Learner.acceptances: the learners'
+// decisions, in the order they were made (the learners were authorised).
+func (s *Service) AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error) {
+	return s.st.AcceptancesByLearners(ctx, ids)
 }
 
 // OrganisationsByIDs backs Learner.organisation (the learner was authorised).

@@ -285,7 +285,7 @@ func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]dom
 	// millisecond, as long as the query itself); with a constant it settles
 	// on the cached generic plan.
 	sb.WriteString(" ORDER BY id LIMIT " + strconv.Itoa(max(f.Limit, 0)))
-	return readAll(s, ctx, sb.String(), args, (*learnerRow).fields, learnerRow.domain)
+	return readAll(s, ctx, max(f.Limit, 0), sb.String(), args, (*learnerRow).fields, learnerRow.domain)
 }
 
 func escapeLike(s string) string {
@@ -406,7 +406,8 @@ func (s *Store) SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) e
 
 func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error) {
 	cond, arg := s.anyID("learner_id", ids)
-	return readAll(s, ctx, "SELECT "+acceptanceColumns+" FROM policy_acceptances WHERE "+cond+" ORDER BY decided_at, id", []any{arg},
+	// Room for two decisions a learner (a site policy and a privacy notice).
+	return readAll(s, ctx, 2*len(ids), "SELECT "+acceptanceColumns+" FROM policy_acceptances WHERE "+cond+" ORDER BY decided_at, id", []any{arg},
 		(*acceptanceRow).fields, acceptanceRow.domain)
 }
 

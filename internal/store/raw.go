@@ -150,14 +150,15 @@ func (s *Store) readRows(ctx context.Context, query string, args []any, dest []a
 }
 
 // readAll reads every row of query, through readRows, as a D: fields gives
-// the destinations of a row's columns in an R, conv the value kept. One R
+// the destinations of a row's columns in an R, conv the value kept, and
+// capacity how many rows to make room for at first. One R
 // takes every row; what a row leaves behind is never shared with the next
 // (text is a new string each time, and a NULL-able column's pointer is
 // allocated anew or set to nil: pgx pgtype pointerPointerScanPlan,
 // database/sql convertAssignRows).
-func readAll[R, D any](s *Store, ctx context.Context, query string, args []any, fields func(*R) []any, conv func(R) D) ([]D, error) {
+func readAll[R, D any](s *Store, ctx context.Context, capacity int, query string, args []any, fields func(*R) []any, conv func(R) D) ([]D, error) {
 	var r R
-	var out []D
+	out := make([]D, 0, capacity)
 	err := s.readRows(ctx, query, args, fields(&r), func() error {
 		out = append(out, conv(r))
 		return nil

@@ -182,7 +182,7 @@ func (s *Store) OrganisationsByProgrammes(ctx context.Context, programmeIDs []st
 		cond, arg := s.anyID("id", only)
 		q, args = q+" AND "+cond, append(args, arg)
 	}
-	return readAll(s, ctx, q+" ORDER BY name", args, (*organisationRow).fields, organisationRow.domain)
+	return readAll(s, ctx, 0, q+" ORDER BY name", args, (*organisationRow).fields, organisationRow.domain)
 }
 
 func (s *Store) SetOrganisationStatus(ctx context.Context, id string, st domain.OrganisationStatus, at time.Time) error {
@@ -282,7 +282,7 @@ func (s *Store) DeleteEmailDomain(ctx context.Context, id string) error {
 
 func (s *Store) DomainsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.DomainRule, error) {
 	cond, arg := s.anyID("organisation_id", orgIDs)
-	return readAll(s, ctx, "SELECT "+emailDomainColumns+" FROM email_domains WHERE "+cond+" ORDER BY domain", []any{arg},
+	return readAll(s, ctx, len(orgIDs), "SELECT "+emailDomainColumns+" FROM email_domains WHERE "+cond+" ORDER BY domain", []any{arg},
 		(*emailDomainRow).fields, emailDomainRow.domain)
 }
 
@@ -357,7 +357,7 @@ func (s *Store) AccessGroupsByOrganisations(ctx context.Context, orgIDs []string
 
 func (s *Store) accessGroupsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.AccessGroup, error) {
 	cond, arg := s.anyID("organisation_id", orgIDs)
-	return readAll(s, ctx, "SELECT "+accessGroupColumns+" FROM access_groups WHERE "+cond+" ORDER BY is_default DESC, name", []any{arg},
+	return readAll(s, ctx, len(orgIDs), "SELECT "+accessGroupColumns+" FROM access_groups WHERE "+cond+" ORDER BY is_default DESC, name", []any{arg},
 		(*accessGroupRow).fields, accessGroupRow.domain)
 }
 
@@ -583,5 +583,5 @@ func byIDs[R, D any](s *Store, ctx context.Context, selectFrom string, ids []str
 		return nil, nil
 	}
 	cond, arg := s.anyID("id", ids)
-	return readAll(s, ctx, selectFrom+" WHERE "+cond, []any{arg}, fields, conv)
+	return readAll(s, ctx, len(ids), selectFrom+" WHERE "+cond, []any{arg}, fields, conv)
 }

@@ -237,11 +237,11 @@ func (w *World) Learner(id string) domain.Learner {
 // Acceptances lists a learner's policy decisions.
 func (w *World) Acceptances(learnerID string) []domain.PolicyAcceptance {
 	w.T.Helper()
-	m, err := w.Service.AcceptancesByLearners(w.Sys, []string{learnerID})
+	as, err := w.Service.AcceptancesByLearners(w.Sys, []string{learnerID})
 	if err != nil {
 		w.T.Fatal(err)
 	}
-	return m[learnerID]
+	return as
 }
 
 // Audit reads the programme's audit log (up to 500 entries).
