@@ -17,13 +17,10 @@ const (
 	StatusErased            LearnerStatus = "ERASED"
 )
 
-func (s LearnerStatus) Valid() bool {
-	switch s {
-	case StatusPendingAcceptance, StatusActive, StatusRemovalScheduled, StatusWithdrawn, StatusErased:
-		return true
-	}
-	return false
-}
+// LearnerStatuses are every status, in a fixed order.
+var LearnerStatuses = []LearnerStatus{StatusPendingAcceptance, StatusActive, StatusRemovalScheduled, StatusWithdrawn, StatusErased}
+
+func (s LearnerStatus) Valid() bool { return slices.Contains(LearnerStatuses, s) }
 
 // RemovalReason says why a learner's data is going.
 type RemovalReason string

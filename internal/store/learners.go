@@ -253,16 +253,21 @@ func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]dom
 	sb.WriteString("SELECT " + learnerColumns + " FROM learners WHERE programme_id = ?")
 	args := []any{f.ProgrammeID}
 	if f.OrganisationIDs != nil {
-		cond, arg := s.anyID("organisation_id", f.OrganisationIDs)
+		cond, arg, none := s.anyID("organisation_id", f.OrganisationIDs)
+		if none {
+			return []domain.Learner{}, nil
+		}
 		sb.WriteString(" AND " + cond)
 		args = append(args, arg)
 	}
 	if len(f.Statuses) > 0 {
-		// The domain's constants in the text, as guardSQL writes them; a
-		// value that is not one matches nothing (IN (NULL)).
+		// The domain's constants in the text, as guardSQL writes them, in
+		// the domain's order and once each, so a set of statuses is one
+		// statement text (one prepared statement) however it was asked
+		// for; a value that is none matches nothing (IN (NULL)).
 		sts := make([]string, 0, len(f.Statuses))
-		for _, st := range f.Statuses {
-			if st.Valid() {
+		for _, st := range domain.LearnerStatuses {
+			if slices.Contains(f.Statuses, st) {
 				sts = append(sts, "'"+string(st)+"'")
 			}
 		}
@@ -405,7 +410,10 @@ func (s *Store) SaveAcceptance(ctx context.Context, a domain.PolicyAcceptance) e
 }
 
 func (s *Store) AcceptancesByLearners(ctx context.Context, ids []string) ([]domain.PolicyAcceptance, error) {
-	cond, arg := s.anyID("learner_id", ids)
+	cond, arg, none := s.anyID("learner_id", ids)
+	if none {
+		return []domain.PolicyAcceptance{}, nil
+	}
 	// Room for two decisions a learner (a site policy and a privacy notice).
 	return readAll(s, ctx, 2*len(ids), "SELECT "+acceptanceColumns+" FROM policy_acceptances WHERE "+cond+" ORDER BY decided_at, id", []any{arg},
 		(*acceptanceRow).fields, acceptanceRow.domain)

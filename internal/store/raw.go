@@ -166,15 +166,16 @@ func readAll[R, D any](s *Store, ctx context.Context, capacity int, query string
 	return out, err
 }
 
-// anyID renders "col is one of ids", for queryRows and readRows. On
-// PostgreSQL the IDs travel as one uuid[] parameter, so the statement's plan
-// is cached whatever their number (an IN list is planned afresh on each
-// execution); an ID that is not a UUID cannot match a uuid column there and
-// is left out, so it cannot fail the cast. On SQLite gorm expands the slice
-// into an IN list.
-func (s *Store) anyID(col string, ids []string) (string, any) {
+// anyID renders "col is one of ids", for queryRows and readRows, and says
+// whether no row can match (none), so the caller can answer without a
+// statement. On PostgreSQL the IDs travel as one uuid[] parameter, so the
+// statement's plan is cached whatever their number (an IN list is planned
+// afresh on each execution); an ID that is not a UUID cannot match a uuid
+// column there and is left out, so it cannot fail the cast. On SQLite gorm
+// expands the slice into an IN list.
+func (s *Store) anyID(col string, ids []string) (cond string, arg any, none bool) {
 	if s.dialect != migrations.Postgres {
-		return col + " IN ?", ids
+		return col + " IN ?", ids, len(ids) == 0
 	}
 	var b strings.Builder
 	b.WriteByte('{')
@@ -188,7 +189,7 @@ func (s *Store) anyID(col string, ids []string) (string, any) {
 		b.WriteString(id)
 	}
 	b.WriteByte('}')
-	return col + " = ANY(?::uuid[])", b.String()
+	return col + " = ANY(?::uuid[])", b.String(), b.Len() == 2
 }
 
 // pgResultFormats is pgx stdlib's databaseSQLResultFormats (stdlib/sql.go

@@ -173,14 +173,14 @@ func (s *Store) OrganisationByName(ctx context.Context, programmeID, name string
 // OrganisationsByProgrammes returns organisations of the programmes, optionally
 // restricted to the given organisation IDs (an organisation admin's scope).
 func (s *Store) OrganisationsByProgrammes(ctx context.Context, programmeIDs []string, only []string) ([]domain.Organisation, error) {
-	cond, arg := s.anyID("programme_id", programmeIDs)
+	cond, arg, none := s.anyID("programme_id", programmeIDs)
 	q, args := "SELECT "+organisationColumns+" FROM organisations WHERE "+cond, []any{arg}
 	if only != nil {
-		if len(only) == 0 {
-			return nil, nil
-		}
-		cond, arg := s.anyID("id", only)
-		q, args = q+" AND "+cond, append(args, arg)
+		c, a, n := s.anyID("id", only)
+		q, args, none = q+" AND "+c, append(args, a), none || n
+	}
+	if none {
+		return []domain.Organisation{}, nil
 	}
 	return readAll(s, ctx, 0, q+" ORDER BY name", args, (*organisationRow).fields, organisationRow.domain)
 }
@@ -281,7 +281,10 @@ func (s *Store) DeleteEmailDomain(ctx context.Context, id string) error {
 }
 
 func (s *Store) DomainsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.DomainRule, error) {
-	cond, arg := s.anyID("organisation_id", orgIDs)
+	cond, arg, none := s.anyID("organisation_id", orgIDs)
+	if none {
+		return []domain.DomainRule{}, nil
+	}
 	return readAll(s, ctx, len(orgIDs), "SELECT "+emailDomainColumns+" FROM email_domains WHERE "+cond+" ORDER BY domain", []any{arg},
 		(*emailDomainRow).fields, emailDomainRow.domain)
 }
@@ -356,7 +359,10 @@ func (s *Store) AccessGroupsByOrganisations(ctx context.Context, orgIDs []string
 }
 
 func (s *Store) accessGroupsByOrganisations(ctx context.Context, orgIDs []string) ([]domain.AccessGroup, error) {
-	cond, arg := s.anyID("organisation_id", orgIDs)
+	cond, arg, none := s.anyID("organisation_id", orgIDs)
+	if none {
+		return []domain.AccessGroup{}, nil
+	}
 	return readAll(s, ctx, len(orgIDs), "SELECT "+accessGroupColumns+" FROM access_groups WHERE "+cond+" ORDER BY is_default DESC, name", []any{arg},
 		(*accessGroupRow).fields, accessGroupRow.domain)
 }
@@ -381,8 +387,11 @@ func (s *Store) SetAccessGroupCourses(ctx context.Context, groupID string, cours
 func (s *Store) CoursesByAccessGroups(ctx context.Context, groupIDs []string) (map[string][]domain.Course, error) {
 	var groupID string
 	var c courseRow
-	cond, arg := s.anyID("agc.access_group_id", groupIDs)
+	cond, arg, none := s.anyID("agc.access_group_id", groupIDs)
 	out := make(map[string][]domain.Course, len(groupIDs))
+	if none {
+		return out, nil
+	}
 	err := s.readRows(ctx, `SELECT agc.access_group_id, c.id, c.programme_id, c.lms_course_id, c.title, c.created_at
 		FROM access_group_courses agc JOIN courses c ON c.id = agc.course_id WHERE `+cond+` ORDER BY c.lms_course_id`, []any{arg},
 		[]any{&groupID, &c.ID, &c.ProgrammeID, &c.LMSCourseID, &c.Title, &c.CreatedAt}, func() error {
@@ -579,9 +588,9 @@ func (s *Store) policyVersionsByIDs(ctx context.Context, ids []string) ([]domain
 
 // byIDs reads the rows of selectFrom whose id is one of ids (anyID).
 func byIDs[R, D any](s *Store, ctx context.Context, selectFrom string, ids []string, fields func(*R) []any, conv func(R) D) ([]D, error) {
-	if len(ids) == 0 {
-		return nil, nil
+	cond, arg, none := s.anyID("id", ids)
+	if none {
+		return []D{}, nil
 	}
-	cond, arg := s.anyID("id", ids)
 	return readAll(s, ctx, len(ids), selectFrom+" WHERE "+cond, []any{arg}, fields, conv)
 }
