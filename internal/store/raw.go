@@ -117,10 +117,12 @@ func (s *Store) readRows(ctx context.Context, query string, args []any, dest []a
 	}
 	query = pgPlaceholders(query)
 	args = append([]any{pgResultFormats}, args...)
+	if s.stmts != nil {
+		// Once, outside fn: withPgx runs fn again on another connection
+		// when the first was found dead before anything was sent.
+		s.stmts.Add(1)
+	}
 	return translate(s.withPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
-		if s.stmts != nil {
-			s.stmts.Add(1)
-		}
 		rows, err := c.Query(ctx, query, args...)
 		if err != nil {
 			return err
