@@ -261,20 +261,20 @@ func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]dom
 		args = append(args, arg)
 	}
 	if len(f.Statuses) > 0 {
-		// The domain's constants in the text, as guardSQL writes them, in
-		// the domain's order and once each, so a set of statuses is one
-		// statement text (one prepared statement) however it was asked
-		// for; a value that is none matches nothing (IN (NULL)).
-		sts := make([]string, 0, len(f.Statuses))
+		// Written by guardSQL, in the domain's order and once each, so a
+		// set of statuses is one statement text (one prepared statement)
+		// however it was asked for; a value that is none matches nothing.
+		var sts []domain.LearnerStatus
 		for _, st := range domain.LearnerStatuses {
 			if slices.Contains(f.Statuses, st) {
-				sts = append(sts, "'"+string(st)+"'")
+				sts = append(sts, st)
 			}
 		}
 		if len(sts) == 0 {
-			sts = append(sts, "NULL")
+			sb.WriteString(" AND status IN (NULL)")
+		} else {
+			sb.WriteString(" AND " + guardSQL("", domain.Bulk{From: sts}))
 		}
-		sb.WriteString(" AND status IN (" + strings.Join(sts, ", ") + ")")
 	}
 	if f.Search != "" {
 		like := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
