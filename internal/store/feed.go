@@ -37,6 +37,9 @@ func (s *Store) ReadEvents(ctx context.Context, programmeID string, after int64,
 	// allocated per row. The horizon's subqueries are uncorrelated, so
 	// PostgreSQL runs each once (InitPlans) and the horizon bounds the
 	// index range like the cursor does.
+	if err := s.flushFeed(ctx); err != nil {
+		return nil, 0, err
+	}
 	out := make([]domain.FeedEvent, 0, min(max(limit, 0), 5001))
 	var (
 		e   domain.FeedEvent
@@ -88,6 +91,9 @@ func eventType(b []byte) domain.EventType {
 func (s *Store) FeedHead(ctx context.Context, programmeID string, at time.Time) (domain.FeedPosition, error) {
 	// The purge horizon counts too: after a purge emptied the feed, the head
 	// is where the purge stopped, not 0 (which would be expired at once).
+	if err := s.flushFeed(ctx); err != nil {
+		return domain.FeedPosition{}, err
+	}
 	var id *int64
 	if err := queryRows(s.db(ctx), `SELECT max(id) FROM (SELECT max(id) AS id FROM lifecycle_events WHERE programme_id = ?
 		UNION ALL SELECT purged_upto FROM feed_horizons WHERE programme_id = ?) h`, []any{programmeID, programmeID},
@@ -106,6 +112,9 @@ func (s *Store) FeedHead(ctx context.Context, programmeID string, at time.Time) 
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.InTx(ctx, func(ctx context.Context) error {
+		if err := s.flushFeed(ctx); err != nil {
+			return err
+		}
 		db := s.db(ctx)
 		type horizon struct {
 			ProgrammeID string

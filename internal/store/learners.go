@@ -54,6 +54,13 @@ func (r *learnerRow) fields() []any {
 		&r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson, &r.Origin, &r.IdentityLinkedAt, &r.FirstActivatedAt}
 }
 
+// values are the row's columns in learnerColumns' order, for an insert.
+func (r *learnerRow) values() []any {
+	return []any{r.ID, r.ProgrammeID, r.OrganisationID, r.AccessGroupID, r.Email, r.GivenName, r.FamilyName,
+		r.Status, r.RemovalReason, r.RemovalDueAt, r.ErasedAt, r.LastSignInAt, r.LastActivityAt, r.Version,
+		r.CreatedAt, r.UpdatedAt, r.NamesByPerson, r.Origin, r.IdentityLinkedAt, r.FirstActivatedAt}
+}
+
 func toLearnerRow(l domain.Learner) learnerRow {
 	r := learnerRow{ID: l.ID, ProgrammeID: l.ProgrammeID, OrganisationID: l.OrganisationID, AccessGroupID: l.AccessGroupID,
 		Email: l.Email, GivenName: l.GivenName, FamilyName: l.FamilyName, Status: string(l.Status),
@@ -140,12 +147,23 @@ func (r acceptanceRow) domain() domain.PolicyAcceptance {
 // the duplicate key, the email, in its server log (nopii.go).
 func (s *Store) CreateLearner(ctx context.Context, l domain.Learner) error {
 	r := toLearnerRow(l)
-	return s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.emailWriter(ctx, false); err != nil {
-			return err
-		}
+	if s.dialect != migrations.Postgres {
 		return insertNew(s.db(ctx), &r)
-	})
+	}
+	// One statement: the email writers' lock, shared (nopii.go), is taken
+	// in a MATERIALIZED CTE, so before the row is inserted, and held to
+	// commit. PostgreSQL gives the parameters the columns' types (INSERT
+	// … SELECT infers them from the target list).
+	res := s.db(ctx).Exec(`WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(?))
+		INSERT INTO learners (`+learnerColumns+`) SELECT ?`+strings.Repeat(", ?", len(r.values())-1)+` FROM l ON CONFLICT DO NOTHING`,
+		append([]any{emailWritersLock}, r.values()...)...)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return errAlreadyExists()
+	}
+	return nil
 }
 
 // GetLearner reads a learner; forUpdate locks the row for the transaction so
@@ -322,68 +340,49 @@ func (s *Store) IdentitiesByLearner(ctx context.Context, learnerID string) ([]do
 
 // AppendEvents writes feed rows in the caller's transaction (invariant 5).
 //
-// PostgreSQL: per programme, one statement takes the programme's feed lock,
-// held to commit, so feed IDs become visible in order (gap-free reads) and
-// per learner in version order; notifies the programme's long-polls,
-// delivered at commit (notify.go); and inserts the programme's events in
-// the order given. The lock is taken in a MATERIALIZED CTE joined to the
-// rows: the IDs (nextval, the column's default) are drawn in the INSERT's
-// projection above the join, so after the lock, whatever join order the
-// planner picks.
+// PostgreSQL: the rows go to the database with the transaction's COMMIT
+// (pgTx), one statement per programme (feedInsert, which takes the
+// programme's feed lock), so the lock is the last one a writer takes and is
+// held for the insert and the commit only. Until then the transaction does
+// not see its own feed rows in the table: the store's reads of the feed
+// (ReadEvents, FeedHead, EventsByLearner, PurgeEvents) insert them first
+// (flushFeed). Outside a transaction the rows are written in one of their
+// own.
 func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 	if len(es) == 0 {
 		return nil
 	}
-	if s.dialect != migrations.Postgres {
-		rows := make([]eventRow, len(es))
-		seen := map[string]bool{}
-		for i, e := range es {
-			seen[e.ProgrammeID] = true
-			rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
-				LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
+	if s.dialect == migrations.Postgres {
+		st, ok := ctx.Value(txStateKey{}).(*txState)
+		if !ok || !st.pg {
+			return s.InTx(ctx, func(ctx context.Context) error { return s.AppendEvents(ctx, es) })
 		}
-		if err := s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error; err != nil {
-			return translate(err)
-		}
-		for id := range seen {
-			s.feedAppended(ctx, id)
-		}
-		s.countEvents(ctx, len(rows))
+		st.feed = append(st.feed, es...)
+		s.countEvents(ctx, len(es))
 		return nil
 	}
-	// The programmes in their first event's order, as before: callers that
-	// write into several programmes take the locks in a fixed order.
-	var order []string
-	byProgramme := map[string][]domain.Event{}
-	for _, e := range es {
-		if _, ok := byProgramme[e.ProgrammeID]; !ok {
-			order = append(order, e.ProgrammeID)
-		}
-		byProgramme[e.ProgrammeID] = append(byProgramme[e.ProgrammeID], e)
+	rows := make([]eventRow, len(es))
+	seen := map[string]bool{}
+	for i, e := range es {
+		seen[e.ProgrammeID] = true
+		rows[i] = eventRow{ProgrammeID: e.ProgrammeID, LearnerID: e.LearnerID, Type: string(e.Type),
+			LearnerVersion: e.LearnerVersion, OccurredAt: e.OccurredAt.UTC()}
 	}
-	for _, p := range order {
-		part := byProgramme[p]
-		learners, types := make([]string, len(part)), make([]string, len(part))
-		versions, at := make([]int64, len(part)), make([]time.Time, len(part))
-		for i, e := range part {
-			learners[i], types[i], versions[i], at[i] = e.LearnerID, string(e.Type), e.LearnerVersion, e.OccurredAt.UTC()
-		}
-		if err := s.db(ctx).Exec(`WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(?), pg_notify('`+feedChannel+`', ?))
-			INSERT INTO lifecycle_events (programme_id, learner_id, type, learner_version, occurred_at)
-			SELECT CAST(? AS uuid), e.learner_id, e.type, e.version, e.at
-			FROM l, unnest(CAST(CAST(? AS text[]) AS uuid[]), CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS timestamptz[]))
-				WITH ORDINALITY AS e(learner_id, type, version, at, n)
-			ORDER BY e.n`,
-			feedLockKey(p), p, p, pgArray{learners}, pgArray{types}, pgArray{versions}, pgArray{at}).Error; err != nil {
-			return translate(err)
-		}
+	if err := s.db(ctx).Omit("ID").CreateInBatches(&rows, 1000).Error; err != nil {
+		return translate(err)
 	}
-	s.countEvents(ctx, len(es))
+	for id := range seen {
+		s.feedAppended(ctx, id)
+	}
+	s.countEvents(ctx, len(rows))
 	return nil
 }
 
 // EventsByLearner lists a learner's feed events (tests, exports).
 func (s *Store) EventsByLearner(ctx context.Context, learnerID string) ([]domain.Event, error) {
+	if err := s.flushFeed(ctx); err != nil {
+		return nil, err
+	}
 	var rows []eventRow
 	if err := s.db(ctx).Where("learner_id = ?", learnerID).Order("id").Find(&rows).Error; err != nil {
 		return nil, translate(err)

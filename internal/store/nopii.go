@@ -16,7 +16,8 @@ import (
 // write of personal data relies on a unique index to find a duplicate:
 //
 //   - inserts say ON CONFLICT DO NOTHING and count the rows written
-//     (insertNew; InsertLearners for imports);
+//     (insertNew; CreateLearner, whose statement also takes the lock
+//     below; InsertLearners for imports);
 //   - an update that changes a learner's email looks first (UpdateLearner),
 //     under emailWritersLock held exclusively; every insert of a learner
 //     holds it shared, so no insert of the same email can be in flight

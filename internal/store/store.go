@@ -30,6 +30,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/migrations"
 )
 
@@ -171,7 +172,13 @@ func (s *Store) Ready(ctx context.Context) error {
 type txKey struct{}
 
 // txState is what InTx learns about its transaction while it runs.
-type txState struct{ grantsChanged, refChanged bool }
+type txState struct {
+	grantsChanged, refChanged bool
+	// pg: a PostgreSQL transaction of pgTx's, whose feed events (feed)
+	// are inserted with its COMMIT.
+	pg   bool
+	feed []domain.Event
+}
 
 type txStateKey struct{}
 
@@ -222,25 +229,30 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	st := &txState{}
 	t := &touched{}
 	events := new(int)
-	run := func(db *gorm.DB, conn *sql.Conn) error {
-		return db.Transaction(func(tx *gorm.DB) error {
-			ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
-			if conn != nil {
-				ctx = context.WithValue(ctx, txConnKey{}, conn)
-			}
-			return fn(context.WithValue(context.WithValue(ctx, eventsKey{}, events), txStateKey{}, st))
-		})
+	run := func(tx *gorm.DB, conn *sql.Conn) error {
+		ctx := context.WithValue(context.WithValue(ctx, txKey{}, tx), committedKey{}, t)
+		if conn != nil {
+			ctx = context.WithValue(ctx, txConnKey{}, conn)
+		}
+		return fn(context.WithValue(context.WithValue(ctx, eventsKey{}, events), txStateKey{}, st))
 	}
 	var err error
 	if s.dialect == migrations.Postgres {
-		// Begun on a connection of its own so that withPgx can reach the
-		// same session (gorm Connection; database/sql Conn.BeginTx).
+		// On a connection of its own, so that withPgx reaches the same
+		// session (gorm Connection), begun and ended by pgTx (pgtx.go).
 		err = s.gdb.WithContext(ctx).Connection(func(c *gorm.DB) error {
-			conn, _ := c.Statement.ConnPool.(*sql.Conn)
-			return run(c, conn)
+			conn, ok := c.Statement.ConnPool.(*sql.Conn)
+			if !ok {
+				return fmt.Errorf("store: gorm's connection is a %T, not a database/sql Conn", c.Statement.ConnPool)
+			}
+			st.pg = true
+			// A new session on the connection, as gorm's Begin makes one on
+			// its transaction: each statement then starts from a clean one.
+			tx := c.Session(&gorm.Session{Context: c.Statement.Context, NewDB: true})
+			return s.pgTx(ctx, conn, st, func() error { return run(tx, conn) })
 		})
 	} else {
-		err = run(s.gdb.WithContext(ctx), nil)
+		err = s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return run(tx, nil) })
 	}
 	if st.grantsChanged {
 		s.grantsGen.Add(1)

@@ -1,0 +1,273 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/rollcall-dev/rollcall/internal/apperr"
+	"github.com/rollcall-dev/rollcall/internal/domain"
+	"github.com/rollcall-dev/rollcall/internal/store"
+	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
+)
+
+// PostgreSQL transactions are begun and ended by the store (pgtx.go), not
+// database/sql, so the feed rows can go with the COMMIT. These tests hold
+// it to what a transaction must do whatever ends it, on a pool of ONE
+// connection: a connection left inside a transaction would then hold every
+// later statement in it, and what they wrote would be seen by no one else.
+
+// pgtxWorld is a store on a one-connection pool, a second handle on the
+// same database (another session, to see what is committed), and a learner.
+func pgtxWorld(t *testing.T) (*store.Store, *store.Store, ctWorld, domain.Learner) {
+	t.Helper()
+	url := testkit.NewDatabaseURL(t, migrations.Postgres)
+	open := func(n int) *store.Store {
+		st, err := store.Open(context.Background(), url, store.Options{MaxOpenConns: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	st, other := open(1), open(2)
+	w, l := readWorld(t, st)
+	return st, other, w, l
+}
+
+// committed reports whether the learner with this email is visible to
+// another session, and the feed rows of the programme it sees.
+func committed(t *testing.T, other *store.Store, w ctWorld, email string) (bool, []domain.FeedEvent) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := other.LearnerByEmail(ctx, email)
+	if err != nil && apperr.CodeOf(err) != apperr.NotFound {
+		t.Fatal(err)
+	}
+	es, _, rerr := other.ReadEvents(ctx, w.p.ID, 0, 100)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	return err == nil, es
+}
+
+// stillUsable checks the one connection is outside any transaction: a write
+// outside InTx is seen at once by the other session.
+func stillUsable(t *testing.T, st, other *store.Store, w ctWorld, id, email string) {
+	t.Helper()
+	l := domain.Learner{ID: id, ProgrammeID: w.p.ID, OrganisationID: w.org.ID, Email: &email, Status: domain.StatusPendingAcceptance,
+		Version: 1, CreatedAt: w.now, UpdatedAt: w.now, Origin: domain.OriginAdmin}
+	if err := st.CreateLearner(context.Background(), l); err != nil {
+		t.Fatalf("the connection after the transaction: %v", err)
+	}
+	if ok, _ := committed(t, other, w, email); !ok {
+		t.Fatal("a write after the transaction was not committed: the connection was left inside a transaction")
+	}
+}
+
+// backendPID is the server process of the pool's one connection.
+func backendPID(t *testing.T, st *store.Store) int {
+	t.Helper()
+	var pid int
+	if err := st.SQL().QueryRow(`SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func newLearner(w ctWorld, id, email string) domain.Learner {
+	return domain.Learner{ID: id, ProgrammeID: w.p.ID, OrganisationID: w.org.ID, Email: &email, Status: domain.StatusPendingAcceptance,
+		Version: 1, CreatedAt: w.now, UpdatedAt: w.now, Origin: domain.OriginAdmin}
+}
+
+// INV-3, INV-5: the feed rows a transaction appends are inserted with its
+// COMMIT: while it runs, the programme's feed lock is not held and no row
+// is there; after it, the rows are, in the order appended, with the change
+// they belong to.
+func TestPgTx_INV3_INV5_FeedRowsGoWithTheCommit(t *testing.T) {
+	st, other, w, l := pgtxWorld(t)
+	ctx := context.Background()
+	bob := newLearner(w, ctID(0x530), "bob@org.example")
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		if err := st.CreateLearner(ctx, bob); err != nil {
+			return err
+		}
+		if err := st.AppendEvents(ctx, []domain.Event{
+			{ProgrammeID: w.p.ID, LearnerID: bob.ID, Type: domain.EventProvisioned, LearnerVersion: 1, OccurredAt: w.now},
+			{ProgrammeID: w.p.ID, LearnerID: l.ID, Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now},
+		}); err != nil {
+			return err
+		}
+		if err := st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: bob.ID, Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now}}); err != nil {
+			return err
+		}
+		var locks int
+		if err := other.SQL().QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND mode = 'ExclusiveLock' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&locks); err != nil {
+			return err
+		}
+		if locks != 0 {
+			t.Errorf("%d exclusive advisory locks held before the commit, want none (the feed lock is taken with the COMMIT)", locks)
+		}
+		if _, es := committed(t, other, w, "bob@org.example"); len(es) != 0 {
+			t.Errorf("feed rows visible before the commit: %+v", es)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, es := committed(t, other, w, "bob@org.example")
+	if !ok || len(es) != 3 {
+		t.Fatalf("after the commit: learner %v, feed %+v", ok, es)
+	}
+	want := []struct {
+		learner string
+		version int64
+	}{{bob.ID, 1}, {l.ID, 2}, {bob.ID, 2}}
+	for i, e := range es {
+		if e.LearnerID != want[i].learner || e.LearnerVersion != want[i].version || (i > 0 && e.ID != es[i-1].ID+1) {
+			t.Fatalf("feed row %d: %+v, want learner %s version %d, IDs in a row", i, e, want[i].learner, want[i].version)
+		}
+	}
+	stillUsable(t, st, other, w, ctID(0x531), "cat@org.example")
+}
+
+// INV-5: a transaction ended by its function's error, by a panic, by a
+// feed row PostgreSQL refuses at COMMIT, or by a statement that failed
+// while its error was dropped (COMMIT answers ROLLBACK), leaves nothing,
+// reports the failure, and returns its connection outside any transaction.
+func TestPgTx_INV5_EveryFailureRollsBackAndFreesTheConnection(t *testing.T) {
+	boom := errors.New("boom")
+	cases := []struct {
+		name   string
+		noFeed bool // COMMIT alone
+		fn     func(st *store.Store, w ctWorld) func(ctx context.Context) error
+		want   func(t *testing.T, err error, panicked any)
+	}{
+		{"the function's error", false, func(st *store.Store, w ctWorld) func(ctx context.Context) error {
+			return func(ctx context.Context) error { return boom }
+		}, func(t *testing.T, err error, _ any) {
+			if !errors.Is(err, boom) {
+				t.Fatalf("InTx: %v, want the function's error", err)
+			}
+		}},
+		{"a panic", false, func(st *store.Store, w ctWorld) func(ctx context.Context) error {
+			return func(ctx context.Context) error { panic(boom) }
+		}, func(t *testing.T, _ error, panicked any) {
+			if panicked != boom {
+				t.Fatalf("recovered %v, want the function's panic raised again", panicked)
+			}
+		}},
+		{"a feed row refused at COMMIT", false, func(st *store.Store, w ctWorld) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				// Not a UUID: the cast in the feed insert fails, after the
+				// function returned.
+				return st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: "not-a-uuid", Type: domain.EventUpdated, LearnerVersion: 1, OccurredAt: w.now}})
+			}
+		}, func(t *testing.T, err error, _ any) {
+			if err == nil {
+				t.Fatal("InTx succeeded with a feed row PostgreSQL cannot take")
+			}
+		}},
+		{"a failure whose error was dropped", true, func(st *store.Store, w ctWorld) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				// No such organisation: a foreign key violation aborts the
+				// transaction; the function carries on as if it had not.
+				bad := newLearner(w, ctID(0x5ff), "nobody@org.example")
+				bad.OrganisationID = ctID(0xbad)
+				_ = st.CreateLearner(ctx, bad)
+				return nil
+			}
+		}, func(t *testing.T, err error, _ any) {
+			if err == nil {
+				t.Fatal("InTx reported success for a transaction PostgreSQL rolled back")
+			}
+		}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, other, w, _ := pgtxWorld(t)
+			email := "dan@org.example"
+			fn := c.fn(st, w)
+			pid := backendPID(t, st)
+			var err error
+			var panicked any
+			func() {
+				defer func() { panicked = recover() }()
+				err = st.InTx(context.Background(), func(ctx context.Context) error {
+					if err := st.CreateLearner(ctx, newLearner(w, ctID(0x540), email)); err != nil {
+						return err
+					}
+					if c.noFeed {
+						return fn(ctx)
+					}
+					if err := st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: ctID(0x540), Type: domain.EventProvisioned,
+						LearnerVersion: 1, OccurredAt: w.now}}); err != nil {
+						return err
+					}
+					return fn(ctx)
+				})
+			}()
+			c.want(t, err, panicked)
+			if ok, es := committed(t, other, w, email); ok || len(es) != 0 {
+				t.Fatalf("after the failure: learner committed %v, feed %+v", ok, es)
+			}
+			stillUsable(t, st, other, w, ctID(0x550+i), "eve@org.example")
+			// Rolled back on its own connection, not dropped with it (pgx's
+			// stdlib discards a connection returned inside a transaction:
+			// stdlib/sql.go, Conn.ResetSession).
+			if after := backendPID(t, st); after != pid {
+				t.Fatalf("the pool's connection was replaced (backend %d, then %d): the transaction was not rolled back", pid, after)
+			}
+		})
+	}
+}
+
+// A learner's insert takes the email writers' lock (nopii.go) in its own
+// statement and holds it to commit: an email change, which takes it
+// exclusively, waits for the transaction. Every column written is read back.
+func TestPgTx_CreateLearnerHoldsTheEmailWritersLockAndWritesEveryColumn(t *testing.T) {
+	st, other, w, _ := pgtxWorld(t)
+	ctx := context.Background()
+	group := ctID(0x510)
+	reason := domain.RemovalLeaver
+	t1, t2, t3, t4, t5, t6 := w.now.Add(1e9), w.now.Add(2e9), w.now.Add(3e9), w.now.Add(4e9), w.now.Add(5e9), w.now.Add(6e9)
+	given, family := "Fay", "Lee"
+	full := newLearner(w, ctID(0x560), "fay@org.example")
+	full.AccessGroupID, full.GivenName, full.FamilyName, full.Status = &group, &given, &family, domain.StatusRemovalScheduled
+	full.RemovalReason, full.RemovalDueAt, full.ErasedAt, full.LastSignInAt, full.LastActivityAt = &reason, &t1, &t2, &t3, &t4
+	full.Version, full.UpdatedAt, full.NamesByPerson, full.Origin = 7, w.now.Add(7e9), true, domain.OriginDirectory
+	full.IdentityLinkedAt, full.FirstActivatedAt = &t5, &t6
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		if err := st.CreateLearner(ctx, full); err != nil {
+			return err
+		}
+		var held int
+		if err := other.SQL().QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ShareLock'
+			AND (classid::bigint << 32 | objid::bigint) = $1`, int64(0x726f6c6c656d6c)).Scan(&held); err != nil {
+			return err
+		}
+		if held != 1 {
+			t.Errorf("the email writers' lock held shared by %d sessions after the insert, want 1", held)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := other.GetLearner(ctx, full.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email == nil || *got.Email != *full.Email || *got.AccessGroupID != group || *got.GivenName != given || *got.FamilyName != family ||
+		got.Status != full.Status || *got.RemovalReason != reason || !got.RemovalDueAt.Equal(t1) || !got.ErasedAt.Equal(t2) ||
+		!got.LastSignInAt.Equal(t3) || !got.LastActivityAt.Equal(t4) || got.Version != 7 || !got.CreatedAt.Equal(w.now) ||
+		!got.UpdatedAt.Equal(full.UpdatedAt) || !got.NamesByPerson || got.Origin != domain.OriginDirectory ||
+		!got.IdentityLinkedAt.Equal(t5) || !got.FirstActivatedAt.Equal(t6) || got.ProgrammeID != w.p.ID || got.OrganisationID != w.org.ID {
+		t.Fatalf("read back %+v, want %+v", got, full)
+	}
+	dup := newLearner(w, ctID(0x561), "fay@org.example")
+	wantCode(t, "CreateLearner with a taken email", st.CreateLearner(ctx, dup), apperr.Conflict)
+}
