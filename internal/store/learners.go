@@ -169,32 +169,24 @@ func (s *Store) CreateLearner(ctx context.Context, l domain.Learner) error {
 // GetLearner reads a learner; forUpdate locks the row for the transaction so
 // concurrent changes to one learner serialise and versions stay monotonic.
 func (s *Store) GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error) {
-	q := s.lockable(ctx, forUpdate)
-	var r learnerRow
-	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
-		return domain.Learner{}, translate(err)
+	q := "SELECT " + learnerColumns + " FROM learners WHERE id = ?"
+	if forUpdate && s.dialect == migrations.Postgres {
+		q += " FOR UPDATE"
 	}
-	return r.domain(), nil
+	return readOne(s, ctx, q, []any{id}, (*learnerRow).fields, learnerRow.domain)
 }
 
 func (s *Store) LearnerByEmail(ctx context.Context, email string) (domain.Learner, error) {
-	var r learnerRow
-	if err := s.db(ctx).Where("email = ?", email).Take(&r).Error; err != nil {
-		return domain.Learner{}, translate(err)
-	}
-	return r.domain(), nil
+	return readOne(s, ctx, "SELECT "+learnerColumns+" FROM learners WHERE email = ?", []any{email}, (*learnerRow).fields, learnerRow.domain)
 }
+
+// learnerColumnsL is learnerColumns of the learners table aliased l.
+var learnerColumnsL = "l." + strings.ReplaceAll(learnerColumns, ", ", ", l.")
 
 // LearnerByIdentity finds the learner linked to issuer + subject.
 func (s *Store) LearnerByIdentity(ctx context.Context, issuer, subject string) (domain.Learner, error) {
-	var r learnerRow
-	err := s.db(ctx).Table("learners l").Select("l.*").
-		Joins("JOIN learner_identities i ON i.learner_id = l.id").
-		Where("i.issuer = ? AND i.subject = ?", issuer, subject).Take(&r).Error
-	if err != nil {
-		return domain.Learner{}, translate(err)
-	}
-	return r.domain(), nil
+	return readOne(s, ctx, "SELECT "+learnerColumnsL+" FROM learners l JOIN learner_identities i ON i.learner_id = l.id WHERE i.issuer = ? AND i.subject = ?",
+		[]any{issuer, subject}, (*learnerRow).fields, learnerRow.domain)
 }
 
 // UpdateLearner writes every mutable column of l. A new email that another

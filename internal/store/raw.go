@@ -168,6 +168,22 @@ func readAll[R, D any](s *Store, ctx context.Context, capacity int, query string
 	return out, err
 }
 
+// readOne is readAll of a statement that finds at most one row: its value,
+// or NOT_FOUND. The reads a sign-in and every change of a learner make go
+// this way, not through gorm's Take (its statement builder and reflective
+// scan were about a tenth of the Go CPU of a first sign-in).
+func readOne[R, D any](s *Store, ctx context.Context, query string, args []any, fields func(*R) []any, conv func(R) D) (D, error) {
+	out, err := readAll(s, ctx, 1, query+" LIMIT 1", args, fields, conv)
+	if err == nil && len(out) == 0 {
+		err = translate(errNotFound)
+	}
+	if err != nil {
+		var zero D
+		return zero, err
+	}
+	return out[0], nil
+}
+
 // anyID renders "col is one of ids", for queryRows and readRows, and says
 // whether no row can match (none), so the caller can answer without a
 // statement. On PostgreSQL the IDs travel as one uuid[] parameter, so the

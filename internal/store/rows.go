@@ -270,6 +270,12 @@ type grantRow struct {
 
 func (grantRow) TableName() string { return "role_grants" }
 
+const grantColumns = "id, issuer, subject, role, programme_id, organisation_id, governing_body_id, created_at, created_by"
+
+func (r *grantRow) fields() []any {
+	return []any{&r.ID, &r.Issuer, &r.Subject, &r.Role, &r.ProgrammeID, &r.OrganisationID, &r.GoverningBodyID, &r.CreatedAt, &r.CreatedBy}
+}
+
 func (r grantRow) domain() domain.RoleGrant {
 	return domain.RoleGrant{ID: r.ID, Issuer: r.Issuer, Subject: r.Subject, Role: domain.Role(r.Role),
 		ProgrammeID: r.ProgrammeID, OrganisationID: r.OrganisationID, GoverningBodyID: r.GoverningBodyID,

@@ -157,7 +157,7 @@ func (s *Store) DirectoryUsers(ctx context.Context, f domain.DirectoryFilter, of
 	if limit <= 0 || int64(offset) >= total {
 		return nil, map[string]domain.DirectoryLink{}, int(total), nil
 	}
-	q := "SELECT l." + strings.ReplaceAll(learnerColumns, ", ", ", l.") + where.String() +
+	q := "SELECT " + learnerColumnsL + where.String() +
 		" ORDER BY l.id LIMIT " + strconv.Itoa(limit) + " OFFSET " + strconv.Itoa(max(offset, 0))
 	rows, err := s.db(ctx).Raw(q, args...).Rows()
 	if err != nil {

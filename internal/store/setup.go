@@ -122,11 +122,7 @@ func (s *Store) CreateOrganisation(ctx context.Context, o domain.Organisation) e
 // reference cache: its callers decide on its status whether a learner may be
 // created in it (sign-in, admins, imports, directories; CTL-3, CTL-9).
 func (s *Store) GetOrganisation(ctx context.Context, id string) (domain.Organisation, error) {
-	var r organisationRow
-	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
-		return domain.Organisation{}, translate(err)
-	}
-	return r.domain(), nil
+	return readOne(s, ctx, "SELECT "+organisationColumns+" FROM organisations WHERE id = ?", []any{id}, (*organisationRow).fields, organisationRow.domain)
 }
 
 // GetOrganisationShared reads an organisation inside the caller's
@@ -142,11 +138,7 @@ func (s *Store) GetOrganisationShared(ctx context.Context, id string) (domain.Or
 	if err := s.organisationLock(ctx, id, false); err != nil {
 		return domain.Organisation{}, err
 	}
-	var r organisationRow
-	if err := s.db(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
-		return domain.Organisation{}, translate(err)
-	}
-	return r.domain(), nil
+	return s.GetOrganisation(ctx, id)
 }
 
 func (s *Store) organisationLock(ctx context.Context, id string, exclusive bool) error {
@@ -302,11 +294,14 @@ func (s *Store) DomainsRelatedTo(ctx context.Context, d string) ([]domain.Domain
 
 // DomainsCovering returns the rules that are host or one of its parents.
 func (s *Store) DomainsCovering(ctx context.Context, host string) ([]domain.DomainRule, error) {
-	var rows []emailDomainRow
-	if err := s.db(ctx).Where("domain IN ?", suffixes(host)).Find(&rows).Error; err != nil {
-		return nil, translate(err)
+	// One text[] parameter on PostgreSQL: one plan however many labels the
+	// host has (an IN list is a statement per length).
+	cond := "domain IN ?"
+	if s.dialect == migrations.Postgres {
+		cond = "domain = ANY(?)"
 	}
-	return mapRows(rows, emailDomainRow.domain), nil
+	return readAll(s, ctx, 1, "SELECT "+emailDomainColumns+" FROM email_domains WHERE "+cond, []any{suffixes(host)},
+		(*emailDomainRow).fields, emailDomainRow.domain)
 }
 
 func suffixes(d string) []string {
@@ -499,11 +494,10 @@ func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 }
 
 func (s *Store) GrantsForIdentity(ctx context.Context, issuer, subject string) ([]domain.RoleGrant, error) {
-	var rows []grantRow
-	if err := s.db(ctx).Where("issuer = ? AND subject = ?", issuer, subject).Order("created_at").Find(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	return mapRows(rows, grantRow.domain), nil
+	// Every first sign-in asks (its grants are not cached yet): read
+	// without gorm, as the learner it looks up next.
+	return readAll(s, ctx, 0, "SELECT "+grantColumns+" FROM role_grants WHERE issuer = ? AND subject = ? ORDER BY created_at",
+		[]any{issuer, subject}, (*grantRow).fields, grantRow.domain)
 }
 
 func (s *Store) GrantsByProgramme(ctx context.Context, programmeID string) ([]domain.RoleGrant, error) {
