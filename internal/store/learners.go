@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"slices"
 	"strconv"
@@ -334,8 +335,9 @@ func (s *Store) IdentitiesByLearner(ctx context.Context, learnerID string) ([]do
 //
 // PostgreSQL: the rows go to the database with the transaction's COMMIT
 // (pgTx), one statement per programme (feedInsert, which takes the
-// programme's feed lock), so the lock is the last one a writer takes and is
-// held for the insert and the commit only. Until then the transaction does
+// programme's feed lock), so a writer that takes no feed lock of its own
+// before (erasure, lockFeeds; the import) holds it for the insert and the
+// commit only. Until then the transaction does
 // not see its own feed rows in the table: the store's reads of the feed
 // (ReadEvents, FeedHead, EventsByLearner, PurgeEvents) insert them first
 // (flushFeed). Outside a transaction the rows are written in one of their
@@ -348,6 +350,9 @@ func (s *Store) AppendEvents(ctx context.Context, es []domain.Event) error {
 		st, ok := ctx.Value(txStateKey{}).(*txState)
 		if !ok || !st.pg {
 			return s.InTx(ctx, func(ctx context.Context) error { return s.AppendEvents(ctx, es) })
+		}
+		if st.ended {
+			return errors.New("store: feed events appended to a transaction that has ended")
 		}
 		st.feed = append(st.feed, es...)
 		s.countEvents(ctx, len(es))

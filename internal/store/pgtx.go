@@ -21,7 +21,9 @@ import (
 // database/sql's Tx: the feed rows a transaction appends (AppendEvents) are
 // sent with its COMMIT, in one pipeline and one round trip (pgx Batch, the
 // extended protocol's messages for both statements followed by one Sync:
-// pgx conn.go SendBatch). The programme's feed lock, which the insert
+// pgx conn.go SendBatch; on a connection's first use of the statement pgx
+// prepares it first, one round trip more, once: sendBatchExtendedWithDescription).
+// The programme's feed lock, which the insert
 // takes, is then held only while PostgreSQL runs the insert and the commit,
 // not while the service waits for a core to send COMMIT after the insert's
 // answer: on a busy machine that wait was most of the time the lock was
@@ -62,6 +64,7 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 	}
 	open := true
 	defer func() {
+		st.ended = true
 		if !open {
 			return
 		}
@@ -75,6 +78,11 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 		return err
 	}
 	return onPgx(conn, func(c *pgx.Conn) error {
+		if c.PgConn().TxStatus() != 'T' {
+			// Something in fn ended or broke the transaction (a COMMIT or a
+			// nested BEGIN of its own): what followed was not part of it.
+			return fmt.Errorf("store: the transaction is no longer open at commit (status %q)", c.PgConn().TxStatus())
+		}
 		err := s.commitWithFeed(ctx, c, st.feed)
 		// Ended unless the pipeline stopped before COMMIT (an insert
 		// failed: the transaction is open and aborted) or the connection
@@ -120,11 +128,17 @@ func (s *Store) commitWithFeed(ctx context.Context, c *pgx.Conn, es []domain.Eve
 			break
 		}
 	}
+	committed := err == nil && tag.String() == "COMMIT"
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil && tag.String() != "COMMIT" {
-		err = errCommitRolledBack
+	switch {
+	case committed:
+		// PostgreSQL answered COMMIT: what failed after it (the connection,
+		// before ReadyForQuery) did not undo it; pgTx drops the connection.
+		return nil
+	case err == nil:
+		return errCommitRolledBack
 	}
 	return err
 }
@@ -179,9 +193,7 @@ func (s *Store) flushFeed(ctx context.Context) error {
 	if !ok || !st.pg || len(st.feed) == 0 {
 		return nil
 	}
-	parts := feedParts(st.feed)
-	st.feed = nil
-	for _, part := range parts {
+	for _, part := range feedParts(st.feed) {
 		if s.stmts != nil {
 			s.stmts.Add(1)
 		}
@@ -192,5 +204,6 @@ func (s *Store) flushFeed(ctx context.Context) error {
 			return translate(err)
 		}
 	}
+	st.feed = nil
 	return nil
 }

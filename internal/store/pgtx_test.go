@@ -82,14 +82,26 @@ func newLearner(w ctWorld, id, email string) domain.Learner {
 }
 
 // INV-3, INV-5: the feed rows a transaction appends are inserted with its
-// COMMIT: while it runs, the programme's feed lock is not held and no row
-// is there; after it, the rows are, in the order appended, with the change
-// they belong to.
+// COMMIT: while it runs, the programme's feed lock is not held; a read of
+// the feed in the transaction sees them (they are inserted first); after
+// the commit they are there, in the order appended, with the change they
+// belong to. Outside a transaction they are written at once; appended to a
+// transaction that has ended, they are refused, not lost.
 func TestPgTx_INV3_INV5_FeedRowsGoWithTheCommit(t *testing.T) {
 	st, other, w, l := pgtxWorld(t)
 	ctx := context.Background()
 	bob := newLearner(w, ctID(0x530), "bob@org.example")
+	feedLocks := func() int {
+		var n int
+		if err := other.SQL().QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND mode = 'ExclusiveLock' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var spent context.Context
 	err := st.InTx(ctx, func(ctx context.Context) error {
+		spent = ctx
 		if err := st.CreateLearner(ctx, bob); err != nil {
 			return err
 		}
@@ -99,21 +111,17 @@ func TestPgTx_INV3_INV5_FeedRowsGoWithTheCommit(t *testing.T) {
 		}); err != nil {
 			return err
 		}
-		if err := st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: bob.ID, Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now}}); err != nil {
-			return err
+		if n := feedLocks(); n != 0 {
+			t.Errorf("%d exclusive advisory locks held before the commit, want none (the feed lock is taken with the COMMIT)", n)
 		}
-		var locks int
-		if err := other.SQL().QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
-			AND mode = 'ExclusiveLock' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&locks); err != nil {
-			return err
+		// A read of the feed in the transaction sees what it appended.
+		if es, err := st.EventsByLearner(ctx, bob.ID); err != nil || len(es) != 1 || es[0].Type != domain.EventProvisioned {
+			t.Errorf("the transaction's own events of Bob: %+v %v", es, err)
 		}
-		if locks != 0 {
-			t.Errorf("%d exclusive advisory locks held before the commit, want none (the feed lock is taken with the COMMIT)", locks)
+		if n := feedLocks(); n != 1 {
+			t.Errorf("%d feed locks held after the read inserted the events, want 1", n)
 		}
-		if _, es := committed(t, other, w, "bob@org.example"); len(es) != 0 {
-			t.Errorf("feed rows visible before the commit: %+v", es)
-		}
-		return nil
+		return st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: bob.ID, Type: domain.EventUpdated, LearnerVersion: 2, OccurredAt: w.now}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -127,11 +135,47 @@ func TestPgTx_INV3_INV5_FeedRowsGoWithTheCommit(t *testing.T) {
 		version int64
 	}{{bob.ID, 1}, {l.ID, 2}, {bob.ID, 2}}
 	for i, e := range es {
-		if e.LearnerID != want[i].learner || e.LearnerVersion != want[i].version || (i > 0 && e.ID != es[i-1].ID+1) {
-			t.Fatalf("feed row %d: %+v, want learner %s version %d, IDs in a row", i, e, want[i].learner, want[i].version)
+		if e.LearnerID != want[i].learner || e.LearnerVersion != want[i].version || (i > 0 && e.ID <= es[i-1].ID) {
+			t.Fatalf("feed row %d: %+v, want learner %s version %d, IDs rising", i, e, want[i].learner, want[i].version)
 		}
 	}
+	late := []domain.Event{{ProgrammeID: w.p.ID, LearnerID: l.ID, Type: domain.EventUpdated, LearnerVersion: 3, OccurredAt: w.now}}
+	if err := st.AppendEvents(spent, late); err == nil {
+		t.Fatal("events appended to an ended transaction were accepted")
+	}
+	if err := st.AppendEvents(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if _, es := committed(t, other, w, "bob@org.example"); len(es) != 4 || es[3].LearnerVersion != 3 {
+		t.Fatalf("an event appended outside a transaction: feed %+v", es)
+	}
 	stillUsable(t, st, other, w, ctID(0x531), "cat@org.example")
+}
+
+// A transaction whose context is cancelled fails with the context's error
+// (not as an unreachable database), leaves nothing, and is rolled back on
+// its own connection, which stays in the pool.
+func TestPgTx_INV5_ACancelledTransactionRollsBackAndKeepsItsConnection(t *testing.T) {
+	st, other, w, _ := pgtxWorld(t)
+	pid := backendPID(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		if err := st.CreateLearner(ctx, newLearner(w, ctID(0x570), "gus@org.example")); err != nil {
+			return err
+		}
+		cancel()
+		return st.CreateLearner(ctx, newLearner(w, ctID(0x571), "hal@org.example"))
+	})
+	if !errors.Is(err, context.Canceled) || store.Unreachable(err) {
+		t.Fatalf("InTx after its context was cancelled: %v, want the cancellation", err)
+	}
+	if ok, _ := committed(t, other, w, "gus@org.example"); ok {
+		t.Fatal("a cancelled transaction's write was committed")
+	}
+	stillUsable(t, st, other, w, ctID(0x572), "ida@org.example")
+	if after := backendPID(t, st); after != pid {
+		t.Fatalf("the pool's connection was replaced (backend %d, then %d)", pid, after)
+	}
 }
 
 // INV-5: a transaction ended by its function's error, by a panic, by a

@@ -128,9 +128,27 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	s := &Store{gdb: gdb, sqlDB: sqlDB, dialect: dialect, stmts: opt.CountStatements, dsn: dsn, onEvents: opt.OnEventsCommitted}
+	// A statement of a transaction whose context is done fails with the
+	// context's error before anything is sent, as database/sql's Tx did
+	// (Tx.grabConn). On the database/sql Conn that InTx holds on
+	// PostgreSQL, pgx would fail it as a bad connection (pgconn
+	// contextAlreadyDoneError is safe to retry; stdlib turns it into
+	// driver.ErrBadConn): reported as an unreachable database, with the
+	// connection thrown away instead of rolled back.
+	done := func(d *gorm.DB) {
+		if err := d.Statement.Context.Err(); err != nil {
+			_ = d.AddError(err)
+		}
+	}
+	cb := gdb.Callback()
+	_ = cb.Create().Before("gorm:create").Register("rollcall:done", done)
+	_ = cb.Query().Before("gorm:query").Register("rollcall:done", done)
+	_ = cb.Update().Before("gorm:update").Register("rollcall:done", done)
+	_ = cb.Delete().Before("gorm:delete").Register("rollcall:done", done)
+	_ = cb.Row().Before("gorm:row").Register("rollcall:done", done)
+	_ = cb.Raw().Before("gorm:raw").Register("rollcall:done", done)
 	if s.stmts != nil {
 		counter := func(*gorm.DB) { s.stmts.Add(1) }
-		cb := gdb.Callback()
 		_ = cb.Create().After("gorm:create").Register("rollcall:count", counter)
 		_ = cb.Query().After("gorm:query").Register("rollcall:count", counter)
 		_ = cb.Update().After("gorm:update").Register("rollcall:count", counter)
@@ -176,8 +194,9 @@ type txState struct {
 	grantsChanged, refChanged bool
 	// pg: a PostgreSQL transaction of pgTx's, whose feed events (feed)
 	// are inserted with its COMMIT.
-	pg   bool
-	feed []domain.Event
+	pg    bool
+	feed  []domain.Event
+	ended bool
 }
 
 type txStateKey struct{}
@@ -290,10 +309,11 @@ type txConnKey struct{}
 //
 // Raw discards the connection when fn panics or returns an error matching
 // driver.ErrBadConn (database/sql Conn.Raw, closemuRUnlockCondReleaseConn).
-// Inside a transaction it must not: closing waits for the open transaction
-// to end further up this goroutine, for ever. So a panic is carried past
-// Raw and raised again after it, and such an error is passed on as text;
-// the transaction then rolls back as for any other failure. A pooled
+// Inside a transaction it must not: the transaction is InTx's to end (pgTx
+// rolls back, and discards the connection only when that fails). So a
+// panic is carried past Raw and raised again after it, and such an error
+// is passed on as text; the transaction then rolls back as for any other
+// failure. A pooled
 // connection holds no transaction and is discarded: after a panic its
 // state (a result half read) is unknown.
 func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
