@@ -56,8 +56,16 @@ func onPgx(conn *sql.Conn, f func(c *pgx.Conn) error) error {
 // pgTx runs fn inside a transaction on conn; st collects the feed events
 // fn appended, which go with the COMMIT.
 func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func() error) (err error) {
+	// BEGIN and COMMIT run on a context that is cancelled with ctx but holds
+	// none of its values: pgx keeps the context of a connection's last
+	// statement and pipeline in the connection (pgconn PgConn's
+	// multiResultReader, resultReader and pipeline), so a pooled connection
+	// would otherwise hold on to the request that last committed on it, all
+	// of an import's decoded rows included, until its next transaction.
+	bare, stop := valueless(ctx)
+	defer stop()
 	if err := onPgx(conn, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, "begin")
+		_, err := c.Exec(bare, "begin")
 		return err
 	}); err != nil {
 		return err
@@ -69,10 +77,10 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 			return
 		}
 		if p := recover(); p != nil {
-			s.endFailed(ctx, conn)
+			s.endFailed(conn)
 			panic(p)
 		}
-		s.endFailed(ctx, conn)
+		s.endFailed(conn)
 	}()
 	if err := fn(); err != nil {
 		return err
@@ -83,7 +91,10 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 			// nested BEGIN of its own): what followed was not part of it.
 			return fmt.Errorf("store: the transaction is no longer open at commit (status %q)", c.PgConn().TxStatus())
 		}
-		err := s.commitWithFeed(ctx, c, st.feed)
+		if err := ctx.Err(); err != nil {
+			return err // cancelled: rolled back, never committed
+		}
+		err := s.commitWithFeed(bare, c, st.feed)
 		// Ended unless the pipeline stopped before COMMIT (an insert
 		// failed: the transaction is open and aborted) or the connection
 		// broke; endFailed then rolls back or discards the connection.
@@ -92,11 +103,12 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 	})
 }
 
-// endFailed rolls back the transaction on conn, on a context that its
-// caller's cancellation does not stop; a connection that still holds a
+// endFailed rolls back the transaction on conn, on a context of its own
+// (the caller's may be cancelled, and its values must not stay with the
+// connection: pgTx); a connection that still holds a
 // transaction after that (or broke) is closed, so the pool drops it.
-func (s *Store) endFailed(ctx context.Context, conn *sql.Conn) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+func (s *Store) endFailed(conn *sql.Conn) {
+	rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = onPgx(conn, func(c *pgx.Conn) error {
 		if !c.IsClosed() {
@@ -107,6 +119,14 @@ func (s *Store) endFailed(ctx context.Context, conn *sql.Conn) {
 		_ = c.Close(rctx)
 		return driver.ErrBadConn // database/sql closes the connection (Conn.Raw)
 	})
+}
+
+// valueless returns a context cancelled when ctx is done, without ctx's
+// values, and the function that releases it.
+func valueless(ctx context.Context) (context.Context, func()) {
+	bare, cancel := context.WithCancel(context.Background())
+	unhook := context.AfterFunc(ctx, cancel)
+	return bare, func() { unhook(); cancel() }
 }
 
 // commitWithFeed sends the transaction's feed inserts, one per programme

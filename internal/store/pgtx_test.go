@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/domain"
@@ -314,4 +316,36 @@ func TestPgTx_CreateLearnerHoldsTheEmailWritersLockAndWritesEveryColumn(t *testi
 	}
 	dup := newLearner(w, ctID(0x561), "fay@org.example")
 	wantCode(t, "CreateLearner with a taken email", st.CreateLearner(ctx, dup), apperr.Conflict)
+}
+
+// A connection back in the pool holds nothing of the request that last
+// committed on it: pgx keeps a connection's last context (pgTx), and a
+// request's context holds its decoded input (an import's 100,000 rows).
+func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
+	st, _, w, _ := pgtxWorld(t)
+	type key struct{}
+	freed := make(chan struct{})
+	func() {
+		big := new([1 << 20]byte)
+		runtime.AddCleanup(big, func(ch chan struct{}) { close(ch) }, freed)
+		ctx := context.WithValue(context.Background(), key{}, big)
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			if err := st.CreateLearner(ctx, newLearner(w, ctID(0x580), "jo@org.example")); err != nil {
+				return err
+			}
+			return st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: ctID(0x580), Type: domain.EventProvisioned,
+				LearnerVersion: 1, OccurredAt: w.now}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for i := 0; i < 50; i++ {
+		runtime.GC()
+		select {
+		case <-freed:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatal("the request's context is still reachable after its transaction committed")
 }
