@@ -57,11 +57,17 @@ func onPgx(conn *sql.Conn, f func(c *pgx.Conn) error) error {
 // fn appended, which go with the COMMIT.
 func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func() error) (err error) {
 	// BEGIN and COMMIT run on a context that is cancelled with ctx but holds
-	// none of its values: pgx keeps the context of a connection's last
-	// statement and pipeline in the connection (pgconn PgConn's
-	// multiResultReader, resultReader and pipeline), so a pooled connection
-	// would otherwise hold on to the request that last committed on it, all
-	// of an import's decoded rows included, until its next transaction.
+	// none of its values. pgx keeps contexts in the connection (pgconn
+	// PgConn): a simple-protocol statement's in multiResultReader and
+	// resultReader (PgConn.Exec, MultiResultReader.NextResult), one with
+	// arguments in resultReader (execExtendedPrefix), a batch's in
+	// pipeline (StartPipeline), each until the next of its kind. A COMMIT
+	// on the request's context kept the request (an import's decoded rows
+	// included) in every pooled connection's pipeline for good. A COMMIT
+	// alone goes by the simple protocol, which replaces the first two; a
+	// COMMIT with feed rows is a pipeline, which replaces the last two, and
+	// multiResultReader then holds the transaction's last statement without
+	// arguments (BEGIN, unless fn ran one) until the connection's next.
 	bare, stop := valueless(ctx)
 	defer stop()
 	if err := onPgx(conn, func(c *pgx.Conn) error {
@@ -125,13 +131,26 @@ func (s *Store) endFailed(conn *sql.Conn) {
 // values, and the function that releases it.
 func valueless(ctx context.Context) (context.Context, func()) {
 	bare, cancel := context.WithCancel(context.Background())
+	if d, ok := ctx.Deadline(); ok {
+		// The same deadline, so an expiry reads as one (pgconn's timeout
+		// errors wrap the context's error).
+		bare, cancel = context.WithDeadline(context.Background(), d)
+	}
 	unhook := context.AfterFunc(ctx, cancel)
 	return bare, func() { unhook(); cancel() }
 }
 
 // commitWithFeed sends the transaction's feed inserts, one per programme
-// (feedInsert), and COMMIT as one batch; with no events, COMMIT alone.
+// (feedInsert), and COMMIT as one batch; with no events, COMMIT alone (the
+// simple protocol, as pgx's own Tx.Commit sends it).
 func (s *Store) commitWithFeed(ctx context.Context, c *pgx.Conn, es []domain.Event) error {
+	if len(es) == 0 {
+		tag, err := c.Exec(ctx, "commit")
+		if err == nil && tag.String() != "COMMIT" {
+			err = errCommitRolledBack
+		}
+		return err
+	}
 	b := &pgx.Batch{}
 	for _, part := range feedParts(es) {
 		b.Queue(pgPlaceholders(feedInsert), part...)

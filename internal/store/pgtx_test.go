@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/domain"
 	"github.com/rollcall-dev/rollcall/internal/store"
@@ -292,6 +294,7 @@ func TestPgTx_CreateLearnerHoldsTheEmailWritersLockAndWritesEveryColumn(t *testi
 		}
 		var held int
 		if err := other.SQL().QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND mode = 'ShareLock'
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 			AND (classid::bigint << 32 | objid::bigint) = $1`, int64(0x726f6c6c656d6c)).Scan(&held); err != nil {
 			return err
 		}
@@ -319,33 +322,52 @@ func TestPgTx_CreateLearnerHoldsTheEmailWritersLockAndWritesEveryColumn(t *testi
 }
 
 // A connection back in the pool holds nothing of the request that last
-// committed on it: pgx keeps a connection's last context (pgTx), and a
+// committed on it: pgx keeps a connection's last contexts (pgTx), and a
 // request's context holds its decoded input (an import's 100,000 rows).
+// Both ways a transaction commits: with feed rows (a pipeline), and
+// without, after a statement with no arguments (the import's last, which
+// pgx sends by the simple protocol).
 func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 	st, _, w, _ := pgtxWorld(t)
 	type key struct{}
-	freed := make(chan struct{})
-	func() {
-		big := new([1 << 20]byte)
-		runtime.AddCleanup(big, func(ch chan struct{}) { close(ch) }, freed)
-		ctx := context.WithValue(context.Background(), key{}, big)
-		if err := st.InTx(ctx, func(ctx context.Context) error {
+	cases := []struct {
+		name string
+		fn   func(ctx context.Context) error
+	}{
+		{"with feed rows", func(ctx context.Context) error {
 			if err := st.CreateLearner(ctx, newLearner(w, ctID(0x580), "jo@org.example")); err != nil {
 				return err
 			}
 			return st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: ctID(0x580), Type: domain.EventProvisioned,
 				LearnerVersion: 1, OccurredAt: w.now}})
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}()
-	for i := 0; i < 50; i++ {
-		runtime.GC()
-		select {
-		case <-freed:
-			return
-		case <-time.After(20 * time.Millisecond):
-		}
+		}},
+		{"after a statement without arguments", func(ctx context.Context) error {
+			return st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
+				_, err := c.Exec(ctx, "SELECT 1")
+				return err
+			})
+		}},
 	}
-	t.Fatal("the request's context is still reachable after its transaction committed")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			freed := make(chan struct{})
+			func() {
+				big := new([1 << 20]byte)
+				runtime.AddCleanup(big, func(ch chan struct{}) { close(ch) }, freed)
+				if err := st.InTx(context.WithValue(context.Background(), key{}, big), c.fn); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				runtime.GC()
+				select {
+				case <-freed:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			t.Fatal("the request's context is still reachable after its transaction committed")
+		})
+	}
 }
