@@ -1109,3 +1109,46 @@ func TestErasure_GEN2_ReasonBlankedOnlyByTheLearnersErasure(t *testing.T) {
 		}
 	})
 }
+
+// CTL-8: a token issued before the person's erasure does not bring them
+// back: the first sign-in reads the learner and the identity's erasure in
+// one statement (store.SignInLearner), and refuses with
+// ERASED_SIGN_IN_AGAIN, writing nothing; a token issued after it makes a
+// new learner (TestErasure_RejoiningIsANewLearner).
+func TestSignIn_CTL8_ATokenFromBeforeTheErasureDoesNotBringThePersonBack(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		w.Clock.Advance(time.Hour)
+		id := domain.Identity{Issuer: testkit.KCCIssuer, Subject: "tess-5", Email: "tess.r@kent.gov.uk", EmailVerified: true,
+			GivenName: "Tess", FamilyName: "Rowe", IssuedAt: w.Clock.Now().Add(-time.Minute)}
+		old, err := w.Service.SignIn(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := lifecycle.WithIdentity(context.Background(), domain.Identity{Issuer: id.Issuer, Subject: id.Subject})
+		if out, err := w.Service.WithdrawConsent(self, ""); err != nil || out.Status != domain.StatusErased {
+			t.Fatalf("withdraw: %+v %v", out, err)
+		}
+		events := func() (n int) {
+			if err := st.SQL().QueryRow(`SELECT count(*) FROM lifecycle_events`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := events()
+		w.Clock.Advance(time.Minute)
+		_, err = w.Service.SignIn(context.Background(), id)
+		if ae, ok := apperr.As(err); !ok || ae.Code != apperr.Forbidden || ae.Reason != "ERASED_SIGN_IN_AGAIN" {
+			t.Fatalf("a token from before the erasure: %v, want FORBIDDEN ERASED_SIGN_IN_AGAIN", err)
+		}
+		if _, err := st.LearnerByEmail(context.Background(), "tess.r@kent.gov.uk"); apperr.CodeOf(err) != apperr.NotFound {
+			t.Fatalf("a learner was written for the refused token: %v", err)
+		}
+		if n := events(); n != before {
+			t.Fatalf("the feed grew by %d events for a refused sign-in", n-before)
+		}
+		if got := w.Learner(old.ID); got.Status != domain.StatusErased {
+			t.Fatalf("the tombstone: %+v", got)
+		}
+	})
+}

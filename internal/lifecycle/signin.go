@@ -107,7 +107,7 @@ func (s *Service) SignIn(ctx context.Context, id domain.Identity) (domain.Learne
 		return domain.Learner{}, err
 	}
 	now := s.clock()
-	l, err := s.st.LearnerByIdentity(ctx, id.Issuer, id.Subject)
+	l, erasedAt, err := s.st.SignInLearner(ctx, id.Issuer, id.Subject)
 	if err == nil {
 		l, err = s.refreshSignIn(ctx, prov, l, id, now)
 		if err == nil {
@@ -123,9 +123,7 @@ func (s *Service) SignIn(ctx context.Context, id domain.Identity) (domain.Learne
 	}
 	// A token from before this person's erasure must not bring them back:
 	// re-joining takes a fresh sign-in.
-	if at, err := s.st.ErasedSince(ctx, id.Issuer, id.Subject); err != nil {
-		return domain.Learner{}, err
-	} else if at != nil && !id.IssuedAt.After(*at) {
+	if erasedAt != nil && !id.IssuedAt.After(*erasedAt) {
 		return domain.Learner{}, errNoSignIn.WithReason("ERASED_SIGN_IN_AGAIN")
 	}
 	el, err := s.resolveEmail(ctx, id.Email, "email")

@@ -156,7 +156,9 @@ type Learners interface {
 	// actorID for each one written; it returns the IDs written.
 	ImportLearners(ctx context.Context, ls []domain.Learner, actorID string, at time.Time) (map[string]bool, error)
 	AppendAudits(ctx context.Context, es []domain.AuditEntry) error
-	ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error)
+	// SignInLearner is LearnerByIdentity, and when it is NOT_FOUND, when
+	// that identity was erased (nil: never, or forgotten).
+	SignInLearner(ctx context.Context, issuer, subject string) (domain.Learner, *time.Time, error)
 	PurgeErasedIdentities(ctx context.Context, before time.Time) error
 }
 

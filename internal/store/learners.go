@@ -55,6 +55,32 @@ func (r *learnerRow) fields() []any {
 		&r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson, &r.Origin, &r.IdentityLinkedAt, &r.FirstActivatedAt}
 }
 
+// learnerRowNullable is a learnerRow read from an outer join: every
+// column may be NULL (no learner).
+type learnerRowNullable struct {
+	ID, ProgrammeID, OrganisationID, Status, Origin *string
+	Version                                         *int64
+	CreatedAt, UpdatedAt                            *time.Time
+	NamesByPerson                                   *bool
+	learnerRow
+}
+
+// fields are learnerRow's fields, the NOT NULL columns' through pointers.
+func (r *learnerRowNullable) fields() []any {
+	f := r.learnerRow.fields()
+	f[0], f[1], f[2], f[7], f[13], f[14], f[15], f[16], f[17] =
+		&r.ID, &r.ProgrammeID, &r.OrganisationID, &r.Status, &r.Version, &r.CreatedAt, &r.UpdatedAt, &r.NamesByPerson, &r.Origin
+	return f
+}
+
+// row is the learner read, once r.ID is set.
+func (r *learnerRowNullable) row() learnerRow {
+	l := r.learnerRow
+	l.ID, l.ProgrammeID, l.OrganisationID, l.Status, l.Origin = *r.ID, *r.ProgrammeID, *r.OrganisationID, *r.Status, *r.Origin
+	l.Version, l.CreatedAt, l.UpdatedAt, l.NamesByPerson = *r.Version, *r.CreatedAt, *r.UpdatedAt, *r.NamesByPerson
+	return l
+}
+
 // values are the row's columns in learnerColumns' order, for an insert.
 func (r *learnerRow) values() []any {
 	return []any{r.ID, r.ProgrammeID, r.OrganisationID, r.AccessGroupID, r.Email, r.GivenName, r.FamilyName,

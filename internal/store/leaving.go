@@ -389,22 +389,37 @@ func IdentityHash(issuer, subject string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// ErasedSince reports when an identity was erased, if within the memory window.
-func (s *Store) ErasedSince(ctx context.Context, issuer, subject string) (*time.Time, error) {
-	var at *time.Time
-	if err := queryRows(s.db(ctx), `SELECT erased_at FROM erased_identities WHERE hash = ?`, []any{IdentityHash(issuer, subject)},
-		func(r *sql.Rows) error {
-			var t time.Time
-			if err := r.Scan(&t); err != nil {
-				return err
-			}
-			t = t.UTC()
-			at = &t
+// SignInLearner finds the learner linked to issuer + subject, as
+// LearnerByIdentity; when there is none (NOT_FOUND) it also says when that
+// identity was erased, if within the memory window (nil: never, or
+// forgotten). One statement for both: every sign-in asks the first, and a
+// first sign-in the second.
+func (s *Store) SignInLearner(ctx context.Context, issuer, subject string) (domain.Learner, *time.Time, error) {
+	var (
+		erased *time.Time
+		r      learnerRowNullable
+	)
+	found := false
+	// Always one row: the erasure (or NULL), and the learner's columns
+	// (NULL when no learner has the identity).
+	err := s.readRows(ctx, `SELECT (SELECT erased_at FROM erased_identities WHERE hash = ?), `+learnerColumnsL+`
+		FROM (SELECT 1 AS one) AS one
+		LEFT JOIN (learners l JOIN learner_identities i ON i.learner_id = l.id AND i.issuer = ? AND i.subject = ?) ON 1 = 1`,
+		[]any{IdentityHash(issuer, subject), issuer, subject}, append([]any{&erased}, r.fields()...), func() error {
+			found = r.ID != nil
 			return nil
-		}); err != nil {
-		return nil, err
+		})
+	if err != nil {
+		return domain.Learner{}, nil, err
 	}
-	return at, nil
+	if !found {
+		if erased != nil {
+			t := erased.UTC()
+			erased = &t
+		}
+		return domain.Learner{}, erased, translate(errNotFound)
+	}
+	return r.row().domain(), nil, nil
 }
 
 // PurgeErasedIdentities forgets erased identities older than before.
