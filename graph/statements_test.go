@@ -144,9 +144,9 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 // identity's erasure are one statement (store.SignInLearner). On
 // PostgreSQL the learner's insert takes the email writers' lock in the same
 // statement, and the feed insert goes to the server with the COMMIT
-// (store/pgtx.go): 11 statements, BEGIN and COMMIT are 12 round trips. The counts are the figures of
-// docs/performance.md: a change that adds a round trip to every first
-// sign-in shows here.
+// (store/pgtx.go): 11 statements, BEGIN and COMMIT are 12 round trips.
+// The counts are the figures of docs/performance.md: a change that adds a
+// round trip to every first sign-in shows here.
 func TestSignIn_FixedStatementCountFirstAndReturning(t *testing.T) {
 	want := map[string][2]int64{"postgres": {11, 1}, "sqlite": {10, 1}}
 	for _, d := range testkit.Dialects {
