@@ -130,11 +130,14 @@ func (s *Store) endFailed(conn *sql.Conn) {
 // valueless returns a context cancelled when ctx is done, without ctx's
 // values, and the function that releases it.
 func valueless(ctx context.Context) (context.Context, func()) {
-	bare, cancel := context.WithCancel(context.Background())
+	var bare context.Context
+	var cancel context.CancelFunc
 	if d, ok := ctx.Deadline(); ok {
 		// The same deadline, so an expiry reads as one (pgconn's timeout
 		// errors wrap the context's error).
 		bare, cancel = context.WithDeadline(context.Background(), d)
+	} else {
+		bare, cancel = context.WithCancel(context.Background())
 	}
 	unhook := context.AfterFunc(ctx, cancel)
 	return bare, func() { unhook(); cancel() }
