@@ -210,10 +210,11 @@ func (s *Store) LearnerByEmail(ctx context.Context, email string) (domain.Learne
 // learnerColumnsL is learnerColumns of the learners table aliased l.
 var learnerColumnsL = "l." + strings.ReplaceAll(learnerColumns, ", ", ", l.")
 
-// LearnerByIdentity finds the learner linked to issuer + subject.
+// LearnerByIdentity finds the learner linked to issuer + subject: the one
+// read of a learner by identity (SignInLearner), its erasure left aside.
 func (s *Store) LearnerByIdentity(ctx context.Context, issuer, subject string) (domain.Learner, error) {
-	return readOne(s, ctx, "SELECT "+learnerColumnsL+" FROM learners l JOIN learner_identities i ON i.learner_id = l.id WHERE i.issuer = ? AND i.subject = ?",
-		[]any{issuer, subject}, (*learnerRow).fields, learnerRow.domain)
+	l, _, err := s.SignInLearner(ctx, issuer, subject)
+	return l, err
 }
 
 // UpdateLearner writes every mutable column of l. A new email that another
