@@ -207,7 +207,16 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 	var refused *domain.Learner
 	actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
 	given, family := tokenNames(id)
-	err := s.st.InTx(ctx, func(ctx context.Context) error {
+	// Read before the transaction, through the reference cache, as
+	// createLearner does: inside it the programme is read from the
+	// database (a round trip) and takes no lock that would make that read
+	// any fresher. CTL-6 holds either way: a learner of an ended contract
+	// is stamped (stampContract) and swept.
+	ended, err := s.contractEnded(ctx, el.org.ProgrammeID)
+	if err != nil {
+		return out, nil, err
+	}
+	err = s.st.InTx(ctx, func(ctx context.Context) error {
 		existing, err := s.st.LearnerByEmail(ctx, el.email.String())
 		switch apperr.CodeOf(err) {
 		case "":
@@ -245,10 +254,6 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 			return s.commit(ctx, actor, c)
 		case apperr.NotFound:
 		default:
-			return err
-		}
-		ended, err := s.contractEnded(ctx, el.org.ProgrammeID)
-		if err != nil {
 			return err
 		}
 		email := el.email.String()

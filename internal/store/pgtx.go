@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,17 +71,13 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 	// arguments (BEGIN, unless fn ran one) until the connection's next.
 	bare, stop := valueless(ctx)
 	defer stop()
-	if err := onPgx(conn, func(c *pgx.Conn) error {
-		_, err := c.Exec(bare, "begin")
-		return err
-	}); err != nil {
-		return err
-	}
+	// BEGIN goes with the transaction's first statement (later).
+	st.conn, st.bare, st.pending = conn, bare, []pendingStmt{{sql: "begin"}}
 	open := true
 	defer func() {
-		st.ended = true
-		if !open {
-			return
+		st.ended, st.pending = true, nil
+		if !open || !st.sent {
+			return // ended, or nothing sent: no transaction to end
 		}
 		if p := recover(); p != nil {
 			s.endFailed(conn)
@@ -92,7 +89,11 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 		return err
 	}
 	return onPgx(conn, func(c *pgx.Conn) error {
-		if c.PgConn().TxStatus() != 'T' {
+		want := byte('T') // in a transaction
+		if !st.sent {
+			want = 'I' // BEGIN not sent yet: it goes with the COMMIT
+		}
+		if c.PgConn().TxStatus() != want {
 			// Something in fn ended or broke the transaction (a COMMIT or a
 			// nested BEGIN of its own): what followed was not part of it.
 			return fmt.Errorf("store: the transaction is no longer open at commit (status %q)", c.PgConn().TxStatus())
@@ -100,7 +101,13 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 		if err := ctx.Err(); err != nil {
 			return err // cancelled: rolled back, never committed
 		}
-		err := s.commitWithFeed(bare, c, st.feed)
+		if !st.sent && len(st.pending) == 1 && len(st.feed) == 0 {
+			open = false
+			return nil // fn ran no statement: nothing to send
+		}
+		pending := st.pending
+		st.pending, st.sent = nil, true
+		err := s.commitWithFeed(bare, c, pending, st.feed)
 		// Ended unless the pipeline stopped before COMMIT (an insert
 		// failed: the transaction is open and aborted) or the connection
 		// broke; endFailed then rolls back or discards the connection.
@@ -143,11 +150,12 @@ func valueless(ctx context.Context) (context.Context, func()) {
 	return bare, func() { unhook(); cancel() }
 }
 
-// commitWithFeed sends the transaction's feed inserts, one per programme
-// (feedInsert), and COMMIT as one batch; with no events, COMMIT alone (the
-// simple protocol, as pgx's own Tx.Commit sends it).
-func (s *Store) commitWithFeed(ctx context.Context, c *pgx.Conn, es []domain.Event) error {
-	if len(es) == 0 {
+// commitWithFeed sends the transaction's pending statements (later), its
+// feed inserts, one per programme (feedInsert), and COMMIT as one batch;
+// with neither, COMMIT alone (the simple protocol, as pgx's own Tx.Commit
+// sends it).
+func (s *Store) commitWithFeed(ctx context.Context, c *pgx.Conn, pending []pendingStmt, es []domain.Event) error {
+	if len(es) == 0 && len(pending) == 0 {
 		tag, err := c.Exec(ctx, "commit")
 		if err == nil && tag.String() != "COMMIT" {
 			err = errCommitRolledBack
@@ -155,6 +163,9 @@ func (s *Store) commitWithFeed(ctx context.Context, c *pgx.Conn, es []domain.Eve
 		return err
 	}
 	b := &pgx.Batch{}
+	for _, p := range pending {
+		b.Queue(p.sql, p.args...)
+	}
 	for _, part := range feedParts(es) {
 		b.Queue(pgPlaceholders(feedInsert), part...)
 		if s.stmts != nil {
@@ -249,3 +260,116 @@ func (s *Store) flushFeed(ctx context.Context) error {
 	st.feed = nil
 	return nil
 }
+
+// pendingStmt is a statement of a transaction sent with its next one.
+type pendingStmt struct {
+	sql  string // with $n placeholders
+	args []any
+}
+
+// later queues a statement of ctx's PostgreSQL transaction whose answer
+// nothing waits for (a lock, an insert whose result is not read), to go to
+// the server ahead of the transaction's next statement, in the same round
+// trip, or with its COMMIT; it reports false outside such a transaction,
+// where the caller runs the statement itself. The order of the
+// transaction's statements is kept: every statement sent on its
+// connection sends what is queued first (readRows with itself, in one
+// batch; withPgx and gorm's statements in a round trip before theirs), so
+// a lock queued is held before any later statement runs. What changes is
+// when the statement's error is seen: with the next statement or at
+// COMMIT, which it then fails, and the transaction rolls back as for any
+// other error.
+//
+// A queued statement's result is never read, so it cannot report "no row
+// written": an insert that must know (ON CONFLICT DO NOTHING, whose
+// conflicts would otherwise put the row's values in PostgreSQL's log, see
+// nopii.go) runs at once.
+func (s *Store) later(ctx context.Context, query string, args ...any) bool {
+	st, ok := ctx.Value(txStateKey{}).(*txState)
+	if !ok || !st.pg || st.ended {
+		return false
+	}
+	st.pending = append(st.pending, pendingStmt{pgPlaceholders(query), args})
+	if s.stmts != nil {
+		s.stmts.Add(1)
+	}
+	return true
+}
+
+// sendPending sends ctx's transaction's queued statements on c, in one
+// round trip.
+func (s *Store) sendPending(ctx context.Context, c *pgx.Conn) error {
+	_, err := s.sendPendingWith(ctx, c, nil)
+	return err
+}
+
+// sendPendingWith is sendPending with then (a query) after the queued
+// statements, in the same batch: their results are read, and the batch is
+// returned for the caller to read then's and close; nil when nothing was
+// queued (the caller runs then itself).
+func (s *Store) sendPendingWith(ctx context.Context, c *pgx.Conn, then *pgx.QueuedQuery) (pgx.BatchResults, error) {
+	st, ok := ctx.Value(txStateKey{}).(*txState)
+	if !ok || !st.pg || st.ended || len(st.pending) == 0 {
+		return nil, nil
+	}
+	pending := st.pending
+	st.pending, st.sent = nil, true
+	if then == nil && len(pending) == 1 && len(pending[0].args) == 0 {
+		// BEGIN alone: the simple protocol, as pgx's own Begin.
+		_, err := c.Exec(st.bare, pending[0].sql)
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	for _, p := range pending {
+		b.Queue(p.sql, p.args...)
+	}
+	if then != nil {
+		b.QueuedQueries = append(b.QueuedQueries, then)
+	}
+	// The transaction's value-free context, as BEGIN's and COMMIT's: pgx
+	// keeps a batch's context in the connection (pgTx).
+	br := c.SendBatch(st.bare, b)
+	for range pending {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, err
+		}
+	}
+	if then == nil {
+		return nil, br.Close()
+	}
+	return br, nil
+}
+
+// sendPendingAlone sends ctx's transaction's queued statements before a
+// statement of gorm's (store.Open's callback), in a round trip of their
+// own.
+func (s *Store) sendPendingAlone(ctx context.Context) error {
+	st, ok := ctx.Value(txStateKey{}).(*txState)
+	if !ok || !st.pg || st.ended || len(st.pending) == 0 {
+		return nil
+	}
+	return onPgx(st.conn, func(c *pgx.Conn) error { return s.sendPending(ctx, c) })
+}
+
+// roundTrips counts the exchanges with PostgreSQL (Options.CountRoundTrips):
+// pgx calls TraceQueryStart for every Exec and Query, database/sql's
+// through its stdlib driver included, and TraceBatchStart once for a batch
+// (pgx tracer.go, conn.go, batch.go).
+type roundTrips struct{ n *atomic.Int64 }
+
+func (r roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}

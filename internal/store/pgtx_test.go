@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,6 +189,7 @@ func TestPgTx_INV5_ACancelledTransactionRollsBackAndKeepsItsConnection(t *testin
 // reports the failure, and returns its connection outside any transaction.
 func TestPgTx_INV5_EveryFailureRollsBackAndFreesTheConnection(t *testing.T) {
 	boom := errors.New("boom")
+	notUUID := "not-a-uuid"
 	cases := []struct {
 		name   string
 		noFeed bool // COMMIT alone
@@ -217,6 +219,33 @@ func TestPgTx_INV5_EveryFailureRollsBackAndFreesTheConnection(t *testing.T) {
 		}, func(t *testing.T, err error, _ any) {
 			if err == nil {
 				t.Fatal("InTx succeeded with a feed row PostgreSQL cannot take")
+			}
+		}},
+		{"a queued statement refused at COMMIT", true, func(st *store.Store, w ctWorld) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				// Queued (store.later): the cast fails in the COMMIT's batch.
+				return st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &notUUID, ActorID: "test", Action: "test.bad",
+					TargetType: "learner", TargetID: "x", OccurredAt: w.now})
+			}
+		}, func(t *testing.T, err error, _ any) {
+			if err == nil {
+				t.Fatal("InTx succeeded with an audit entry PostgreSQL cannot take")
+			}
+		}},
+		{"a queued statement refused with the next one", true, func(st *store.Store, w ctWorld) func(ctx context.Context) error {
+			return func(ctx context.Context) error {
+				if err := st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &notUUID, ActorID: "test", Action: "test.bad",
+					TargetType: "learner", TargetID: "x", OccurredAt: w.now}); err != nil {
+					return err
+				}
+				if _, err := st.GetOrganisation(ctx, w.org.ID); err == nil {
+					t.Error("a read after a refused queued statement succeeded")
+				}
+				return nil // dropped: the COMMIT must still not commit
+			}
+		}, func(t *testing.T, err error, _ any) {
+			if err == nil {
+				t.Fatal("InTx reported success for a transaction PostgreSQL rolled back")
 			}
 		}},
 		{"a failure whose error was dropped", true, func(st *store.Store, w ctWorld) func(ctx context.Context) error {
@@ -341,6 +370,10 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 			return st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: ctID(0x580), Type: domain.EventProvisioned,
 				LearnerVersion: 1, OccurredAt: w.now}})
 		}},
+		{"a read that carried BEGIN, then COMMIT alone", func(ctx context.Context) error {
+			_, err := st.GetOrganisation(ctx, w.org.ID)
+			return err
+		}},
 		{"after a statement without arguments", func(ctx context.Context) error {
 			return st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
 				_, err := c.Exec(ctx, "SELECT 1")
@@ -369,5 +402,141 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 			}
 			t.Fatal("the request's context is still reachable after its transaction committed")
 		})
+	}
+}
+
+// INV-5: the statements a transaction queues (store.later: BEGIN, a lock,
+// an audit entry) go to PostgreSQL with its next statement, in one round
+// trip, or with its COMMIT, and every statement after them sees what they
+// did: a read through pgx carries them in its own batch, a statement of
+// gorm's sends them first. A transaction that ran no statement sends
+// nothing.
+func TestPgTx_INV5_QueuedStatementsGoWithTheNextOneInOrder(t *testing.T) {
+	url := testkit.NewDatabaseURL(t, migrations.Postgres)
+	trips := &atomic.Int64{}
+	st, err := store.Open(context.Background(), url, store.Options{MaxOpenConns: 1, CountRoundTrips: trips})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	w, l := readWorld(t, st)
+	ctx := context.Background()
+	audit := func(ctx context.Context, target string) error {
+		return st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &w.p.ID, ActorID: "test", Action: "test.queued",
+			TargetType: "learner", TargetID: target, OccurredAt: w.now})
+	}
+	cases := []struct {
+		name  string
+		trips int64
+		fn    func(ctx context.Context) error
+	}{
+		{"nothing", 0, func(ctx context.Context) error { return nil }},
+		{"a read through pgx: BEGIN with it", 2, func(ctx context.Context) error {
+			_, err := st.GetLearner(ctx, l.ID, true)
+			return err
+		}},
+		{"an audit entry alone: BEGIN and it with the COMMIT", 1, func(ctx context.Context) error {
+			return audit(ctx, "t-1")
+		}},
+		{"an audit entry, then a read through pgx: both with BEGIN", 2, func(ctx context.Context) error {
+			if err := audit(ctx, "t-4"); err != nil {
+				return err
+			}
+			_, err := st.GetLearner(ctx, l.ID, true)
+			return err
+		}},
+		{"an audit entry, then withPgx's read that sees it", 3, func(ctx context.Context) error {
+			if err := audit(ctx, "t-2"); err != nil {
+				return err
+			}
+			var n int
+			return st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
+				// withPgx sends the queue first: a round trip of its own.
+				if err := c.QueryRow(ctx, `SELECT count(*) FROM audit_entries WHERE target_id = 't-2'`).Scan(&n); err != nil {
+					return err
+				}
+				if n != 1 {
+					t.Errorf("withPgx's read in the transaction saw %d entries, want the one queued before it", n)
+				}
+				return nil
+			})
+		}},
+		{"an audit entry, then gorm's read of it", 3, func(ctx context.Context) error {
+			if err := audit(ctx, "t-3"); err != nil {
+				return err
+			}
+			es, err := st.AuditAbout(ctx, "t-3")
+			if err == nil && len(es) != 1 {
+				t.Errorf("gorm's read in the transaction saw %d entries, want the one queued before it", len(es))
+			}
+			return err
+		}},
+		{"an organisation's lock, then its read: one round trip", 2, func(ctx context.Context) error {
+			_, err := st.GetOrganisationShared(ctx, w.org.ID)
+			return err
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			trips.Store(0)
+			if err := st.InTx(ctx, c.fn); err != nil {
+				t.Fatal(err)
+			}
+			if got := trips.Load(); got != c.trips {
+				t.Fatalf("%d round trips, want %d", got, c.trips)
+			}
+		})
+	}
+	// What was queued committed: one entry each.
+	for _, target := range []string{"t-1", "t-2", "t-3", "t-4"} {
+		if es, err := st.AuditAbout(ctx, target); err != nil || len(es) != 1 {
+			t.Fatalf("entries about %s after the commit: %d (%v), want 1", target, len(es), err)
+		}
+	}
+}
+
+// CTL-9: an organisation's lock queued with its read (GetOrganisationShared)
+// is taken before the read runs, in a statement of its own: a transaction
+// that removes the organisation (the lock held exclusively) makes the read
+// wait, and the read then sees the removal. Were the lock taken in the
+// read's own statement, the read's snapshot would be from before the wait.
+func TestPgTx_CTL9_AQueuedLockIsHeldBeforeTheNextStatementReads(t *testing.T) {
+	st, other, w, _ := pgtxWorld(t)
+	ctx := context.Background()
+	locked, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- other.InTx(ctx, func(ctx context.Context) error {
+			if err := other.SetOrganisationStatus(ctx, w.org.ID, domain.OrgRemoved, w.now); err != nil {
+				return err
+			}
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	read := make(chan domain.Organisation, 1)
+	go func() {
+		_ = st.InTx(ctx, func(ctx context.Context) error {
+			o, err := st.GetOrganisationShared(ctx, w.org.ID)
+			if err != nil {
+				t.Error(err)
+			}
+			read <- o
+			return err
+		})
+	}()
+	select {
+	case o := <-read:
+		t.Fatalf("the read did not wait for the organisation's removal: status %s", o.Status)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if o := <-read; o.Status != domain.OrgRemoved {
+		t.Fatalf("read %s after the removal committed, want %s", o.Status, domain.OrgRemoved)
 	}
 }

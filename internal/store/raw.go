@@ -122,8 +122,29 @@ func (s *Store) readRows(ctx context.Context, query string, args []any, dest []a
 		// when the first was found dead before anything was sent.
 		s.stmts.Add(1)
 	}
-	return translate(s.withPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
-		rows, err := c.Query(ctx, query, args...)
+	batchable := !slices.ContainsFunc(raw, func(b *sql.RawBytes) bool { return b != nil })
+	return translate(s.onTxOrPool(ctx, batchable, func(ctx context.Context, c *pgx.Conn) (err error) {
+		var rows pgx.Rows
+		// In a transaction, the statements it queued (later) go in the
+		// same round trip, ahead of this one: a pgx batch, whose result
+		// formats are pgx's own for each type (binary for a uuid, say:
+		// pgx extended_query_builder.go Build), which every typed
+		// destination scans, but not raw bytes; a read with those sends
+		// them first (onTxOrPool).
+		br, err := s.sendPendingWith(ctx, c, &pgx.QueuedQuery{SQL: query, Arguments: args[1:]})
+		switch {
+		case err != nil:
+			return err
+		case br != nil:
+			defer func() {
+				if cerr := br.Close(); err == nil {
+					err = cerr // the batch's end (its Sync) failed
+				}
+			}()
+			rows, err = br.Query()
+		default:
+			rows, err = c.Query(ctx, query, args...)
+		}
 		if err != nil {
 			return err
 		}

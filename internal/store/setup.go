@@ -151,6 +151,9 @@ func (s *Store) organisationLock(ctx context.Context, id string, exclusive bool)
 	}
 	h := fnv.New64a()
 	h.Write([]byte("rollcall-organisation:" + id))
+	if s.later(ctx, `SELECT `+fn+`(?)`, int64(h.Sum64())) {
+		return nil // held before the transaction's next statement runs (pgtx.go)
+	}
 	return translate(s.db(ctx).Exec(`SELECT `+fn+`(?)`, int64(h.Sum64())).Error)
 }
 
@@ -520,10 +523,17 @@ func (s *Store) AppendAudit(ctx context.Context, e domain.AuditEntry) error {
 		}
 		details = string(b)
 	}
-	r := auditRow{ProgrammeID: e.ProgrammeID, ActorID: e.ActorID, Action: e.Action, TargetType: e.TargetType,
-		TargetID: e.TargetID, Reason: e.Reason, Details: details, OccurredAt: e.OccurredAt.UTC()}
-	return translate(s.db(ctx).Create(&r).Error)
+	args := []any{e.ProgrammeID, e.ActorID, e.Action, e.TargetType, e.TargetID, e.Reason, details, e.OccurredAt.UTC()}
+	if s.later(ctx, auditInsert, args...) {
+		return nil // with the transaction's next statement (pgtx.go)
+	}
+	return translate(s.db(ctx).Exec(auditInsert, args...).Error)
 }
+
+// auditInsert writes one audit entry (AppendAudit); its ID is drawn by the
+// column's default.
+const auditInsert = `INSERT INTO audit_entries (programme_id, actor_id, action, target_type, target_id, reason, details, occurred_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // AuditEntries lists a programme's entries after the given ID, oldest first.
 func (s *Store) AuditEntries(ctx context.Context, programmeID string, targetID *string, afterID int64, limit int) ([]domain.AuditEntry, error) {

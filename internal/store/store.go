@@ -60,6 +60,11 @@ type Options struct {
 	// CountStatements, when set, is incremented for every SQL statement run
 	// (tests use it to prove a query runs a fixed number of statements).
 	CountStatements *atomic.Int64
+	// CountRoundTrips, when set on PostgreSQL, is incremented for every
+	// exchange with the server: a statement, or a batch of them sent
+	// together (roundTrips). Not counted: a statement's preparation on a
+	// connection's first use of it.
+	CountRoundTrips *atomic.Int64
 	MaxOpenConns    int
 	// OnEventsCommitted, when set, is told how many feed events a transaction
 	// wrote once it has committed (metrics).
@@ -75,7 +80,14 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		dialect = migrations.Postgres
-		dial = postgres.New(postgres.Config{DSN: dsn})
+		cfg := postgres.Config{DSN: dsn}
+		if opt.CountRoundTrips != nil {
+			cfg.OptionOpenDB = []stdlib.OptionOpenDB{stdlib.OptionBeforeConnect(func(_ context.Context, cc *pgx.ConnConfig) error {
+				cc.Tracer = roundTrips{opt.CountRoundTrips}
+				return nil
+			})}
+		}
+		dial = postgres.New(cfg)
 	case strings.HasPrefix(dsn, "sqlite:"):
 		dialect = migrations.SQLite
 		path := strings.TrimPrefix(dsn, "sqlite:")
@@ -135,9 +147,15 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// contextAlreadyDoneError is safe to retry; stdlib turns it into
 	// driver.ErrBadConn): reported as an unreachable database, with the
 	// connection thrown away instead of rolled back.
+	//
+	// On PostgreSQL, the statements a transaction queued to go with its
+	// next one (later) go first, in a round trip of their own: a statement
+	// gorm sends cannot carry them.
 	done := func(d *gorm.DB) {
 		if err := d.Statement.Context.Err(); err != nil {
 			_ = d.AddError(err)
+		} else if err := s.sendPendingAlone(d.Statement.Context); err != nil {
+			_ = d.AddError(translate(err))
 		}
 	}
 	cb := gdb.Callback()
@@ -197,6 +215,15 @@ type txState struct {
 	pg    bool
 	feed  []domain.Event
 	ended bool
+	// PostgreSQL (pgTx): the transaction's connection and its value-free
+	// context; the statements whose answer nothing waits for (BEGIN, a
+	// lock, an audit entry: later), sent ahead of the transaction's next
+	// statement in the same round trip, or with its COMMIT; sent: whether
+	// anything has gone to the server (BEGIN with it).
+	conn    *sql.Conn
+	bare    context.Context
+	pending []pendingStmt
+	sent    bool
 }
 
 type txStateKey struct{}
@@ -267,7 +294,10 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 			st.pg = true
 			// A new session on the connection, as gorm's Begin makes one on
 			// its transaction: each statement then starts from a clean one.
-			tx := c.Session(&gorm.Session{Context: c.Statement.Context, NewDB: true})
+			// Its context carries the transaction's state, which gorm's
+			// statements (store.Open's callback) need: they send what the
+			// transaction queued first (later).
+			tx := c.Session(&gorm.Session{Context: context.WithValue(c.Statement.Context, txStateKey{}, st), NewDB: true})
 			return s.pgTx(ctx, conn, st, func() error { return run(tx, conn) })
 		})
 	} else {
@@ -300,7 +330,8 @@ type txConnKey struct{}
 // transaction, outside one a connection taken from the pool for fn alone.
 // Either is a database/sql Conn whose Raw hands over the driver's
 // connection (pgx stdlib.Conn); in a transaction it is the same session, so
-// what fn does is part of the transaction. PostgreSQL only.
+// what fn does is part of the transaction, and the statements the
+// transaction queued (later) are sent before fn runs. PostgreSQL only.
 //
 // While fn runs, Raw holds the driver connection, so fn must use only the
 // pgx connection and the context it is given: a store call with that
@@ -317,11 +348,25 @@ type txConnKey struct{}
 // connection holds no transaction and is discarded: after a panic its
 // state (a result half read) is unknown.
 func (s *Store) withPgx(ctx context.Context, fn func(ctx context.Context, c *pgx.Conn) error) error {
+	return s.onTxOrPool(ctx, false, fn)
+}
+
+// onTxOrPool is withPgx; takesPending says fn sends the statements its
+// transaction queued itself (readRows, with its own in one round trip),
+// otherwise they are sent before fn runs.
+func (s *Store) onTxOrPool(ctx context.Context, takesPending bool, fn func(ctx context.Context, c *pgx.Conn) error) error {
 	if ctx.Value(pgxBusyKey{}) != nil {
 		panic("store: a store call inside withPgx would wait for its own connection")
 	}
 	if conn, inTx := ctx.Value(txConnKey{}).(*sql.Conn); inTx {
-		_, err := s.rawPgx(ctx, conn, true, fn)
+		_, err := s.rawPgx(ctx, conn, true, func(ctx context.Context, c *pgx.Conn) error {
+			if !takesPending {
+				if err := s.sendPending(ctx, c); err != nil {
+					return err
+				}
+			}
+			return fn(ctx, c)
+		})
 		return err
 	}
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok || s.dialect != migrations.Postgres {

@@ -50,6 +50,9 @@ type API struct {
 	Clock      *Clock
 	Server     *httptest.Server
 	Statements *atomic.Int64
+	// RoundTrips counts the exchanges with PostgreSQL (store
+	// Options.CountRoundTrips); it stays 0 on SQLite.
+	RoundTrips *atomic.Int64
 }
 
 // APIOptions tune NewAPI.
@@ -75,8 +78,8 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	if len(o) > 0 {
 		opt = o[0]
 	}
-	counter := &atomic.Int64{}
-	st := NewStore(t, d, store.Options{CountStatements: counter})
+	counter, trips := &atomic.Int64{}, &atomic.Int64{}
+	st := NewStore(t, d, store.Options{CountStatements: counter, CountRoundTrips: trips})
 	key, err := oidcissuer.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +128,7 @@ func NewAPI(t testing.TB, d migrations.Dialect, o ...APIOptions) *API {
 	h = server.New(server.Deps{Config: cfg, Service: svc, Verifier: ver, Ready: st, Log: log, Limits: opt.Limits})
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &API{t: t, Store: st, Service: svc, Issuer: iss, Clock: clock, Server: srv, Statements: counter}
+	return &API{t: t, Store: st, Service: svc, Issuer: iss, Clock: clock, Server: srv, Statements: counter, RoundTrips: trips}
 }
 
 // Token mints a valid token for subject.
