@@ -122,7 +122,7 @@ func (r *queryResolver) LifecycleEvents(ctx context.Context, programmeID string,
 				ls = append(ls, l)
 			}
 		}
-		ms, err := r.learnersOut(ctx, sel, ls)
+		ms, err := r.learnersOut(ctx, sel, ls, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -117,16 +117,20 @@ func (r *queryResolver) Learners(ctx context.Context, programmeID string, organi
 		}
 		q.After = id
 	}
-	ls, more, err := r.Svc.Learners(ctx, q)
-	if err != nil {
-		return nil, err
-	}
 	edges := selected(ctx, fieldSelection(ctx), "LearnerConnection")["edges"]
-	nodes, err := r.learnersOut(ctx, selected(ctx, edges, "LearnerEdge")["node"], ls)
+	node := selected(ctx, edges, "LearnerEdge")["node"]
+	// The learners' decisions, when asked for, are read with them.
+	_, q.WithAcceptances = selected(ctx, node, "Learner")["acceptances"]
+	page, err := r.Svc.Learners(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	conn := &model.LearnerConnection{Edges: make([]*model.LearnerEdge, len(ls)), PageInfo: &model.PageInfo{HasNextPage: more}}
+	ls := page.Learners
+	nodes, err := r.learnersOut(ctx, node, ls, page.Acceptances)
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.LearnerConnection{Edges: make([]*model.LearnerEdge, len(ls)), PageInfo: &model.PageInfo{HasNextPage: page.More}}
 	es := make([]model.LearnerEdge, len(ls)) // one allocation for the page
 	for i, n := range nodes {
 		es[i] = model.LearnerEdge{Cursor: encodeIDCursor(n.ID), Node: n}

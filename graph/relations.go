@@ -93,26 +93,29 @@ func unique[T any](xs []T, key func(T) (string, bool)) []string {
 }
 
 // learnersOut wraps ls as read models with the relations sel asks for.
-func (r *Resolver) learnersOut(ctx context.Context, sel selections, ls []domain.Learner) ([]*model.Learner, error) {
+//
+// acc, when not nil, is the learners' decisions, read with them
+// (lifecycle LearnerQuery.WithAcceptances); nil: read here if selected.
+func (r *Resolver) learnersOut(ctx context.Context, sel selections, ls []domain.Learner, acc []domain.PolicyAcceptance) ([]*model.Learner, error) {
 	ms := make([]model.Learner, len(ls))
 	out := make([]*model.Learner, len(ls))
 	for i := range ls {
 		ms[i].Learner = ls[i]
 		out[i] = &ms[i]
 	}
-	return out, r.loadLearners(ctx, sel, out)
+	return out, r.loadLearners(ctx, sel, out, acc)
 }
 
 // learnerOut is learnersOut for one learner, selected by the current field.
 func (r *Resolver) learnerOut(ctx context.Context, l domain.Learner) (*model.Learner, error) {
-	out, err := r.learnersOut(ctx, fieldSelection(ctx), []domain.Learner{l})
+	out, err := r.learnersOut(ctx, fieldSelection(ctx), []domain.Learner{l}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return out[0], nil
 }
 
-func (r *Resolver) loadLearners(ctx context.Context, sel selections, ls []*model.Learner) error {
+func (r *Resolver) loadLearners(ctx context.Context, sel selections, ls []*model.Learner, acc []domain.PolicyAcceptance) error {
 	if len(ls) == 0 {
 		return nil
 	}
@@ -197,13 +200,16 @@ func (r *Resolver) loadLearners(ctx context.Context, sel selections, ls []*model
 		}
 	}
 	if sub, ok := want["acceptances"]; ok {
-		ids := make([]string, len(ls))
-		for i, l := range ls {
-			ids[i] = l.ID
-		}
-		as, err := r.Svc.AcceptancesByLearners(ctx, ids)
-		if err != nil {
-			return err
+		as := acc
+		if as == nil {
+			ids := make([]string, len(ls))
+			for i, l := range ls {
+				ids[i] = l.ID
+			}
+			var err error
+			if as, err = r.Svc.AcceptancesByLearners(ctx, ids); err != nil {
+				return err
+			}
 		}
 		// One slice holds every learner's decisions, each learner's
 		// together, in page order, and in the order they were made.

@@ -11,6 +11,7 @@ import (
 	"github.com/rollcall-dev/rollcall/internal/moodlesync"
 	"github.com/rollcall-dev/rollcall/internal/oidcissuer"
 	"github.com/rollcall-dev/rollcall/internal/testkit"
+	"github.com/rollcall-dev/rollcall/migrations"
 )
 
 const setupQuery = `query($id: ID!) { programme(id: $id) { name governingBodies { name } organisations { name domains { domain } accessGroups { name courses { lmsCourseId } } } } }`
@@ -124,9 +125,14 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 			// store's reference cache; the learners and their acceptances
 			// are read.
 			api.Statements.Store(0)
+			api.RoundTrips.Store(0)
 			api.MustDo(tok, q, map[string]any{"p": p.ID, "n": 50}, &struct{}{})
 			if warm := api.Statements.Load(); warm != 2 {
 				t.Fatalf("a warm page ran %d statements, want 2 (learners, acceptances)", warm)
+			}
+			// On PostgreSQL the two go in one batch (store ListLearners).
+			if trips, want := api.RoundTrips.Load(), map[migrations.Dialect]int64{migrations.Postgres: 1}[d]; trips != want {
+				t.Fatalf("a warm page took %d round trips, want %d", trips, want)
 			}
 			t.Logf("%s: %d statements for a cold page of 5 and of 50, 2 warm", d, small)
 		})

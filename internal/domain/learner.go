@@ -301,6 +301,9 @@ type LearnerFilter struct {
 	Search          string
 	AfterID         string
 	Limit           int
+	// WithAcceptances: the listed learners' policy decisions are read too,
+	// with them (store ListLearners).
+	WithAcceptances bool
 }
 
 // FeedPosition is a point in a programme's change feed (ordered by row ID).

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"slices"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/domain"
@@ -119,28 +120,31 @@ type LearnerQuery struct {
 	Search         string
 	First          int
 	After          string
+	// WithAcceptances: the page brings the learners' policy decisions,
+	// read with them (one round trip on PostgreSQL).
+	WithAcceptances bool
 }
 
 // Learners pages a programme's learners. Programme admins and the LMS see all;
 // an organisation admin sees their own organisation's, and asking for another
 // organisation is NOT_FOUND, not an empty page (CTL-10).
-func (s *Service) Learners(ctx context.Context, q LearnerQuery) ([]domain.Learner, bool, error) {
+func (s *Service) Learners(ctx context.Context, q LearnerQuery) (LearnersPage, error) {
 	a, err := s.Actor(ctx)
 	if err != nil {
-		return nil, false, err
+		return LearnersPage{}, err
 	}
 	p, err := s.Programme(ctx, q.ProgrammeID)
 	if err != nil {
-		return nil, false, err
+		return LearnersPage{}, err
 	}
 	if q.First <= 0 || q.First > 500 {
-		return nil, false, apperr.Invalid("first", "first must be between 1 and 500")
+		return LearnersPage{}, apperr.Invalid("first", "first must be between 1 and 500")
 	}
 	if q.After != "" && !validID(q.After) {
-		return nil, false, apperr.Invalid("after", "malformed cursor")
+		return LearnersPage{}, apperr.Invalid("after", "malformed cursor")
 	}
 	if len(q.Search) > 100 {
-		return nil, false, apperr.Invalid("search", "search is at most 100 characters")
+		return LearnersPage{}, apperr.Invalid("search", "search is at most 100 characters")
 	}
 	f := domain.LearnerFilter{ProgrammeID: p.ID, Statuses: q.Statuses, Search: q.Search, AfterID: q.After, Limit: q.First + 1}
 	full := a.Bootstrap || a.System || a.ProgrammeAdmin(p.ID) || a.HasRoleIn(p.ID, domain.RoleLMS)
@@ -159,10 +163,10 @@ func (s *Service) Learners(ctx context.Context, q LearnerQuery) ([]domain.Learne
 			o, err = s.readOrganisation(ctx, a, *q.OrganisationID)
 		}
 		if err != nil || o.ProgrammeID != p.ID {
-			return nil, false, notFound("organisation").WithField("organisationId")
+			return LearnersPage{}, notFound("organisation").WithField("organisationId")
 		}
 		if !full && !a.OrganisationAdmin(o.ID) {
-			return nil, false, notFound("organisation").WithField("organisationId")
+			return LearnersPage{}, notFound("organisation").WithField("organisationId")
 		}
 		f.OrganisationIDs = []string{o.ID}
 	case !full:
@@ -173,19 +177,31 @@ func (s *Service) Learners(ctx context.Context, q LearnerQuery) ([]domain.Learne
 			}
 		}
 		if len(own) == 0 {
-			return nil, false, apperr.Forbiddenf("your role cannot list learners")
+			return LearnersPage{}, apperr.Forbiddenf("your role cannot list learners")
 		}
 		f.OrganisationIDs = own
 	}
-	ls, err := s.st.ListLearners(ctx, f)
+	f.WithAcceptances = q.WithAcceptances
+	ls, acc, err := s.st.ListLearners(ctx, f)
 	if err != nil {
-		return nil, false, err
+		return LearnersPage{}, err
 	}
-	more := len(ls) > q.First
-	if more {
-		ls = ls[:q.First]
+	page := LearnersPage{Learners: ls, More: len(ls) > q.First, Acceptances: acc}
+	if page.More {
+		last := ls[q.First].ID // read to know there is more, not listed
+		page.Learners = ls[:q.First]
+		page.Acceptances = slices.DeleteFunc(acc, func(a domain.PolicyAcceptance) bool { return a.LearnerID == last })
 	}
-	return ls, more, s.shown(ctx, a, ls)
+	return page, s.shown(ctx, a, page.Learners)
+}
+
+// LearnersPage is a page of Learners: the learners, whether more follow,
+// and with LearnerQuery.WithAcceptances their policy decisions (as
+// AcceptancesByLearners gives them), read with them.
+type LearnersPage struct {
+	Learners    []domain.Learner
+	More        bool
+	Acceptances []domain.PolicyAcceptance
 }
 
 // AcceptancesByLearners backs Learner.acceptances: the learners'

@@ -774,21 +774,21 @@ func TestLearners_CTL10_OrgAdminSeesOnlyOwnOrganisation(t *testing.T) {
 		medwayAdmin := w.As("medway-admin")
 
 		// Asking for another organisation is refused, not an empty page.
-		_, _, err := w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.KCC.ID, First: 10})
+		_, err := w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.KCC.ID, First: 10})
 		wantCode(t, err, apperr.NotFound)
 		missing := "00000000-0000-0000-0000-000000000000"
-		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &missing, First: 10})
+		_, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &missing, First: 10})
 		wantCode(t, err, apperr.NotFound)
 
 		// Without an organisation: only Medway's.
-		ls, more, err := w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 100})
+		ls, more, err := pageOf(w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 100}))
 		if err != nil || more {
 			t.Fatalf("list: %v more=%v", err, more)
 		}
 		if got := lrnIDs(ls); !lrnSameSet(got, medwayIDs) {
 			t.Fatalf("Medway admin sees %v, want %v", got, medwayIDs)
 		}
-		ls, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.Medway.ID, First: 100})
+		ls, _, err = pageOf(w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.Medway.ID, First: 100}))
 		if err != nil || !lrnSameSet(lrnIDs(ls), medwayIDs) {
 			t.Fatalf("own organisation: %v %v", lrnIDs(ls), err)
 		}
@@ -797,7 +797,7 @@ func TestLearners_CTL10_OrgAdminSeesOnlyOwnOrganisation(t *testing.T) {
 		var paged []string
 		after := ""
 		for page := 0; ; page++ {
-			ls, more, err := w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2, After: after})
+			ls, more, err := pageOf(w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2, After: after}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -819,32 +819,32 @@ func TestLearners_CTL10_OrgAdminSeesOnlyOwnOrganisation(t *testing.T) {
 		if !sort.StringsAreSorted(paged) {
 			t.Fatalf("pages are not in ID order: %v", paged)
 		}
-		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2, After: "garbage"})
+		_, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2, After: "garbage"})
 		wantCode(t, err, apperr.BadUserInput)
-		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 0})
+		_, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 0})
 		wantCode(t, err, apperr.BadUserInput)
-		_, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 501})
+		_, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 501})
 		wantCode(t, err, apperr.BadUserInput)
 
 		// A programme admin sees everyone, and may narrow to one organisation.
-		ls, _, err = w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 100})
+		ls, _, err = pageOf(w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 100}))
 		if err != nil || !lrnSameSet(lrnIDs(ls), append(append([]string{}, kccIDs...), medwayIDs...)) {
 			t.Fatalf("programme admin: %v %v", lrnIDs(ls), err)
 		}
-		ls, _, err = w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.KCC.ID, First: 100})
+		ls, _, err = pageOf(w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, OrganisationID: &w.KCC.ID, First: 100}))
 		if err != nil || !lrnSameSet(lrnIDs(ls), kccIDs) {
 			t.Fatalf("programme admin, KCC only: %v %v", lrnIDs(ls), err)
 		}
 		// Search is within what the caller may see.
-		ls, _, err = w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, Search: "k0@", First: 100})
+		ls, _, err = pageOf(w.Service.Learners(medwayAdmin, lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, Search: "k0@", First: 100}))
 		if err != nil || len(ls) != 0 {
 			t.Fatalf("search leaked another organisation's learner: %v %v", lrnIDs(ls), err)
 		}
 		// Roles without learner access, and strangers.
 		w.Grant("auditor", domain.RoleAuditor, w.Programme.ID, nil, nil)
-		_, _, err = w.Service.Learners(w.As("auditor"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 10})
+		_, err = w.Service.Learners(w.As("auditor"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 10})
 		wantCode(t, err, apperr.Forbidden)
-		_, _, err = w.Service.Learners(w.As("stranger"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 10})
+		_, err = w.Service.Learners(w.As("stranger"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 10})
 		wantCode(t, err, apperr.NotFound)
 
 		// Single reads: another organisation's learner is NOT_FOUND, as a missing one.
@@ -930,3 +930,8 @@ func TestRetention_GEN1_LearnerSeesUntilWhenAndWhy(t *testing.T) {
 }
 
 func lrnPtr[T any](v T) *T { return &v }
+
+// pageOf is a page of Service.Learners as its learners and whether more follow.
+func pageOf(p lifecycle.LearnersPage, err error) ([]domain.Learner, bool, error) {
+	return p.Learners, p.More, err
+}

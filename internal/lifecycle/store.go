@@ -146,7 +146,7 @@ type Learners interface {
 	// TouchSignIn records a returning sign-in: no version, no event.
 	TouchSignIn(ctx context.Context, learnerID string, at time.Time) error
 	LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learner, error)
-	ListLearners(ctx context.Context, f domain.LearnerFilter) ([]domain.Learner, error)
+	ListLearners(ctx context.Context, f domain.LearnerFilter) ([]domain.Learner, []domain.PolicyAcceptance, error)
 	CreateIdentity(ctx context.Context, li domain.LearnerIdentity) error
 	IdentitiesByLearner(ctx context.Context, learnerID string) ([]domain.LearnerIdentity, error)
 	ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error)

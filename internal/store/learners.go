@@ -285,15 +285,80 @@ func (s *Store) LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learn
 	return mapRows(rows, learnerRow.domain), nil
 }
 
-// ListLearners pages learners in ID order (UUIDv7: creation order), keyset-paginated.
-func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]domain.Learner, error) {
+// ListLearners pages learners in ID order (UUIDv7: creation order),
+// keyset-paginated, and with f.WithAcceptances their policy decisions
+// (AcceptancesByLearners' order), otherwise nil.
+//
+// On PostgreSQL the decisions' statement goes with the learners', in one
+// pgx batch and one round trip on one connection: it selects the page's
+// learners again in a subquery, by the same conditions, so it does not wait
+// for the first statement's answer. The two statements see two snapshots
+// (READ COMMITTED), as two round trips did; a learner listed and changed
+// in between is shown with the decisions read a moment after, and a
+// decision of a learner the subquery finds but the page does not is left
+// out. SQLite reads the decisions after the learners.
+func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]domain.Learner, []domain.PolicyAcceptance, error) {
+	where, args, none := s.learnersWhere(f)
+	if none {
+		var acc []domain.PolicyAcceptance
+		if f.WithAcceptances {
+			acc = []domain.PolicyAcceptance{}
+		}
+		return []domain.Learner{}, acc, nil
+	}
+	// The limit is written into the text, not bound: with LIMIT $n PostgreSQL
+	// keeps planning the statement afresh on every execution (a tenth of a
+	// millisecond, as long as the query itself); with a constant it settles
+	// on the cached generic plan.
+	page := " ORDER BY id LIMIT " + strconv.Itoa(max(f.Limit, 0))
+	query := "SELECT " + learnerColumns + " FROM learners WHERE " + where + page
+	if !f.WithAcceptances {
+		ls, err := readAll(s, ctx, max(f.Limit, 0), query, args, (*learnerRow).fields, learnerRow.domain)
+		return ls, nil, err
+	}
+	if s.dialect != migrations.Postgres {
+		ls, err := readAll(s, ctx, max(f.Limit, 0), query, args, (*learnerRow).fields, learnerRow.domain)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids := make([]string, len(ls))
+		for i, l := range ls {
+			ids[i] = l.ID
+		}
+		acc, err := s.AcceptancesByLearners(ctx, ids)
+		return ls, acc, err
+	}
+	accQuery := "SELECT " + acceptanceColumns + " FROM policy_acceptances WHERE learner_id IN (SELECT id FROM learners WHERE " +
+		where + page + ") ORDER BY decided_at, id"
+	ls := make([]domain.Learner, 0, max(f.Limit, 0))
+	acc := make([]domain.PolicyAcceptance, 0, 2*max(f.Limit, 0))
+	var lr learnerRow
+	var ar acceptanceRow
+	err := s.readBatch(ctx, []batchRead{
+		{query, args, lr.fields(), func() { ls = append(ls, lr.domain()) }},
+		{accQuery, args, ar.fields(), func() { acc = append(acc, ar.domain()) }},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	listed := make(map[string]bool, len(ls))
+	for _, l := range ls {
+		listed[l.ID] = true
+	}
+	acc = slices.DeleteFunc(acc, func(a domain.PolicyAcceptance) bool { return !listed[a.LearnerID] })
+	return ls, acc, nil
+}
+
+// learnersWhere is ListLearners' condition and its arguments; none: no
+// learner can match.
+func (s *Store) learnersWhere(f domain.LearnerFilter) (where string, args []any, none bool) {
 	var sb strings.Builder
-	sb.WriteString("SELECT " + learnerColumns + " FROM learners WHERE programme_id = ?")
-	args := []any{f.ProgrammeID}
+	sb.WriteString("programme_id = ?")
+	args = []any{f.ProgrammeID}
 	if f.OrganisationIDs != nil {
 		cond, arg, none := s.anyID("organisation_id", f.OrganisationIDs)
 		if none {
-			return []domain.Learner{}, nil
+			return "", nil, true
 		}
 		sb.WriteString(" AND " + cond)
 		args = append(args, arg)
@@ -323,12 +388,7 @@ func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]dom
 		sb.WriteString(" AND id > ?")
 		args = append(args, f.AfterID)
 	}
-	// The limit is written into the text, not bound: with LIMIT $n PostgreSQL
-	// keeps planning the statement afresh on every execution (a tenth of a
-	// millisecond, as long as the query itself); with a constant it settles
-	// on the cached generic plan.
-	sb.WriteString(" ORDER BY id LIMIT " + strconv.Itoa(max(f.Limit, 0)))
-	return readAll(s, ctx, max(f.Limit, 0), sb.String(), args, (*learnerRow).fields, learnerRow.domain)
+	return sb.String(), args, false
 }
 
 func escapeLike(s string) string {

@@ -99,17 +99,57 @@ func listsReadBack(t *testing.T, d migrations.Dialect) {
 		}
 		return out
 	}
+	utc := func(as []domain.PolicyAcceptance) []domain.PolicyAcceptance {
+		for i := range as {
+			as[i].DecidedAt = as[i].DecidedAt.UTC()
+		}
+		return as
+	}
+	// withAcceptances: each list is also read with its learners' decisions
+	// (one round trip on PostgreSQL), which must be what
+	// AcceptancesByLearners gives for the learners listed.
+	withAcceptances := false
 	list := func(what string, f domain.LearnerFilter, want ...domain.Learner) []domain.Learner {
 		t.Helper()
-		f.ProgrammeID, f.Limit = w.p.ID, 10
-		got, err := st.ListLearners(ctx, f)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
+		if f.Limit == 0 {
+			f.Limit = 10
+		}
+		f.ProgrammeID = w.p.ID
+		got, acc, err := st.ListLearners(ctx, f)
+		if err != nil || acc != nil {
+			t.Fatalf("%s: %v, decisions %v without asking", what, err, acc)
 		}
 		if !reflect.DeepEqual(ids(got), ids(want)) {
 			t.Fatalf("%s: %v, want %v", what, ids(got), ids(want))
 		}
+		if withAcceptances {
+			f.WithAcceptances = true
+			with, acc, err := st.ListLearners(ctx, f)
+			if err != nil || !reflect.DeepEqual(ids(with), ids(want)) {
+				t.Fatalf("%s with the decisions: %v %v", what, ids(with), err)
+			}
+			sep, err := st.AcceptancesByLearners(ctx, ids(with))
+			if err != nil || acc == nil || !reflect.DeepEqual(utc(acc), utc(sep)) {
+				t.Fatalf("%s: decisions read with the page %+v, by the learners' IDs %+v (%v)", what, acc, sep, err)
+			}
+		}
 		return got
+	}
+	lists := func() {
+		t.Helper()
+		list("one organisation's admin", domain.LearnerFilter{OrganisationIDs: []string{w.org.ID}}, ann, bob)
+		list("a scope with an ID that is not a UUID", domain.LearnerFilter{OrganisationIDs: []string{"not-a-uuid", other.ID}}, cat)
+		list("a scope of nothing valid", domain.LearnerFilter{OrganisationIDs: []string{"not-a-uuid"}})
+		list("an empty scope", domain.LearnerFilter{OrganisationIDs: []string{}})
+		list("active only", domain.LearnerFilter{Statuses: []domain.LearnerStatus{domain.StatusActive}}, ann)
+		list("two statuses", domain.LearnerFilter{Statuses: []domain.LearnerStatus{domain.StatusPendingAcceptance, domain.StatusActive}}, ann, bob, cat)
+		list("a status twice", domain.LearnerFilter{Statuses: []domain.LearnerStatus{domain.StatusActive, "BOGUS", domain.StatusActive}}, ann)
+		list("a status that is none", domain.LearnerFilter{Statuses: []domain.LearnerStatus{"ACTIVE') OR ('1'='1"}})
+		list("scope and status", domain.LearnerFilter{OrganisationIDs: []string{w.org.ID}, Statuses: []domain.LearnerStatus{domain.StatusPendingAcceptance}}, bob)
+		list("after the first", domain.LearnerFilter{AfterID: ann.ID}, bob, cat)
+		list("search", domain.LearnerFilter{Search: "CAT"}, cat)
+		list("a page of one", domain.LearnerFilter{Limit: 1}, ann)
+		list("a page of two after the first", domain.LearnerFilter{AfterID: ann.ID, Limit: 2}, bob, cat)
 	}
 	all := list("every learner", domain.LearnerFilter{}, ann, bob, cat)
 	if g := all[0].AccessGroupID; g == nil || *g != staff.ID || all[1].AccessGroupID != nil || *all[2].AccessGroupID != crew.ID {
@@ -119,17 +159,7 @@ func listsReadBack(t *testing.T, d migrations.Dialect) {
 		all[0].Version != ann.Version || !all[0].CreatedAt.Equal(w.now) {
 		t.Fatalf("learners read back: %+v", all)
 	}
-	list("one organisation's admin", domain.LearnerFilter{OrganisationIDs: []string{w.org.ID}}, ann, bob)
-	list("a scope with an ID that is not a UUID", domain.LearnerFilter{OrganisationIDs: []string{"not-a-uuid", other.ID}}, cat)
-	list("a scope of nothing valid", domain.LearnerFilter{OrganisationIDs: []string{"not-a-uuid"}})
-	list("an empty scope", domain.LearnerFilter{OrganisationIDs: []string{}})
-	list("active only", domain.LearnerFilter{Statuses: []domain.LearnerStatus{domain.StatusActive}}, ann)
-	list("two statuses", domain.LearnerFilter{Statuses: []domain.LearnerStatus{domain.StatusPendingAcceptance, domain.StatusActive}}, ann, bob, cat)
-	list("a status twice", domain.LearnerFilter{Statuses: []domain.LearnerStatus{domain.StatusActive, "BOGUS", domain.StatusActive}}, ann)
-	list("a status that is none", domain.LearnerFilter{Statuses: []domain.LearnerStatus{"ACTIVE') OR ('1'='1"}})
-	list("scope and status", domain.LearnerFilter{OrganisationIDs: []string{w.org.ID}, Statuses: []domain.LearnerStatus{domain.StatusPendingAcceptance}}, bob)
-	list("after the first", domain.LearnerFilter{AfterID: ann.ID}, bob, cat)
-	list("search", domain.LearnerFilter{Search: "CAT"}, cat)
+	lists()
 
 	// Acceptances, in decision order, for the learners asked about.
 	pol := domain.Policy{ID: ctID(0x250), ProgrammeID: w.p.ID, Name: "Site", Type: domain.PolicySite, Audience: domain.AudienceAll, CreatedAt: w.now}
@@ -160,6 +190,14 @@ func listsReadBack(t *testing.T, d migrations.Dialect) {
 	}
 	if want := []domain.PolicyAcceptance{accs[1], accs[0]}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("acceptances: %+v, want %+v", got, want)
+	}
+	// The lists again, each with its learners' decisions; a page of one
+	// has its learner's only.
+	withAcceptances = true
+	lists()
+	if _, acc, err := st.ListLearners(ctx, domain.LearnerFilter{ProgrammeID: w.p.ID, Limit: 1, WithAcceptances: true}); err != nil ||
+		!reflect.DeepEqual(utc(acc), []domain.PolicyAcceptance{accs[1]}) {
+		t.Fatalf("a page of one with its decisions: %+v (%v), want Ann's", acc, err)
 	}
 
 	// The set-up lists.
@@ -210,8 +248,8 @@ func listsReadBack(t *testing.T, d migrations.Dialect) {
 	n.Store(0)
 	for what, read := range map[string]func() (int, error){
 		"learners": func() (int, error) {
-			ls, err := st.ListLearners(ctx, domain.LearnerFilter{ProgrammeID: w.p.ID, OrganisationIDs: nothing, Limit: 10})
-			return len(ls), err
+			ls, acc, err := st.ListLearners(ctx, domain.LearnerFilter{ProgrammeID: w.p.ID, OrganisationIDs: nothing, Limit: 10, WithAcceptances: true})
+			return len(ls) + len(acc), err
 		},
 		"acceptances": func() (int, error) { as, err := st.AcceptancesByLearners(ctx, nothing); return len(as), err },
 		"organisations": func() (int, error) {

@@ -264,3 +264,60 @@ func pgPlaceholders(query string) string {
 	}
 	return b.String()
 }
+
+// batchRead is one statement of readBatch: its rows are scanned into dest
+// (typed destinations only) and row is called after each.
+type batchRead struct {
+	query string
+	args  []any
+	dest  []any
+	row   func()
+}
+
+// readBatch runs reads that do not depend on one another's answers in one
+// round trip: one pgx batch on one connection (PostgreSQL only), each
+// statement counted. The result formats are pgx's own for each type (a
+// batch takes no QueryResultFormatsByOID, pgx conn.go SendBatch), so a
+// destination must be typed, never raw bytes. The batch runs on a context
+// without the request's values: pgx keeps a batch's context in the
+// connection until its next batch (pgTx).
+func (s *Store) readBatch(ctx context.Context, reads []batchRead) error {
+	if s.stmts != nil {
+		s.stmts.Add(int64(len(reads)))
+	}
+	bare, stop := valueless(ctx)
+	defer stop()
+	return translate(s.withPgx(ctx, func(_ context.Context, c *pgx.Conn) (err error) {
+		b := &pgx.Batch{}
+		for _, r := range reads {
+			b.Queue(pgPlaceholders(r.query), r.args...)
+		}
+		br := c.SendBatch(bare, b)
+		defer func() {
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		for _, r := range reads {
+			if err := readBatchRows(br, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+func readBatchRows(br pgx.BatchResults, r batchRead) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(r.dest...); err != nil {
+			return err
+		}
+		r.row()
+	}
+	return rows.Err()
+}
