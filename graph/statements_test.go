@@ -147,12 +147,15 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 // provider, the programme, the email's organisation and default group)
 // come from the store's cache once warm; the organisation is read again
 // inside the transaction (CTL-9). The learner by identity and the
-// identity's erasure are one statement (store.SignInLearner). On
-// PostgreSQL the learner's insert takes the email writers' lock in the same
-// statement, and the feed insert goes to the server with the COMMIT
-// (store/pgtx.go): 11 statements, BEGIN and COMMIT are 12 round trips.
-// The counts are the figures of docs/performance.md: a change that adds a
-// round trip to every first sign-in shows here.
+// identity's erasure are one statement (store.SignInLearner); the
+// programme's contract end comes from the cache. On PostgreSQL the
+// learner's insert takes the email writers' lock in the same statement, and
+// the statements nothing waits for travel with others (store/pgtx.go,
+// later): BEGIN with the learner by email, the organisation's lock with its
+// read, the audit entry and the feed insert with the COMMIT: 10 statements,
+// 8 round trips. The counts are the figures of docs/performance.md: a
+// change that adds a statement or a round trip to every first sign-in
+// shows here.
 func TestSignIn_FixedStatementCountFirstAndReturning(t *testing.T) {
 	want := map[string][2]int64{"postgres": {10, 1}, "sqlite": {9, 1}}
 	wantTrips := map[string][2]int64{"postgres": {8, 1}, "sqlite": {0, 0}}

@@ -94,7 +94,13 @@ func (s *Service) CreateLearner(ctx context.Context, organisationID string, in L
 		return domain.Learner{}, fromDomain(err)
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		if err := s.stillAdmitted(ctx, o.ID); err != nil {
+		// CTL-6 again, on what the transaction reads (the contract may
+		// have been ended since the cache was read).
+		if ended, err := s.stillAdmitted(ctx, o.ID); err != nil || ended {
+			if ended {
+				_, _, err = domain.NewLearner(l, domain.OriginAdmin, ended, now)
+				err = fromDomain(err)
+			}
 			return err
 		}
 		if err := s.st.CreateLearner(ctx, l); err != nil {
@@ -163,7 +169,7 @@ func (s *Service) UpdateLearner(ctx context.Context, learnerID string, in Learne
 						WithField("email").WithReason("MOVE_NEEDS_BOTH_ORGANISATIONS").WithRule("CTL-10")
 				}
 				details["movedFrom"], details["movedTo"] = c.L.OrganisationID, el.org.ID
-				if err := s.stillAdmitted(ctx, el.org.ID); err != nil {
+				if _, err := s.stillAdmitted(ctx, el.org.ID); err != nil { // a move: CTL-9 only
 					return err
 				}
 				if err := c.do(c.L.Move(el.org.ID, email, now)); err != nil {
@@ -397,7 +403,12 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		return rep, nil
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		if err := s.stillAdmitted(ctx, o.ID); err != nil {
+		// CTL-6 again, on what the transaction reads (above: the cache's).
+		if ended, err := s.stillAdmitted(ctx, o.ID); err != nil || ended {
+			if ended {
+				_, _, err = domain.NewLearner(domain.Learner{}, domain.OriginImport, ended, now)
+				err = fromDomain(err)
+			}
 			return err
 		}
 		// Each learner written comes with its feed event and audit entry.

@@ -118,7 +118,12 @@ func (s *Service) contractEnded(ctx context.Context, programmeID string) (bool, 
 }
 
 func contractOver(p domain.Programme, now time.Time) bool {
-	return p.Settings.ContractEndsAt != nil && !now.Before(*p.Settings.ContractEndsAt)
+	return contractEndPassed(p.Settings.ContractEndsAt, now)
+}
+
+// contractEndPassed: from the contract end on, nobody has access (CTL-6).
+func contractEndPassed(end *time.Time, now time.Time) bool {
+	return end != nil && !now.Before(*end)
 }
 
 // stampContract marks learners of a programme whose contract has ended, so

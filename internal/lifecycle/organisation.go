@@ -62,15 +62,20 @@ func (s *Service) manageOrganisation(ctx context.Context, a *domain.Actor, id st
 // or this transaction waits for the removal and refuses. What was read before
 // the transaction (the eligibility of an email, an admin's right) cannot
 // decide this.
-func (s *Service) stillAdmitted(ctx context.Context, orgID string) error {
-	o, err := s.st.GetOrganisationShared(ctx, orgID)
+//
+// It reports too whether the programme's contract has ended (CTL-6), read
+// in the same statement: a path that provisions a learner decides on it
+// (domain.NewLearner), whatever the reference cache said before the
+// transaction.
+func (s *Service) stillAdmitted(ctx context.Context, orgID string) (contractEnded bool, err error) {
+	o, end, err := s.st.GetOrganisationShared(ctx, orgID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if o.Status != domain.OrgAdmitted {
-		return apperr.Conflictf("the organisation has left the programme").WithReason("ORGANISATION_REMOVED").WithRule("CTL-9")
+		return false, apperr.Conflictf("the organisation has left the programme").WithReason("ORGANISATION_REMOVED").WithRule("CTL-9")
 	}
-	return nil
+	return contractEndPassed(end, s.clock()), nil
 }
 
 // OrganisationsByProgrammes is the batch read behind Programme.organisations.

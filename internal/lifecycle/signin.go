@@ -207,16 +207,7 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 	var refused *domain.Learner
 	actor := &domain.Actor{ID: ActorIDFor(id.Issuer, id.Subject)}
 	given, family := tokenNames(id)
-	// Read before the transaction, through the reference cache, as
-	// createLearner does: inside it the programme is read from the
-	// database (a round trip) and takes no lock that would make that read
-	// any fresher. CTL-6 holds either way: a learner of an ended contract
-	// is stamped (stampContract) and swept.
-	ended, err := s.contractEnded(ctx, el.org.ProgrammeID)
-	if err != nil {
-		return out, nil, err
-	}
-	err = s.st.InTx(ctx, func(ctx context.Context) error {
+	err := s.st.InTx(ctx, func(ctx context.Context) error {
 		existing, err := s.st.LearnerByEmail(ctx, el.email.String())
 		switch apperr.CodeOf(err) {
 		case "":
@@ -256,6 +247,14 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 		default:
 			return err
 		}
+		// CTL-9, and CTL-6 read in the same statement.
+		ended, err := s.stillAdmitted(ctx, el.org.ID)
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.Conflict {
+				return errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
+			}
+			return err
+		}
 		email := el.email.String()
 		l, events, err := domain.NewLearner(domain.Learner{ID: newID(), ProgrammeID: el.org.ProgrammeID, OrganisationID: el.org.ID,
 			Email: &email, LastSignInAt: &now, IdentityLinkedAt: &now}, domain.OriginSignIn, ended, now)
@@ -269,12 +268,6 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 			l.AccessGroupID = ptr(el.group)
 		}
 		applyNames(&l, id)
-		if err := s.stillAdmitted(ctx, el.org.ID); err != nil {
-			if apperr.CodeOf(err) == apperr.Conflict {
-				return errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
-			}
-			return err
-		}
 		if err := s.st.CreateLearner(ctx, l); err != nil {
 			return err
 		}
@@ -393,7 +386,7 @@ func (s *Service) refreshSignIn(ctx context.Context, prov domain.IdentityProvide
 			}
 			if el.org.ID != cur.OrganisationID {
 				// CTL-9: not into an organisation removed meanwhile.
-				if err := s.stillAdmitted(ctx, el.org.ID); err != nil {
+				if _, err := s.stillAdmitted(ctx, el.org.ID); err != nil { // a move, not a new learner: CTL-9 only
 					if apperr.CodeOf(err) == apperr.Conflict {
 						return errNoSignIn.WithReason("DOMAIN_NOT_ELIGIBLE").WithRule("CTL-3")
 					}

@@ -61,7 +61,7 @@ type Organisations interface {
 	// transaction holding the organisation's lock shared to its end
 	// (SetOrganisationStatus takes it exclusively: a removal waits for it,
 	// or it for the removal); NOT_FOUND when missing.
-	GetOrganisationShared(ctx context.Context, id string) (domain.Organisation, error)
+	GetOrganisationShared(ctx context.Context, id string) (domain.Organisation, *time.Time, error)
 	OrganisationByName(ctx context.Context, programmeID, name string) (domain.Organisation, error)
 	OrganisationsByProgrammes(ctx context.Context, programmeIDs []string, only []string) ([]domain.Organisation, error)
 	OrganisationsByIDs(ctx context.Context, ids []string) ([]domain.Organisation, error)

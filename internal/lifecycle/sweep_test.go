@@ -1025,3 +1025,60 @@ func TestSweep_CTL6_DecidesOnTheContractEndInTheDatabaseNotACachedOne(t *testing
 		}
 	})
 }
+
+// Nobody is provisioned from the contract end (CTL-6): a first sign-in, an
+// admin's createLearner and an import decide on the contract end their own
+// transaction reads (with the organisation, CTL-9), not on the reference
+// cache. Here the cache still holds a running contract when the end is
+// brought forward behind the store's back, as another replica would.
+func TestProvisioning_CTL6_DecidesOnTheContractEndInTheDatabaseNotACachedOne(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st)
+		w.RegisterProvider(w.KCC.ID, testkit.KCCIssuer)
+		ctx := context.Background()
+		if p, err := st.GetProgramme(ctx, w.Programme.ID); err != nil || contractEndedAt(p, w.Clock.Now()) {
+			t.Fatalf("cached read: the contract should still run: %+v %v", p.Settings.ContractEndsAt, err)
+		}
+		ended := w.Clock.Now().Add(-time.Hour)
+		if _, err := st.SQL().Exec(testkit.Rebind(st.Dialect(), `UPDATE programmes SET contract_ends_at = ? WHERE id = ?`), ended, w.Programme.ID); err != nil {
+			t.Fatal(err)
+		}
+		refused := func(what string, err error) {
+			t.Helper()
+			ae, ok := apperr.As(err)
+			if !ok || ae.Rule != "CTL-6" {
+				t.Fatalf("%s after the contract end: %v (reason %q, rule %q), want a CTL-6 refusal", what, err, reasonOf(ae), ruleOf(ae))
+			}
+		}
+		_, err := w.Service.SignIn(ctx, domain.Identity{Issuer: testkit.KCCIssuer, Subject: "late", Email: "late@kent.gov.uk",
+			EmailVerified: true, GivenName: "Lee", FamilyName: "Ate"})
+		refused("a first sign-in", err)
+		_, err = w.Service.CreateLearner(w.As("kcc-admin"), w.KCC.ID, lifecycle.LearnerInput{Email: "later@kent.gov.uk", GivenName: "Lee", FamilyName: "Ater"})
+		refused("createLearner", err)
+		_, err = w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, []lifecycle.ImportRow{{Email: "latest@kent.gov.uk", GivenName: "Lee", FamilyName: "Atest"}}, false, true)
+		refused("importLearners", err)
+		for _, email := range []string{"late@kent.gov.uk", "later@kent.gov.uk", "latest@kent.gov.uk"} {
+			if _, err := st.LearnerByEmail(ctx, email); apperr.CodeOf(err) != apperr.NotFound {
+				t.Fatalf("%s was provisioned after the contract end (%v)", email, err)
+			}
+		}
+	})
+}
+
+func contractEndedAt(p domain.Programme, now time.Time) bool {
+	return p.Settings.ContractEndsAt != nil && !now.Before(*p.Settings.ContractEndsAt)
+}
+
+func reasonOf(e *apperr.Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Reason
+}
+
+func ruleOf(e *apperr.Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Rule
+}

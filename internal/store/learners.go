@@ -290,13 +290,14 @@ func (s *Store) LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learn
 // (AcceptancesByLearners' order), otherwise nil.
 //
 // On PostgreSQL the decisions' statement goes with the learners', in one
-// pgx batch and one round trip on one connection: it selects the page's
-// learners again in a subquery, by the same conditions, so it does not wait
-// for the first statement's answer. The two statements see two snapshots
-// (READ COMMITTED), as two round trips did; a learner listed and changed
-// in between is shown with the decisions read a moment after, and a
-// decision of a learner the subquery finds but the page does not is left
-// out. SQLite reads the decisions after the learners.
+// pgx batch and one round trip on one connection (readBatch): it selects
+// the page's learners again in a subquery, by the same conditions, so it
+// does not wait for the first statement's answer, and both read one
+// snapshot, so the subquery finds exactly the page's learners (a learner
+// who accepted a policy between two READ COMMITTED statements would have
+// left a page of pending learners' subquery, and been shown without their
+// decisions). SQLite reads the decisions after the learners, its one
+// writer at a time aside.
 func (s *Store) ListLearners(ctx context.Context, f domain.LearnerFilter) ([]domain.Learner, []domain.PolicyAcceptance, error) {
 	where, args, none := s.learnersWhere(f)
 	if none {

@@ -28,7 +28,9 @@ import (
 // takes, is then held only while PostgreSQL runs the insert and the commit,
 // not while the service waits for a core to send COMMIT after the insert's
 // answer: on a busy machine that wait was most of the time the lock was
-// held, and every writer of the programme queued behind it.
+// held, and every writer of the programme queued behind it. The other
+// statements nothing waits for (BEGIN itself, a lock, an audit entry) go
+// the same way, with the transaction's next statement (later).
 //
 // gorm's statements run on the same connection (a database/sql Conn, gorm
 // Connection), so they are part of the transaction; database/sql does not
@@ -56,7 +58,7 @@ func onPgx(conn *sql.Conn, f func(c *pgx.Conn) error) error {
 
 // pgTx runs fn inside a transaction on conn; st collects the feed events
 // fn appended, which go with the COMMIT.
-func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func() error) (err error) {
+func (s *Store) pgTx(ctx, bare context.Context, conn *sql.Conn, st *txState, fn func() error) (err error) {
 	// BEGIN and COMMIT run on a context that is cancelled with ctx but holds
 	// none of its values. pgx keeps contexts in the connection (pgconn
 	// PgConn): a simple-protocol statement's in multiResultReader and
@@ -66,11 +68,13 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 	// on the request's context kept the request (an import's decoded rows
 	// included) in every pooled connection's pipeline for good. A COMMIT
 	// alone goes by the simple protocol, which replaces the first two; a
-	// COMMIT with feed rows is a pipeline, which replaces the last two, and
-	// multiResultReader then holds the transaction's last statement without
-	// arguments (BEGIN, unless fn ran one) until the connection's next.
-	bare, stop := valueless(ctx)
-	defer stop()
+	// COMMIT with feed rows or queued statements is a pipeline, which
+	// replaces the last two, and multiResultReader then holds the
+	// connection's last statement without arguments (the reset's ping when
+	// the connection was taken, a BEGIN sent alone, a statement of fn's)
+	// until its next: bare too (InTx takes the connection on it), or fn's.
+	// The same holds for the statements queued (later), sent on bare.
+	//
 	// BEGIN goes with the transaction's first statement (later).
 	st.conn, st.bare, st.pending = conn, bare, []pendingStmt{{sql: "begin"}}
 	open := true
@@ -89,6 +93,9 @@ func (s *Store) pgTx(ctx context.Context, conn *sql.Conn, st *txState, fn func()
 		return err
 	}
 	return onPgx(conn, func(c *pgx.Conn) error {
+		if st.broken != nil {
+			return st.broken // never committed: endFailed rolls back
+		}
 		want := byte('T') // in a transaction
 		if !st.sent {
 			want = 'I' // BEGIN not sent yet: it goes with the COMMIT
@@ -285,6 +292,11 @@ type pendingStmt struct {
 // conflicts would otherwise put the row's values in PostgreSQL's log, see
 // nopii.go) runs at once.
 func (s *Store) later(ctx context.Context, query string, args ...any) bool {
+	if ctx.Value(pgxBusyKey{}) != nil {
+		// Queued inside withPgx, it would be sent after the statements
+		// of fn that it must come before.
+		panic("store: a store call inside withPgx would wait for its own connection")
+	}
 	st, ok := ctx.Value(txStateKey{}).(*txState)
 	if !ok || !st.pg || st.ended {
 		return false
@@ -312,12 +324,24 @@ func (s *Store) sendPendingWith(ctx context.Context, c *pgx.Conn, then *pgx.Queu
 	if !ok || !st.pg || st.ended || len(st.pending) == 0 {
 		return nil, nil
 	}
+	if err := txUsable(ctx); err != nil {
+		return nil, err
+	}
 	pending := st.pending
 	st.pending, st.sent = nil, true
+	// A failure here may leave BEGIN unsent (pgx refused an argument, or
+	// a preparation failed, before anything ran) or the transaction
+	// aborted: either way nothing more may run in it (broken).
+	fail := func(err error) error {
+		st.broken = err
+		return err
+	}
 	if then == nil && len(pending) == 1 && len(pending[0].args) == 0 {
 		// BEGIN alone: the simple protocol, as pgx's own Begin.
-		_, err := c.Exec(st.bare, pending[0].sql)
-		return nil, err
+		if _, err := c.Exec(st.bare, pending[0].sql); err != nil {
+			return nil, fail(err)
+		}
+		return nil, nil
 	}
 	b := &pgx.Batch{}
 	for _, p := range pending {
@@ -332,13 +356,29 @@ func (s *Store) sendPendingWith(ctx context.Context, c *pgx.Conn, then *pgx.Queu
 	for range pending {
 		if _, err := br.Exec(); err != nil {
 			_ = br.Close()
-			return nil, err
+			return nil, fail(err)
 		}
 	}
 	if then == nil {
-		return nil, br.Close()
+		if err := br.Close(); err != nil {
+			return nil, fail(err)
+		}
+		return nil, nil
 	}
 	return br, nil
+}
+
+// txUsable is why no statement may run in ctx's transaction now: its
+// context is done (database/sql's Tx refused so, Tx.grabConn), or sending
+// its queued statements failed (txState.broken).
+func txUsable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if st, ok := ctx.Value(txStateKey{}).(*txState); ok && st.broken != nil {
+		return st.broken
+	}
+	return nil
 }
 
 // sendPendingAlone sends ctx's transaction's queued statements before a

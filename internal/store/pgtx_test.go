@@ -361,20 +361,28 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 	type key struct{}
 	cases := []struct {
 		name string
+		idle bool // the connection idle for more than a second first: pgx's reset pings it
 		fn   func(ctx context.Context) error
 	}{
-		{"with feed rows", func(ctx context.Context) error {
+		{"with feed rows", false, func(ctx context.Context) error {
 			if err := st.CreateLearner(ctx, newLearner(w, ctID(0x580), "jo@org.example")); err != nil {
 				return err
 			}
 			return st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: ctID(0x580), Type: domain.EventProvisioned,
 				LearnerVersion: 1, OccurredAt: w.now}})
 		}},
-		{"a read that carried BEGIN, then COMMIT alone", func(ctx context.Context) error {
+		{"a read that carried BEGIN, then COMMIT alone", false, func(ctx context.Context) error {
 			_, err := st.GetOrganisation(ctx, w.org.ID)
 			return err
 		}},
-		{"after a statement without arguments", func(ctx context.Context) error {
+		{"a read that carried BEGIN and an audit entry with the COMMIT, on a connection idle a second", true, func(ctx context.Context) error {
+			if _, err := st.GetOrganisation(ctx, w.org.ID); err != nil {
+				return err
+			}
+			return st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &w.p.ID, ActorID: "test", Action: "test.idle",
+				TargetType: "learner", TargetID: "t", OccurredAt: w.now})
+		}},
+		{"after a statement without arguments", false, func(ctx context.Context) error {
 			return st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
 				_, err := c.Exec(ctx, "SELECT 1")
 				return err
@@ -383,6 +391,9 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.idle {
+				time.Sleep(1100 * time.Millisecond) // pgx stdlib Conn.ResetSession pings after 1 s
+			}
 			freed := make(chan struct{})
 			func() {
 				big := new([1 << 20]byte)
@@ -472,7 +483,7 @@ func TestPgTx_INV5_QueuedStatementsGoWithTheNextOneInOrder(t *testing.T) {
 			return err
 		}},
 		{"an organisation's lock, then its read: one round trip", 2, func(ctx context.Context) error {
-			_, err := st.GetOrganisationShared(ctx, w.org.ID)
+			_, _, err := st.GetOrganisationShared(ctx, w.org.ID)
 			return err
 		}},
 	}
@@ -519,7 +530,7 @@ func TestPgTx_CTL9_AQueuedLockIsHeldBeforeTheNextStatementReads(t *testing.T) {
 	read := make(chan domain.Organisation, 1)
 	go func() {
 		_ = st.InTx(ctx, func(ctx context.Context) error {
-			o, err := st.GetOrganisationShared(ctx, w.org.ID)
+			o, _, err := st.GetOrganisationShared(ctx, w.org.ID)
 			if err != nil {
 				t.Error(err)
 			}
@@ -538,5 +549,80 @@ func TestPgTx_CTL9_AQueuedLockIsHeldBeforeTheNextStatementReads(t *testing.T) {
 	}
 	if o := <-read; o.Status != domain.OrgRemoved {
 		t.Fatalf("read %s after the removal committed, want %s", o.Status, domain.OrgRemoved)
+	}
+}
+
+// INV-5: when the statements a transaction queued cannot be sent (here an
+// argument pgx cannot encode, refused before it goes to the server),
+// nothing more runs in that transaction: a later statement and the COMMIT
+// fail, rather than run without it (an audit entry or a lock silently
+// dropped) or outside any transaction. Queued after BEGIN went, the
+// statement is refused before anything of its batch is written, and the
+// connection is rolled back and kept; queued with BEGIN, pgx has written
+// BEGIN when it refuses the next one and closes the connection (pgconn
+// Pipeline.Close with requests unsynchronised).
+func TestPgTx_INV5_QueuedStatementsThatCannotBeSentStopTheTransaction(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		beganFirst bool
+	}{{"queued after BEGIN went", true}, {"queued with BEGIN", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			st, other, w, _ := pgtxWorld(t)
+			pid := backendPID(t, st)
+			err := st.InTx(context.Background(), func(ctx context.Context) error {
+				if c.beganFirst {
+					if _, err := st.GetOrganisation(ctx, w.org.ID); err != nil {
+						return err
+					}
+				}
+				if !st.Later(ctx, `SELECT CAST(? AS int)`, make(chan int)) {
+					t.Fatal("not queued in a PostgreSQL transaction")
+				}
+				if _, err := st.GetOrganisation(ctx, w.org.ID); err == nil {
+					t.Error("a read sent with a statement pgx cannot encode succeeded")
+				}
+				if err := st.CreateLearner(ctx, newLearner(w, ctID(0x590), "kim@org.example")); err == nil {
+					t.Error("a write after the queue failed ran")
+				}
+				return nil // the errors dropped: the COMMIT must still refuse
+			})
+			if err == nil {
+				t.Fatal("InTx reported success for a transaction whose queued statement was never sent")
+			}
+			if ok, _ := committed(t, other, w, "kim@org.example"); ok {
+				t.Fatal("a write after the failed queue was committed")
+			}
+			stillUsable(t, st, other, w, ctID(0x591), "lee@org.example")
+			if after := backendPID(t, st); c.beganFirst && after != pid {
+				t.Fatalf("the pool's connection was replaced (backend %d, then %d)", pid, after)
+			}
+		})
+	}
+}
+
+// A read through pgx in a transaction whose context was cancelled fails
+// with the cancellation before anything is sent, as gorm's statements do,
+// and the connection is rolled back and kept, not broken off mid-statement.
+func TestPgTx_INV5_ACancelledReadIsNotSent(t *testing.T) {
+	st, other, w, l := pgtxWorld(t)
+	pid := backendPID(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	err := st.InTx(ctx, func(ctx context.Context) error {
+		if _, err := st.GetLearner(ctx, l.ID, true); err != nil {
+			return err
+		}
+		cancel()
+		_, err := st.GetLearner(ctx, l.ID, true)
+		if !errors.Is(err, context.Canceled) || store.Unreachable(err) {
+			t.Errorf("a read after the cancellation: %v, want the cancellation", err)
+		}
+		return err
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("InTx: %v, want the cancellation", err)
+	}
+	stillUsable(t, st, other, w, ctID(0x592), "max@org.example")
+	if after := backendPID(t, st); after != pid {
+		t.Fatalf("the pool's connection was replaced (backend %d, then %d)", pid, after)
 	}
 }

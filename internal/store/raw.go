@@ -97,8 +97,10 @@ func (a pgArray) Value() (driver.Value, error) { return a.v, nil }
 // another), so the same prepared statement and the same plans. The result
 // formats are the ones stdlib asks for (databaseSQLResultFormats): binary
 // for intrinsic types, text for the rest, so raw bytes are the text
-// database/sql gave as sql.RawBytes. The statement counts once and its
-// errors are translated, as queryRows's.
+// database/sql gave as sql.RawBytes; except when the statement goes in one
+// batch with what its transaction queued (later), which takes pgx's own
+// formats, so only a read without raw bytes goes so. The statement counts
+// once and its errors are translated, as queryRows's.
 func (s *Store) readRows(ctx context.Context, query string, args []any, dest []any, row func() error) error {
 	if s.dialect != migrations.Postgres {
 		return queryRows(s.db(ctx), query, args, func(r *sql.Rows) error {
@@ -276,34 +278,58 @@ type batchRead struct {
 
 // readBatch runs reads that do not depend on one another's answers in one
 // round trip: one pgx batch on one connection (PostgreSQL only), each
-// statement counted. The result formats are pgx's own for each type (a
-// batch takes no QueryResultFormatsByOID, pgx conn.go SendBatch), so a
-// destination must be typed, never raw bytes. The batch runs on a context
-// without the request's values: pgx keeps a batch's context in the
-// connection until its next batch (pgTx).
+// statement counted. Outside a transaction they read one snapshot: the
+// batch begins a REPEATABLE READ, READ ONLY transaction and commits it (a
+// later statement must not see a row an earlier one did not, or miss one
+// it saw); inside one, they run in it. The result formats are pgx's own
+// for each type (a batch takes no QueryResultFormatsByOID, pgx conn.go
+// SendBatch), so a destination must be typed, never raw bytes. The batch
+// runs on a context without the request's values: pgx keeps a batch's
+// context in the connection until its next batch (pgTx).
 func (s *Store) readBatch(ctx context.Context, reads []batchRead) error {
 	if s.stmts != nil {
 		s.stmts.Add(int64(len(reads)))
 	}
+	_, inTx := ctx.Value(txConnKey{}).(*sql.Conn)
 	bare, stop := valueless(ctx)
 	defer stop()
 	return translate(s.withPgx(ctx, func(_ context.Context, c *pgx.Conn) (err error) {
 		b := &pgx.Batch{}
+		if !inTx {
+			b.Queue("begin isolation level repeatable read, read only")
+		}
 		for _, r := range reads {
 			b.Queue(pgPlaceholders(r.query), r.args...)
+		}
+		if !inTx {
+			b.Queue("commit")
 		}
 		br := c.SendBatch(bare, b)
 		defer func() {
 			if cerr := br.Close(); err == nil {
 				err = cerr
 			}
+			if !inTx && c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
+				// A read failed: the server skipped the COMMIT. Ended
+				// here, or pgx's stdlib drops the connection when it is
+				// next taken (ResetSession).
+				_, _ = c.Exec(bare, "rollback")
+			}
 		}()
+		if !inTx {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
 		for _, r := range reads {
 			if err := readBatchRows(br, r); err != nil {
 				return err
 			}
 		}
-		return nil
+		if !inTx {
+			_, err = br.Exec()
+		}
+		return err
 	}))
 }
 

@@ -121,6 +121,9 @@ func (organisationRow) TableName() string { return "organisations" }
 // statements, docs/performance.md).
 const organisationColumns = "id, programme_id, name, kind, status, created_at, admitted_at, removed_at"
 
+// organisationColumnsO is organisationColumns of the organisations o.
+const organisationColumnsO = "o.id, o.programme_id, o.name, o.kind, o.status, o.created_at, o.admitted_at, o.removed_at"
+
 func (r *organisationRow) fields() []any {
 	return []any{&r.ID, &r.ProgrammeID, &r.Name, &r.Kind, &r.Status, &r.CreatedAt, &r.AdmittedAt, &r.RemovedAt}
 }

@@ -134,11 +134,25 @@ func (s *Store) GetOrganisation(ctx context.Context, id string) (domain.Organisa
 // every first sign-in of an organisation takes it, and row share locks taken
 // by many transactions at once are written into the row (MultiXacts), which
 // cost first sign-ins a fifth of their rate.
-func (s *Store) GetOrganisationShared(ctx context.Context, id string) (domain.Organisation, error) {
+//
+// It also returns the organisation's programme's contract end, read in the
+// same statement: a learner is written in that transaction only while the
+// contract runs (CTL-6), decided on what the transaction reads itself, not
+// on the reference cache, for the price of a join.
+func (s *Store) GetOrganisationShared(ctx context.Context, id string) (domain.Organisation, *time.Time, error) {
 	if err := s.organisationLock(ctx, id, false); err != nil {
-		return domain.Organisation{}, err
+		return domain.Organisation{}, nil, err
 	}
-	return s.GetOrganisation(ctx, id)
+	type row struct {
+		o   organisationRow
+		end *time.Time
+	}
+	r, err := readOne(s, ctx, "SELECT "+organisationColumnsO+", p.contract_ends_at FROM organisations o JOIN programmes p ON p.id = o.programme_id WHERE o.id = ?",
+		[]any{id}, func(r *row) []any { return append(r.o.fields(), &r.end) }, func(r row) row { return r })
+	if err != nil {
+		return domain.Organisation{}, nil, err
+	}
+	return r.o.domain(), utcp(r.end), nil
 }
 
 func (s *Store) organisationLock(ctx context.Context, id string, exclusive bool) error {
@@ -523,7 +537,12 @@ func (s *Store) AppendAudit(ctx context.Context, e domain.AuditEntry) error {
 		}
 		details = string(b)
 	}
-	args := []any{e.ProgrammeID, e.ActorID, e.Action, e.TargetType, e.TargetID, e.Reason, details, e.OccurredAt.UTC()}
+	var programme *string // a copy: a queued statement's arguments are read when it is sent
+	if e.ProgrammeID != nil {
+		programme = new(string)
+		*programme = *e.ProgrammeID
+	}
+	args := []any{programme, e.ActorID, e.Action, e.TargetType, e.TargetID, e.Reason, details, e.OccurredAt.UTC()}
 	if s.later(ctx, auditInsert, args...) {
 		return nil // with the transaction's next statement (pgtx.go)
 	}

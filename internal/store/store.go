@@ -63,7 +63,9 @@ type Options struct {
 	// CountRoundTrips, when set on PostgreSQL, is incremented for every
 	// exchange with the server: a statement, or a batch of them sent
 	// together (roundTrips). Not counted: a statement's preparation on a
-	// connection's first use of it.
+	// connection's first use of it, pgx's clean-up of statements evicted
+	// from its cache, COPY, and database/sql's reset ping of a connection
+	// idle for a second.
 	CountRoundTrips *atomic.Int64
 	MaxOpenConns    int
 	// OnEventsCommitted, when set, is told how many feed events a transaction
@@ -152,7 +154,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// next one (later) go first, in a round trip of their own: a statement
 	// gorm sends cannot carry them.
 	done := func(d *gorm.DB) {
-		if err := d.Statement.Context.Err(); err != nil {
+		if err := txUsable(d.Statement.Context); err != nil {
 			_ = d.AddError(err)
 		} else if err := s.sendPendingAlone(d.Statement.Context); err != nil {
 			_ = d.AddError(translate(err))
@@ -224,6 +226,10 @@ type txState struct {
 	bare    context.Context
 	pending []pendingStmt
 	sent    bool
+	// broken: sending queued statements failed, so BEGIN may never have
+	// run, or the transaction is aborted: every later statement, and the
+	// COMMIT, fail with this error rather than run outside a transaction.
+	broken error
 }
 
 type txStateKey struct{}
@@ -286,7 +292,18 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if s.dialect == migrations.Postgres {
 		// On a connection of its own, so that withPgx reaches the same
 		// session (gorm Connection), begun and ended by pgTx (pgtx.go).
-		err = s.gdb.WithContext(ctx).Connection(func(c *gorm.DB) error {
+		// The connection is taken on a context without the request's
+		// values, as BEGIN and COMMIT run (pgTx): database/sql resets a
+		// pooled connection with the context that takes it, and pgx's
+		// reset pings one idle for a second (stdlib Conn.ResetSession), a
+		// simple-protocol statement whose context the connection keeps
+		// until its next (pgconn multiResultReader). gorm's statements in
+		// the transaction run on ctx, whose cancellation a statement sees
+		// at once (store.Open's callback); bare's follows it a moment
+		// later (context.AfterFunc).
+		bare, stop := valueless(ctx)
+		defer stop()
+		err = s.gdb.WithContext(bare).Connection(func(c *gorm.DB) error {
 			conn, ok := c.Statement.ConnPool.(*sql.Conn)
 			if !ok {
 				return fmt.Errorf("store: gorm's connection is a %T, not a database/sql Conn", c.Statement.ConnPool)
@@ -297,8 +314,8 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 			// Its context carries the transaction's state, which gorm's
 			// statements (store.Open's callback) need: they send what the
 			// transaction queued first (later).
-			tx := c.Session(&gorm.Session{Context: context.WithValue(c.Statement.Context, txStateKey{}, st), NewDB: true})
-			return s.pgTx(ctx, conn, st, func() error { return run(tx, conn) })
+			tx := c.Session(&gorm.Session{Context: context.WithValue(ctx, txStateKey{}, st), NewDB: true})
+			return s.pgTx(ctx, bare, conn, st, func() error { return run(tx, conn) })
 		})
 	} else {
 		err = s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return run(tx, nil) })
@@ -359,6 +376,9 @@ func (s *Store) onTxOrPool(ctx context.Context, takesPending bool, fn func(ctx c
 		panic("store: a store call inside withPgx would wait for its own connection")
 	}
 	if conn, inTx := ctx.Value(txConnKey{}).(*sql.Conn); inTx {
+		if err := txUsable(ctx); err != nil {
+			return err // before anything is sent, as database/sql's Tx did
+		}
 		_, err := s.rawPgx(ctx, conn, true, func(ctx context.Context, c *pgx.Conn) error {
 			if !takesPending {
 				if err := s.sendPending(ctx, c); err != nil {
