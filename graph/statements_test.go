@@ -148,7 +148,7 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 // come from the store's cache once warm; the organisation is read again
 // inside the transaction (CTL-9). The learner by identity and the
 // identity's erasure are one statement (store.SignInLearner); the
-// programme's contract end comes from the cache. On PostgreSQL the
+// programme's contract end is read with the organisation. On PostgreSQL the
 // learner's insert takes the email writers' lock in the same statement, and
 // the statements nothing waits for travel with others (store/pgtx.go,
 // later): BEGIN with the learner by email, the organisation's lock with its

@@ -292,8 +292,9 @@ func (s *Store) LearnersByIDs(ctx context.Context, ids []string) ([]domain.Learn
 // On PostgreSQL the decisions' statement goes with the learners', in one
 // pgx batch and one round trip on one connection (readBatch): it selects
 // the page's learners again in a subquery, by the same conditions, so it
-// does not wait for the first statement's answer, and both read one
-// snapshot, so the subquery finds exactly the page's learners (a learner
+// does not wait for the first statement's answer, and outside a
+// transaction both read one snapshot, so the subquery finds exactly the
+// page's learners (a learner
 // who accepted a policy between two READ COMMITTED statements would have
 // left a page of pending learners' subquery, and been shown without their
 // decisions). SQLite reads the decisions after the learners, its one

@@ -603,12 +603,19 @@ func TestPgTx_INV5_QueuedStatementsThatCannotBeSentStopTheTransaction(t *testing
 // A read through pgx in a transaction whose context was cancelled fails
 // with the cancellation before anything is sent, as gorm's statements do,
 // and the connection is rolled back and kept, not broken off mid-statement.
+// An audit entry is queued before it, so the read would go in a batch on
+// the transaction's value-free context, whose cancellation follows the
+// request's a moment later.
 func TestPgTx_INV5_ACancelledReadIsNotSent(t *testing.T) {
 	st, other, w, l := pgtxWorld(t)
 	pid := backendPID(t, st)
 	ctx, cancel := context.WithCancel(context.Background())
 	err := st.InTx(ctx, func(ctx context.Context) error {
 		if _, err := st.GetLearner(ctx, l.ID, true); err != nil {
+			return err
+		}
+		if err := st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &w.p.ID, ActorID: "test", Action: "test.cancelled",
+			TargetType: "learner", TargetID: l.ID, OccurredAt: w.now}); err != nil {
 			return err
 		}
 		cancel()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -313,7 +314,9 @@ func (s *Store) readBatch(ctx context.Context, reads []batchRead) error {
 				// A read failed: the server skipped the COMMIT. Ended
 				// here, or pgx's stdlib drops the connection when it is
 				// next taken (ResetSession).
-				_, _ = c.Exec(bare, "rollback")
+				rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // as endFailed: bare may be done
+				_, _ = c.Exec(rctx, "rollback")
+				cancel()
 			}
 		}()
 		if !inTx {

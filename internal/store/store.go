@@ -301,6 +301,12 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 		// the transaction run on ctx, whose cancellation a statement sees
 		// at once (store.Open's callback); bare's follows it a moment
 		// later (context.AfterFunc).
+		if err := ctx.Err(); err != nil {
+			// bare's cancellation follows ctx's a moment later: without
+			// this, a connection's reset ping could be cut mid-way and a
+			// healthy connection closed.
+			return err
+		}
 		bare, stop := valueless(ctx)
 		defer stop()
 		err = s.gdb.WithContext(bare).Connection(func(c *gorm.DB) error {
