@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -934,4 +935,38 @@ func lrnPtr[T any](v T) *T { return &v }
 // pageOf is a page of Service.Learners as its learners and whether more follow.
 func pageOf(p lifecycle.LearnersPage, err error) ([]domain.Learner, bool, error) {
 	return p.Learners, p.More, err
+}
+
+// CTL-5, CTL-10: a page of learners asked for with their policy decisions
+// brings the decisions of the learners it lists and of no other, the one
+// read past the page's end to know there is more included, in the order
+// AcceptancesByLearners gives them.
+func TestLearners_CTL5_CTL10_APageBringsItsOwnLearnersDecisionsOnly(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st).WithPolicies()
+		for _, name := range []string{"ana", "ben", "cai"} {
+			w.Active(name)
+		}
+		page, err := w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2, WithAcceptances: true})
+		if err != nil || len(page.Learners) != 2 || !page.More {
+			t.Fatalf("first page of two: %d learners, more %v, %v", len(page.Learners), page.More, err)
+		}
+		ids := lrnIDs(page.Learners)
+		want, err := w.Service.AcceptancesByLearners(w.As("kc"), ids)
+		if err != nil || len(want) != 4 {
+			t.Fatalf("the two learners' decisions read apart: %d, %v (want 4)", len(want), err)
+		}
+		if len(page.Acceptances) != len(want) {
+			t.Fatalf("the page brought %d decisions, want the listed learners' %d", len(page.Acceptances), len(want))
+		}
+		for i, a := range page.Acceptances {
+			if a.ID != want[i].ID || !slices.Contains(ids, a.LearnerID) {
+				t.Fatalf("decision %d: %s of learner %s, want %s of one of %v", i, a.ID, a.LearnerID, want[i].ID, ids)
+			}
+		}
+		plain, err := w.Service.Learners(w.As("kc"), lifecycle.LearnerQuery{ProgrammeID: w.Programme.ID, First: 2})
+		if err != nil || plain.Acceptances != nil {
+			t.Fatalf("a page not asked for decisions brought %v (%v)", plain.Acceptances, err)
+		}
+	})
 }
