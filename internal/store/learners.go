@@ -527,16 +527,25 @@ func (s *Store) RevokeStaleAcceptance(ctx context.Context, programmeID string, b
 }
 
 // ExistingEmails returns which of the emails already belong to a learner.
+//
+// Through readRows, so that on PostgreSQL it runs on a connection that keeps
+// nothing of the request (onTxOrPool): an import's request holds every row
+// it decoded. PostgreSQL takes each batch as one text[] argument; SQLite
+// as a list of parameters, 5,000 at most (its limit is 32,766).
 func (s *Store) ExistingEmails(ctx context.Context, emails []string) (map[string]bool, error) {
 	out := map[string]bool{}
+	var e string
 	for start := 0; start < len(emails); start += 5000 {
-		end := min(start+5000, len(emails))
-		var found []string
-		if err := s.db(ctx).Model(&learnerRow{}).Where("email IN ?", emails[start:end]).Pluck("email", &found).Error; err != nil {
-			return nil, translate(err)
+		batch := emails[start:min(start+5000, len(emails))]
+		cond, arg := "email = ANY(?::text[])", any(batch)
+		if s.dialect != migrations.Postgres {
+			cond = "email IN ?"
 		}
-		for _, e := range found {
+		if err := s.readRows(ctx, "SELECT email FROM learners WHERE "+cond, []any{arg}, []any{&e}, func() error {
 			out[e] = true
+			return nil
+		}); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -360,33 +360,46 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 	st, _, w, _ := pgtxWorld(t)
 	type key struct{}
 	cases := []struct {
-		name string
-		idle bool // the connection idle for more than a second first: pgx's reset pings it
-		fn   func(ctx context.Context) error
+		name   string
+		idle   bool // the connection idle for more than a second first: pgx's reset pings it
+		pooled bool // fn runs outside a transaction, on pooled connections
+		fn     func(ctx context.Context) error
 	}{
-		{"with feed rows", false, func(ctx context.Context) error {
+		{"with feed rows", false, false, func(ctx context.Context) error {
 			if err := st.CreateLearner(ctx, newLearner(w, ctID(0x580), "jo@org.example")); err != nil {
 				return err
 			}
 			return st.AppendEvents(ctx, []domain.Event{{ProgrammeID: w.p.ID, LearnerID: ctID(0x580), Type: domain.EventProvisioned,
 				LearnerVersion: 1, OccurredAt: w.now}})
 		}},
-		{"a read that carried BEGIN, then COMMIT alone", false, func(ctx context.Context) error {
+		{"a read that carried BEGIN, then COMMIT alone", false, false, func(ctx context.Context) error {
 			_, err := st.GetOrganisation(ctx, w.org.ID)
 			return err
 		}},
-		{"a read that carried BEGIN and an audit entry with the COMMIT, on a connection idle a second", true, func(ctx context.Context) error {
+		{"a read that carried BEGIN and an audit entry with the COMMIT, on a connection idle a second", true, false, func(ctx context.Context) error {
 			if _, err := st.GetOrganisation(ctx, w.org.ID); err != nil {
 				return err
 			}
 			return st.AppendAudit(ctx, domain.AuditEntry{ProgrammeID: &w.p.ID, ActorID: "test", Action: "test.idle",
 				TargetType: "learner", TargetID: "t", OccurredAt: w.now})
 		}},
-		{"after a statement without arguments", false, func(ctx context.Context) error {
+		{"after a statement without arguments", false, false, func(ctx context.Context) error {
 			return st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
 				_, err := c.Exec(ctx, "SELECT 1")
 				return err
 			})
+		}},
+		{"a read outside a transaction", false, true, func(ctx context.Context) error {
+			_, err := st.GetOrganisation(ctx, w.org.ID)
+			return err
+		}},
+		{"a read outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {
+			_, err := st.GetOrganisation(ctx, w.org.ID)
+			return err
+		}},
+		{"a page of learners with their decisions outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {
+			_, _, err := st.ListLearners(ctx, domain.LearnerFilter{ProgrammeID: w.p.ID, Limit: 10, WithAcceptances: true})
+			return err
 		}},
 	}
 	for _, c := range cases {
@@ -398,7 +411,12 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 			func() {
 				big := new([1 << 20]byte)
 				runtime.AddCleanup(big, func(ch chan struct{}) { close(ch) }, freed)
-				if err := st.InTx(context.WithValue(context.Background(), key{}, big), c.fn); err != nil {
+				ctx := context.WithValue(context.Background(), key{}, big)
+				run := func(ctx context.Context) error { return st.InTx(ctx, c.fn) }
+				if c.pooled {
+					run = c.fn
+				}
+				if err := run(ctx); err != nil {
 					t.Fatal(err)
 				}
 			}()
@@ -411,7 +429,7 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 				case <-time.After(20 * time.Millisecond):
 				}
 			}
-			t.Fatal("the request's context is still reachable after its transaction committed")
+			t.Fatal("the request's context is still reachable after its statements ended")
 		})
 	}
 }

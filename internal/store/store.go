@@ -405,12 +405,25 @@ func (s *Store) onTxOrPool(ctx context.Context, takesPending bool, fn func(ctx c
 	// its own statements: pgx's stdlib driver returns driver.ErrBadConn for
 	// such an error (pgx v5.11 stdlib/sql.go, Conn.QueryContext and
 	// ExecContext), and database/sql then retries on a new connection.
+	//
+	// The connection is taken, and fn run, on a context without the
+	// caller's values, as a transaction's are (InTx): pgx keeps the context
+	// of a connection's last statement in the connection until its next
+	// (pgconn's resultReader and multiResultReader; the reset ping of one
+	// idle for a second, stdlib Conn.ResetSession), so an idle pooled
+	// connection would otherwise hold the request that used it last, with
+	// everything it decoded (TestPgTx_TheConnectionKeepsNothingOfTheRequest).
+	if err := ctx.Err(); err != nil {
+		return err // bare's cancellation follows ctx's a moment later
+	}
+	bare, stop := valueless(ctx)
+	defer stop()
 	for attempt := 0; ; attempt++ {
-		c, err := s.sqlDB.Conn(ctx)
+		c, err := s.sqlDB.Conn(bare)
 		if err != nil {
 			return err
 		}
-		retry, err := s.rawPgx(ctx, c, false, fn)
+		retry, err := s.rawPgx(bare, c, false, fn)
 		_ = c.Close() // back to the pool; nothing if Raw discarded it
 		if !retry || attempt > 0 {
 			return err
