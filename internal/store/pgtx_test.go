@@ -651,3 +651,53 @@ func TestPgTx_INV5_ACancelledReadIsNotSent(t *testing.T) {
 		t.Fatalf("the pool's connection was replaced (backend %d, then %d)", pid, after)
 	}
 }
+
+// Outside a transaction, a batch of reads begins a read-only transaction of
+// its own (one snapshot) and commits it in the same round trip. When one of
+// its reads fails, PostgreSQL skips the COMMIT: the store rolls back, so the
+// pool's connection is kept, outside any transaction, not dropped when next
+// taken (pgx stdlib Conn.ResetSession) nor left in a failed one.
+func TestReadBatch_INV5_AFailedReadRollsBackAndKeepsTheConnection(t *testing.T) {
+	st, other, w, _ := pgtxWorld(t)
+	pid := backendPID(t, st)
+	ctx := context.Background()
+	got, err := st.ReadBatch(ctx, "SELECT 1", "SELECT 2")
+	if err != nil || len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("a batch of two reads: %v, %v; want [1 2]", got, err)
+	}
+	if _, err := st.ReadBatch(ctx, "SELECT 1", "SELECT 1/0"); err == nil {
+		t.Fatal("a batch with a division by zero succeeded")
+	}
+	if err := st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		if s := c.PgConn().TxStatus(); s != 'I' {
+			t.Errorf("the connection's transaction status after the failed batch is %q, want 'I' (idle, outside a transaction)", s)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if after := backendPID(t, st); after != pid {
+		t.Fatalf("the pool's connection was replaced (backend %d, then %d)", pid, after)
+	}
+	stillUsable(t, st, other, w, ctID(0x5a0), "una@org.example")
+}
+
+// A read outside a transaction on a context already cancelled fails with
+// the cancellation before a connection is taken (its context without the
+// request's values is cancelled a moment later, and a reset ping cut
+// mid-way would close a healthy connection).
+func TestPgTx_INV5_ACancelledPooledReadIsNotSent(t *testing.T) {
+	st, other, w, _ := pgtxWorld(t)
+	time.Sleep(1100 * time.Millisecond) // the connection will be pinged when next taken (stdlib Conn.ResetSession)
+	pid := backendPID(t, st)
+	time.Sleep(1100 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := st.GetOrganisation(ctx, w.org.ID); !errors.Is(err, context.Canceled) || store.Unreachable(err) {
+		t.Fatalf("a read on a cancelled context: %v, want the cancellation", err)
+	}
+	if after := backendPID(t, st); after != pid {
+		t.Fatalf("the pool's connection was replaced (backend %d, then %d)", pid, after)
+	}
+	stillUsable(t, st, other, w, ctID(0x5a1), "val@org.example")
+}
