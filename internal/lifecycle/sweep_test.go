@@ -1057,6 +1057,12 @@ func TestProvisioning_CTL6_DecidesOnTheContractEndInTheDatabaseNotACachedOne(t *
 		refused("createLearner", err)
 		_, err = w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, []lifecycle.ImportRow{{Email: "latest@kent.gov.uk", GivenName: "Lee", FamilyName: "Atest"}}, false, true)
 		refused("importLearners", err)
+		// The cache still says the contract runs, so the three refusals
+		// came from the database's contract end, not from a cache entry
+		// that had expired (refCacheTTL, 10 s) and been read again.
+		if p, err := st.GetProgramme(ctx, w.Programme.ID); err != nil || contractEndedAt(p, w.Clock.Now()) {
+			t.Fatalf("the cached programme was read again before the checks ended (%v): they did not tell the database from the cache", err)
+		}
 		for _, email := range []string{"late@kent.gov.uk", "later@kent.gov.uk", "latest@kent.gov.uk"} {
 			if _, err := st.LearnerByEmail(ctx, email); apperr.CodeOf(err) != apperr.NotFound {
 				t.Fatalf("%s was provisioned after the contract end (%v)", email, err)
