@@ -268,10 +268,7 @@ func (s *Service) provision(ctx context.Context, prov domain.IdentityProvider, e
 			l.AccessGroupID = ptr(el.group)
 		}
 		applyNames(&l, id)
-		if err := s.st.CreateLearner(ctx, l); err != nil {
-			return err
-		}
-		if err := s.st.CreateIdentity(ctx, domain.LearnerIdentity{ID: newID(), LearnerID: l.ID, Issuer: id.Issuer,
+		if err := s.st.CreateLearnerWithIdentity(ctx, l, domain.LearnerIdentity{ID: newID(), LearnerID: l.ID, Issuer: id.Issuer,
 			Subject: id.Subject, CreatedAt: now}); err != nil {
 			return err
 		}

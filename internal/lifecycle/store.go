@@ -139,6 +139,9 @@ type Grants interface {
 // writes what the transitions left.
 type Learners interface {
 	CreateLearner(ctx context.Context, l domain.Learner) error
+	// CreateLearnerWithIdentity: CreateLearner and CreateIdentity of its
+	// identity in one (one round trip on PostgreSQL).
+	CreateLearnerWithIdentity(ctx context.Context, l domain.Learner, li domain.LearnerIdentity) error
 	GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error)
 	LearnerByEmail(ctx context.Context, email string) (domain.Learner, error)
 	LearnerByIdentity(ctx context.Context, issuer, subject string) (domain.Learner, error)

@@ -6,6 +6,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -108,6 +109,34 @@ func TestContract_Learners(t *testing.T) {
 		if got, err := st.LearnerByIdentity(ctx, "https://idp.example", "ann"); err != nil || got.ID != l.ID {
 			t.Fatalf("LearnerByIdentity: %+v %v", got, err)
 		}
+
+		// A learner and its identity in one: both, or on a conflict of
+		// either, neither (the first sign-in's write).
+		withID := func(n byte, email, subject string) (domain.Learner, domain.LearnerIdentity) {
+			id := fmt.Sprintf("01900000-0000-7000-8000-0000000001%02x", n)
+			x, _, err := domain.NewLearner(domain.Learner{ID: id, ProgrammeID: w.p.ID, OrganisationID: w.org.ID, Email: &email},
+				domain.OriginSignIn, false, w.now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return x, domain.LearnerIdentity{ID: fmt.Sprintf("01900000-0000-7000-8000-0000000002%02x", n), LearnerID: id,
+				Issuer: "https://idp.example", Subject: subject, CreatedAt: w.now}
+		}
+		cat, catID := withID(1, "cat@org.example", "cat")
+		if err := st.CreateLearnerWithIdentity(ctx, cat, catID); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.LearnerByIdentity(ctx, "https://idp.example", "cat"); err != nil || got.ID != cat.ID {
+			t.Fatalf("LearnerByIdentity after CreateLearnerWithIdentity: %+v %v", got, err)
+		}
+		dan, danID := withID(2, "cat@org.example", "dan")
+		wantCode(t, "CreateLearnerWithIdentity with a taken email", st.CreateLearnerWithIdentity(ctx, dan, danID), apperr.Conflict)
+		_, err = st.LearnerByIdentity(ctx, "https://idp.example", "dan")
+		wantCode(t, "the identity of a learner refused for its email", err, apperr.NotFound)
+		eve, eveID := withID(3, "eve@org.example", "cat")
+		wantCode(t, "CreateLearnerWithIdentity with a taken identity", st.CreateLearnerWithIdentity(ctx, eve, eveID), apperr.Conflict)
+		_, err = st.LearnerByEmail(ctx, "eve@org.example")
+		wantCode(t, "a learner refused for its identity", err, apperr.NotFound)
 
 		// A second learner may not take the first one's email.
 		other := "bob@org.example"

@@ -193,6 +193,37 @@ func (s *Store) CreateLearner(ctx context.Context, l domain.Learner) error {
 	return nil
 }
 
+// CreateLearnerWithIdentity writes a new learner and the identity it signed
+// in with, both or neither: CONFLICT when the email or the identity belongs
+// to another learner. On PostgreSQL one statement (CreateLearner's, the
+// identity's insert taking the learner's ID from its RETURNING), so a first
+// sign-in pays one round trip for both. Neither insert raises a unique
+// violation (nopii.go): each does nothing on a conflict, and no identity row
+// written means a conflict of either, whose learner, if written, goes with
+// the transaction's rollback (its own, when the caller has none).
+func (s *Store) CreateLearnerWithIdentity(ctx context.Context, l domain.Learner, li domain.LearnerIdentity) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		if s.dialect != migrations.Postgres || li.LearnerID != l.ID {
+			if err := s.CreateLearner(ctx, l); err != nil {
+				return err
+			}
+			return s.CreateIdentity(ctx, li)
+		}
+		r := toLearnerRow(l)
+		res := s.db(ctx).Exec(`WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(?)),
+			n AS (INSERT INTO learners (`+learnerColumns+`) SELECT ?`+strings.Repeat(", ?", len(r.values())-1)+` FROM l ON CONFLICT DO NOTHING RETURNING id)
+			INSERT INTO learner_identities (id, learner_id, issuer, subject, created_at) SELECT ?, n.id, ?, ?, ? FROM n ON CONFLICT DO NOTHING`,
+			append(append([]any{emailWritersLock}, r.values()...), li.ID, li.Issuer, li.Subject, li.CreatedAt.UTC())...)
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return errAlreadyExists()
+		}
+		return nil
+	})
+}
+
 // GetLearner reads a learner; forUpdate locks the row for the transaction so
 // concurrent changes to one learner serialise and versions stay monotonic.
 func (s *Store) GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error) {
