@@ -152,8 +152,9 @@ func TestLearnersPage_FixedStatementCountWhateverThePageSize(t *testing.T) {
 // learner's insert takes the email writers' lock in the same statement, and
 // the statements nothing waits for travel with others (store/pgtx.go,
 // later): BEGIN with the learner by email, the organisation's lock with its
-// read, the audit entry and the feed insert with the COMMIT: 10 statements,
-// 8 round trips. The counts are the figures of docs/performance.md: a
+// read, the audit entry and the feed insert with the COMMIT; the identity's
+// insert is written in the learner's (store.CreateLearnerWithIdentity): 9
+// statements, 7 round trips. The counts are the figures of docs/performance.md: a
 // change that adds a statement or a round trip to every first sign-in
 // shows here.
 func TestSignIn_FixedStatementCountFirstAndReturning(t *testing.T) {

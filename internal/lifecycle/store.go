@@ -140,7 +140,9 @@ type Grants interface {
 type Learners interface {
 	CreateLearner(ctx context.Context, l domain.Learner) error
 	// CreateLearnerWithIdentity: CreateLearner and CreateIdentity of its
-	// identity in one (one round trip on PostgreSQL).
+	// identity in one (one round trip on PostgreSQL), both or neither. In
+	// the caller's transaction a CONFLICT may leave the learner written
+	// until it rolls back: the caller must return it, not go on.
 	CreateLearnerWithIdentity(ctx context.Context, l domain.Learner, li domain.LearnerIdentity) error
 	GetLearner(ctx context.Context, id string, forUpdate bool) (domain.Learner, error)
 	LearnerByEmail(ctx context.Context, email string) (domain.Learner, error)

@@ -701,3 +701,31 @@ func TestPgTx_INV5_ACancelledPooledReadIsNotSent(t *testing.T) {
 	}
 	stillUsable(t, st, other, w, ctID(0x5a1), "val@org.example")
 }
+
+// A pooled read whose context ends after its connection is taken but before
+// anything is sent fails with the context's error, once: pgx calls that
+// error safe to retry (pgconn contextAlreadyDoneError), but the connection
+// is healthy, so it is kept, and the read is not run again on another.
+func TestPgTx_INV5_APooledReadCancelledBeforeItIsSentKeepsItsConnection(t *testing.T) {
+	st, other, w, _ := pgtxWorld(t)
+	pid := backendPID(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := 0
+	err := st.WithPgx(ctx, func(ctx context.Context, c *pgx.Conn) error {
+		runs++
+		cancel()
+		<-ctx.Done() // the context without the caller's values follows a moment later
+		_, err := c.Exec(ctx, "SELECT 1")
+		return err
+	})
+	if !errors.Is(err, context.Canceled) || store.Unreachable(err) {
+		t.Fatalf("a read cancelled before it was sent: %v, want the cancellation", err)
+	}
+	if runs != 1 {
+		t.Fatalf("the read ran %d times, want once", runs)
+	}
+	if after := backendPID(t, st); after != pid {
+		t.Fatalf("the pool's connection was replaced (backend %d, then %d)", pid, after)
+	}
+	stillUsable(t, st, other, w, ctID(0x5a2), "wyn@org.example")
+}

@@ -286,15 +286,19 @@ type batchRead struct {
 // for each type (a batch takes no QueryResultFormatsByOID, pgx conn.go
 // SendBatch), so a destination must be typed, never raw bytes. The batch
 // runs on a context without the request's values: pgx keeps a batch's
-// context in the connection until its next batch (pgTx).
+// context in the connection until its next batch (pgTx). Outside a
+// transaction the context withPgx gives is such a one (onTxOrPool).
 func (s *Store) readBatch(ctx context.Context, reads []batchRead) error {
 	if s.stmts != nil {
 		s.stmts.Add(int64(len(reads)))
 	}
 	_, inTx := ctx.Value(txConnKey{}).(*sql.Conn)
-	bare, stop := valueless(ctx)
-	defer stop()
-	return translate(s.withPgx(ctx, func(_ context.Context, c *pgx.Conn) (err error) {
+	return translate(s.withPgx(ctx, func(bare context.Context, c *pgx.Conn) (err error) {
+		if inTx {
+			var stop func()
+			bare, stop = valueless(ctx)
+			defer stop()
+		}
 		b := &pgx.Batch{}
 		if !inTx {
 			b.Queue("begin isolation level repeatable read, read only")

@@ -432,8 +432,8 @@ func (s *Store) onTxOrPool(ctx context.Context, takesPending bool, fn func(ctx c
 }
 
 // rawPgx runs fn on conn's pgx connection (withPgx); retry reports, on a
-// pooled connection, an error pgx says is safe to retry, for which the
-// connection was discarded.
+// pooled connection, an error pgx says is safe to retry (other than the
+// context's end), for which the connection was discarded.
 func (s *Store) rawPgx(ctx context.Context, conn *sql.Conn, inTx bool, fn func(ctx context.Context, c *pgx.Conn) error) (retry bool, err error) {
 	var panicked any
 	var failed error
@@ -447,7 +447,7 @@ func (s *Store) rawPgx(ctx context.Context, conn *sql.Conn, inTx bool, fn func(c
 				err = fmt.Errorf("store: the connection failed: %s", err.Error())
 			case !inTx && panicked != nil:
 				err = driver.ErrBadConn
-			case !inTx && err != nil && pgconn.SafeToRetry(err):
+			case !inTx && err != nil && pgconn.SafeToRetry(err) && !contextEnded(err):
 				failed, retry, err = err, true, driver.ErrBadConn
 			}
 		}()
@@ -464,6 +464,14 @@ func (s *Store) rawPgx(ctx context.Context, conn *sql.Conn, inTx bool, fn func(c
 		err = failed
 	}
 	return retry, err
+}
+
+// contextEnded reports an error that is a context's end. pgx calls one
+// met before anything was sent safe to retry (pgconn
+// contextAlreadyDoneError), but its connection is sound: it is kept, and
+// the statement is not run again on another.
+func contextEnded(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // pgxBusyKey marks the context withPgx gives its function.
