@@ -357,7 +357,7 @@ func TestPgTx_CreateLearnerHoldsTheEmailWritersLockAndWritesEveryColumn(t *testi
 // without, after a statement with no arguments (the import's last, which
 // pgx sends by the simple protocol).
 func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
-	st, _, w, _ := pgtxWorld(t)
+	st, _, w, l := pgtxWorld(t)
 	type key struct{}
 	cases := []struct {
 		name   string
@@ -395,6 +395,18 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 		}},
 		{"a read outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {
 			_, err := st.GetOrganisation(ctx, w.org.ID)
+			return err
+		}},
+		{"a statement of gorm's outside a transaction", false, true, func(ctx context.Context) error {
+			_, err := st.IdentitiesByLearner(ctx, l.ID)
+			return err
+		}},
+		{"a statement of gorm's outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {
+			_, err := st.IdentitiesByLearner(ctx, l.ID)
+			return err
+		}},
+		{"a read of gorm's rows outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {
+			_, err := st.FeedHead(ctx, w.p.ID, w.now)
 			return err
 		}},
 		{"a page of learners with their decisions outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {

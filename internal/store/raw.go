@@ -25,6 +25,17 @@ import (
 // argument substituted; for a 1,000-row INSERT that rendering costs more
 // CPU than the statement itself. Rows() skips the recorder.
 func queryRows(db *gorm.DB, query string, args []any, scan func(*sql.Rows) error) error {
+	if ctx := db.Statement.Context; ctx != nil && ctx.Value(txStateKey{}) == nil {
+		// Outside a transaction, on a context without the request's values
+		// until its rows are closed (store.Open's callbacks, which leave
+		// gorm's Row processor alone).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		bare, stop := valueless(ctx)
+		defer stop()
+		db = db.WithContext(bare)
+	}
 	rows, err := db.Raw(query, args...).Rows()
 	if err != nil {
 		return translate(err)

@@ -160,13 +160,43 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 			_ = d.AddError(translate(err))
 		}
 	}
+	// Outside a transaction on PostgreSQL, a statement of gorm's takes its
+	// pooled connection and runs on a context without the request's
+	// values, as the store's reads through pgx do (onTxOrPool): pgx keeps
+	// the context of a connection's last statement, and of database/sql's
+	// reset ping, in the connection until its next. The request's context
+	// is put back once the statement is done, for any statement gorm chains
+	// after it. Not for gorm's Row processor (Raw(…).Rows(), Row()): its
+	// rows are read after the callbacks, and database/sql closes them when
+	// their context ends.
+	const origCtx = "rollcall:ctx"
+	detach := func(d *gorm.DB) {
+		done(d)
+		ctx := d.Statement.Context
+		if d.Error != nil || dialect != migrations.Postgres || ctx.Value(txStateKey{}) != nil {
+			return
+		}
+		bare, stop := valueless(ctx)
+		d.Statement.Context = bare
+		d.InstanceSet(origCtx, func() { d.Statement.Context = ctx; stop() })
+	}
+	reattach := func(d *gorm.DB) {
+		if back, ok := d.InstanceGet(origCtx); ok {
+			back.(func())()
+		}
+	}
 	cb := gdb.Callback()
-	_ = cb.Create().Before("gorm:create").Register("rollcall:done", done)
-	_ = cb.Query().Before("gorm:query").Register("rollcall:done", done)
-	_ = cb.Update().Before("gorm:update").Register("rollcall:done", done)
-	_ = cb.Delete().Before("gorm:delete").Register("rollcall:done", done)
+	_ = cb.Create().Before("gorm:create").Register("rollcall:done", detach)
+	_ = cb.Query().Before("gorm:query").Register("rollcall:done", detach)
+	_ = cb.Update().Before("gorm:update").Register("rollcall:done", detach)
+	_ = cb.Delete().Before("gorm:delete").Register("rollcall:done", detach)
 	_ = cb.Row().Before("gorm:row").Register("rollcall:done", done)
-	_ = cb.Raw().Before("gorm:raw").Register("rollcall:done", done)
+	_ = cb.Raw().Before("gorm:raw").Register("rollcall:done", detach)
+	_ = cb.Create().After("gorm:create").Register("rollcall:reattach", reattach)
+	_ = cb.Query().After("gorm:query").Register("rollcall:reattach", reattach)
+	_ = cb.Update().After("gorm:update").Register("rollcall:reattach", reattach)
+	_ = cb.Delete().After("gorm:delete").Register("rollcall:reattach", reattach)
+	_ = cb.Raw().After("gorm:raw").Register("rollcall:reattach", reattach)
 	if s.stmts != nil {
 		counter := func(*gorm.DB) { s.stmts.Add(1) }
 		_ = cb.Create().After("gorm:create").Register("rollcall:count", counter)
