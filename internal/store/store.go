@@ -185,27 +185,26 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 			back.(func())()
 		}
 	}
-	cb := gdb.Callback()
-	_ = cb.Create().Before("gorm:create").Register("rollcall:done", detach)
-	_ = cb.Query().Before("gorm:query").Register("rollcall:done", detach)
-	_ = cb.Update().Before("gorm:update").Register("rollcall:done", detach)
-	_ = cb.Delete().Before("gorm:delete").Register("rollcall:done", detach)
-	_ = cb.Row().Before("gorm:row").Register("rollcall:done", done)
-	_ = cb.Raw().Before("gorm:raw").Register("rollcall:done", detach)
-	_ = cb.Create().After("gorm:create").Register("rollcall:reattach", reattach)
-	_ = cb.Query().After("gorm:query").Register("rollcall:reattach", reattach)
-	_ = cb.Update().After("gorm:update").Register("rollcall:reattach", reattach)
-	_ = cb.Delete().After("gorm:delete").Register("rollcall:reattach", reattach)
-	_ = cb.Raw().After("gorm:raw").Register("rollcall:reattach", reattach)
-	if s.stmts != nil {
-		counter := func(*gorm.DB) { s.stmts.Add(1) }
-		_ = cb.Create().After("gorm:create").Register("rollcall:count", counter)
-		_ = cb.Query().After("gorm:query").Register("rollcall:count", counter)
-		_ = cb.Update().After("gorm:update").Register("rollcall:count", counter)
-		_ = cb.Delete().After("gorm:delete").Register("rollcall:count", counter)
-		_ = cb.Row().After("gorm:row").Register("rollcall:count", counter)
-		_ = cb.Raw().After("gorm:raw").Register("rollcall:count", counter)
+	// After each statement: the request's context back, and the count.
+	after := func(d *gorm.DB) {
+		reattach(d)
+		if s.stmts != nil {
+			s.stmts.Add(1)
+		}
 	}
+	cb := gdb.Callback()
+	_ = cb.Create().Before("gorm:create").Register("rollcall:before", detach)
+	_ = cb.Query().Before("gorm:query").Register("rollcall:before", detach)
+	_ = cb.Update().Before("gorm:update").Register("rollcall:before", detach)
+	_ = cb.Delete().Before("gorm:delete").Register("rollcall:before", detach)
+	_ = cb.Row().Before("gorm:row").Register("rollcall:before", done)
+	_ = cb.Raw().Before("gorm:raw").Register("rollcall:before", detach)
+	_ = cb.Create().After("gorm:create").Register("rollcall:after", after)
+	_ = cb.Query().After("gorm:query").Register("rollcall:after", after)
+	_ = cb.Update().After("gorm:update").Register("rollcall:after", after)
+	_ = cb.Delete().After("gorm:delete").Register("rollcall:after", after)
+	_ = cb.Row().After("gorm:row").Register("rollcall:after", after)
+	_ = cb.Raw().After("gorm:raw").Register("rollcall:after", after)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pctx); err != nil {
