@@ -25,7 +25,7 @@ import (
 // argument substituted; for a 1,000-row INSERT that rendering costs more
 // CPU than the statement itself. Rows() skips the recorder.
 func queryRows(db *gorm.DB, query string, args []any, scan func(*sql.Rows) error) error {
-	if ctx := db.Statement.Context; ctx != nil && ctx.Value(txStateKey{}) == nil {
+	if ctx := db.Statement.Context; ctx != nil && db.Dialector.Name() == "postgres" && ctx.Value(txStateKey{}) == nil {
 		// Outside a transaction, on a context without the request's values
 		// until its rows are closed (store.Open's callbacks, which leave
 		// gorm's Row processor alone).

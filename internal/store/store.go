@@ -165,10 +165,14 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// values, as the store's reads through pgx do (onTxOrPool): pgx keeps
 	// the context of a connection's last statement, and of database/sql's
 	// reset ping, in the connection until its next. The request's context
-	// is put back once the statement is done, for any statement gorm chains
-	// after it. Not for gorm's Row processor (Raw(…).Rows(), Row()): its
-	// rows are read after the callbacks, and database/sql closes them when
-	// their context ends.
+	// is put back on the statement once gorm's own callback is done (the
+	// caller may chain another statement on it); anything gorm runs inside
+	// the processor after that callback (its after-hooks, associations;
+	// the store uses none) sees the value-free one. Not for gorm's Row
+	// processor (Raw(…).Rows(), Row()): its rows are read after the
+	// callbacks, and database/sql closes them when their context ends.
+	// done has refused a context already ended before this (the value-free
+	// context's cancellation follows the request's a moment later).
 	const origCtx = "rollcall:ctx"
 	detach := func(d *gorm.DB) {
 		done(d)
@@ -180,17 +184,23 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 		d.Statement.Context = bare
 		d.InstanceSet(origCtx, func() { d.Statement.Context = ctx; stop() })
 	}
-	reattach := func(d *gorm.DB) {
-		if back, ok := d.InstanceGet(origCtx); ok {
-			back.(func())()
-		}
-	}
-	// After each statement: the request's context back, and the count.
-	after := func(d *gorm.DB) {
-		reattach(d)
+	count := func(*gorm.DB) {
 		if s.stmts != nil {
 			s.stmts.Add(1)
 		}
+	}
+	// After each statement: the request's context back (the setting then
+	// dropped, so the statement holds nothing of it), and the count.
+	after := func(d *gorm.DB) {
+		if dialect == migrations.Postgres && d.Statement.Context.Value(txStateKey{}) == nil {
+			if back, ok := d.InstanceGet(origCtx); ok {
+				if f, _ := back.(func()); f != nil {
+					f()
+					d.InstanceSet(origCtx, nil)
+				}
+			}
+		}
+		count(d)
 	}
 	cb := gdb.Callback()
 	_ = cb.Create().Before("gorm:create").Register("rollcall:before", detach)
@@ -203,7 +213,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	_ = cb.Query().After("gorm:query").Register("rollcall:after", after)
 	_ = cb.Update().After("gorm:update").Register("rollcall:after", after)
 	_ = cb.Delete().After("gorm:delete").Register("rollcall:after", after)
-	_ = cb.Row().After("gorm:row").Register("rollcall:after", after)
+	_ = cb.Row().After("gorm:row").Register("rollcall:after", count)
 	_ = cb.Raw().After("gorm:raw").Register("rollcall:after", after)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
