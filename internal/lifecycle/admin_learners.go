@@ -94,13 +94,9 @@ func (s *Service) CreateLearner(ctx context.Context, organisationID string, in L
 		return domain.Learner{}, fromDomain(err)
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		// CTL-6 again, on what the transaction reads (the contract may
-		// have been ended since the cache was read).
-		if ended, err := s.stillAdmitted(ctx, o.ID); err != nil || ended {
-			if ended {
-				_, _, err = domain.NewLearner(l, domain.OriginAdmin, ended, now)
-				err = fromDomain(err)
-			}
+		// CTL-9, and CTL-6 again on what the transaction reads (the
+		// contract may have been ended since the cache was read).
+		if err := s.admitNewLearner(ctx, o.ID, domain.OriginAdmin); err != nil {
 			return err
 		}
 		if err := s.st.CreateLearner(ctx, l); err != nil {
@@ -403,12 +399,9 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		return rep, nil
 	}
 	err = s.st.InTx(ctx, func(ctx context.Context) error {
-		// CTL-6 again, on what the transaction reads (above: the cache's).
-		if ended, err := s.stillAdmitted(ctx, o.ID); err != nil || ended {
-			if ended {
-				_, _, err = domain.NewLearner(domain.Learner{}, domain.OriginImport, ended, now)
-				err = fromDomain(err)
-			}
+		// CTL-9, and CTL-6 again on what the transaction reads (above:
+		// the cache's).
+		if err := s.admitNewLearner(ctx, o.ID, domain.OriginImport); err != nil {
 			return err
 		}
 		// Each learner written comes with its feed event and audit entry.

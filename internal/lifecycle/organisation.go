@@ -78,6 +78,18 @@ func (s *Service) stillAdmitted(ctx context.Context, orgID string) (contractEnde
 	return contractEndPassed(end, s.clock()), nil
 }
 
+// admitNewLearner is stillAdmitted for a path that adds learners to the
+// organisation: CTL-9, then CTL-6 decided by the domain (NewLearner) on
+// the contract end the transaction read.
+func (s *Service) admitNewLearner(ctx context.Context, orgID string, origin domain.Origin) error {
+	ended, err := s.stillAdmitted(ctx, orgID)
+	if err != nil || !ended {
+		return err
+	}
+	_, _, err = domain.NewLearner(domain.Learner{}, origin, ended, s.clock())
+	return fromDomain(err)
+}
+
 // OrganisationsByProgrammes is the batch read behind Programme.organisations.
 // An organisation admin sees only their own organisation.
 func (s *Service) OrganisationsByProgrammes(ctx context.Context, programmeIDs []string) (map[string][]domain.Organisation, error) {
