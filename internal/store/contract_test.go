@@ -110,8 +110,28 @@ func TestContract_Learners(t *testing.T) {
 			t.Fatalf("LearnerByIdentity: %+v %v", got, err)
 		}
 
-		// A learner and its identity in one: both, or on a conflict of
-		// either, neither (the first sign-in's write).
+		// A second learner may not take the first one's email.
+		other := "bob@org.example"
+		b, _, _ := domain.NewLearner(domain.Learner{ID: "01900000-0000-7000-8000-0000000000a3", ProgrammeID: w.p.ID,
+			OrganisationID: w.org.ID, Email: &other}, domain.OriginAdmin, false, w.now)
+		if err := st.CreateLearner(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		b.Email = &email
+		wantCode(t, "UpdateLearner to a taken email", st.UpdateLearner(ctx, b), apperr.Conflict)
+	})
+}
+
+// INV-1, INV-5: a first sign-in writes its learner and the identity that
+// vouched for it together (store.CreateLearnerWithIdentity): both, or, when
+// the email or the identity belongs to another learner, neither, so no
+// learner is left without the identity that provisioned it and no identity
+// reaches another learner.
+func TestContract_INV1_INV5_ALearnerAndItsIdentityAreWrittenBothOrNeither(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		w := ctNew(t, st)
+		var err error
 		withID := func(n byte, email, subject string) (domain.Learner, domain.LearnerIdentity) {
 			id := fmt.Sprintf("01900000-0000-7000-8000-0000000001%02x", n)
 			x, _, err := domain.NewLearner(domain.Learner{ID: id, ProgrammeID: w.p.ID, OrganisationID: w.org.ID, Email: &email},
@@ -137,16 +157,9 @@ func TestContract_Learners(t *testing.T) {
 		wantCode(t, "CreateLearnerWithIdentity with a taken identity", st.CreateLearnerWithIdentity(ctx, eve, eveID), apperr.Conflict)
 		_, err = st.LearnerByEmail(ctx, "eve@org.example")
 		wantCode(t, "a learner refused for its identity", err, apperr.NotFound)
-
-		// A second learner may not take the first one's email.
-		other := "bob@org.example"
-		b, _, _ := domain.NewLearner(domain.Learner{ID: "01900000-0000-7000-8000-0000000000a3", ProgrammeID: w.p.ID,
-			OrganisationID: w.org.ID, Email: &other}, domain.OriginAdmin, false, w.now)
-		if err := st.CreateLearner(ctx, b); err != nil {
-			t.Fatal(err)
+		if got, err := st.LearnerByIdentity(ctx, "https://idp.example", "cat"); err != nil || got.ID != cat.ID {
+			t.Fatalf("the identity after a refused second learner: %+v %v, want still %s's", got, err, cat.ID)
 		}
-		b.Email = &email
-		wantCode(t, "UpdateLearner to a taken email", st.UpdateLearner(ctx, b), apperr.Conflict)
 	})
 }
 
