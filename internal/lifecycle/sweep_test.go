@@ -597,15 +597,7 @@ func TestSweep_TwoReplicasAtOnceOneRuns(t *testing.T) {
 	for _, d := range testkit.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			url := testkit.NewDatabaseURL(t, d)
-			open := func() *store.Store {
-				st, err := store.Open(context.Background(), url, store.Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = st.Close() })
-				return st
-			}
-			st, st2 := open(), open()
+			st, st2 := testkit.OpenStore(t, url, store.Options{}), testkit.OpenStore(t, url, store.Options{})
 			w := testkit.NewConnectToLearn(t, st)
 			cs := w.Courses()
 			n := lifecycle.SweepBatch + 500

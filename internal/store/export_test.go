@@ -28,3 +28,10 @@ func (s *Store) ReadBatch(ctx context.Context, queries ...string) ([]int64, erro
 	err := s.readBatch(ctx, reads)
 	return out, err
 }
+
+// ScanOnCallersContext reads through gorm's Row processor as Raw(…).Scan
+// does, on ctx: what queryRows is there to avoid outside a transaction.
+func (s *Store) ScanOnCallersContext(ctx context.Context) error {
+	var n int
+	return s.db(ctx).Raw(`SELECT 1`).Scan(&n).Error
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"hash/fnv"
 	"slices"
@@ -275,14 +276,16 @@ func (s *Store) UpdateLearner(ctx context.Context, l domain.Learner) error {
 		}
 		// A learner that is not there is NOT_FOUND, whatever its email.
 		var exists, taken int64
-		if err := s.db(ctx).Raw(`SELECT count(*) FROM learners WHERE id = ?`, l.ID).Scan(&exists).Error; err != nil {
-			return translate(err)
+		if err := queryRows(s.db(ctx), `SELECT count(*) FROM learners WHERE id = ?`, []any{l.ID},
+			func(r *sql.Rows) error { return r.Scan(&exists) }); err != nil {
+			return err
 		}
 		if exists == 0 {
 			return translate(gorm.ErrRecordNotFound)
 		}
-		if err := s.db(ctx).Raw(`SELECT count(*) FROM learners WHERE email = ? AND id <> ?`, *r.Email, l.ID).Scan(&taken).Error; err != nil {
-			return translate(err)
+		if err := queryRows(s.db(ctx), `SELECT count(*) FROM learners WHERE email = ? AND id <> ?`, []any{*r.Email, l.ID},
+			func(r *sql.Rows) error { return r.Scan(&taken) }); err != nil {
+			return err
 		}
 		if taken > 0 {
 			return errAlreadyExists()

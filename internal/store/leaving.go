@@ -331,47 +331,55 @@ func (s *Store) OrganisationLearnerIDs(ctx context.Context, organisationID strin
 // erased totals, GEN-3).
 func (s *Store) OrganisationCounts(ctx context.Context, orgID string) (byStatus, byGroup, byVersion, byActivity []domain.Count, err error) {
 	db := s.db(ctx)
-	if err = db.Raw(`SELECT status AS k, count(*) AS n FROM learners WHERE organisation_id = ? GROUP BY status ORDER BY status`, orgID).Scan(&byStatus).Error; err != nil {
+	if err = queryRows(db, `SELECT status AS k, count(*) AS n FROM learners WHERE organisation_id = ? GROUP BY status ORDER BY status`,
+		[]any{orgID}, scanCounts(&byStatus)); err != nil {
 		return
 	}
-	if err = db.Raw(`SELECT coalesce(CAST(access_group_id AS text), '') AS k, count(*) AS n FROM learners WHERE organisation_id = ? AND `+
-		guardSQL("", domain.Bulk{From: domain.NotErased})+` GROUP BY access_group_id ORDER BY 1`, orgID).Scan(&byGroup).Error; err != nil {
+	if err = queryRows(db, `SELECT coalesce(CAST(access_group_id AS text), '') AS k, count(*) AS n FROM learners WHERE organisation_id = ? AND `+
+		guardSQL("", domain.Bulk{From: domain.NotErased})+` GROUP BY access_group_id ORDER BY 1`, []any{orgID}, scanCounts(&byGroup)); err != nil {
 		return
 	}
-	if err = db.Raw(`SELECT a.policy_version_id || ':' || a.decision AS k, count(*) AS n FROM policy_acceptances a
-		JOIN learners l ON l.id = a.learner_id WHERE l.organisation_id = ? GROUP BY a.policy_version_id, a.decision ORDER BY 1`, orgID).Scan(&byVersion).Error; err != nil {
+	if err = queryRows(db, `SELECT a.policy_version_id || ':' || a.decision AS k, count(*) AS n FROM policy_acceptances a
+		JOIN learners l ON l.id = a.learner_id WHERE l.organisation_id = ? GROUP BY a.policy_version_id, a.decision ORDER BY 1`,
+		[]any{orgID}, scanCounts(&byVersion)); err != nil {
 		return
 	}
-	err = db.Raw(`SELECT k, sum(n) AS n FROM (
+	err = queryRows(db, `SELECT k, sum(n) AS n FROM (
 			SELECT a.course_id || ':' || a.state AS k, count(*) AS n FROM learning_activity a JOIN learners l ON l.id = a.learner_id
 			WHERE l.organisation_id = ? GROUP BY a.course_id, a.state
 			UNION ALL
 			SELECT course_id || ':' || state AS k, n FROM erased_activity_totals WHERE organisation_id = ?
-		) t GROUP BY k ORDER BY k`, orgID, orgID).Scan(&byActivity).Error
+		) t GROUP BY k ORDER BY k`, []any{orgID, orgID}, scanCounts(&byActivity))
 	return
+}
+
+// scanCounts reads (k, n) rows.
+func scanCounts(out *[]domain.Count) func(*sql.Rows) error {
+	return func(r *sql.Rows) error {
+		var c domain.Count
+		if err := r.Scan(&c.K, &c.N); err != nil {
+			return err
+		}
+		*out = append(*out, c)
+		return nil
+	}
 }
 
 // ActivityByLearner lists a learner's reported activity (exports).
 func (s *Store) ActivityByLearner(ctx context.Context, learnerID string) ([]domain.Activity, error) {
-	type row struct {
-		LearnerID    string
-		CourseID     string
-		State        string
-		CompletedAt  *time.Time
-		LastAccessAt *time.Time
-		ObservedAt   *time.Time
-		UpdatedAt    time.Time
-	}
-	var rows []row
-	if err := s.db(ctx).Table("learning_activity").Where("learner_id = ?", learnerID).Order("course_id").Scan(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	out := make([]domain.Activity, len(rows))
-	for i, r := range rows {
-		out[i] = domain.Activity{LearnerID: r.LearnerID, CourseID: r.CourseID, State: r.State, CompletedAt: utcp(r.CompletedAt),
-			LastAccessAt: utcp(r.LastAccessAt), ObservedAt: utcp(r.ObservedAt), UpdatedAt: r.UpdatedAt.UTC()}
-	}
-	return out, nil
+	var out []domain.Activity
+	err := queryRows(s.db(ctx), `SELECT learner_id, course_id, state, completed_at, last_access_at, observed_at, updated_at
+		FROM learning_activity WHERE learner_id = ? ORDER BY course_id`, []any{learnerID}, func(r *sql.Rows) error {
+		var a domain.Activity
+		var completed, accessed, observed *time.Time
+		if err := r.Scan(&a.LearnerID, &a.CourseID, &a.State, &completed, &accessed, &observed, &a.UpdatedAt); err != nil {
+			return err
+		}
+		a.CompletedAt, a.LastAccessAt, a.ObservedAt, a.UpdatedAt = utcp(completed), utcp(accessed), utcp(observed), a.UpdatedAt.UTC()
+		out = append(out, a)
+		return nil
+	})
+	return out, err
 }
 
 // AuditAbout lists the audit entries whose target is the learner.

@@ -142,7 +142,9 @@ func (s *Store) endFailed(conn *sql.Conn) {
 }
 
 // valueless returns a context cancelled when ctx is done, without ctx's
-// values, and the function that releases it.
+// values, and the function that releases it. The context is a
+// bareContext, so the store's check on gorm's Row processor (Open) can tell
+// it from a request's.
 func valueless(ctx context.Context) (context.Context, func()) {
 	var bare context.Context
 	var cancel context.CancelFunc
@@ -154,8 +156,13 @@ func valueless(ctx context.Context) (context.Context, func()) {
 		bare, cancel = context.WithCancel(context.Background())
 	}
 	unhook := context.AfterFunc(ctx, cancel)
-	return bare, func() { unhook(); cancel() }
+	return bareContext{bare}, func() { unhook(); cancel() }
 }
+
+// bareContext marks a context valueless made: it has no values (the
+// context it wraps derives from context.Background), only the deadline and
+// cancellation of the one it was made from.
+type bareContext struct{ context.Context }
 
 // commitWithFeed sends the transaction's pending statements (later), its
 // feed inserts, one per programme (feedInsert), and COMMIT as one batch;

@@ -28,15 +28,7 @@ import (
 func pgtxWorld(t *testing.T) (*store.Store, *store.Store, ctWorld, domain.Learner) {
 	t.Helper()
 	url := testkit.NewDatabaseURL(t, migrations.Postgres)
-	open := func(n int) *store.Store {
-		st, err := store.Open(context.Background(), url, store.Options{MaxOpenConns: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		return st
-	}
-	st, other := open(1), open(2)
+	st, other := testkit.OpenStore(t, url, store.Options{MaxOpenConns: 1}), testkit.OpenStore(t, url, store.Options{MaxOpenConns: 2})
 	w, l := readWorld(t, st)
 	return st, other, w, l
 }
@@ -413,6 +405,14 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 			_, _, err := st.ListLearners(ctx, domain.LearnerFilter{ProgrammeID: w.p.ID, Limit: 10, WithAcceptances: true})
 			return err
 		}},
+		{"an organisation's report outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {
+			_, _, _, _, err := st.OrganisationCounts(ctx, w.org.ID)
+			return err
+		}},
+		{"a directory's page of users outside a transaction, on a connection idle a second", true, true, func(ctx context.Context) error {
+			_, _, _, err := st.DirectoryUsers(ctx, domain.DirectoryFilter{OrganisationID: w.org.ID}, 0, 10)
+			return err
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -446,6 +446,36 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 	}
 }
 
+// The rule TestPgTx_TheConnectionKeepsNothingOfTheRequest checks, kept
+// for every read: a read of gorm's Row processor (Raw(…).Scan, Rows())
+// outside a transaction on the caller's context is counted, and
+// testkit.OpenStore fails the test of a store that counted one; a read
+// through queryRows, or one in a transaction, is not counted.
+func TestPgTx_INV5_ARowReadOnTheCallersContextIsCounted(t *testing.T) {
+	// Not testkit.OpenStore: this test makes the read it would refuse.
+	st, err := store.Open(context.Background(), testkit.NewDatabaseURL(t, migrations.Postgres), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := context.Background()
+	if err := st.ScanOnCallersContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.ReadsOnRequestContext(); n != 1 {
+		t.Fatalf("a read of gorm's rows on the caller's context counted %d times, want 1", n)
+	}
+	if _, _, _, _, err := st.OrganisationCounts(ctx, ctID(0x5a0)); err != nil { // four reads through queryRows
+		t.Fatal(err)
+	}
+	if err := st.InTx(ctx, st.ScanOnCallersContext); err != nil {
+		t.Fatal(err)
+	}
+	if n := st.ReadsOnRequestContext(); n != 1 {
+		t.Fatalf("reads through queryRows or in a transaction were counted: %d, want 1", n)
+	}
+}
+
 // INV-5: the statements a transaction queues (store.later: BEGIN, a lock,
 // an audit entry) go to PostgreSQL with its next statement, in one round
 // trip, or with its COMMIT, and every statement after them sees what they
@@ -455,11 +485,7 @@ func TestPgTx_TheConnectionKeepsNothingOfTheRequest(t *testing.T) {
 func TestPgTx_INV5_QueuedStatementsGoWithTheNextOneInOrder(t *testing.T) {
 	url := testkit.NewDatabaseURL(t, migrations.Postgres)
 	trips := &atomic.Int64{}
-	st, err := store.Open(context.Background(), url, store.Options{MaxOpenConns: 1, CountRoundTrips: trips})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := testkit.OpenStore(t, url, store.Options{MaxOpenConns: 1, CountRoundTrips: trips})
 	w, l := readWorld(t, st)
 	ctx := context.Background()
 	audit := func(ctx context.Context, target string) error {

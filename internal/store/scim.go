@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"strings"
 	"time"
@@ -151,33 +152,27 @@ func (s *Store) DirectoryUsers(ctx context.Context, f domain.DirectoryFilter, of
 		args = append(args, x)
 	}
 	var total int64
-	if err := s.db(ctx).Raw("SELECT count(*)"+where.String(), args...).Scan(&total).Error; err != nil {
-		return nil, nil, 0, translate(err)
+	if err := queryRows(s.db(ctx), "SELECT count(*)"+where.String(), args, func(r *sql.Rows) error { return r.Scan(&total) }); err != nil {
+		return nil, nil, 0, err
 	}
 	if limit <= 0 || int64(offset) >= total {
 		return nil, map[string]domain.DirectoryLink{}, int(total), nil
 	}
 	q := "SELECT " + learnerColumnsL + where.String() +
 		" ORDER BY l.id LIMIT " + strconv.Itoa(limit) + " OFFSET " + strconv.Itoa(max(offset, 0))
-	rows, err := s.db(ctx).Raw(q, args...).Rows()
-	if err != nil {
-		return nil, nil, 0, translate(err)
-	}
-	defer rows.Close()
 	out := make([]domain.Learner, 0, limit)
 	ids := make([]string, 0, limit)
-	for rows.Next() {
+	if err := queryRows(s.db(ctx), q, args, func(rows *sql.Rows) error {
 		var r learnerRow
 		if err := rows.Scan(r.fields()...); err != nil {
-			return nil, nil, 0, translate(err)
+			return err
 		}
 		out = append(out, r.domain())
 		ids = append(ids, r.ID)
+		return nil
+	}); err != nil {
+		return nil, nil, 0, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, 0, translate(err)
-	}
-	rows.Close()
 	links, err := s.DirectoryLinks(ctx, ids)
 	return out, links, int(total), err
 }

@@ -53,6 +53,10 @@ type Store struct {
 	grantsGen atomic.Uint64
 	// refs caches programmes and identity providers (refcache.go).
 	refs refCache
+	// requestReads counts the statements of gorm's Row processor run on
+	// PostgreSQL outside a transaction on a context that valueless did not
+	// make (ReadsOnRequestContext).
+	requestReads atomic.Int64
 }
 
 // Options tune Open; the zero value is fine.
@@ -173,6 +177,22 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// callbacks, and database/sql closes them when their context ends.
 	// done has refused a context already ended before this (the value-free
 	// context's cancellation follows the request's a moment later).
+	//
+	// gorm's Row processor is used by queryRows alone, which runs it on a
+	// value-free context until its rows are closed. Any other use of it
+	// outside a transaction (Raw(…).Scan, Rows(), Row(), Table(…).Scan)
+	// would leave the request's context in the connection: such a
+	// statement is counted (ReadsOnRequestContext), and every test's store
+	// fails its test if one ran (testkit.NewStore).
+	rowBefore := func(d *gorm.DB) {
+		done(d)
+		ctx := d.Statement.Context
+		if dialect == migrations.Postgres && ctx != nil && ctx.Value(txStateKey{}) == nil {
+			if _, bare := ctx.(bareContext); !bare {
+				s.requestReads.Add(1)
+			}
+		}
+	}
 	const origCtx = "rollcall:ctx"
 	detach := func(d *gorm.DB) {
 		done(d)
@@ -207,7 +227,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	_ = cb.Query().Before("gorm:query").Register("rollcall:before", detach)
 	_ = cb.Update().Before("gorm:update").Register("rollcall:before", detach)
 	_ = cb.Delete().Before("gorm:delete").Register("rollcall:before", detach)
-	_ = cb.Row().Before("gorm:row").Register("rollcall:before", done)
+	_ = cb.Row().Before("gorm:row").Register("rollcall:before", rowBefore)
 	_ = cb.Raw().Before("gorm:raw").Register("rollcall:before", detach)
 	_ = cb.Create().After("gorm:create").Register("rollcall:after", after)
 	_ = cb.Query().After("gorm:query").Register("rollcall:after", after)
@@ -228,6 +248,13 @@ func (s *Store) Close() error {
 	s.hub.close()
 	return s.sqlDB.Close()
 }
+
+// ReadsOnRequestContext is how many statements of gorm's Row processor
+// ran on PostgreSQL outside a transaction on a context with the caller's
+// values (not through queryRows): each left its connection holding that
+// context. It should stay 0; testkit.NewStore fails a test whose store
+// counted one.
+func (s *Store) ReadsOnRequestContext() int64 { return s.requestReads.Load() }
 
 // Dialect is "postgres" or "sqlite".
 func (s *Store) Dialect() migrations.Dialect { return s.dialect }

@@ -39,12 +39,25 @@ func ForEachDialect(t *testing.T, fn func(t *testing.T, st *store.Store)) {
 // NewStore opens a fresh, migrated database of the dialect for this test.
 func NewStore(t testing.TB, d migrations.Dialect, opt store.Options) *store.Store {
 	t.Helper()
-	dsn := NewDatabaseURL(t, d)
+	return OpenStore(t, NewDatabaseURL(t, d), opt)
+}
+
+// OpenStore opens the database at dsn for this test and closes it when the
+// test ends. The test then fails if the store ran a read of gorm's Row
+// processor outside a transaction on the caller's context
+// (store.ReadsOnRequestContext): its connection would keep the request.
+func OpenStore(t testing.TB, dsn string, opt store.Options) *store.Store {
+	t.Helper()
 	st, err := store.Open(context.Background(), dsn, opt)
 	if err != nil {
-		t.Fatalf("open %s: %v", d, err)
+		t.Fatalf("open the database: %v", err)
 	}
-	t.Cleanup(func() { _ = st.Close() })
+	t.Cleanup(func() {
+		if n := st.ReadsOnRequestContext(); n > 0 {
+			t.Errorf("%d read(s) of gorm's Row processor ran outside a transaction on the caller's context, which the connection then keeps: read through the store's queryRows", n)
+		}
+		_ = st.Close()
+	})
 	return st
 }
 
