@@ -84,15 +84,19 @@ func TestEdge_VariablesCoercedAsTheSpecSays(t *testing.T) {
 	tok := api.BootstrapToken()
 	p := testkit.SeedExample(t, api.Service, "connect-to-learn.yaml")
 	q := `query($p: ID!, $first: Int, $status: [LearnerStatus!]) { learners(programmeId: $p, first: $first, status: $status) { edges { node { id } } } }`
-	for name, vars := range map[string]map[string]any{
-		"Int as a string":       {"p": p.ID, "first": "10"},
-		"Int as a float string": {"p": p.ID, "first": "10.0"},
-		"enum in lower case":    {"p": p.ID, "first": 10, "status": []any{"active"}},
+	for name, c := range map[string]struct {
+		vars map[string]any
+		msg  string // the message, naming the variable and where in it
+	}{
+		"Int as a string":       {map[string]any{"p": p.ID, "first": "10"}, "$first must be a JSON number for Int, not a string"},
+		"Int as a float string": {map[string]any{"p": p.ID, "first": "10.0"}, "cannot use string as Int"}, // gqlparser's own refusal
+		"enum in lower case": {map[string]any{"p": p.ID, "first": 10, "status": []any{"ACTIVE", "active"}},
+			"$status[1] is not a value of LearnerStatus (enum values are case-sensitive)"},
 	} {
-		r := hygPost(t, api, tok, q, vars)
+		r := hygPost(t, api, tok, q, c.vars)
 		hygWantError(t, r, 0, "BAD_USER_INPUT")
-		if name == "Int as a string" && !strings.Contains(r.GQL.Errors[0].Message, "$first") {
-			t.Errorf("%s: message %q does not name the variable", name, r.GQL.Errors[0].Message)
+		if got := r.GQL.Errors[0].Message; got != c.msg {
+			t.Errorf("%s: message %q, want %q", name, got, c.msg)
 		}
 	}
 	r := hygPost(t, api, tok, q, map[string]any{"p": p.ID, "first": 10, "status": []any{"ACTIVE"}})
