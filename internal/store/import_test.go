@@ -67,6 +67,13 @@ func TestImport_INV1_WritesOriginEventsAndAuditAsGiven(t *testing.T) {
 				t.Fatalf("learner %s has %d import audit entries, want 1", l.ID, n)
 			}
 		}
+		// The rows skipped (their emails taken) have neither.
+		if n := testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events WHERE programme_id = ?`, p.ID); n != 7 {
+			t.Fatalf("%d feed events, want 7: one per learner written", n)
+		}
+		if n := testkit.Count(t, st, `SELECT count(*) FROM audit_entries WHERE action = 'learner.import'`); n != 7 {
+			t.Fatalf("%d import audit entries, want 7: one per learner written", n)
+		}
 	})
 }
 
