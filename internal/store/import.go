@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -18,7 +19,10 @@ import (
 
 // ImportLearners writes new learners with, for each one written, its
 // LEARNER_PROVISIONED feed event and its audit entry by actorID, and returns
-// the IDs written (an email taken meanwhile is skipped, not an error).
+// the IDs written (an email taken meanwhile is skipped, not an error). Each
+// learner's ID must be new, and no two the same; an import given one that
+// is not fails, writing nothing (on PostgreSQL errImportIDsNotNew, or the
+// primary key's violation).
 //
 // On PostgreSQL the rows go through COPY (pgx CopyFrom, binary) into a
 // temporary table of this transaction, and set-based statements do the
@@ -52,6 +56,10 @@ func (s *Store) ImportLearners(ctx context.Context, ls []domain.Learner, actorID
 	}
 	return written, nil
 }
+
+// errImportIDsNotNew: an import was given a learner ID already in use, or
+// one ID twice (a caller's bug: the service gives every row a new ID).
+var errImportIDsNotNew = errors.New("import: a learner ID given is already in use or given twice")
 
 // importCols are the learner columns an import writes, in COPY order.
 var importCols = []string{"id", "programme_id", "organisation_id", "access_group_id", "email", "given_name", "family_name",
@@ -117,6 +125,14 @@ func (s *Store) importCopy(ctx context.Context, c *pgx.Conn, ls []domain.Learner
 		}
 		for _, id := range ids {
 			skipped[id] = true
+		}
+		// A row is taken as written when its ID is in learners, which
+		// holds only for IDs that are new and distinct (the service's
+		// newID): a row given an ID in use, or two rows one ID, would be
+		// counted written with a feed event and an audit entry of its
+		// own. Refused, with the transaction, rather than believed.
+		if tag.RowsAffected()+int64(len(ids)) != int64(len(ls)) {
+			return errImportIDsNotNew
 		}
 	}
 	programmes := map[string]bool{}

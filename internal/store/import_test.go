@@ -77,6 +77,52 @@ func TestImport_INV1_WritesOriginEventsAndAuditAsGiven(t *testing.T) {
 	})
 }
 
+// A row given the ID of a learner already written (a caller's bug: the
+// service gives every row a new ID) is never taken as written, so that
+// learner gets no second feed event or audit entry (INV-5). PostgreSQL,
+// which takes a row as written when its ID is in learners, refuses the
+// whole import; SQLite skips the row.
+func TestImport_INV5_ARowWithAnIDInUseIsNeverTakenAsWritten(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		p, learners := importWorld(t, st, "01900000-0000-7000-8000-000000000331", "01900000-0000-7000-8000-000000000332", "IDs in use")
+		now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+		ls := learners("first", 2)
+		if err := st.InTx(ctx, func(ctx context.Context) error {
+			_, err := st.ImportLearners(ctx, ls, "actor", now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		again := append([]domain.Learner{ls[0]}, learners("second", 1)...) // ls[0]: its ID and email both taken
+		var written map[string]bool
+		err := st.InTx(ctx, func(ctx context.Context) error {
+			var err error
+			written, err = st.ImportLearners(ctx, again, "actor", now)
+			return err
+		})
+		switch {
+		case st.Dialect() == "postgres" && err == nil:
+			t.Fatalf("PostgreSQL took an import with an ID in use (written %v)", written)
+		case st.Dialect() != "postgres" && (err != nil || written[ls[0].ID] || !written[again[1].ID]):
+			t.Fatalf("SQLite: err %v, written %v; want the new row alone written", err, written)
+		}
+		if n := testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events WHERE learner_id = ?`, ls[0].ID); n != 1 {
+			t.Fatalf("the learner already written has %d feed events, want 1", n)
+		}
+		if n := testkit.Count(t, st, `SELECT count(*) FROM audit_entries WHERE target_id = ?`, ls[0].ID); n != 1 {
+			t.Fatalf("the learner already written has %d audit entries, want 1", n)
+		}
+		want := 3 // SQLite: the new row written
+		if st.Dialect() == "postgres" {
+			want = 2 // the import refused, nothing of it written
+		}
+		if n := testkit.Count(t, st, `SELECT count(*) FROM lifecycle_events WHERE programme_id = ?`, p.ID); n != want {
+			t.Fatalf("%d feed events, want %d", n, want)
+		}
+	})
+}
+
 // An import wakes the programme's long-polls when it commits, as every other
 // writer of feed events does: an LMS following the feed (INV-3) sees the
 // imported learners at once, not when its poll times out. Both databases

@@ -183,7 +183,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
 	// outside a transaction (Raw(…).Scan, Rows(), Row(), Table(…).Scan)
 	// would leave the request's context in the connection: such a
 	// statement is counted (ReadsOnRequestContext), and every test's store
-	// fails its test if one ran (testkit.NewStore).
+	// fails its test if one ran (testkit.OpenStore).
 	rowBefore := func(d *gorm.DB) {
 		done(d)
 		ctx := d.Statement.Context
@@ -252,7 +252,7 @@ func (s *Store) Close() error {
 // ReadsOnRequestContext is how many statements of gorm's Row processor
 // ran on PostgreSQL outside a transaction on a context with the caller's
 // values (not through queryRows): each left its connection holding that
-// context. It should stay 0; testkit.NewStore fails a test whose store
+// context. It should stay 0; testkit.OpenStore fails a test whose store
 // counted one.
 func (s *Store) ReadsOnRequestContext() int64 { return s.requestReads.Load() }
 
