@@ -130,7 +130,19 @@ func peerConn(b *testing.B, api *testkit.API) *pgx.Conn {
 
 func peerImport(b *testing.B) time.Duration {
 	api, body := importWorld(b)
+	checkpoint(b, peerConn(b, api))
 	return runImport(b, api, body)
+}
+
+// checkpoint has PostgreSQL write every dirty buffer now (CHECKPOINT), before
+// a timed step: the WAL written before it (a world's rows; an import or
+// its floor writes 200–430 MB) would otherwise start a checkpoint
+// (max_wal_size) during whichever step came next, slowing that side of the
+// pair alone. Both sides of every pair start from a checkpoint.
+func checkpoint(b *testing.B, conn *pgx.Conn) {
+	if _, err := conn.Exec(context.Background(), "CHECKPOINT"); err != nil {
+		b.Fatalf("CHECKPOINT before a timed step (the benchmark's database user needs pg_checkpoint or superuser): %v", err)
+	}
 }
 
 // peerImportFloor: the rows importLearners writes (a learner, an audit entry
@@ -149,6 +161,7 @@ func peerImportFloor(b *testing.B) time.Duration {
 		ids[i] = uuid.Must(uuid.NewV7())
 	}
 	now := time.Now().UTC()
+	checkpoint(b, conn)
 	start := time.Now()
 	tx, err := conn.Begin(ctx)
 	if err != nil {
@@ -280,6 +293,7 @@ func floorAndDrains(b *testing.B, api *testkit.API, floorQ string, want, rounds 
 	drain func(decode bool) (rows, pages int), page func(after string) []byte, decodePage func([]byte) (rows int, next string)) drainTimes {
 	var t drainTimes
 	conn := peerConn(b, api)
+	checkpoint(b, conn)
 	copyOut(b, conn, floorQ)
 	pages := 0
 	t.floor, t.decoded, t.read = make([]time.Duration, rounds), make([]time.Duration, rounds), make([]time.Duration, rounds)
