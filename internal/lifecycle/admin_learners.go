@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/rollcall-dev/rollcall/internal/apperr"
 	"github.com/rollcall-dev/rollcall/internal/domain"
@@ -256,6 +257,83 @@ type ImportReport struct {
 // MaxImportRows bounds one import call.
 const MaxImportRows = 200_000
 
+// importRowCheck is what checkImportRows found for one row: its email
+// normalised, its names cleaned and its access group, or what is wrong.
+type importRowCheck struct {
+	email         string
+	given, family *string
+	group         string
+	err           *apperr.Error
+}
+
+// importCheckChunk is the fewest rows checkImportRows gives a goroutine of
+// its own.
+const importCheckChunk = 10_000
+
+// checkImportRows checks each row on its own (its email's syntax and
+// domain, CTL-3; its names; its access group), the work of an import that
+// does not depend on the other rows: on two goroutines for a large import
+// (a 100,000-row import spent about 150 ms here on one core while the other
+// idled). What does depend on them (an email twice in the file) is the
+// caller's, in row order.
+func checkImportRows(rows []ImportRow, rules []domain.DomainRule, groupIDs map[string]bool, defaultGroup string) []importRowCheck {
+	out := make([]importRowCheck, len(rows))
+	check := func(lo, hi int) {
+		var parser domain.EmailParser // each domain spelling normalised once
+		for i := lo; i < hi; i++ {
+			out[i] = checkImportRow(&parser, rows[i], rules, groupIDs, defaultGroup)
+		}
+	}
+	if len(rows) < 2*importCheckChunk {
+		check(0, len(rows))
+		return out
+	}
+	half := len(rows) / 2
+	var wg sync.WaitGroup
+	wg.Go(func() { check(0, half) })
+	check(half, len(rows))
+	wg.Wait()
+	return out
+}
+
+func checkImportRow(parser *domain.EmailParser, r ImportRow, rules []domain.DomainRule, groupIDs map[string]bool, defaultGroup string) importRowCheck {
+	em, err := parser.Parse(r.Email)
+	if err != nil {
+		e, _ := normaliseEmailErr(err)
+		return importRowCheck{err: e}
+	}
+	var rule *domain.DomainRule
+	for j, d := range rules {
+		if domain.DomainCovers(d.Domain, d.IncludeSubdomains, em.Domain) && (rule == nil || len(d.Domain) > len(rule.Domain)) {
+			rule = &rules[j]
+		}
+	}
+	if rule == nil {
+		return importRowCheck{err: apperr.Invalid("email", "the email's domain is not one of this organisation's").WithReason("DOMAIN_NOT_OWNED").WithRule("CTL-3")}
+	}
+	given, err := cleanName("givenName", r.GivenName)
+	if err != nil {
+		e, _ := apperr.As(err)
+		return importRowCheck{err: e}
+	}
+	family, err := cleanName("familyName", r.FamilyName)
+	if err != nil {
+		e, _ := apperr.As(err)
+		return importRowCheck{err: e}
+	}
+	group := defaultGroup
+	if rule.AccessGroupID != nil {
+		group = *rule.AccessGroupID
+	}
+	if r.AccessGroupID != nil {
+		if !groupIDs[*r.AccessGroupID] {
+			return importRowCheck{err: apperr.Invalid("accessGroupId", "the access group is not one of the organisation's")}
+		}
+		group = *r.AccessGroupID
+	}
+	return importRowCheck{email: em.String(), given: given, family: family, group: group}
+}
+
 // ImportLearners checks every row (syntax, the organisation's own domain,
 // duplicates in the file and against existing learners) and reports line by
 // line. dryRun writes nothing; atomic writes all or nothing; otherwise the
@@ -309,51 +387,17 @@ func (s *Service) ImportLearners(ctx context.Context, organisationID string, row
 		_, _, err := domain.NewLearner(domain.Learner{}, domain.OriginImport, ended, now)
 		return rep, fromDomain(err)
 	}
+	checked := checkImportRows(rows, rules, groupIDs, defaultGroup)
 	seen := make(map[string]int, len(rows))
-	var parser domain.EmailParser // each domain spelling normalised once
 	cands := make([]domain.Learner, 0, len(rows))
 	candRow := make([]int, 0, len(rows))
-	for i, r := range rows {
-		em, err := parser.Parse(r.Email)
-		if err != nil {
-			e, _ := normaliseEmailErr(err)
-			fail(i, e)
+	for i := range checked {
+		c := &checked[i]
+		if c.err != nil {
+			fail(i, c.err)
 			continue
 		}
-		var rule *domain.DomainRule
-		for j, d := range rules {
-			if domain.DomainCovers(d.Domain, d.IncludeSubdomains, em.Domain) && (rule == nil || len(d.Domain) > len(rule.Domain)) {
-				rule = &rules[j]
-			}
-		}
-		if rule == nil {
-			fail(i, apperr.Invalid("email", "the email's domain is not one of this organisation's").WithReason("DOMAIN_NOT_OWNED").WithRule("CTL-3"))
-			continue
-		}
-		given, err := cleanName("givenName", r.GivenName)
-		if err != nil {
-			e, _ := apperr.As(err)
-			fail(i, e)
-			continue
-		}
-		family, err := cleanName("familyName", r.FamilyName)
-		if err != nil {
-			e, _ := apperr.As(err)
-			fail(i, e)
-			continue
-		}
-		group := defaultGroup
-		if rule.AccessGroupID != nil {
-			group = *rule.AccessGroupID
-		}
-		if r.AccessGroupID != nil {
-			if !groupIDs[*r.AccessGroupID] {
-				fail(i, apperr.Invalid("accessGroupId", "the access group is not one of the organisation's"))
-				continue
-			}
-			group = *r.AccessGroupID
-		}
-		email := em.String()
+		email, given, family, group := c.email, c.given, c.family, c.group
 		if first, dup := seen[email]; dup {
 			fail(i, apperr.Conflictf("the same email is on row %d", first).WithField("email").WithReason("DUPLICATE_IN_FILE"))
 			continue

@@ -547,6 +547,56 @@ func TestImport_INV4_DryRunWritesNothing(t *testing.T) {
 	})
 }
 
+// A large import's rows are checked on two goroutines (checkImportRows):
+// every bad row is still reported on its own row, in row order, wherever it
+// falls, and an email repeated across the two halves is still caught, naming
+// its first row (INV-4, CTL-3).
+func TestImport_INV4_CTL3_ALargeImportReportsEveryBadRowInOrder(t *testing.T) {
+	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
+		w := testkit.NewConnectToLearn(t, st)
+		w.CreateLearner(w.KCC.ID, "existing@kent.gov.uk", "Eve", "E")
+		const n = 30_000
+		rows := make([]lifecycle.ImportRow, n)
+		for i := range rows {
+			rows[i] = lifecycle.ImportRow{Email: fmt.Sprintf("pad.%d@kent.gov.uk", i), GivenName: "P", FamilyName: "Q"}
+		}
+		bad := lrnImportRows(w)
+		copy(rows[0:], bad[:4])                                                                             // rows 1-4: good, domain, duplicate of row 1, existing
+		copy(rows[25_000:], bad[4:])                                                                        // rows 25,001-25,005: display name, no given name, foreign group, good, lookalike
+		rows[25_005] = lifecycle.ImportRow{Email: "ann@KENT.gov.uk", GivenName: "Ann", FamilyName: "Later"} // row 25,006: duplicate of row 1
+		rep, err := w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, rows, true, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []lrnWantLine{
+			{2, "BAD_USER_INPUT", "DOMAIN_NOT_OWNED", "email"},
+			{3, "CONFLICT", "DUPLICATE_IN_FILE", "email"},
+			{4, "CONFLICT", "DUPLICATE_EXISTING", "email"},
+			{25_001, "BAD_USER_INPUT", "EMAIL_DISPLAY_NAME", "email"},
+			{25_002, "BAD_USER_INPUT", "", "givenName"},
+			{25_003, "BAD_USER_INPUT", "", "accessGroupId"},
+			{25_005, "BAD_USER_INPUT", "DOMAIN_NOT_OWNED", "email"},
+			{25_006, "CONFLICT", "DUPLICATE_IN_FILE", "email"},
+		}
+		if rep.Total != n || rep.Failed != len(want) || len(rep.Lines) != n {
+			t.Fatalf("total %d, failed %d, lines %d; want %d, %d, %d", rep.Total, rep.Failed, len(rep.Lines), n, len(want), n)
+		}
+		var failed []lifecycle.ImportLine
+		for i, l := range rep.Lines {
+			if l.Row != i+1 {
+				t.Fatalf("line %d is row %d: lines out of row order", i, l.Row)
+			}
+			if l.Code != "WOULD_CREATE" {
+				failed = append(failed, l)
+			}
+		}
+		lrnCheckLines(t, failed, want)
+		if m := failed[len(failed)-1].Message; !strings.Contains(m, "row 1") {
+			t.Errorf("the duplicate across halves should name row 1: %q", m)
+		}
+	})
+}
+
 func TestImport_CTL10_OnlyTheOrganisationsOwnAdminsAndWellFormedCalls(t *testing.T) {
 	testkit.ForEachDialect(t, func(t *testing.T, st *store.Store) {
 		w := testkit.NewConnectToLearn(t, st)
