@@ -290,10 +290,28 @@ func checkImportRows(rows []ImportRow, rules []domain.DomainRule, groupIDs map[s
 	}
 	half := len(rows) / 2
 	var wg sync.WaitGroup
-	wg.Go(func() { check(0, half) })
+	var panicked any
+	wg.Go(func() {
+		// A panic here is the request's, not the process's: raised again
+		// on the request's goroutine, whose recovery answers it.
+		defer func() { panicked = recover() }()
+		check(0, half)
+	})
 	check(half, len(rows))
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	return out
+}
+
+// rowError is err as a row's error: never nil, since a row without an
+// error is taken as good.
+func rowError(field string, err error) *apperr.Error {
+	if e, ok := apperr.As(err); ok && e != nil {
+		return e
+	}
+	return apperr.Invalid(field, "%s", err.Error())
 }
 
 func checkImportRow(parser *domain.EmailParser, r ImportRow, rules []domain.DomainRule, groupIDs map[string]bool, defaultGroup string) importRowCheck {
@@ -313,13 +331,11 @@ func checkImportRow(parser *domain.EmailParser, r ImportRow, rules []domain.Doma
 	}
 	given, err := cleanName("givenName", r.GivenName)
 	if err != nil {
-		e, _ := apperr.As(err)
-		return importRowCheck{err: e}
+		return importRowCheck{err: rowError("givenName", err)}
 	}
 	family, err := cleanName("familyName", r.FamilyName)
 	if err != nil {
-		e, _ := apperr.As(err)
-		return importRowCheck{err: e}
+		return importRowCheck{err: rowError("familyName", err)}
 	}
 	group := defaultGroup
 	if rule.AccessGroupID != nil {

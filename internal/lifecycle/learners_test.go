@@ -564,6 +564,9 @@ func TestImport_INV4_CTL3_ALargeImportReportsEveryBadRowInOrder(t *testing.T) {
 		copy(rows[0:], bad[:4])                                                                             // rows 1-4: good, domain, duplicate of row 1, existing
 		copy(rows[25_000:], bad[4:])                                                                        // rows 25,001-25,005: display name, no given name, foreign group, good, lookalike
 		rows[25_005] = lifecycle.ImportRow{Email: "ann@KENT.gov.uk", GivenName: "Ann", FamilyName: "Later"} // row 25,006: duplicate of row 1
+		// The last row of the first half and the first of the second.
+		rows[n/2-1] = lifecycle.ImportRow{Email: "edge@medway.gov.uk", GivenName: "E", FamilyName: "F"} // row 15,000: DOMAIN_NOT_OWNED
+		rows[n/2] = lifecycle.ImportRow{Email: "edge2@kent.gov.uk", GivenName: "", FamilyName: "F"}     // row 15,001: givenName required
 		rep, err := w.Service.ImportLearners(w.As("kcc-admin"), w.KCC.ID, rows, true, false)
 		if err != nil {
 			t.Fatal(err)
@@ -572,6 +575,8 @@ func TestImport_INV4_CTL3_ALargeImportReportsEveryBadRowInOrder(t *testing.T) {
 			{2, "BAD_USER_INPUT", "DOMAIN_NOT_OWNED", "email"},
 			{3, "CONFLICT", "DUPLICATE_IN_FILE", "email"},
 			{4, "CONFLICT", "DUPLICATE_EXISTING", "email"},
+			{15_000, "BAD_USER_INPUT", "DOMAIN_NOT_OWNED", "email"},
+			{15_001, "BAD_USER_INPUT", "", "givenName"},
 			{25_001, "BAD_USER_INPUT", "EMAIL_DISPLAY_NAME", "email"},
 			{25_002, "BAD_USER_INPUT", "", "givenName"},
 			{25_003, "BAD_USER_INPUT", "", "accessGroupId"},
